@@ -1,0 +1,67 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rdmamig top-level Makefile.
+#
+#   make deps            install packages and fetch the guest kernel (idempotent)
+#   make                 rdmamig.ko for the guest kernel, rdmamigctl, selftests
+#   make KDIR=/lib/modules/$(uname -r)/build module    build for your own kernel
+#   make check           run the kselftests in the QEMU testbed (both topologies)
+#   make check SERIES=6.12                             ... on Linux 6.12
+#   make install         install module (into /lib/modules/$(KVER)/extra) and tool
+#
+# SERIES picks the Debian kernel series of the testbed (6.1 or 6.12); KVER
+# is its ABI as scripts/deps.sh resolves it, KDIR its kbuild tree.
+
+SERIES ?= 6.1
+ifeq ($(origin KDIR),undefined)
+KVER ?= $(shell scripts/deps.sh --kver $(SERIES))
+KDIR := /lib/modules/$(KVER)/build
+else
+KVER ?= $(shell $(MAKE) -s -C $(KDIR) kernelrelease 2>/dev/null)
+endif
+MODDIR := build/mod-$(KVER)
+KO := $(MODDIR)/rdmamig.ko
+TOPOLOGIES ?= loop pair
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+export KVER
+
+.PHONY: all deps module tools selftests check install clean help
+
+all: module tools selftests
+
+help:
+	@sed -n '3,14s/^# \{0,1\}//p' Makefile
+
+deps:
+	scripts/deps.sh $(SERIES)
+
+$(KDIR)/Makefile:
+	scripts/deps.sh $(SERIES)
+
+# kbuild writes its objects beside the sources; a symlink tree per kernel
+# keeps the 6.1 and 6.12 builds apart.
+module: | $(KDIR)/Makefile
+	@mkdir -p $(MODDIR)
+	@cp -rsf $(CURDIR)/kmod $(CURDIR)/uapi $(MODDIR)/
+	@ln -sf $(CURDIR)/Kbuild $(MODDIR)/Kbuild
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/$(MODDIR) modules
+
+tools:
+	$(MAKE) -C tools/rdmamigctl
+
+selftests:
+	$(MAKE) -C selftests/rdmamig
+
+check: all
+	selftests/vm/check.sh -k $(KVER) -m $(CURDIR)/$(KO) -t "$(TOPOLOGIES)"
+
+install: module tools
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/$(MODDIR) INSTALL_MOD_DIR=extra modules_install
+	$(MAKE) -C tools/rdmamigctl install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
+
+clean:
+	rm -rf build/mod-* build/selftests
+	$(MAKE) -C tools/rdmamigctl clean
+	$(MAKE) -C selftests/rdmamig clean

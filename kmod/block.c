@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * RAM blocks: validation, long-term pinning with memlock accounting, and
+ * the destination's per-chunk registration (FRWR).
+ *
+ * Pins are accounted as the RDMA core accounts user memory (ib_umem_get):
+ * to mm->pinned_vm, against RLIMIT_MEMLOCK unless the owner has
+ * CAP_IPC_LOCK.  Owner credentials are captured by the ioctl that starts
+ * the session, because pinning itself runs in a work item.
+ */
+#include "rdmamig.h"
+
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <linux/highmem.h>
+
+#include "compat.h"
+#include "proto.h"
+#include "session.h"
+
+/* No single block larger than this (1 TiB); chunk indexes fit a u32. */
+#define RDMAMIG_BLOCK_MAX	(1ULL << 40)
+
+static bool name_valid(const char *name)
+{
+	size_t len = strnlen(name, RDMAMIG_BLOCK_NAME_MAX);
+	size_t i;
+
+	if (!len || len == RDMAMIG_BLOCK_NAME_MAX)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!isgraph(name[i]))
+			return false;
+	return true;
+}
+
+/* The whole range is mapped in the caller's address space. */
+static bool range_mapped(struct mm_struct *mm, u64 start, u64 end)
+{
+	struct vm_area_struct *vma;
+	bool ok = true;
+
+	mmap_read_lock(mm);
+	while (start < end) {
+		vma = find_vma(mm, start);
+		if (!vma || vma->vm_start > start ||
+		    (vma->vm_flags & (VM_IO | VM_PFNMAP))) {
+			ok = false;
+			break;
+		}
+		start = vma->vm_end;
+	}
+	mmap_read_unlock(mm);
+	return ok;
+}
+
+/**
+ * rdmamig_block_add() - add a RAM block from the caller's address space
+ * @sess: the session, before it listens or connects
+ * @ub: the block as the VMM gave it; @ub->index is filled in
+ *
+ * Return: 0, -EINVAL for a malformed or overlapping block, -EEXIST for a
+ * duplicate name, -EFAULT when the range is not mapped, -ENOSPC when the
+ * session has RDMAMIG_MAX_BLOCKS blocks, -EBUSY once connecting started.
+ */
+int rdmamig_block_add(struct rdmamig_session *sess, struct rdmamig_block *ub)
+{
+	struct rdmamig_block_ram *b;
+	u64 end;
+	u32 i;
+
+	lockdep_assert_held(&sess->lock);
+
+	if (READ_ONCE(sess->state) != RDMAMIG_STATE_NONE)
+		return -EBUSY;
+	if (ub->flags || ub->reserved || !name_valid(ub->name))
+		return -EINVAL;
+	if (!ub->length || !PAGE_ALIGNED(ub->addr) || !PAGE_ALIGNED(ub->length) ||
+	    ub->length > RDMAMIG_BLOCK_MAX ||
+	    check_add_overflow(ub->addr, ub->length, &end) || end > TASK_SIZE)
+		return -EINVAL;
+	if (sess->nblocks == RDMAMIG_MAX_BLOCKS)
+		return -ENOSPC;
+	for (i = 0; i < sess->nblocks; i++) {
+		b = sess->blocks[i];
+		if (!strcmp(b->name, ub->name))
+			return -EEXIST;
+		if (ub->addr < b->addr + b->length && b->addr < end)
+			return -EINVAL;
+	}
+	if (current->mm != sess->mm || !range_mapped(sess->mm, ub->addr, end))
+		return -EFAULT;
+
+	b = kzalloc(sizeof(*b), GFP_KERNEL);
+	if (!b)
+		return -ENOMEM;
+	strscpy(b->name, ub->name, sizeof(b->name));
+	b->addr = ub->addr;
+	b->length = ub->length;
+	b->index = sess->nblocks;
+	b->nchunks = DIV_ROUND_UP(ub->length, RDMAMIG_CHUNK_SIZE);
+	sess->blocks[sess->nblocks++] = b;
+	ub->index = b->index;
+	return 0;
+}
+
+u64 rdmamig_blocks_bytes(struct rdmamig_session *sess)
+{
+	u64 sum = 0;
+	u32 i;
+
+	for (i = 0; i < sess->nblocks; i++)
+		sum += sess->blocks[i]->length;
+	return sum;
+}
+
+/**
+ * rdmamig_memlock_check() - will pinning @bytes stay within the limit?
+ * @sess: the session; its owner's limit was captured by the caller
+ * @bytes: bytes this session will hold pinned at most
+ *
+ * Return: 0, or -ENOMEM with the reason set to the bytes and the limit.
+ */
+int rdmamig_memlock_check(struct rdmamig_session *sess, u64 bytes)
+{
+	u64 pages = bytes >> PAGE_SHIFT;
+	u64 have = atomic64_read(&sess->mm->pinned_vm);
+
+	if (sess->ipc_lock || pages + have <= sess->memlock_pages)
+		return 0;
+	snprintf(sess->reason, sizeof(sess->reason),
+		 "memlock limit %llu bytes too low: %llu bytes needed (already pinned %llu)",
+		 (u64)sess->memlock_pages << PAGE_SHIFT, bytes, have << PAGE_SHIFT);
+	return -ENOMEM;
+}
+
+static int account_pin(struct rdmamig_session *sess, unsigned long npages)
+{
+	u64 now = atomic64_add_return(npages, &sess->mm->pinned_vm);
+
+	if (!sess->ipc_lock && now > sess->memlock_pages) {
+		atomic64_sub(npages, &sess->mm->pinned_vm);
+		return -ENOMEM;
+	}
+	atomic64_add(npages, &sess->pinned_pages);
+	return 0;
+}
+
+static void unaccount_pin(struct rdmamig_session *sess, unsigned long npages)
+{
+	atomic64_sub(npages, &sess->mm->pinned_vm);
+	atomic64_sub(npages, &sess->pinned_pages);
+}
+
+/*
+ * Pin @npages of the owner's memory from @addr, all or nothing.  The owner
+ * may have exited (its mm is only grabbed): then -ESRCH.
+ */
+int rdmamig_pin_range(struct rdmamig_session *sess, u64 addr,
+		     unsigned long npages, unsigned int gup_flags,
+		     struct page **pages)
+{
+	unsigned long done = 0;
+	long got = 0;
+
+	if (!mmget_not_zero(sess->mm))
+		return -ESRCH;
+	mmap_read_lock(sess->mm);
+	while (done < npages) {
+		got = rdmamig_pin_remote(sess->mm, addr + (done << PAGE_SHIFT),
+					 npages - done, gup_flags, pages + done);
+		if (got <= 0)
+			break;
+		done += got;
+	}
+	mmap_read_unlock(sess->mm);
+	mmput(sess->mm);
+	if (done == npages)
+		return 0;
+	unpin_user_pages(pages, done);
+	return got < 0 ? got : -EFAULT;
+}
+
+static void reg_done(struct ib_cq *cq, struct ib_wc *wc)
+{
+	struct rdmamig_session *sess =
+		container_of(wc->wr_cqe, struct rdmamig_session, reg_cqe);
+
+	rdmamig_sq_put(sess, 1);
+	if (wc->status != IB_WC_SUCCESS && wc->status != IB_WC_WR_FLUSH_ERR)
+		rdmamig_session_fail(sess, -EIO, true, "memory registration failed: %s",
+				     ib_wc_status_msg(wc->status));
+}
+
+/**
+ * rdmamig_dst_register() - pin and register one chunk for RDMA WRITE
+ * @sess: destination session with a PD and QP
+ * @b: the block
+ * @chunk: index of the chunk in @b
+ *
+ * Posts IB_WR_REG_MR; a SEND posted after it on the same QP (the
+ * REGISTER_RESULT) executes after the registration.
+ *
+ * Return: 0, or a negative errno; nothing stays pinned on failure.
+ */
+int rdmamig_dst_register(struct rdmamig_session *sess,
+			 struct rdmamig_block_ram *b, u32 chunk)
+{
+	struct rdmamig_dst_chunk *c = &b->dst[chunk];
+	struct ib_device *dev = sess->pd->device;
+	u64 off = (u64)chunk << RDMAMIG_CHUNK_SHIFT;
+	struct ib_reg_wr reg = {};
+	unsigned int npages;
+	int ret, n;
+
+	if (c->mr)
+		return 0;
+	npages = min_t(u64, RDMAMIG_CHUNK_SIZE, b->length - off) >> PAGE_SHIFT;
+
+	c->pages = kvcalloc(npages, sizeof(*c->pages), GFP_KERNEL);
+	if (!c->pages)
+		return -ENOMEM;
+	ret = account_pin(sess, npages);
+	if (ret) {
+		rdmamig_session_fail(sess, ret, true,
+				     "memlock limit reached registering %s chunk %u",
+				     b->name, chunk);
+		goto err_free_pages;
+	}
+	ret = rdmamig_pin_range(sess, b->addr + off, npages,
+			FOLL_WRITE | FOLL_LONGTERM, c->pages);
+	if (ret)
+		goto err_unaccount;
+	ret = sg_alloc_table_from_pages(&c->sgt, c->pages, npages, 0,
+					(unsigned long)npages << PAGE_SHIFT,
+					GFP_KERNEL);
+	if (ret)
+		goto err_unpin;
+	n = ib_dma_map_sg(dev, c->sgt.sgl, c->sgt.orig_nents, DMA_BIDIRECTIONAL);
+	if (!n) {
+		ret = -EIO;
+		goto err_free_sgt;
+	}
+	c->sgt.nents = n;
+
+	c->mr = ib_alloc_mr(sess->pd, IB_MR_TYPE_MEM_REG, npages);
+	if (IS_ERR(c->mr)) {
+		ret = PTR_ERR(c->mr);
+		c->mr = NULL;
+		goto err_unmap;
+	}
+	ret = ib_map_mr_sg(c->mr, c->sgt.sgl, n, NULL, PAGE_SIZE);
+	if (ret != n) {
+		ret = ret < 0 ? ret : -EINVAL;
+		goto err_mr;
+	}
+	ib_update_fast_reg_key(c->mr, ib_inc_rkey(c->mr->rkey));
+
+	/* Signaled, so that pin-all's burst of registrations frees its slots. */
+	ret = rdmamig_sq_take(sess, 1);
+	if (ret)
+		goto err_mr;
+	sess->reg_cqe.done = reg_done;
+	reg.wr.opcode = IB_WR_REG_MR;
+	reg.wr.wr_cqe = &sess->reg_cqe;
+	reg.wr.send_flags = IB_SEND_SIGNALED;
+	reg.mr = c->mr;
+	reg.key = c->mr->rkey;
+	reg.access = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE;
+	ret = ib_post_send(sess->qp, &reg.wr, NULL);
+	if (ret) {
+		rdmamig_sq_put(sess, 1);
+		goto err_mr;
+	}
+
+	c->npages = npages;
+	sess->stats.chunks_registered++;
+	sess->stats.registered_bytes += (u64)npages << PAGE_SHIFT;
+	return 0;
+
+err_mr:
+	ib_dereg_mr(c->mr);
+	c->mr = NULL;
+err_unmap:
+	ib_dma_unmap_sg(dev, c->sgt.sgl, c->sgt.orig_nents, DMA_BIDIRECTIONAL);
+err_free_sgt:
+	sg_free_table(&c->sgt);
+err_unpin:
+	unpin_user_pages(c->pages, npages);
+err_unaccount:
+	unaccount_pin(sess, npages);
+err_free_pages:
+	kvfree(c->pages);
+	c->pages = NULL;
+	return ret;
+}
+
+/*
+ * Deregistering invalidates the rkey: a late RDMA WRITE to the chunk fails
+ * on the peer's QP instead of landing.  Called after the QP is drained at
+ * teardown, or on UNREGISTER_REQUEST when the source has no write in
+ * flight to the chunk.
+ */
+void rdmamig_dst_unregister(struct rdmamig_session *sess,
+			    struct rdmamig_block_ram *b, u32 chunk)
+{
+	struct rdmamig_dst_chunk *c = &b->dst[chunk];
+
+	if (!c->mr)
+		return;
+	ib_dereg_mr(c->mr);
+	c->mr = NULL;
+	ib_dma_unmap_sg(sess->pd->device, c->sgt.sgl, c->sgt.orig_nents,
+			DMA_BIDIRECTIONAL);
+	sg_free_table(&c->sgt);
+	unpin_user_pages_dirty_lock(c->pages, c->npages, true);
+	unaccount_pin(sess, c->npages);
+	kvfree(c->pages);
+	c->pages = NULL;
+	sess->stats.chunks_unregistered++;
+	sess->stats.registered_bytes -= (u64)c->npages << PAGE_SHIFT;
+	c->npages = 0;
+}
+
+#define ZERO_BATCH	64
+
+/**
+ * rdmamig_dst_zero() - fill pages of a block with zeroes (COMPRESS)
+ * @sess: destination session
+ * @b: the block; @offset and @npages were checked against it
+ * @offset: page-aligned byte offset
+ * @npages: pages to clear
+ *
+ * Return: 0 or a negative errno.
+ */
+int rdmamig_dst_zero(struct rdmamig_session *sess, struct rdmamig_block_ram *b,
+		     u64 offset, u32 npages)
+{
+	struct page *pages[ZERO_BATCH];
+	u32 done = 0;
+	int ret, i;
+
+	while (done < npages) {
+		u32 n = min_t(u32, npages - done, ZERO_BATCH);
+
+		ret = rdmamig_pin_range(sess, b->addr + offset + ((u64)done << PAGE_SHIFT),
+				n, FOLL_WRITE, pages);
+		if (ret)
+			return ret;
+		for (i = 0; i < n; i++)
+			clear_highpage(pages[i]);
+		unpin_user_pages_dirty_lock(pages, n, true);
+		done += n;
+		cond_resched();
+	}
+	return 0;
+}
+
+void rdmamig_blocks_free(struct rdmamig_session *sess)
+{
+	u32 i, c;
+
+	for (i = 0; i < sess->nblocks; i++) {
+		struct rdmamig_block_ram *b = sess->blocks[i];
+
+		/* Registrations went with the PD in rdmamig_cm_teardown(). */
+		if (b->dst)
+			for (c = 0; c < b->nchunks; c++)
+				WARN_ON_ONCE(b->dst[c].mr);
+		kvfree(b->dst);
+		kvfree(b->src);
+		kfree(b);
+		sess->blocks[i] = NULL;
+	}
+	sess->nblocks = 0;
+}

@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The VMM's face: /dev/rdmamig.  One open() is one migration session,
+ * tied to the file: closing it cancels and frees the session.  Argument
+ * structs are extensible (Documentation/process/botching-up-ioctls.rst):
+ * their first field is their size, read with copy_struct_from_user().
+ */
+#include "rdmamig.h"
+
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/poll.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/rdmamig.h>
+
+#include "chardev.h"
+#include "proto.h"
+#include "session.h"
+
+/* Smallest size accepted for each struct: its first published version. */
+#define PARAMS_SIZE_VER0	sizeof(struct rdmamig_params)
+#define BLOCK_SIZE_VER0		sizeof(struct rdmamig_block)
+#define ADDR_SIZE_VER0		sizeof(struct rdmamig_addr)
+#define ROUND_SIZE_VER0		sizeof(struct rdmamig_round)
+#define EVENT_SIZE_VER0		sizeof(struct rdmamig_event)
+#define STATS_SIZE_VER0		sizeof(struct rdmamig_stats)
+
+#define KEEPALIVE_MIN_MS	100
+#define KEEPALIVE_MAX_MS	60000
+
+/* Copy in an extensible struct; @ver0 is the smallest size we accept. */
+static int copy_in(void *k, size_t ksize, void __user *u, size_t ver0)
+{
+	u32 usize;
+
+	if (get_user(usize, (u32 __user *)u))
+		return -EFAULT;
+	if (usize < ver0 || usize > PAGE_SIZE)
+		return -EINVAL;
+	return copy_struct_from_user(k, ksize, u, usize);
+}
+
+/* Copy out as much of @k as the caller's struct holds. */
+static int copy_out(void __user *u, void *k, size_t ksize, size_t ver0)
+{
+	u32 usize;
+
+	if (get_user(usize, (u32 __user *)u))
+		return -EFAULT;
+	if (usize < ver0)
+		return -EINVAL;
+	*(u32 *)k = min_t(u32, usize, ksize);
+	if (copy_to_user(u, k, min_t(size_t, usize, ksize)))
+		return -EFAULT;
+	return 0;
+}
+
+static int set_params(struct rdmamig_session *sess, void __user *u)
+{
+	struct rdmamig_params p;
+	int ret;
+
+	ret = copy_in(&p, sizeof(p), u, PARAMS_SIZE_VER0);
+	if (ret)
+		return ret;
+	if (p.mask & ~RDMAMIG_PARAM_ALL || p.caps & ~RDMAMIG_CAPS_ALL)
+		return -EINVAL;
+	if ((p.mask & RDMAMIG_PARAM_MAX_REGISTERED) &&
+	    p.max_registered < RDMAMIG_CHUNK_SIZE)
+		return -EINVAL;
+	if ((p.mask & RDMAMIG_PARAM_KEEPALIVE) && p.keepalive_ms &&
+	    (p.keepalive_ms < KEEPALIVE_MIN_MS || p.keepalive_ms > KEEPALIVE_MAX_MS))
+		return -EINVAL;
+	if ((p.mask & RDMAMIG_PARAM_WIRE_VERSION) && p.wire_version > U8_MAX)
+		return -EINVAL;
+	/* Only the bandwidth limit may change once the session started. */
+	if ((p.mask & ~RDMAMIG_PARAM_MAX_BANDWIDTH) &&
+	    READ_ONCE(sess->state) != RDMAMIG_STATE_NONE)
+		return -EBUSY;
+
+	if (p.mask & RDMAMIG_PARAM_CAPS)
+		sess->params.caps = p.caps;
+	if (p.mask & RDMAMIG_PARAM_MAX_BANDWIDTH)
+		WRITE_ONCE(sess->params.max_bandwidth, p.max_bandwidth);
+	if (p.mask & RDMAMIG_PARAM_MAX_REGISTERED)
+		sess->params.max_registered = p.max_registered;
+	if (p.mask & RDMAMIG_PARAM_KEEPALIVE)
+		sess->params.keepalive_ms = p.keepalive_ms;
+	if (p.mask & RDMAMIG_PARAM_WIRE_VERSION)
+		sess->params.wire_version = p.wire_version;
+	return 0;
+}
+
+static int get_params(struct rdmamig_session *sess, void __user *u)
+{
+	struct rdmamig_params p = sess->params;
+
+	p.mask = RDMAMIG_PARAM_ALL;
+	return copy_out(u, &p, sizeof(p), PARAMS_SIZE_VER0);
+}
+
+static int add_block(struct rdmamig_session *sess, void __user *u)
+{
+	struct rdmamig_block b;
+	int ret;
+
+	ret = copy_in(&b, sizeof(b), u, BLOCK_SIZE_VER0);
+	if (ret)
+		return ret;
+	ret = rdmamig_block_add(sess, &b);
+	if (ret)
+		return ret;
+	return put_user(b.index, &((struct rdmamig_block __user *)u)->index);
+}
+
+static int listen_or_connect(struct rdmamig_session *sess, void __user *u,
+			     bool listen)
+{
+	struct rdmamig_addr a;
+	int ret;
+
+	ret = copy_in(&a, sizeof(a), u, ADDR_SIZE_VER0);
+	if (ret)
+		return ret;
+	if (!listen)
+		return rdmamig_cm_connect(sess, &a);
+	ret = rdmamig_cm_listen(sess, &a);
+	if (ret)
+		return ret;
+	return put_user(a.port, &((struct rdmamig_addr __user *)u)->port);
+}
+
+static int send_round(struct rdmamig_session *sess, void __user *u)
+{
+	struct rdmamig_round r;
+	int ret;
+
+	ret = copy_in(&r, sizeof(r), u, ROUND_SIZE_VER0);
+	if (ret)
+		return ret;
+	return rdmamig_xfer_send_round(sess, &r);
+}
+
+static int wait_event_ioctl(struct rdmamig_session *sess, struct file *file,
+			    void __user *u)
+{
+	struct rdmamig_event ev;
+	u32 usize;
+	int ret;
+
+	if (get_user(usize, (u32 __user *)u))
+		return -EFAULT;
+	if (usize < EVENT_SIZE_VER0)
+		return -EINVAL;
+	ret = rdmamig_session_pop_event(sess, &ev, file->f_flags & O_NONBLOCK);
+	if (ret)
+		return ret;
+	return copy_out(u, &ev, sizeof(ev), EVENT_SIZE_VER0);
+}
+
+static int get_stats(struct rdmamig_session *sess, void __user *u)
+{
+	struct rdmamig_stats *st;
+	int ret;
+
+	st = kzalloc(sizeof(*st), GFP_KERNEL);
+	if (!st)
+		return -ENOMEM;
+	rdmamig_session_get_stats(sess, st);
+	ret = copy_out(u, st, sizeof(*st), STATS_SIZE_VER0);
+	kfree(st);
+	return ret;
+}
+
+static int rdmamig_open(struct inode *inode, struct file *file)
+{
+	struct rdmamig_session *sess;
+
+	if (!current->mm)
+		return -EINVAL;
+	sess = rdmamig_session_create();
+	if (IS_ERR(sess))
+		return PTR_ERR(sess);
+	file->private_data = sess;
+	return nonseekable_open(inode, file);
+}
+
+static int rdmamig_release(struct inode *inode, struct file *file)
+{
+	rdmamig_session_destroy(file->private_data);
+	return 0;
+}
+
+static long rdmamig_ioctl(struct file *file, unsigned int cmd,
+			  unsigned long arg)
+{
+	struct rdmamig_session *sess = file->private_data;
+	void __user *u = (void __user *)arg;
+	long ret;
+
+	/* These never wait for the session lock: they must work while
+	 * another thread of the VMM blocks in CONNECT, ACCEPT or a round. */
+	switch (cmd) {
+	case RDMAMIG_IOC_WAIT_EVENT:
+		return wait_event_ioctl(sess, file, u);
+	case RDMAMIG_IOC_GET_STATS:
+		return get_stats(sess, u);
+	case RDMAMIG_IOC_CANCEL:
+		rdmamig_session_cancel(sess);
+		return 0;
+	}
+
+	if (mutex_lock_interruptible(&sess->lock))
+		return -ERESTARTSYS;
+	switch (cmd) {
+	case RDMAMIG_IOC_SET_PARAMS:
+		ret = set_params(sess, u);
+		break;
+	case RDMAMIG_IOC_GET_PARAMS:
+		ret = get_params(sess, u);
+		break;
+	case RDMAMIG_IOC_ADD_BLOCK:
+		ret = add_block(sess, u);
+		break;
+	case RDMAMIG_IOC_LISTEN:
+		ret = listen_or_connect(sess, u, true);
+		break;
+	case RDMAMIG_IOC_ACCEPT:
+		ret = rdmamig_cm_accept(sess, arg);
+		break;
+	case RDMAMIG_IOC_CONNECT:
+		ret = listen_or_connect(sess, u, false);
+		break;
+	case RDMAMIG_IOC_SEND_ROUND:
+		ret = send_round(sess, u);
+		break;
+	case RDMAMIG_IOC_END_ROUND:
+		ret = rdmamig_xfer_end_round(sess);
+		break;
+	case RDMAMIG_IOC_COMPLETE:
+		ret = rdmamig_xfer_complete(sess);
+		break;
+	default:
+		ret = -ENOTTY;
+	}
+	mutex_unlock(&sess->lock);
+	return ret;
+}
+
+static ssize_t rdmamig_read(struct file *file, char __user *buf, size_t len,
+			    loff_t *ppos)
+{
+	struct rdmamig_session *sess = file->private_data;
+	ssize_t ret;
+
+	if (mutex_lock_interruptible(&sess->lock))
+		return -ERESTARTSYS;
+	ret = rdmamig_stream_read(sess, buf, len, file->f_flags & O_NONBLOCK);
+	mutex_unlock(&sess->lock);
+	return ret;
+}
+
+static ssize_t rdmamig_write(struct file *file, const char __user *buf,
+			     size_t len, loff_t *ppos)
+{
+	struct rdmamig_session *sess = file->private_data;
+	ssize_t ret;
+
+	if (mutex_lock_interruptible(&sess->lock))
+		return -ERESTARTSYS;
+	ret = rdmamig_stream_write(sess, buf, len);
+	mutex_unlock(&sess->lock);
+	return ret;
+}
+
+static __poll_t rdmamig_poll(struct file *file, poll_table *wait)
+{
+	struct rdmamig_session *sess = file->private_data;
+	__poll_t mask = 0;
+	unsigned long flags;
+
+	poll_wait(file, &sess->wait, wait);
+	spin_lock_irqsave(&sess->slock, flags);
+	if (!list_empty(&sess->events) || !list_empty(&sess->stream) ||
+	    sess->stream_eof)
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (sess->state == RDMAMIG_STATE_FAILED ||
+	    sess->state == RDMAMIG_STATE_CANCELLED)
+		mask |= EPOLLERR;
+	spin_unlock_irqrestore(&sess->slock, flags);
+	return mask;
+}
+
+static const struct file_operations rdmamig_fops = {
+	.owner = THIS_MODULE,
+	.open = rdmamig_open,
+	.release = rdmamig_release,
+	.unlocked_ioctl = rdmamig_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.read = rdmamig_read,
+	.write = rdmamig_write,
+	.poll = rdmamig_poll,
+};
+
+/* 0600: a session can pin and expose memory; a udev rule may widen it. */
+static struct miscdevice rdmamig_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = RDMAMIG_DEVICE_NAME,
+	.fops = &rdmamig_fops,
+	.mode = 0600,
+};
+
+int __init rdmamig_chardev_init(void)
+{
+	return misc_register(&rdmamig_misc);
+}
+
+void rdmamig_chardev_exit(void)
+{
+	misc_deregister(&rdmamig_misc);
+}

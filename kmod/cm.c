@@ -1,0 +1,574 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Connection management with rdma_cm: listen and accept (destination),
+ * connect (source), version and capability negotiation in the private
+ * data, and the RDMA resources of a connection (PD, CQ, QP, control
+ * buffers) with their teardown.
+ */
+#include "rdmamig.h"
+
+#include <linux/inet.h>
+#include <linux/slab.h>
+#include <rdma/rw.h>
+#include <rdma/ib_cm.h>
+
+#include "proto.h"
+#include "session.h"
+
+#define RDMAMIG_SQ_DEPTH	256	/* send WRs: data path and control */
+#define RDMAMIG_RW_CTXS		32
+#define CM_TIMEOUT_MS		5000
+#define DEFAULT_WAIT_MS		30000
+
+static int cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev);
+
+static void set_cm_status(struct rdmamig_session *sess, int status)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	sess->cm_status = status;
+	spin_unlock_irqrestore(&sess->slock, flags);
+	wake_up_all(&sess->wait);
+}
+
+static void fill_priv(struct rdmamig_session *sess, struct rdmamig_cm_priv *p,
+		      u8 version, u32 caps, u32 keepalive_ms, u8 status)
+{
+	memset(p, 0, sizeof(*p));
+	p->magic = cpu_to_be32(RDMAMIG_WIRE_MAGIC);
+	p->version = version;
+	p->status = status;
+	p->credits = cpu_to_be16(RDMAMIG_RX_DEPTH);
+	p->caps = cpu_to_be32(caps);
+	p->keepalive_ms = cpu_to_be32(keepalive_ms);
+}
+
+/* PD, CQ, QP and control buffers on @id's device; called from the handler. */
+static int create_conn(struct rdmamig_session *sess, struct rdma_cm_id *id)
+{
+	struct ib_device *dev = id->device;
+	struct ib_qp_init_attr attr = {};
+	unsigned long flags;
+	int ret;
+
+	sess->pd = ib_alloc_pd(dev, 0);
+	if (IS_ERR(sess->pd)) {
+		ret = PTR_ERR(sess->pd);
+		sess->pd = NULL;
+		return ret;
+	}
+	sess->sq_depth = RDMAMIG_SQ_DEPTH;
+	sess->sq_avail = RDMAMIG_SQ_DEPTH;
+	/* Flushed WRs complete even when unsignaled: room for all of them. */
+	sess->cq = ib_alloc_cq(dev, sess,
+			       RDMAMIG_SQ_DEPTH * 2 + RDMAMIG_RX_DEPTH + 2, 0,
+			       IB_POLL_SOFTIRQ);
+	if (IS_ERR(sess->cq)) {
+		ret = PTR_ERR(sess->cq);
+		sess->cq = NULL;
+		return ret;
+	}
+
+	attr.send_cq = sess->cq;
+	attr.recv_cq = sess->cq;
+	attr.qp_type = IB_QPT_RC;
+	attr.sq_sig_type = IB_SIGNAL_REQ_WR;
+	attr.port_num = id->port_num;
+	attr.cap.max_send_wr = RDMAMIG_SQ_DEPTH + 1;	/* + drain */
+	attr.cap.max_recv_wr = RDMAMIG_RX_DEPTH + 1;	/* + drain */
+	attr.cap.max_send_sge = min_t(u32, dev->attrs.max_send_sge, 32);
+	attr.cap.max_recv_sge = 1;
+	attr.cap.max_rdma_ctxs = RDMAMIG_RW_CTXS;
+	ret = rdma_create_qp(id, sess->pd, &attr);
+	if (ret)
+		return ret;
+	sess->qp = id->qp;
+	sess->port_num = id->port_num;
+
+	ret = rdmamig_ctrl_create(sess);
+	if (ret)
+		return ret;
+	ret = rdmamig_ctrl_post_all_recvs(sess);
+	if (ret)
+		return ret;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	sess->ibdev = dev;
+	spin_unlock_irqrestore(&sess->slock, flags);
+	return 0;
+}
+
+/* Undo create_conn(); the QP must be drained first. */
+static void destroy_conn(struct rdmamig_session *sess)
+{
+	u32 i, c;
+
+	for (i = 0; i < sess->nblocks; i++) {
+		struct rdmamig_block_ram *b = sess->blocks[i];
+
+		if (b->dst && sess->pd)
+			for (c = 0; c < b->nchunks; c++)
+				rdmamig_dst_unregister(sess, b, c);
+	}
+	if (sess->pd)
+		rdmamig_ctrl_destroy(sess);
+	if (sess->qp) {
+		ib_destroy_qp(sess->qp);
+		sess->qp = NULL;
+	}
+	if (sess->cq) {
+		ib_free_cq(sess->cq);
+		sess->cq = NULL;
+	}
+	if (sess->pd) {
+		ib_dealloc_pd(sess->pd);
+		sess->pd = NULL;
+	}
+}
+
+static const char *reject_reason(u8 status)
+{
+	switch (status) {
+	case RDMAMIG_REJ_BAD_MAGIC:
+		return "not an rdmamig peer";
+	case RDMAMIG_REJ_BAD_VERSION:
+		return "no common protocol version";
+	case RDMAMIG_REJ_BUSY:
+		return "destination session already has a source";
+	case RDMAMIG_REJ_NO_RESOURCES:
+		return "destination could not set up the connection";
+	default:
+		return "unknown reason";
+	}
+}
+
+static int dst_reject(struct rdma_cm_id *id, struct rdmamig_session *sess,
+		      u8 status)
+{
+	struct rdmamig_cm_priv p;
+
+	fill_priv(sess, &p, RDMAMIG_WIRE_VERSION, 0, 0, status);
+	rdma_reject(id, &p, sizeof(p), IB_CM_REJ_CONSUMER_DEFINED);
+	sess_warn_rl(sess, "rejected a connection: %s\n", reject_reason(status));
+	/* Non-zero: the CM destroys the new id. */
+	return -ECONNREFUSED;
+}
+
+/* Destination: a source asks to connect. */
+static int dst_connect_request(struct rdmamig_session *sess,
+			       struct rdma_cm_id *id, struct rdma_cm_event *ev)
+{
+	const struct rdmamig_cm_priv *req = ev->param.conn.private_data;
+	struct rdma_conn_param param = {};
+	struct rdmamig_cm_priv rep;
+	u32 want, ka;
+	u8 version;
+	int ret;
+
+	if (sess->cm_id || READ_ONCE(sess->state) != RDMAMIG_STATE_SETUP)
+		return dst_reject(id, sess, RDMAMIG_REJ_BUSY);
+	if (ev->param.conn.private_data_len < sizeof(*req) ||
+	    be32_to_cpu(req->magic) != RDMAMIG_WIRE_MAGIC)
+		return dst_reject(id, sess, RDMAMIG_REJ_BAD_MAGIC);
+	if (req->version < 1)
+		return dst_reject(id, sess, RDMAMIG_REJ_BAD_VERSION);
+	/* A newer source speaks our version too: answer with ours. */
+	version = min_t(u8, req->version, RDMAMIG_WIRE_VERSION);
+	if (be16_to_cpu(req->credits) < 2 ||
+	    be16_to_cpu(req->credits) > RDMAMIG_MAX_REPEAT)
+		return dst_reject(id, sess, RDMAMIG_REJ_BAD_MAGIC);
+
+	want = be32_to_cpu(req->caps);
+	/* Unknown bits and what we do not allow are answered with zero. */
+	sess->caps = want & RDMAMIG_WIRE_CAPS_KNOWN & sess->params.caps;
+	if ((want & RDMAMIG_WIRE_CAP_PIN_ALL) && !(sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL))
+		sess_info(sess, "source asked for pin-all, not allowed here: dynamic registration\n");
+	ka = be32_to_cpu(req->keepalive_ms);
+	sess->keepalive_ms = (ka && sess->params.keepalive_ms) ?
+			     max(ka, sess->params.keepalive_ms) : 0;
+	sess->wire_version = version;
+	sess->peer_depth = be16_to_cpu(req->credits);
+	sess->credits = sess->peer_depth;
+
+	ret = create_conn(sess, id);
+	if (ret)
+		goto err;
+	sess->cm_id = id;
+
+	fill_priv(sess, &rep, version, sess->caps, sess->keepalive_ms, 0);
+	param.private_data = &rep;
+	param.private_data_len = sizeof(rep);
+	param.rnr_retry_count = 7;
+	param.retry_count = 7;
+	ret = rdma_accept(id, &param);
+	if (ret) {
+		sess->cm_id = NULL;
+		goto err;
+	}
+	return 0;
+
+err:
+	/* The QP is not connected yet: nothing in flight to drain. */
+	id->qp = NULL;
+	destroy_conn(sess);
+	dst_reject(id, sess, RDMAMIG_REJ_NO_RESOURCES);
+	return ret;
+}
+
+/* Source: the destination accepted; check what it answered. */
+static int src_established(struct rdmamig_session *sess,
+			   struct rdma_cm_event *ev)
+{
+	const struct rdmamig_cm_priv *rep = ev->param.conn.private_data;
+	u32 caps;
+
+	if (ev->param.conn.private_data_len < sizeof(*rep) ||
+	    be32_to_cpu(rep->magic) != RDMAMIG_WIRE_MAGIC) {
+		rdmamig_session_fail(sess, -EPROTO, false,
+				     "destination answered without rdmamig private data");
+		return -EPROTO;
+	}
+	if (rep->version < 1 || rep->version > sess->params.wire_version) {
+		rdmamig_session_fail(sess, -EPROTO, false,
+				     "destination chose protocol version %u, we offered %u",
+				     rep->version, sess->params.wire_version);
+		return -EPROTO;
+	}
+	caps = be32_to_cpu(rep->caps);
+	if (caps & ~(u32)sess->params.caps) {
+		rdmamig_session_fail(sess, -EPROTO, false,
+				     "destination granted capabilities 0x%x we did not ask for",
+				     caps);
+		return -EPROTO;
+	}
+	if ((sess->params.caps & RDMAMIG_CAP_PIN_ALL) && !(caps & RDMAMIG_WIRE_CAP_PIN_ALL))
+		sess_info(sess, "destination declined pin-all: dynamic registration\n");
+	sess->caps = caps;
+	sess->wire_version = rep->version;
+	sess->keepalive_ms = be32_to_cpu(rep->keepalive_ms);
+	sess->peer_depth = be16_to_cpu(rep->credits);
+	if (sess->peer_depth < 2 || sess->peer_depth > RDMAMIG_MAX_REPEAT) {
+		rdmamig_session_fail(sess, -EPROTO, false,
+				     "destination announced %d receive buffers",
+				     sess->peer_depth);
+		return -EPROTO;
+	}
+	sess->credits = sess->peer_depth;
+	return 0;
+}
+
+static void src_rejected(struct rdmamig_session *sess, struct rdma_cm_id *id,
+			 struct rdma_cm_event *ev)
+{
+	const struct rdmamig_cm_priv *p;
+	u8 len = 0;
+
+	p = rdma_consumer_reject_data(id, ev, &len);
+	if (p && len >= sizeof(*p) && be32_to_cpu(p->magic) == RDMAMIG_WIRE_MAGIC) {
+		if (p->status == RDMAMIG_REJ_BAD_VERSION)
+			rdmamig_session_fail(sess, -ECONNREFUSED, false,
+					     "destination refused: no common protocol version (offered %u, it speaks up to %u)",
+					     sess->params.wire_version, p->version);
+		else
+			rdmamig_session_fail(sess, -ECONNREFUSED, false,
+					     "destination refused: %s",
+					     reject_reason(p->status));
+		return;
+	}
+	rdmamig_session_fail(sess, -ECONNREFUSED, false, "connection refused: %s",
+			     rdma_reject_msg(id, ev->status));
+}
+
+static int src_route_resolved(struct rdmamig_session *sess,
+			      struct rdma_cm_id *id)
+{
+	struct rdma_conn_param param = {};
+	struct rdmamig_cm_priv req;
+	int ret;
+
+	ret = create_conn(sess, id);
+	if (ret)
+		return ret;
+	fill_priv(sess, &req, sess->params.wire_version,
+		  sess->params.caps & RDMAMIG_WIRE_CAPS_KNOWN,
+		  sess->params.keepalive_ms, 0);
+	param.private_data = &req;
+	param.private_data_len = sizeof(req);
+	param.rnr_retry_count = 7;
+	param.retry_count = 7;
+	return rdma_connect_locked(id, &param);
+}
+
+/*
+ * One handler for the listener and the connection.  It never takes
+ * sess->lock (the ioctl waiting for it holds it); teardown stops it with
+ * sess->closing and rdma_lock_handler().  Return non-zero only for an id
+ * the session does not keep: the CM then destroys it.
+ */
+static int cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
+{
+	struct rdmamig_session *sess = id->context;
+	int ret;
+
+	if (READ_ONCE(sess->closing)) {
+		/* A new id not yet ours is destroyed by the CM. */
+		return ev->event == RDMA_CM_EVENT_CONNECT_REQUEST ? -ECONNREFUSED : 0;
+	}
+
+	switch (ev->event) {
+	case RDMA_CM_EVENT_CONNECT_REQUEST:
+		return dst_connect_request(sess, id, ev);
+	case RDMA_CM_EVENT_ADDR_RESOLVED:
+		ret = rdma_resolve_route(id, CM_TIMEOUT_MS);
+		if (ret)
+			set_cm_status(sess, ret);
+		return 0;
+	case RDMA_CM_EVENT_ROUTE_RESOLVED:
+		ret = src_route_resolved(sess, id);
+		if (ret)
+			set_cm_status(sess, ret);
+		return 0;
+	case RDMA_CM_EVENT_ESTABLISHED:
+		if (sess->role == RDMAMIG_ROLE_SOURCE && src_established(sess, ev))
+			return 0;
+		set_cm_status(sess, 1);
+		return 0;
+	case RDMA_CM_EVENT_REJECTED:
+		src_rejected(sess, id, ev);
+		set_cm_status(sess, -ECONNREFUSED);
+		return 0;
+	case RDMA_CM_EVENT_ADDR_ERROR:
+	case RDMA_CM_EVENT_ROUTE_ERROR:
+	case RDMA_CM_EVENT_UNREACHABLE:
+	case RDMA_CM_EVENT_CONNECT_ERROR:
+		rdmamig_session_fail(sess, -EHOSTUNREACH, false, "cannot reach peer: %s",
+				     rdma_event_msg(ev->event));
+		set_cm_status(sess, -EHOSTUNREACH);
+		return 0;
+	case RDMA_CM_EVENT_DISCONNECTED:
+		if (READ_ONCE(sess->state) != RDMAMIG_STATE_COMPLETED)
+			rdmamig_session_fail(sess, -ECONNRESET, false,
+					     "peer disconnected");
+		return 0;
+	case RDMA_CM_EVENT_DEVICE_REMOVAL:
+		/* The ib_client's .remove tears the session down. */
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static int parse_addr(struct rdmamig_addr *ua, struct sockaddr_storage *ss)
+{
+	char port[8];
+
+	if (ua->flags || ua->reserved ||
+	    strnlen(ua->host, sizeof(ua->host)) == sizeof(ua->host))
+		return -EINVAL;
+	snprintf(port, sizeof(port), "%u", ua->port);
+	return inet_pton_with_scope(&init_net, AF_UNSPEC, ua->host, port, ss);
+}
+
+/* Capture the owner's pinning rights while we run in its context. */
+static void capture_owner(struct rdmamig_session *sess)
+{
+	sess->memlock_pages = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+	sess->ipc_lock = capable(CAP_IPC_LOCK);
+}
+
+static int start_session(struct rdmamig_session *sess, enum rdmamig_role role)
+{
+	unsigned long flags;
+	int ret;
+
+	if (!sess->nblocks)
+		return -EINVAL;
+	if (!sess->wq) {
+		ret = rdmamig_ctrl_init_works(sess);
+		if (ret)
+			return ret;
+	}
+	spin_lock_irqsave(&sess->slock, flags);
+	sess->role = role;
+	sess->state = RDMAMIG_STATE_SETUP;
+	sess->t_start = ktime_get();
+	spin_unlock_irqrestore(&sess->slock, flags);
+	return 0;
+}
+
+static unsigned long wait_jiffies(u32 ms)
+{
+	return msecs_to_jiffies(ms ?: DEFAULT_WAIT_MS);
+}
+
+int rdmamig_cm_listen(struct rdmamig_session *sess, struct rdmamig_addr *ua)
+{
+	struct sockaddr_storage ss;
+	struct rdma_cm_id *id;
+	unsigned long flags;
+	u64 need;
+	int ret;
+
+	lockdep_assert_held(&sess->lock);
+	if (sess->state != RDMAMIG_STATE_NONE)
+		return -EBUSY;
+	ret = parse_addr(ua, &ss);
+	if (ret)
+		return ret;
+	if (!sess->nblocks)
+		return -EINVAL;
+
+	capture_owner(sess);
+	need = (sess->params.caps & RDMAMIG_CAP_PIN_ALL) ?
+	       rdmamig_blocks_bytes(sess) :
+	       min(sess->params.max_registered, rdmamig_blocks_bytes(sess));
+	ret = rdmamig_memlock_check(sess, need);
+	if (ret)
+		return ret;
+
+	id = rdma_create_id(&init_net, cm_handler, sess, RDMA_PS_TCP, IB_QPT_RC);
+	if (IS_ERR(id))
+		return PTR_ERR(id);
+	ret = rdma_bind_addr(id, (struct sockaddr *)&ss);
+	if (ret)
+		goto err_id;
+	ret = rdma_listen(id, 1);
+	if (ret)
+		goto err_id;
+	ret = start_session(sess, RDMAMIG_ROLE_DEST);
+	if (ret)
+		goto err_id;
+
+	if (ss.ss_family == AF_INET6)
+		ua->port = ntohs(((struct sockaddr_in6 *)&id->route.addr.src_addr)->sin6_port);
+	else
+		ua->port = ntohs(((struct sockaddr_in *)&id->route.addr.src_addr)->sin_port);
+	spin_lock_irqsave(&sess->slock, flags);
+	sess->ibdev = id->device;
+	spin_unlock_irqrestore(&sess->slock, flags);
+	sess->listen_id = id;
+	sess_info(sess, "listening on %pISpc\n", &id->route.addr.src_addr);
+	return 0;
+
+err_id:
+	rdma_destroy_id(id);
+	return ret;
+}
+
+static bool peer_ready(struct rdmamig_session *sess)
+{
+	return READ_ONCE(sess->peer_ready);
+}
+
+/* Destination: wait until a source connected and its blocks matched. */
+int rdmamig_cm_accept(struct rdmamig_session *sess, unsigned long timeout_ms)
+{
+	int ret;
+
+	lockdep_assert_held(&sess->lock);
+	if (!sess->listen_id)
+		return rdmamig_session_error(sess) ?: -EINVAL;
+	if (peer_ready(sess))
+		return -EBUSY;
+	if (timeout_ms > INT_MAX)
+		return -EINVAL;
+	ret = rdmamig_session_wait(sess, peer_ready, wait_jiffies(timeout_ms));
+	if (ret == -ETIMEDOUT && sess->cm_id)
+		rdmamig_session_fail(sess, ret, true,
+				     "source connected but sent no RAM blocks");
+	return ret;
+}
+
+static bool cm_settled(struct rdmamig_session *sess)
+{
+	return READ_ONCE(sess->cm_status) != 0;
+}
+
+int rdmamig_cm_connect(struct rdmamig_session *sess, struct rdmamig_addr *ua)
+{
+	struct sockaddr_storage ss;
+	struct rdma_cm_id *id;
+	int ret;
+
+	lockdep_assert_held(&sess->lock);
+	if (sess->state != RDMAMIG_STATE_NONE)
+		return -EBUSY;
+	ret = parse_addr(ua, &ss);
+	if (ret)
+		return ret;
+	if (!sess->nblocks)
+		return -EINVAL;
+	if (ua->timeout_ms > INT_MAX)
+		return -EINVAL;
+	capture_owner(sess);
+
+	ret = start_session(sess, RDMAMIG_ROLE_SOURCE);
+	if (ret)
+		return ret;
+	id = rdma_create_id(&init_net, cm_handler, sess, RDMA_PS_TCP, IB_QPT_RC);
+	if (IS_ERR(id)) {
+		ret = PTR_ERR(id);
+		rdmamig_session_fail(sess, ret, false, "cannot create a CM id");
+		return ret;
+	}
+	sess->cm_id = id;
+	ret = rdma_resolve_addr(id, NULL, (struct sockaddr *)&ss, CM_TIMEOUT_MS);
+	if (ret) {
+		rdmamig_session_fail(sess, ret, false, "cannot resolve %s", ua->host);
+		return ret;
+	}
+	ret = rdmamig_session_wait(sess, cm_settled, wait_jiffies(ua->timeout_ms));
+	if (!ret && sess->cm_status < 0)
+		ret = rdmamig_session_error(sess) ?: sess->cm_status;
+	if (ret) {
+		rdmamig_session_fail(sess, ret, false, "connecting to %s port %u failed",
+				     ua->host, ua->port);
+		return rdmamig_session_error(sess) ?: ret;
+	}
+	sess_info(sess, "connected to %pISpc\n", &id->route.addr.dst_addr);
+	return rdmamig_xfer_exchange_blocks(sess);
+}
+
+/*
+ * Release the connection's resources; see rdmamig_session_teardown() for
+ * where this stands.  After the listener is destroyed and the connection's
+ * handler lock was taken once with @closing set, no handler acts any more;
+ * after ib_drain_qp() no completion runs; the works are then cancelled.
+ */
+void rdmamig_cm_teardown(struct rdmamig_session *sess)
+{
+	WRITE_ONCE(sess->closing, true);
+	if (sess->listen_id) {
+		rdma_destroy_id(sess->listen_id);
+		sess->listen_id = NULL;
+	}
+	if (sess->cm_id) {
+		rdma_lock_handler(sess->cm_id);
+		rdma_unlock_handler(sess->cm_id);
+	}
+	if (sess->wq)
+		cancel_delayed_work_sync(&sess->keepalive_work);
+	if (sess->cm_id && sess->qp)
+		rdma_disconnect(sess->cm_id);
+	if (sess->qp)
+		ib_drain_qp(sess->qp);
+	if (sess->wq) {
+		cancel_work_sync(&sess->fail_work);
+		cancel_work_sync(&sess->rx_work);
+	}
+	if (sess->cm_id)
+		sess->cm_id->qp = NULL;	/* destroyed below, not by the CM */
+	destroy_conn(sess);
+	if (sess->cm_id) {
+		rdma_destroy_id(sess->cm_id);
+		sess->cm_id = NULL;
+	}
+	if (sess->wq) {
+		destroy_workqueue(sess->wq);
+		sess->wq = NULL;
+	}
+	spin_lock_irq(&sess->slock);
+	sess->ibdev = NULL;
+	spin_unlock_irq(&sess->slock);
+}

@@ -1,0 +1,564 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The control channel: SEND/RECV messages with a header, credit-based
+ * flow control, validation of every header, in-order dispatch in a work
+ * item, keepalive, and the ERROR-then-disconnect path of a failure.
+ *
+ * Credits: each side posts RDMAMIG_RX_DEPTH receive buffers and starts
+ * with as many credits as the peer posted (rdma_cm private data).  Every
+ * message spends one credit and carries in its header the buffers its
+ * sender re-posted since its last message.  Ordinary messages need two
+ * credits, READY and ERROR one: the last credit is kept for returning
+ * credits, so both sides can never wait on each other.  Credits are read
+ * in the receive completion, not in the work, so a work blocked sending a
+ * reply still sees credits arrive.
+ */
+#include "rdmamig.h"
+
+#include <linux/slab.h>
+
+#include "proto.h"
+#include "session.h"
+
+#define CTRL_SEND_TIMEOUT	(30 * HZ)
+
+static void ctrl_rx_done(struct ib_cq *cq, struct ib_wc *wc);
+static void ctrl_tx_done(struct ib_cq *cq, struct ib_wc *wc);
+
+static int alloc_bufs(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *bufs,
+		      int n, enum dma_data_direction dir,
+		      void (*done)(struct ib_cq *cq, struct ib_wc *wc))
+{
+	struct ib_device *dev = sess->pd->device;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct rdmamig_ctrl_buf *b = &bufs[i];
+
+		b->sess = sess;
+		b->cqe.done = done;
+		b->data = kmalloc(RDMAMIG_MSG_SIZE, GFP_KERNEL);
+		if (!b->data)
+			return -ENOMEM;
+		b->dma = ib_dma_map_single(dev, b->data, RDMAMIG_MSG_SIZE, dir);
+		if (ib_dma_mapping_error(dev, b->dma)) {
+			kfree(b->data);
+			b->data = NULL;
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static void free_bufs(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *bufs,
+		      int n, enum dma_data_direction dir)
+{
+	int i;
+
+	if (!bufs)
+		return;
+	for (i = 0; i < n; i++) {
+		if (!bufs[i].data)
+			continue;
+		ib_dma_unmap_single(sess->pd->device, bufs[i].dma,
+				    RDMAMIG_MSG_SIZE, dir);
+		kfree(bufs[i].data);
+	}
+	kfree(bufs);
+}
+
+/* Buffers for both directions; receives are posted by the caller. */
+int rdmamig_ctrl_create(struct rdmamig_session *sess)
+{
+	int i, ret;
+
+	sess->rx = kcalloc(RDMAMIG_RX_DEPTH, sizeof(*sess->rx), GFP_KERNEL);
+	sess->tx = kcalloc(RDMAMIG_TX_DEPTH, sizeof(*sess->tx), GFP_KERNEL);
+	if (!sess->rx || !sess->tx)
+		return -ENOMEM;
+	ret = alloc_bufs(sess, sess->rx, RDMAMIG_RX_DEPTH, DMA_FROM_DEVICE,
+			 ctrl_rx_done);
+	if (ret)
+		return ret;
+	ret = alloc_bufs(sess, sess->tx, RDMAMIG_TX_DEPTH, DMA_TO_DEVICE,
+			 ctrl_tx_done);
+	if (ret)
+		return ret;
+	for (i = 0; i < RDMAMIG_TX_DEPTH; i++)
+		list_add_tail(&sess->tx[i].list, &sess->tx_free);
+	return 0;
+}
+
+/* After the QP is drained: no completion can touch the buffers. */
+void rdmamig_ctrl_destroy(struct rdmamig_session *sess)
+{
+	free_bufs(sess, sess->rx, RDMAMIG_RX_DEPTH, DMA_FROM_DEVICE);
+	free_bufs(sess, sess->tx, RDMAMIG_TX_DEPTH, DMA_TO_DEVICE);
+	sess->rx = NULL;
+	sess->tx = NULL;
+	INIT_LIST_HEAD(&sess->tx_free);
+	INIT_LIST_HEAD(&sess->rx_queue);
+}
+
+static int post_recv(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b)
+{
+	struct ib_sge sge = {
+		.addr = b->dma,
+		.length = RDMAMIG_MSG_SIZE,
+		.lkey = sess->pd->local_dma_lkey,
+	};
+	struct ib_recv_wr wr = {
+		.wr_cqe = &b->cqe,
+		.sg_list = &sge,
+		.num_sge = 1,
+	};
+
+	return ib_post_recv(sess->qp, &wr, NULL);
+}
+
+int rdmamig_ctrl_post_all_recvs(struct rdmamig_session *sess)
+{
+	int i, ret;
+
+	for (i = 0; i < RDMAMIG_RX_DEPTH; i++) {
+		ret = post_recv(sess, &sess->rx[i]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static bool flushed(struct ib_wc *wc)
+{
+	return wc->status == IB_WC_WR_FLUSH_ERR;
+}
+
+static void ctrl_tx_done(struct ib_cq *cq, struct ib_wc *wc)
+{
+	struct rdmamig_ctrl_buf *b =
+		container_of(wc->wr_cqe, struct rdmamig_ctrl_buf, cqe);
+	struct rdmamig_session *sess = b->sess;
+	unsigned long flags;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	list_add_tail(&b->list, &sess->tx_free);
+	sess->sq_avail++;
+	spin_unlock_irqrestore(&sess->slock, flags);
+	wake_up_all(&sess->tx_wait);
+
+	if (wc->status != IB_WC_SUCCESS && !flushed(wc))
+		rdmamig_session_fail(sess, -EIO, false, "control send failed: %s",
+				     ib_wc_status_msg(wc->status));
+}
+
+static void ctrl_rx_done(struct ib_cq *cq, struct ib_wc *wc)
+{
+	struct rdmamig_ctrl_buf *b =
+		container_of(wc->wr_cqe, struct rdmamig_ctrl_buf, cqe);
+	struct rdmamig_session *sess = b->sess;
+	struct rdmamig_msg_hdr *hdr = b->data;
+	unsigned long flags;
+	u16 credits = 0;
+	bool bad = false;
+
+	if (wc->status != IB_WC_SUCCESS) {
+		if (!flushed(wc))
+			rdmamig_session_fail(sess, -EIO, false,
+					     "control receive failed: %s",
+					     ib_wc_status_msg(wc->status));
+		return;
+	}
+	b->byte_len = wc->byte_len;
+	ib_dma_sync_single_for_cpu(sess->pd->device, b->dma, RDMAMIG_MSG_SIZE,
+				   DMA_FROM_DEVICE);
+	if (b->byte_len >= sizeof(*hdr))
+		credits = be16_to_cpu(hdr->credits);
+
+	spin_lock_irqsave(&sess->slock, flags);
+	/* The peer cannot grant more buffers than it has. */
+	if (credits > sess->peer_depth - sess->credits)
+		bad = true;
+	else
+		sess->credits += credits;
+	list_add_tail(&b->list, &sess->rx_queue);
+	sess->last_rx = jiffies;
+	spin_unlock_irqrestore(&sess->slock, flags);
+
+	if (bad)
+		rdmamig_session_fail(sess, -EPROTO, true,
+				     "peer granted %u credits, more than it has",
+				     credits);
+	wake_up_all(&sess->tx_wait);
+	queue_work(sess->wq, &sess->rx_work);
+}
+
+/* Take a send buffer, a send-queue slot and a credit, or nothing. */
+static struct rdmamig_ctrl_buf *tx_get(struct rdmamig_session *sess,
+				       enum rdmamig_msg_type type, u16 *grant)
+{
+	int reserve = (type == RDMAMIG_MSG_READY ||
+		       type == RDMAMIG_MSG_ERROR) ? 1 : 2;
+	struct rdmamig_ctrl_buf *b = NULL;
+	unsigned long flags;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	if (!list_empty(&sess->tx_free) && sess->sq_avail > 0 &&
+	    sess->credits >= reserve) {
+		b = list_first_entry(&sess->tx_free, struct rdmamig_ctrl_buf,
+				     list);
+		list_del(&b->list);
+		sess->sq_avail--;
+		sess->credits--;
+		*grant = sess->grant;
+		sess->grant = 0;
+	}
+	spin_unlock_irqrestore(&sess->slock, flags);
+	return b;
+}
+
+static void tx_put_back(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b,
+			u16 grant)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	list_add(&b->list, &sess->tx_free);
+	sess->sq_avail++;
+	sess->credits++;
+	sess->grant += grant;
+	spin_unlock_irqrestore(&sess->slock, flags);
+}
+
+static int post_msg(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b,
+		    enum rdmamig_msg_type type, u32 repeat, const void *payload,
+		    u32 len, u16 grant)
+{
+	struct rdmamig_msg_hdr *hdr = b->data;
+	struct ib_sge sge = {
+		.addr = b->dma,
+		.length = sizeof(*hdr) + len,
+		.lkey = sess->pd->local_dma_lkey,
+	};
+	struct ib_send_wr wr = {
+		.wr_cqe = &b->cqe,
+		.sg_list = &sge,
+		.num_sge = 1,
+		.opcode = IB_WR_SEND,
+		.send_flags = IB_SEND_SIGNALED,
+	};
+	int ret;
+
+	hdr->len = cpu_to_be32(len);
+	hdr->type = cpu_to_be16(type);
+	hdr->credits = cpu_to_be16(grant);
+	hdr->repeat = cpu_to_be32(repeat);
+	hdr->reserved = 0;
+	if (len)
+		memcpy(hdr + 1, payload, len);
+	ib_dma_sync_single_for_device(sess->pd->device, b->dma,
+				      sizeof(*hdr) + len, DMA_TO_DEVICE);
+	ret = ib_post_send(sess->qp, &wr, NULL);
+	if (ret)
+		tx_put_back(sess, b, grant);
+	return ret;
+}
+
+/**
+ * rdmamig_ctrl_send() - send one control message, waiting for a credit
+ * @sess: a connected session
+ * @type: message type
+ * @repeat: commands in @payload
+ * @payload: the commands, already in wire byte order
+ * @len: bytes of @payload, at most RDMAMIG_MSG_PAYLOAD
+ *
+ * Sleeps.  Return: 0, the session's error if it failed meanwhile,
+ * -ETIMEDOUT if the peer returned no credit for 30 s.
+ */
+int rdmamig_ctrl_send(struct rdmamig_session *sess, enum rdmamig_msg_type type,
+		      u32 repeat, const void *payload, u32 len)
+{
+	struct rdmamig_ctrl_buf *b = NULL;
+	u16 grant = 0;
+	long left;
+	int ret;
+
+	if (WARN_ON_ONCE(len > RDMAMIG_MSG_PAYLOAD))
+		return -EINVAL;
+	left = wait_event_timeout(sess->tx_wait,
+				  rdmamig_session_dead(sess) ||
+				  (b = tx_get(sess, type, &grant)),
+				  CTRL_SEND_TIMEOUT);
+	if (!b) {
+		ret = rdmamig_session_error(sess);
+		if (!ret) {
+			ret = -ETIMEDOUT;
+			rdmamig_session_fail(sess, ret, false,
+					     "peer returned no credit for %d s",
+					     CTRL_SEND_TIMEOUT / HZ);
+		}
+		return ret;
+	}
+	if (rdmamig_session_dead(sess)) {
+		tx_put_back(sess, b, grant);
+		return rdmamig_session_error(sess);
+	}
+	ret = post_msg(sess, b, type, repeat, payload, len, grant);
+	if (ret)
+		rdmamig_session_fail(sess, ret, false, "posting a send failed");
+	return ret;
+}
+
+static bool sq_try(struct rdmamig_session *sess, int n)
+{
+	unsigned long flags;
+	bool ok = false;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	if (sess->sq_avail >= n) {
+		sess->sq_avail -= n;
+		ok = true;
+	}
+	spin_unlock_irqrestore(&sess->slock, flags);
+	return ok;
+}
+
+/**
+ * rdmamig_sq_take() - reserve @n send-queue slots for work requests
+ * @sess: a connected session
+ * @n: work requests about to be posted, signaled or not
+ *
+ * The slots come back with the completion of the last, signaled WR.
+ * Return: 0, or the session's error, or -ETIMEDOUT.
+ */
+int rdmamig_sq_take(struct rdmamig_session *sess, int n)
+{
+	if (!wait_event_timeout(sess->tx_wait, rdmamig_session_dead(sess) ||
+				sq_try(sess, n), CTRL_SEND_TIMEOUT))
+		return -ETIMEDOUT;
+	if (rdmamig_session_dead(sess)) {
+		/* Both may hold: give back what we just took. */
+		return rdmamig_session_error(sess);
+	}
+	return 0;
+}
+
+void rdmamig_sq_put(struct rdmamig_session *sess, int n)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	sess->sq_avail += n;
+	spin_unlock_irqrestore(&sess->slock, flags);
+	wake_up_all(&sess->tx_wait);
+}
+
+/* Size of one command of each type; 0: no payload; -1: variable. */
+static int cmd_size(u16 type)
+{
+	switch (type) {
+	case RDMAMIG_MSG_ERROR:
+		return sizeof(struct rdmamig_cmd_error);
+	case RDMAMIG_MSG_READY:
+	case RDMAMIG_MSG_KEEPALIVE:
+		return 0;
+	case RDMAMIG_MSG_DEVICE_STATE:
+		return -1;
+	case RDMAMIG_MSG_RAM_BLOCKS_REQUEST:
+		return sizeof(struct rdmamig_cmd_block);
+	case RDMAMIG_MSG_COMPRESS:
+		return sizeof(struct rdmamig_cmd_compress);
+	case RDMAMIG_MSG_REGISTER_REQUEST:
+	case RDMAMIG_MSG_UNREGISTER_REQUEST:
+	case RDMAMIG_MSG_UNREGISTER_FINISHED:
+		return sizeof(struct rdmamig_cmd_chunk);
+	case RDMAMIG_MSG_REGISTER_RESULT:
+		return sizeof(struct rdmamig_cmd_key);
+	case RDMAMIG_MSG_RAM_BLOCKS_RESULT:
+	case RDMAMIG_MSG_REGISTER_FINISHED:
+	case RDMAMIG_MSG_ACK:
+	case RDMAMIG_MSG_COMPLETE:
+	case RDMAMIG_MSG_BARRIER:
+		return sizeof(struct rdmamig_cmd_round);
+	default:
+		return -2;
+	}
+}
+
+/* Header checks common to every type.  Return: NULL or what is wrong. */
+static const char *check_header(struct rdmamig_ctrl_buf *b, u16 *type,
+				u32 *repeat, u32 *len)
+{
+	struct rdmamig_msg_hdr *hdr = b->data;
+	int size;
+
+	if (b->byte_len < sizeof(*hdr))
+		return "message shorter than its header";
+	*len = be32_to_cpu(hdr->len);
+	*type = be16_to_cpu(hdr->type);
+	*repeat = be32_to_cpu(hdr->repeat);
+	if (*len != b->byte_len - sizeof(*hdr))
+		return "length field does not match the message";
+	if (hdr->reserved)
+		return "reserved header field not zero";
+	if (*repeat > RDMAMIG_MAX_REPEAT)
+		return "repeat over 4096";
+	size = cmd_size(*type);
+	if (size == -2)
+		return "unknown message type";
+	if (size == -1)
+		return (*repeat == 1 && *len) ? NULL : "bad device-state message";
+	if (size == 0)
+		return (*repeat || *len) ? "payload in a message without one" : NULL;
+	if (!*repeat || (u64)*repeat * size != *len)
+		return "length does not match repeat count";
+	return NULL;
+}
+
+static void rx_one(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b)
+{
+	const char *why;
+	u32 repeat, len;
+	u16 type;
+
+	why = check_header(b, &type, &repeat, &len);
+	if (why) {
+		rdmamig_session_fail(sess, -EPROTO, true, "bad message: %s", why);
+		return;
+	}
+	switch (type) {
+	case RDMAMIG_MSG_READY:
+	case RDMAMIG_MSG_KEEPALIVE:
+		return;
+	case RDMAMIG_MSG_ERROR: {
+		struct rdmamig_cmd_error *e = b->data + sizeof(struct rdmamig_msg_hdr);
+		u32 err = be32_to_cpu(e->error);
+
+		e->text[sizeof(e->text) - 1] = '\0';
+		if (!err || err > MAX_ERRNO)
+			err = EIO;
+		rdmamig_session_peer_failed(sess, -(int)err, e->text);
+		return;
+	}
+	default:
+		rdmamig_xfer_handle(sess, type, repeat,
+				    b->data + sizeof(struct rdmamig_msg_hdr), len);
+	}
+}
+
+static void ctrl_rx_work(struct work_struct *work)
+{
+	struct rdmamig_session *sess =
+		container_of(work, struct rdmamig_session, rx_work);
+	struct rdmamig_ctrl_buf *b;
+	unsigned long flags;
+	bool ready;
+
+	for (;;) {
+		spin_lock_irqsave(&sess->slock, flags);
+		b = list_first_entry_or_null(&sess->rx_queue,
+					     struct rdmamig_ctrl_buf, list);
+		if (b)
+			list_del(&b->list);
+		spin_unlock_irqrestore(&sess->slock, flags);
+		if (!b)
+			break;
+
+		if (!rdmamig_session_dead(sess))
+			rx_one(sess, b);
+		if (rdmamig_session_dead(sess))
+			continue;
+		if (post_recv(sess, b)) {
+			rdmamig_session_fail(sess, -EIO, false,
+					     "re-posting a receive failed");
+			continue;
+		}
+		spin_lock_irqsave(&sess->slock, flags);
+		sess->grant++;
+		spin_unlock_irqrestore(&sess->slock, flags);
+		cond_resched();
+	}
+
+	spin_lock_irqsave(&sess->slock, flags);
+	ready = sess->grant >= RDMAMIG_RX_DEPTH / 2;
+	spin_unlock_irqrestore(&sess->slock, flags);
+	if (ready && !rdmamig_session_dead(sess))
+		rdmamig_ctrl_send(sess, RDMAMIG_MSG_READY, 0, NULL, 0);
+}
+
+/*
+ * Tell the peer why we failed, give the ERROR a moment to leave, then
+ * disconnect: the peer's QP errors out and its session fails too.
+ */
+static void ctrl_fail_work(struct work_struct *work)
+{
+	struct rdmamig_session *sess =
+		container_of(work, struct rdmamig_session, fail_work);
+	struct rdmamig_cmd_error e = {};
+	struct rdmamig_ctrl_buf *b;
+	unsigned long flags;
+	bool notify;
+	u16 grant;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	notify = sess->fail_notify;
+	e.error = cpu_to_be32(-sess->error);
+	strscpy(e.text, sess->reason, sizeof(e.text));
+	spin_unlock_irqrestore(&sess->slock, flags);
+
+	if (notify && sess->qp) {
+		b = tx_get(sess, RDMAMIG_MSG_ERROR, &grant);
+		if (b && !post_msg(sess, b, RDMAMIG_MSG_ERROR, 1, &e, sizeof(e), grant))
+			wait_event_timeout(sess->tx_wait,
+					   READ_ONCE(sess->sq_avail) == sess->sq_depth,
+					   HZ);
+	}
+	if (sess->cm_id)
+		rdma_disconnect(sess->cm_id);
+}
+
+static void ctrl_keepalive_work(struct work_struct *work)
+{
+	struct rdmamig_session *sess = container_of(to_delayed_work(work),
+				struct rdmamig_session, keepalive_work);
+	unsigned long interval = msecs_to_jiffies(sess->keepalive_ms);
+	struct rdmamig_ctrl_buf *b;
+	u16 grant;
+
+	if (rdmamig_session_dead(sess) ||
+	    READ_ONCE(sess->state) == RDMAMIG_STATE_COMPLETED)
+		return;
+	/* Silent for two intervals and a second: the peer is gone. */
+	if (time_after(jiffies, READ_ONCE(sess->last_rx) + 2 * interval + HZ)) {
+		rdmamig_session_fail(sess, -ETIMEDOUT, false,
+				     "peer silent for over %u ms",
+				     2 * sess->keepalive_ms + 1000);
+		return;
+	}
+	/* Never wait here: with no credit, other traffic is flowing. */
+	b = tx_get(sess, RDMAMIG_MSG_KEEPALIVE, &grant);
+	if (b && post_msg(sess, b, RDMAMIG_MSG_KEEPALIVE, 0, NULL, 0, grant))
+		rdmamig_session_fail(sess, -EIO, false, "posting a keepalive failed");
+	queue_delayed_work(system_wq, &sess->keepalive_work, interval);
+}
+
+void rdmamig_ctrl_start_keepalive(struct rdmamig_session *sess)
+{
+	if (!sess->keepalive_ms)
+		return;
+	sess->last_rx = jiffies;
+	/* Not on the ordered queue: a long registration must not stall it. */
+	queue_delayed_work(system_wq, &sess->keepalive_work,
+			   msecs_to_jiffies(sess->keepalive_ms));
+}
+
+/* Works exist from session creation on, so teardown can always cancel. */
+int rdmamig_ctrl_init_works(struct rdmamig_session *sess)
+{
+	sess->wq = alloc_ordered_workqueue("rdmamig-%u", WQ_MEM_RECLAIM, sess->id);
+	if (!sess->wq)
+		return -ENOMEM;
+	INIT_WORK(&sess->rx_work, ctrl_rx_work);
+	INIT_WORK(&sess->fail_work, ctrl_fail_work);
+	INIT_DELAYED_WORK(&sess->keepalive_work, ctrl_keepalive_work);
+	return 0;
+}

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * rdmamig wire format, protocol version 1 (Documentation/protocol.rst).
+ *
+ * Every multi-byte field is big-endian (network order), as in QEMU's RDMA
+ * migration protocol from which the command set comes.  Structures are
+ * packed by construction (naturally aligned, explicit padding); their
+ * sizes are checked at build time in proto.c.
+ */
+#ifndef _RDMAMIG_PROTO_H
+#define _RDMAMIG_PROTO_H
+
+#include <linux/types.h>
+
+#define RDMAMIG_WIRE_MAGIC	0x52444d47	/* "RDMG" */
+#define RDMAMIG_WIRE_VERSION	1
+
+/* Capability bits in the private data; same values as RDMAMIG_CAP_*. */
+#define RDMAMIG_WIRE_CAP_PIN_ALL	(1U << 0)
+#define RDMAMIG_WIRE_CAPS_KNOWN		(RDMAMIG_WIRE_CAP_PIN_ALL)
+
+/* Why a destination rejected a connection (rdmamig_cm_priv.status). */
+enum rdmamig_reject {
+	RDMAMIG_REJ_NONE,
+	RDMAMIG_REJ_BAD_MAGIC,		/* not an rdmamig peer */
+	RDMAMIG_REJ_BAD_VERSION,	/* no common protocol version */
+	RDMAMIG_REJ_BUSY,		/* session already has a peer */
+	RDMAMIG_REJ_NO_RESOURCES,	/* could not set up the connection */
+};
+
+/*
+ * rdma_cm private data of CONNECT_REQUEST, ACCEPT and REJECT.  At most 56
+ * bytes fit a connect request on RoCE; this is 16.
+ */
+struct rdmamig_cm_priv {
+	__be32 magic;
+	__u8 version;		/* request: highest offered; reply: chosen */
+	__u8 status;		/* enum rdmamig_reject, in a REJECT */
+	__be16 credits;		/* receive buffers the sender has posted */
+	__be32 caps;		/* request: wanted; reply: granted */
+	__be32 keepalive_ms;	/* request: offered; reply: chosen, 0 is off */
+};
+
+/* Control messages: one SEND each, a header and an array of commands. */
+enum rdmamig_msg_type {
+	RDMAMIG_MSG_UNUSED = 1,		/* never valid on the wire */
+	RDMAMIG_MSG_ERROR,		/* peer failed: errno and text */
+	RDMAMIG_MSG_READY,		/* only returns credits */
+	RDMAMIG_MSG_DEVICE_STATE,	/* device-state bytes */
+	RDMAMIG_MSG_RAM_BLOCKS_REQUEST,	/* source's block layout */
+	RDMAMIG_MSG_RAM_BLOCKS_RESULT,	/* destination agrees */
+	RDMAMIG_MSG_COMPRESS,		/* zero these pages */
+	RDMAMIG_MSG_REGISTER_REQUEST,	/* expose these chunks */
+	RDMAMIG_MSG_REGISTER_RESULT,	/* their rkeys and addresses */
+	RDMAMIG_MSG_REGISTER_FINISHED,	/* end of a round */
+	RDMAMIG_MSG_UNREGISTER_REQUEST,	/* stop exposing these chunks */
+	RDMAMIG_MSG_UNREGISTER_FINISHED, /* done */
+	RDMAMIG_MSG_KEEPALIVE,		/* liveness, no payload */
+	RDMAMIG_MSG_ACK,		/* round or completion is placed */
+	RDMAMIG_MSG_COMPLETE,		/* source is done; end of stream */
+	RDMAMIG_MSG_BARRIER,		/* ACK when all before is placed */
+	__RDMAMIG_MSG_MAX
+};
+
+struct rdmamig_msg_hdr {
+	__be32 len;		/* bytes of payload after this header */
+	__be16 type;		/* enum rdmamig_msg_type */
+	__be16 credits;		/* receive buffers returned to the peer */
+	__be32 repeat;		/* commands in the payload, all of type */
+	__be32 reserved;	/* zero */
+};
+
+#define RDMAMIG_MSG_SIZE	(64 * 1024)	/* header and payload */
+#define RDMAMIG_MSG_PAYLOAD	(RDMAMIG_MSG_SIZE - sizeof(struct rdmamig_msg_hdr))
+#define RDMAMIG_MAX_REPEAT	4096
+
+/* Memory is moved and registered in chunks of this size. */
+#define RDMAMIG_CHUNK_SHIFT	20
+#define RDMAMIG_CHUNK_SIZE	(1UL << RDMAMIG_CHUNK_SHIFT)
+#define RDMAMIG_CHUNK_PAGES	(RDMAMIG_CHUNK_SIZE >> PAGE_SHIFT)
+
+/* ERROR: one command, repeat 1. */
+struct rdmamig_cmd_error {
+	__be32 error;		/* positive errno */
+	__be32 reserved;
+	char text[120];		/* NUL-terminated reason */
+};
+
+/* RAM_BLOCKS_REQUEST: one per block, repeat = block count. */
+struct rdmamig_cmd_block {
+	__be64 length;
+	__be32 index;
+	__be32 reserved;
+	char name[64];		/* NUL-terminated */
+};
+
+/* COMPRESS: pages to fill with zeroes. */
+struct rdmamig_cmd_compress {
+	__be32 block;
+	__be32 npages;
+	__be64 offset;		/* bytes into the block, page-aligned */
+};
+
+/* REGISTER_REQUEST and UNREGISTER_REQUEST. */
+struct rdmamig_cmd_chunk {
+	__be32 block;
+	__be32 chunk;		/* index of the 1 MiB chunk in the block */
+};
+
+/* REGISTER_RESULT: same order as the request. */
+struct rdmamig_cmd_key {
+	__be32 block;
+	__be32 chunk;
+	__be64 addr;		/* remote address of the chunk's first byte */
+	__be32 rkey;
+	__be32 reserved;
+};
+
+/*
+ * REGISTER_FINISHED (end of a round), COMPLETE, BARRIER and RAM_BLOCKS_RESULT
+ * ask for an ACK; the ACK echoes @seq.  One command, repeat 1.
+ */
+struct rdmamig_cmd_round {
+	__be64 seq;		/* increases by one with every request */
+	__be64 round;
+	__be64 pages;		/* pages written with RDMA in the round */
+	__be64 zero_pages;	/* pages sent as COMPRESS in the round */
+};
+
+#endif /* _RDMAMIG_PROTO_H */

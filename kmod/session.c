@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The session object: state machine, failure, events, statistics, and the
+ * global list that device removal walks.
+ */
+#include "rdmamig.h"
+
+#include <linux/idr.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+
+#include "ibdev.h"
+#include "proto.h"
+#include "session.h"
+
+static LIST_HEAD(session_list);
+static DEFINE_MUTEX(session_list_mutex);	/* protects session_list */
+static DEFINE_IDA(session_ida);
+
+#define RDMAMIG_MAX_EVENTS	1024
+
+static bool state_terminal(enum rdmamig_state s)
+{
+	return s == RDMAMIG_STATE_COMPLETED || s == RDMAMIG_STATE_FAILED ||
+	       s == RDMAMIG_STATE_CANCELLED;
+}
+
+struct rdmamig_session *rdmamig_session_create(void)
+{
+	struct rdmamig_session *sess;
+	int id;
+
+	sess = kzalloc(sizeof(*sess), GFP_KERNEL);
+	if (!sess)
+		return ERR_PTR(-ENOMEM);
+	id = ida_alloc(&session_ida, GFP_KERNEL);
+	if (id < 0) {
+		kfree(sess);
+		return ERR_PTR(id);
+	}
+	sess->id = id;
+	mutex_init(&sess->lock);
+	spin_lock_init(&sess->slock);
+	INIT_LIST_HEAD(&sess->events);
+	INIT_LIST_HEAD(&sess->stream);
+	INIT_LIST_HEAD(&sess->tx_free);
+	INIT_LIST_HEAD(&sess->rx_queue);
+	INIT_LIST_HEAD(&sess->lru);
+	init_waitqueue_head(&sess->wait);
+	init_waitqueue_head(&sess->tx_wait);
+	atomic64_set(&sess->pinned_pages, 0);
+	atomic_set(&sess->inflight_ios, 0);
+
+	sess->params.size = sizeof(sess->params);
+	sess->params.max_registered = 64ULL << 20;
+	sess->params.wire_version = RDMAMIG_WIRE_VERSION;
+
+	/* Pins are accounted to the mm of the process that opened us. */
+	sess->mm = current->mm;
+	mmgrab(sess->mm);
+
+	mutex_lock(&session_list_mutex);
+	list_add_tail(&sess->list, &session_list);
+	mutex_unlock(&session_list_mutex);
+	return sess;
+}
+
+/*
+ * Teardown, in this order:
+ *  1. the caller moved the session to a final state: every waiter
+ *     returns and nothing new starts (ioctls check the state);
+ *  2. rdmamig_cm_teardown(): destroy the listener (waits for its handler),
+ *     disconnect, drain the QP so that no completion runs after, stop the
+ *     works, free QP, CQ, control buffers, registrations, PD and cm_id;
+ *  3. at destroy, free blocks and queued data.
+ * Called with @lock held; idempotent.
+ */
+void rdmamig_session_teardown(struct rdmamig_session *sess)
+{
+	lockdep_assert_held(&sess->lock);
+	rdmamig_cm_teardown(sess);
+}
+
+/**
+ * rdmamig_session_cancel() - cancel by the owner: ioctl, close, netlink
+ * @sess: the session, in any state
+ *
+ * Does not need @lock to start: a VMM thread blocked in an ioctl holding
+ * it is woken first, then the connection is torn down.
+ */
+void rdmamig_session_cancel(struct rdmamig_session *sess)
+{
+	unsigned long flags;
+	bool changed = false;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	if (!state_terminal(sess->state)) {
+		sess->state = RDMAMIG_STATE_CANCELLED;
+		sess->error = -ECANCELED;
+		sess->t_end = ktime_get();
+		strscpy(sess->reason, "cancelled", sizeof(sess->reason));
+		changed = true;
+	}
+	spin_unlock_irqrestore(&sess->slock, flags);
+	if (changed) {
+		wake_up_all(&sess->wait);
+		wake_up_all(&sess->tx_wait);
+	}
+	mutex_lock(&sess->lock);
+	rdmamig_session_teardown(sess);
+	mutex_unlock(&sess->lock);
+}
+
+void rdmamig_session_destroy(struct rdmamig_session *sess)
+{
+	struct rdmamig_event_node *ev, *tmp;
+
+	mutex_lock(&session_list_mutex);
+	list_del(&sess->list);
+	mutex_unlock(&session_list_mutex);
+
+	rdmamig_session_cancel(sess);
+	mutex_lock(&sess->lock);
+	rdmamig_blocks_free(sess);
+	mutex_unlock(&sess->lock);
+
+	rdmamig_stream_free(sess);
+	list_for_each_entry_safe(ev, tmp, &sess->events, list)
+		kfree(ev);
+	WARN_ON_ONCE(atomic64_read(&sess->pinned_pages));
+	mmdrop(sess->mm);
+	ida_free(&session_ida, sess->id);
+	kfree(sess);
+}
+
+static void push_event_locked(struct rdmamig_session *sess,
+			      const struct rdmamig_event *ev)
+{
+	struct rdmamig_event_node *n;
+
+	lockdep_assert_held(&sess->slock);
+	/* A VMM that never reads events must not exhaust memory. */
+	if (sess->nevents >= RDMAMIG_MAX_EVENTS)
+		return;
+	n = kzalloc(sizeof(*n), GFP_ATOMIC);
+	if (!n)
+		return;
+	n->ev = *ev;
+	n->ev.size = sizeof(n->ev);
+	list_add_tail(&n->list, &sess->events);
+	sess->nevents++;
+}
+
+void rdmamig_session_push_event(struct rdmamig_session *sess,
+				const struct rdmamig_event *ev)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	push_event_locked(sess, ev);
+	spin_unlock_irqrestore(&sess->slock, flags);
+	wake_up_all(&sess->wait);
+}
+
+static bool event_ready(struct rdmamig_session *sess)
+{
+	return !list_empty(&sess->events);
+}
+
+/**
+ * rdmamig_session_pop_event() - take the oldest event
+ * @sess: the session
+ * @ev: filled with the event
+ * @nonblock: return -EAGAIN instead of waiting
+ *
+ * Return: 0, -EAGAIN, or -ERESTARTSYS when a signal came first.
+ */
+int rdmamig_session_pop_event(struct rdmamig_session *sess,
+			      struct rdmamig_event *ev, bool nonblock)
+{
+	struct rdmamig_event_node *n;
+	unsigned long flags;
+	int ret;
+
+	for (;;) {
+		spin_lock_irqsave(&sess->slock, flags);
+		n = list_first_entry_or_null(&sess->events,
+					     struct rdmamig_event_node, list);
+		if (n) {
+			list_del(&n->list);
+			sess->nevents--;
+		}
+		spin_unlock_irqrestore(&sess->slock, flags);
+		if (n) {
+			*ev = n->ev;
+			kfree(n);
+			return 0;
+		}
+		if (nonblock)
+			return -EAGAIN;
+		ret = wait_event_interruptible(sess->wait, event_ready(sess));
+		if (ret)
+			return ret;
+	}
+}
+
+void rdmamig_session_set_state(struct rdmamig_session *sess,
+			       enum rdmamig_state state)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	if (!state_terminal(sess->state))
+		sess->state = state;
+	spin_unlock_irqrestore(&sess->slock, flags);
+	wake_up_all(&sess->wait);
+}
+
+static void fail_locked(struct rdmamig_session *sess, int error,
+			bool notify_peer, const char *reason)
+{
+	struct rdmamig_event ev = {
+		.type = RDMAMIG_EVENT_FAILED,
+		.error = error,
+	};
+
+	lockdep_assert_held(&sess->slock);
+	sess->state = RDMAMIG_STATE_FAILED;
+	sess->error = error;
+	sess->t_end = ktime_get();
+	strscpy(sess->reason, reason, sizeof(sess->reason));
+	sess->fail_notify = notify_peer;
+	push_event_locked(sess, &ev);
+}
+
+/**
+ * rdmamig_session_fail() - fail the session once, with a reason
+ * @sess: the session
+ * @error: negative errno reported to the VMM
+ * @notify_peer: send an ERROR message before disconnecting
+ * @fmt: the reason, shown to the VMM and the administrator
+ *
+ * Any context.  Later failures keep the first reason.  Disconnecting is
+ * left to a work item so that this can be called from completions.
+ */
+void rdmamig_session_fail(struct rdmamig_session *sess, int error,
+			  bool notify_peer, const char *fmt, ...)
+{
+	char reason[RDMAMIG_REASON_MAX];
+	unsigned long flags;
+	bool first = false;
+	va_list args;
+
+	va_start(args, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, args);
+	va_end(args);
+
+	spin_lock_irqsave(&sess->slock, flags);
+	if (!state_terminal(sess->state)) {
+		fail_locked(sess, error, notify_peer, reason);
+		first = true;
+	}
+	spin_unlock_irqrestore(&sess->slock, flags);
+	if (!first)
+		return;
+
+	sess_warn_rl(sess, "failed: %s (%d)\n", reason, error);
+	wake_up_all(&sess->wait);
+	wake_up_all(&sess->tx_wait);
+	if (sess->wq)
+		queue_work(sess->wq, &sess->fail_work);
+}
+
+/* The peer sent ERROR: fail with its reason, without answering. */
+void rdmamig_session_peer_failed(struct rdmamig_session *sess, int error,
+				 const char *text)
+{
+	rdmamig_session_fail(sess, error, false, "peer: %s", text);
+}
+
+bool rdmamig_session_dead(struct rdmamig_session *sess)
+{
+	return state_terminal(READ_ONCE(sess->state)) &&
+	       READ_ONCE(sess->state) != RDMAMIG_STATE_COMPLETED;
+}
+
+/* The error a failed session reports, or 0. */
+int rdmamig_session_error(struct rdmamig_session *sess)
+{
+	unsigned long flags;
+	int err = 0;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	if (sess->state == RDMAMIG_STATE_FAILED ||
+	    sess->state == RDMAMIG_STATE_CANCELLED)
+		err = sess->error ?: -EIO;
+	spin_unlock_irqrestore(&sess->slock, flags);
+	return err;
+}
+
+/**
+ * rdmamig_session_wait() - wait for a condition or the session's end
+ * @sess: the session
+ * @cond: evaluated after every wake-up of @sess->wait
+ * @timeout: in jiffies
+ *
+ * Return: 0 when @cond holds, the session's error if it failed first,
+ * -ETIMEDOUT, or -ERESTARTSYS on a signal.
+ */
+int rdmamig_session_wait(struct rdmamig_session *sess,
+			 bool (*cond)(struct rdmamig_session *),
+			 unsigned long timeout)
+{
+	long ret;
+
+	ret = wait_event_interruptible_timeout(sess->wait,
+			cond(sess) || rdmamig_session_dead(sess), timeout);
+	if (ret < 0)
+		return ret;
+	if (cond(sess))
+		return 0;
+	if (rdmamig_session_dead(sess))
+		return rdmamig_session_error(sess);
+	return -ETIMEDOUT;
+}
+
+static u64 ms_between(ktime_t a, ktime_t b)
+{
+	if (!a || !b || ktime_before(b, a))
+		return 0;
+	return ktime_ms_delta(b, a);
+}
+
+void rdmamig_session_get_stats(struct rdmamig_session *sess,
+			       struct rdmamig_stats *st)
+{
+	unsigned long flags;
+	ktime_t end;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	*st = sess->stats;
+	st->size = sizeof(*st);
+	st->state = sess->state;
+	st->role = sess->role;
+	st->error = sess->error;
+	st->caps = sess->caps;
+	st->wire_version = sess->wire_version;
+	strscpy(st->reason, sess->reason, sizeof(st->reason));
+	end = sess->t_end ?: ktime_get();
+	st->setup_ms = ms_between(sess->t_start, sess->t_setup);
+	st->total_ms = ms_between(sess->t_start, end);
+	st->downtime_ms = sess->t_final ? ms_between(sess->t_final, end) : 0;
+	spin_unlock_irqrestore(&sess->slock, flags);
+}
+
+/*
+ * The ib_client's .remove: fail every session on the device and release
+ * its RDMA resources before the device goes.  Session memory stays until
+ * its file is closed.
+ */
+static void sessions_device_removed(struct ib_device *ib)
+{
+	struct rdmamig_session *sess;
+
+	mutex_lock(&session_list_mutex);
+	list_for_each_entry(sess, &session_list, list) {
+		unsigned long flags;
+		bool match;
+
+		spin_lock_irqsave(&sess->slock, flags);
+		match = sess->ibdev == ib;
+		spin_unlock_irqrestore(&sess->slock, flags);
+		if (!match)
+			continue;
+		rdmamig_session_fail(sess, -ENODEV, false,
+				     "RDMA device %s removed", dev_name(&ib->dev));
+		mutex_lock(&sess->lock);
+		rdmamig_session_teardown(sess);
+		mutex_unlock(&sess->lock);
+	}
+	mutex_unlock(&session_list_mutex);
+}
+
+int rdmamig_sessions_init(void)
+{
+	rdmamig_ibdev_register_remove_hook(sessions_device_removed);
+	return 0;
+}
+
+void rdmamig_sessions_exit(void)
+{
+	/* Every file holds a module reference: no session is left. */
+	WARN_ON(!list_empty(&session_list));
+}

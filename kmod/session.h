@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A migration session: one per open of /dev/rdmamig.
+ *
+ * Locking:
+ *  - @lock (mutex) serialises everything that changes the session's
+ *    configuration or RDMA resources: the VMM's ioctls and read/write, and
+ *    teardown.  Blocking ioctls hold it while they wait; every such wait
+ *    also ends when the session fails, so teardown (which fails the session
+ *    first) always gets the mutex.
+ *  - @slock (spinlock, taken from completion handlers in softirq) protects
+ *    state, error, events, the device-state queue, credits and the lists
+ *    of control buffers.
+ *  - The CM event handler and the control-channel work never take @lock.
+ *
+ * Lifetime: the file owns the session.  CM handlers, completions and works
+ * are all stopped by rdmamig_session_teardown() (rdma_destroy_id waits for
+ * the handler, ib_drain_qp flushes completions, works are cancelled)
+ * before the session is freed, so none of them holds a reference.
+ */
+#ifndef _RDMAMIG_SESSION_H
+#define _RDMAMIG_SESSION_H
+
+#include <linux/completion.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/ktime.h>
+#include <linux/rdmamig.h>
+#include <rdma/ib_verbs.h>
+#include <rdma/rdma_cm.h>
+
+#include "proto.h"
+
+#define RDMAMIG_MAX_BLOCKS	64
+#define RDMAMIG_RX_DEPTH	16	/* receive buffers posted per side */
+#define RDMAMIG_TX_DEPTH	8	/* send buffers per side */
+#define RDMAMIG_STREAM_MAX	(64 << 20) /* device state queued, destination */
+
+struct rdmamig_session;
+
+/* One control-channel buffer of RDMAMIG_MSG_SIZE bytes, DMA-mapped. */
+struct rdmamig_ctrl_buf {
+	struct ib_cqe cqe;
+	struct rdmamig_session *sess;
+	struct list_head list;	/* tx: free list; rx: queued for the work */
+	void *data;
+	u64 dma;
+	u32 byte_len;		/* rx: bytes received */
+};
+
+/* Destination: a registered 1 MiB chunk of a block. */
+struct rdmamig_dst_chunk {
+	struct ib_mr *mr;
+	struct page **pages;
+	struct sg_table sgt;
+	unsigned int npages;
+};
+
+/* Source: what the destination told us about a chunk. */
+struct rdmamig_src_chunk {
+	struct list_head lru;	/* registered chunks, oldest first */
+	u64 raddr;
+	u32 rkey;
+	bool registered;
+};
+
+struct rdmamig_block_ram {
+	char name[RDMAMIG_BLOCK_NAME_MAX];
+	u64 addr;
+	u64 length;
+	u32 index;
+	u32 nchunks;
+	struct rdmamig_dst_chunk *dst;	/* destination only */
+	struct rdmamig_src_chunk *src;	/* source only */
+};
+
+struct rdmamig_event_node {
+	struct list_head list;
+	struct rdmamig_event ev;
+};
+
+struct rdmamig_stream_node {
+	struct list_head list;
+	u32 len;
+	u32 off;		/* bytes already read */
+	u8 data[];
+};
+
+struct rdmamig_session {
+	struct mutex lock;
+	spinlock_t slock;
+	struct list_head list;		/* on the global session list */
+	u32 id;
+
+	/* Under @slock. */
+	enum rdmamig_state state;
+	enum rdmamig_role role;
+	int error;
+	char reason[RDMAMIG_REASON_MAX];
+	bool peer_ready;		/* blocks exchanged and checked */
+	bool completing;		/* destination saw COMPLETE */
+	struct list_head events;
+	unsigned int nevents;
+	struct list_head stream;	/* device state, destination */
+	size_t stream_bytes;
+	bool stream_eof;
+	wait_queue_head_t wait;		/* anything under @slock changed */
+
+	/* Configuration, under @lock. */
+	struct rdmamig_params params;
+	struct rdmamig_block_ram *blocks[RDMAMIG_MAX_BLOCKS];
+	u32 nblocks;
+	struct mm_struct *mm;		/* owner's mm, mmgrab()bed */
+	unsigned long memlock_pages;	/* owner's RLIMIT_MEMLOCK, in pages */
+	bool ipc_lock;			/* owner has CAP_IPC_LOCK */
+	atomic64_t pinned_pages;	/* long-term pins accounted to mm */
+
+	/* Negotiated. */
+	u32 caps;
+	u32 wire_version;
+
+	/* RDMA resources; see rdmamig_session_teardown() for their order. */
+	struct ib_device *ibdev;	/* device in use, under @slock */
+	struct rdma_cm_id *listen_id;
+	struct rdma_cm_id *cm_id;
+	struct ib_pd *pd;
+	struct ib_cq *cq;
+	struct ib_qp *qp;
+	u32 port_num;
+	int cm_status;			/* 1: established, <0: failed; @slock */
+
+	/* Control channel (ctrl.c). */
+	struct rdmamig_ctrl_buf *rx;
+	struct rdmamig_ctrl_buf *tx;
+	struct list_head tx_free;	/* under @slock */
+	struct list_head rx_queue;	/* under @slock */
+	int credits;			/* sends the peer can take, @slock */
+	int sq_avail;			/* free send-queue slots, @slock */
+	int sq_depth;
+	int peer_depth;			/* receive buffers the peer posted */
+	int grant;			/* buffers to return to peer, @slock */
+	wait_queue_head_t tx_wait;
+	struct workqueue_struct *wq;	/* ordered: messages in order */
+	struct work_struct rx_work;
+	struct work_struct fail_work;
+	bool fail_notify;		/* send ERROR to the peer, @slock */
+	struct delayed_work keepalive_work;
+	unsigned long last_rx;		/* jiffies of the last message */
+	u32 keepalive_ms;		/* negotiated; 0: off */
+	bool closing;			/* teardown began; CM handler idles */
+	struct ib_cqe reg_cqe;		/* completes IB_WR_REG_MR */
+
+	/* Source data path (xfer.c). */
+	atomic_t inflight_ios;		/* RDMA WRITE contexts posted */
+	int send_error;			/* first failed RDMA WRITE status */
+	struct list_head lru;		/* registered chunks, oldest first */
+	u32 registered_chunks;
+	u64 keys_pending;		/* REGISTER_RESULTs awaited */
+	u64 unreg_pending;
+	u64 ack_seq;			/* last ACK-requesting message sent */
+	u64 acks_got;			/* last sequence the peer ACKed */
+	u64 round_pages;
+	u64 round_zero_pages;
+	u64 round_bytes;
+	ktime_t round_start;
+
+	/* Statistics (struct rdmamig_stats fields), under @slock. */
+	struct rdmamig_stats stats;
+	ktime_t t_start;
+	ktime_t t_setup;
+	ktime_t t_final;
+	ktime_t t_end;
+};
+
+#define sess_info(s, fmt, ...) \
+	pr_info("session %u: " fmt, (s)->id, ##__VA_ARGS__)
+#define sess_warn_rl(s, fmt, ...) \
+	pr_warn_ratelimited("session %u: " fmt, (s)->id, ##__VA_ARGS__)
+
+struct rdmamig_session *rdmamig_session_create(void);
+void rdmamig_session_destroy(struct rdmamig_session *sess);
+void rdmamig_session_teardown(struct rdmamig_session *sess);
+void rdmamig_session_cancel(struct rdmamig_session *sess);
+void rdmamig_session_fail(struct rdmamig_session *sess, int error,
+			  bool notify_peer, const char *fmt, ...) __printf(4, 5);
+void rdmamig_session_peer_failed(struct rdmamig_session *sess, int error,
+				 const char *text);
+bool rdmamig_session_dead(struct rdmamig_session *sess);
+int rdmamig_session_error(struct rdmamig_session *sess);
+void rdmamig_session_set_state(struct rdmamig_session *sess,
+			       enum rdmamig_state state);
+void rdmamig_session_push_event(struct rdmamig_session *sess,
+				const struct rdmamig_event *ev);
+int rdmamig_session_pop_event(struct rdmamig_session *sess,
+			      struct rdmamig_event *ev, bool nonblock);
+void rdmamig_session_get_stats(struct rdmamig_session *sess,
+			       struct rdmamig_stats *st);
+int rdmamig_session_wait(struct rdmamig_session *sess, bool (*cond)(struct rdmamig_session *),
+			 unsigned long timeout);
+int rdmamig_sessions_init(void);
+void rdmamig_sessions_exit(void);
+
+/* block.c */
+int rdmamig_block_add(struct rdmamig_session *sess, struct rdmamig_block *ub);
+void rdmamig_blocks_free(struct rdmamig_session *sess);
+int rdmamig_memlock_check(struct rdmamig_session *sess, u64 bytes);
+int rdmamig_dst_register(struct rdmamig_session *sess,
+			 struct rdmamig_block_ram *b, u32 chunk);
+void rdmamig_dst_unregister(struct rdmamig_session *sess,
+			    struct rdmamig_block_ram *b, u32 chunk);
+int rdmamig_dst_zero(struct rdmamig_session *sess, struct rdmamig_block_ram *b,
+		     u64 offset, u32 npages);
+int rdmamig_pin_range(struct rdmamig_session *sess, u64 addr,
+		      unsigned long npages, unsigned int gup_flags,
+		      struct page **pages);
+u64 rdmamig_blocks_bytes(struct rdmamig_session *sess);
+
+/* cm.c */
+int rdmamig_cm_listen(struct rdmamig_session *sess, struct rdmamig_addr *ua);
+int rdmamig_cm_accept(struct rdmamig_session *sess, unsigned long timeout_ms);
+int rdmamig_cm_connect(struct rdmamig_session *sess, struct rdmamig_addr *ua);
+void rdmamig_cm_teardown(struct rdmamig_session *sess);
+
+/* ctrl.c */
+int rdmamig_ctrl_init_works(struct rdmamig_session *sess);
+int rdmamig_ctrl_create(struct rdmamig_session *sess);
+void rdmamig_ctrl_destroy(struct rdmamig_session *sess);
+int rdmamig_ctrl_post_all_recvs(struct rdmamig_session *sess);
+int rdmamig_ctrl_send(struct rdmamig_session *sess, enum rdmamig_msg_type type,
+		      u32 repeat, const void *payload, u32 len);
+int rdmamig_sq_take(struct rdmamig_session *sess, int n);
+void rdmamig_sq_put(struct rdmamig_session *sess, int n);
+void rdmamig_ctrl_start_keepalive(struct rdmamig_session *sess);
+
+/* xfer.c */
+int rdmamig_xfer_send_round(struct rdmamig_session *sess,
+			    struct rdmamig_round *r);
+int rdmamig_xfer_end_round(struct rdmamig_session *sess);
+int rdmamig_xfer_complete(struct rdmamig_session *sess);
+int rdmamig_xfer_exchange_blocks(struct rdmamig_session *sess);
+void rdmamig_xfer_handle(struct rdmamig_session *sess, u16 type, u32 repeat,
+			 const void *payload, u32 len);
+
+/* stream.c */
+ssize_t rdmamig_stream_write(struct rdmamig_session *sess,
+			     const char __user *buf, size_t len);
+ssize_t rdmamig_stream_read(struct rdmamig_session *sess, char __user *buf,
+			    size_t len, bool nonblock);
+int rdmamig_stream_queue(struct rdmamig_session *sess, const void *data,
+			 u32 len);
+void rdmamig_stream_free(struct rdmamig_session *sess);
+
+#endif /* _RDMAMIG_SESSION_H */

@@ -1,0 +1,1015 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The data path.  Source: rounds of dirty pages, merged into runs per
+ * 1 MiB chunk, zero pages sent as COMPRESS commands, the rest written with
+ * RDMA WRITE (rdma_rw) straight from the pinned pages into the chunk the
+ * destination registered, at most max-bandwidth bytes per second.
+ * Destination: the commands that make that possible, every field checked.
+ *
+ * The engine moves pages "to the peer's registered chunk"; which side
+ * posts the work request is one place (post_run()), so the pull mode
+ * (destination posts RDMA READ from chunks the source exposes) reuses the
+ * chunk, key and run machinery with the direction swapped.
+ */
+#include "rdmamig.h"
+
+#include <linux/highmem.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <rdma/rw.h>
+
+#include "proto.h"
+#include "session.h"
+
+#define XFER_WINDOW_CHUNKS	16	/* chunks pinned and written at once */
+#define XFER_WAIT		(120 * HZ)
+
+/* One RDMA WRITE of a run of pages within a chunk. */
+struct xfer_io {
+	struct ib_cqe cqe;
+	struct rdmamig_session *sess;
+	struct rdma_rw_ctx ctx;
+	struct sg_table sgt;
+	int nwr;
+	bool posted;
+};
+
+/* A chunk of the current window: its pinned span and dirty runs. */
+struct xfer_chunk {
+	struct rdmamig_block_ram *b;
+	u32 chunk;
+	u32 first;		/* first pinned page, relative to the chunk */
+	u32 npinned;
+	struct page *pages[RDMAMIG_CHUNK_PAGES];
+	u32 nruns;
+	u16 run_start[RDMAMIG_CHUNK_PAGES / 2 + 1];	/* relative to @first */
+	u16 run_len[RDMAMIG_CHUNK_PAGES / 2 + 1];
+};
+
+struct xfer_window {
+	struct xfer_chunk chunks[XFER_WINDOW_CHUNKS];
+	u32 n;
+	struct rdmamig_cmd_compress zero[RDMAMIG_MSG_PAYLOAD /
+					 sizeof(struct rdmamig_cmd_compress)];
+	u32 nzero;
+};
+
+static bool is_source(struct rdmamig_session *sess)
+{
+	return sess->role == RDMAMIG_ROLE_SOURCE;
+}
+
+static bool connected(struct rdmamig_session *sess)
+{
+	enum rdmamig_state s = READ_ONCE(sess->state);
+
+	return s == RDMAMIG_STATE_CONNECTED || s == RDMAMIG_STATE_ACTIVE;
+}
+
+/* ---- ACK-requesting messages ------------------------------------------- */
+
+static bool acked(struct rdmamig_session *sess)
+{
+	return READ_ONCE(sess->acks_got) >= READ_ONCE(sess->ack_seq);
+}
+
+/* Send @type with a fresh sequence number and wait for its ACK. */
+static int send_and_wait_ack(struct rdmamig_session *sess,
+			     enum rdmamig_msg_type type, u64 round, u64 pages,
+			     u64 zero_pages)
+{
+	struct rdmamig_cmd_round cmd = {
+		.seq = cpu_to_be64(sess->ack_seq + 1),
+		.round = cpu_to_be64(round),
+		.pages = cpu_to_be64(pages),
+		.zero_pages = cpu_to_be64(zero_pages),
+	};
+	int ret;
+
+	WRITE_ONCE(sess->ack_seq, sess->ack_seq + 1);
+	ret = rdmamig_ctrl_send(sess, type, 1, &cmd, sizeof(cmd));
+	if (ret)
+		return ret;
+	return rdmamig_session_wait(sess, acked, XFER_WAIT);
+}
+
+/* ---- Source: connection set-up ------------------------------------------ */
+
+static bool peer_ready(struct rdmamig_session *sess)
+{
+	return READ_ONCE(sess->peer_ready);
+}
+
+static void mark_ready(struct rdmamig_session *sess)
+{
+	struct rdmamig_event ev = { .type = RDMAMIG_EVENT_CONNECTED };
+	unsigned long flags;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	sess->peer_ready = true;
+	if (sess->state == RDMAMIG_STATE_SETUP)
+		sess->state = RDMAMIG_STATE_CONNECTED;
+	sess->t_setup = ktime_get();
+	spin_unlock_irqrestore(&sess->slock, flags);
+	rdmamig_session_push_event(sess, &ev);
+	rdmamig_ctrl_start_keepalive(sess);
+}
+
+/**
+ * rdmamig_xfer_exchange_blocks() - tell the destination our RAM layout
+ * @sess: a source session whose connection is established
+ *
+ * Return: 0 once the destination agreed (and, with pin-all, registered
+ * everything), or the error it or the connection reported.
+ */
+int rdmamig_xfer_exchange_blocks(struct rdmamig_session *sess)
+{
+	struct rdmamig_cmd_block *cmds;
+	u32 i;
+	int ret;
+
+	for (i = 0; i < sess->nblocks; i++) {
+		struct rdmamig_block_ram *b = sess->blocks[i];
+
+		b->src = kvcalloc(b->nchunks, sizeof(*b->src), GFP_KERNEL);
+		if (!b->src)
+			return -ENOMEM;
+	}
+	cmds = kcalloc(sess->nblocks, sizeof(*cmds), GFP_KERNEL);
+	if (!cmds)
+		return -ENOMEM;
+	for (i = 0; i < sess->nblocks; i++) {
+		cmds[i].length = cpu_to_be64(sess->blocks[i]->length);
+		cmds[i].index = cpu_to_be32(i);
+		strscpy(cmds[i].name, sess->blocks[i]->name, sizeof(cmds[i].name));
+	}
+	ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_RAM_BLOCKS_REQUEST,
+				sess->nblocks, cmds, sess->nblocks * sizeof(*cmds));
+	kfree(cmds);
+	if (ret)
+		return ret;
+	return rdmamig_session_wait(sess, peer_ready, XFER_WAIT);
+}
+
+/* ---- Source: keys ------------------------------------------------------- */
+
+static bool keys_arrived(struct rdmamig_session *sess)
+{
+	return READ_ONCE(sess->keys_pending) == 0;
+}
+
+static bool in_window(struct xfer_window *w, struct rdmamig_src_chunk *sc)
+{
+	u32 i;
+
+	for (i = 0; i < w->n; i++)
+		if (&w->chunks[i].b->src[w->chunks[i].chunk] == sc)
+			return true;
+	return false;
+}
+
+/*
+ * Dynamic registration keeps at most max-registered bytes exposed on the
+ * destination: before asking for @need new chunks, ask it to drop the
+ * least recently used ones outside the window.  The destination handles
+ * messages in order, so the unregistration is done before the new
+ * registrations are.
+ */
+static int make_room(struct rdmamig_session *sess, struct xfer_window *w,
+		     u32 need, struct rdmamig_cmd_chunk *cmds)
+{
+	u32 max = max_t(u64, sess->params.max_registered >> RDMAMIG_CHUNK_SHIFT, 1);
+	struct rdmamig_src_chunk *sc, *tmp;
+	u32 n = 0, i, j;
+
+	if (sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL)
+		return 0;
+	list_for_each_entry_safe(sc, tmp, &sess->lru, lru) {
+		if (sess->registered_chunks - n + need <= max)
+			break;
+		if (in_window(w, sc))
+			continue;
+		/* Find the chunk's block and index for the command. */
+		for (i = 0; i < sess->nblocks; i++) {
+			struct rdmamig_block_ram *b = sess->blocks[i];
+
+			if (sc >= b->src && sc < b->src + b->nchunks) {
+				j = sc - b->src;
+				cmds[n].block = cpu_to_be32(i);
+				cmds[n].chunk = cpu_to_be32(j);
+				break;
+			}
+		}
+		sc->registered = false;
+		list_del_init(&sc->lru);
+		n++;
+	}
+	if (!n)
+		return 0;
+	sess->registered_chunks -= n;
+	sess->unreg_pending += n;
+	sess->stats.chunks_unregistered += n;
+	return rdmamig_ctrl_send(sess, RDMAMIG_MSG_UNREGISTER_REQUEST, n, cmds,
+				 n * sizeof(*cmds));
+}
+
+static int get_keys(struct rdmamig_session *sess, struct xfer_window *w)
+{
+	struct rdmamig_cmd_chunk *cmds;
+	unsigned long flags;
+	u32 i, n = 0;
+	int ret;
+
+	cmds = kcalloc(RDMAMIG_MAX_REPEAT, sizeof(*cmds), GFP_KERNEL);
+	if (!cmds)
+		return -ENOMEM;
+	for (i = 0; i < w->n; i++) {
+		struct xfer_chunk *xc = &w->chunks[i];
+		struct rdmamig_src_chunk *sc = &xc->b->src[xc->chunk];
+
+		if (!xc->nruns)
+			continue;
+		if (sc->registered) {
+			list_move_tail(&sc->lru, &sess->lru);
+			continue;
+		}
+		cmds[n].block = cpu_to_be32(xc->b->index);
+		cmds[n].chunk = cpu_to_be32(xc->chunk);
+		n++;
+	}
+	if (!n) {
+		kfree(cmds);
+		return 0;
+	}
+	ret = make_room(sess, w, n, cmds + n);
+	if (ret)
+		goto out;
+	spin_lock_irqsave(&sess->slock, flags);
+	sess->keys_pending += n;
+	spin_unlock_irqrestore(&sess->slock, flags);
+	ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_REGISTER_REQUEST, n, cmds,
+				n * sizeof(*cmds));
+	if (!ret)
+		ret = rdmamig_session_wait(sess, keys_arrived, XFER_WAIT);
+out:
+	kfree(cmds);
+	return ret;
+}
+
+static void src_register_result(struct rdmamig_session *sess,
+				const struct rdmamig_cmd_key *k, u32 n)
+{
+	unsigned long flags;
+	u32 i;
+
+	for (i = 0; i < n; i++) {
+		u32 bi = be32_to_cpu(k[i].block), ci = be32_to_cpu(k[i].chunk);
+		struct rdmamig_src_chunk *sc;
+
+		if (bi >= sess->nblocks || ci >= sess->blocks[bi]->nchunks) {
+			rdmamig_session_fail(sess, -EPROTO, true,
+					     "register result for block %u chunk %u, which does not exist",
+					     bi, ci);
+			return;
+		}
+		sc = &sess->blocks[bi]->src[ci];
+		spin_lock_irqsave(&sess->slock, flags);
+		if (!sess->keys_pending) {
+			spin_unlock_irqrestore(&sess->slock, flags);
+			rdmamig_session_fail(sess, -EPROTO, true,
+					     "register result nobody asked for");
+			return;
+		}
+		sc->raddr = be64_to_cpu(k[i].addr);
+		sc->rkey = be32_to_cpu(k[i].rkey);
+		if (!sc->registered) {
+			sc->registered = true;
+			sess->registered_chunks++;
+			sess->stats.chunks_registered++;
+		}
+		sess->keys_pending--;
+		spin_unlock_irqrestore(&sess->slock, flags);
+	}
+	wake_up_all(&sess->wait);
+}
+
+/* ---- Source: scanning and writing ---------------------------------------- */
+
+static bool page_is_zero(struct page *page)
+{
+	void *p = kmap_local_page(page);
+	bool zero = !memchr_inv(p, 0, PAGE_SIZE);
+
+	kunmap_local(p);
+	return zero;
+}
+
+static int flush_zero(struct rdmamig_session *sess, struct xfer_window *w)
+{
+	int ret;
+
+	if (!w->nzero)
+		return 0;
+	ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_COMPRESS, w->nzero, w->zero,
+				w->nzero * sizeof(w->zero[0]));
+	w->nzero = 0;
+	return ret;
+}
+
+static int add_zero(struct rdmamig_session *sess, struct xfer_window *w,
+		    struct rdmamig_block_ram *b, u64 page, u32 n)
+{
+	struct rdmamig_cmd_compress *z;
+
+	if (w->nzero) {
+		z = &w->zero[w->nzero - 1];
+		if (be32_to_cpu(z->block) == b->index &&
+		    (be64_to_cpu(z->offset) >> PAGE_SHIFT) + be32_to_cpu(z->npages) == page) {
+			be32_add_cpu(&z->npages, n);
+			return 0;
+		}
+	}
+	if (w->nzero == ARRAY_SIZE(w->zero)) {
+		int ret = flush_zero(sess, w);
+
+		if (ret)
+			return ret;
+	}
+	z = &w->zero[w->nzero++];
+	z->block = cpu_to_be32(b->index);
+	z->npages = cpu_to_be32(n);
+	z->offset = cpu_to_be64(page << PAGE_SHIFT);
+	return 0;
+}
+
+/*
+ * Pin the dirty span of one chunk and sort its dirty pages: zero pages
+ * become COMPRESS commands, the others runs to write.
+ */
+static int scan_chunk(struct rdmamig_session *sess, struct xfer_window *w,
+		      struct xfer_chunk *xc, const unsigned long *bitmap,
+		      u64 bit0, u32 first, u32 last)
+{
+	u64 cbase = (u64)xc->chunk * RDMAMIG_CHUNK_PAGES;
+	u32 i, run = 0;
+	bool in_run = false;
+	int ret;
+
+	xc->first = first;
+	xc->npinned = last - first + 1;
+	ret = rdmamig_pin_range(sess, xc->b->addr + ((cbase + first) << PAGE_SHIFT),
+				xc->npinned, 0, xc->pages);
+	if (ret) {
+		xc->npinned = 0;
+		return ret;
+	}
+	xc->nruns = 0;
+	for (i = 0; i < xc->npinned; i++) {
+		u64 page = cbase + first + i;
+		bool dirty = test_bit(page - bit0, bitmap);
+
+		if (dirty && page_is_zero(xc->pages[i])) {
+			ret = add_zero(sess, w, xc->b, page, 1);
+			if (ret)
+				return ret;
+			sess->round_zero_pages++;
+			dirty = false;
+		}
+		if (dirty && !in_run) {
+			run = xc->nruns++;
+			xc->run_start[run] = i;
+			xc->run_len[run] = 0;
+		}
+		if (dirty)
+			xc->run_len[run]++;
+		in_run = dirty;
+	}
+	return 0;
+}
+
+static void io_done(struct ib_cq *cq, struct ib_wc *wc)
+{
+	struct xfer_io *io = container_of(wc->wr_cqe, struct xfer_io, cqe);
+	struct rdmamig_session *sess = io->sess;
+
+	rdmamig_sq_put(sess, io->nwr);
+	if (wc->status != IB_WC_SUCCESS && wc->status != IB_WC_WR_FLUSH_ERR)
+		rdmamig_session_fail(sess, -EIO, false, "RDMA WRITE failed: %s",
+				     ib_wc_status_msg(wc->status));
+	atomic_dec(&sess->inflight_ios);
+	wake_up_all(&sess->tx_wait);
+}
+
+/* Hold the data path to max-bandwidth, measured from the round's start. */
+static void throttle(struct rdmamig_session *sess)
+{
+	u64 bw = sess->params.max_bandwidth;
+	s64 ahead_ns;
+
+	if (!bw)
+		return;
+	ahead_ns = div64_u64(sess->round_bytes * NSEC_PER_SEC, bw) -
+		   ktime_to_ns(ktime_sub(ktime_get(), sess->round_start));
+	if (ahead_ns > 0)
+		schedule_timeout_interruptible(nsecs_to_jiffies(ahead_ns) ?: 1);
+}
+
+/* Write one run with RDMA WRITE into the destination's chunk. */
+static int post_run(struct rdmamig_session *sess, struct xfer_chunk *xc,
+		    u32 run, struct xfer_io *io)
+{
+	struct rdmamig_src_chunk *sc = &xc->b->src[xc->chunk];
+	u32 start = xc->run_start[run], n = xc->run_len[run];
+	u64 roff = (u64)(xc->first + start) << PAGE_SHIFT;
+	int ret;
+
+	throttle(sess);
+	ret = sg_alloc_table_from_pages(&io->sgt, xc->pages + start, n, 0,
+					(unsigned long)n << PAGE_SHIFT, GFP_KERNEL);
+	if (ret)
+		return ret;
+	ret = rdma_rw_ctx_init(&io->ctx, sess->qp, sess->port_num, io->sgt.sgl,
+			       io->sgt.orig_nents, 0, sc->raddr + roff, sc->rkey,
+			       DMA_TO_DEVICE);
+	if (ret < 0) {
+		sg_free_table(&io->sgt);
+		return ret;
+	}
+	io->nwr = ret;
+	io->sess = sess;
+	io->cqe.done = io_done;
+	ret = rdmamig_sq_take(sess, io->nwr);
+	if (ret)
+		goto err_ctx;
+	atomic_inc(&sess->inflight_ios);
+	ret = rdma_rw_ctx_post(&io->ctx, sess->qp, sess->port_num, &io->cqe, NULL);
+	if (ret) {
+		atomic_dec(&sess->inflight_ios);
+		rdmamig_sq_put(sess, io->nwr);
+		goto err_ctx;
+	}
+	io->posted = true;
+	sess->round_pages += n;
+	sess->round_bytes += (u64)n << PAGE_SHIFT;
+	return 0;
+
+err_ctx:
+	rdma_rw_ctx_destroy(&io->ctx, sess->qp, sess->port_num, io->sgt.sgl,
+			    io->sgt.orig_nents, DMA_TO_DEVICE);
+	sg_free_table(&io->sgt);
+	return ret;
+}
+
+static bool ios_done(struct rdmamig_session *sess)
+{
+	return atomic_read(&sess->inflight_ios) == 0;
+}
+
+/*
+ * Write every run of the window, wait for all of it to be placed (an RC
+ * WRITE completes once the destination acknowledged it), then unpin.
+ * Writes posted before a failure are still waited for: their pages stay
+ * pinned until the QP is done with them.
+ */
+static int write_window(struct rdmamig_session *sess, struct xfer_window *w)
+{
+	struct xfer_io *ios;
+	u32 nio = 0, i, r, total = 0;
+	int ret = 0;
+
+	for (i = 0; i < w->n; i++)
+		total += w->chunks[i].nruns;
+	ios = kvcalloc(max_t(u32, total, 1), sizeof(*ios), GFP_KERNEL);
+	if (!ios)
+		return -ENOMEM;
+
+	for (i = 0; i < w->n && !ret; i++) {
+		struct xfer_chunk *xc = &w->chunks[i];
+
+		for (r = 0; r < xc->nruns && !ret; r++)
+			ret = post_run(sess, xc, r, &ios[nio++]);
+	}
+	/* Completions come even after a failure (flushed), or never if the
+	 * device is gone; teardown's drain then completes them. */
+	wait_event(sess->tx_wait, ios_done(sess));
+	for (i = 0; i < nio; i++) {
+		if (!ios[i].posted)
+			continue;
+		rdma_rw_ctx_destroy(&ios[i].ctx, sess->qp, sess->port_num,
+				    ios[i].sgt.sgl, ios[i].sgt.orig_nents,
+				    DMA_TO_DEVICE);
+		sg_free_table(&ios[i].sgt);
+	}
+	kvfree(ios);
+	return ret ?: rdmamig_session_error(sess);
+}
+
+static void unpin_window(struct xfer_window *w)
+{
+	u32 i;
+
+	for (i = 0; i < w->n; i++) {
+		unpin_user_pages(w->chunks[i].pages, w->chunks[i].npinned);
+		w->chunks[i].npinned = 0;
+	}
+	w->n = 0;
+}
+
+static int do_window(struct rdmamig_session *sess, struct xfer_window *w)
+{
+	int ret;
+
+	ret = get_keys(sess, w);
+	if (!ret)
+		ret = write_window(sess, w);
+	unpin_window(w);
+	return ret;
+}
+
+/**
+ * rdmamig_xfer_send_round() - send one block's dirty pages (source)
+ * @sess: a connected source session
+ * @r: the round request, validated here
+ *
+ * Return: 0 once every page is written or queued as COMPRESS (the round's
+ * END_ROUND confirms placement), or a negative errno.
+ */
+int rdmamig_xfer_send_round(struct rdmamig_session *sess,
+			    struct rdmamig_round *r)
+{
+	struct rdmamig_block_ram *b;
+	struct xfer_window *w;
+	unsigned long *bitmap;
+	u64 bpages, end, c, c0, c1;
+	size_t words;
+	int ret = 0;
+
+	lockdep_assert_held(&sess->lock);
+	if (!is_source(sess) || !connected(sess))
+		return rdmamig_session_error(sess) ?: -ENOTCONN;
+	if (r->flags & ~RDMAMIG_ROUND_FINAL || r->reserved)
+		return -EINVAL;
+	if (r->block >= sess->nblocks)
+		return -EINVAL;
+	b = sess->blocks[r->block];
+	bpages = b->length >> PAGE_SHIFT;
+	if (!r->npages || check_add_overflow(r->first_page, r->npages, &end) ||
+	    end > bpages)
+		return -EINVAL;
+
+	words = DIV_ROUND_UP(r->npages, 64);
+	bitmap = vmemdup_user(u64_to_user_ptr(r->bitmap), words * sizeof(u64));
+	if (IS_ERR(bitmap))
+		return PTR_ERR(bitmap);
+	w = kvzalloc(sizeof(*w), GFP_KERNEL);
+	if (!w) {
+		kvfree(bitmap);
+		return -ENOMEM;
+	}
+
+	if (!sess->round_start)
+		sess->round_start = ktime_get();
+	spin_lock_irq(&sess->slock);
+	if ((r->flags & RDMAMIG_ROUND_FINAL) && !sess->t_final)
+		sess->t_final = ktime_get();
+	if (sess->state == RDMAMIG_STATE_CONNECTED)
+		sess->state = RDMAMIG_STATE_ACTIVE;
+	spin_unlock_irq(&sess->slock);
+
+	c0 = r->first_page / RDMAMIG_CHUNK_PAGES;
+	c1 = (end - 1) / RDMAMIG_CHUNK_PAGES;
+	for (c = c0; c <= c1 && !ret; c++) {
+		u64 lo = max(c * RDMAMIG_CHUNK_PAGES, r->first_page);
+		u64 hi = min((c + 1) * RDMAMIG_CHUNK_PAGES, end);
+		u64 first, last;
+		struct xfer_chunk *xc;
+
+		first = find_next_bit(bitmap, hi - r->first_page, lo - r->first_page);
+		if (first >= hi - r->first_page)
+			continue;
+		last = find_last_bit(bitmap, hi - r->first_page);
+		first += r->first_page;
+		last += r->first_page;
+
+		xc = &w->chunks[w->n++];
+		xc->b = b;
+		xc->chunk = c;
+		ret = scan_chunk(sess, w, xc, bitmap, r->first_page,
+				 first - c * RDMAMIG_CHUNK_PAGES,
+				 last - c * RDMAMIG_CHUNK_PAGES);
+		if (ret)
+			break;
+		if (w->n == min_t(u32, XFER_WINDOW_CHUNKS,
+				  max_t(u64, sess->params.max_registered >> RDMAMIG_CHUNK_SHIFT, 1)) ||
+		    c == c1)
+			ret = do_window(sess, w);
+		cond_resched();
+	}
+	if (ret)
+		unpin_window(w);
+	else
+		ret = do_window(sess, w);
+	/*
+	 * A page the VMM sends again later in this round must not be zeroed
+	 * after its new content lands: COMPRESS is applied before we go on.
+	 */
+	if (!ret && w->nzero) {
+		ret = flush_zero(sess, w);
+		if (!ret)
+			ret = send_and_wait_ack(sess, RDMAMIG_MSG_BARRIER, 0, 0, 0);
+	}
+	kvfree(w);
+	kvfree(bitmap);
+	if (ret && !rdmamig_session_dead(sess))
+		rdmamig_session_fail(sess, ret, true, "sending block %s failed",
+				     b->name);
+	return ret;
+}
+
+/**
+ * rdmamig_xfer_end_round() - end the round once the destination placed it
+ * @sess: a connected source session
+ *
+ * Return: 0 after the destination acknowledged the round, or an errno.
+ */
+int rdmamig_xfer_end_round(struct rdmamig_session *sess)
+{
+	ktime_t now;
+	u64 ns;
+	int ret;
+
+	lockdep_assert_held(&sess->lock);
+	if (!is_source(sess) || !connected(sess))
+		return rdmamig_session_error(sess) ?: -ENOTCONN;
+	ret = send_and_wait_ack(sess, RDMAMIG_MSG_REGISTER_FINISHED,
+				sess->stats.rounds + 1, sess->round_pages,
+				sess->round_zero_pages);
+	if (ret)
+		return ret;
+
+	now = ktime_get();
+	ns = sess->round_start ? ktime_to_ns(ktime_sub(now, sess->round_start)) : 0;
+	spin_lock_irq(&sess->slock);
+	sess->stats.rounds++;
+	sess->stats.pages += sess->round_pages;
+	sess->stats.zero_pages += sess->round_zero_pages;
+	sess->stats.bytes += sess->round_bytes;
+	sess->stats.throughput = ns ? div64_u64(sess->round_bytes * NSEC_PER_SEC, ns) : 0;
+	spin_unlock_irq(&sess->slock);
+	sess->round_pages = 0;
+	sess->round_zero_pages = 0;
+	sess->round_bytes = 0;
+	sess->round_start = 0;
+	return 0;
+}
+
+/* Source: everything is sent; the destination confirms and we are done. */
+int rdmamig_xfer_complete(struct rdmamig_session *sess)
+{
+	int ret;
+
+	lockdep_assert_held(&sess->lock);
+	if (!is_source(sess) || !connected(sess))
+		return rdmamig_session_error(sess) ?: -ENOTCONN;
+	if (sess->round_start)
+		return -EBUSY;	/* a round is open: end it first */
+	ret = send_and_wait_ack(sess, RDMAMIG_MSG_COMPLETE, sess->stats.rounds,
+				sess->stats.pages, sess->stats.zero_pages);
+	if (ret)
+		return ret;
+	spin_lock_irq(&sess->slock);
+	sess->state = RDMAMIG_STATE_COMPLETED;
+	sess->t_end = ktime_get();
+	if (!sess->t_final)
+		sess->t_final = sess->t_end;
+	spin_unlock_irq(&sess->slock);
+	wake_up_all(&sess->wait);
+	sess_info(sess, "migration completed: %llu rounds, %llu pages, %llu zero pages\n",
+		  sess->stats.rounds, sess->stats.pages, sess->stats.zero_pages);
+	return 0;
+}
+
+/* ---- Destination --------------------------------------------------------- */
+
+static int send_ack(struct rdmamig_session *sess, const struct rdmamig_cmd_round *req)
+{
+	struct rdmamig_cmd_round ack = *req;
+
+	return rdmamig_ctrl_send(sess, RDMAMIG_MSG_ACK, 1, &ack, sizeof(ack));
+}
+
+static void dst_blocks(struct rdmamig_session *sess,
+		       const struct rdmamig_cmd_block *cmds, u32 n)
+{
+	struct rdmamig_cmd_round res = {};
+	u32 i, c;
+	int ret;
+
+	if (peer_ready(sess)) {
+		rdmamig_session_fail(sess, -EPROTO, true, "RAM blocks sent twice");
+		return;
+	}
+	if (n != sess->nblocks) {
+		rdmamig_session_fail(sess, -EPROTO, true,
+				     "source has %u RAM blocks, destination has %u",
+				     n, sess->nblocks);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		struct rdmamig_block_ram *b = sess->blocks[i];
+		char name[RDMAMIG_BLOCK_NAME_MAX];
+		u64 len = be64_to_cpu(cmds[i].length);
+
+		memcpy(name, cmds[i].name, sizeof(name));
+		name[sizeof(name) - 1] = '\0';
+		if (be32_to_cpu(cmds[i].index) != i || cmds[i].reserved) {
+			rdmamig_session_fail(sess, -EPROTO, true,
+					     "RAM block %u has a bad index", i);
+			return;
+		}
+		if (strcmp(name, b->name)) {
+			rdmamig_session_fail(sess, -EPROTO, true,
+					     "RAM block %u is '%s' on the source, '%s' on the destination",
+					     i, name, b->name);
+			return;
+		}
+		if (len != b->length) {
+			rdmamig_session_fail(sess, -EPROTO, true,
+					     "RAM block '%s' is %llu bytes on the source, %llu on the destination",
+					     name, len, b->length);
+			return;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		struct rdmamig_block_ram *b = sess->blocks[i];
+
+		b->dst = kvcalloc(b->nchunks, sizeof(*b->dst), GFP_KERNEL);
+		if (!b->dst) {
+			rdmamig_session_fail(sess, -ENOMEM, true, "out of memory");
+			return;
+		}
+	}
+	/* pin-all: register everything now, before the first round. */
+	if (sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL) {
+		for (i = 0; i < n; i++)
+			for (c = 0; c < sess->blocks[i]->nchunks; c++) {
+				ret = rdmamig_dst_register(sess, sess->blocks[i], c);
+				if (ret) {
+					rdmamig_session_fail(sess, ret, true,
+							     "pin-all: registering '%s' failed (%d)",
+							     sess->blocks[i]->name, ret);
+					return;
+				}
+			}
+	}
+	if (rdmamig_ctrl_send(sess, RDMAMIG_MSG_RAM_BLOCKS_RESULT, 1, &res, sizeof(res)))
+		return;
+	mark_ready(sess);
+}
+
+/* Checks a (block, chunk) pair from the peer. */
+static struct rdmamig_block_ram *peer_chunk(struct rdmamig_session *sess,
+					    const struct rdmamig_cmd_chunk *cmd,
+					    u32 *chunk)
+{
+	u32 bi = be32_to_cpu(cmd->block);
+
+	*chunk = be32_to_cpu(cmd->chunk);
+	if (bi >= sess->nblocks || *chunk >= sess->blocks[bi]->nchunks) {
+		rdmamig_session_fail(sess, -EPROTO, true,
+				     "chunk %u of block %u does not exist", *chunk, bi);
+		return NULL;
+	}
+	return sess->blocks[bi];
+}
+
+static void dst_register(struct rdmamig_session *sess,
+			 const struct rdmamig_cmd_chunk *cmds, u32 n)
+{
+	struct rdmamig_cmd_key *keys;
+	u32 i, chunk;
+	int ret;
+
+	keys = kvcalloc(n, sizeof(*keys), GFP_KERNEL);
+	if (!keys) {
+		rdmamig_session_fail(sess, -ENOMEM, true, "out of memory");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		struct rdmamig_block_ram *b = peer_chunk(sess, &cmds[i], &chunk);
+
+		if (!b)
+			goto out;
+		ret = rdmamig_dst_register(sess, b, chunk);
+		if (ret) {
+			rdmamig_session_fail(sess, ret, true,
+					     "registering '%s' chunk %u failed (%d)",
+					     b->name, chunk, ret);
+			goto out;
+		}
+		keys[i].block = cmds[i].block;
+		keys[i].chunk = cmds[i].chunk;
+		keys[i].addr = cpu_to_be64(b->dst[chunk].mr->iova);
+		keys[i].rkey = cpu_to_be32(b->dst[chunk].mr->rkey);
+	}
+	rdmamig_ctrl_send(sess, RDMAMIG_MSG_REGISTER_RESULT, n, keys, n * sizeof(*keys));
+out:
+	kvfree(keys);
+}
+
+static void dst_unregister(struct rdmamig_session *sess,
+			   const struct rdmamig_cmd_chunk *cmds, u32 n)
+{
+	u32 i, chunk;
+
+	for (i = 0; i < n; i++) {
+		struct rdmamig_block_ram *b = peer_chunk(sess, &cmds[i], &chunk);
+
+		if (!b)
+			return;
+		/* With pin-all the chunk stays registered to the end. */
+		if (!(sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL))
+			rdmamig_dst_unregister(sess, b, chunk);
+	}
+	rdmamig_ctrl_send(sess, RDMAMIG_MSG_UNREGISTER_FINISHED, n, cmds,
+			  n * sizeof(*cmds));
+}
+
+static void dst_compress(struct rdmamig_session *sess,
+			 const struct rdmamig_cmd_compress *z, u32 n)
+{
+	u32 i;
+
+	for (i = 0; i < n; i++) {
+		u32 bi = be32_to_cpu(z[i].block), np = be32_to_cpu(z[i].npages);
+		u64 off = be64_to_cpu(z[i].offset), end;
+		struct rdmamig_block_ram *b;
+		int ret;
+
+		if (bi >= sess->nblocks) {
+			rdmamig_session_fail(sess, -EPROTO, true,
+					     "compress for block %u, which does not exist", bi);
+			return;
+		}
+		b = sess->blocks[bi];
+		if (!np || !PAGE_ALIGNED(off) ||
+		    check_add_overflow(off, (u64)np << PAGE_SHIFT, &end) ||
+		    end > b->length) {
+			rdmamig_session_fail(sess, -EPROTO, true,
+					     "compress of %u pages at offset %llu is outside block '%s'",
+					     np, off, b->name);
+			return;
+		}
+		ret = rdmamig_dst_zero(sess, b, off, np);
+		if (ret) {
+			rdmamig_session_fail(sess, ret, true,
+					     "zeroing pages of '%s' failed (%d)", b->name, ret);
+			return;
+		}
+	}
+}
+
+static void dst_round_end(struct rdmamig_session *sess,
+			  const struct rdmamig_cmd_round *cmd)
+{
+	struct rdmamig_event ev = { .type = RDMAMIG_EVENT_ROUND_DONE };
+	u64 round = be64_to_cpu(cmd->round);
+
+	if (round != sess->stats.rounds + 1) {
+		rdmamig_session_fail(sess, -EPROTO, true,
+				     "round %llu ended, expected round %llu",
+				     round, sess->stats.rounds + 1);
+		return;
+	}
+	ev.round = round;
+	ev.pages = be64_to_cpu(cmd->pages);
+	ev.zero_pages = be64_to_cpu(cmd->zero_pages);
+	spin_lock_irq(&sess->slock);
+	sess->stats.rounds = round;
+	sess->stats.pages += ev.pages;
+	sess->stats.zero_pages += ev.zero_pages;
+	sess->stats.bytes += ev.pages << PAGE_SHIFT;
+	if (sess->state == RDMAMIG_STATE_CONNECTED)
+		sess->state = RDMAMIG_STATE_ACTIVE;
+	spin_unlock_irq(&sess->slock);
+	rdmamig_session_push_event(sess, &ev);
+	send_ack(sess, cmd);
+}
+
+static void dst_complete(struct rdmamig_session *sess,
+			 const struct rdmamig_cmd_round *cmd)
+{
+	struct rdmamig_event ev = { .type = RDMAMIG_EVENT_COMPLETED };
+
+	/* Acknowledge first: the source may disconnect once it knows. */
+	if (send_ack(sess, cmd))
+		return;
+	spin_lock_irq(&sess->slock);
+	sess->state = RDMAMIG_STATE_COMPLETED;
+	sess->stream_eof = true;
+	sess->t_end = ktime_get();
+	spin_unlock_irq(&sess->slock);
+	ev.round = sess->stats.rounds;
+	rdmamig_session_push_event(sess, &ev);
+	sess_info(sess, "migration completed: %llu rounds, %llu pages, %llu zero pages\n",
+		  sess->stats.rounds, sess->stats.pages, sess->stats.zero_pages);
+}
+
+static void src_ack(struct rdmamig_session *sess, const struct rdmamig_cmd_round *cmd)
+{
+	u64 seq = be64_to_cpu(cmd->seq);
+
+	if (seq != READ_ONCE(sess->acks_got) + 1 || seq > READ_ONCE(sess->ack_seq)) {
+		rdmamig_session_fail(sess, -EPROTO, true,
+				     "ACK for sequence %llu out of order", seq);
+		return;
+	}
+	WRITE_ONCE(sess->acks_got, seq);
+	wake_up_all(&sess->wait);
+}
+
+static void src_unregistered(struct rdmamig_session *sess, u32 n)
+{
+	if (n > sess->unreg_pending) {
+		rdmamig_session_fail(sess, -EPROTO, true,
+				     "unregister confirmation nobody asked for");
+		return;
+	}
+	sess->unreg_pending -= n;
+}
+
+/**
+ * rdmamig_xfer_handle() - act on one validated control message
+ * @sess: the session
+ * @type: message type; the header was checked by the control channel
+ * @repeat: number of commands, consistent with @len
+ * @payload: the commands
+ * @len: bytes of @payload
+ *
+ * Runs in the session's ordered work, so messages act in the order sent.
+ * A message the role or state does not allow fails the session.
+ */
+void rdmamig_xfer_handle(struct rdmamig_session *sess, u16 type, u32 repeat,
+			 const void *payload, u32 len)
+{
+	bool src = is_source(sess);
+	bool ready = peer_ready(sess);
+
+	if (src) {
+		switch (type) {
+		case RDMAMIG_MSG_RAM_BLOCKS_RESULT:
+			if (ready)
+				break;
+			mark_ready(sess);
+			return;
+		case RDMAMIG_MSG_REGISTER_RESULT:
+			if (!ready)
+				break;
+			src_register_result(sess, payload, repeat);
+			return;
+		case RDMAMIG_MSG_UNREGISTER_FINISHED:
+			if (!ready)
+				break;
+			src_unregistered(sess, repeat);
+			return;
+		case RDMAMIG_MSG_ACK:
+			if (!ready)
+				break;
+			src_ack(sess, payload);
+			return;
+		}
+	} else {
+		if (type == RDMAMIG_MSG_RAM_BLOCKS_REQUEST) {
+			dst_blocks(sess, payload, repeat);
+			return;
+		}
+		if (ready && READ_ONCE(sess->state) != RDMAMIG_STATE_COMPLETED) {
+			switch (type) {
+			case RDMAMIG_MSG_REGISTER_REQUEST:
+				dst_register(sess, payload, repeat);
+				return;
+			case RDMAMIG_MSG_UNREGISTER_REQUEST:
+				dst_unregister(sess, payload, repeat);
+				return;
+			case RDMAMIG_MSG_COMPRESS:
+				dst_compress(sess, payload, repeat);
+				return;
+			case RDMAMIG_MSG_DEVICE_STATE:
+				rdmamig_stream_queue(sess, payload, len);
+				return;
+			case RDMAMIG_MSG_BARRIER:
+				send_ack(sess, payload);
+				return;
+			case RDMAMIG_MSG_REGISTER_FINISHED:
+				dst_round_end(sess, payload);
+				return;
+			case RDMAMIG_MSG_COMPLETE:
+				dst_complete(sess, payload);
+				return;
+			}
+		}
+	}
+	rdmamig_session_fail(sess, -EPROTO, true,
+			     "unexpected message type %u %s", type,
+			     ready ? "for this side" : "before the RAM blocks");
+}

@@ -1,0 +1,135 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Idempotent set-up for building and testing rdmamig on a Debian 12 host.
+#
+#   scripts/deps.sh [SERIES...]      SERIES is 6.1 (default) and/or 6.12
+#   scripts/deps.sh --kver SERIES    print the kernel ABI chosen for SERIES
+#
+# Installs the Debian packages the build, rdmamigctl and the VM testbed
+# need, the kbuild headers of the guest kernel (on the host: Debian's
+# headers package refers to itself by absolute path), and extracts the
+# guest kernel image with its modules into build/kernels/<abi>/ without
+# installing it.  Nothing is done twice: a second run only checks.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+kernels=$top/build/kernels
+
+PACKAGES=(
+	build-essential bc kmod cpio xz-utils busybox-static pkg-config
+	libnl-3-dev libnl-genl-3-dev
+	qemu-system-x86
+	rdma-core ibverbs-utils rdmacm-utils perftest iproute2 jq
+	linux-source-6.1
+)
+
+apt_updated=
+apt_update() {
+	[ -n "$apt_updated" ] && return 0
+	echo "deps: apt-get update" >&2
+	apt-get update -qq >&2
+	apt_updated=1
+}
+
+apt_install() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	apt_update
+	echo "deps: installing ${missing[*]}" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends "${missing[@]}" >&2
+}
+
+# Linux 6.12 comes from bookworm-backports, on the same mirror as bookworm.
+enable_backports() {
+	grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/ &&
+		return 0
+	echo "deps: enabling bookworm-backports for Linux 6.12" >&2
+	cat > /etc/apt/sources.list.d/rdmamig-backports.sources <<-EOF
+	Types: deb
+	URIs: http://deb.debian.org/debian
+	Suites: bookworm-backports
+	Components: main
+	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+	EOF
+	apt_updated=
+}
+
+# The newest kernel ABI of a series that has both headers and an image.
+series_regex() {
+	case "$1" in
+	6.1) echo '6\.1\.0-[0-9]+-amd64' ;;
+	6.12) echo '6\.12\.[0-9]+\+deb12-amd64' ;;
+	*) echo "deps: unknown kernel series '$1' (use 6.1 or 6.12)" >&2; exit 2 ;;
+	esac
+}
+
+resolve_abi() {
+	local re abi
+	re=$(series_regex "$1")
+	abi=$(apt-cache search --names-only "^linux-headers-$re\$" 2>/dev/null |
+		awk '{print $1}' | sed 's/^linux-headers-//' | sort -V | tail -n 1)
+	if [ -z "$abi" ]; then
+		[ "$1" = 6.12 ] && enable_backports
+		apt_update
+		abi=$(apt-cache search --names-only "^linux-headers-$re\$" |
+			awk '{print $1}' | sed 's/^linux-headers-//' | sort -V | tail -n 1)
+	fi
+	[ -n "$abi" ] || { echo "deps: no Linux $1 kernel in the archive" >&2; exit 1; }
+	echo "$abi"
+}
+
+# The ABI already set up for a series, if any, else the archive's newest.
+kver_of() {
+	local re d
+	re=$(series_regex "$1")
+	for d in $(ls -d "$kernels"/* 2>/dev/null | sort -V -r); do
+		if [[ $(basename "$d") =~ ^$re$ ]] && [ -e "$d/.done" ] &&
+		   [ -e "/lib/modules/$(basename "$d")/build/Makefile" ]; then
+			basename "$d"
+			return 0
+		fi
+	done
+	resolve_abi "$1"
+}
+
+fetch_kernel() {
+	local abi=$1 dir=$kernels/$1 tmp pkg
+	[ -e "$dir/.done" ] && [ -e "/lib/modules/$abi/build/Makefile" ] && return 0
+	apt_install "linux-headers-$abi"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	tmp=$(mktemp -d)
+	# The unsigned image has the same bits; either package will do.
+	for pkg in "linux-image-$abi-unsigned" "linux-image-$abi"; do
+		if (cd "$tmp" && apt-get download -qq "$pkg" >&2 2>/dev/null); then
+			break
+		fi
+		apt_update
+		(cd "$tmp" && apt-get download -qq "$pkg" >&2 2>/dev/null) && break
+	done
+	ls "$tmp"/*.deb >/dev/null 2>&1 || { echo "deps: cannot download linux-image-$abi" >&2; exit 1; }
+	echo "deps: extracting $(basename "$tmp"/*.deb) into $dir" >&2
+	dpkg-deb -x "$tmp"/*.deb "$dir/root"
+	rm -rf "$tmp"
+	depmod -b "$dir/root" "$abi"
+	ln -sf "root/boot/vmlinuz-$abi" "$dir/vmlinuz"
+	touch "$dir/.done"
+}
+
+if [ "${1:-}" = --kver ]; then
+	kver_of "${2:-6.1}"
+	exit 0
+fi
+
+[ "$(id -u)" = 0 ] || { echo "deps: run as root (apt-get and the testbed need it)" >&2; exit 1; }
+apt_install "${PACKAGES[@]}"
+for series in "${@:-6.1}"; do
+	[ "$series" = 6.12 ] && enable_backports
+	fetch_kernel "$(resolve_abi "$series")"
+done

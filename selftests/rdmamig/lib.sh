@@ -1,0 +1,106 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Shared helpers for rdmamig's shell kselftests: KTAP output, skipping,
+# and the testbed's environment (selftests/vm/guest-init.sh exports it).
+
+KSFT_PASS=0
+KSFT_FAIL=1
+KSFT_SKIP=4
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+RDMAMIGCTL=${RDMAMIGCTL:-$TOP/tools/rdmamigctl/rdmamigctl}
+RDMAMIG_IBDEV=${RDMAMIG_IBDEV:-rxe0}
+RDMAMIG_NETDEV=${RDMAMIG_NETDEV:-eth0}
+
+ktap_n=0
+ktap_failed=0
+
+ktap_plan()
+{
+	echo "TAP version 13"
+	echo "1..$1"
+}
+
+ktap_ok()
+{
+	ktap_n=$((ktap_n + 1))
+	echo "ok $ktap_n $*"
+}
+
+ktap_fail()
+{
+	ktap_n=$((ktap_n + 1))
+	ktap_failed=$((ktap_failed + 1))
+	echo "not ok $ktap_n $*"
+}
+
+ktap_skip()
+{
+	ktap_n=$((ktap_n + 1))
+	echo "ok $ktap_n $1 # SKIP ${2:-}"
+}
+
+# ktap_result NAME CMD...: one test case from a command's exit status.
+ktap_result()
+{
+	local name=$1
+	shift
+	if "$@"; then
+		ktap_ok "$name"
+	else
+		ktap_fail "$name"
+	fi
+}
+
+ktap_finish()
+{
+	[ "$ktap_failed" -eq 0 ] && exit $KSFT_PASS
+	exit $KSFT_FAIL
+}
+
+diag()
+{
+	echo "# $*"
+}
+
+require_root()
+{
+	if [ "$(id -u)" != 0 ]; then
+		echo "1..0 # SKIP needs root"
+		exit $KSFT_SKIP
+	fi
+}
+
+module_loaded()
+{
+	[ -d /sys/module/rdmamig ]
+}
+
+# Load the module under test: the testbed passes its path in RDMAMIG_KO.
+module_load()
+{
+	module_loaded && return 0
+	if [ -n "${RDMAMIG_KO:-}" ]; then
+		insmod "$RDMAMIG_KO"
+	else
+		modprobe rdmamig
+	fi
+}
+
+# Module reference count as the kernel reports it ("-" when unloaded).
+module_refcnt()
+{
+	cat "/sys/module/$1/refcnt" 2>/dev/null || echo -
+}
+
+# wait_for SECONDS CMD...: poll until CMD succeeds.
+wait_for()
+{
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -ge $deadline ] && return 1
+		sleep 0.1
+	done
+}

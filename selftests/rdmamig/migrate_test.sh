@@ -1,0 +1,227 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Whole live migrations with the example VMM (tools/rdmamig-vmm): the
+# destination checks every page against the source's hashes and every
+# device-state record, and the source's statistics must add up.
+#
+#   1. 256 MiB in 4 blocks, ~10% zero pages, bulk + 3 rounds re-dirtying
+#      5% of the pages, dynamic registration
+#   2. the same with all RAM pinned up front (--pin-all)
+#   3. 64 MiB at --max-bandwidth 20 MB/s: the bulk round's throughput
+#      (stats.throughput) within 5% of it
+#
+# Loop topology: both ends in this VM, at $RDMAMIG_LOCAL_ADDR.  Pair
+# topology: the destination runs on the peer VM ($RDMAMIG_PEER --bg/--wait)
+# and the source connects to $RDMAMIG_PEER_ADDR.
+source "$(dirname "$0")/lib.sh"
+require_root
+
+VMM=${RDMAMIG_VMM:-$TOP/tools/rdmamig-vmm/rdmamig-vmm}
+LOCAL_ADDR=${RDMAMIG_LOCAL_ADDR:-10.0.2.15}
+TIMEOUT=${RDMAMIG_MIGRATE_TIMEOUT:-120}
+BW=20000000		# bytes/s: "20 MB/s"
+BW_TOLERANCE=5		# percent
+
+if [ ! -x "$VMM" ]; then
+	echo "1..0 # SKIP $VMM not built (make -C tools/rdmamig-vmm)"
+	exit $KSFT_SKIP
+fi
+if [ -n "${RDMAMIG_PEER:-}" ] && [ -n "${RDMAMIG_PEER_ADDR:-}" ]; then
+	topology=pair
+else
+	topology=loop
+fi
+module_load || { echo "1..0 # SKIP rdmamig module does not load"; exit $KSFT_SKIP; }
+
+# Pinning (--pin-all, and dynamic mode's registrations) counts against
+# RLIMIT_MEMLOCK unless the process has CAP_IPC_LOCK.
+ulimit -l unlimited
+
+tmp=$(mktemp -d)
+dest_pid=
+cleanup()
+{
+	[ -n "$dest_pid" ] && kill "$dest_pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+ktap_plan 6
+diag "topology $topology, vmm $VMM"
+
+# The summary line of a VMM's output (--json prints one JSON object).
+json_of()
+{
+	grep '^{' "$1" 2>/dev/null | tail -n 1
+}
+
+# jget FILE JQ-EXPR
+jget()
+{
+	json_of "$1" | jq -r "$2" 2>/dev/null
+}
+
+port_ready()
+{
+	[ -s "$1" ] || ! kill -0 "$2" 2>/dev/null
+}
+
+# start_dest NAME PORT ARGS...: destination in the background.  Sets
+# dest_port (loop: the one it picked, from --port-file).
+start_dest()
+{
+	local name=$1 port=$2
+	shift 2
+	if [ $topology = pair ]; then
+		dest_id=$("$RDMAMIG_PEER" --bg "$VMM" dest \
+			--listen "$RDMAMIG_PEER_ADDR:$port" --timeout "$TIMEOUT" \
+			--json "$@") || return 1
+		dest_port=$port
+		return 0
+	fi
+	"$VMM" dest --listen "$LOCAL_ADDR:0" --port-file "$tmp/$name.port" \
+		--timeout "$TIMEOUT" --json "$@" >"$tmp/$name.dst" 2>&1 &
+	dest_pid=$!
+	wait_for 60 port_ready "$tmp/$name.port" "$dest_pid"
+	dest_port=$(cat "$tmp/$name.port" 2>/dev/null)
+	[ -n "$dest_port" ]
+}
+
+dest_gone()
+{
+	! kill -0 "$dest_pid" 2>/dev/null
+}
+
+# wait_dest NAME GRACE: the destination's exit status (its output in
+# NAME.dst); in loop, killed after GRACE seconds (a destination whose
+# source gave up would wait for its accept timeout).
+wait_dest()
+{
+	local name=$1 grace=$2 rc
+	if [ $topology = pair ]; then
+		"$RDMAMIG_PEER" --wait "$dest_id" >"$tmp/$name.dst" 2>&1
+		return
+	fi
+	wait_for "$grace" dest_gone || kill "$dest_pid"
+	wait "$dest_pid"
+	rc=$?
+	dest_pid=
+	return $rc
+}
+
+show_output()
+{
+	local f
+	for f in "$tmp/$1.src" "$tmp/$1.dst"; do
+		[ -f "$f" ] && sed "s|^|# ${f##*/}: |" "$f"
+	done
+}
+
+# migrate NAME PORT DEST-ARGS... -- SOURCE-ARGS...: one migration; its
+# outputs are in $tmp/NAME.src and $tmp/NAME.dst, its exit statuses in
+# src_rc and dst_rc.
+migrate()
+{
+	local name=$1 port=$2 dargs=()
+	shift 2
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		dargs+=("$1")
+		shift
+	done
+	shift
+	src_rc=1 dst_rc=1
+	if ! start_dest "$name" "$port" "${dargs[@]}"; then
+		diag "$name: destination did not start"
+		wait_dest "$name" 1
+		dst_rc=$?
+		return
+	fi
+	local retry=()
+	[ $topology = pair ] && retry=(--retry 30)
+	local host=$LOCAL_ADDR
+	[ $topology = pair ] && host=$RDMAMIG_PEER_ADDR
+	"$VMM" source --connect "$host:$dest_port" --timeout "$TIMEOUT" \
+		"${retry[@]}" --json "$@" >"$tmp/$name.src" 2>&1
+	src_rc=$?
+	wait_dest "$name" $((src_rc == 0 ? 120 : 10))
+	dst_rc=$?
+}
+
+# migrated NAME: both ends succeeded and the destination verified it all.
+migrated()
+{
+	local name=$1 ok=0
+	[ "$src_rc" = 0 ] || { diag "$name: source exited $src_rc"; ok=1; }
+	[ "$dst_rc" = 0 ] || { diag "$name: destination exited $dst_rc"; ok=1; }
+	[ "$(jget "$tmp/$name.dst" .verified)" = true ] ||
+		{ diag "$name: destination did not verify the data"; ok=1; }
+	[ $ok = 0 ] || show_output "$name"
+	return $ok
+}
+
+# stats_add_up NAME PIN-ALL(0|1): the source's counters against the pages
+# it put in its bitmaps, and the destination's against the source's.
+stats_add_up()
+{
+	local name=$1 pin=$2 s=$tmp/$1.src d=$tmp/$1.dst ok=0
+	local pages zero dirty bytes rounds dpages dzero scaps dcaps
+	pages=$(jget "$s" .pages)
+	zero=$(jget "$s" .zero_pages)
+	dirty=$(jget "$s" .pages_dirty)
+	bytes=$(jget "$s" .bytes)
+	rounds=$(jget "$s" .rounds)
+	scaps=$(jget "$s" .caps)
+	dpages=$(jget "$d" .pages)
+	dzero=$(jget "$d" .zero_pages)
+	dcaps=$(jget "$d" .caps)
+	diag "$name: source pages $pages zero_pages $zero (dirty pages sent $dirty)" \
+		"bytes $bytes rounds $rounds caps $scaps;" \
+		"dest pages $dpages zero_pages $dzero caps $dcaps"
+	diag "$name: source setup $(jget "$s" .setup_ms) ms total" \
+		"$(jget "$s" .total_ms) ms downtime $(jget "$s" .downtime_ms) ms," \
+		"rounds MB/s: $(jget "$s" '[.round_stats[].throughput / 1e6 | floor] | join(" ")')"
+	[[ "$pages" =~ ^[0-9]+$ && "$zero" =~ ^[0-9]+$ && "$dirty" =~ ^[0-9]+$ ]] ||
+		{ diag "$name: no source statistics"; show_output "$name"; return 1; }
+	[ "$zero" -gt 0 ] || { diag "$name: no zero pages"; ok=1; }
+	[ $((pages + zero)) -eq "$dirty" ] ||
+		{ diag "$name: pages + zero_pages != pages sent"; ok=1; }
+	[ "$bytes" = $((pages * 4096)) ] ||
+		{ diag "$name: bytes != pages * 4096"; ok=1; }
+	[ "$rounds" = 4 ] || { diag "$name: $rounds rounds, not 4"; ok=1; }
+	[ "$dpages" = "$pages" ] && [ "$dzero" = "$zero" ] ||
+		{ diag "$name: destination counted other pages"; ok=1; }
+	[ $((scaps & 1)) = "$pin" ] && [ $((dcaps & 1)) = "$pin" ] ||
+		{ diag "$name: negotiated caps $scaps/$dcaps, pin-all wanted: $pin"; ok=1; }
+	return $ok
+}
+
+# Bulk round's throughput within BW_TOLERANCE % of the limit.
+bandwidth_held()
+{
+	local s=$tmp/$1.src tput wall
+	tput=$(jget "$s" '.round_stats[0].throughput')
+	wall=$(jget "$s" '.round_stats[0] | if .wall_us > 0 then (.bytes / .wall_us * 1e6 | floor) else 0 end')
+	diag "$1: bulk round stats.throughput $tput B/s, wall-clock $wall B/s, limit $BW B/s"
+	[[ "$tput" =~ ^[0-9]+$ ]] || return 1
+	[ $((tput * 100)) -ge $((BW * (100 - BW_TOLERANCE))) ] &&
+		[ $((tput * 100)) -le $((BW * (100 + BW_TOLERANCE))) ]
+}
+
+RAM=(--blocks 4 --size 256)
+ROUNDS=(--zero-holes 10 --rounds 3 --redirty 5)
+
+migrate dynamic 18611 "${RAM[@]}" -- "${RAM[@]}" "${ROUNDS[@]}" --seed 1
+ktap_result "dynamic: 256 MiB migrated, pages and device state verified" migrated dynamic
+ktap_result "dynamic: statistics add up" stats_add_up dynamic 0
+
+migrate pinall 18612 "${RAM[@]}" --pin-all -- "${RAM[@]}" "${ROUNDS[@]}" --pin-all --seed 2
+ktap_result "pin-all: 256 MiB migrated, pages and device state verified" migrated pinall
+ktap_result "pin-all: statistics add up, pin-all negotiated" stats_add_up pinall 1
+
+migrate bandwidth 18613 --blocks 4 --size 64 -- --blocks 4 --size 64 \
+	--zero-holes 0 --rounds 1 --redirty 1 --max-bandwidth $BW --seed 3
+ktap_result "max-bandwidth: 64 MiB migrated, verified" migrated bandwidth
+ktap_result "max-bandwidth: bulk round within $BW_TOLERANCE% of 20 MB/s" bandwidth_held bandwidth
+
+ktap_finish

@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The destination side:
+ *
+ *   open /dev/rdmamig, SET_PARAMS, ADD_BLOCK for each RAM block (same
+ *   names and lengths as the source's)
+ *   LISTEN                   port 0 picks a free port, written back
+ *   ACCEPT                   a source connected and the blocks matched
+ *   until completion:        poll() the fd; WAIT_EVENT for ROUND_DONE,
+ *                            COMPLETED or FAILED; read() device state
+ *   read() until EOF         the rest of the device state
+ *
+ * The kernel places the pages itself; the VMM only follows the events
+ * and consumes the device state.  Here, at the end, it also checks every
+ * page against the hashes the source sent as its final device state.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "vmm.h"
+
+#define MISMATCHES_SHOWN 10
+
+struct dest_run {
+	int fd;
+	struct ds_parser ds;
+	uint64_t last_round;		/* from ROUND_DONE events */
+	uint64_t ev_pages, ev_zero_pages;
+	bool completed, eof;
+	char problem[160];		/* first inconsistency in the events */
+};
+
+static int write_port_file(const char *path, uint16_t port)
+{
+	char tmp[4096];
+	FILE *f;
+
+	/* Written whole and renamed, so a poller never reads half of it. */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "%u\n", port);
+	if (fclose(f))
+		return -1;
+	return rename(tmp, path);
+}
+
+/* LISTEN then ACCEPT: returns 0 once a source connected and matched. */
+static int dest_accept(int fd, const struct vmm_opts *o)
+{
+	struct rdmamig_addr a = { .size = sizeof(a), .port = o->port };
+
+	memcpy(a.host, o->host, sizeof(a.host));
+	if (ioctl(fd, RDMAMIG_IOC_LISTEN, &a)) {
+		session_fail(fd, o, "LISTEN", errno);
+		return -1;
+	}
+	if (!o->json)
+		fprintf(stderr, "rdmamig-vmm: dest: listening on %s port %u\n",
+			a.host, a.port);
+	if (o->port_file && write_port_file(o->port_file, a.port)) {
+		perror("rdmamig-vmm: port file");
+		return -1;
+	}
+	/* ACCEPT's argument is the timeout in ms, by value. */
+	if (ioctl(fd, RDMAMIG_IOC_ACCEPT, (unsigned long)o->timeout_s * 1000)) {
+		session_fail(fd, o, "ACCEPT", errno);
+		return -1;
+	}
+	return 0;
+}
+
+static void event_problem(struct dest_run *d, const char *msg, uint64_t round)
+{
+	if (!d->problem[0])
+		snprintf(d->problem, sizeof(d->problem), "%s (event round %" PRIu64
+			 ", last %" PRIu64 ")", msg, round, d->last_round);
+}
+
+/*
+ * RDMAMIG_IOC_WAIT_EVENT on a non-blocking fd: take every pending event
+ * (EAGAIN: none left).  Returns -1 when the session failed.
+ */
+static int drain_events(struct dest_run *d, const struct vmm_opts *o)
+{
+	struct rdmamig_event ev;
+
+	while (!d->completed) {
+		memset(&ev, 0, sizeof(ev));
+		ev.size = sizeof(ev);
+		if (ioctl(d->fd, RDMAMIG_IOC_WAIT_EVENT, &ev)) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			session_fail(d->fd, o, "WAIT_EVENT", errno);
+			return -1;
+		}
+		switch (ev.type) {
+		case RDMAMIG_EVENT_ROUND_DONE:
+			/* Rounds are numbered from 1 and end in order. */
+			if (ev.round != d->last_round + 1)
+				event_problem(d, "ROUND_DONE out of order", ev.round);
+			d->last_round = ev.round;
+			d->ev_pages += ev.pages;
+			d->ev_zero_pages += ev.zero_pages;
+			break;
+		case RDMAMIG_EVENT_COMPLETED:
+			d->completed = true;
+			break;
+		case RDMAMIG_EVENT_FAILED:
+			session_fail(d->fd, o, "migration (FAILED event)", -ev.error);
+			return -1;
+		default:	/* CONNECTED was already reported by ACCEPT */
+			break;
+		}
+	}
+	return 0;
+}
+
+/* read() the device-state stream: in order, 0 at its end (completion). */
+static int drain_data(struct dest_run *d, const struct vmm_opts *o)
+{
+	static uint8_t buf[1 << 16];
+	ssize_t n;
+
+	while (!d->eof) {
+		n = read(d->fd, buf, sizeof(buf));
+		if (n > 0) {
+			/* A bad record is reported at the end; keep the session going. */
+			ds_feed(&d->ds, buf, n);
+		} else if (n == 0) {
+			d->eof = true;
+		} else if (errno == EINTR) {
+			continue;
+		} else if (errno == EAGAIN) {
+			return 0;
+		} else {
+			/* After a failure, read() returns the session's error. */
+			session_fail(d->fd, o, "read device state", errno);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Until COMPLETED and EOF: poll() gives POLLIN whenever an event or
+ * device-state data is pending.  EOF comes after the COMPLETED event;
+ * should it be seen first, the fd goes back to blocking for the event.
+ */
+static int dest_follow(struct dest_run *d, const struct vmm_opts *o)
+{
+	struct pollfd pfd = { .fd = d->fd, .events = POLLIN };
+	int flags = fcntl(d->fd, F_GETFL), n;
+
+	if (fcntl(d->fd, F_SETFL, flags | O_NONBLOCK))
+		return -1;
+	while (!d->completed || !d->eof) {
+		if (d->eof && fcntl(d->fd, F_SETFL, flags))
+			return -1;
+		if (!d->eof) {
+			n = poll(&pfd, 1, o->timeout_s * 1000);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				session_fail(d->fd, o, "poll", n ? errno : ETIMEDOUT);
+				return -1;
+			}
+		}
+		if (drain_events(d, o) || drain_data(d, o))
+			return -1;
+	}
+	return 0;
+}
+
+/* Every page against the source's hash; prints the first differences. */
+static uint64_t verify_pages(const struct guest_ram *ram, const uint64_t *hashes)
+{
+	uint64_t bad = 0, pg;
+	unsigned int i;
+
+	for (i = 0; i < ram->nblocks; i++) {
+		const struct ram_block *b = &ram->blocks[i];
+
+		for (pg = 0; pg < b->npages; pg++, hashes++) {
+			if (page_hash(b, pg) == *hashes)
+				continue;
+			if (bad++ < MISMATCHES_SHOWN)
+				fprintf(stderr, "rdmamig-vmm: dest: %s page %" PRIu64
+					" (offset %#" PRIx64 ") differs\n", b->name, pg,
+					pg * page_size);
+		}
+	}
+	if (bad > MISMATCHES_SHOWN)
+		fprintf(stderr, "rdmamig-vmm: dest: ... %" PRIu64 " pages differ\n", bad);
+	return bad;
+}
+
+/* The ROUND_DONE events must add up to what the kernel counted. */
+static void check_events(struct dest_run *d, const struct rdmamig_stats *st)
+{
+	if (d->last_round != d->ds.next_round - 1)
+		event_problem(d, "rounds in events and device state differ",
+			      d->ds.next_round - 1);
+	if (d->last_round != st->rounds)
+		event_problem(d, "ROUND_DONE events differ from stats.rounds",
+			      st->rounds);
+	if (d->ev_pages != st->pages || d->ev_zero_pages != st->zero_pages)
+		event_problem(d, "event pages differ from stats pages", 0);
+}
+
+static int dest_verify(struct dest_run *d, const struct vmm_opts *o,
+		       const struct guest_ram *ram, const struct rdmamig_stats *st)
+{
+	uint64_t bad = 0;
+	char extra[1024], err[400];
+	const char *what = "";
+
+	if (ds_finish(&d->ds, ram) == 0)
+		bad = verify_pages(ram, d->ds.hashes + 1 + ram->nblocks);
+	check_events(d, st);
+
+	if (d->ds.error[0])
+		what = d->ds.error;
+	else if (d->problem[0])
+		what = d->problem;
+	if (*what)
+		fprintf(stderr, "rdmamig-vmm: dest: %s\n", what);
+	json_string(err, sizeof(err), what);
+	snprintf(extra, sizeof(extra),
+		 "\"verified\":%s,\"total_pages\":%" PRIu64 ",\"bad_pages\":%" PRIu64
+		 ",\"records\":%" PRIu64 ",\"event_rounds\":%" PRIu64
+		 ",\"event_pages\":%" PRIu64 ",\"event_zero_pages\":%" PRIu64
+		 ",\"verify_error\":%s",
+		 !bad && !*what ? "true" : "false", ram->total_pages, bad,
+		 d->ds.records, d->last_round, d->ev_pages, d->ev_zero_pages, err);
+	print_summary(o, st, NULL, 0, extra);
+	if (!o->json)
+		printf("  %s: %" PRIu64 " of %" PRIu64 " pages differ, %" PRIu64
+		       " device-state records\n", bad || *what ? "FAILED" : "verified",
+		       bad, ram->total_pages, d->ds.records);
+	return bad || *what ? EXIT_VERIFY : 0;
+}
+
+int run_dest(const struct vmm_opts *o)
+{
+	struct guest_ram ram = { 0 };
+	struct dest_run d = { .fd = -1 };
+	struct rdmamig_stats st;
+	int ret = EXIT_MIGRATION;
+
+	ds_parser_init(&d.ds);
+	if (ram_alloc(&ram, o->nblocks, o->size_mib, false))
+		goto out;
+	d.fd = session_open(o, &ram);
+	if (d.fd < 0)
+		goto out;
+	if (dest_accept(d.fd, o) || dest_follow(&d, o))
+		goto out;
+	if (session_stats(d.fd, &st)) {
+		session_fail(d.fd, o, "GET_STATS", errno);
+		goto out;
+	}
+	ret = dest_verify(&d, o, &ram, &st);
+out:
+	if (d.fd >= 0)
+		close(d.fd);
+	ds_parser_free(&d.ds);
+	ram_free(&ram);
+	return ret;
+}

@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The "guest RAM": anonymous mappings registered as rdmamig blocks, the
+ * pseudo-random content the source puts in them, and the page hashes
+ * both sides compare at the end.
+ *
+ * The kernel only needs each block to be a page-aligned range of the
+ * process's address space; anonymous private mappings are what a real
+ * VMM would use for guest RAM too.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "vmm.h"
+
+size_t page_size = 4096;
+
+/* splitmix64: small, fast, and good enough to make pages unique. */
+uint64_t rng_next(struct rng *r)
+{
+	uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n). */
+uint64_t rng_below(struct rng *r, uint64_t n)
+{
+	return (uint64_t)(((unsigned __int128)rng_next(r) * n) >> 64);
+}
+
+void rng_fill(struct rng *r, void *buf, size_t len)
+{
+	uint64_t *w = buf, last;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		w[i] = rng_next(r);
+	if (len % 8) {
+		last = rng_next(r);
+		memcpy((uint8_t *)buf + len - len % 8, &last, len % 8);
+	}
+}
+
+static inline uint64_t rotl64(uint64_t x, int r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+static inline uint64_t fmix64(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdULL;
+	k ^= k >> 33;
+	k *= 0xc4ceb9fe1a85ec53ULL;
+	return k ^ (k >> 33);
+}
+
+/*
+ * A 64-bit hash in the style of MurmurHash3's body (one lane): every
+ * word is mixed in with multiplies and rotations, so any changed bit,
+ * anywhere, changes the result.  Used for page contents and record
+ * checksums.
+ */
+uint64_t hash64(const void *buf, size_t len, uint64_t seed)
+{
+	const uint8_t *p = buf;
+	uint64_t h = seed ^ (len * 0x87c37b91114253d5ULL), k;
+	size_t i;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		memcpy(&k, p + i, 8);
+		k *= 0x87c37b91114253d5ULL;
+		k = rotl64(k, 31);
+		k *= 0x4cf5ad432745937fULL;
+		h ^= k;
+		h = rotl64(h, 27) * 5 + 0x52dce729;
+	}
+	k = 0;
+	memcpy(&k, p + i, len - i);
+	h ^= k * 0x87c37b91114253d5ULL;
+	return fmix64(h);
+}
+
+/*
+ * The hash of one page, salted with its place: a page landing at the
+ * wrong offset or in the wrong block is caught, not only a damaged one.
+ */
+uint64_t page_hash(const struct ram_block *b, uint64_t page)
+{
+	uint64_t salt = hash64(b->name, strlen(b->name), page);
+
+	return hash64(b->mem + page * page_size, page_size, salt);
+}
+
+int ram_alloc(struct guest_ram *ram, unsigned int nblocks, uint64_t size_mib,
+	      bool track)
+{
+	uint64_t total = (size_mib << 20) / page_size, per;
+	unsigned int i;
+
+	memset(ram, 0, sizeof(*ram));
+	if (nblocks == 0 || total / nblocks == 0) {
+		fprintf(stderr, "rdmamig-vmm: %llu MiB is too small for %u blocks\n",
+			(unsigned long long)size_mib, nblocks);
+		return -1;
+	}
+	ram->blocks = calloc(nblocks, sizeof(*ram->blocks));
+	if (!ram->blocks)
+		return -1;
+	ram->nblocks = nblocks;
+	ram->total_pages = total;
+	per = total / nblocks;
+
+	for (i = 0; i < nblocks; i++) {
+		struct ram_block *b = &ram->blocks[i];
+
+		b->npages = i == nblocks - 1 ? total - per * (nblocks - 1) : per;
+		snprintf(b->name, sizeof(b->name), "ram%u", i);
+		/* Page-aligned by construction, as ADD_BLOCK requires. */
+		b->mem = mmap(NULL, b->npages * page_size, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (b->mem == MAP_FAILED) {
+			b->mem = NULL;
+			perror("rdmamig-vmm: mmap");
+			return -1;
+		}
+		if (!track)
+			continue;
+		b->dirty = calloc((b->npages + 63) / 64, sizeof(uint64_t));
+		b->hash = calloc(b->npages, sizeof(uint64_t));
+		if (!b->dirty || !b->hash)
+			return -1;
+	}
+	return 0;
+}
+
+void ram_free(struct guest_ram *ram)
+{
+	unsigned int i;
+
+	for (i = 0; ram->blocks && i < ram->nblocks; i++) {
+		struct ram_block *b = &ram->blocks[i];
+
+		if (b->mem)
+			munmap(b->mem, b->npages * page_size);
+		free(b->dirty);
+		free(b->hash);
+	}
+	free(ram->blocks);
+	memset(ram, 0, sizeof(*ram));
+}
+
+/* New content for a page, zero or random; it is dirty now. */
+static void page_write(struct ram_block *b, uint64_t page, struct rng *r,
+		       bool zero)
+{
+	uint8_t *p = b->mem + page * page_size;
+
+	if (zero)
+		memset(p, 0, page_size);
+	else
+		rng_fill(r, p, page_size);
+	b->hash[page] = page_hash(b, page);
+	bit_set(b->dirty, page);
+}
+
+/*
+ * Initial content: random pages with runs of zero pages ("holes", as a
+ * guest's never-touched or freed memory) covering about zero_pct % of
+ * each block.  Holes are 1..15 pages long (8 on average); at each page
+ * outside a hole, one starts with probability q, so the zero share is
+ * 8q / (8q + 1 - q) = f for q = f / (8 - 7f), f = zero_pct / 100.
+ * Everything is marked dirty: the first round is the bulk round.
+ */
+void ram_fill(struct guest_ram *ram, struct rng *r, unsigned int zero_pct)
+{
+	const uint64_t one = 1 << 20;
+	uint64_t q, hole, pg;
+	unsigned int i;
+	bool zero;
+
+	if (zero_pct > 100)
+		zero_pct = 100;
+	q = (uint64_t)zero_pct * one / (800 - 7 * zero_pct);
+
+	for (i = 0; i < ram->nblocks; i++) {
+		struct ram_block *b = &ram->blocks[i];
+
+		hole = 0;
+		for (pg = 0; pg < b->npages; pg++) {
+			if (!hole && q && rng_below(r, one) < q)
+				hole = 1 + rng_below(r, 15);
+			zero = hole > 0 || zero_pct == 100;
+			page_write(b, pg, r, zero);
+			if (hole)
+				hole--;
+		}
+	}
+}
+
+static struct ram_block *ram_locate(struct guest_ram *ram, uint64_t gpage,
+				    uint64_t *page)
+{
+	unsigned int i;
+
+	for (i = 0; i < ram->nblocks; i++) {
+		if (gpage < ram->blocks[i].npages)
+			break;
+		gpage -= ram->blocks[i].npages;
+	}
+	*page = gpage;
+	return &ram->blocks[i];
+}
+
+/*
+ * What the guest does while a round is on the wire: it writes to
+ * redirty_pct % of its pages (distinct pages, spread over all blocks),
+ * some of them (zero_pct %) with zeros.  Returns the pages dirtied.
+ */
+uint64_t ram_redirty(struct guest_ram *ram, struct rng *r,
+		     unsigned int redirty_pct, unsigned int zero_pct)
+{
+	uint64_t want = ram->total_pages * redirty_pct / 100, done = 0, tries;
+	uint64_t page;
+	struct ram_block *b;
+
+	if (redirty_pct && !want)
+		want = 1;
+	for (tries = 0; done < want && tries < 8 * want; tries++) {
+		b = ram_locate(ram, rng_below(r, ram->total_pages), &page);
+		if (bit_test(b->dirty, page))
+			continue;
+		page_write(b, page, r, rng_below(r, 100) < zero_pct);
+		done++;
+	}
+	return done;
+}
+
+uint64_t ram_dirty_count(const struct ram_block *b)
+{
+	uint64_t n = 0, w;
+
+	for (w = 0; w < (b->npages + 63) / 64; w++)
+		n += __builtin_popcountll(b->dirty[w]);
+	return n;
+}
+
+void ram_clear_dirty(struct guest_ram *ram)
+{
+	unsigned int i;
+
+	for (i = 0; i < ram->nblocks; i++)
+		memset(ram->blocks[i].dirty, 0,
+		       (ram->blocks[i].npages + 63) / 64 * sizeof(uint64_t));
+}

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The source side of a migration, in the order a VMM does it:
+ *
+ *   open /dev/rdmamig, SET_PARAMS, ADD_BLOCK for each RAM block
+ *   CONNECT                  the destination checks the blocks match
+ *   round 1 (bulk):          SEND_ROUND for every block with all pages,
+ *                            END_ROUND, device state
+ *   rounds 2..R:             the guest dirtied some pages: SEND_ROUND with
+ *                            those, END_ROUND, device state
+ *   final round (R + 1):     guest stopped; SEND_ROUND with
+ *                            RDMAMIG_ROUND_FINAL, END_ROUND, final device
+ *                            state
+ *   COMPLETE                 the destination has everything
+ *   close
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "vmm.h"
+
+/*
+ * CONNECT blocks until the destination accepted and checked our blocks.
+ * It fails with ECONNREFUSED when the destination refused (or nobody
+ * listens yet: --retry opens a new session and tries again), EPROTO
+ * when the blocks differ, ENOMEM when RLIMIT_MEMLOCK is too small; the
+ * details are in stats.reason.  A failed session is not reused.
+ */
+static int source_connect(const struct vmm_opts *o, struct guest_ram *ram)
+{
+	uint64_t deadline = now_us() + (uint64_t)o->retry_s * 1000000;
+	struct rdmamig_addr a = {
+		.size = sizeof(a),
+		.port = o->port,
+		.timeout_ms = o->timeout_s * 1000,
+	};
+	int fd, err;
+
+	memcpy(a.host, o->host, sizeof(a.host));
+	for (;;) {
+		fd = session_open(o, ram);
+		if (fd < 0)
+			return -1;
+		if (ioctl(fd, RDMAMIG_IOC_CONNECT, &a) == 0)
+			return fd;
+		err = errno;
+		if (err != ECONNREFUSED || now_us() >= deadline) {
+			session_fail(fd, o, "CONNECT", err);
+			close(fd);
+			return -1;
+		}
+		close(fd);
+		usleep(200 * 1000);
+	}
+}
+
+/*
+ * One RDMAMIG_IOC_SEND_ROUND: the block's dirty pages as a bitmap in our
+ * memory (bit i describes page first_page + i).  The range need not be
+ * the whole block; here it is trimmed to the 64-page words that have
+ * dirty pages, so a round touching few pages passes a short bitmap.
+ * With force, a block with nothing dirty is sent anyway (empty bitmap),
+ * which is how a round without dirty pages still carries its flags.
+ */
+static int send_block(int fd, const struct ram_block *b, uint32_t flags,
+		      bool force)
+{
+	uint64_t words = (b->npages + 63) / 64, first, last, end;
+	struct rdmamig_round r = { .size = sizeof(r), .flags = flags };
+
+	for (first = 0; first < words && !b->dirty[first]; first++)
+		;
+	if (first == words) {
+		if (!force)
+			return 0;
+		first = last = 0;
+	} else {
+		for (last = words - 1; !b->dirty[last]; last--)
+			;
+	}
+	end = (last + 1) * 64;
+	if (end > b->npages)
+		end = b->npages;
+
+	r.block = b->index;
+	r.first_page = first * 64;
+	r.npages = end - first * 64;
+	r.bitmap = (uintptr_t)&b->dirty[first];
+	return ioctl(fd, RDMAMIG_IOC_SEND_ROUND, &r);
+}
+
+/*
+ * A round: SEND_ROUND for each block with dirty pages, then END_ROUND,
+ * which returns once the destination has placed all of the round's
+ * pages.  Zero pages are not transferred: the kernel tells the
+ * destination to zero them (stats.zero_pages).  In the final round the
+ * guest is stopped; every SEND_ROUND of it carries RDMAMIG_ROUND_FINAL
+ * and the downtime (stats.downtime_ms) starts with the first of them.
+ */
+static int source_round(int fd, const struct vmm_opts *o, struct guest_ram *ram,
+			uint64_t round, bool final, struct round_stat *rs)
+{
+	uint32_t flags = final ? RDMAMIG_ROUND_FINAL : 0;
+	struct rdmamig_stats before, after;
+	char op[32 + RDMAMIG_BLOCK_NAME_MAX];
+	unsigned int i;
+	uint64_t t0;
+
+	memset(rs, 0, sizeof(*rs));
+	rs->round = round;
+	for (i = 0; i < ram->nblocks; i++)
+		rs->pages_dirty += ram_dirty_count(&ram->blocks[i]);
+	session_stats(fd, &before);
+
+	t0 = now_us();
+	for (i = 0; i < ram->nblocks; i++) {
+		if (send_block(fd, &ram->blocks[i], flags,
+			       i == 0 && rs->pages_dirty == 0)) {
+			snprintf(op, sizeof(op), "SEND_ROUND %s round %" PRIu64,
+				 ram->blocks[i].name, round);
+			session_fail(fd, o, op, errno);
+			return -1;
+		}
+	}
+	if (ioctl(fd, RDMAMIG_IOC_END_ROUND)) {
+		snprintf(op, sizeof(op), "END_ROUND %" PRIu64, round);
+		session_fail(fd, o, op, errno);
+		return -1;
+	}
+	rs->wall_us = now_us() - t0;
+
+	/* The bitmaps may be reused once END_ROUND returned. */
+	ram_clear_dirty(ram);
+	session_stats(fd, &after);
+	rs->pages = after.pages - before.pages;
+	rs->zero_pages = after.zero_pages - before.zero_pages;
+	rs->bytes = after.bytes - before.bytes;
+	rs->throughput = after.throughput;
+	return 0;
+}
+
+static int source_migrate(int fd, const struct vmm_opts *o,
+			  struct guest_ram *ram, struct rng *r,
+			  struct round_stat *rs)
+{
+	uint64_t round, last = o->rounds + 1;
+
+	for (round = 1; round <= last; round++) {
+		/* Between rounds the guest runs and dirties memory. */
+		if (round > 1)
+			ram_redirty(ram, r, o->redirty_pct, o->zero_pct);
+		if (source_round(fd, o, ram, round, round == last, &rs[round - 1]))
+			return -1;
+		/* Device state may be written at any time after CONNECT. */
+		if (ds_write_round(fd, r, round)) {
+			session_fail(fd, o, "write device state", errno);
+			return -1;
+		}
+	}
+	/* The guest is stopped: its final device state, then COMPLETE. */
+	if (ds_write_hashes(fd, ram, last)) {
+		session_fail(fd, o, "write final device state", errno);
+		return -1;
+	}
+	if (ioctl(fd, RDMAMIG_IOC_COMPLETE)) {
+		session_fail(fd, o, "COMPLETE", errno);
+		return -1;
+	}
+	return 0;
+}
+
+int run_source(const struct vmm_opts *o)
+{
+	struct round_stat *rs = calloc(o->rounds + 1, sizeof(*rs));
+	struct rdmamig_stats st;
+	struct guest_ram ram = { 0 };
+	struct rng r = { .s = o->seed };
+	uint64_t dirty = 0;
+	char extra[128];
+	unsigned int i;
+	int fd, ret = EXIT_MIGRATION;
+
+	if (!rs || ram_alloc(&ram, o->nblocks, o->size_mib, true))
+		goto out;
+	ram_fill(&ram, &r, o->zero_pct);
+
+	fd = source_connect(o, &ram);
+	if (fd < 0)
+		goto out;
+	if (source_migrate(fd, o, &ram, &r, rs) == 0 && session_stats(fd, &st) == 0) {
+		for (i = 0; i <= o->rounds; i++)
+			dirty += rs[i].pages_dirty;
+		snprintf(extra, sizeof(extra),
+			 "\"pages_dirty\":%" PRIu64 ",\"total_pages\":%" PRIu64,
+			 dirty, ram.total_pages);
+		print_summary(o, &st, rs, o->rounds + 1, extra);
+		ret = 0;
+	}
+	/* close() ends the session; after COMPLETE that frees it. */
+	close(fd);
+out:
+	ram_free(&ram);
+	free(rs);
+	return ret;
+}

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * rdmamig-vmm: an example VMM for the /dev/rdmamig API.
+ *
+ * The "guest" is a set of anonymous memory blocks filled with
+ * pseudo-random data; the "devices" are pseudo-random device-state
+ * records.  The source migrates both to the destination, which checks
+ * that every page and every record arrived intact.
+ */
+#ifndef RDMAMIG_VMM_H
+#define RDMAMIG_VMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/rdmamig.h>
+
+/* ---- options (main.c) ---------------------------------------------- */
+
+struct vmm_opts {
+	bool source;			/* source or dest subcommand */
+	char host[RDMAMIG_HOST_MAX];	/* --connect / --listen HOST */
+	uint16_t port;			/* ... :PORT */
+	const char *port_file;		/* dest: --port-file */
+	unsigned int nblocks;		/* --blocks */
+	uint64_t size_mib;		/* --size */
+	unsigned int zero_pct;		/* source: --zero-holes */
+	unsigned int rounds;		/* source: --rounds after the bulk one */
+	unsigned int redirty_pct;	/* source: --redirty */
+	bool pin_all;			/* --pin-all */
+	uint64_t max_bandwidth;		/* source: --max-bandwidth (0: none) */
+	uint64_t max_registered;	/* --max-registered (0: default) */
+	uint64_t seed;			/* source: --seed */
+	unsigned int timeout_s;		/* connect/accept/idle timeout */
+	unsigned int retry_s;		/* source: --retry on ECONNREFUSED */
+	bool json;			/* --json */
+};
+
+/* ---- guest RAM (ram.c) ---------------------------------------------- */
+
+struct ram_block {
+	char name[RDMAMIG_BLOCK_NAME_MAX];
+	uint8_t *mem;			/* anonymous mapping, page-aligned */
+	uint64_t npages;
+	uint32_t index;			/* from RDMAMIG_IOC_ADD_BLOCK */
+	uint64_t *dirty;		/* source: dirty bitmap, 1 bit a page */
+	uint64_t *hash;			/* source: current hash of each page */
+};
+
+struct guest_ram {
+	unsigned int nblocks;
+	struct ram_block *blocks;
+	uint64_t total_pages;
+	uint64_t seed;
+};
+
+struct rng {
+	uint64_t s;
+};
+
+extern size_t page_size;
+
+uint64_t rng_next(struct rng *r);
+uint64_t rng_below(struct rng *r, uint64_t n);
+void rng_fill(struct rng *r, void *buf, size_t len);
+
+uint64_t hash64(const void *buf, size_t len, uint64_t seed);
+uint64_t page_hash(const struct ram_block *b, uint64_t page);
+
+int ram_alloc(struct guest_ram *ram, unsigned int nblocks, uint64_t size_mib,
+	      bool track);
+void ram_free(struct guest_ram *ram);
+void ram_fill(struct guest_ram *ram, struct rng *r, unsigned int zero_pct);
+uint64_t ram_redirty(struct guest_ram *ram, struct rng *r,
+		     unsigned int redirty_pct, unsigned int zero_pct);
+uint64_t ram_dirty_count(const struct ram_block *b);
+void ram_clear_dirty(struct guest_ram *ram);
+
+static inline bool bit_test(const uint64_t *map, uint64_t i)
+{
+	return map[i / 64] & (1ULL << (i % 64));
+}
+
+static inline void bit_set(uint64_t *map, uint64_t i)
+{
+	map[i / 64] |= 1ULL << (i % 64);
+}
+
+/* ---- device-state records (devstate.c) ------------------------------ */
+
+#define DS_MAGIC	0x53564d52u	/* "RMVS" */
+#define DS_ROUND	1		/* pseudo-random state after a round */
+#define DS_HASHES	2		/* final: a hash of every page */
+
+/* Each record is this header followed by 'length' bytes of payload. */
+struct ds_header {
+	uint32_t magic;
+	uint32_t type;			/* DS_ROUND or DS_HASHES */
+	uint64_t round;			/* round the record follows */
+	uint64_t length;		/* payload bytes */
+	uint64_t checksum;		/* hash64() of the payload */
+};
+
+/* Destination side: reassembles and checks the stream. */
+struct ds_parser {
+	uint8_t *buf;
+	size_t len, cap;
+	uint64_t next_round;		/* round the next DS_ROUND must carry */
+	uint64_t records;
+	uint64_t bytes;
+	uint64_t *hashes;		/* payload of the DS_HASHES record */
+	uint64_t nhashes;
+	bool done;			/* DS_HASHES seen */
+	char error[160];		/* first problem found */
+};
+
+int ds_write_round(int fd, struct rng *r, uint64_t round);
+int ds_write_hashes(int fd, const struct guest_ram *ram, uint64_t round);
+void ds_parser_init(struct ds_parser *p);
+void ds_parser_free(struct ds_parser *p);
+int ds_feed(struct ds_parser *p, const void *data, size_t len);
+int ds_finish(struct ds_parser *p, const struct guest_ram *ram);
+
+/* ---- session helpers (session.c) ------------------------------------ */
+
+struct round_stat {
+	uint64_t round;
+	uint64_t pages_dirty;		/* pages the VMM put in the bitmaps */
+	uint64_t pages, zero_pages, bytes;	/* from GET_STATS deltas */
+	uint64_t throughput;		/* stats.throughput after END_ROUND */
+	uint64_t wall_us;		/* first SEND_ROUND to END_ROUND */
+};
+
+int session_open(const struct vmm_opts *o, struct guest_ram *ram);
+int session_stats(int fd, struct rdmamig_stats *st);
+void session_fail(int fd, const struct vmm_opts *o, const char *op, int err);
+void print_summary(const struct vmm_opts *o, const struct rdmamig_stats *st,
+		   const struct round_stat *rs, unsigned int nrs,
+		   const char *extra_json);
+uint64_t now_us(void);
+int write_all(int fd, const void *buf, size_t len);
+void json_string(char *out, size_t size, const char *s);
+
+/* ---- the two roles --------------------------------------------------- */
+
+int run_source(const struct vmm_opts *o);
+int run_dest(const struct vmm_opts *o);
+
+/* Exit codes. */
+#define EXIT_MIGRATION	1	/* an ioctl or the session failed */
+#define EXIT_USAGE	2
+#define EXIT_VERIFY	3	/* destination: data or records differ */
+
+#endif

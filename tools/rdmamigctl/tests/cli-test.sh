@@ -1,0 +1,134 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# rdmamigctl's command line: help, usage errors and exit codes.  Without
+# the rdmamig module, the commands that need it must fail with exit code 3
+# and one line; with it, they must succeed (and print valid JSON, if
+# python3 is there to tell).
+#
+#   tests/cli-test.sh [PATH-TO-RDMAMIGCTL]
+
+RDMAMIGCTL=${1:-./rdmamigctl}
+out=$(mktemp) err=$(mktemp)
+trap 'rm -f "$out" "$err"' EXIT
+n=0 failed=0
+
+# t WANT_EXIT STDOUT_REGEX STDERR_REGEX ARGS...  ("" matches empty output)
+t() {
+	want=$1 outre=$2 errre=$3
+	shift 3
+	n=$((n + 1))
+	"$RDMAMIGCTL" "$@" >"$out" 2>"$err"
+	rc=$?
+	why=
+	[ "$rc" = "$want" ] || why="exit $rc, not $want"
+	if [ -z "$outre" ]; then
+		[ -s "$out" ] && why="$why; stdout not empty"
+	else
+		grep -Eq -- "$outre" "$out" || why="$why; stdout !~ /$outre/"
+	fi
+	if [ -z "$errre" ]; then
+		[ -s "$err" ] && why="$why; stderr not empty"
+	else
+		grep -Eq -- "$errre" "$err" || why="$why; stderr !~ /$errre/"
+	fi
+	if [ -z "$why" ]; then
+		echo "ok $n - rdmamigctl $*"
+	else
+		echo "not ok $n - rdmamigctl $*: ${why#; }"
+		sed 's/^/#   out: /' "$out"
+		sed 's/^/#   err: /' "$err"
+		failed=$((failed + 1))
+	fi
+}
+
+usage='^Usage: rdmamigctl \[OPTIONS\] OBJECT'
+dev_usage='^Usage: rdmamigctl \[-j \| -p\] dev'
+ver_usage='^Usage: rdmamigctl \[-j \| -p\] version'
+
+# Help and version: no module needed, exit 0, stdout only.
+t 0 "$usage" "" --help
+t 0 "$usage" "" -h
+t 0 "$usage" "" help
+t 0 "$usage" "" h
+t 0 "$usage" "" help help
+t 0 "$usage" "" -j help
+t 0 "$dev_usage" "" dev help
+t 0 "$dev_usage" "" help dev
+t 0 "$dev_usage" "" -h dev
+t 0 "$dev_usage" "" d h
+t 0 "$ver_usage" "" version help
+t 0 "$ver_usage" "" help v
+t 0 '^rdmamigctl [0-9a-z.-]+$' "" -V
+t 0 '^rdmamigctl [0-9a-z.-]+$' "" --version
+t 0 '^rdmamigctl [0-9a-z.-]+$' "" --vers dev
+
+# Usage errors: exit 2, a message naming the word, a hint.
+t 2 "" "no object given" 
+t 2 "" "no object given" -j
+t 2 "" "unknown object 'foo'" foo
+t 2 "" "Try 'rdmamigctl help'" foo
+t 2 "" "unknown dev command 'foo'" dev foo
+t 2 "" "Try 'rdmamigctl dev help'" dev foo
+t 2 "" "unknown version command 'x'" version x
+t 2 "" "unexpected argument 'b'" dev show a b
+t 2 "" "unexpected argument 'x'" version show x
+t 2 "" "unknown object 'nope'" help nope
+t 2 "" "invalid option '-x'" -x dev
+t 2 "" "invalid option '-x'" -jx dev
+t 2 "" "invalid option '--bogus'" --bogus
+t 2 "" "invalid option '--json=1'" --json=1 dev
+
+# The commands that need the module.
+if [ -d /sys/module/rdmamig ]; then
+	t 0 "" "" dev
+	t 0 "" "" version
+	t 0 "" "" dev show
+	t 0 '^\[' "" -j dev
+	t 0 '^\{' "" -j version
+	t 0 '^\[' "" dev -j
+	t 1 "" "no RDMA device 'no-such-dev'" dev show no-such-dev
+	if command -v python3 >/dev/null; then
+		for args in "-j dev" "-p dev" "-j version" "-p version"; do
+			n=$((n + 1))
+			# shellcheck disable=SC2086
+			if "$RDMAMIGCTL" $args | python3 -m json.tool >/dev/null; then
+				echo "ok $n - rdmamigctl $args: valid JSON"
+			else
+				echo "not ok $n - rdmamigctl $args: valid JSON"
+				failed=$((failed + 1))
+			fi
+		done
+	fi
+else
+	notloaded='^rdmamigctl: the rdmamig kernel module is not loaded \(run: modprobe rdmamig\)$'
+	for args in "dev" "dev show" "d s" "-j dev" "dev -j" "-p dev" \
+		    "dev show rxe0" "version" "-j version"; do
+		# shellcheck disable=SC2086
+		t 3 "" "$notloaded" $args
+		n=$((n + 1))
+		if [ "$(wc -l <"$err")" = 1 ]; then
+			echo "ok $n - rdmamigctl $args: one line on stderr"
+		else
+			echo "not ok $n - rdmamigctl $args: one line on stderr"
+			failed=$((failed + 1))
+		fi
+	done
+fi
+
+# Output that cannot be written is an error.
+if [ -w /dev/full ]; then
+	n=$((n + 1))
+	if "$RDMAMIGCTL" help >/dev/full 2>"$err"; then
+		echo "not ok $n - rdmamigctl help >/dev/full: exit 0"
+		failed=$((failed + 1))
+	elif grep -q "cannot write to standard output" "$err"; then
+		echo "ok $n - rdmamigctl help >/dev/full"
+	else
+		echo "not ok $n - rdmamigctl help >/dev/full: no message"
+		failed=$((failed + 1))
+	fi
+fi
+
+echo "1..$n"
+[ "$failed" = 0 ]

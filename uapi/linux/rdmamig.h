@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * rdmamig: live migration of a process's or a virtual machine's memory
+ * over RDMA, done in the kernel.
+ *
+ * Two faces:
+ *
+ *   /dev/rdmamig   the VMM's face: one open() is one migration session,
+ *                  driven with the ioctls below (see Documentation/uapi.rst).
+ *
+ *   genetlink family "rdmamig" (RDMAMIG_GENL_NAME, version
+ *                  RDMAMIG_GENL_VERSION): the administrator's face, used by
+ *                  rdmamigctl (see Documentation/netlink.rst).
+ *
+ * Netlink commands and their attributes:
+ *
+ *   RDMAMIG_CMD_GET_VERSION  (doit; any user)
+ *     reply: RDMAMIG_ATTR_VERSION        string, module version
+ *            RDMAMIG_ATTR_PROTO_VERSION  u32, wire protocol version spoken
+ *
+ *   RDMAMIG_CMD_GET_DEV      (dumpit; any user)
+ *     one message per RDMA device the module tracks:
+ *            RDMAMIG_ATTR_DEV_INDEX      u32, ib_device index
+ *            RDMAMIG_ATTR_DEV_NAME       string, e.g. "rxe0"
+ *            RDMAMIG_ATTR_DEV_NODE_GUID  u64, node GUID (host order)
+ *            RDMAMIG_ATTR_DEV_PORTS      u32, number of ports
+ *
+ * Every request without a policy for an attribute rejects that attribute;
+ * rejections carry an extended-ACK message.
+ */
+#ifndef _UAPI_LINUX_RDMAMIG_H
+#define _UAPI_LINUX_RDMAMIG_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define RDMAMIG_DEVICE_NAME	"rdmamig"
+#define RDMAMIG_GENL_NAME	"rdmamig"
+#define RDMAMIG_GENL_VERSION	1
+
+/* Version of the wire protocol described in Documentation/protocol.rst. */
+#define RDMAMIG_PROTO_VERSION	1
+
+enum rdmamig_cmd {
+	RDMAMIG_CMD_UNSPEC,
+	RDMAMIG_CMD_GET_VERSION,
+	RDMAMIG_CMD_GET_DEV,
+
+	__RDMAMIG_CMD_MAX,
+	RDMAMIG_CMD_MAX = __RDMAMIG_CMD_MAX - 1
+};
+
+enum rdmamig_attr {
+	RDMAMIG_ATTR_UNSPEC,
+	RDMAMIG_ATTR_PAD,
+	RDMAMIG_ATTR_VERSION,		/* string */
+	RDMAMIG_ATTR_PROTO_VERSION,	/* u32 */
+	RDMAMIG_ATTR_DEV_INDEX,		/* u32 */
+	RDMAMIG_ATTR_DEV_NAME,		/* string */
+	RDMAMIG_ATTR_DEV_NODE_GUID,	/* u64 */
+	RDMAMIG_ATTR_DEV_PORTS,		/* u32 */
+
+	__RDMAMIG_ATTR_MAX,
+	RDMAMIG_ATTR_MAX = __RDMAMIG_ATTR_MAX - 1
+};
+
+
+/*
+ * ---------------------------------------------------------------------
+ * The VMM API: ioctls on /dev/rdmamig (Documentation/uapi.rst).
+ *
+ * Every struct begins with __u32 size, set by the caller to sizeof() of
+ * the struct it was built with; the kernel accepts smaller (older) and
+ * larger (newer, with the tail zero) structs.  Unknown flags and non-zero
+ * reserved fields give -EINVAL.  Pointers are passed as __u64.
+ * ---------------------------------------------------------------------
+ */
+
+/* Capabilities, negotiated with the peer in the rdma_cm private data. */
+#define RDMAMIG_CAP_PIN_ALL	(1ULL << 0)	/* register all RAM up front */
+#define RDMAMIG_CAPS_ALL	(RDMAMIG_CAP_PIN_ALL)
+
+/* rdmamig_params.mask: which fields RDMAMIG_IOC_SET_PARAMS changes. */
+#define RDMAMIG_PARAM_CAPS		(1U << 0)
+#define RDMAMIG_PARAM_MAX_BANDWIDTH	(1U << 1)
+#define RDMAMIG_PARAM_MAX_REGISTERED	(1U << 2)
+#define RDMAMIG_PARAM_KEEPALIVE		(1U << 3)
+#define RDMAMIG_PARAM_WIRE_VERSION	(1U << 4)
+#define RDMAMIG_PARAM_ALL		((1U << 5) - 1)
+
+struct rdmamig_params {
+	__u32 size;
+	__u32 mask;		/* RDMAMIG_PARAM_*: fields to set */
+	__u64 caps;		/* RDMAMIG_CAP_* wanted (source) or allowed (dest) */
+	__u64 max_bandwidth;	/* bytes per second on the data path; 0: no limit */
+	__u64 max_registered;	/* bytes registered at once, dynamic mode */
+	__u32 keepalive_ms;	/* keepalive interval; 0: off */
+	__u32 wire_version;	/* protocol version to offer (for tests) */
+};
+
+#define RDMAMIG_BLOCK_NAME_MAX	64
+
+/* A RAM block: page-aligned range of the caller's address space. */
+struct rdmamig_block {
+	__u32 size;
+	__u32 flags;		/* must be 0 */
+	__u64 addr;		/* start, page-aligned */
+	__u64 length;		/* bytes, page-aligned, non-zero */
+	char name[RDMAMIG_BLOCK_NAME_MAX];	/* NUL-terminated, unique */
+	__u32 index;		/* out: block index for RDMAMIG_IOC_SEND_ROUND */
+	__u32 reserved;
+};
+
+#define RDMAMIG_HOST_MAX	64
+
+/* Where to listen (destination) or connect (source). */
+struct rdmamig_addr {
+	__u32 size;
+	__u32 flags;		/* must be 0 */
+	char host[RDMAMIG_HOST_MAX];	/* IPv4 or IPv6 literal, NUL-terminated */
+	__u16 port;		/* listen: 0 picks one; written back */
+	__u16 reserved;
+	__u32 timeout_ms;	/* connect/accept: 0 means 30 s */
+};
+
+#define RDMAMIG_ROUND_FINAL	(1U << 0)	/* the VMM stopped the guest */
+
+/* One block's dirty pages for the current round (source). */
+struct rdmamig_round {
+	__u32 size;
+	__u32 flags;		/* RDMAMIG_ROUND_* */
+	__u32 block;		/* index from RDMAMIG_IOC_ADD_BLOCK */
+	__u32 reserved;
+	__u64 first_page;	/* page of the block that bit 0 describes */
+	__u64 npages;		/* bits in the bitmap */
+	__u64 bitmap;		/* pointer to (npages + 63) / 64 __u64 words */
+};
+
+enum rdmamig_event_type {
+	RDMAMIG_EVENT_NONE,
+	RDMAMIG_EVENT_CONNECTED,	/* peer connected, blocks checked */
+	RDMAMIG_EVENT_ROUND_DONE,	/* destination: a round is placed */
+	RDMAMIG_EVENT_COMPLETED,	/* migration complete */
+	RDMAMIG_EVENT_FAILED,		/* session failed; see error */
+};
+
+struct rdmamig_event {
+	__u32 size;
+	__u32 type;		/* enum rdmamig_event_type */
+	__u64 round;		/* ROUND_DONE: round number, from 1 */
+	__u64 pages;		/* ROUND_DONE: pages written in the round */
+	__u64 zero_pages;	/* ROUND_DONE: zero pages in the round */
+	__s32 error;		/* FAILED: negative errno */
+	__u32 reserved;
+};
+
+enum rdmamig_role {
+	RDMAMIG_ROLE_NONE,
+	RDMAMIG_ROLE_SOURCE,
+	RDMAMIG_ROLE_DEST,
+};
+
+enum rdmamig_state {
+	RDMAMIG_STATE_NONE,
+	RDMAMIG_STATE_SETUP,
+	RDMAMIG_STATE_CONNECTED,
+	RDMAMIG_STATE_ACTIVE,
+	RDMAMIG_STATE_COMPLETED,
+	RDMAMIG_STATE_FAILED,
+	RDMAMIG_STATE_CANCELLED,
+};
+
+#define RDMAMIG_REASON_MAX	128
+
+struct rdmamig_stats {
+	__u32 size;
+	__u32 state;		/* enum rdmamig_state */
+	__u32 role;		/* enum rdmamig_role */
+	__s32 error;		/* negative errno once failed */
+	__u64 caps;		/* negotiated capabilities */
+	__u64 bytes;		/* bytes written with RDMA (source) */
+	__u64 pages;		/* normal pages sent or received */
+	__u64 zero_pages;	/* zero pages sent or zeroed, not transferred */
+	__u64 rounds;		/* rounds ended */
+	__u64 chunks_registered;
+	__u64 chunks_unregistered;
+	__u64 registered_bytes;	/* registered now (destination) */
+	__u64 device_state_bytes; /* device-state bytes sent or received */
+	__u64 throughput;	/* bytes per second of the last round */
+	__u64 setup_ms;		/* connect to ready for the first round */
+	__u64 total_ms;		/* connect to completion (or now) */
+	__u64 downtime_ms;	/* first final round to completion */
+	__u32 wire_version;	/* negotiated protocol version */
+	__u32 reserved;
+	char reason[RDMAMIG_REASON_MAX];	/* why the session failed */
+};
+
+#define RDMAMIG_IOC_MAGIC	0xd7
+
+#define RDMAMIG_IOC_SET_PARAMS	_IOW(RDMAMIG_IOC_MAGIC, 0x01, struct rdmamig_params)
+#define RDMAMIG_IOC_GET_PARAMS	_IOWR(RDMAMIG_IOC_MAGIC, 0x02, struct rdmamig_params)
+#define RDMAMIG_IOC_ADD_BLOCK	_IOWR(RDMAMIG_IOC_MAGIC, 0x03, struct rdmamig_block)
+#define RDMAMIG_IOC_LISTEN	_IOWR(RDMAMIG_IOC_MAGIC, 0x04, struct rdmamig_addr)
+#define RDMAMIG_IOC_ACCEPT	_IO(RDMAMIG_IOC_MAGIC, 0x05)	/* arg: timeout ms */
+#define RDMAMIG_IOC_CONNECT	_IOW(RDMAMIG_IOC_MAGIC, 0x06, struct rdmamig_addr)
+#define RDMAMIG_IOC_SEND_ROUND	_IOW(RDMAMIG_IOC_MAGIC, 0x07, struct rdmamig_round)
+#define RDMAMIG_IOC_END_ROUND	_IO(RDMAMIG_IOC_MAGIC, 0x08)
+#define RDMAMIG_IOC_COMPLETE	_IO(RDMAMIG_IOC_MAGIC, 0x09)
+#define RDMAMIG_IOC_CANCEL	_IO(RDMAMIG_IOC_MAGIC, 0x0a)
+#define RDMAMIG_IOC_WAIT_EVENT	_IOWR(RDMAMIG_IOC_MAGIC, 0x0b, struct rdmamig_event)
+#define RDMAMIG_IOC_GET_STATS	_IOWR(RDMAMIG_IOC_MAGIC, 0x0c, struct rdmamig_stats)
+
+#endif /* _UAPI_LINUX_RDMAMIG_H */
