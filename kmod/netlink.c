@@ -38,10 +38,16 @@ nla_put_failure:
 	return -EMSGSIZE;
 }
 
+struct dump_ctx {
+	struct sk_buff *skb;		/* the reply being filled */
+	struct netlink_callback *cb;
+};
+
 static int fill_dev(struct rdmamig_ibdev *dev, void *arg)
 {
-	struct netlink_callback *cb = arg;
-	struct sk_buff *skb = cb->skb;
+	struct dump_ctx *ctx = arg;
+	struct netlink_callback *cb = ctx->cb;
+	struct sk_buff *skb = ctx->skb;
 	void *hdr;
 
 	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
@@ -64,10 +70,11 @@ static int fill_dev(struct rdmamig_ibdev *dev, void *arg)
 /* cb->args[0]: index of the next device to report. */
 static int nl_dump_dev(struct sk_buff *skb, struct netlink_callback *cb)
 {
+	struct dump_ctx ctx = { .skb = skb, .cb = cb };
 	unsigned int cursor = cb->args[0];
 	int ret;
 
-	ret = rdmamig_ibdev_for_each_from(&cursor, fill_dev, cb);
+	ret = rdmamig_ibdev_for_each_from(&cursor, fill_dev, &ctx);
 	cb->args[0] = cursor;
 	/* A full skb ends this part of the dump; the next call resumes. */
 	if (ret == -EMSGSIZE && skb->len)

@@ -64,7 +64,8 @@ struct rdmamig_src_chunk {
 	struct list_head lru;	/* registered chunks, oldest first */
 	u64 raddr;
 	u32 rkey;
-	bool registered;
+	bool pending;		/* asked for, no REGISTER_RESULT yet */
+	bool registered;	/* key valid; on the LRU list */
 };
 
 struct rdmamig_block_ram {

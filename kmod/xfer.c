@@ -236,6 +236,7 @@ static int get_keys(struct rdmamig_session *sess, struct xfer_window *w)
 		cmds[n].block = cpu_to_be32(xc->b->index);
 		cmds[n].chunk = cpu_to_be32(xc->chunk);
 		n++;
+		sc->pending = true;
 	}
 	if (!n) {
 		kfree(cmds);
@@ -251,6 +252,22 @@ static int get_keys(struct rdmamig_session *sess, struct xfer_window *w)
 				n * sizeof(*cmds));
 	if (!ret)
 		ret = rdmamig_session_wait(sess, keys_arrived, XFER_WAIT);
+	if (ret)
+		goto out;
+	/* Only this thread touches the LRU list. */
+	for (i = 0; i < w->n; i++) {
+		struct xfer_chunk *xc = &w->chunks[i];
+		struct rdmamig_src_chunk *sc = &xc->b->src[xc->chunk];
+
+		if (!xc->nruns || sc->registered)
+			continue;
+		sc->registered = true;
+		list_add_tail(&sc->lru, &sess->lru);
+		sess->registered_chunks++;
+		spin_lock_irqsave(&sess->slock, flags);
+		sess->stats.chunks_registered++;
+		spin_unlock_irqrestore(&sess->slock, flags);
+	}
 out:
 	kfree(cmds);
 	return ret;
@@ -274,19 +291,16 @@ static void src_register_result(struct rdmamig_session *sess,
 		}
 		sc = &sess->blocks[bi]->src[ci];
 		spin_lock_irqsave(&sess->slock, flags);
-		if (!sess->keys_pending) {
+		if (!sess->keys_pending || !sc->pending) {
 			spin_unlock_irqrestore(&sess->slock, flags);
 			rdmamig_session_fail(sess, -EPROTO, true,
-					     "register result nobody asked for");
+					     "register result for block %u chunk %u, which nobody asked for",
+					     bi, ci);
 			return;
 		}
 		sc->raddr = be64_to_cpu(k[i].addr);
 		sc->rkey = be32_to_cpu(k[i].rkey);
-		if (!sc->registered) {
-			sc->registered = true;
-			sess->registered_chunks++;
-			sess->stats.chunks_registered++;
-		}
+		sc->pending = false;
 		sess->keys_pending--;
 		spin_unlock_irqrestore(&sess->slock, flags);
 	}

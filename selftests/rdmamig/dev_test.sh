@@ -21,7 +21,8 @@ dev_unlisted()
 
 json=$("$RDMAMIGCTL" -j dev)
 diag "rdmamigctl -j dev: $json"
-ktap_result "dev -j is a JSON array" jq -e 'type == "array"' <<<"$json"
+is_array() { jq -e 'type == "array"' <<<"$1" >/dev/null; }
+ktap_result "dev -j is a JSON array" is_array "$json"
 ktap_result "$RDMAMIG_IBDEV listed" dev_listed "$RDMAMIG_IBDEV"
 
 rdma link delete "$RDMAMIG_IBDEV"

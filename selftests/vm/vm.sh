@@ -289,8 +289,8 @@ cleanup() {
 
 trap cleanup EXIT
 # Re-raise, so that a calling shell (check.sh) stops as well.
-trap 'cleanup; trap - INT EXIT; kill -INT $$' INT
-trap 'cleanup; trap - TERM EXIT; kill -TERM $$' TERM
+trap 'note interrupted; cleanup; trap - INT EXIT; kill -INT $$' INT
+trap 'note terminated; cleanup; trap - TERM EXIT; kill -TERM $$' TERM
 
 t0=$(date +%s.%N)
 elapsed() {
@@ -358,6 +358,11 @@ note "guests done after $(elapsed)s"
 # What the guests say about themselves.
 cmd_rc=
 [ -s "$share/a.rc" ] && cmd_rc=$(<"$share/a.rc")
+for name in a b; do
+	[ -e "$logdir/qemu-$name.err" ] || continue
+	grep -q 'terminating on signal' "$logdir/qemu-$name.err" &&
+		problem "QEMU of VM ${name^^} was killed: $(<"$logdir/qemu-$name.err")"
+done
 [ -n "$cmd_rc" ] || [ -n "$hung" ] ||
 	problem "VM A ended without a command status (boot or setup failure, panic?): see $logdir/vm-a.log"
 for name in a b; do
@@ -369,14 +374,25 @@ done
 
 collect
 
-# And what the kernels say: the consoles hold everything up to a hang or
-# panic, the dmesg copies everything (the consoles may miss a tail).
-for f in "$logdir"/vm-[ab].log "$logdir"/dmesg-[ab].txt; do
-	[ -e "$f" ] || continue
-	n=$(grep -cE -- "$KERNEL_PROBLEMS" "$f" || true)
-	[ "$n" -gt 0 ] || continue
-	first=$(grep -nE -m 1 -- "$KERNEL_PROBLEMS" "$f" | tr -d '\r')
-	problem "kernel problem in $f:${first%%:*}: ${first#*:} ($n matching lines)"
+# And what the kernels say: the console holds everything up to a hang or a
+# panic, the dmesg copy what a console may have missed at the end.  The
+# harness' own lines (they quote commands) do not count.
+scan_kernel_log() {
+	awk -v re="$KERNEL_PROBLEMS" '
+		/rdmamig-vm: |initramfs: / { next }
+		$0 ~ re {
+			if (!n++) { sub(/\r$/, ""); first = NR ": " substr($0, 1, 200) }
+		}
+		END { if (n) print first " (" n " matching lines)" }' "$1"
+}
+for name in a b; do
+	for f in "$logdir/vm-$name.log" "$logdir/dmesg-$name.txt"; do
+		[ -e "$f" ] || continue
+		hit=$(scan_kernel_log "$f")
+		[ -n "$hit" ] || continue
+		problem "kernel problem in $f:${hit%%: *}: ${hit#*: }"
+		break
+	done
 done
 for f in "$logdir"/kmemleak-[ab].txt; do
 	[ -s "$f" ] && problem "kmemleak report in $f"

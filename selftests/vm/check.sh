@@ -1,0 +1,94 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# check.sh - run the rdmamig selftests in the QEMU testbed
+#
+#   check.sh -k KVER [-m KO] [-t "loop pair"] [-T SECONDS]
+#
+# For each topology, boots it with vm.sh (logs in build/logs/KVER-TOPO/)
+# and runs selftests/rdmamig/run_tests.sh in VM A from the top of the
+# repository.  run_tests.sh ends its output with "N passed, N failed,
+# N skipped" and writes the same line to $RDMAMIG_OUT/summary.
+#
+# Prints one line per topology and, as the very last line, the total
+# "N passed, N failed, N skipped".  A topology whose run went wrong beyond
+# failed tests (a kernel warning or oops, a hung or crashed guest, no
+# summary, ...) counts as one more failure, and the reason is printed.
+# Exits non-zero if anything failed.
+set -euo pipefail
+
+selfdir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$selfdir/../.." && pwd)
+
+usage() {
+	sed -n '5,5s/^# \{0,1\}//p' "$0" >&2
+	exit 2
+}
+
+kver= ko= topologies="loop pair" timeout=
+while getopts k:m:t:T:h opt; do
+	case "$opt" in
+	k) kver=$OPTARG ;;
+	m) ko=$OPTARG ;;
+	t) topologies=$OPTARG ;;
+	T) timeout=$OPTARG ;;
+	*) usage ;;
+	esac
+done
+[ -n "$kver" ] && [ $OPTIND -gt $# ] || usage
+
+cd "$top"
+passed=0 failed=0 skipped=0
+lines=()
+for topo in $topologies; do
+	logdir=build/logs/$kver-$topo
+	echo "== $kver $topo (logs in $logdir)"
+	rc=0
+	"$selfdir/vm.sh" -k "$kver" -t "$topo" ${ko:+-m "$ko"} \
+		${timeout:+-T "$timeout"} -o "$logdir" \
+		-- selftests/rdmamig/run_tests.sh || rc=$?
+	# Interrupted: stop here (vm.sh has cleaned up).
+	((rc > 128 && rc != 255)) && exit "$rc"
+
+	summary=
+	[ -f "$logdir/out/summary" ] &&
+		summary=$(tail -n 1 "$logdir/out/summary")
+	[ -n "$summary" ] || [ ! -f "$logdir/output-a.txt" ] ||
+		summary=$(tail -n 1 "$logdir/output-a.txt" | tr -d '\r')
+	why=()
+	if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
+		p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]} s=${BASH_REMATCH[3]}
+	else
+		p=0 f=0 s=0
+		why+=("no summary line from run_tests.sh")
+	fi
+	# The problems vm.sh found: kernel reports, hangs, harness errors.
+	if [ -f "$logdir/result" ]; then
+		while IFS= read -r line; do
+			why+=("${line#problem=}")
+		done < <(grep '^problem=' "$logdir/result")
+	else
+		why+=("vm.sh exited with status $rc without a result")
+	fi
+	# A failing run_tests.sh should have counted its failures.
+	if [ ${#why[@]} -eq 0 ] && [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		why+=("run_tests.sh exited with status $rc but reported no failure")
+	fi
+	line="$topo: $p passed, $f failed, $s skipped"
+	if [ ${#why[@]} -gt 0 ]; then
+		f=$((f + 1))
+		line="$topo: $p passed, $f failed, $s skipped (one for the run itself)"
+	fi
+	for w in "${why[@]}"; do
+		line+=$'\n'"  $topo: $w"
+	done
+	lines+=("$line")
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+done
+
+echo "== $kver summary"
+for line in "${lines[@]}"; do
+	echo "$line"
+done
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
