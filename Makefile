@@ -5,8 +5,10 @@
 #   make deps            install packages and fetch the guest kernel (idempotent)
 #   make                 rdmamig.ko for the guest kernel, rdmamigctl, selftests
 #   make KDIR=/lib/modules/$(uname -r)/build module    build for your own kernel
+#   make demo            the main job: a live migration between two QEMU VMs
 #   make check           run the kselftests in the QEMU testbed (both topologies)
 #   make check SERIES=6.12                             ... on Linux 6.12
+#   make check-all       ... on Linux 6.1 and 6.12
 #   make install         install module (into /lib/modules/$(KVER)/extra) and tool
 #
 # SERIES picks the Debian kernel series of the testbed (6.1 or 6.12); KVER
@@ -27,12 +29,12 @@ DESTDIR ?=
 
 export KVER
 
-.PHONY: all deps module tools selftests check install clean help
+.PHONY: all deps module tools selftests check check-all demo install clean help
 
 all: module tools selftests
 
 help:
-	@sed -n '3,14s/^# \{0,1\}//p' Makefile
+	@sed -n '3,16s/^# \{0,1\}//p' Makefile
 
 deps:
 	scripts/deps.sh $(SERIES)
@@ -50,12 +52,27 @@ module: | $(KDIR)/Makefile
 
 tools:
 	$(MAKE) -C tools/rdmamigctl
+	$(MAKE) -C tools/rdmamig-vmm
 
 selftests:
 	$(MAKE) -C selftests/rdmamig
 
-check: all
+# Each target does its own set-up, so they work on a fresh machine.
+check:
+	scripts/deps.sh $(SERIES)
+	$(MAKE) all
 	selftests/vm/check.sh -k $(KVER) -m $(CURDIR)/$(KO) -t "$(TOPOLOGIES)"
+
+# Both kernels, both topologies; the last line sums them.
+check-all:
+	scripts/deps.sh 6.1 6.12
+	selftests/vm/check-all.sh "$(TOPOLOGIES)"
+
+# The main job: a live migration between two VMs (selftests/vm/demo.sh).
+demo:
+	scripts/deps.sh $(SERIES)
+	$(MAKE) all
+	selftests/vm/vm.sh -k $(KVER) -t pair -m $(CURDIR)/$(KO) -o $(CURDIR)/build/logs/demo -- selftests/vm/demo.sh
 
 install: module tools
 	$(MAKE) -C $(KDIR) M=$(CURDIR)/$(MODDIR) INSTALL_MOD_DIR=extra modules_install
