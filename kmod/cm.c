@@ -527,7 +527,10 @@ int rdmamig_cm_connect(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 		return rdmamig_session_error(sess) ?: ret;
 	}
 	sess_info(sess, "connected to %pISpc\n", &id->route.addr.dst_addr);
-	return rdmamig_xfer_exchange_blocks(sess);
+	ret = rdmamig_xfer_exchange_blocks(sess);
+	if (ret)
+		rdmamig_session_fail(sess, ret, true, "RAM blocks not accepted");
+	return rdmamig_session_error(sess) ?: ret;
 }
 
 /*

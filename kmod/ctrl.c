@@ -384,6 +384,21 @@ static int cmd_size(u16 type)
 	}
 }
 
+static bool single_command(u16 type)
+{
+	switch (type) {
+	case RDMAMIG_MSG_ERROR:
+	case RDMAMIG_MSG_RAM_BLOCKS_RESULT:
+	case RDMAMIG_MSG_REGISTER_FINISHED:
+	case RDMAMIG_MSG_ACK:
+	case RDMAMIG_MSG_COMPLETE:
+	case RDMAMIG_MSG_BARRIER:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* Header checks common to every type.  Return: NULL or what is wrong. */
 static const char *check_header(struct rdmamig_ctrl_buf *b, u16 *type,
 				u32 *repeat, u32 *len)
@@ -411,6 +426,8 @@ static const char *check_header(struct rdmamig_ctrl_buf *b, u16 *type,
 		return (*repeat || *len) ? "payload in a message without one" : NULL;
 	if (!*repeat || (u64)*repeat * size != *len)
 		return "length does not match repeat count";
+	if (*repeat != 1 && single_command(*type))
+		return "repeat must be 1 for this type";
 	return NULL;
 }
 

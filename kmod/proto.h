@@ -5,7 +5,7 @@
  * Every multi-byte field is big-endian (network order), as in QEMU's RDMA
  * migration protocol from which the command set comes.  Structures are
  * packed by construction (naturally aligned, explicit padding); their
- * sizes are checked at build time in proto.c.
+ * sizes are checked at build time at the end of this file.
  */
 #ifndef _RDMAMIG_PROTO_H
 #define _RDMAMIG_PROTO_H
@@ -117,8 +117,9 @@ struct rdmamig_cmd_key {
 };
 
 /*
- * REGISTER_FINISHED (end of a round), COMPLETE, BARRIER and RAM_BLOCKS_RESULT
- * ask for an ACK; the ACK echoes @seq.  One command, repeat 1.
+ * REGISTER_FINISHED (end of a round), COMPLETE and BARRIER ask for an ACK;
+ * the ACK echoes @seq.  RAM_BLOCKS_RESULT carries one, all zero.  Always
+ * one command, repeat 1.
  */
 struct rdmamig_cmd_round {
 	__be64 seq;		/* increases by one with every request */
@@ -126,5 +127,14 @@ struct rdmamig_cmd_round {
 	__be64 pages;		/* pages written with RDMA in the round */
 	__be64 zero_pages;	/* pages sent as COMPRESS in the round */
 };
+
+static_assert(sizeof(struct rdmamig_cm_priv) == 16);
+static_assert(sizeof(struct rdmamig_msg_hdr) == 16);
+static_assert(sizeof(struct rdmamig_cmd_error) == 128);
+static_assert(sizeof(struct rdmamig_cmd_block) == 80);
+static_assert(sizeof(struct rdmamig_cmd_compress) == 16);
+static_assert(sizeof(struct rdmamig_cmd_chunk) == 8);
+static_assert(sizeof(struct rdmamig_cmd_key) == 24);
+static_assert(sizeof(struct rdmamig_cmd_round) == 32);
 
 #endif /* _RDMAMIG_PROTO_H */

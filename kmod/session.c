@@ -19,6 +19,9 @@ static DEFINE_IDA(session_ida);
 
 #define RDMAMIG_MAX_EVENTS	1024
 
+static void push_event_locked(struct rdmamig_session *sess,
+			      const struct rdmamig_event *ev);
+
 static bool state_terminal(enum rdmamig_state s)
 {
 	return s == RDMAMIG_STATE_COMPLETED || s == RDMAMIG_STATE_FAILED ||
@@ -92,6 +95,10 @@ void rdmamig_session_cancel(struct rdmamig_session *sess)
 {
 	unsigned long flags;
 	bool changed = false;
+	struct rdmamig_event ev = {
+		.type = RDMAMIG_EVENT_FAILED,
+		.error = -ECANCELED,
+	};
 
 	spin_lock_irqsave(&sess->slock, flags);
 	if (!state_terminal(sess->state)) {
@@ -99,6 +106,8 @@ void rdmamig_session_cancel(struct rdmamig_session *sess)
 		sess->error = -ECANCELED;
 		sess->t_end = ktime_get();
 		strscpy(sess->reason, "cancelled", sizeof(sess->reason));
+		/* A thread blocked in WAIT_EVENT learns of it too. */
+		push_event_locked(sess, &ev);
 		changed = true;
 	}
 	spin_unlock_irqrestore(&sess->slock, flags);
@@ -251,6 +260,9 @@ void rdmamig_session_fail(struct rdmamig_session *sess, int error,
 	bool first = false;
 	va_list args;
 
+	/* A signal ends a wait; it is no error to report to anyone. */
+	if (error == -ERESTARTSYS)
+		error = -EINTR;
 	va_start(args, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, args);
 	va_end(args);

@@ -52,6 +52,7 @@ struct xfer_window {
 	struct rdmamig_cmd_compress zero[RDMAMIG_MSG_PAYLOAD /
 					 sizeof(struct rdmamig_cmd_compress)];
 	u32 nzero;
+	bool zero_sent;		/* COMPRESS went out in this SEND_ROUND */
 };
 
 static bool is_source(struct rdmamig_session *sess)
@@ -327,6 +328,7 @@ static int flush_zero(struct rdmamig_session *sess, struct xfer_window *w)
 	ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_COMPRESS, w->nzero, w->zero,
 				w->nzero * sizeof(w->zero[0]));
 	w->nzero = 0;
+	w->zero_sent = true;
 	return ret;
 }
 
@@ -627,11 +629,10 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 	 * A page the VMM sends again later in this round must not be zeroed
 	 * after its new content lands: COMPRESS is applied before we go on.
 	 */
-	if (!ret && w->nzero) {
+	if (!ret)
 		ret = flush_zero(sess, w);
-		if (!ret)
-			ret = send_and_wait_ack(sess, RDMAMIG_MSG_BARRIER, 0, 0, 0);
-	}
+	if (!ret && w->zero_sent)
+		ret = send_and_wait_ack(sess, RDMAMIG_MSG_BARRIER, 0, 0, 0);
 	kvfree(w);
 	kvfree(bitmap);
 	if (ret && !rdmamig_session_dead(sess))
@@ -658,8 +659,11 @@ int rdmamig_xfer_end_round(struct rdmamig_session *sess)
 	ret = send_and_wait_ack(sess, RDMAMIG_MSG_REGISTER_FINISHED,
 				sess->stats.rounds + 1, sess->round_pages,
 				sess->round_zero_pages);
-	if (ret)
+	if (ret) {
+		rdmamig_session_fail(sess, ret, true, "round %llu not acknowledged",
+				     sess->stats.rounds + 1);
 		return ret;
+	}
 
 	now = ktime_get();
 	ns = sess->round_start ? ktime_to_ns(ktime_sub(now, sess->round_start)) : 0;
@@ -689,8 +693,10 @@ int rdmamig_xfer_complete(struct rdmamig_session *sess)
 		return -EBUSY;	/* a round is open: end it first */
 	ret = send_and_wait_ack(sess, RDMAMIG_MSG_COMPLETE, sess->stats.rounds,
 				sess->stats.pages, sess->stats.zero_pages);
-	if (ret)
+	if (ret) {
+		rdmamig_session_fail(sess, ret, true, "completion not acknowledged");
 		return ret;
+	}
 	spin_lock_irq(&sess->slock);
 	sess->state = RDMAMIG_STATE_COMPLETED;
 	sess->t_end = ktime_get();
@@ -814,6 +820,15 @@ static void dst_register(struct rdmamig_session *sess,
 
 		if (!b)
 			goto out;
+		/* Our own bound holds whatever the source believes. */
+		if (!(sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL) && !b->dst[chunk].mr &&
+		    sess->stats.registered_bytes + RDMAMIG_CHUNK_SIZE >
+		    max_t(u64, sess->params.max_registered, RDMAMIG_CHUNK_SIZE)) {
+			rdmamig_session_fail(sess, -ENOSPC, true,
+					     "source registered more than max-registered (%llu bytes) of the destination",
+					     sess->params.max_registered);
+			goto out;
+		}
 		ret = rdmamig_dst_register(sess, b, chunk);
 		if (ret) {
 			rdmamig_session_fail(sess, ret, true,

@@ -70,9 +70,10 @@ enum rdmamig_attr {
  * The VMM API: ioctls on /dev/rdmamig (Documentation/uapi.rst).
  *
  * Every struct begins with __u32 size, set by the caller to sizeof() of
- * the struct it was built with; the kernel accepts smaller (older) and
- * larger (newer, with the tail zero) structs.  Unknown flags and non-zero
- * reserved fields give -EINVAL.  Pointers are passed as __u64.
+ * the struct it was built with; the kernel accepts any size from the
+ * struct's first version on (larger ones with the unknown tail zero, else
+ * -E2BIG).  Unknown flags and non-zero reserved fields give -EINVAL.
+ * Pointers are passed as __u64.
  * ---------------------------------------------------------------------
  */
 
