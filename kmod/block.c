@@ -42,6 +42,8 @@ static bool range_mapped(struct mm_struct *mm, u64 start, u64 end)
 	struct vm_area_struct *vma;
 	bool ok = true;
 
+	if (!mmget_not_zero(mm))
+		return false;
 	mmap_read_lock(mm);
 	while (start < end) {
 		vma = find_vma(mm, start);
@@ -53,6 +55,7 @@ static bool range_mapped(struct mm_struct *mm, u64 start, u64 end)
 		start = vma->vm_end;
 	}
 	mmap_read_unlock(mm);
+	mmput(mm);
 	return ok;
 }
 
@@ -90,7 +93,7 @@ int rdmamig_block_add(struct rdmamig_session *sess, struct rdmamig_block *ub)
 		if (ub->addr < b->addr + b->length && b->addr < end)
 			return -EINVAL;
 	}
-	if (current->mm != sess->mm || !range_mapped(sess->mm, ub->addr, end))
+	if (!range_mapped(sess->mm, ub->addr, end))
 		return -EFAULT;
 
 	b = kzalloc(sizeof(*b), GFP_KERNEL);

@@ -27,9 +27,6 @@
 #define EVENT_SIZE_VER0		sizeof(struct rdmamig_event)
 #define STATS_SIZE_VER0		sizeof(struct rdmamig_stats)
 
-#define KEEPALIVE_MIN_MS	100
-#define KEEPALIVE_MAX_MS	60000
-
 /* Copy in an extensible struct; @ver0 is the smallest size we accept. */
 static int copy_in(void *k, size_t ksize, void __user *u, size_t ver0)
 {
@@ -65,31 +62,10 @@ static int set_params(struct rdmamig_session *sess, void __user *u)
 	ret = copy_in(&p, sizeof(p), u, PARAMS_SIZE_VER0);
 	if (ret)
 		return ret;
-	if (p.mask & ~RDMAMIG_PARAM_ALL || p.caps & ~RDMAMIG_CAPS_ALL)
-		return -EINVAL;
-	if ((p.mask & RDMAMIG_PARAM_MAX_REGISTERED) &&
-	    p.max_registered < RDMAMIG_CHUNK_SIZE)
-		return -EINVAL;
-	if ((p.mask & RDMAMIG_PARAM_KEEPALIVE) && p.keepalive_ms &&
-	    (p.keepalive_ms < KEEPALIVE_MIN_MS || p.keepalive_ms > KEEPALIVE_MAX_MS))
-		return -EINVAL;
-	if ((p.mask & RDMAMIG_PARAM_WIRE_VERSION) && p.wire_version > U8_MAX)
-		return -EINVAL;
-	/* Only the bandwidth limit may change once the session started. */
-	if ((p.mask & ~RDMAMIG_PARAM_MAX_BANDWIDTH) &&
-	    READ_ONCE(sess->state) != RDMAMIG_STATE_NONE)
-		return -EBUSY;
-
-	if (p.mask & RDMAMIG_PARAM_CAPS)
-		sess->params.caps = p.caps;
-	if (p.mask & RDMAMIG_PARAM_MAX_BANDWIDTH)
-		WRITE_ONCE(sess->params.max_bandwidth, p.max_bandwidth);
-	if (p.mask & RDMAMIG_PARAM_MAX_REGISTERED)
-		sess->params.max_registered = p.max_registered;
-	if (p.mask & RDMAMIG_PARAM_KEEPALIVE)
-		sess->params.keepalive_ms = p.keepalive_ms;
-	if (p.mask & RDMAMIG_PARAM_WIRE_VERSION)
-		sess->params.wire_version = p.wire_version;
+	ret = rdmamig_params_check(&p, READ_ONCE(sess->state) != RDMAMIG_STATE_NONE);
+	if (ret)
+		return ret;
+	rdmamig_params_apply(&sess->params, &p);
 	return 0;
 }
 
@@ -132,15 +108,25 @@ static int listen_or_connect(struct rdmamig_session *sess, void __user *u,
 	return put_user(a.port, &((struct rdmamig_addr __user *)u)->port);
 }
 
+/* Bitmaps cover at most one block: 1 TiB of 4 KiB pages, 32 MiB of bits. */
 static int send_round(struct rdmamig_session *sess, void __user *u)
 {
+	unsigned long *bitmap;
 	struct rdmamig_round r;
 	int ret;
 
 	ret = copy_in(&r, sizeof(r), u, ROUND_SIZE_VER0);
 	if (ret)
 		return ret;
-	return rdmamig_xfer_send_round(sess, &r);
+	if (!r.npages || r.npages > (1ULL << 40) >> PAGE_SHIFT)
+		return -EINVAL;
+	bitmap = vmemdup_user(u64_to_user_ptr(r.bitmap),
+			      DIV_ROUND_UP(r.npages, 64) * sizeof(u64));
+	if (IS_ERR(bitmap))
+		return PTR_ERR(bitmap);
+	ret = rdmamig_xfer_send_round(sess, &r, bitmap);
+	kvfree(bitmap);
+	return ret;
 }
 
 static int wait_event_ioctl(struct rdmamig_session *sess, struct file *file,
@@ -180,7 +166,7 @@ static int rdmamig_open(struct inode *inode, struct file *file)
 
 	if (!current->mm)
 		return -EINVAL;
-	sess = rdmamig_session_create();
+	sess = rdmamig_session_create(current->mm);
 	if (IS_ERR(sess))
 		return PTR_ERR(sess);
 	file->private_data = sess;

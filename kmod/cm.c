@@ -195,6 +195,8 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	if (ret)
 		goto err;
 	sess->cm_id = id;
+	snprintf(sess->peer_addr, sizeof(sess->peer_addr), "%pISpc",
+		 &id->route.addr.dst_addr);
 
 	fill_priv(sess, &rep, version, sess->caps, sess->keepalive_ms, 0);
 	param.private_data = &rep;
@@ -394,6 +396,7 @@ static int start_session(struct rdmamig_session *sess, enum rdmamig_role role)
 	sess->state = RDMAMIG_STATE_SETUP;
 	sess->t_start = ktime_get();
 	spin_unlock_irqrestore(&sess->slock, flags);
+	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
 	return 0;
 }
 
@@ -448,7 +451,9 @@ int rdmamig_cm_listen(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 	sess->ibdev = id->device;
 	spin_unlock_irqrestore(&sess->slock, flags);
 	sess->listen_id = id;
-	sess_info(sess, "listening on %pISpc\n", &id->route.addr.src_addr);
+	snprintf(sess->local_addr, sizeof(sess->local_addr), "%pISpc",
+		 &id->route.addr.src_addr);
+	sess_info(sess, "listening on %s\n", sess->local_addr);
 	return 0;
 
 err_id:
@@ -526,7 +531,11 @@ int rdmamig_cm_connect(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 				     ua->host, ua->port);
 		return rdmamig_session_error(sess) ?: ret;
 	}
-	sess_info(sess, "connected to %pISpc\n", &id->route.addr.dst_addr);
+	snprintf(sess->local_addr, sizeof(sess->local_addr), "%pISpc",
+		 &id->route.addr.src_addr);
+	snprintf(sess->peer_addr, sizeof(sess->peer_addr), "%pISpc",
+		 &id->route.addr.dst_addr);
+	sess_info(sess, "connected to %s\n", sess->peer_addr);
 	ret = rdmamig_xfer_exchange_blocks(sess);
 	if (ret)
 		rdmamig_session_fail(sess, ret, true, "RAM blocks not accepted");

@@ -24,6 +24,7 @@
 
 static void ctrl_rx_done(struct ib_cq *cq, struct ib_wc *wc);
 static void ctrl_tx_done(struct ib_cq *cq, struct ib_wc *wc);
+static void rx_error(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b);
 
 static int alloc_bufs(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *bufs,
 		      int n, enum dma_data_direction dir,
@@ -173,6 +174,8 @@ static void ctrl_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 				   DMA_FROM_DEVICE);
 	if (b->byte_len >= sizeof(*hdr))
 		credits = be16_to_cpu(hdr->credits);
+	/* Before the buffer is queued: once queued, the work may re-post it. */
+	rx_error(sess, b);
 
 	spin_lock_irqsave(&sess->slock, flags);
 	/* The peer cannot grant more buffers than it has. */
@@ -445,21 +448,34 @@ static void rx_one(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b)
 	switch (type) {
 	case RDMAMIG_MSG_READY:
 	case RDMAMIG_MSG_KEEPALIVE:
+	case RDMAMIG_MSG_ERROR:		/* handled in ctrl_rx_done() */
 		return;
-	case RDMAMIG_MSG_ERROR: {
-		struct rdmamig_cmd_error *e = b->data + sizeof(struct rdmamig_msg_hdr);
-		u32 err = be32_to_cpu(e->error);
-
-		e->text[sizeof(e->text) - 1] = '\0';
-		if (!err || err > MAX_ERRNO)
-			err = EIO;
-		rdmamig_session_peer_failed(sess, -(int)err, e->text);
-		return;
-	}
 	default:
 		rdmamig_xfer_handle(sess, type, repeat,
 				    b->data + sizeof(struct rdmamig_msg_hdr), len);
 	}
+}
+
+/*
+ * The peer's ERROR is acted on at once, in the completion: its disconnect
+ * follows right behind it, and the reason it gives must win over our own
+ * "peer disconnected".
+ */
+static void rx_error(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b)
+{
+	struct rdmamig_cmd_error *e = b->data + sizeof(struct rdmamig_msg_hdr);
+	char text[sizeof(e->text)];
+	u32 repeat, len, err;
+	u16 type;
+
+	if (check_header(b, &type, &repeat, &len) || type != RDMAMIG_MSG_ERROR)
+		return;
+	memcpy(text, e->text, sizeof(text));
+	text[sizeof(text) - 1] = '\0';
+	err = be32_to_cpu(e->error);
+	if (!err || err > MAX_ERRNO)
+		err = EIO;
+	rdmamig_session_peer_failed(sess, -(int)err, text);
 }
 
 static void ctrl_rx_work(struct work_struct *work)

@@ -3,16 +3,205 @@
  * The administrator's face: the "rdmamig" generic-netlink family.  The
  * command and attribute tree is documented at the top of
  * uapi/linux/rdmamig.h and in Documentation/netlink.rst.
+ *
+ * Sessions created here (NEW_SESSION) move another process's memory and
+ * belong to the netlink socket that created it: only that socket drives
+ * them, and a NETLINK_URELEASE notifier destroys them when it closes.
+ * Lookups hold the session-list mutex, which keeps sessions alive; the
+ * owner's blocking requests (CONNECT, ROUND, ...) run without it, which is
+ * safe because only the owner's release frees such a session and a socket
+ * is not released while one of its requests runs.
  */
 #include "rdmamig.h"
 
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <linux/pid.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
 #include <net/genetlink.h>
 #include <linux/rdmamig.h>
 
 #include "ibdev.h"
 #include "netlink.h"
+#include "proto.h"
+#include "session.h"
 
 static struct genl_family rdmamig_genl_family;
+
+enum { RDMAMIG_MCGRP_EVENTS_ID };
+
+static const struct genl_multicast_group rdmamig_mcgrps[] = {
+	[RDMAMIG_MCGRP_EVENTS_ID] = { .name = RDMAMIG_MCGRP_EVENTS },
+};
+
+/* ---- Policies: each command accepts only its own attributes ---------- */
+
+#define POLICY_SESSION_ID \
+	[RDMAMIG_ATTR_SESSION_ID] = { .type = NLA_U32 }
+#define POLICY_PARAMS \
+	[RDMAMIG_ATTR_CAPS] = { .type = NLA_U64 }, \
+	[RDMAMIG_ATTR_MAX_BANDWIDTH] = { .type = NLA_U64 }, \
+	[RDMAMIG_ATTR_MAX_REGISTERED] = { .type = NLA_U64 }, \
+	[RDMAMIG_ATTR_KEEPALIVE_MS] = { .type = NLA_U32 }, \
+	[RDMAMIG_ATTR_DOWNTIME_LIMIT_MS] = { .type = NLA_U32 }, \
+	[RDMAMIG_ATTR_MAX_ROUNDS] = { .type = NLA_U32 }
+
+static const struct nla_policy session_id_policy[RDMAMIG_ATTR_MAX + 1] = {
+	POLICY_SESSION_ID,
+};
+
+static const struct nla_policy set_session_policy[RDMAMIG_ATTR_MAX + 1] = {
+	POLICY_SESSION_ID,
+	[RDMAMIG_ATTR_MAX_BANDWIDTH] = { .type = NLA_U64 },
+	[RDMAMIG_ATTR_DOWNTIME_LIMIT_MS] = { .type = NLA_U32 },
+	[RDMAMIG_ATTR_MAX_ROUNDS] = { .type = NLA_U32 },
+};
+
+static const struct nla_policy defaults_policy[RDMAMIG_ATTR_MAX + 1] = {
+	POLICY_PARAMS,
+};
+
+static const struct nla_policy block_policy[RDMAMIG_ATTR_MAX + 1] = {
+	[RDMAMIG_ATTR_BLOCK_NAME] = { .type = NLA_NUL_STRING,
+				      .len = RDMAMIG_BLOCK_NAME_MAX - 1 },
+	[RDMAMIG_ATTR_BLOCK_ADDR] = { .type = NLA_U64 },
+	[RDMAMIG_ATTR_BLOCK_LEN] = { .type = NLA_U64 },
+};
+
+static const struct nla_policy new_session_policy[RDMAMIG_ATTR_MAX + 1] = {
+	POLICY_PARAMS,
+	[RDMAMIG_ATTR_TARGET_PID] = { .type = NLA_U32 },
+	[RDMAMIG_ATTR_MEM_FD] = { .type = NLA_U32 },
+	[RDMAMIG_ATTR_ROLE] = NLA_POLICY_RANGE(NLA_U32, RDMAMIG_ROLE_SOURCE,
+					       RDMAMIG_ROLE_DEST),
+	[RDMAMIG_ATTR_BLOCK] = NLA_POLICY_NESTED(block_policy),
+};
+
+static const struct nla_policy addr_policy[RDMAMIG_ATTR_MAX + 1] = {
+	POLICY_SESSION_ID,
+	[RDMAMIG_ATTR_HOST] = { .type = NLA_NUL_STRING, .len = RDMAMIG_HOST_MAX - 1 },
+	[RDMAMIG_ATTR_PORT] = NLA_POLICY_MAX(NLA_U32, 65535),
+	[RDMAMIG_ATTR_TIMEOUT_MS] = { .type = NLA_U32 },
+};
+
+static const struct nla_policy round_policy[RDMAMIG_ATTR_MAX + 1] = {
+	POLICY_SESSION_ID,
+	[RDMAMIG_ATTR_BLOCK_INDEX] = { .type = NLA_U32 },
+	[RDMAMIG_ATTR_FIRST_PAGE] = { .type = NLA_U64 },
+	[RDMAMIG_ATTR_BITMAP] = NLA_POLICY_MIN_LEN(sizeof(u64)),
+	[RDMAMIG_ATTR_FLAGS] = NLA_POLICY_MASK(NLA_U32, RDMAMIG_ROUND_FINAL),
+};
+
+/* ---- Filling replies ------------------------------------------------- */
+
+static int put_params(struct sk_buff *skb, const struct rdmamig_params *p)
+{
+	if (nla_put_u64_64bit(skb, RDMAMIG_ATTR_CAPS, p->caps, RDMAMIG_ATTR_PAD) ||
+	    nla_put_u64_64bit(skb, RDMAMIG_ATTR_MAX_BANDWIDTH, p->max_bandwidth,
+			      RDMAMIG_ATTR_PAD) ||
+	    nla_put_u64_64bit(skb, RDMAMIG_ATTR_MAX_REGISTERED, p->max_registered,
+			      RDMAMIG_ATTR_PAD) ||
+	    nla_put_u32(skb, RDMAMIG_ATTR_KEEPALIVE_MS, p->keepalive_ms) ||
+	    nla_put_u32(skb, RDMAMIG_ATTR_DOWNTIME_LIMIT_MS, p->downtime_limit_ms) ||
+	    nla_put_u32(skb, RDMAMIG_ATTR_MAX_ROUNDS, p->max_rounds))
+		return -EMSGSIZE;
+	return 0;
+}
+
+static int put_stats(struct sk_buff *skb, const struct rdmamig_stats *st)
+{
+	static const struct {
+		int attr;
+		size_t off;
+	} fields[] = {
+		{ RDMAMIG_STAT_BYTES, offsetof(struct rdmamig_stats, bytes) },
+		{ RDMAMIG_STAT_PAGES, offsetof(struct rdmamig_stats, pages) },
+		{ RDMAMIG_STAT_ZERO_PAGES, offsetof(struct rdmamig_stats, zero_pages) },
+		{ RDMAMIG_STAT_ROUNDS, offsetof(struct rdmamig_stats, rounds) },
+		{ RDMAMIG_STAT_CHUNKS_REGISTERED,
+		  offsetof(struct rdmamig_stats, chunks_registered) },
+		{ RDMAMIG_STAT_CHUNKS_UNREGISTERED,
+		  offsetof(struct rdmamig_stats, chunks_unregistered) },
+		{ RDMAMIG_STAT_REGISTERED_BYTES,
+		  offsetof(struct rdmamig_stats, registered_bytes) },
+		{ RDMAMIG_STAT_DEVICE_STATE_BYTES,
+		  offsetof(struct rdmamig_stats, device_state_bytes) },
+		{ RDMAMIG_STAT_THROUGHPUT, offsetof(struct rdmamig_stats, throughput) },
+		{ RDMAMIG_STAT_SETUP_MS, offsetof(struct rdmamig_stats, setup_ms) },
+		{ RDMAMIG_STAT_TOTAL_MS, offsetof(struct rdmamig_stats, total_ms) },
+		{ RDMAMIG_STAT_DOWNTIME_MS, offsetof(struct rdmamig_stats, downtime_ms) },
+	};
+	struct nlattr *nest;
+	size_t i;
+
+	nest = nla_nest_start(skb, RDMAMIG_ATTR_STATS);
+	if (!nest)
+		return -EMSGSIZE;
+	for (i = 0; i < ARRAY_SIZE(fields); i++)
+		if (nla_put_u64_64bit(skb, fields[i].attr,
+				      *(const u64 *)((const u8 *)st + fields[i].off),
+				      RDMAMIG_STAT_PAD)) {
+			nla_nest_cancel(skb, nest);
+			return -EMSGSIZE;
+		}
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+/* One session as a message of @cmd; any context (events use GFP_ATOMIC). */
+static int fill_session(struct sk_buff *skb, struct rdmamig_session *sess,
+			u32 portid, u32 seq, int flags, u8 cmd, gfp_t gfp)
+{
+	struct rdmamig_stats *st;
+	struct nlattr *nest;
+	void *hdr;
+	int ret = -EMSGSIZE;
+
+	st = kzalloc(sizeof(*st), gfp);
+	if (!st)
+		return -ENOMEM;
+	rdmamig_session_get_stats(sess, st);
+
+	hdr = genlmsg_put(skb, portid, seq, &rdmamig_genl_family, flags, cmd);
+	if (!hdr)
+		goto out;
+	if (nla_put_u32(skb, RDMAMIG_ATTR_SESSION_ID, sess->id) ||
+	    nla_put_u32(skb, RDMAMIG_ATTR_ROLE, st->role) ||
+	    nla_put_u32(skb, RDMAMIG_ATTR_STATE, st->state) ||
+	    nla_put_s32(skb, RDMAMIG_ATTR_ERROR, st->error) ||
+	    nla_put_string(skb, RDMAMIG_ATTR_REASON, st->reason))
+		goto cancel;
+	if (cmd != RDMAMIG_CMD_EVENT_STATE &&
+	    (nla_put_u64_64bit(skb, RDMAMIG_ATTR_CAPS, st->caps, RDMAMIG_ATTR_PAD) ||
+	     put_stats(skb, st)))
+		goto cancel;
+	if (cmd == RDMAMIG_CMD_GET_SESSION) {
+		if (nla_put_u32(skb, RDMAMIG_ATTR_OWNER_PID, sess->owner_pid) ||
+		    nla_put_u32(skb, RDMAMIG_ATTR_TARGET_PID, sess->target_pid) ||
+		    nla_put_string(skb, RDMAMIG_ATTR_LOCAL_ADDR, sess->local_addr) ||
+		    nla_put_string(skb, RDMAMIG_ATTR_PEER_ADDR, sess->peer_addr) ||
+		    nla_put_u32(skb, RDMAMIG_ATTR_BLOCKS, sess->nblocks) ||
+		    nla_put_u64_64bit(skb, RDMAMIG_ATTR_BLOCK_BYTES,
+				      rdmamig_blocks_bytes(sess), RDMAMIG_ATTR_PAD))
+			goto cancel;
+		nest = nla_nest_start(skb, RDMAMIG_ATTR_PARAMS);
+		if (!nest || put_params(skb, &sess->params))
+			goto cancel;
+		nla_nest_end(skb, nest);
+	}
+	genlmsg_end(skb, hdr);
+	ret = 0;
+	goto out;
+cancel:
+	genlmsg_cancel(skb, hdr);
+out:
+	kfree(st);
+	return ret;
+}
+
+/* ---- Version and devices --------------------------------------------- */
 
 static int nl_get_version(struct sk_buff *skb, struct genl_info *info)
 {
@@ -22,20 +211,16 @@ static int nl_get_version(struct sk_buff *skb, struct genl_info *info)
 	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;
-
 	hdr = genlmsg_put_reply(msg, info, &rdmamig_genl_family, 0,
 				RDMAMIG_CMD_GET_VERSION);
-	if (!hdr)
-		goto nla_put_failure;
-	if (nla_put_string(msg, RDMAMIG_ATTR_VERSION, RDMAMIG_VERSION) ||
-	    nla_put_u32(msg, RDMAMIG_ATTR_PROTO_VERSION, RDMAMIG_PROTO_VERSION))
-		goto nla_put_failure;
+	if (!hdr ||
+	    nla_put_string(msg, RDMAMIG_ATTR_VERSION, RDMAMIG_VERSION) ||
+	    nla_put_u32(msg, RDMAMIG_ATTR_PROTO_VERSION, RDMAMIG_PROTO_VERSION)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
 	genlmsg_end(msg, hdr);
 	return genlmsg_reply(msg, info);
-
-nla_put_failure:
-	nlmsg_free(msg);
-	return -EMSGSIZE;
 }
 
 struct dump_ctx {
@@ -46,13 +231,12 @@ struct dump_ctx {
 static int fill_dev(struct rdmamig_ibdev *dev, void *arg)
 {
 	struct dump_ctx *ctx = arg;
-	struct netlink_callback *cb = ctx->cb;
 	struct sk_buff *skb = ctx->skb;
 	void *hdr;
 
-	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
-			  &rdmamig_genl_family, NLM_F_MULTI,
-			  RDMAMIG_CMD_GET_DEV);
+	hdr = genlmsg_put(skb, NETLINK_CB(ctx->cb->skb).portid,
+			  ctx->cb->nlh->nlmsg_seq, &rdmamig_genl_family,
+			  NLM_F_MULTI, RDMAMIG_CMD_GET_DEV);
 	if (!hdr)
 		return -EMSGSIZE;
 	if (nla_put_u32(skb, RDMAMIG_ATTR_DEV_INDEX, dev->ib->index) ||
@@ -67,6 +251,14 @@ static int fill_dev(struct rdmamig_ibdev *dev, void *arg)
 	return 0;
 }
 
+/* A full skb ends this part of a dump; the next call resumes. */
+static int dump_result(struct sk_buff *skb, int ret)
+{
+	if (ret == -EMSGSIZE && skb->len)
+		return skb->len;
+	return ret ?: skb->len;
+}
+
 /* cb->args[0]: index of the next device to report. */
 static int nl_dump_dev(struct sk_buff *skb, struct netlink_callback *cb)
 {
@@ -76,11 +268,572 @@ static int nl_dump_dev(struct sk_buff *skb, struct netlink_callback *cb)
 
 	ret = rdmamig_ibdev_for_each_from(&cursor, fill_dev, &ctx);
 	cb->args[0] = cursor;
-	/* A full skb ends this part of the dump; the next call resumes. */
-	if (ret == -EMSGSIZE && skb->len)
-		return skb->len;
-	return ret ?: skb->len;
+	return dump_result(skb, ret);
 }
+
+/* ---- Sessions: inspect, tune, cancel ---------------------------------- */
+
+static int fill_session_dump(struct rdmamig_session *sess, void *arg)
+{
+	struct dump_ctx *ctx = arg;
+
+	return fill_session(ctx->skb, sess, NETLINK_CB(ctx->cb->skb).portid,
+			    ctx->cb->nlh->nlmsg_seq, NLM_F_MULTI,
+			    RDMAMIG_CMD_GET_SESSION, GFP_KERNEL);
+}
+
+static int nl_dump_session(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct dump_ctx ctx = { .skb = skb, .cb = cb };
+	unsigned long cursor = cb->args[0];
+	int ret;
+
+	ret = rdmamig_sessions_for_each_from(&cursor, fill_session_dump, &ctx);
+	cb->args[0] = cursor;
+	return dump_result(skb, ret);
+}
+
+/* Look up SESSION_ID; on success the session-list mutex is held. */
+static struct rdmamig_session *lookup_locked(struct genl_info *info)
+{
+	struct rdmamig_session *sess;
+	u32 id;
+
+	if (GENL_REQ_ATTR_CHECK(info, RDMAMIG_ATTR_SESSION_ID))
+		return ERR_PTR(-EINVAL);
+	id = nla_get_u32(info->attrs[RDMAMIG_ATTR_SESSION_ID]);
+	rdmamig_sessions_lock();
+	sess = rdmamig_session_find(id);
+	if (!sess) {
+		rdmamig_sessions_unlock();
+		NL_SET_ERR_MSG_ATTR(info->extack,
+				    info->attrs[RDMAMIG_ATTR_SESSION_ID],
+				    "no session with this id");
+		return ERR_PTR(-ENOENT);
+	}
+	return sess;
+}
+
+static int nl_get_session(struct sk_buff *skb, struct genl_info *info)
+{
+	struct rdmamig_session *sess;
+	struct sk_buff *msg;
+	int ret;
+
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	sess = lookup_locked(info);
+	if (IS_ERR(sess)) {
+		nlmsg_free(msg);
+		return PTR_ERR(sess);
+	}
+	ret = fill_session(msg, sess, info->snd_portid, info->snd_seq, 0,
+			   RDMAMIG_CMD_GET_SESSION, GFP_KERNEL);
+	rdmamig_sessions_unlock();
+	if (ret) {
+		nlmsg_free(msg);
+		return ret;
+	}
+	return genlmsg_reply(msg, info);
+}
+
+/*
+ * Parameter attributes into @p with @p->mask set; each bad value is
+ * refused with a message naming its attribute.
+ */
+static int parse_params(struct genl_info *info, struct rdmamig_params *p,
+			bool started)
+{
+	struct nlattr **a = info->attrs;
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	if (a[RDMAMIG_ATTR_CAPS]) {
+		p->caps = nla_get_u64(a[RDMAMIG_ATTR_CAPS]);
+		p->mask |= RDMAMIG_PARAM_CAPS;
+		if (p->caps & ~RDMAMIG_CAPS_ALL) {
+			NL_SET_ERR_MSG_ATTR(info->extack, a[RDMAMIG_ATTR_CAPS],
+					    "unknown capability bit");
+			return -EINVAL;
+		}
+	}
+	if (a[RDMAMIG_ATTR_MAX_BANDWIDTH]) {
+		p->max_bandwidth = nla_get_u64(a[RDMAMIG_ATTR_MAX_BANDWIDTH]);
+		p->mask |= RDMAMIG_PARAM_MAX_BANDWIDTH;
+	}
+	if (a[RDMAMIG_ATTR_MAX_REGISTERED]) {
+		p->max_registered = nla_get_u64(a[RDMAMIG_ATTR_MAX_REGISTERED]);
+		p->mask |= RDMAMIG_PARAM_MAX_REGISTERED;
+		if (p->max_registered < RDMAMIG_CHUNK_SIZE) {
+			NL_SET_ERR_MSG_ATTR(info->extack, a[RDMAMIG_ATTR_MAX_REGISTERED],
+					    "max-registered below one 1 MiB chunk");
+			return -EINVAL;
+		}
+	}
+	if (a[RDMAMIG_ATTR_KEEPALIVE_MS]) {
+		p->keepalive_ms = nla_get_u32(a[RDMAMIG_ATTR_KEEPALIVE_MS]);
+		p->mask |= RDMAMIG_PARAM_KEEPALIVE;
+	}
+	if (a[RDMAMIG_ATTR_DOWNTIME_LIMIT_MS]) {
+		p->downtime_limit_ms = nla_get_u32(a[RDMAMIG_ATTR_DOWNTIME_LIMIT_MS]);
+		p->mask |= RDMAMIG_PARAM_DOWNTIME_LIMIT;
+	}
+	if (a[RDMAMIG_ATTR_MAX_ROUNDS]) {
+		p->max_rounds = nla_get_u32(a[RDMAMIG_ATTR_MAX_ROUNDS]);
+		p->mask |= RDMAMIG_PARAM_MAX_ROUNDS;
+		if (!p->max_rounds) {
+			NL_SET_ERR_MSG_ATTR(info->extack, a[RDMAMIG_ATTR_MAX_ROUNDS],
+					    "max-rounds must be at least 1");
+			return -EINVAL;
+		}
+	}
+	ret = rdmamig_params_check(p, started);
+	if (ret == -EINVAL && (p->mask & RDMAMIG_PARAM_KEEPALIVE))
+		NL_SET_ERR_MSG_ATTR(info->extack, a[RDMAMIG_ATTR_KEEPALIVE_MS],
+				    "keepalive must be 0 (off) or 100 to 60000 ms");
+	else if (ret == -EBUSY)
+		NL_SET_ERR_MSG(info->extack,
+			       "only max-bandwidth, downtime-limit and max-rounds change once a session started");
+	return ret;
+}
+
+static int nl_set_session(struct sk_buff *skb, struct genl_info *info)
+{
+	struct rdmamig_session *sess;
+	struct rdmamig_params p;
+	int ret;
+
+	sess = lookup_locked(info);
+	if (IS_ERR(sess))
+		return PTR_ERR(sess);
+	ret = parse_params(info, &p, true);
+	if (!ret && !p.mask) {
+		NL_SET_ERR_MSG(info->extack, "no parameter to set");
+		ret = -EINVAL;
+	}
+	if (!ret)
+		rdmamig_params_apply(&sess->params, &p);
+	rdmamig_sessions_unlock();
+	return ret;
+}
+
+static int nl_cancel_session(struct sk_buff *skb, struct genl_info *info)
+{
+	struct rdmamig_session *sess;
+
+	sess = lookup_locked(info);
+	if (IS_ERR(sess))
+		return PTR_ERR(sess);
+	rdmamig_session_cancel(sess);
+	rdmamig_sessions_unlock();
+	return 0;
+}
+
+static int nl_get_defaults(struct sk_buff *skb, struct genl_info *info)
+{
+	struct rdmamig_params p;
+	struct sk_buff *msg;
+	void *hdr;
+
+	rdmamig_defaults_get(&p);
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &rdmamig_genl_family, 0,
+				RDMAMIG_CMD_GET_DEFAULTS);
+	if (!hdr || put_params(msg, &p)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+static int nl_set_defaults(struct sk_buff *skb, struct genl_info *info)
+{
+	struct rdmamig_params p;
+	int ret;
+
+	ret = parse_params(info, &p, false);
+	if (ret)
+		return ret;
+	if (!p.mask) {
+		NL_SET_ERR_MSG(info->extack, "no parameter to set");
+		return -EINVAL;
+	}
+	rdmamig_defaults_set(&p);
+	return 0;
+}
+
+/* ---- Sessions over another process's memory ------------------------- */
+
+/*
+ * The target's mm, if the caller may ptrace-attach to it.  The kernel does
+ * not export its ptrace check to modules, so the caller proves it the way
+ * process_vm_writev() would judge it: it opens /proc/PID/mem read-write
+ * (mem_open() checks PTRACE_MODE_ATTACH, LSMs included) and passes the fd.
+ * That file keeps the mm it checked in ->private_data, which must be the
+ * mm of TARGET_PID.
+ */
+static struct mm_struct *target_mm(struct genl_info *info, pid_t nr, u32 fd)
+{
+	struct nlattr *attr = info->attrs[RDMAMIG_ATTR_MEM_FD];
+	struct mm_struct *mm = ERR_PTR(-EINVAL);
+	struct task_struct *task;
+	struct file *file;
+	struct pid *pid;
+
+	file = fget(fd);
+	if (!file) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attr, "MEM_FD is not an open file");
+		return ERR_PTR(-EBADF);
+	}
+	if (file_inode(file)->i_sb->s_magic != PROC_SUPER_MAGIC ||
+	    strcmp(file->f_path.dentry->d_name.name, "mem") ||
+	    !(file->f_mode & FMODE_WRITE) || !file->private_data) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attr,
+				    "MEM_FD must be /proc/PID/mem opened read-write");
+		goto out;
+	}
+	pid = find_get_pid(nr);
+	task = get_pid_task(pid, PIDTYPE_PID);
+	put_pid(pid);
+	if (!task) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[RDMAMIG_ATTR_TARGET_PID],
+				    "no such process");
+		mm = ERR_PTR(-ESRCH);
+		goto out;
+	}
+	mm = get_task_mm(task);
+	put_task_struct(task);
+	if (!mm) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[RDMAMIG_ATTR_TARGET_PID],
+				    "target process has no address space");
+		mm = ERR_PTR(-ESRCH);
+	} else if (mm != file->private_data) {
+		mmput(mm);
+		NL_SET_ERR_MSG_ATTR(info->extack, attr,
+				    "MEM_FD is not the memory of TARGET_PID");
+		mm = ERR_PTR(-EINVAL);
+	}
+out:
+	fput(file);
+	return mm;
+}
+
+static int add_nl_block(struct rdmamig_session *sess, struct genl_info *info,
+			struct nlattr *nest)
+{
+	struct nlattr *tb[RDMAMIG_ATTR_MAX + 1];
+	struct rdmamig_block b = { .size = sizeof(b) };
+	int ret;
+
+	ret = nla_parse_nested(tb, RDMAMIG_ATTR_MAX, nest, block_policy,
+			       info->extack);
+	if (ret)
+		return ret;
+	if (NL_REQ_ATTR_CHECK(info->extack, nest, tb, RDMAMIG_ATTR_BLOCK_NAME) ||
+	    NL_REQ_ATTR_CHECK(info->extack, nest, tb, RDMAMIG_ATTR_BLOCK_ADDR) ||
+	    NL_REQ_ATTR_CHECK(info->extack, nest, tb, RDMAMIG_ATTR_BLOCK_LEN))
+		return -EINVAL;
+	nla_strscpy(b.name, tb[RDMAMIG_ATTR_BLOCK_NAME], sizeof(b.name));
+	b.addr = nla_get_u64(tb[RDMAMIG_ATTR_BLOCK_ADDR]);
+	b.length = nla_get_u64(tb[RDMAMIG_ATTR_BLOCK_LEN]);
+	ret = rdmamig_block_add(sess, &b);
+	if (ret == -EEXIST)
+		NL_SET_ERR_MSG_ATTR(info->extack, nest, "duplicate block name");
+	else if (ret == -EFAULT)
+		NL_SET_ERR_MSG_ATTR(info->extack, nest,
+				    "block range not mapped in the target");
+	else if (ret == -ENOSPC)
+		NL_SET_ERR_MSG_ATTR(info->extack, nest, "too many blocks");
+	else if (ret)
+		NL_SET_ERR_MSG_ATTR(info->extack, nest,
+				    "block unaligned, empty, overlapping or badly named");
+	return ret;
+}
+
+static int nl_new_session(struct sk_buff *skb, struct genl_info *info)
+{
+	struct rdmamig_session *sess;
+	struct rdmamig_params p;
+	struct mm_struct *mm;
+	struct sk_buff *msg;
+	struct nlattr *attr;
+	int rem, ret;
+	pid_t nr;
+	void *hdr;
+
+	if (GENL_REQ_ATTR_CHECK(info, RDMAMIG_ATTR_TARGET_PID) ||
+	    GENL_REQ_ATTR_CHECK(info, RDMAMIG_ATTR_MEM_FD) ||
+	    GENL_REQ_ATTR_CHECK(info, RDMAMIG_ATTR_ROLE) ||
+	    GENL_REQ_ATTR_CHECK(info, RDMAMIG_ATTR_BLOCK))
+		return -EINVAL;
+	ret = parse_params(info, &p, false);
+	if (ret)
+		return ret;
+	nr = nla_get_u32(info->attrs[RDMAMIG_ATTR_TARGET_PID]);
+	mm = target_mm(info, nr, nla_get_u32(info->attrs[RDMAMIG_ATTR_MEM_FD]));
+	if (IS_ERR(mm))
+		return PTR_ERR(mm);
+
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg) {
+		mmput(mm);
+		return -ENOMEM;
+	}
+	sess = rdmamig_session_create(mm);
+	mmput(mm);
+	if (IS_ERR(sess)) {
+		nlmsg_free(msg);
+		return PTR_ERR(sess);
+	}
+	sess->target_pid = nr;
+	sess->nl_role = nla_get_u32(info->attrs[RDMAMIG_ATTR_ROLE]);
+	rdmamig_params_apply(&sess->params, &p);
+
+	mutex_lock(&sess->lock);
+	nlmsg_for_each_attr(attr, info->nlhdr, GENL_HDRLEN, rem) {
+		if (nla_type(attr) != RDMAMIG_ATTR_BLOCK)
+			continue;
+		ret = add_nl_block(sess, info, attr);
+		if (ret)
+			break;
+	}
+	mutex_unlock(&sess->lock);
+	if (ret)
+		goto err;
+
+	hdr = genlmsg_put_reply(msg, info, &rdmamig_genl_family, 0,
+				RDMAMIG_CMD_NEW_SESSION);
+	if (!hdr || nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, sess->id)) {
+		ret = -EMSGSIZE;
+		goto err;
+	}
+	genlmsg_end(msg, hdr);
+	/* Owned from here on: closing the socket destroys the session. */
+	sess->nl_net = genl_info_net(info);
+	WRITE_ONCE(sess->nl_portid, info->snd_portid);
+	return genlmsg_reply(msg, info);
+
+err:
+	nlmsg_free(msg);
+	rdmamig_session_destroy(sess);
+	return ret;
+}
+
+/* The caller's own session, for the requests that drive one. */
+static struct rdmamig_session *owned_session(struct genl_info *info)
+{
+	struct rdmamig_session *sess = lookup_locked(info);
+
+	if (IS_ERR(sess))
+		return sess;
+	if (READ_ONCE(sess->nl_portid) != info->snd_portid ||
+	    !net_eq(sess->nl_net, genl_info_net(info))) {
+		rdmamig_sessions_unlock();
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[RDMAMIG_ATTR_SESSION_ID],
+				    "session belongs to another socket or a file");
+		return ERR_PTR(-EPERM);
+	}
+	/* Only our own release frees it: see the top of this file. */
+	rdmamig_sessions_unlock();
+	return sess;
+}
+
+static int parse_nl_addr(struct genl_info *info, struct rdmamig_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->size = sizeof(*a);
+	if (GENL_REQ_ATTR_CHECK(info, RDMAMIG_ATTR_HOST))
+		return -EINVAL;
+	nla_strscpy(a->host, info->attrs[RDMAMIG_ATTR_HOST], sizeof(a->host));
+	if (info->attrs[RDMAMIG_ATTR_PORT])
+		a->port = nla_get_u32(info->attrs[RDMAMIG_ATTR_PORT]);
+	if (info->attrs[RDMAMIG_ATTR_TIMEOUT_MS])
+		a->timeout_ms = nla_get_u32(info->attrs[RDMAMIG_ATTR_TIMEOUT_MS]);
+	return 0;
+}
+
+static int reply_port(struct genl_info *info, u16 port)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &rdmamig_genl_family, 0,
+				RDMAMIG_CMD_LISTEN);
+	if (!hdr || nla_put_u32(msg, RDMAMIG_ATTR_PORT, port)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+/*
+ * A failed request names the session's reason, when it has one.  The
+ * extended ACK points at the session's own buffer: the session outlives
+ * the ACK, being freed only by this socket's release.
+ */
+static int session_result(struct genl_info *info, struct rdmamig_session *sess,
+			  int ret)
+{
+	if (ret && sess->reason[0] && info->extack)
+		info->extack->_msg = sess->reason;
+	return ret;
+}
+
+static int nl_drive(struct sk_buff *skb, struct genl_info *info)
+{
+	u8 cmd = info->genlhdr->cmd;
+	struct rdmamig_session *sess;
+	struct rdmamig_addr a;
+	int ret;
+
+	sess = owned_session(info);
+	if (IS_ERR(sess))
+		return PTR_ERR(sess);
+	if ((sess->nl_role == RDMAMIG_ROLE_SOURCE) !=
+	    (cmd != RDMAMIG_CMD_LISTEN && cmd != RDMAMIG_CMD_ACCEPT)) {
+		if (sess->nl_role == RDMAMIG_ROLE_SOURCE)
+			NL_SET_ERR_MSG(info->extack,
+				       "a source session cannot listen or accept");
+		else
+			NL_SET_ERR_MSG(info->extack,
+				       "a destination session cannot connect or send");
+		return -EINVAL;
+	}
+	if (cmd == RDMAMIG_CMD_LISTEN || cmd == RDMAMIG_CMD_CONNECT) {
+		ret = parse_nl_addr(info, &a);
+		if (ret)
+			return ret;
+	}
+	if (mutex_lock_interruptible(&sess->lock))
+		return -ERESTARTSYS;
+	switch (cmd) {
+	case RDMAMIG_CMD_LISTEN:
+		ret = rdmamig_cm_listen(sess, &a);
+		break;
+	case RDMAMIG_CMD_ACCEPT:
+		ret = rdmamig_cm_accept(sess, info->attrs[RDMAMIG_ATTR_TIMEOUT_MS] ?
+					nla_get_u32(info->attrs[RDMAMIG_ATTR_TIMEOUT_MS]) : 0);
+		break;
+	case RDMAMIG_CMD_CONNECT:
+		ret = rdmamig_cm_connect(sess, &a);
+		break;
+	case RDMAMIG_CMD_END_ROUND:
+		ret = rdmamig_xfer_end_round(sess);
+		break;
+	case RDMAMIG_CMD_COMPLETE:
+		ret = rdmamig_xfer_complete(sess);
+		break;
+	default:
+		ret = -EOPNOTSUPP;
+	}
+	mutex_unlock(&sess->lock);
+	ret = session_result(info, sess, ret);
+	if (!ret && cmd == RDMAMIG_CMD_LISTEN)
+		return reply_port(info, a.port);
+	return ret;
+}
+
+static int nl_round(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr **at = info->attrs;
+	struct rdmamig_session *sess;
+	struct rdmamig_round r = { .size = sizeof(r) };
+	unsigned long *bitmap;
+	int ret;
+
+	if (GENL_REQ_ATTR_CHECK(info, RDMAMIG_ATTR_BLOCK_INDEX) ||
+	    GENL_REQ_ATTR_CHECK(info, RDMAMIG_ATTR_FIRST_PAGE) ||
+	    GENL_REQ_ATTR_CHECK(info, RDMAMIG_ATTR_BITMAP))
+		return -EINVAL;
+	sess = owned_session(info);
+	if (IS_ERR(sess))
+		return PTR_ERR(sess);
+	if (sess->nl_role != RDMAMIG_ROLE_SOURCE) {
+		NL_SET_ERR_MSG(info->extack, "a destination session cannot send");
+		return -EINVAL;
+	}
+	r.block = nla_get_u32(at[RDMAMIG_ATTR_BLOCK_INDEX]);
+	r.first_page = nla_get_u64(at[RDMAMIG_ATTR_FIRST_PAGE]);
+	r.npages = (u64)nla_len(at[RDMAMIG_ATTR_BITMAP]) * BITS_PER_BYTE;
+	if (at[RDMAMIG_ATTR_FLAGS])
+		r.flags = nla_get_u32(at[RDMAMIG_ATTR_FLAGS]);
+	/* The bitmap may extend past the block's end by padding only. */
+	if (r.block < sess->nblocks) {
+		u64 bpages = sess->blocks[r.block]->length >> PAGE_SHIFT;
+
+		if (r.first_page < bpages && r.npages > bpages - r.first_page)
+			r.npages = bpages - r.first_page;
+	}
+	/* Copied: attribute data is only 4-byte aligned. */
+	bitmap = kvmalloc(round_up(nla_len(at[RDMAMIG_ATTR_BITMAP]), sizeof(long)),
+			  GFP_KERNEL);
+	if (!bitmap)
+		return -ENOMEM;
+	memcpy(bitmap, nla_data(at[RDMAMIG_ATTR_BITMAP]),
+	       nla_len(at[RDMAMIG_ATTR_BITMAP]));
+	if (mutex_lock_interruptible(&sess->lock)) {
+		kvfree(bitmap);
+		return -ERESTARTSYS;
+	}
+	ret = rdmamig_xfer_send_round(sess, &r, bitmap);
+	mutex_unlock(&sess->lock);
+	kvfree(bitmap);
+	if (ret == -EINVAL)
+		NL_SET_ERR_MSG(info->extack,
+			       "block index or page range outside the session's blocks");
+	return session_result(info, sess, ret);
+}
+
+/* ---- Events ------------------------------------------------------------ */
+
+/* From any context, without session locks held. */
+static void nl_notify(struct rdmamig_session *sess, enum rdmamig_notify what)
+{
+	u8 cmd = what == RDMAMIG_NOTIFY_ROUND ? RDMAMIG_CMD_EVENT_ROUND :
+						RDMAMIG_CMD_EVENT_STATE;
+	struct sk_buff *msg;
+
+	if (!genl_has_listeners(&rdmamig_genl_family, &init_net,
+				RDMAMIG_MCGRP_EVENTS_ID))
+		return;
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_ATOMIC);
+	if (!msg)
+		return;
+	if (fill_session(msg, sess, 0, 0, 0, cmd, GFP_ATOMIC)) {
+		nlmsg_free(msg);
+		return;
+	}
+	genlmsg_multicast(&rdmamig_genl_family, msg, 0, RDMAMIG_MCGRP_EVENTS_ID,
+			  GFP_ATOMIC);
+}
+
+static int nl_sock_released(struct notifier_block *nb, unsigned long event,
+			    void *ptr)
+{
+	struct netlink_notify *n = ptr;
+
+	if (event == NETLINK_URELEASE && n->protocol == NETLINK_GENERIC && n->portid)
+		rdmamig_sessions_destroy_owned(n->net, n->portid);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block nl_release_nb = {
+	.notifier_call = nl_sock_released,
+};
+
+/* ---- The family --------------------------------------------------------- */
+
+#define DRIVE_OP(c, pol)						\
+	{ .cmd = (c), .doit = nl_drive, .policy = (pol),		\
+	  .maxattr = RDMAMIG_ATTR_MAX, .flags = GENL_ADMIN_PERM }
 
 static const struct genl_ops rdmamig_genl_ops[] = {
 	{
@@ -91,6 +844,57 @@ static const struct genl_ops rdmamig_genl_ops[] = {
 		.cmd = RDMAMIG_CMD_GET_DEV,
 		.dumpit = nl_dump_dev,
 	},
+	{
+		.cmd = RDMAMIG_CMD_GET_SESSION,
+		.doit = nl_get_session,
+		.dumpit = nl_dump_session,
+		.policy = session_id_policy,
+		.maxattr = RDMAMIG_ATTR_MAX,
+	},
+	{
+		.cmd = RDMAMIG_CMD_SET_SESSION,
+		.doit = nl_set_session,
+		.policy = set_session_policy,
+		.maxattr = RDMAMIG_ATTR_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = RDMAMIG_CMD_CANCEL_SESSION,
+		.doit = nl_cancel_session,
+		.policy = session_id_policy,
+		.maxattr = RDMAMIG_ATTR_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = RDMAMIG_CMD_GET_DEFAULTS,
+		.doit = nl_get_defaults,
+	},
+	{
+		.cmd = RDMAMIG_CMD_SET_DEFAULTS,
+		.doit = nl_set_defaults,
+		.policy = defaults_policy,
+		.maxattr = RDMAMIG_ATTR_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = RDMAMIG_CMD_NEW_SESSION,
+		.doit = nl_new_session,
+		.policy = new_session_policy,
+		.maxattr = RDMAMIG_ATTR_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	DRIVE_OP(RDMAMIG_CMD_LISTEN, addr_policy),
+	DRIVE_OP(RDMAMIG_CMD_ACCEPT, addr_policy),
+	DRIVE_OP(RDMAMIG_CMD_CONNECT, addr_policy),
+	DRIVE_OP(RDMAMIG_CMD_END_ROUND, session_id_policy),
+	DRIVE_OP(RDMAMIG_CMD_COMPLETE, session_id_policy),
+	{
+		.cmd = RDMAMIG_CMD_ROUND,
+		.doit = nl_round,
+		.policy = round_policy,
+		.maxattr = RDMAMIG_ATTR_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
 };
 
 static struct genl_family rdmamig_genl_family __ro_after_init = {
@@ -98,18 +902,37 @@ static struct genl_family rdmamig_genl_family __ro_after_init = {
 	.version = RDMAMIG_GENL_VERSION,
 	.maxattr = RDMAMIG_ATTR_MAX,
 	.netnsok = true,
+	/* Migrations block in CONNECT and ROUND: never under genl_mutex. */
+	.parallel_ops = true,
 	.module = THIS_MODULE,
 	.ops = rdmamig_genl_ops,
 	.n_ops = ARRAY_SIZE(rdmamig_genl_ops),
+	.mcgrps = rdmamig_mcgrps,
+	.n_mcgrps = ARRAY_SIZE(rdmamig_mcgrps),
 	/* resv_start_op stays 0: ops without a policy reject every attribute. */
 };
 
 int __init rdmamig_netlink_init(void)
 {
-	return genl_register_family(&rdmamig_genl_family);
+	int ret;
+
+	ret = netlink_register_notifier(&nl_release_nb);
+	if (ret)
+		return ret;
+	ret = genl_register_family(&rdmamig_genl_family);
+	if (ret) {
+		netlink_unregister_notifier(&nl_release_nb);
+		return ret;
+	}
+	rdmamig_session_set_notifier(nl_notify);
+	return 0;
 }
 
 void rdmamig_netlink_exit(void)
 {
+	rdmamig_session_set_notifier(NULL);
 	genl_unregister_family(&rdmamig_genl_family);
+	netlink_unregister_notifier(&nl_release_nb);
+	/* No socket can drive them any more: free what sockets left. */
+	rdmamig_sessions_destroy_owned(NULL, 0);
 }

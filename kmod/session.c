@@ -28,7 +28,91 @@ static bool state_terminal(enum rdmamig_state s)
 	       s == RDMAMIG_STATE_CANCELLED;
 }
 
-struct rdmamig_session *rdmamig_session_create(void)
+static void (*notifier)(struct rdmamig_session *sess, enum rdmamig_notify what);
+
+/* Parameters new sessions start with (netlink SET_DEFAULTS). */
+static DEFINE_MUTEX(defaults_mutex);
+static struct rdmamig_params defaults = {
+	.size = sizeof(struct rdmamig_params),
+	.max_registered = 64ULL << 20,
+	.wire_version = RDMAMIG_WIRE_VERSION,
+	.downtime_limit_ms = 300,
+	.max_rounds = 30,
+};
+
+void rdmamig_defaults_get(struct rdmamig_params *p)
+{
+	mutex_lock(&defaults_mutex);
+	*p = defaults;
+	mutex_unlock(&defaults_mutex);
+}
+
+void rdmamig_defaults_set(const struct rdmamig_params *p)
+{
+	mutex_lock(&defaults_mutex);
+	rdmamig_params_apply(&defaults, p);
+	mutex_unlock(&defaults_mutex);
+}
+
+#define KEEPALIVE_MIN_MS	100
+#define KEEPALIVE_MAX_MS	60000
+
+/**
+ * rdmamig_params_check() - validate the fields of @p that @p->mask sets
+ * @p: new parameters
+ * @started: the session left state none; only some fields may change
+ *
+ * Return: 0, -EINVAL for a bad value, -EBUSY for a field fixed by now.
+ */
+int rdmamig_params_check(const struct rdmamig_params *p, bool started)
+{
+	u32 live = RDMAMIG_PARAM_MAX_BANDWIDTH | RDMAMIG_PARAM_DOWNTIME_LIMIT |
+		   RDMAMIG_PARAM_MAX_ROUNDS;
+
+	if (p->mask & ~RDMAMIG_PARAM_ALL || p->caps & ~RDMAMIG_CAPS_ALL)
+		return -EINVAL;
+	if ((p->mask & RDMAMIG_PARAM_MAX_REGISTERED) &&
+	    p->max_registered < RDMAMIG_CHUNK_SIZE)
+		return -EINVAL;
+	if ((p->mask & RDMAMIG_PARAM_KEEPALIVE) && p->keepalive_ms &&
+	    (p->keepalive_ms < KEEPALIVE_MIN_MS || p->keepalive_ms > KEEPALIVE_MAX_MS))
+		return -EINVAL;
+	if ((p->mask & RDMAMIG_PARAM_WIRE_VERSION) && p->wire_version > U8_MAX)
+		return -EINVAL;
+	if ((p->mask & RDMAMIG_PARAM_MAX_ROUNDS) && !p->max_rounds)
+		return -EINVAL;
+	if (started && (p->mask & ~live))
+		return -EBUSY;
+	return 0;
+}
+
+/* Copy the fields @src->mask names; the caller checked them. */
+void rdmamig_params_apply(struct rdmamig_params *dst,
+			  const struct rdmamig_params *src)
+{
+	if (src->mask & RDMAMIG_PARAM_CAPS)
+		dst->caps = src->caps;
+	if (src->mask & RDMAMIG_PARAM_MAX_BANDWIDTH)
+		WRITE_ONCE(dst->max_bandwidth, src->max_bandwidth);
+	if (src->mask & RDMAMIG_PARAM_MAX_REGISTERED)
+		dst->max_registered = src->max_registered;
+	if (src->mask & RDMAMIG_PARAM_KEEPALIVE)
+		dst->keepalive_ms = src->keepalive_ms;
+	if (src->mask & RDMAMIG_PARAM_WIRE_VERSION)
+		dst->wire_version = src->wire_version;
+	if (src->mask & RDMAMIG_PARAM_DOWNTIME_LIMIT)
+		WRITE_ONCE(dst->downtime_limit_ms, src->downtime_limit_ms);
+	if (src->mask & RDMAMIG_PARAM_MAX_ROUNDS)
+		WRITE_ONCE(dst->max_rounds, src->max_rounds);
+}
+
+/**
+ * rdmamig_session_create() - a new session over @mm's memory
+ * @mm: the address space the blocks live in; grabbed here
+ *
+ * Return: the session, on the global list, or an ERR_PTR.
+ */
+struct rdmamig_session *rdmamig_session_create(struct mm_struct *mm)
 {
 	struct rdmamig_session *sess;
 	int id;
@@ -54,12 +138,13 @@ struct rdmamig_session *rdmamig_session_create(void)
 	atomic64_set(&sess->pinned_pages, 0);
 	atomic_set(&sess->inflight_ios, 0);
 
-	sess->params.size = sizeof(sess->params);
-	sess->params.max_registered = 64ULL << 20;
-	sess->params.wire_version = RDMAMIG_WIRE_VERSION;
+	rdmamig_defaults_get(&sess->params);
+	sess->params.mask = 0;
+	sess->owner_pid = task_tgid_vnr(current);
+	sess->target_pid = sess->owner_pid;
 
-	/* Pins are accounted to the mm of the process that opened us. */
-	sess->mm = current->mm;
+	/* Pins are accounted to the mm whose memory moves. */
+	sess->mm = mm;
 	mmgrab(sess->mm);
 
 	mutex_lock(&session_list_mutex);
@@ -114,6 +199,7 @@ void rdmamig_session_cancel(struct rdmamig_session *sess)
 	if (changed) {
 		wake_up_all(&sess->wait);
 		wake_up_all(&sess->tx_wait);
+		rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
 	}
 	mutex_lock(&sess->lock);
 	rdmamig_session_teardown(sess);
@@ -124,8 +210,9 @@ void rdmamig_session_destroy(struct rdmamig_session *sess)
 {
 	struct rdmamig_event_node *ev, *tmp;
 
+	/* Netlink-owned sessions are unlinked by their owner's release. */
 	mutex_lock(&session_list_mutex);
-	list_del(&sess->list);
+	list_del_init(&sess->list);
 	mutex_unlock(&session_list_mutex);
 
 	rdmamig_session_cancel(sess);
@@ -223,6 +310,33 @@ void rdmamig_session_set_state(struct rdmamig_session *sess,
 		sess->state = state;
 	spin_unlock_irqrestore(&sess->slock, flags);
 	wake_up_all(&sess->wait);
+	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
+}
+
+void rdmamig_session_set_notifier(void (*fn)(struct rdmamig_session *sess,
+					     enum rdmamig_notify what))
+{
+	notifier = fn;
+}
+
+/*
+ * Tell the faces; state changes are told once per state.  Any context:
+ * the notifier must not sleep.
+ */
+void rdmamig_session_notify(struct rdmamig_session *sess,
+			    enum rdmamig_notify what)
+{
+	unsigned long flags;
+	bool tell = true;
+
+	if (what == RDMAMIG_NOTIFY_STATE) {
+		spin_lock_irqsave(&sess->slock, flags);
+		tell = sess->notified != sess->state;
+		sess->notified = sess->state;
+		spin_unlock_irqrestore(&sess->slock, flags);
+	}
+	if (tell && notifier)
+		notifier(sess, what);
 }
 
 static void fail_locked(struct rdmamig_session *sess, int error,
@@ -279,6 +393,7 @@ void rdmamig_session_fail(struct rdmamig_session *sess, int error,
 	sess_warn_rl(sess, "failed: %s (%d)\n", reason, error);
 	wake_up_all(&sess->wait);
 	wake_up_all(&sess->tx_wait);
+	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
 	if (sess->wq)
 		queue_work(sess->wq, &sess->fail_work);
 }
@@ -363,6 +478,80 @@ void rdmamig_session_get_stats(struct rdmamig_session *sess,
 	st->total_ms = ms_between(sess->t_start, end);
 	st->downtime_ms = sess->t_final ? ms_between(sess->t_final, end) : 0;
 	spin_unlock_irqrestore(&sess->slock, flags);
+}
+
+/* Holding the list mutex keeps every session on the list alive. */
+void rdmamig_sessions_lock(void)
+{
+	mutex_lock(&session_list_mutex);
+}
+
+void rdmamig_sessions_unlock(void)
+{
+	mutex_unlock(&session_list_mutex);
+}
+
+/* Under rdmamig_sessions_lock(). */
+struct rdmamig_session *rdmamig_session_find(u32 id)
+{
+	struct rdmamig_session *sess;
+
+	lockdep_assert_held(&session_list_mutex);
+	list_for_each_entry(sess, &session_list, list)
+		if (sess->id == id)
+			return sess;
+	return NULL;
+}
+
+/**
+ * rdmamig_sessions_for_each_from() - walk sessions for a netlink dump
+ * @cursor: id of the next session to visit; advanced past each visited
+ * @fn: called under the list mutex; non-zero stops the walk
+ * @arg: for @fn
+ *
+ * Sessions are visited in id order of the list, which is creation order.
+ * Return: what @fn returned last, or 0.
+ */
+int rdmamig_sessions_for_each_from(unsigned long *cursor,
+				   int (*fn)(struct rdmamig_session *sess, void *arg),
+				   void *arg)
+{
+	struct rdmamig_session *sess;
+	unsigned long i = 0;
+	int ret = 0;
+
+	mutex_lock(&session_list_mutex);
+	list_for_each_entry(sess, &session_list, list) {
+		if (i++ < *cursor)
+			continue;
+		ret = fn(sess, arg);
+		if (ret)
+			break;
+		(*cursor)++;
+	}
+	mutex_unlock(&session_list_mutex);
+	return ret;
+}
+
+/*
+ * The netlink socket (@net, @portid) closed: its sessions go with it.  A
+ * request of that socket cannot be running: the socket stays open until
+ * its requests return.  @portid 0: every netlink-owned session (unload).
+ */
+void rdmamig_sessions_destroy_owned(struct net *net, u32 portid)
+{
+	struct rdmamig_session *sess, *tmp;
+	LIST_HEAD(owned);
+
+	mutex_lock(&session_list_mutex);
+	list_for_each_entry_safe(sess, tmp, &session_list, list)
+		if (sess->nl_portid && (!portid || sess->nl_portid == portid) &&
+		    (!net || net_eq(sess->nl_net, net)))
+			list_move(&sess->list, &owned);
+	mutex_unlock(&session_list_mutex);
+
+	list_for_each_entry_safe(sess, tmp, &owned, list)
+		rdmamig_session_destroy(sess);
 }
 
 /*

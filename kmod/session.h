@@ -95,6 +95,14 @@ struct rdmamig_session {
 	spinlock_t slock;
 	struct list_head list;		/* on the global session list */
 	u32 id;
+	u32 nl_portid;			/* netlink owner; 0: owned by a file */
+	struct net *nl_net;		/* with @nl_portid */
+	pid_t owner_pid;		/* tgid that created the session */
+	pid_t target_pid;		/* tgid whose memory moves */
+	enum rdmamig_role nl_role;	/* role NEW_SESSION asked for */
+	char local_addr[64];		/* "addr:port", once known */
+	char peer_addr[64];
+	enum rdmamig_state notified;	/* last state announced, @slock */
 
 	/* Under @slock. */
 	enum rdmamig_state state;
@@ -181,7 +189,29 @@ struct rdmamig_session {
 #define sess_warn_rl(s, fmt, ...) \
 	pr_warn_ratelimited("session %u: " fmt, (s)->id, ##__VA_ARGS__)
 
-struct rdmamig_session *rdmamig_session_create(void);
+/* How sessions report to the faces, without calling them directly. */
+enum rdmamig_notify {
+	RDMAMIG_NOTIFY_STATE,		/* the state changed */
+	RDMAMIG_NOTIFY_ROUND,		/* a round ended */
+};
+
+struct rdmamig_session *rdmamig_session_create(struct mm_struct *mm);
+void rdmamig_session_set_notifier(void (*fn)(struct rdmamig_session *sess,
+					     enum rdmamig_notify what));
+void rdmamig_session_notify(struct rdmamig_session *sess,
+			    enum rdmamig_notify what);
+struct rdmamig_session *rdmamig_session_find(u32 id);
+void rdmamig_sessions_lock(void);
+void rdmamig_sessions_unlock(void);
+int rdmamig_sessions_for_each_from(unsigned long *cursor,
+				   int (*fn)(struct rdmamig_session *sess, void *arg),
+				   void *arg);
+void rdmamig_sessions_destroy_owned(struct net *net, u32 portid);
+void rdmamig_defaults_get(struct rdmamig_params *p);
+void rdmamig_defaults_set(const struct rdmamig_params *p);
+int rdmamig_params_check(const struct rdmamig_params *p, bool started);
+void rdmamig_params_apply(struct rdmamig_params *dst,
+			  const struct rdmamig_params *src);
 void rdmamig_session_destroy(struct rdmamig_session *sess);
 void rdmamig_session_teardown(struct rdmamig_session *sess);
 void rdmamig_session_cancel(struct rdmamig_session *sess);
@@ -238,7 +268,7 @@ void rdmamig_ctrl_start_keepalive(struct rdmamig_session *sess);
 
 /* xfer.c */
 int rdmamig_xfer_send_round(struct rdmamig_session *sess,
-			    struct rdmamig_round *r);
+			    struct rdmamig_round *r, const unsigned long *bitmap);
 int rdmamig_xfer_end_round(struct rdmamig_session *sess);
 int rdmamig_xfer_complete(struct rdmamig_session *sess);
 int rdmamig_xfer_exchange_blocks(struct rdmamig_session *sess);

@@ -113,6 +113,7 @@ static void mark_ready(struct rdmamig_session *sess)
 	sess->t_setup = ktime_get();
 	spin_unlock_irqrestore(&sess->slock, flags);
 	rdmamig_session_push_event(sess, &ev);
+	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
 	rdmamig_ctrl_start_keepalive(sess);
 }
 
@@ -546,18 +547,17 @@ static int do_window(struct rdmamig_session *sess, struct xfer_window *w)
  * rdmamig_xfer_send_round() - send one block's dirty pages (source)
  * @sess: a connected source session
  * @r: the round request, validated here
+ * @bitmap: @r->npages bits, in kernel memory
  *
  * Return: 0 once every page is written or queued as COMPRESS (the round's
  * END_ROUND confirms placement), or a negative errno.
  */
 int rdmamig_xfer_send_round(struct rdmamig_session *sess,
-			    struct rdmamig_round *r)
+			    struct rdmamig_round *r, const unsigned long *bitmap)
 {
 	struct rdmamig_block_ram *b;
 	struct xfer_window *w;
-	unsigned long *bitmap;
 	u64 bpages, end, c, c0, c1;
-	size_t words;
 	int ret = 0;
 
 	lockdep_assert_held(&sess->lock);
@@ -573,15 +573,9 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 	    end > bpages)
 		return -EINVAL;
 
-	words = DIV_ROUND_UP(r->npages, 64);
-	bitmap = vmemdup_user(u64_to_user_ptr(r->bitmap), words * sizeof(u64));
-	if (IS_ERR(bitmap))
-		return PTR_ERR(bitmap);
 	w = kvzalloc(sizeof(*w), GFP_KERNEL);
-	if (!w) {
-		kvfree(bitmap);
+	if (!w)
 		return -ENOMEM;
-	}
 
 	if (!sess->round_start)
 		sess->round_start = ktime_get();
@@ -591,6 +585,7 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 	if (sess->state == RDMAMIG_STATE_CONNECTED)
 		sess->state = RDMAMIG_STATE_ACTIVE;
 	spin_unlock_irq(&sess->slock);
+	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
 
 	c0 = r->first_page / RDMAMIG_CHUNK_PAGES;
 	c1 = (end - 1) / RDMAMIG_CHUNK_PAGES;
@@ -634,7 +629,6 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 	if (!ret && w->zero_sent)
 		ret = send_and_wait_ack(sess, RDMAMIG_MSG_BARRIER, 0, 0, 0);
 	kvfree(w);
-	kvfree(bitmap);
 	if (ret && !rdmamig_session_dead(sess))
 		rdmamig_session_fail(sess, ret, true, "sending block %s failed",
 				     b->name);
@@ -678,6 +672,7 @@ int rdmamig_xfer_end_round(struct rdmamig_session *sess)
 	sess->round_zero_pages = 0;
 	sess->round_bytes = 0;
 	sess->round_start = 0;
+	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_ROUND);
 	return 0;
 }
 
@@ -704,6 +699,7 @@ int rdmamig_xfer_complete(struct rdmamig_session *sess)
 		sess->t_final = sess->t_end;
 	spin_unlock_irq(&sess->slock);
 	wake_up_all(&sess->wait);
+	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
 	sess_info(sess, "migration completed: %llu rounds, %llu pages, %llu zero pages\n",
 		  sess->stats.rounds, sess->stats.pages, sess->stats.zero_pages);
 	return 0;
@@ -922,6 +918,8 @@ static void dst_round_end(struct rdmamig_session *sess,
 		sess->state = RDMAMIG_STATE_ACTIVE;
 	spin_unlock_irq(&sess->slock);
 	rdmamig_session_push_event(sess, &ev);
+	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
+	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_ROUND);
 	send_ack(sess, cmd);
 }
 
@@ -940,6 +938,7 @@ static void dst_complete(struct rdmamig_session *sess,
 	spin_unlock_irq(&sess->slock);
 	ev.round = sess->stats.rounds;
 	rdmamig_session_push_event(sess, &ev);
+	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
 	sess_info(sess, "migration completed: %llu rounds, %llu pages, %llu zero pages\n",
 		  sess->stats.rounds, sess->stats.pages, sess->stats.zero_pages);
 }

@@ -12,21 +12,61 @@
  *                  RDMAMIG_GENL_VERSION): the administrator's face, used by
  *                  rdmamigctl (see Documentation/netlink.rst).
  *
- * Netlink commands and their attributes:
+ * Netlink commands and their attributes ("admin": needs CAP_NET_ADMIN):
  *
- *   RDMAMIG_CMD_GET_VERSION  (doit; any user)
- *     reply: RDMAMIG_ATTR_VERSION        string, module version
- *            RDMAMIG_ATTR_PROTO_VERSION  u32, wire protocol version spoken
+ *   GET_VERSION     doit
+ *     reply: VERSION string, PROTO_VERSION u32
  *
- *   RDMAMIG_CMD_GET_DEV      (dumpit; any user)
- *     one message per RDMA device the module tracks:
- *            RDMAMIG_ATTR_DEV_INDEX      u32, ib_device index
- *            RDMAMIG_ATTR_DEV_NAME       string, e.g. "rxe0"
- *            RDMAMIG_ATTR_DEV_NODE_GUID  u64, node GUID (host order)
- *            RDMAMIG_ATTR_DEV_PORTS      u32, number of ports
+ *   GET_DEV         dumpit; one message per RDMA device
+ *     reply: DEV_INDEX u32, DEV_NAME string, DEV_NODE_GUID u64 (host
+ *            order), DEV_PORTS u32
  *
- * Every request without a policy for an attribute rejects that attribute;
- * rejections carry an extended-ACK message.
+ *   GET_SESSION     doit with SESSION_ID, or dumpit for all sessions
+ *     reply: SESSION_ID u32, ROLE u32 (enum rdmamig_role), STATE u32
+ *            (enum rdmamig_state), OWNER_PID u32 (who opened it),
+ *            TARGET_PID u32 (whose memory), LOCAL_ADDR / PEER_ADDR string,
+ *            CAPS u64 (negotiated), PARAMS nested {param attrs},
+ *            STATS nested {STAT_* u64}, ERROR s32, REASON string,
+ *            BLOCKS u32 (count), BLOCK_BYTES u64
+ *
+ *   SET_SESSION     doit, admin: SESSION_ID and any of MAX_BANDWIDTH,
+ *                   DOWNTIME_LIMIT_MS (changeable while running)
+ *
+ *   CANCEL_SESSION  doit, admin: SESSION_ID
+ *
+ *   GET_DEFAULTS    doit; reply: the param attrs applied to new sessions
+ *   SET_DEFAULTS    doit, admin: any param attrs
+ *     param attrs: CAPS u64, MAX_BANDWIDTH u64 (bytes/s), MAX_REGISTERED
+ *                  u64 (bytes), KEEPALIVE_MS u32, DOWNTIME_LIMIT_MS u32,
+ *                  MAX_ROUNDS u32
+ *
+ *   NEW_SESSION     doit, admin: a session over another process's memory
+ *     request: TARGET_PID u32, MEM_FD u32: an fd of /proc/TARGET_PID/mem
+ *              opened read-write, which proves ptrace-attach rights the
+ *              way process_vm_writev() checks them; ROLE u32,
+ *              BLOCK nested, repeated: {BLOCK_NAME string, BLOCK_ADDR u64,
+ *              BLOCK_LEN u64}; optional param attrs
+ *     reply:   SESSION_ID u32
+ *     The session belongs to the netlink socket that created it: only that
+ *     socket drives it, and it is cancelled when the socket closes.
+ *
+ *   The owner drives its session with (all doit, SESSION_ID required):
+ *   LISTEN          HOST string, PORT u32 (0: any); reply: PORT u32
+ *   ACCEPT          TIMEOUT_MS u32 (optional)
+ *   CONNECT         HOST string, PORT u32, TIMEOUT_MS u32 (optional)
+ *   ROUND           BLOCK_INDEX u32, FIRST_PAGE u64, BITMAP binary (u64
+ *                   words, bit i = page FIRST_PAGE + i), FLAGS u32
+ *                   (RDMAMIG_ROUND_*)
+ *   END_ROUND       -
+ *   COMPLETE        -
+ *
+ * Multicast group "events" (RDMAMIG_MCGRP_EVENTS):
+ *   EVENT_STATE     SESSION_ID, ROLE, STATE, ERROR, REASON: a state change
+ *   EVENT_ROUND     SESSION_ID, ROLE, STATS nested: the end of a round
+ *
+ * Every attribute is checked against a per-command policy; a request with
+ * an attribute its command does not take is refused, and every refusal
+ * carries an extended-ACK message naming the attribute.
  */
 #ifndef _UAPI_LINUX_RDMAMIG_H
 #define _UAPI_LINUX_RDMAMIG_H
@@ -45,6 +85,20 @@ enum rdmamig_cmd {
 	RDMAMIG_CMD_UNSPEC,
 	RDMAMIG_CMD_GET_VERSION,
 	RDMAMIG_CMD_GET_DEV,
+	RDMAMIG_CMD_GET_SESSION,
+	RDMAMIG_CMD_SET_SESSION,
+	RDMAMIG_CMD_CANCEL_SESSION,
+	RDMAMIG_CMD_GET_DEFAULTS,
+	RDMAMIG_CMD_SET_DEFAULTS,
+	RDMAMIG_CMD_NEW_SESSION,
+	RDMAMIG_CMD_LISTEN,
+	RDMAMIG_CMD_ACCEPT,
+	RDMAMIG_CMD_CONNECT,
+	RDMAMIG_CMD_ROUND,
+	RDMAMIG_CMD_END_ROUND,
+	RDMAMIG_CMD_COMPLETE,
+	RDMAMIG_CMD_EVENT_STATE,	/* notification */
+	RDMAMIG_CMD_EVENT_ROUND,	/* notification */
 
 	__RDMAMIG_CMD_MAX,
 	RDMAMIG_CMD_MAX = __RDMAMIG_CMD_MAX - 1
@@ -59,10 +113,64 @@ enum rdmamig_attr {
 	RDMAMIG_ATTR_DEV_NAME,		/* string */
 	RDMAMIG_ATTR_DEV_NODE_GUID,	/* u64 */
 	RDMAMIG_ATTR_DEV_PORTS,		/* u32 */
+	RDMAMIG_ATTR_SESSION_ID,	/* u32 */
+	RDMAMIG_ATTR_ROLE,		/* u32, enum rdmamig_role */
+	RDMAMIG_ATTR_STATE,		/* u32, enum rdmamig_state */
+	RDMAMIG_ATTR_OWNER_PID,		/* u32 */
+	RDMAMIG_ATTR_TARGET_PID,	/* u32 */
+	RDMAMIG_ATTR_LOCAL_ADDR,	/* string */
+	RDMAMIG_ATTR_PEER_ADDR,		/* string */
+	RDMAMIG_ATTR_CAPS,		/* u64, RDMAMIG_CAP_* */
+	RDMAMIG_ATTR_MAX_BANDWIDTH,	/* u64, bytes per second */
+	RDMAMIG_ATTR_MAX_REGISTERED,	/* u64, bytes */
+	RDMAMIG_ATTR_KEEPALIVE_MS,	/* u32 */
+	RDMAMIG_ATTR_DOWNTIME_LIMIT_MS,	/* u32 */
+	RDMAMIG_ATTR_MAX_ROUNDS,	/* u32 */
+	RDMAMIG_ATTR_PARAMS,		/* nested param attrs */
+	RDMAMIG_ATTR_STATS,		/* nested RDMAMIG_STAT_* */
+	RDMAMIG_ATTR_ERROR,		/* s32, negative errno */
+	RDMAMIG_ATTR_REASON,		/* string */
+	RDMAMIG_ATTR_BLOCKS,		/* u32 */
+	RDMAMIG_ATTR_BLOCK_BYTES,	/* u64 */
+	RDMAMIG_ATTR_BLOCK,		/* nested, repeated */
+	RDMAMIG_ATTR_BLOCK_NAME,	/* string */
+	RDMAMIG_ATTR_BLOCK_ADDR,	/* u64 */
+	RDMAMIG_ATTR_BLOCK_LEN,		/* u64 */
+	RDMAMIG_ATTR_BLOCK_INDEX,	/* u32 */
+	RDMAMIG_ATTR_HOST,		/* string */
+	RDMAMIG_ATTR_PORT,		/* u32 */
+	RDMAMIG_ATTR_TIMEOUT_MS,	/* u32 */
+	RDMAMIG_ATTR_FIRST_PAGE,	/* u64 */
+	RDMAMIG_ATTR_BITMAP,		/* binary, u64 words */
+	RDMAMIG_ATTR_FLAGS,		/* u32 */
+	RDMAMIG_ATTR_MEM_FD,		/* u32, fd of /proc/PID/mem */
 
 	__RDMAMIG_ATTR_MAX,
 	RDMAMIG_ATTR_MAX = __RDMAMIG_ATTR_MAX - 1
 };
+
+/* Inside RDMAMIG_ATTR_STATS; all u64 (struct rdmamig_stats). */
+enum rdmamig_stat {
+	RDMAMIG_STAT_UNSPEC,
+	RDMAMIG_STAT_PAD,
+	RDMAMIG_STAT_BYTES,
+	RDMAMIG_STAT_PAGES,
+	RDMAMIG_STAT_ZERO_PAGES,
+	RDMAMIG_STAT_ROUNDS,
+	RDMAMIG_STAT_CHUNKS_REGISTERED,
+	RDMAMIG_STAT_CHUNKS_UNREGISTERED,
+	RDMAMIG_STAT_REGISTERED_BYTES,
+	RDMAMIG_STAT_DEVICE_STATE_BYTES,
+	RDMAMIG_STAT_THROUGHPUT,
+	RDMAMIG_STAT_SETUP_MS,
+	RDMAMIG_STAT_TOTAL_MS,
+	RDMAMIG_STAT_DOWNTIME_MS,
+
+	__RDMAMIG_STAT_MAX,
+	RDMAMIG_STAT_MAX = __RDMAMIG_STAT_MAX - 1
+};
+
+#define RDMAMIG_MCGRP_EVENTS	"events"
 
 
 /*
@@ -87,7 +195,9 @@ enum rdmamig_attr {
 #define RDMAMIG_PARAM_MAX_REGISTERED	(1U << 2)
 #define RDMAMIG_PARAM_KEEPALIVE		(1U << 3)
 #define RDMAMIG_PARAM_WIRE_VERSION	(1U << 4)
-#define RDMAMIG_PARAM_ALL		((1U << 5) - 1)
+#define RDMAMIG_PARAM_DOWNTIME_LIMIT	(1U << 5)
+#define RDMAMIG_PARAM_MAX_ROUNDS	(1U << 6)
+#define RDMAMIG_PARAM_ALL		((1U << 7) - 1)
 
 struct rdmamig_params {
 	__u32 size;
@@ -97,6 +207,8 @@ struct rdmamig_params {
 	__u64 max_registered;	/* bytes registered at once, dynamic mode */
 	__u32 keepalive_ms;	/* keepalive interval; 0: off */
 	__u32 wire_version;	/* protocol version to offer (for tests) */
+	__u32 downtime_limit_ms; /* for orchestrators: converge below this */
+	__u32 max_rounds;	/* for orchestrators: then stop anyway */
 };
 
 #define RDMAMIG_BLOCK_NAME_MAX	64
