@@ -25,7 +25,7 @@ usage() {
 	exit 2
 }
 
-kver= ko= topologies="loop pair" timeout=
+kver='' ko='' topologies="loop pair" timeout=''
 while getopts k:m:t:T:h opt; do
 	case "$opt" in
 	k) kver=$OPTARG ;;
@@ -43,6 +43,8 @@ lines=()
 for topo in $topologies; do
 	logdir=build/logs/$kver-$topo
 	echo "== $kver $topo (logs in $logdir)"
+	# Nothing stale may pass for this run's verdict.
+	rm -rf "$logdir/result" "$logdir/out" "$logdir/output-a.txt"
 	rc=0
 	"$selfdir/vm.sh" -k "$kver" -t "$topo" ${ko:+-m "$ko"} \
 		${timeout:+-T "$timeout"} -o "$logdir" \

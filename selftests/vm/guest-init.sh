@@ -6,9 +6,9 @@
 # The initramfs (mkinitramfs.sh) switch_roots here with the host's / as a
 # read-only 9p lower layer under a tmpfs overlay, and everything mounted
 # (/proc, /sys, /dev, /run, /tmp, /lib/modules, /mnt/out), so this is the
-# host's bash running from the repository.  vm.sh passes the configuration on the
-# kernel command line as rdmamig_vm.KEY=VALUE (not rdmamig.KEY: modprobe
-# would hand those to the rdmamig module as parameters):
+# host's bash running from the repository.  vm.sh passes the configuration
+# on the kernel command line as rdmamig_vm.KEY=VALUE (not rdmamig.KEY:
+# modprobe would hand those to the rdmamig module as parameters):
 #
 #   name=a|b      which VM this is; role=main|peer: run the command or serve
 #                 the peer requests; topo=loop|pair
@@ -255,6 +255,7 @@ peer_agent() {
 		log "peer request ${id%.pid} still running at stop, killing it"
 		kill -TERM -- "-$(<"$f")" 2>/dev/null
 	done
+	# shellcheck disable=SC2016 # wait_for evaluates it
 	wait_for '! compgen -G "$state/peer/*.pid" >/dev/null' 5 ||
 		for f in "$state"/peer/*.pid; do
 			kill -KILL -- "-$(<"$f")" 2>/dev/null
@@ -266,8 +267,13 @@ peer_agent() {
 # Checks that only make sense once the test is over.
 teardown() {
 	local mod tainted flags="" bit
-	local -A taint_bits=([4]=M [5]=B [7]=D [9]=W [14]=L [15]=K)
+	local -A taint_bits=([4]=M [5]=B [7]=D [9]=W [14]=L)
 
+	# Like a shutdown: whatever the test left running goes first, so that
+	# only a real reference leak keeps the module from unloading.
+	kill -TERM -1 2>/dev/null && nap 0.5
+	kill -KILL -1 2>/dev/null
+	wait
 	if [ -n "${cfg[ko]:-}" ]; then
 		mod=${cfg[ko]##*/}
 		mod=${mod%.ko}

@@ -58,12 +58,13 @@ fi
 # normalised to underscores as the kernel does.
 declare -A mod_path mod_deps
 modname() {
-	local n=${1##*/}
-	n=${n%%.ko*}
-	echo "${n//-/_}"
+	modname=${1##*/}
+	modname=${modname%%.ko*}
+	modname=${modname//-/_}
 }
 while IFS=: read -r path deps; do
-	name=$(modname "$path")
+	modname "$path"
+	name=$modname
 	mod_path[$name]=$path
 	mod_deps[$name]=$deps
 done < "$moddir/modules.dep"
@@ -88,7 +89,8 @@ resolve() {
 	fi
 	read -r -a deps <<< "${mod_deps[$name]}"
 	for ((i = ${#deps[@]} - 1; i >= 0; i--)); do
-		resolve "$(modname "${deps[i]}")"
+		modname "${deps[i]}"
+		resolve "$modname"
 	done
 	order+=("$name")
 }

@@ -3,8 +3,8 @@
 #
 # vm.sh - run a command in the rdmamig QEMU testbed
 #
-#   vm.sh -k KVER -t loop|pair [-m KO] [-o LOGDIR] [-T SECONDS] [-c CPUS]
-#         [-M MEM_MB] -- CMD [ARGS...]
+#   vm.sh -k KVER -t loop|pair [-m KO [-n]] [-o LOGDIR] [-T SECONDS]
+#         [-c CPUS] [-M MEM_MB] -- CMD [ARGS...]
 #
 #   -k KVER     guest kernel, as extracted by scripts/deps.sh into
 #               build/kernels/KVER
@@ -13,8 +13,11 @@
 #               in A and reaches B with $RDMAMIG_PEER (selftests/vm/peer)
 #   -m KO       module to insmod (absolute path; the host / is the guest's)
 #               once rxe0 is up, and to rmmod once CMD is done
+#   -n          do not insmod KO (CMD does), only pass it in $RDMAMIG_KO
 #   -o LOGDIR   where the logs go (default: the run's build/vm-runs/ dir)
-#   -T SECONDS  give up on the guests after this long (default 1200)
+#   -T SECONDS  give up on the guests after this long (default 1200); a
+#               hung guest is asked for its blocked tasks and CPU
+#               backtraces (sysrq w, l) before it is killed
 #   -c CPUS     vCPUs per VM;  -M MEM_MB  memory per VM (default 2048)
 #
 # CMD runs as root in VM A, in the caller's working directory, with
@@ -23,6 +26,9 @@
 # RDMAMIG_OUT (/mnt/out, a host directory kept as LOGDIR/out) and
 # RDMAMIG_PEER in its environment.  Its stdout and stderr are streamed to
 # this script's stdout; vm.sh's own messages go to stderr, prefixed "vm:".
+# The guests see the host's files read-only (writes go to a tmpfs overlay)
+# at the same paths, except for /tmp, /run, /dev, /proc and /sys, which
+# are their own: CMD, KO and the working directory must not live there.
 #
 # LOGDIR gets vm-a.log (VM A's console: the kernel log and the harness'
 # messages), output-a.txt (CMD's output), dmesg-a.txt, likewise for VM B,
@@ -34,8 +40,13 @@
 #   124  the guests did not finish within the time limit
 #   125  CMD never ran or its status is unknown (boot or setup failure)
 #
-# Set RDMAMIG_KVM=1 to use KVM instead of TCG, where KVM works with a stock
-# kernel.
+# An oops panics the guest (oops=panic): the run then ends at once instead
+# of at the time limit, as a test that oopsed usually hangs.
+#
+# Environment: RDMAMIG_KVM=1 uses KVM instead of TCG (where KVM works with
+# a stock kernel); RDMAMIG_KCMDLINE is appended to the guests' kernel
+# command line (e.g. 'dyndbg="module rdmamig +p"', or
+# sysctl.kernel.panic_on_oops=0 to carry on after an oops).
 set -euo pipefail
 
 selfdir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -52,7 +63,7 @@ ADDR_B=10.0.2.16
 MTU=9000
 
 usage() {
-	sed -n '5,19s/^# \{0,1\}//p' "$0" >&2
+	sed -n '6,21s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 
@@ -65,12 +76,13 @@ die() {
 	exit 125
 }
 
-kver= topo= ko= logdir= timeout=1200 cpus= mem=2048
-while getopts k:t:m:o:T:c:M:h opt; do
+kver='' topo='' ko='' noload='' logdir='' timeout=1200 cpus='' mem=2048
+while getopts k:t:m:no:T:c:M:h opt; do
 	case "$opt" in
 	k) kver=$OPTARG ;;
 	t) topo=$OPTARG ;;
 	m) ko=$OPTARG ;;
+	n) noload=1 ;;
 	o) logdir=$OPTARG ;;
 	T) timeout=$OPTARG ;;
 	c) cpus=$OPTARG ;;
@@ -95,7 +107,8 @@ kernel=$kroot/boot/vmlinuz-$kver
 # Paths go on the kernel command line and in QEMU options.
 [[ $top =~ ^[^[:space:],]+$ ]] || die "the repository path must not contain blanks or commas"
 if [ -n "$ko" ]; then
-	ko=$(realpath -e -- "$ko") || die "no module $ko"
+	path=$(realpath -e -- "$ko" 2>/dev/null) || die "no module $ko"
+	ko=$path
 	[[ $ko =~ ^[^[:space:]]+$ ]] || die "the module path must not contain blanks"
 fi
 
@@ -105,8 +118,10 @@ mkdir -p "$bootdir"
 # The initramfs only depends on the kernel and on mkinitramfs.sh.
 hash=$(sha256sum "$selfdir/mkinitramfs.sh" | cut -c1-12)
 initrd=$bootdir/initramfs-$kver-$hash.cpio.gz
-[ -f "$initrd" ] || "$selfdir/mkinitramfs.sh" "$kver" "$initrd" ||
-	die "cannot build the initramfs"
+if [ ! -f "$initrd" ]; then
+	"$selfdir/mkinitramfs.sh" "$kver" "$initrd" || die "cannot build the initramfs"
+	find "$bootdir" -name "initramfs-$kver-*.cpio.gz" ! -path "$initrd" -delete
+fi
 
 # Under TCG, the BIOS and the decompression of the bzImage take 3 s of
 # every boot.  QEMU boots an uncompressed vmlinux straight through its
@@ -116,7 +131,7 @@ pvh_kernel() {
 	local config=$kroot/boot/config-$kver vmlinux=$bootdir/vmlinux-$kver
 	local magic unpack off tmp
 
-	[ -f "$vmlinux" ] && { echo "$vmlinux"; return; }
+	[ "$vmlinux" -nt "$kernel" ] && { echo "$vmlinux"; return; }
 	if grep -q '^CONFIG_KERNEL_XZ=y' "$config"; then
 		magic='\xfd7zXZ\x00' unpack='xz -dcq --single-stream'
 	elif grep -q '^CONFIG_KERNEL_ZSTD=y' "$config"; then
@@ -128,11 +143,12 @@ pvh_kernel() {
 		echo "$kernel"
 		return
 	fi
-	off=$(LC_ALL=C grep -obUaP -m 1 "$magic" "$kernel" | head -n 1 | cut -d: -f1)
+	off=$(LC_ALL=C grep -obUaP -m 1 "$magic" "$kernel" | head -n 1 | cut -d: -f1) || true
 	tmp=$(mktemp "$vmlinux.XXXXXX")
 	# The payload is followed by other data: ignore the complaints.
 	tail -c +$((off + 1)) "$kernel" | $unpack > "$tmp" 2>/dev/null || true
-	if [ "$(head -c 4 "$tmp")" = $'\x7fELF' ]; then
+	if [ -n "$off" ] && [ "$(head -c 4 "$tmp")" = $'\x7fELF' ]; then
+		chmod 644 "$tmp"
 		mv -f "$tmp" "$vmlinux"
 		echo "$vmlinux"
 	else
@@ -165,13 +181,14 @@ fi
 	printf '\n'
 } > "$share/cmd.sh"
 
+# shellcheck disable=SC2054 # commas separate QEMU's suboptions
 if [ "${RDMAMIG_KVM:-0}" = 1 ]; then
 	accel=(-accel kvm -cpu host)
 else
 	accel=(-accel tcg,thread=multi -cpu max)
 fi
 
-declare -A qpid=()
+declare -A qpid=() stopped=()
 tail_pid=
 collected=
 
@@ -179,14 +196,22 @@ collected=
 qemu_start() {
 	local name=$1 role=$2 addr=$3 peer=$4 netdev=$5 append args
 
-	append="console=ttyS0 printk.devkmsg=on log_buf_len=4M panic=-1"
+	# All of the kernel log on the console (no "quiet": it would hide
+	# warnings), kept apart from CMD's output.
+	append="console=ttyS0 printk.devkmsg=on log_buf_len=4M"
+	append+=" oops=panic panic=-1 sysrq_always_enabled=1"
 	append+=" rdmamig_vm.init=$selfdir/guest-init.sh"
 	append+=" rdmamig_vm.kmods=$kroot/lib/modules"
 	append+=" rdmamig_vm.name=$name rdmamig_vm.role=$role"
 	append+=" rdmamig_vm.topo=$topo rdmamig_vm.addr=$addr/24"
 	append+=" rdmamig_vm.peer=$peer rdmamig_vm.mtu=$MTU"
 	[ -n "$ko" ] && append+=" rdmamig_vm.ko=$ko"
+	[ -n "$noload" ] && append+=" rdmamig_vm.noload=1"
+	append+=" ${RDMAMIG_KCMDLINE:-}"
+	# A monitor on a pair of FIFOs, to send sysrq keys to a hung guest.
+	mkfifo "$run/mon-$name.in" "$run/mon-$name.out"
 
+	# shellcheck disable=SC2054
 	args=(
 		-name "rdmamig-$name" -nodefaults -no-user-config
 		-display none -no-reboot
@@ -195,12 +220,14 @@ qemu_start() {
 		-serial "file:$logdir/vm-$name.log"
 		-virtfs local,path=/,mount_tag=rootfs,security_model=none,readonly=on,multidevs=remap
 		-virtfs "local,path=$share,mount_tag=out,security_model=none,multidevs=remap"
+		-chardev "pipe,id=mon,path=$run/mon-$name" -mon chardev=mon
 		-netdev "$netdev"
 		-device "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:0$name,host_mtu=$MTU"
 	)
 	# CMD's output has a channel of its own, away from the kernel's.
 	if [ "$role" = main ]; then
 		: > "$logdir/output-$name.txt"
+		# shellcheck disable=SC2054
 		args+=(
 			-device virtio-serial-pci
 			-chardev "file,id=out,path=$logdir/output-$name.txt"
@@ -215,10 +242,20 @@ alive() {
 	[ -n "${qpid[$1]:-}" ] && kill -0 "${qpid[$1]}" 2>/dev/null
 }
 
+# Ask a hung guest's kernel for its blocked tasks and CPU backtraces, on
+# its console, through the keyboard: no need for the guest's cooperation.
+sysrq_dump() {
+	local key
+	for key in w l; do
+		echo "sendkey alt-sysrq-$key" > "$run/mon-$1.in"
+	done
+}
+
 stop_vm() {
 	local i
 
 	alive "$1" || return 0
+	stopped[$1]=1
 	kill -TERM "${qpid[$1]}" 2>/dev/null || true
 	for ((i = 0; i < 30; i++)); do
 		alive "$1" || return 0
@@ -274,6 +311,7 @@ collect() {
 	fi
 }
 
+# shellcheck disable=SC2317 # called from the traps
 cleanup() {
 	local name
 
@@ -337,12 +375,17 @@ while :; do
 			alive "$name" || continue
 			hung=1
 			problem "VM ${name^^} did not finish within $timeout s, killed it (see $logdir/vm-$name.log)"
+			sysrq_dump "$name"
+		done
+		sleep 3
+		for name in a b; do
 			stop_vm "$name"
 		done
 		break
 	fi
-	# B powers off shortly after A's command is done.
+	# B powers off shortly after A's command is done, or A is gone.
 	if ! alive a && alive b; then
+		[ -e "$share/peer/stop" ] || touch "$share/peer/stop"
 		b_grace=${b_grace:-$((SECONDS + 60))}
 		if ((SECONDS >= b_grace)); then
 			problem "VM B did not power off after VM A (see $logdir/vm-b.log)"
@@ -359,8 +402,8 @@ note "guests done after $(elapsed)s"
 cmd_rc=
 [ -s "$share/a.rc" ] && cmd_rc=$(<"$share/a.rc")
 for name in a b; do
-	[ -e "$logdir/qemu-$name.err" ] || continue
-	grep -q 'terminating on signal' "$logdir/qemu-$name.err" &&
+	[ -e "$logdir/qemu-$name.err" ] && [ -z "${stopped[$name]:-}" ] || continue
+	! grep -q 'terminating on signal' "$logdir/qemu-$name.err" ||
 		problem "QEMU of VM ${name^^} was killed: $(<"$logdir/qemu-$name.err")"
 done
 [ -n "$cmd_rc" ] || [ -n "$hung" ] ||
