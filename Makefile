@@ -9,6 +9,7 @@
 #   make check           run the kselftests in the QEMU testbed (both topologies)
 #   make check SERIES=6.12                             ... on Linux 6.12
 #   make check-all       ... on Linux 6.1 and 6.12
+#   make bench           rdmamig against ib_write_bw on the same rxe device
 #   make install         install module (into /lib/modules/$(KVER)/extra) and tool
 #
 # SERIES picks the Debian kernel series of the testbed (6.1 or 6.12); KVER
@@ -29,12 +30,12 @@ DESTDIR ?=
 
 export KVER
 
-.PHONY: all deps module tools selftests check check-all demo install clean help
+.PHONY: all deps module tools selftests check check-all demo bench install clean help
 
 all: module tools selftests
 
 help:
-	@sed -n '3,16s/^# \{0,1\}//p' Makefile
+	@sed -n '3,17s/^# \{0,1\}//p' Makefile
 
 deps:
 	scripts/deps.sh $(SERIES)
@@ -67,6 +68,14 @@ check:
 check-all:
 	scripts/deps.sh 6.1 6.12
 	selftests/vm/check-all.sh "$(TOPOLOGIES)"
+
+# The benchmark against the link's own limit (Documentation/performance.rst).
+bench:
+	scripts/deps.sh $(SERIES)
+	$(MAKE) all
+	@command -v gnuplot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox >/dev/null
+	selftests/vm/vm.sh -k $(KVER) -t loop -M 4096 -T 3000 -m $(CURDIR)/$(KO) -o $(CURDIR)/build/logs/bench -- selftests/vm/bench.sh
+	scripts/bench-report.sh build/logs/bench/out/bench.jsonl build/bench
 
 # The main job: a live migration between two VMs (selftests/vm/demo.sh).
 demo:

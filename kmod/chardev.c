@@ -20,7 +20,7 @@
 #include "session.h"
 
 /* Smallest size accepted for each struct: its first published version. */
-#define PARAMS_SIZE_VER0	sizeof(struct rdmamig_params)
+#define PARAMS_SIZE_VER0	offsetofend(struct rdmamig_params, wire_version)
 #define BLOCK_SIZE_VER0		sizeof(struct rdmamig_block)
 #define ADDR_SIZE_VER0		sizeof(struct rdmamig_addr)
 #define ROUND_SIZE_VER0		sizeof(struct rdmamig_round)
@@ -186,14 +186,22 @@ static long rdmamig_ioctl(struct file *file, unsigned int cmd,
 	void __user *u = (void __user *)arg;
 	long ret;
 
+	/*
+	 * Structs grow at their end, and with them the size _IOW() encodes:
+	 * match type and number only, the size field inside tells the rest.
+	 */
+	if (_IOC_TYPE(cmd) != RDMAMIG_IOC_MAGIC)
+		return -ENOTTY;
+	cmd = _IOC_NR(cmd);
+
 	/* These never wait for the session lock: they must work while
 	 * another thread of the VMM blocks in CONNECT, ACCEPT or a round. */
 	switch (cmd) {
-	case RDMAMIG_IOC_WAIT_EVENT:
+	case _IOC_NR(RDMAMIG_IOC_WAIT_EVENT):
 		return wait_event_ioctl(sess, file, u);
-	case RDMAMIG_IOC_GET_STATS:
+	case _IOC_NR(RDMAMIG_IOC_GET_STATS):
 		return get_stats(sess, u);
-	case RDMAMIG_IOC_CANCEL:
+	case _IOC_NR(RDMAMIG_IOC_CANCEL):
 		rdmamig_session_cancel(sess);
 		return 0;
 	}
@@ -201,31 +209,31 @@ static long rdmamig_ioctl(struct file *file, unsigned int cmd,
 	if (mutex_lock_interruptible(&sess->lock))
 		return -ERESTARTSYS;
 	switch (cmd) {
-	case RDMAMIG_IOC_SET_PARAMS:
+	case _IOC_NR(RDMAMIG_IOC_SET_PARAMS):
 		ret = set_params(sess, u);
 		break;
-	case RDMAMIG_IOC_GET_PARAMS:
+	case _IOC_NR(RDMAMIG_IOC_GET_PARAMS):
 		ret = get_params(sess, u);
 		break;
-	case RDMAMIG_IOC_ADD_BLOCK:
+	case _IOC_NR(RDMAMIG_IOC_ADD_BLOCK):
 		ret = add_block(sess, u);
 		break;
-	case RDMAMIG_IOC_LISTEN:
+	case _IOC_NR(RDMAMIG_IOC_LISTEN):
 		ret = listen_or_connect(sess, u, true);
 		break;
-	case RDMAMIG_IOC_ACCEPT:
+	case _IOC_NR(RDMAMIG_IOC_ACCEPT):
 		ret = rdmamig_cm_accept(sess, arg);
 		break;
-	case RDMAMIG_IOC_CONNECT:
+	case _IOC_NR(RDMAMIG_IOC_CONNECT):
 		ret = listen_or_connect(sess, u, false);
 		break;
-	case RDMAMIG_IOC_SEND_ROUND:
+	case _IOC_NR(RDMAMIG_IOC_SEND_ROUND):
 		ret = send_round(sess, u);
 		break;
-	case RDMAMIG_IOC_END_ROUND:
+	case _IOC_NR(RDMAMIG_IOC_END_ROUND):
 		ret = rdmamig_xfer_end_round(sess);
 		break;
-	case RDMAMIG_IOC_COMPLETE:
+	case _IOC_NR(RDMAMIG_IOC_COMPLETE):
 		ret = rdmamig_xfer_complete(sess);
 		break;
 	default:

@@ -337,6 +337,11 @@ static int cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 		set_cm_status(sess, 1);
 		return 0;
 	case RDMA_CM_EVENT_REJECTED:
+		/* After ESTABLISHED, a reject is the peer going away. */
+		if (READ_ONCE(sess->cm_status) == 1) {
+			rdmamig_ctrl_peer_disconnected(sess);
+			return 0;
+		}
 		src_rejected(sess, id, ev);
 		set_cm_status(sess, -ECONNREFUSED);
 		return 0;
@@ -349,9 +354,7 @@ static int cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 		set_cm_status(sess, -EHOSTUNREACH);
 		return 0;
 	case RDMA_CM_EVENT_DISCONNECTED:
-		if (READ_ONCE(sess->state) != RDMAMIG_STATE_COMPLETED)
-			rdmamig_session_fail(sess, -ECONNRESET, false,
-					     "peer disconnected");
+		rdmamig_ctrl_peer_disconnected(sess);
 		return 0;
 	case RDMA_CM_EVENT_DEVICE_REMOVAL:
 		/* The ib_client's .remove tears the session down. */
@@ -363,10 +366,16 @@ static int cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 
 static int parse_addr(struct rdmamig_addr *ua, struct sockaddr_storage *ss)
 {
+	size_t len = strnlen(ua->host, sizeof(ua->host));
 	char port[8];
 
-	if (ua->flags || ua->reserved ||
-	    strnlen(ua->host, sizeof(ua->host)) == sizeof(ua->host))
+	if (ua->flags || ua->reserved || !len || len == sizeof(ua->host))
+		return -EINVAL;
+	/* An address literal only: no port suffix, no name, no garbage. */
+	if (strspn(ua->host, "0123456789.") != len &&
+	    strspn(ua->host, "0123456789abcdefABCDEF:.%") != len)
+		return -EINVAL;
+	if (strchr(ua->host, ':') == NULL && strspn(ua->host, "0123456789.") != len)
 		return -EINVAL;
 	snprintf(port, sizeof(port), "%u", ua->port);
 	return inet_pton_with_scope(&init_net, AF_UNSPEC, ua->host, port, ss);
@@ -536,6 +545,7 @@ int rdmamig_cm_connect(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 	snprintf(sess->peer_addr, sizeof(sess->peer_addr), "%pISpc",
 		 &id->route.addr.dst_addr);
 	sess_info(sess, "connected to %s\n", sess->peer_addr);
+	rdmamig_hostile_arm(sess);
 	ret = rdmamig_xfer_exchange_blocks(sess);
 	if (ret)
 		rdmamig_session_fail(sess, ret, true, "RAM blocks not accepted");
@@ -559,8 +569,17 @@ void rdmamig_cm_teardown(struct rdmamig_session *sess)
 		rdma_lock_handler(sess->cm_id);
 		rdma_unlock_handler(sess->cm_id);
 	}
-	if (sess->wq)
+	if (sess->wq) {
 		cancel_delayed_work_sync(&sess->keepalive_work);
+		cancel_delayed_work_sync(&sess->disconnect_work);
+	}
+	/*
+	 * A completed destination's last ACK may still be on the send queue:
+	 * let it leave before the disconnect flushes it.
+	 */
+	if (sess->qp && READ_ONCE(sess->state) == RDMAMIG_STATE_COMPLETED)
+		wait_event_timeout(sess->tx_wait,
+				   READ_ONCE(sess->sq_avail) == sess->sq_depth, HZ);
 	if (sess->cm_id && sess->qp)
 		rdma_disconnect(sess->cm_id);
 	if (sess->qp)

@@ -258,6 +258,7 @@ static int post_msg(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b,
 	hdr->reserved = 0;
 	if (len)
 		memcpy(hdr + 1, payload, len);
+	rdmamig_hostile_mangle(sess, hdr, &sge.length);
 	ib_dma_sync_single_for_device(sess->pd->device, b->dma,
 				      sizeof(*hdr) + len, DMA_TO_DEVICE);
 	ret = ib_post_send(sess->qp, &wr, NULL);
@@ -584,6 +585,25 @@ void rdmamig_ctrl_start_keepalive(struct rdmamig_session *sess)
 			   msecs_to_jiffies(sess->keepalive_ms));
 }
 
+/*
+ * The peer disconnected.  Its ERROR, if it sent one, may still sit in our
+ * completion queue behind the CM event: give it a moment to be read, so
+ * that the session reports the peer's reason rather than the disconnect.
+ */
+static void ctrl_disconnect_work(struct work_struct *work)
+{
+	struct rdmamig_session *sess = container_of(to_delayed_work(work),
+				struct rdmamig_session, disconnect_work);
+
+	if (READ_ONCE(sess->state) != RDMAMIG_STATE_COMPLETED)
+		rdmamig_session_fail(sess, -ECONNRESET, false, "peer disconnected");
+}
+
+void rdmamig_ctrl_peer_disconnected(struct rdmamig_session *sess)
+{
+	queue_delayed_work(system_wq, &sess->disconnect_work, HZ / 5);
+}
+
 /* Works exist from session creation on, so teardown can always cancel. */
 int rdmamig_ctrl_init_works(struct rdmamig_session *sess)
 {
@@ -593,5 +613,6 @@ int rdmamig_ctrl_init_works(struct rdmamig_session *sess)
 	INIT_WORK(&sess->rx_work, ctrl_rx_work);
 	INIT_WORK(&sess->fail_work, ctrl_fail_work);
 	INIT_DELAYED_WORK(&sess->keepalive_work, ctrl_keepalive_work);
+	INIT_DELAYED_WORK(&sess->disconnect_work, ctrl_disconnect_work);
 	return 0;
 }

@@ -157,10 +157,12 @@ struct rdmamig_session {
 	struct work_struct fail_work;
 	bool fail_notify;		/* send ERROR to the peer, @slock */
 	struct delayed_work keepalive_work;
+	struct delayed_work disconnect_work;	/* peer left: fail, a bit later */
 	unsigned long last_rx;		/* jiffies of the last message */
 	u32 keepalive_ms;		/* negotiated; 0: off */
 	bool closing;			/* teardown began; CM handler idles */
 	struct ib_cqe reg_cqe;		/* completes IB_WR_REG_MR */
+	int hostile;			/* selftests: see hostile.c */
 
 	/* Source data path (xfer.c). */
 	atomic_t inflight_ios;		/* RDMA WRITE contexts posted */
@@ -265,6 +267,7 @@ int rdmamig_ctrl_send(struct rdmamig_session *sess, enum rdmamig_msg_type type,
 int rdmamig_sq_take(struct rdmamig_session *sess, int n);
 void rdmamig_sq_put(struct rdmamig_session *sess, int n);
 void rdmamig_ctrl_start_keepalive(struct rdmamig_session *sess);
+void rdmamig_ctrl_peer_disconnected(struct rdmamig_session *sess);
 
 /* xfer.c */
 int rdmamig_xfer_send_round(struct rdmamig_session *sess,
@@ -274,6 +277,11 @@ int rdmamig_xfer_complete(struct rdmamig_session *sess);
 int rdmamig_xfer_exchange_blocks(struct rdmamig_session *sess);
 void rdmamig_xfer_handle(struct rdmamig_session *sess, u16 type, u32 repeat,
 			 const void *payload, u32 len);
+
+/* hostile.c */
+void rdmamig_hostile_arm(struct rdmamig_session *sess);
+void rdmamig_hostile_mangle(struct rdmamig_session *sess,
+			    struct rdmamig_msg_hdr *hdr, u32 *sge_len);
 
 /* stream.c */
 ssize_t rdmamig_stream_write(struct rdmamig_session *sess,

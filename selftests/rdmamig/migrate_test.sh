@@ -9,19 +9,23 @@
 #      5% of the pages, dynamic registration
 #   2. the same with all RAM pinned up front (--pin-all)
 #   3. 64 MiB at --max-bandwidth 20 MB/s: the bulk round's throughput
-#      (stats.throughput) within 5% of it
+#      (stats.throughput) within 5% of it (with a lower limit when the
+#      guests cannot reach 25 MB/s without one)
 #
 # Loop topology: both ends in this VM, at $RDMAMIG_LOCAL_ADDR.  Pair
 # topology: the destination runs on the peer VM ($RDMAMIG_PEER --bg/--wait)
 # and the source connects to $RDMAMIG_PEER_ADDR.
+#
+# RDMAMIG_MIGRATE_CASES="dynamic pinall bandwidth" picks cases (the rest
+# are skipped); RDMAMIG_VMM names another VMM binary.
 source "$(dirname "$0")/lib.sh"
 require_root
 
 VMM=${RDMAMIG_VMM:-$TOP/tools/rdmamig-vmm/rdmamig-vmm}
 LOCAL_ADDR=${RDMAMIG_LOCAL_ADDR:-10.0.2.15}
 TIMEOUT=${RDMAMIG_MIGRATE_TIMEOUT:-120}
-BW=20000000		# bytes/s: "20 MB/s"
-BW_TOLERANCE=5		# percent
+BW=20000000		# bytes/s: "20 MB/s", unless the link is slower
+BW_TOLERANCE=${RDMAMIG_BW_TOLERANCE:-5}	# percent
 
 if [ ! -x "$VMM" ]; then
 	echo "1..0 # SKIP $VMM not built (make -C tools/rdmamig-vmm)"
@@ -34,10 +38,6 @@ if [ $topology = pair ] && [ -z "${RDMAMIG_PEER:-}" ]; then
 fi
 module_load || { echo "1..0 # SKIP rdmamig module does not load"; exit $KSFT_SKIP; }
 
-# Pinning (--pin-all, and dynamic mode's registrations) counts against
-# RLIMIT_MEMLOCK unless the process has CAP_IPC_LOCK.
-ulimit -l unlimited 2>/dev/null || diag "ulimit -l unlimited: not permitted"
-
 tmp=$(mktemp -d)
 dest_pid=
 cleanup()
@@ -49,6 +49,10 @@ trap cleanup EXIT
 
 ktap_plan 6
 diag "topology $topology, vmm $VMM"
+
+# Pinning (--pin-all, and dynamic mode's registrations) counts against
+# RLIMIT_MEMLOCK unless the process has CAP_IPC_LOCK.
+ulimit -l unlimited 2>/dev/null || diag "ulimit -l unlimited: not permitted"
 
 # The summary line of a VMM's output (--json prints one JSON object).
 json_of()
@@ -99,12 +103,16 @@ dest_gone()
 }
 
 # wait_dest NAME GRACE: the destination's exit status (its output in
-# NAME.dst); in loop, killed after GRACE seconds (a destination whose
-# source gave up would wait for its accept timeout).
+# NAME.dst); killed after GRACE seconds (a destination whose source gave
+# up would wait for its accept timeout).
 wait_dest()
 {
 	local name=$1 grace=$2 rc
 	if [ $topology = pair ]; then
+		if [ "$grace" -lt "$TIMEOUT" ]; then
+			sleep "$grace"
+			"$RDMAMIG_PEER" --kill "$dest_id" >/dev/null 2>&1
+		fi
 		"$RDMAMIG_PEER" --wait "$dest_id" >"$tmp/$name.dst" 2>&1
 		return
 	fi
@@ -146,7 +154,7 @@ migrate()
 	"$VMM" source --connect "$host:$dest_port" --timeout "$TIMEOUT" \
 		--json "$@" >"$tmp/$name.src" 2>&1
 	src_rc=$?
-	wait_dest "$name" $((src_rc == 0 ? 120 : 10))
+	wait_dest "$name" $((src_rc == 0 ? TIMEOUT : 10))
 	dst_rc=$?
 }
 
@@ -210,20 +218,74 @@ bandwidth_held()
 		[ $((tput * 100)) -le $((BW * (100 + BW_TOLERANCE))) ]
 }
 
+# selected CASE: in $RDMAMIG_MIGRATE_CASES (default: all), for debugging
+# one case; the others are reported skipped.
+selected()
+{
+	[[ " ${RDMAMIG_MIGRATE_CASES:-dynamic pinall bandwidth} " == *" $1 "* ]]
+}
+
+skip_case()
+{
+	ktap_skip "$1" "not in RDMAMIG_MIGRATE_CASES"
+	ktap_skip "$2" "not in RDMAMIG_MIGRATE_CASES"
+}
+
 RAM=(--blocks 4 --size 256)
 ROUNDS=(--zero-holes 10 --rounds 3 --redirty 5)
 
-migrate dynamic "${RAM[@]}" -- "${RAM[@]}" "${ROUNDS[@]}" --seed 1
-ktap_result "dynamic: 256 MiB migrated, pages and device state verified" migrated dynamic
-ktap_result "dynamic: statistics add up" stats_add_up dynamic 0
+t1="dynamic: 256 MiB migrated, pages and device state verified"
+t2="dynamic: statistics add up"
+if selected dynamic; then
+	migrate dynamic "${RAM[@]}" -- "${RAM[@]}" "${ROUNDS[@]}" --seed 1
+	ktap_result "$t1" migrated dynamic
+	ktap_result "$t2" stats_add_up dynamic 0
+else
+	skip_case "$t1" "$t2"
+fi
 
-migrate pinall "${RAM[@]}" --pin-all -- "${RAM[@]}" "${ROUNDS[@]}" --pin-all --seed 2
-ktap_result "pin-all: 256 MiB migrated, pages and device state verified" migrated pinall
-ktap_result "pin-all: statistics add up, pin-all negotiated" stats_add_up pinall 1
+t1="pin-all: 256 MiB migrated, pages and device state verified"
+t2="pin-all: statistics add up, pin-all negotiated"
+if selected pinall; then
+	migrate pinall "${RAM[@]}" --pin-all -- "${RAM[@]}" "${ROUNDS[@]}" --pin-all --seed 2
+	ktap_result "$t1" migrated pinall
+	ktap_result "$t2" stats_add_up pinall 1
+else
+	skip_case "$t1" "$t2"
+fi
 
-migrate bandwidth --blocks 4 --size 64 -- --blocks 4 --size 64 \
-	--zero-holes 0 --rounds 1 --redirty 1 --max-bandwidth $BW --seed 3
-ktap_result "max-bandwidth: 64 MiB migrated, verified" migrated bandwidth
-ktap_result "max-bandwidth: bulk round within $BW_TOLERANCE% of 20 MB/s" bandwidth_held bandwidth
+# The limiter can only be held to a rate the link exceeds: 64 MiB without
+# a limit first.  A TCG guest on a busy host may not even reach 20 MB/s;
+# the limit is then half of what it reached.
+t1="max-bandwidth: 64 MiB migrated, verified"
+t2="max-bandwidth: bulk round within $BW_TOLERANCE% of the limit"
+if selected bandwidth; then
+	BW_RAM=(--blocks 4 --size 64)
+	BW_ARGS=(--zero-holes 0 --rounds 1 --redirty 1 --seed 3)
+	migrate unlimited "${BW_RAM[@]}" -- "${BW_RAM[@]}" "${BW_ARGS[@]}"
+	free=$(jget "$tmp/unlimited.src" '.round_stats[0].throughput')
+	[[ "$free" =~ ^[0-9]+$ ]] || free=0
+	if [ "$free" -lt $((BW * 5 / 4)) ]; then
+		BW=$((free / 2 / 1000000 * 1000000))
+		[ "$BW" -ge 1000000 ] || BW=1000000
+	fi
+	diag "bandwidth: without a limit $free B/s; limit $BW B/s"
+	BW_ARGS+=(--max-bandwidth "$BW")
+	migrate bandwidth "${BW_RAM[@]}" -- "${BW_RAM[@]}" "${BW_ARGS[@]}"
+	ktap_result "$t1" migrated bandwidth
+	# A busy host slows TCG guests for seconds at a time: one more try
+	# before calling the limiter wrong.
+	if bandwidth_held bandwidth; then
+		ktap_ok "$t2"
+	elif [ "$src_rc" = 0 ]; then
+		diag "bandwidth: off the limit, measuring once more"
+		migrate bandwidth2 "${BW_RAM[@]}" -- "${BW_RAM[@]}" "${BW_ARGS[@]}"
+		ktap_result "$t2" bandwidth_held bandwidth2
+	else
+		ktap_fail "$t2"
+	fi
+else
+	skip_case "$t1" "$t2"
+fi
 
 ktap_finish

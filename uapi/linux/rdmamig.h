@@ -181,7 +181,9 @@ enum rdmamig_stat {
  * the struct it was built with; the kernel accepts any size from the
  * struct's first version on (larger ones with the unknown tail zero, else
  * -E2BIG).  Unknown flags and non-zero reserved fields give -EINVAL.
- * Pointers are passed as __u64.
+ * Pointers are passed as __u64.  The kernel dispatches on the ioctl's
+ * type and number only, so the size encoded in the number may grow with
+ * the struct without breaking older callers.
  * ---------------------------------------------------------------------
  */
 

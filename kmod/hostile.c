@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A hostile peer, for the selftests only: with the module parameter
+ * "hostile" set to a mode, the next source session that connects mangles
+ * one control message the way the mode says, so that the destination's
+ * validation can be tested against a real sender.  0 (the default) is off
+ * and costs one branch per message.  Documentation/testing.rst lists the
+ * modes and what the receiver must answer.
+ */
+#include "rdmamig.h"
+
+#include <linux/module.h>
+
+#include "proto.h"
+#include "session.h"
+
+static int hostile;
+module_param(hostile, int, 0600);
+MODULE_PARM_DESC(hostile, "selftests only: mangle one control message of the next source session (0: off)");
+
+enum hostile_mode {
+	HOSTILE_OFF,
+	HOSTILE_LENGTH,		/* header length disagrees with the message */
+	HOSTILE_TRUNCATED,	/* message shorter than its header */
+	HOSTILE_UNKNOWN_TYPE,	/* type 99 */
+	HOSTILE_REPEAT,		/* repeat 4097 */
+	HOSTILE_BLOCK_INDEX,	/* register a chunk of block 999 */
+	HOSTILE_CHUNK_RANGE,	/* register a chunk far beyond the block */
+	HOSTILE_COMPRESS_RANGE,	/* zero pages past the end of a block */
+	HOSTILE_COMPRESS_UNALIGNED, /* zero pages at an unaligned offset */
+	HOSTILE_OUT_OF_ORDER,	/* end round 6 when round 1 is due */
+	HOSTILE_CREDITS,	/* grant 1000 credits */
+	HOSTILE_RESERVED,	/* non-zero reserved header field */
+	HOSTILE_MAX
+};
+
+/* Called when a source session connects: it takes the current mode. */
+void rdmamig_hostile_arm(struct rdmamig_session *sess)
+{
+	int mode = READ_ONCE(hostile);
+
+	sess->hostile = (mode > HOSTILE_OFF && mode < HOSTILE_MAX) ? mode : 0;
+	if (sess->hostile)
+		sess_warn_rl(sess, "selftest: hostile mode %d armed\n", mode);
+}
+
+static bool wants(int mode, u16 type)
+{
+	switch (mode) {
+	case HOSTILE_COMPRESS_RANGE:
+	case HOSTILE_COMPRESS_UNALIGNED:
+		return type == RDMAMIG_MSG_COMPRESS;
+	case HOSTILE_OUT_OF_ORDER:
+		return type == RDMAMIG_MSG_REGISTER_FINISHED;
+	default:
+		return type == RDMAMIG_MSG_REGISTER_REQUEST;
+	}
+}
+
+/**
+ * rdmamig_hostile_mangle() - spoil a message about to be posted
+ * @sess: the sending session
+ * @hdr: the message, header and payload filled in
+ * @sge_len: bytes to send; may be cut
+ */
+void rdmamig_hostile_mangle(struct rdmamig_session *sess,
+			    struct rdmamig_msg_hdr *hdr, u32 *sge_len)
+{
+	int mode = sess->hostile;
+	void *payload = hdr + 1;
+
+	if (likely(!mode) || !wants(mode, be16_to_cpu(hdr->type)))
+		return;
+	sess->hostile = 0;
+	switch (mode) {
+	case HOSTILE_LENGTH:
+		be32_add_cpu(&hdr->len, 8);
+		break;
+	case HOSTILE_TRUNCATED:
+		*sge_len = 8;
+		break;
+	case HOSTILE_UNKNOWN_TYPE:
+		hdr->type = cpu_to_be16(99);
+		break;
+	case HOSTILE_REPEAT:
+		hdr->repeat = cpu_to_be32(RDMAMIG_MAX_REPEAT + 1);
+		break;
+	case HOSTILE_BLOCK_INDEX:
+		((struct rdmamig_cmd_chunk *)payload)->block = cpu_to_be32(999);
+		break;
+	case HOSTILE_CHUNK_RANGE:
+		((struct rdmamig_cmd_chunk *)payload)->chunk = cpu_to_be32(0x7fffffff);
+		break;
+	case HOSTILE_COMPRESS_RANGE:
+		((struct rdmamig_cmd_compress *)payload)->offset =
+			cpu_to_be64(1ULL << 40);
+		break;
+	case HOSTILE_COMPRESS_UNALIGNED:
+		be64_add_cpu(&((struct rdmamig_cmd_compress *)payload)->offset, 1);
+		break;
+	case HOSTILE_OUT_OF_ORDER:
+		be64_add_cpu(&((struct rdmamig_cmd_round *)payload)->round, 5);
+		break;
+	case HOSTILE_CREDITS:
+		hdr->credits = cpu_to_be16(1000);
+		break;
+	case HOSTILE_RESERVED:
+		hdr->reserved = cpu_to_be32(1);
+		break;
+	}
+	sess_warn_rl(sess, "selftest: sent a message spoiled by hostile mode %d\n",
+		     mode);
+}

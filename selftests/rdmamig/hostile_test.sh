@@ -1,0 +1,75 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# A hostile peer: with the module parameter "hostile" set, the next source
+# session spoils one control message (kmod/hostile.c).  For every mode the
+# destination must refuse the message with an error naming the problem,
+# fail, tell the source (which fails too), and leave no oops behind; the
+# harness then checks that the module unloads.  Both ends run in this VM.
+source "$(dirname "$0")/lib.sh"
+require_root
+
+VMM=${RDMAMIG_VMM:-$TOP/tools/rdmamig-vmm/rdmamig-vmm}
+ADDR=${RDMAMIG_LOCAL_ADDR:-10.0.2.15}
+PARAM=/sys/module/rdmamig/parameters/hostile
+
+# mode: what the destination's reason must contain
+CASES=(
+	"1:length field does not match"
+	"2:shorter than its header"
+	"3:unknown message type"
+	"4:repeat over 4096"
+	"5:does not exist"
+	"6:does not exist"
+	"7:outside block"
+	"8:outside block"
+	"9:expected round 1"
+	"10:more than it has"
+	"11:reserved header field"
+)
+
+[ -x "$VMM" ] || { echo "1..0 # SKIP $VMM not built"; exit $KSFT_SKIP; }
+if [ "${RDMAMIG_TOPOLOGY:-loop}" != loop ]; then
+	echo "1..0 # SKIP the hostile peer runs in the loop topology"
+	exit $KSFT_SKIP
+fi
+module_load
+[ -w "$PARAM" ] || { echo "1..0 # SKIP no $PARAM"; exit $KSFT_SKIP; }
+ulimit -l unlimited
+
+tmp=$(mktemp -d)
+cleanup()
+{
+	echo 0 > "$PARAM"
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+ktap_plan $(( ${#CASES[@]} * 2 ))
+
+for c in "${CASES[@]}"; do
+	mode=${c%%:*}
+	want=${c#*:}
+	rm -f "$tmp/port"
+	"$VMM" dest --listen "$ADDR:0" --port-file "$tmp/port" --size 8 --blocks 2 \
+		--timeout 30 > "$tmp/dest" 2>&1 &
+	dpid=$!
+	wait_for 10 test -s "$tmp/port"
+	echo "$mode" > "$PARAM"
+	"$VMM" source --connect "$ADDR:$(cat "$tmp/port")" --size 8 --blocks 2 \
+		--zero-holes 30 --rounds 1 --timeout 30 > "$tmp/src" 2>&1
+	src_rc=$?
+	echo 0 > "$PARAM"
+	wait "$dpid"
+	dst_rc=$?
+	diag "mode $mode: dest rc $dst_rc: $(grep -i -m1 'reason\|fail' "$tmp/dest")"
+	diag "mode $mode: source rc $src_rc: $(grep -i -m1 'reason\|fail' "$tmp/src")"
+	if [ $dst_rc -ne 0 ] && grep -q -- "$want" "$tmp/dest"; then
+		ktap_ok "mode $mode: destination refuses: $want"
+	else
+		ktap_fail "mode $mode: destination refuses: $want"
+	fi
+	ktap_result "mode $mode: source fails too" test $src_rc -ne 0
+done
+
+ktap_finish
