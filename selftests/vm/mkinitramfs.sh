@@ -152,11 +152,12 @@ for ko in $(cat /modules/order); do
 	insmod "/modules/$ko" || fatal "insmod $ko failed"
 done
 
-init= kmods=
+init= kmods= top=
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	rdmamig_vm.init=*) init=${arg#*=} ;;
 	rdmamig_vm.kmods=*) kmods=${arg#*=} ;;
+	rdmamig_vm.top=*) top=${arg#*=} ;;
 	esac
 done
 [ -n "$init" ] || fatal "no rdmamig_vm.init= on the kernel command line"
@@ -195,6 +196,14 @@ mount --bind "/lower$kmods" lib/modules ||
 # uncached, so that each VM sees the other's files at once.
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=none \
 	out mnt/out || fatal "cannot mount the scratch share (9p tag out)"
+# A tree under /tmp or /run (a CI clone, say) is hidden by the guest's own
+# tmpfs there: show the host's copy at the same path.
+case "$top" in
+/tmp/*|/run/*)
+	mkdir -p ".$top"
+	mount --bind "/lower$top" ".$top" || fatal "cannot bind $top"
+	;;
+esac
 cd /
 
 exec switch_root /newroot "$init"

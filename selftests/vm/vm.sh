@@ -28,7 +28,9 @@
 # this script's stdout; vm.sh's own messages go to stderr, prefixed "vm:".
 # The guests see the host's files read-only (writes go to a tmpfs overlay)
 # at the same paths, except for /tmp, /run, /dev, /proc and /sys, which
-# are their own: CMD, KO and the working directory must not live there.
+# are their own; the repository itself is shown at its path even when it
+# lives under /tmp or /run (a CI clone).  CMD, KO and the working
+# directory must be inside the repository or outside those trees.
 #
 # LOGDIR gets vm-a.log (VM A's console: the kernel log and the harness'
 # messages), output-a.txt (CMD's output), dmesg-a.txt, likewise for VM B,
@@ -202,6 +204,7 @@ qemu_start() {
 	append+=" oops=panic panic=-1 sysrq_always_enabled=1"
 	append+=" rdmamig_vm.init=$selfdir/guest-init.sh"
 	append+=" rdmamig_vm.kmods=$kroot/lib/modules"
+	append+=" rdmamig_vm.top=$top"
 	append+=" rdmamig_vm.name=$name rdmamig_vm.role=$role"
 	append+=" rdmamig_vm.topo=$topo rdmamig_vm.addr=$addr/24"
 	append+=" rdmamig_vm.peer=$peer rdmamig_vm.mtu=$MTU"
