@@ -136,7 +136,6 @@ struct rdmamig_session *rdmamig_session_create(struct mm_struct *mm)
 	init_waitqueue_head(&sess->wait);
 	init_waitqueue_head(&sess->tx_wait);
 	atomic64_set(&sess->pinned_pages, 0);
-	atomic_set(&sess->inflight_ios, 0);
 
 	rdmamig_defaults_get(&sess->params);
 	sess->params.mask = 0;

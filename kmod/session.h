@@ -165,7 +165,6 @@ struct rdmamig_session {
 	int hostile;			/* selftests: see hostile.c */
 
 	/* Source data path (xfer.c). */
-	atomic_t inflight_ios;		/* RDMA WRITE contexts posted */
 	int send_error;			/* first failed RDMA WRITE status */
 	struct list_head lru;		/* registered chunks, oldest first */
 	u32 registered_chunks;

@@ -24,10 +24,13 @@
 #define XFER_WINDOW_CHUNKS	16	/* chunks pinned and written at once */
 #define XFER_WAIT		(120 * HZ)
 
+struct xfer_window;
+
 /* One RDMA WRITE of a run of pages within a chunk. */
 struct xfer_io {
 	struct ib_cqe cqe;
 	struct rdmamig_session *sess;
+	struct xfer_window *w;
 	struct rdma_rw_ctx ctx;
 	struct sg_table sgt;
 	int nwr;
@@ -46,9 +49,21 @@ struct xfer_chunk {
 	u16 run_len[RDMAMIG_CHUNK_PAGES / 2 + 1];
 };
 
+/*
+ * Chunks pinned, keyed and written together.  Two windows alternate so
+ * that the next one is scanned while the last one's writes are in flight.
+ */
 struct xfer_window {
 	struct xfer_chunk chunks[XFER_WINDOW_CHUNKS];
 	u32 n;
+	struct xfer_io *ios;
+	u32 nio;
+	atomic_t inflight;	/* posted writes not completed */
+};
+
+/* The state of one SEND_ROUND. */
+struct xfer_round {
+	struct xfer_window win[2];
 	struct rdmamig_cmd_compress zero[RDMAMIG_MSG_PAYLOAD /
 					 sizeof(struct rdmamig_cmd_compress)];
 	u32 nzero;
@@ -164,6 +179,8 @@ static bool in_window(struct xfer_window *w, struct rdmamig_src_chunk *sc)
 {
 	u32 i;
 
+	if (!w)
+		return false;
 	for (i = 0; i < w->n; i++)
 		if (&w->chunks[i].b->src[w->chunks[i].chunk] == sc)
 			return true;
@@ -173,12 +190,13 @@ static bool in_window(struct xfer_window *w, struct rdmamig_src_chunk *sc)
 /*
  * Dynamic registration keeps at most max-registered bytes exposed on the
  * destination: before asking for @need new chunks, ask it to drop the
- * least recently used ones outside the window.  The destination handles
+ * least recently used ones outside both windows.  The destination handles
  * messages in order, so the unregistration is done before the new
  * registrations are.
  */
 static int make_room(struct rdmamig_session *sess, struct xfer_window *w,
-		     u32 need, struct rdmamig_cmd_chunk *cmds)
+		     struct xfer_window *busy, u32 need,
+		     struct rdmamig_cmd_chunk *cmds)
 {
 	u32 max = max_t(u64, sess->params.max_registered >> RDMAMIG_CHUNK_SHIFT, 1);
 	struct rdmamig_src_chunk *sc, *tmp;
@@ -189,7 +207,7 @@ static int make_room(struct rdmamig_session *sess, struct xfer_window *w,
 	list_for_each_entry_safe(sc, tmp, &sess->lru, lru) {
 		if (sess->registered_chunks - n + need <= max)
 			break;
-		if (in_window(w, sc))
+		if (in_window(w, sc) || in_window(busy, sc))
 			continue;
 		/* Find the chunk's block and index for the command. */
 		for (i = 0; i < sess->nblocks; i++) {
@@ -215,7 +233,9 @@ static int make_room(struct rdmamig_session *sess, struct xfer_window *w,
 				 n * sizeof(*cmds));
 }
 
-static int get_keys(struct rdmamig_session *sess, struct xfer_window *w)
+/* Keys for the chunks of @w; @busy is the window still being written. */
+static int get_keys(struct rdmamig_session *sess, struct xfer_window *w,
+		    struct xfer_window *busy)
 {
 	struct rdmamig_cmd_chunk *cmds;
 	unsigned long flags;
@@ -244,7 +264,7 @@ static int get_keys(struct rdmamig_session *sess, struct xfer_window *w)
 		kfree(cmds);
 		return 0;
 	}
-	ret = make_room(sess, w, n, cmds + n);
+	ret = make_room(sess, w, busy, n, cmds + n);
 	if (ret)
 		goto out;
 	spin_lock_irqsave(&sess->slock, flags);
@@ -320,7 +340,7 @@ static bool page_is_zero(struct page *page)
 	return zero;
 }
 
-static int flush_zero(struct rdmamig_session *sess, struct xfer_window *w)
+static int flush_zero(struct rdmamig_session *sess, struct xfer_round *w)
 {
 	int ret;
 
@@ -333,7 +353,7 @@ static int flush_zero(struct rdmamig_session *sess, struct xfer_window *w)
 	return ret;
 }
 
-static int add_zero(struct rdmamig_session *sess, struct xfer_window *w,
+static int add_zero(struct rdmamig_session *sess, struct xfer_round *w,
 		    struct rdmamig_block_ram *b, u64 page, u32 n)
 {
 	struct rdmamig_cmd_compress *z;
@@ -363,7 +383,7 @@ static int add_zero(struct rdmamig_session *sess, struct xfer_window *w,
  * Pin the dirty span of one chunk and sort its dirty pages: zero pages
  * become COMPRESS commands, the others runs to write.
  */
-static int scan_chunk(struct rdmamig_session *sess, struct xfer_window *w,
+static int scan_chunk(struct rdmamig_session *sess, struct xfer_round *w,
 		      struct xfer_chunk *xc, const unsigned long *bitmap,
 		      u64 bit0, u32 first, u32 last)
 {
@@ -413,7 +433,7 @@ static void io_done(struct ib_cq *cq, struct ib_wc *wc)
 	if (wc->status != IB_WC_SUCCESS && wc->status != IB_WC_WR_FLUSH_ERR)
 		rdmamig_session_fail(sess, -EIO, false, "RDMA WRITE failed: %s",
 				     ib_wc_status_msg(wc->status));
-	atomic_dec(&sess->inflight_ios);
+	atomic_dec(&io->w->inflight);
 	wake_up_all(&sess->tx_wait);
 }
 
@@ -458,10 +478,10 @@ static int post_run(struct rdmamig_session *sess, struct xfer_chunk *xc,
 	ret = rdmamig_sq_take(sess, io->nwr);
 	if (ret)
 		goto err_ctx;
-	atomic_inc(&sess->inflight_ios);
+	atomic_inc(&io->w->inflight);
 	ret = rdma_rw_ctx_post(&io->ctx, sess->qp, sess->port_num, &io->cqe, NULL);
 	if (ret) {
-		atomic_dec(&sess->inflight_ios);
+		atomic_dec(&io->w->inflight);
 		rdmamig_sq_put(sess, io->nwr);
 		goto err_ctx;
 	}
@@ -477,70 +497,77 @@ err_ctx:
 	return ret;
 }
 
-static bool ios_done(struct rdmamig_session *sess)
+/* Post every run of the window; its writes then complete on their own. */
+static int post_window(struct rdmamig_session *sess, struct xfer_window *w)
 {
-	return atomic_read(&sess->inflight_ios) == 0;
-}
-
-/*
- * Write every run of the window, wait for all of it to be placed (an RC
- * WRITE completes once the destination acknowledged it), then unpin.
- * Writes posted before a failure are still waited for: their pages stay
- * pinned until the QP is done with them.
- */
-static int write_window(struct rdmamig_session *sess, struct xfer_window *w)
-{
-	struct xfer_io *ios;
-	u32 nio = 0, i, r, total = 0;
+	u32 i, r, total = 0;
 	int ret = 0;
 
 	for (i = 0; i < w->n; i++)
 		total += w->chunks[i].nruns;
-	ios = kvcalloc(max_t(u32, total, 1), sizeof(*ios), GFP_KERNEL);
-	if (!ios)
+	if (!total)
+		return 0;
+	w->ios = kvcalloc(total, sizeof(*w->ios), GFP_KERNEL);
+	if (!w->ios)
 		return -ENOMEM;
-
 	for (i = 0; i < w->n && !ret; i++) {
 		struct xfer_chunk *xc = &w->chunks[i];
 
-		for (r = 0; r < xc->nruns && !ret; r++)
-			ret = post_run(sess, xc, r, &ios[nio++]);
+		for (r = 0; r < xc->nruns && !ret; r++) {
+			w->ios[w->nio].w = w;
+			ret = post_run(sess, xc, r, &w->ios[w->nio++]);
+		}
 	}
-	/* Completions come even after a failure (flushed), or never if the
-	 * device is gone; teardown's drain then completes them. */
-	wait_event(sess->tx_wait, ios_done(sess));
-	for (i = 0; i < nio; i++) {
-		if (!ios[i].posted)
-			continue;
-		rdma_rw_ctx_destroy(&ios[i].ctx, sess->qp, sess->port_num,
-				    ios[i].sgt.sgl, ios[i].sgt.orig_nents,
-				    DMA_TO_DEVICE);
-		sg_free_table(&ios[i].sgt);
-	}
-	kvfree(ios);
-	return ret ?: rdmamig_session_error(sess);
+	return ret;
 }
 
-static void unpin_window(struct xfer_window *w)
+static bool window_idle(struct xfer_window *w)
+{
+	return atomic_read(&w->inflight) == 0;
+}
+
+/*
+ * Wait for the window's writes to be placed (an RC WRITE completes once
+ * the destination acknowledged it), then release everything it holds.
+ * Writes posted before a failure are waited for too: their pages stay
+ * pinned until the QP is done with them; a failed session's QP is
+ * disconnected, so they complete (flushed) soon.
+ */
+static int finish_window(struct rdmamig_session *sess, struct xfer_window *w)
 {
 	u32 i;
 
+	wait_event(sess->tx_wait, window_idle(w));
+	for (i = 0; i < w->nio; i++) {
+		if (!w->ios[i].posted)
+			continue;
+		rdma_rw_ctx_destroy(&w->ios[i].ctx, sess->qp, sess->port_num,
+				    w->ios[i].sgt.sgl, w->ios[i].sgt.orig_nents,
+				    DMA_TO_DEVICE);
+		sg_free_table(&w->ios[i].sgt);
+	}
+	kvfree(w->ios);
+	w->ios = NULL;
+	w->nio = 0;
 	for (i = 0; i < w->n; i++) {
 		unpin_user_pages(w->chunks[i].pages, w->chunks[i].npinned);
 		w->chunks[i].npinned = 0;
 	}
 	w->n = 0;
+	return rdmamig_session_error(sess);
 }
 
-static int do_window(struct rdmamig_session *sess, struct xfer_window *w)
+/* Chunks per window, and whether two windows may be registered at once. */
+static u32 window_chunks(struct rdmamig_session *sess, bool *overlap)
 {
-	int ret;
+	u64 max = sess->params.max_registered >> RDMAMIG_CHUNK_SHIFT;
 
-	ret = get_keys(sess, w);
-	if (!ret)
-		ret = write_window(sess, w);
-	unpin_window(w);
-	return ret;
+	if (sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL) {
+		*overlap = true;
+		return XFER_WINDOW_CHUNKS;
+	}
+	*overlap = max >= 2;
+	return clamp_t(u64, *overlap ? max / 2 : 1, 1, XFER_WINDOW_CHUNKS);
 }
 
 /**
@@ -555,9 +582,12 @@ static int do_window(struct rdmamig_session *sess, struct xfer_window *w)
 int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 			    struct rdmamig_round *r, const unsigned long *bitmap)
 {
+	struct xfer_window *cur, *prev = NULL;
 	struct rdmamig_block_ram *b;
-	struct xfer_window *w;
+	struct xfer_round *x;
 	u64 bpages, end, c, c0, c1;
+	bool overlap;
+	u32 wmax;
 	int ret = 0;
 
 	lockdep_assert_held(&sess->lock);
@@ -573,9 +603,11 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 	    end > bpages)
 		return -EINVAL;
 
-	w = kvzalloc(sizeof(*w), GFP_KERNEL);
-	if (!w)
+	x = kvzalloc(sizeof(*x), GFP_KERNEL);
+	if (!x)
 		return -ENOMEM;
+	wmax = window_chunks(sess, &overlap);
+	cur = &x->win[0];
 
 	if (!sess->round_start)
 		sess->round_start = ktime_get();
@@ -596,39 +628,54 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 		struct xfer_chunk *xc;
 
 		first = find_next_bit(bitmap, hi - r->first_page, lo - r->first_page);
-		if (first >= hi - r->first_page)
+		if (first < hi - r->first_page) {
+			last = find_last_bit(bitmap, hi - r->first_page);
+			xc = &cur->chunks[cur->n++];
+			xc->b = b;
+			xc->chunk = c;
+			ret = scan_chunk(sess, x, xc, bitmap, r->first_page,
+					 first + r->first_page - c * RDMAMIG_CHUNK_PAGES,
+					 last + r->first_page - c * RDMAMIG_CHUNK_PAGES);
+		}
+		if (ret || (cur->n < wmax && c < c1))
 			continue;
-		last = find_last_bit(bitmap, hi - r->first_page);
-		first += r->first_page;
-		last += r->first_page;
+		/*
+		 * Window full: key and post it, then retire the previous one
+		 * (whose writes ran while this one was scanned).  Without room
+		 * for two windows' registrations, retire it first.
+		 */
+		if (prev && !overlap) {
+			ret = finish_window(sess, prev);
+			prev = NULL;
+		}
+		if (!ret)
+			ret = get_keys(sess, cur, prev);
+		if (!ret)
+			ret = post_window(sess, cur);
+		if (prev) {
+			int err = finish_window(sess, prev);
 
-		xc = &w->chunks[w->n++];
-		xc->b = b;
-		xc->chunk = c;
-		ret = scan_chunk(sess, w, xc, bitmap, r->first_page,
-				 first - c * RDMAMIG_CHUNK_PAGES,
-				 last - c * RDMAMIG_CHUNK_PAGES);
-		if (ret)
-			break;
-		if (w->n == min_t(u32, XFER_WINDOW_CHUNKS,
-				  max_t(u64, sess->params.max_registered >> RDMAMIG_CHUNK_SHIFT, 1)) ||
-		    c == c1)
-			ret = do_window(sess, w);
+			ret = ret ?: err;
+		}
+		prev = cur;
+		cur = cur == &x->win[0] ? &x->win[1] : &x->win[0];
 		cond_resched();
 	}
-	if (ret)
-		unpin_window(w);
-	else
-		ret = do_window(sess, w);
+	if (prev) {
+		int err = finish_window(sess, prev);
+
+		ret = ret ?: err;
+	}
+	finish_window(sess, cur);	/* chunks scanned before a failure */
 	/*
 	 * A page the VMM sends again later in this round must not be zeroed
 	 * after its new content lands: COMPRESS is applied before we go on.
 	 */
 	if (!ret)
-		ret = flush_zero(sess, w);
-	if (!ret && w->zero_sent)
+		ret = flush_zero(sess, x);
+	if (!ret && x->zero_sent)
 		ret = send_and_wait_ack(sess, RDMAMIG_MSG_BARRIER, 0, 0, 0);
-	kvfree(w);
+	kvfree(x);
 	if (ret && !rdmamig_session_dead(sess))
 		rdmamig_session_fail(sess, ret, true, "sending block %s failed",
 				     b->name);
