@@ -46,6 +46,7 @@ static void usage(FILE *f)
 		"  --pin-all             want (source) / allow (dest) pinning all RAM\n"
 		"  --max-bandwidth B     source: bytes/s on the data path\n"
 		"  --max-registered B    bytes registered at once, dynamic mode\n"
+		"  --keepalive MS        keepalive interval (both ends must set it)\n"
 		"  --seed S              source: content seed (default 1)\n"
 		"  --retry SEC           source: retry CONNECT refused for SEC s\n"
 		"  --timeout SEC         connect/accept/idle timeout (default 60)\n"
@@ -100,7 +101,7 @@ static int parse_hostport(const char *s, struct vmm_opts *o)
 enum {
 	OPT_CONNECT = 256, OPT_LISTEN, OPT_PORT_FILE, OPT_BLOCKS, OPT_SIZE,
 	OPT_ZERO, OPT_ROUNDS, OPT_REDIRTY, OPT_PIN_ALL, OPT_BW, OPT_MAXREG,
-	OPT_SEED, OPT_RETRY, OPT_TIMEOUT, OPT_JSON, OPT_HELP,
+	OPT_SEED, OPT_RETRY, OPT_TIMEOUT, OPT_JSON, OPT_HELP, OPT_KEEPALIVE,
 };
 
 static const struct option long_opts[] = {
@@ -115,6 +116,7 @@ static const struct option long_opts[] = {
 	{ "pin-all", no_argument, NULL, OPT_PIN_ALL },
 	{ "max-bandwidth", required_argument, NULL, OPT_BW },
 	{ "max-registered", required_argument, NULL, OPT_MAXREG },
+	{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "retry", required_argument, NULL, OPT_RETRY },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -152,6 +154,8 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr)
 		return parse_u64(arg, &o->max_bandwidth);
 	case OPT_MAXREG:
 		return parse_u64(arg, &o->max_registered);
+	case OPT_KEEPALIVE:
+		return parse_u64(arg, &o->keepalive_ms);
 	case OPT_SEED:
 		return parse_u64(arg, &o->seed);
 	case OPT_RETRY:

@@ -145,6 +145,10 @@ static int session_params(int fd, const struct vmm_opts *o)
 		p.mask |= RDMAMIG_PARAM_MAX_REGISTERED;
 		p.max_registered = o->max_registered;
 	}
+	if (o->keepalive_ms) {
+		p.mask |= RDMAMIG_PARAM_KEEPALIVE;
+		p.keepalive_ms = o->keepalive_ms;
+	}
 	if (!p.mask)
 		return 0;
 	return ioctl(fd, RDMAMIG_IOC_SET_PARAMS, &p);

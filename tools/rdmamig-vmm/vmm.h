@@ -31,6 +31,7 @@ struct vmm_opts {
 	bool pin_all;			/* --pin-all */
 	uint64_t max_bandwidth;		/* source: --max-bandwidth (0: none) */
 	uint64_t max_registered;	/* --max-registered (0: default) */
+	uint64_t keepalive_ms;		/* --keepalive (0: off) */
 	uint64_t seed;			/* source: --seed */
 	unsigned int timeout_s;		/* connect/accept/idle timeout */
 	unsigned int retry_s;		/* source: --retry on ECONNREFUSED */
