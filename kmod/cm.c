@@ -572,6 +572,8 @@ void rdmamig_cm_teardown(struct rdmamig_session *sess)
 	if (sess->wq) {
 		cancel_delayed_work_sync(&sess->keepalive_work);
 		cancel_delayed_work_sync(&sess->disconnect_work);
+		/* A failure's ERROR still goes out: the peer learns why. */
+		flush_work(&sess->fail_work);
 	}
 	/*
 	 * A completed destination's last ACK may still be on the send queue:
