@@ -612,7 +612,11 @@ static int nl_new_session(struct sk_buff *skb, struct genl_info *info)
 		goto err;
 	}
 	genlmsg_end(msg, hdr);
-	/* Owned from here on: closing the socket destroys the session. */
+	/*
+	 * Owned from here on: closing the socket destroys the session.  Like
+	 * an open file, it holds the module: rmmod is refused while it lives.
+	 */
+	__module_get(THIS_MODULE);
 	sess->nl_net = genl_info_net(info);
 	WRITE_ONCE(sess->nl_portid, info->snd_portid);
 	return genlmsg_reply(msg, info);

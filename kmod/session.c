@@ -6,6 +6,7 @@
 #include "rdmamig.h"
 
 #include <linux/idr.h>
+#include <linux/module.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 
@@ -208,6 +209,7 @@ void rdmamig_session_cancel(struct rdmamig_session *sess)
 void rdmamig_session_destroy(struct rdmamig_session *sess)
 {
 	struct rdmamig_event_node *ev, *tmp;
+	bool owned_by_netlink;
 
 	/* Netlink-owned sessions are unlinked by their owner's release. */
 	mutex_lock(&session_list_mutex);
@@ -225,7 +227,11 @@ void rdmamig_session_destroy(struct rdmamig_session *sess)
 	WARN_ON_ONCE(atomic64_read(&sess->pinned_pages));
 	mmdrop(sess->mm);
 	ida_free(&session_ida, sess->id);
+	owned_by_netlink = sess->nl_portid;
 	kfree(sess);
+	/* Last: the module reference NEW_SESSION took (see netlink.c). */
+	if (owned_by_netlink)
+		module_put(THIS_MODULE);
 }
 
 static void push_event_locked(struct rdmamig_session *sess,
