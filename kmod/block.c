@@ -329,6 +329,21 @@ void rdmamig_dst_unregister(struct rdmamig_session *sess,
 
 #define ZERO_BATCH	64
 
+/* Pin @n pages from @addr writable, clear them, let go. */
+static int clear_range(struct rdmamig_session *sess, u64 addr, u32 n,
+		       struct page **pages)
+{
+	int ret, i;
+
+	ret = rdmamig_pin_range(sess, addr, n, FOLL_WRITE, pages);
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++)
+		clear_highpage(pages[i]);
+	unpin_user_pages_dirty_lock(pages, n, true);
+	return 0;
+}
+
 /**
  * rdmamig_dst_zero() - fill pages of a block with zeroes (COMPRESS)
  * @sess: destination session
@@ -336,25 +351,42 @@ void rdmamig_dst_unregister(struct rdmamig_session *sess,
  * @offset: page-aligned byte offset
  * @npages: pages to clear
  *
+ * Pages the process never wrote map the shared zero page: they read as
+ * zero already, and pinning them for reading allocates nothing.  Only the
+ * runs of pages with a page of their own are pinned writable and cleared,
+ * which keeps a mostly-zero guest from being faulted in whole.
+ *
  * Return: 0 or a negative errno.
  */
 int rdmamig_dst_zero(struct rdmamig_session *sess, struct rdmamig_block_ram *b,
 		     u64 offset, u32 npages)
 {
-	struct page *pages[ZERO_BATCH];
+	struct page *pages[ZERO_BATCH], *wpages[ZERO_BATCH];
+	bool own[ZERO_BATCH];
 	u32 done = 0;
-	int ret, i;
+	int ret, i, j;
 
 	while (done < npages) {
 		u32 n = min_t(u32, npages - done, ZERO_BATCH);
+		u64 addr = b->addr + offset + ((u64)done << PAGE_SHIFT);
 
-		ret = rdmamig_pin_range(sess, b->addr + offset + ((u64)done << PAGE_SHIFT),
-				n, FOLL_WRITE, pages);
+		ret = rdmamig_pin_range(sess, addr, n, 0, pages);
 		if (ret)
 			return ret;
 		for (i = 0; i < n; i++)
-			clear_highpage(pages[i]);
-		unpin_user_pages_dirty_lock(pages, n, true);
+			own[i] = !is_zero_pfn(page_to_pfn(pages[i]));
+		unpin_user_pages(pages, n);
+
+		for (i = 0; i < n; i = j) {
+			for (j = i; j < n && own[j] == own[i]; j++)
+				;
+			if (!own[i])
+				continue;
+			ret = clear_range(sess, addr + ((u64)i << PAGE_SHIFT),
+					  j - i, wpages);
+			if (ret)
+				return ret;
+		}
 		done += n;
 		cond_resched();
 	}
