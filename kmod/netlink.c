@@ -52,11 +52,10 @@ static const struct nla_policy session_id_policy[RDMAMIG_ATTR_MAX + 1] = {
 	POLICY_SESSION_ID,
 };
 
+/* Takes every parameter, to say which ones cannot change (nl_set_session). */
 static const struct nla_policy set_session_policy[RDMAMIG_ATTR_MAX + 1] = {
 	POLICY_SESSION_ID,
-	[RDMAMIG_ATTR_MAX_BANDWIDTH] = { .type = NLA_U64 },
-	[RDMAMIG_ATTR_DOWNTIME_LIMIT_MS] = { .type = NLA_U32 },
-	[RDMAMIG_ATTR_MAX_ROUNDS] = { .type = NLA_U32 },
+	POLICY_PARAMS,
 };
 
 static const struct nla_policy defaults_policy[RDMAMIG_ATTR_MAX + 1] = {
@@ -408,6 +407,8 @@ static int nl_set_session(struct sk_buff *skb, struct genl_info *info)
 	if (IS_ERR(sess))
 		return PTR_ERR(sess);
 	ret = parse_params(info, &p, true);
+	if (ret == -EBUSY)
+		ret = -EINVAL;	/* not a state: these never change here */
 	if (!ret && !p.mask) {
 		NL_SET_ERR_MSG(info->extack, "no parameter to set");
 		ret = -EINVAL;
