@@ -54,6 +54,7 @@ module: | $(KDIR)/Makefile
 tools:
 	$(MAKE) -C tools/rdmamigctl
 	$(MAKE) -C tools/rdmamig-vmm
+	$(MAKE) -C tools/rdmamig-workload
 
 selftests:
 	$(MAKE) -C selftests/rdmamig

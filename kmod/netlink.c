@@ -78,10 +78,13 @@ static const struct nla_policy new_session_policy[RDMAMIG_ATTR_MAX + 1] = {
 	[RDMAMIG_ATTR_BLOCK] = NLA_POLICY_NESTED(block_policy),
 };
 
+/* nla_policy.max is an s16: a u32 port needs a range struct (non-const on 6.1). */
+static struct netlink_range_validation port_range = { .max = 65535 };
+
 static const struct nla_policy addr_policy[RDMAMIG_ATTR_MAX + 1] = {
 	POLICY_SESSION_ID,
 	[RDMAMIG_ATTR_HOST] = { .type = NLA_NUL_STRING, .len = RDMAMIG_HOST_MAX - 1 },
-	[RDMAMIG_ATTR_PORT] = NLA_POLICY_MAX(NLA_U32, 65535),
+	[RDMAMIG_ATTR_PORT] = NLA_POLICY_FULL_RANGE(NLA_U32, &port_range),
 	[RDMAMIG_ATTR_TIMEOUT_MS] = { .type = NLA_U32 },
 };
 
@@ -679,6 +682,12 @@ static int reply_port(struct genl_info *info, u16 port)
 	return genlmsg_reply(msg, info);
 }
 
+/* Generic netlink cannot restart a request: a signal is EINTR. */
+static int nl_errno(int ret)
+{
+	return ret == -ERESTARTSYS ? -EINTR : ret;
+}
+
 /*
  * A failed request names the session's reason, when it has one.  The
  * extended ACK points at the session's own buffer: the session outlives
@@ -718,7 +727,7 @@ static int nl_drive(struct sk_buff *skb, struct genl_info *info)
 			return ret;
 	}
 	if (mutex_lock_interruptible(&sess->lock))
-		return -ERESTARTSYS;
+		return -EINTR;
 	switch (cmd) {
 	case RDMAMIG_CMD_LISTEN:
 		ret = rdmamig_cm_listen(sess, &a);
@@ -740,7 +749,7 @@ static int nl_drive(struct sk_buff *skb, struct genl_info *info)
 		ret = -EOPNOTSUPP;
 	}
 	mutex_unlock(&sess->lock);
-	ret = session_result(info, sess, ret);
+	ret = session_result(info, sess, nl_errno(ret));
 	if (!ret && cmd == RDMAMIG_CMD_LISTEN)
 		return reply_port(info, a.port);
 	return ret;
@@ -786,7 +795,7 @@ static int nl_round(struct sk_buff *skb, struct genl_info *info)
 	       nla_len(at[RDMAMIG_ATTR_BITMAP]));
 	if (mutex_lock_interruptible(&sess->lock)) {
 		kvfree(bitmap);
-		return -ERESTARTSYS;
+		return -EINTR;
 	}
 	ret = rdmamig_xfer_send_round(sess, &r, bitmap);
 	mutex_unlock(&sess->lock);
@@ -794,7 +803,7 @@ static int nl_round(struct sk_buff *skb, struct genl_info *info)
 	if (ret == -EINVAL)
 		NL_SET_ERR_MSG(info->extack,
 			       "block index or page range outside the session's blocks");
-	return session_result(info, sess, ret);
+	return session_result(info, sess, nl_errno(ret));
 }
 
 /* ---- Events ------------------------------------------------------------ */

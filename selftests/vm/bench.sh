@@ -38,11 +38,15 @@ link_limit()
 {
 	local qps=$1 log t0 t1 bw
 	log=$(mktemp)
-	ib_write_bw -R -d "$RDMAMIG_IBDEV" -s 1048576 -n 400 -q "$qps" -F \
-		>/dev/null 2>&1 &
-	sleep 1
-	t0=$(busy_ticks)
-	ib_write_bw -R -d "$RDMAMIG_IBDEV" -s 1048576 -n 400 -q "$qps" -F "$addr" >"$log" 2>&1
+	timeout 300 ib_write_bw -R -d "$RDMAMIG_IBDEV" -s 1048576 -n 400 \
+		-q "$qps" -F >/dev/null 2>&1 &
+	# The server may take a while to listen on a loaded host: retry.
+	for _ in $(seq 30); do
+		sleep 1
+		t0=$(busy_ticks)
+		timeout 300 ib_write_bw -R -d "$RDMAMIG_IBDEV" -s 1048576 -n 400 \
+			-q "$qps" -F "$addr" >"$log" 2>&1 && break
+	done
 	t1=$(busy_ticks)
 	wait
 	# The result line: bytes iterations BW-peak BW-average MsgRate (MB/s).

@@ -21,6 +21,12 @@ static const struct rm_cmd objects[] = {
 	{ "dev",	cmd_dev,	"RDMA devices the rdmamig module sees" },
 	{ "version",	cmd_version,
 	  "versions of rdmamigctl, the module and the wire protocol" },
+	{ "session",	cmd_session,	"list, show, tune and cancel migration sessions" },
+	{ "capability",	cmd_capability,	"capabilities new sessions start with (pin-all)" },
+	{ "param",	cmd_param,	"parameters new sessions start with (bandwidth, ...)" },
+	{ "monitor",	cmd_monitor,	"print the sessions' events as they happen" },
+	{ "migrate",	cmd_migrate,	"live-migrate a running process's memory to a twin" },
+	{ "incoming",	cmd_incoming,	"receive a migrating process's memory into a twin" },
 	{ "help",	cmd_help,	"this help, or the help of OBJECT" },
 	{ .name = NULL },
 };
@@ -94,6 +100,28 @@ static const char *bad_option(char **argv)
 
 enum action { RUN, SHOW_VERSION, SHOW_HELP };
 
+/*
+ * The words getopt_long() may look at: all of them, or, when the object
+ * parses options of its own (monitor, migrate, incoming), those before
+ * it: the object gets the rest as they are, -j and -p included.
+ */
+static int global_argc(int argc, char **argv)
+{
+	const struct rm_cmd *c;
+	int i, nmatch;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		if (argv[i][0] == '-' && argv[i][1])
+			continue;
+		c = rm_lookup(objects, argv[i], &nmatch);
+		if (c && (c->fn == cmd_monitor || c->fn == cmd_migrate ||
+			  c->fn == cmd_incoming))
+			return i;
+		return argc;
+	}
+	return argc;
+}
+
 static int parse_options(struct rm *rm, int argc, char **argv,
 			 enum action *action)
 {
@@ -104,11 +132,11 @@ static int parse_options(struct rm *rm, int argc, char **argv,
 		{ "help",	no_argument,	NULL, 'h' },
 		{ NULL,		0,		NULL, 0 },
 	};
-	int c;
+	int c, gargc = global_argc(argc, argv);
 
 	*action = RUN;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "jpVh", opts, NULL)) != -1) {
+	while ((c = getopt_long(gargc, argv, "jpVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			rm->json = true;

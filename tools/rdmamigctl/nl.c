@@ -10,7 +10,13 @@
  * request (other sequence number, not from the kernel) are skipped.
  *
  * NETLINK_EXT_ACK is enabled, so a failing request comes back with the
- * kernel's explanation, which is printed along with the errno.
+ * kernel's explanation, which is printed along with the errno.  The
+ * generic netlink core refuses a command that needs CAP_NET_ADMIN without
+ * one: for those, EPERM is printed with that hint.
+ *
+ * A socket may instead join a multicast group and receive notifications
+ * (rm_nl_subscribe(), rm_nl_events()), the kernel's messages with
+ * sequence number 0.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -27,7 +33,11 @@
 #include "rdmamigctl.h"
 #include "nl.h"
 
-/* Every attribute the rdmamig family may send. */
+/*
+ * Every attribute of the rdmamig family, as the replies and notifications
+ * carry them (RDMAMIG_ATTR_PARAMS holds attributes of this same space;
+ * RDMAMIG_ATTR_STATS those of enum rdmamig_stat, all u64).
+ */
 static const struct nla_policy rdmamig_policy[RDMAMIG_ATTR_MAX + 1] = {
 	[RDMAMIG_ATTR_VERSION]		= { .type = NLA_STRING },
 	[RDMAMIG_ATTR_PROTO_VERSION]	= { .type = NLA_U32 },
@@ -35,12 +45,51 @@ static const struct nla_policy rdmamig_policy[RDMAMIG_ATTR_MAX + 1] = {
 	[RDMAMIG_ATTR_DEV_NAME]		= { .type = NLA_STRING },
 	[RDMAMIG_ATTR_DEV_NODE_GUID]	= { .type = NLA_U64 },
 	[RDMAMIG_ATTR_DEV_PORTS]	= { .type = NLA_U32 },
+	[RDMAMIG_ATTR_SESSION_ID]	= { .type = NLA_U32 },
+	[RDMAMIG_ATTR_ROLE]		= { .type = NLA_U32 },
+	[RDMAMIG_ATTR_STATE]		= { .type = NLA_U32 },
+	[RDMAMIG_ATTR_OWNER_PID]	= { .type = NLA_U32 },
+	[RDMAMIG_ATTR_TARGET_PID]	= { .type = NLA_U32 },
+	[RDMAMIG_ATTR_LOCAL_ADDR]	= { .type = NLA_STRING },
+	[RDMAMIG_ATTR_PEER_ADDR]	= { .type = NLA_STRING },
+	[RDMAMIG_ATTR_CAPS]		= { .type = NLA_U64 },
+	[RDMAMIG_ATTR_MAX_BANDWIDTH]	= { .type = NLA_U64 },
+	[RDMAMIG_ATTR_MAX_REGISTERED]	= { .type = NLA_U64 },
+	[RDMAMIG_ATTR_KEEPALIVE_MS]	= { .type = NLA_U32 },
+	[RDMAMIG_ATTR_DOWNTIME_LIMIT_MS] = { .type = NLA_U32 },
+	[RDMAMIG_ATTR_MAX_ROUNDS]	= { .type = NLA_U32 },
+	[RDMAMIG_ATTR_PARAMS]		= { .type = NLA_NESTED },
+	[RDMAMIG_ATTR_STATS]		= { .type = NLA_NESTED },
+	[RDMAMIG_ATTR_ERROR]		= { .type = NLA_U32 },	/* s32 */
+	[RDMAMIG_ATTR_REASON]		= { .type = NLA_STRING },
+	[RDMAMIG_ATTR_BLOCKS]		= { .type = NLA_U32 },
+	[RDMAMIG_ATTR_BLOCK_BYTES]	= { .type = NLA_U64 },
+	[RDMAMIG_ATTR_BLOCK]		= { .type = NLA_NESTED },
+	[RDMAMIG_ATTR_BLOCK_NAME]	= { .type = NLA_STRING },
+	[RDMAMIG_ATTR_BLOCK_ADDR]	= { .type = NLA_U64 },
+	[RDMAMIG_ATTR_BLOCK_LEN]	= { .type = NLA_U64 },
+	[RDMAMIG_ATTR_BLOCK_INDEX]	= { .type = NLA_U32 },
+	[RDMAMIG_ATTR_HOST]		= { .type = NLA_STRING },
+	[RDMAMIG_ATTR_PORT]		= { .type = NLA_U32 },
+	[RDMAMIG_ATTR_TIMEOUT_MS]	= { .type = NLA_U32 },
+	[RDMAMIG_ATTR_FIRST_PAGE]	= { .type = NLA_U64 },
+	[RDMAMIG_ATTR_FLAGS]		= { .type = NLA_U32 },
+	[RDMAMIG_ATTR_MEM_FD]		= { .type = NLA_U32 },
 };
+
+/* The commands uapi/linux/rdmamig.h marks "admin". */
+#define RM_ADMIN(cmd)	(1ULL << RDMAMIG_CMD_##cmd)
+static const uint64_t rdmamig_admin_cmds =
+	RM_ADMIN(SET_SESSION) | RM_ADMIN(CANCEL_SESSION) |
+	RM_ADMIN(SET_DEFAULTS) | RM_ADMIN(NEW_SESSION) | RM_ADMIN(LISTEN) |
+	RM_ADMIN(ACCEPT) | RM_ADMIN(CONNECT) | RM_ADMIN(ROUND) |
+	RM_ADMIN(END_ROUND) | RM_ADMIN(COMPLETE);
 
 /* One request in flight. */
 struct rm_nl_req {
 	struct rm_nl *nl;
 	uint32_t seq;
+	uint8_t cmd;
 	const char *what;
 	rm_nl_cb_t cb;
 	void *arg;
@@ -95,6 +144,7 @@ int rm_nl_open_family(struct rm_nl *nl, const char *name, uint8_t version,
 	int err, ret;
 
 	memset(nl, 0, sizeof(*nl));
+	nl->name = name;
 	nl->version = version;
 	nl->maxattr = maxattr;
 	nl->policy = policy;
@@ -139,8 +189,12 @@ fail:
 
 int rm_nl_open(struct rm_nl *nl)
 {
-	return rm_nl_open_family(nl, RDMAMIG_GENL_NAME, RDMAMIG_GENL_VERSION,
-				 RDMAMIG_ATTR_MAX, rdmamig_policy);
+	int ret;
+
+	ret = rm_nl_open_family(nl, RDMAMIG_GENL_NAME, RDMAMIG_GENL_VERSION,
+				RDMAMIG_ATTR_MAX, rdmamig_policy);
+	nl->admin_cmds = rdmamig_admin_cmds;
+	return ret;
 }
 
 void rm_nl_close(struct rm_nl *nl)
@@ -313,11 +367,15 @@ static void rm_nl_explain(const struct rm_nl *nl, char *buf, size_t len)
 			 nl->miss_type);
 }
 
-static int rm_nl_report(const struct rm_nl *nl, const char *what)
+static int rm_nl_report(const struct rm_nl *nl, const char *what, uint8_t cmd)
 {
 	char why[RM_NL_EXTACK_LEN + 64];
 
 	rm_nl_explain(nl, why, sizeof(why));
+	/* The generic netlink core refuses admin commands without a word. */
+	if (nl->err == -EPERM && !why[0] && cmd < 64 &&
+	    (nl->admin_cmds & (1ULL << cmd)))
+		snprintf(why, sizeof(why), " (needs CAP_NET_ADMIN)");
 	if (nl->err) {
 		rm_err("%s: %s%s", what, strerror(-nl->err), why);
 		return RM_EXIT_ERR;
@@ -342,7 +400,7 @@ static int rm_nl_wait(struct rm_nl *nl, struct rm_nl_req *req,
 	}
 	if (req->ret)
 		return req->ret;
-	return rm_nl_report(nl, req->what);
+	return rm_nl_report(nl, req->what, req->cmd);
 }
 
 struct nl_msg *rm_nl_msg(struct rm_nl *nl, uint8_t cmd, int flags)
@@ -383,6 +441,7 @@ int rm_nl_send(struct rm_nl *nl, struct nl_msg *msg, const char *what,
 		ret = RM_EXIT_ERR;
 	} else {
 		req.seq = nlmsg_hdr(msg)->nlmsg_seq;
+		req.cmd = genlmsg_hdr(nlmsg_hdr(msg))->cmd;
 		ret = rm_nl_wait(nl, &req, nlcb);
 	}
 	nl_cb_put(nlcb);
@@ -408,4 +467,103 @@ int rm_nl_dump(struct rm_nl *nl, uint8_t cmd, const char *what,
 	if (!msg)
 		return RM_EXIT_ERR;
 	return rm_nl_send(nl, msg, what, cb, arg);
+}
+
+/* ---- Notifications ----------------------------------------------------- */
+
+int rm_nl_subscribe(struct rm_nl *nl, const char *group)
+{
+	int id, err;
+
+	id = genl_ctrl_resolve_grp(nl->sk, nl->name, group);
+	if (id < 0) {
+		rm_err("cannot resolve the multicast group %s of %s: %s", group,
+		       nl->name, nl_geterror(id));
+		return RM_EXIT_ERR;
+	}
+	err = nl_socket_add_membership(nl->sk, id);
+	if (err < 0) {
+		rm_err("cannot join the multicast group %s of %s: %s", group,
+		       nl->name, nl_geterror(err));
+		return RM_EXIT_ERR;
+	}
+	/* Room for bursts: a migration's events come all at once. */
+	nl_socket_set_buffer_size(nl->sk, 1 << 20, 0);
+	return RM_EXIT_OK;
+}
+
+int rm_nl_fd(const struct rm_nl *nl)
+{
+	return nl_socket_get_fd(nl->sk);
+}
+
+struct rm_nl_listen {
+	struct rm_nl *nl;
+	rm_nl_event_cb_t cb;
+	void *arg;
+	int ret;
+};
+
+/* Notifications come from the kernel, with sequence number 0. */
+static int rm_nl_event_check(struct nl_msg *msg, void *arg)
+{
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+	struct sockaddr_nl *src = nlmsg_get_src(msg);
+
+	(void)arg;
+	if (nlh->nlmsg_seq != 0 || (src && src->nl_pid != 0))
+		return NL_SKIP;
+	return NL_OK;
+}
+
+static int rm_nl_event_valid(struct nl_msg *msg, void *arg)
+{
+	struct rm_nl_listen *l = arg;
+	struct rm_nl *nl = l->nl;
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+	struct nlattr *tb[RM_NL_ATTR_MAX + 1];
+	int err;
+
+	if (nlh->nlmsg_type != nl->family)
+		return NL_SKIP;
+	err = genlmsg_parse(nlh, 0, tb, nl->maxattr, nl->policy);
+	if (err < 0) {
+		rm_err("malformed notification from the kernel: %s",
+		       nl_geterror(err));
+		l->ret = RM_EXIT_ERR;
+		return NL_STOP;
+	}
+	l->ret = l->cb(genlmsg_hdr(nlh)->cmd, tb, l->arg);
+	return l->ret ? NL_STOP : NL_OK;
+}
+
+int rm_nl_events(struct rm_nl *nl, rm_nl_event_cb_t cb, void *arg)
+{
+	struct rm_nl_listen l = { .nl = nl, .cb = cb, .arg = arg };
+	struct nl_cb *nlcb = nl_cb_alloc(NL_CB_DEFAULT);
+	int err;
+
+	if (!nlcb ||
+	    nl_cb_set(nlcb, NL_CB_SEQ_CHECK, NL_CB_CUSTOM, rm_nl_event_check, &l) ||
+	    nl_cb_set(nlcb, NL_CB_VALID, NL_CB_CUSTOM, rm_nl_event_valid, &l)) {
+		nl_cb_put(nlcb);
+		rm_err("cannot receive events: out of memory");
+		return RM_EXIT_ERR;
+	}
+	/* One datagram: the caller saw the socket readable. */
+	errno = 0;
+	err = nl_recvmsgs_report(nl->sk, nlcb);
+	nl_cb_put(nlcb);
+	if (l.ret)
+		return l.ret;
+	if (err == -NLE_NOMEM && errno == ENOBUFS) {
+		/* The kernel dropped some: say so, and carry on. */
+		rm_err("warning: events were lost (the receive buffer overflowed)");
+		return RM_EXIT_OK;
+	}
+	if (err < 0 && err != -NLE_AGAIN) {
+		rm_err("cannot receive events: %s", nl_geterror(err));
+		return RM_EXIT_ERR;
+	}
+	return RM_EXIT_OK;
 }

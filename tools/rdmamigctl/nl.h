@@ -14,10 +14,12 @@
 
 struct rm_nl {
 	struct nl_sock *sk;		/* NULL while closed */
+	const char *name;		/* of the family */
 	int family;			/* resolved family id */
 	uint8_t version;		/* family version put in requests */
 	int maxattr;
 	const struct nla_policy *policy;	/* for the replies */
+	uint64_t admin_cmds;		/* bit n: command n needs CAP_NET_ADMIN */
 
 	/* The outcome of the last request. */
 	int err;			/* 0 or -errno from the kernel */
@@ -52,5 +54,17 @@ int rm_nl_doit(struct rm_nl *nl, uint8_t cmd, const char *what,
 	       rm_nl_cb_t cb, void *arg);
 int rm_nl_dump(struct rm_nl *nl, uint8_t cmd, const char *what,
 	       rm_nl_cb_t cb, void *arg);
+
+/*
+ * Notifications: join a multicast group of the family; from then on the
+ * socket only receives.  Whenever rm_nl_fd() is readable, rm_nl_events()
+ * reads what came and hands each notification of the family to cb, with
+ * its command.  The callback returns 0 or an exit code, as above.
+ */
+typedef int (*rm_nl_event_cb_t)(uint8_t cmd, struct nlattr **tb, void *arg);
+
+int rm_nl_subscribe(struct rm_nl *nl, const char *group);
+int rm_nl_fd(const struct rm_nl *nl);
+int rm_nl_events(struct rm_nl *nl, rm_nl_event_cb_t cb, void *arg);
 
 #endif /* RDMAMIGCTL_NL_H */

@@ -106,6 +106,22 @@ void pr_u64(const char *key, const char *fmt, uint64_t val)
 		fprintf(pr_out(), fmt, (unsigned long long)val);
 }
 
+void pr_s64(const char *key, const char *fmt, int64_t val)
+{
+	if (pr.json)
+		json_int(pr_key(key), val);
+	else if (fmt)
+		fprintf(pr_out(), fmt, (long long)val);
+}
+
+void pr_bool(const char *key, const char *fmt, bool val)
+{
+	if (pr.json)
+		json_bool(pr_key(key), val);
+	else if (fmt)
+		fprintf(pr_out(), fmt, val ? "on" : "off");
+}
+
 void pr_text(const char *fmt, ...)
 {
 	va_list ap;

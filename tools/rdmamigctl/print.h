@@ -34,6 +34,9 @@ void pr_close_array(void);
 void pr_string(const char *key, const char *fmt, const char *val);
 void pr_u32(const char *key, const char *fmt, uint32_t val);
 void pr_u64(const char *key, const char *fmt, uint64_t val);
+void pr_s64(const char *key, const char *fmt, int64_t val);
+/* JSON true or false; text fmt gets "on" or "off". */
+void pr_bool(const char *key, const char *fmt, bool val);
 void pr_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Write what was printed so far to stdout; returns an exit code. */

@@ -74,5 +74,11 @@ extern const char rm_tool_version[];
 /* Objects. */
 int cmd_dev(struct rm *rm);
 int cmd_version(struct rm *rm);
+int cmd_session(struct rm *rm);
+int cmd_capability(struct rm *rm);
+int cmd_param(struct rm *rm);
+int cmd_monitor(struct rm *rm);
+int cmd_migrate(struct rm *rm);
+int cmd_incoming(struct rm *rm);
 
 #endif /* RDMAMIGCTL_H */

@@ -13,7 +13,8 @@ out=$(mktemp) err=$(mktemp)
 trap 'rm -f "$out" "$err"' EXIT
 n=0 failed=0
 
-# t WANT_EXIT STDOUT_REGEX STDERR_REGEX ARGS...  ("" matches empty output)
+# t WANT_EXIT STDOUT_REGEX STDERR_REGEX ARGS...  ("" matches empty output,
+# "*" any stdout)
 t() {
 	want=$1 outre=$2 errre=$3
 	shift 3
@@ -24,7 +25,7 @@ t() {
 	[ "$rc" = "$want" ] || why="exit $rc, not $want"
 	if [ -z "$outre" ]; then
 		[ -s "$out" ] && why="$why; stdout not empty"
-	else
+	elif [ "$outre" != "*" ]; then
 		grep -Eq -- "$outre" "$out" || why="$why; stdout !~ /$outre/"
 	fi
 	if [ -z "$errre" ]; then
@@ -45,6 +46,10 @@ t() {
 usage='^Usage: rdmamigctl \[OPTIONS\] OBJECT'
 dev_usage='^Usage: rdmamigctl \[-j \| -p\] dev'
 ver_usage='^Usage: rdmamigctl \[-j \| -p\] version'
+sess_usage='^Usage: rdmamigctl \[-j \| -p\] session'
+cap_usage='^Usage: rdmamigctl \[-j \| -p\] capability'
+param_usage='^Usage: rdmamigctl \[-j \| -p\] param'
+mon_usage='^Usage: rdmamigctl \[-j \| -p\] monitor'
 
 # Help and version: no module needed, exit 0, stdout only.
 t 0 "$usage" "" --help
@@ -59,6 +64,17 @@ t 0 "$dev_usage" "" -h dev
 t 0 "$dev_usage" "" d h
 t 0 "$ver_usage" "" version help
 t 0 "$ver_usage" "" help v
+t 0 "$sess_usage" "" session help
+t 0 "$sess_usage" "" help session
+t 0 "$sess_usage" "" se h
+t 0 "$cap_usage" "" capability help
+t 0 "$cap_usage" "" c h
+t 0 "$param_usage" "" param help
+t 0 "$param_usage" "" -h param
+t 0 "$mon_usage" "" monitor help
+t 0 "$mon_usage" "" monitor --help
+t 0 "$mon_usage" "" monitor --count 3 h
+t 0 "$mon_usage" "" help monitor
 t 0 '^rdmamigctl [0-9a-z.-]+$' "" -V
 t 0 '^rdmamigctl [0-9a-z.-]+$' "" --version
 t 0 '^rdmamigctl [0-9a-z.-]+$' "" --vers dev
@@ -78,18 +94,58 @@ t 2 "" "invalid option '-x'" -x dev
 t 2 "" "invalid option '-x'" -jx dev
 t 2 "" "invalid option '--bogus'" --bogus
 t 2 "" "invalid option '--json=1'" --json=1 dev
+t 2 "" "unknown session command 'foo'" session foo
+t 2 "" "ambiguous session command 's', could be: show, set" session s
+t 2 "" "invalid session ID 'x'" session show x
+t 2 "" "invalid session ID '1x'" session show 1x
+t 2 "" "unexpected argument '2'" session show 1 2
+t 2 "" "set: no session ID given" session set
+t 2 "" "no parameter given" session set 1
+t 2 "" "max-bandwidth needs a value" session set 1 max-bandwidth
+t 2 "" "invalid max-bandwidth '10x': expected a rate" session set 1 max-bandwidth 10x
+t 2 "" "invalid max-bandwidth '1bit'" session set 1 max-bandwidth 1bit
+t 2 "" "unknown parameter 'bogus'" session set 1 bogus 1
+t 2 "" "unknown parameter 'max'" session set 1 max 1
+t 2 "" "max-bandwidth given twice" session set 1 max-bandwidth 1 max_b 2
+t 2 "" "cancel: no session ID given" session cancel
+t 2 "" "unexpected argument 'x'" session cancel 1 x
+t 2 "" "no parameter given" param set
+t 2 "" "invalid keepalive '1x'" param set keepalive 1x
+t 2 "" "invalid max-registered '1mbit'" param set max-registered 1mbit
+t 2 "" "invalid max-rounds '1.5'" param set max-rounds 1.5
+t 2 "" "unexpected argument 'x'" param show x
+t 2 "" "no capability given" capability set
+t 2 "" "invalid pin-all 'maybe': expected on or off" capability set pin-all maybe
+t 2 "" "unknown capability 'foo'" capability set foo on
+t 2 "" "pin-all given twice" capability set pin-all on rdma-pin-all off
+t 2 "" "invalid --count '0'" monitor --count 0
+t 2 "" "invalid --timeout 'x'" monitor --timeout x
+t 2 "" "option '--count' needs a value" monitor --count
+t 2 "" "invalid option '--bogus'" monitor --bogus
+t 2 "" "unknown event type 'foo'" monitor foo
+t 2 "" "Try 'rdmamigctl monitor help'" monitor foo
 
 # The commands that need the module.
 if [ -d /sys/module/rdmamig ]; then
-	t 0 "" "" dev
-	t 0 "" "" version
-	t 0 "" "" dev show
+	t 0 "*" "" dev
+	t 0 '^rdmamigctl ' "" version
+	t 0 "*" "" dev show
+	t 0 "*" "" session
 	t 0 '^\[' "" -j dev
 	t 0 '^\{' "" -j version
 	t 0 '^\[' "" dev -j
 	t 1 "" "no RDMA device 'no-such-dev'" dev show no-such-dev
+	t 0 '^\[' "" -j session
+	t 0 '^\[' "" session list -j
+	t 0 '^\{"max_bandwidth":' "" -j param
+	t 0 '^\{"pin_all":(true|false)\}$' "" -j capability
+	t 0 '^max-bandwidth ' "" param show
+	t 0 '^pin-all (on|off)$' "" capability show
+	t 1 "" "cannot show session 4294967295: No such file or directory \(kernel: no session" \
+		session show 4294967295
 	if command -v python3 >/dev/null; then
-		for args in "-j dev" "-p dev" "-j version" "-p version"; do
+		for args in "-j dev" "-p dev" "-j version" "-p version" \
+			    "-j session" "-p session" "-j param" "-p capability"; do
 			n=$((n + 1))
 			# shellcheck disable=SC2086
 			if "$RDMAMIGCTL" $args | python3 -m json.tool >/dev/null; then
@@ -103,7 +159,11 @@ if [ -d /sys/module/rdmamig ]; then
 else
 	notloaded='^rdmamigctl: the rdmamig kernel module is not loaded \(run: modprobe rdmamig\)$'
 	for args in "dev" "dev show" "d s" "-j dev" "dev -j" "-p dev" \
-		    "dev show rxe0" "version" "-j version"; do
+		    "dev show rxe0" "version" "-j version" "session" \
+		    "-j session list" "session show 1" "session set 1 max-b 1g" \
+		    "session cancel 1" "capability" "capability set pin-all on" \
+		    "param" "param set max-bandwidth 1" "monitor" \
+		    "monitor -j --count 1 --timeout 1"; do
 		# shellcheck disable=SC2086
 		t 3 "" "$notloaded" $args
 		n=$((n + 1))

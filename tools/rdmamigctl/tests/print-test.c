@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * What "dev" and "version" print, in text, JSON and pretty JSON, for
- * replies made up here: the output of the paths that need the module.
- * The objects' files are included to reach their static printers.
+ * What "dev", "version", "session", "capability", "param" and "monitor"
+ * print, in text, JSON and pretty JSON, for replies made up here: the
+ * output of the paths that need the module.  The objects' files are
+ * included to reach their static printers.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -11,6 +12,9 @@
 
 #include "../dev.c"
 #include "../version.c"
+#include "../session.c"
+#include "../param.c"
+#include "../monitor.c"
 
 static int failures, count;
 
@@ -84,8 +88,8 @@ static void output_case(const char *what, bool json, bool pretty,
 		exit(1);
 	}
 	pr_init(json, pretty);
+	stdout = mem;	/* for the printers that commit themselves */
 	fn();
-	stdout = mem;
 	if (pr_commit() != RM_EXIT_OK)
 		fprintf(saved, "# pr_commit failed\n");
 	stdout = saved;
@@ -93,6 +97,160 @@ static void output_case(const char *what, bool json, bool pretty,
 	fclose(mem);
 	check(!strcmp(buf, want), what, buf, want);
 	free(buf);
+}
+
+/* ---- Sessions, defaults and events ------------------------------------ */
+
+static void put_or_die(int err)
+{
+	if (err < 0) {
+		fprintf(stderr, "cannot build a reply\n");
+		exit(1);
+	}
+}
+
+static void put_stats(struct nl_msg *msg, uint64_t base)
+{
+	struct nlattr *nest = nla_nest_start(msg, RDMAMIG_ATTR_STATS);
+	int i;
+
+	if (!nest)
+		put_or_die(-1);
+	/* Every stat: base + its number, 1 MiB for the sizes. */
+	for (i = RDMAMIG_STAT_BYTES; i <= RDMAMIG_STAT_MAX; i++)
+		put_or_die(nla_put_u64(msg, i, base ? base * 1000 + i : 0));
+	nla_nest_end(msg, nest);
+}
+
+static void put_params(struct nl_msg *msg, uint64_t caps, uint64_t bw)
+{
+	put_or_die(nla_put_u64(msg, RDMAMIG_ATTR_CAPS, caps));
+	put_or_die(nla_put_u64(msg, RDMAMIG_ATTR_MAX_BANDWIDTH, bw));
+	put_or_die(nla_put_u64(msg, RDMAMIG_ATTR_MAX_REGISTERED, 256ULL << 20));
+	put_or_die(nla_put_u32(msg, RDMAMIG_ATTR_KEEPALIVE_MS, 0));
+	put_or_die(nla_put_u32(msg, RDMAMIG_ATTR_DOWNTIME_LIMIT_MS, 300));
+	put_or_die(nla_put_u32(msg, RDMAMIG_ATTR_MAX_ROUNDS, 30));
+}
+
+/* A GET_SESSION reply: a fresh destination, or a failed source. */
+static void reply_session(struct reply *r, uint32_t id, bool failed)
+{
+	struct nlattr *nest;
+
+	r->msg = nlmsg_alloc();
+	if (!r->msg)
+		put_or_die(-1);
+	put_or_die(nla_put_u32(r->msg, RDMAMIG_ATTR_SESSION_ID, id));
+	put_or_die(nla_put_u32(r->msg, RDMAMIG_ATTR_ROLE,
+			       failed ? RDMAMIG_ROLE_SOURCE : RDMAMIG_ROLE_DEST));
+	put_or_die(nla_put_u32(r->msg, RDMAMIG_ATTR_STATE,
+			       failed ? RDMAMIG_STATE_FAILED : RDMAMIG_STATE_SETUP));
+	put_or_die(nla_put_u32(r->msg, RDMAMIG_ATTR_ERROR, failed ? -ECONNRESET : 0));
+	put_or_die(nla_put_string(r->msg, RDMAMIG_ATTR_REASON,
+				  failed ? "peer: \"gone\"" : ""));
+	put_or_die(nla_put_u64(r->msg, RDMAMIG_ATTR_CAPS, failed ? 1 : 0));
+	put_stats(r->msg, failed ? 1000 : 0);
+	put_or_die(nla_put_u32(r->msg, RDMAMIG_ATTR_OWNER_PID, 100 + id));
+	put_or_die(nla_put_u32(r->msg, RDMAMIG_ATTR_TARGET_PID, 200 + id));
+	put_or_die(nla_put_string(r->msg, RDMAMIG_ATTR_LOCAL_ADDR,
+				  failed ? "10.0.2.15:40000" : "10.0.2.16:18515"));
+	put_or_die(nla_put_string(r->msg, RDMAMIG_ATTR_PEER_ADDR,
+				  failed ? "[fe80::1]:18515" : ""));
+	put_or_die(nla_put_u32(r->msg, RDMAMIG_ATTR_BLOCKS, 4));
+	put_or_die(nla_put_u64(r->msg, RDMAMIG_ATTR_BLOCK_BYTES, 64ULL << 20));
+	nest = nla_nest_start(r->msg, RDMAMIG_ATTR_PARAMS);
+	if (!nest)
+		put_or_die(-1);
+	put_params(r->msg, failed ? 1 : 0, failed ? 12500000 : 0);
+	nla_nest_end(r->msg, nest);
+	reply_parse(r);
+}
+
+static void reply_defaults(struct reply *r)
+{
+	r->msg = nlmsg_alloc();
+	if (!r->msg)
+		put_or_die(-1);
+	put_params(r->msg, RDMAMIG_CAP_PIN_ALL, 1000000000);
+	reply_parse(r);
+}
+
+/* EVENT_STATE (failed or not) or EVENT_ROUND. */
+static void reply_event(struct reply *r, uint8_t cmd, bool failed)
+{
+	r->msg = nlmsg_alloc();
+	if (!r->msg)
+		put_or_die(-1);
+	put_or_die(nla_put_u32(r->msg, RDMAMIG_ATTR_SESSION_ID, 3));
+	put_or_die(nla_put_u32(r->msg, RDMAMIG_ATTR_ROLE, RDMAMIG_ROLE_SOURCE));
+	put_or_die(nla_put_u32(r->msg, RDMAMIG_ATTR_STATE, failed ?
+			       RDMAMIG_STATE_CANCELLED : RDMAMIG_STATE_ACTIVE));
+	put_or_die(nla_put_u32(r->msg, RDMAMIG_ATTR_ERROR, failed ? -ECANCELED : 0));
+	put_or_die(nla_put_string(r->msg, RDMAMIG_ATTR_REASON,
+				  failed ? "cancelled" : ""));
+	if (cmd == RDMAMIG_CMD_EVENT_ROUND) {
+		put_or_die(nla_put_u64(r->msg, RDMAMIG_ATTR_CAPS, 0));
+		put_stats(r->msg, 2);
+	}
+	reply_parse(r);
+}
+
+static struct reply sess0, sess1, defaults, ev_state, ev_cancel, ev_round;
+
+static void sessions(void)
+{
+	struct session_show ss = { 0 };
+
+	pr_open_array(NULL);
+	session_print(sess0.tb, &ss);
+	session_print(sess1.tb, &ss);
+	pr_close_array();
+}
+
+static void session_detail(void)
+{
+	struct session_show ss = { .detail = true };
+
+	session_print(sess1.tb, &ss);
+}
+
+static void session_fresh(void)
+{
+	struct session_show ss = { .detail = true };
+
+	session_print(sess0.tb, &ss);
+}
+
+static void capabilities(void)
+{
+	struct defaults d = { .caps_only = true };
+
+	defaults_print(defaults.tb, &d);
+}
+
+static void params(void)
+{
+	struct defaults d = { 0 };
+
+	defaults_print(defaults.tb, &d);
+}
+
+static int fake_clock(clockid_t clk, struct timespec *ts)
+{
+	(void)clk;
+	ts->tv_sec = 1700000000;	/* 2023-11-14T22:13:20Z */
+	ts->tv_nsec = 123456789;
+	return 0;
+}
+
+/* monitor_print() commits, as the monitor does: here into the case's output. */
+static struct monitor mon = { .events = MON_STATE | MON_ROUND };
+
+static void events(void)
+{
+	monitor_event(RDMAMIG_CMD_EVENT_STATE, ev_state.tb, &mon);
+	monitor_event(RDMAMIG_CMD_EVENT_ROUND, ev_round.tb, &mon);
+	monitor_event(RDMAMIG_CMD_EVENT_STATE, ev_cancel.tb, &mon);
 }
 
 static struct reply dev0, dev1, ver;
@@ -162,9 +320,162 @@ int main(void)
 		    "{\"tool\":\"" RDMAMIGCTL_VERSION "\","
 		    "\"module\":\"0.1.0-\\\"q\\\"\",\"protocol\":1}\n");
 
+	reply_session(&sess0, 0, false);
+	reply_session(&sess1, 7, true);
+	output_case("session list, text", false, false, sessions,
+		    "0: dest setup pid 200 10.0.2.16:18515 -> - rounds 0 bytes 0B"
+		    " throughput 0.0MB/s\n"
+		    "7: source failed pid 207 10.0.2.15:40000 -> [fe80::1]:18515"
+		    " rounds 1000005 bytes 976.6KiB throughput 1.0MB/s"
+		    " reason \"peer: \"gone\"\"\n");
+	output_case("session list, JSON", true, false, sessions,
+		    "[{\"id\":0,\"role\":\"dest\",\"state\":\"setup\",\"error\":0,"
+		    "\"reason\":\"\",\"owner_pid\":100,\"target_pid\":200,"
+		    "\"local_addr\":\"10.0.2.16:18515\",\"peer_addr\":\"\","
+		    "\"blocks\":4,\"block_bytes\":67108864,\"caps\":[],"
+		    "\"params\":{\"caps\":[],\"max_bandwidth\":0,"
+		    "\"max_registered\":268435456,\"keepalive_ms\":0,"
+		    "\"downtime_limit_ms\":300,\"max_rounds\":30},"
+		    "\"stats\":{\"bytes\":0,\"pages\":0,\"zero_pages\":0,"
+		    "\"rounds\":0,\"throughput\":0,\"chunks_registered\":0,"
+		    "\"chunks_unregistered\":0,\"registered_bytes\":0,"
+		    "\"device_state_bytes\":0,\"setup_ms\":0,\"total_ms\":0,"
+		    "\"downtime_ms\":0}},"
+		    "{\"id\":7,\"role\":\"source\",\"state\":\"failed\","
+		    "\"error\":-104,\"error_text\":\"Connection reset by peer\","
+		    "\"reason\":\"peer: \\\"gone\\\"\",\"owner_pid\":107,"
+		    "\"target_pid\":207,\"local_addr\":\"10.0.2.15:40000\","
+		    "\"peer_addr\":\"[fe80::1]:18515\",\"blocks\":4,"
+		    "\"block_bytes\":67108864,\"caps\":[\"pin-all\"],"
+		    "\"params\":{\"caps\":[\"pin-all\"],\"max_bandwidth\":12500000,"
+		    "\"max_registered\":268435456,\"keepalive_ms\":0,"
+		    "\"downtime_limit_ms\":300,\"max_rounds\":30},"
+		    "\"stats\":{\"bytes\":1000002,\"pages\":1000003,"
+		    "\"zero_pages\":1000004,\"rounds\":1000005,"
+		    "\"throughput\":1000010,\"chunks_registered\":1000006,"
+		    "\"chunks_unregistered\":1000007,\"registered_bytes\":1000008,"
+		    "\"device_state_bytes\":1000009,\"setup_ms\":1000011,"
+		    "\"total_ms\":1000012,\"downtime_ms\":1000013}}]\n");
+	output_case("session show, text", false, false, session_detail,
+		    "session 7: source failed error ECONNRESET (Connection reset by peer)"
+		    " reason \"peer: \"gone\"\"\n"
+		    "    owner pid 107 target pid 207\n"
+		    "    local 10.0.2.15:40000 peer [fe80::1]:18515\n"
+		    "    blocks 4 (64MiB) caps pin-all\n"
+		    "    params: caps pin-all max-bandwidth 12.5MB/s max-registered 256MiB"
+		    " keepalive off downtime-limit 300ms max-rounds 30\n"
+		    "    stats: bytes 976.6KiB pages 1000003 zero-pages 1000004"
+		    " rounds 1000005 throughput 1.0MB/s\n"
+		    "           chunks-registered 1000006 chunks-unregistered 1000007"
+		    " registered 976.6KiB device-state 976.6KiB\n"
+		    "           setup 1000011ms total 1000012ms downtime 1000013ms\n");
+	output_case("session show, fresh, text", false, false, session_fresh,
+		    "session 0: dest setup\n"
+		    "    owner pid 100 target pid 200\n"
+		    "    local 10.0.2.16:18515 peer -\n"
+		    "    blocks 4 (64MiB) caps none\n"
+		    "    params: caps none max-bandwidth unlimited max-registered 256MiB"
+		    " keepalive off downtime-limit 300ms max-rounds 30\n"
+		    "    stats: bytes 0B pages 0 zero-pages 0 rounds 0 throughput 0.0MB/s\n"
+		    "           chunks-registered 0 chunks-unregistered 0 registered 0B"
+		    " device-state 0B\n"
+		    "           setup 0ms total 0ms downtime 0ms\n");
+	output_case("session show, pretty JSON", true, true, session_fresh,
+		    "{\n"
+		    "    \"id\": 0,\n"
+		    "    \"role\": \"dest\",\n"
+		    "    \"state\": \"setup\",\n"
+		    "    \"error\": 0,\n"
+		    "    \"reason\": \"\",\n"
+		    "    \"owner_pid\": 100,\n"
+		    "    \"target_pid\": 200,\n"
+		    "    \"local_addr\": \"10.0.2.16:18515\",\n"
+		    "    \"peer_addr\": \"\",\n"
+		    "    \"blocks\": 4,\n"
+		    "    \"block_bytes\": 67108864,\n"
+		    "    \"caps\": [],\n"
+		    "    \"params\": {\n"
+		    "        \"caps\": [],\n"
+		    "        \"max_bandwidth\": 0,\n"
+		    "        \"max_registered\": 268435456,\n"
+		    "        \"keepalive_ms\": 0,\n"
+		    "        \"downtime_limit_ms\": 300,\n"
+		    "        \"max_rounds\": 30\n"
+		    "    },\n"
+		    "    \"stats\": {\n"
+		    "        \"bytes\": 0,\n"
+		    "        \"pages\": 0,\n"
+		    "        \"zero_pages\": 0,\n"
+		    "        \"rounds\": 0,\n"
+		    "        \"throughput\": 0,\n"
+		    "        \"chunks_registered\": 0,\n"
+		    "        \"chunks_unregistered\": 0,\n"
+		    "        \"registered_bytes\": 0,\n"
+		    "        \"device_state_bytes\": 0,\n"
+		    "        \"setup_ms\": 0,\n"
+		    "        \"total_ms\": 0,\n"
+		    "        \"downtime_ms\": 0\n"
+		    "    }\n"
+		    "}\n");
+
+	reply_defaults(&defaults);
+	output_case("capability show, text", false, false, capabilities,
+		    "pin-all on\n");
+	output_case("capability show, JSON", true, false, capabilities,
+		    "{\"pin_all\":true}\n");
+	output_case("param show, text", false, false, params,
+		    "max-bandwidth 1GB/s\n"
+		    "max-registered 256MiB\n"
+		    "keepalive off\n"
+		    "downtime-limit 300ms\n"
+		    "max-rounds 30\n");
+	output_case("param show, JSON", true, false, params,
+		    "{\"max_bandwidth\":1000000000,\"max_registered\":268435456,"
+		    "\"keepalive_ms\":0,\"downtime_limit_ms\":300,\"max_rounds\":30}\n");
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	monitor_clock = fake_clock;
+	reply_event(&ev_state, RDMAMIG_CMD_EVENT_STATE, false);
+	reply_event(&ev_cancel, RDMAMIG_CMD_EVENT_STATE, true);
+	reply_event(&ev_round, RDMAMIG_CMD_EVENT_ROUND, false);
+	output_case("monitor, text", false, false, events,
+		    "2023-11-14T22:13:20.123+0000 session 3 source state active\n"
+		    "2023-11-14T22:13:20.123+0000 session 3 source round caps none"
+		    " bytes 2.0KiB pages 2003 zero-pages 2004 rounds 2005"
+		    " throughput 0.0MB/s\n"
+		    "2023-11-14T22:13:20.123+0000 session 3 source state cancelled"
+		    " error ECANCELED (Operation canceled) reason \"cancelled\"\n");
+	output_case("monitor, JSON", true, false, events,
+		    "{\"time\":\"2023-11-14T22:13:20.123+0000\",\"event\":\"state\","
+		    "\"id\":3,\"role\":\"source\",\"state\":\"active\",\"error\":0,"
+		    "\"reason\":\"\"}\n"
+		    "{\"time\":\"2023-11-14T22:13:20.123+0000\",\"event\":\"round\","
+		    "\"id\":3,\"role\":\"source\",\"state\":\"active\",\"caps\":[],"
+		    "\"stats\":{\"bytes\":2002,\"pages\":2003,\"zero_pages\":2004,"
+		    "\"rounds\":2005,\"throughput\":2010,\"chunks_registered\":2006,"
+		    "\"chunks_unregistered\":2007,\"registered_bytes\":2008,"
+		    "\"device_state_bytes\":2009,\"setup_ms\":2011,\"total_ms\":2012,"
+		    "\"downtime_ms\":2013},\"error\":0,\"reason\":\"\"}\n"
+		    "{\"time\":\"2023-11-14T22:13:20.123+0000\",\"event\":\"state\","
+		    "\"id\":3,\"role\":\"source\",\"state\":\"cancelled\","
+		    "\"error\":-125,\"error_text\":\"Operation canceled\","
+		    "\"reason\":\"cancelled\"}\n");
+	mon.events = MON_STATE;
+	mon.count = 1;
+	mon.seen = 0;
+	output_case("monitor state --count 1", false, false, events,
+		    "2023-11-14T22:13:20.123+0000 session 3 source state active\n");
+
 	nlmsg_free(dev0.msg);
 	nlmsg_free(dev1.msg);
 	nlmsg_free(ver.msg);
+	nlmsg_free(sess0.msg);
+	nlmsg_free(sess1.msg);
+	nlmsg_free(defaults.msg);
+	nlmsg_free(ev_state.msg);
+	nlmsg_free(ev_cancel.msg);
+	nlmsg_free(ev_round.msg);
 	printf("1..%d\n", count);
 	return failures ? 1 : 0;
 }

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Unit tests of rdmamigctl's JSON writer and command lookup.
+ * Unit tests of rdmamigctl's JSON writer, command lookup, and the values
+ * of the command line (attrs.c).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "attrs.h"
 #include "json.h"
 #include "rdmamigctl.h"
 
@@ -179,10 +181,124 @@ static void lookup_tests(void)
 	lookup_case("migrates", NULL, 0);
 }
 
+#define REFUSED	(UINT64_MAX - 1)	/* no value tested here */
+
+static void value_case(const char *kind, const char *s, uint64_t want)
+{
+	uint64_t v64 = 12345;
+	uint32_t v32 = 12345;
+	char what[96], got[32], exp[32];
+	bool on = false;
+	int bad;
+
+	if (!strcmp(kind, "rate")) {
+		bad = attr_parse_rate(s, &v64);
+	} else if (!strcmp(kind, "size")) {
+		bad = attr_parse_size(s, &v64);
+	} else if (!strcmp(kind, "ms")) {
+		bad = attr_parse_ms(s, &v32);
+		v64 = v32;
+	} else if (!strcmp(kind, "u32")) {
+		bad = attr_parse_u32(s, &v32);
+		v64 = v32;
+	} else {
+		bad = attr_parse_on_off(s, &on);
+		v64 = bad ? 12345 : on;
+	}
+	snprintf(what, sizeof(what), "%s '%s'", kind, s);
+	snprintf(got, sizeof(got), bad ? "refused" : "%llu", (unsigned long long)v64);
+	snprintf(exp, sizeof(exp), want == REFUSED ? "refused" : "%llu",
+		 (unsigned long long)want);
+	/* A refused value leaves the variable alone. */
+	check(want == REFUSED ? bad && v64 == 12345 : !bad && v64 == want,
+	      what, got, exp);
+}
+
+static void value_tests(void)
+{
+	value_case("rate", "0", 0);
+	value_case("rate", "unlimited", 0);
+	value_case("rate", "12345", 12345);
+	value_case("rate", "40g", 40000000000ULL);
+	value_case("rate", "40G", 40000000000ULL);
+	value_case("rate", "20m", 20000000);
+	value_case("rate", "20MB/s", 20000000);
+	value_case("rate", "1.5k", 1500);
+	value_case("rate", "2kbps", 2000);
+	value_case("rate", "100mbit", 12500000);
+	value_case("rate", "10gbit", 1250000000);
+	value_case("rate", "8bit", 1);
+	value_case("rate", "1bit", REFUSED);		/* rounds to 0 */
+	value_case("rate", "12bit", 2);		/* 1.5 rounds up */
+	value_case("rate", "18446744073709551615", 18446744073709551615ULL);
+	value_case("rate", "18446744073709551616", REFUSED);
+	value_case("rate", "18446744073710g", REFUSED);
+	value_case("rate", "", REFUSED);
+	value_case("rate", "g", REFUSED);
+	value_case("rate", "-1", REFUSED);
+	value_case("rate", " 1", REFUSED);
+	value_case("rate", "1x", REFUSED);
+	value_case("rate", "1.", REFUSED);
+	value_case("rate", "1.1234567k", REFUSED);
+	value_case("size", "1m", 1048576);
+	value_case("size", "1M", 1048576);
+	value_case("size", "1MiB", 1048576);
+	value_case("size", "256k", 262144);
+	value_case("size", "2g", 2147483648ULL);
+	value_case("size", "1.5k", 1536);
+	value_case("size", "4096", 4096);
+	value_case("size", "4096b", 4096);
+	value_case("size", "1mbit", REFUSED);
+	value_case("ms", "300", 300);
+	value_case("ms", "300ms", 300);
+	value_case("ms", "2s", 2000);
+	value_case("ms", "0.5s", 500);
+	value_case("ms", "4294967295", 4294967295ULL);
+	value_case("ms", "4294967296", REFUSED);
+	value_case("ms", "5m", REFUSED);
+	value_case("u32", "30", 30);
+	value_case("u32", "0", 0);
+	value_case("u32", "1.5", REFUSED);
+	value_case("u32", "3s", REFUSED);
+	value_case("u32", "4294967296", REFUSED);
+	value_case("on/off", "on", 1);
+	value_case("on/off", "off", 0);
+	value_case("on/off", "true", 1);
+	value_case("on/off", "yes", REFUSED);
+}
+
+static void fmt_case(const char *what, const char *got, const char *want)
+{
+	check(!strcmp(got, want), what, got, want);
+}
+
+static void fmt_tests(void)
+{
+	char buf[ATTR_BUF_LEN];
+
+	fmt_case("size 0", attr_fmt_size(buf, sizeof(buf), 0), "0B");
+	fmt_case("size 1023", attr_fmt_size(buf, sizeof(buf), 1023), "1023B");
+	fmt_case("size 1536", attr_fmt_size(buf, sizeof(buf), 1536), "1.5KiB");
+	fmt_case("size 64 MiB", attr_fmt_size(buf, sizeof(buf), 64ULL << 20), "64MiB");
+	fmt_case("size 3 GiB + 1", attr_fmt_size(buf, sizeof(buf), (3ULL << 30) + 1),
+		 "3.0GiB");
+	fmt_case("size max", attr_fmt_size(buf, sizeof(buf), UINT64_MAX), "16.0EiB");
+	fmt_case("rate 0", attr_fmt_rate(buf, sizeof(buf), 0), "unlimited");
+	fmt_case("rate 999", attr_fmt_rate(buf, sizeof(buf), 999), "999B/s");
+	fmt_case("rate 12.5 MB/s", attr_fmt_rate(buf, sizeof(buf), 12500000), "12.5MB/s");
+	fmt_case("rate 40 GB/s", attr_fmt_rate(buf, sizeof(buf), 40000000000ULL), "40GB/s");
+	fmt_case("mbps", attr_fmt_mbps(buf, sizeof(buf), 123456789), "123.5MB/s");
+	fmt_case("role dest", attr_role_name(RDMAMIG_ROLE_DEST), "dest");
+	fmt_case("role 7", attr_role_name(7), "unknown-7");
+	fmt_case("state cancelled", attr_state_name(RDMAMIG_STATE_CANCELLED), "cancelled");
+}
+
 int main(void)
 {
 	json_tests();
 	lookup_tests();
+	value_tests();
+	fmt_tests();
 	printf("1..%d\n", count);
 	return failures ? 1 : 0;
 }

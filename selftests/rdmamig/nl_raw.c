@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * nl_raw: send one request of the rdmamig generic-netlink family, with
+ * exactly the attributes given, and print what the kernel answered.  For
+ * the requests rdmamigctl never makes (an attribute a command does not
+ * take, a wrong type, ...), so the kernel's checks can be tested directly.
+ *
+ *   nl_raw [--dump] CMD [ATTR=VALUE]...
+ *
+ * CMD: get-version, get-dev, get-session, set-session, cancel-session,
+ * get-defaults, set-defaults, or a number.  ATTR: session-id, caps,
+ * max-bandwidth, max-registered, keepalive-ms, downtime-limit-ms,
+ * max-rounds, target-pid, port, host, or TYPE:NUMBER with TYPE one of u8,
+ * u32, u64, str (e.g. u32:9=1).
+ *
+ * Prints one line:
+ *   ok REPLIES                                  the request succeeded
+ *   error ERRNO (TEXT) extack "MSG" [offset N] [missing ATTR]
+ * and exits 0 when the kernel answered, 1 when it could not be asked,
+ * 2 for a bad command line.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
+#include <netlink/netlink.h>
+#include <netlink/genl/genl.h>
+#include <netlink/genl/ctrl.h>
+
+#include <linux/rdmamig.h>
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+static const struct {
+	const char *name;
+	int cmd;
+} cmds[] = {
+	{ "get-version", RDMAMIG_CMD_GET_VERSION },
+	{ "get-dev", RDMAMIG_CMD_GET_DEV },
+	{ "get-session", RDMAMIG_CMD_GET_SESSION },
+	{ "set-session", RDMAMIG_CMD_SET_SESSION },
+	{ "cancel-session", RDMAMIG_CMD_CANCEL_SESSION },
+	{ "get-defaults", RDMAMIG_CMD_GET_DEFAULTS },
+	{ "set-defaults", RDMAMIG_CMD_SET_DEFAULTS },
+};
+
+enum type { T_U8, T_U32, T_U64, T_STR };
+
+static const struct {
+	const char *name;
+	int attr;
+	enum type type;
+} attrs[] = {
+	{ "session-id", RDMAMIG_ATTR_SESSION_ID, T_U32 },
+	{ "caps", RDMAMIG_ATTR_CAPS, T_U64 },
+	{ "max-bandwidth", RDMAMIG_ATTR_MAX_BANDWIDTH, T_U64 },
+	{ "max-registered", RDMAMIG_ATTR_MAX_REGISTERED, T_U64 },
+	{ "keepalive-ms", RDMAMIG_ATTR_KEEPALIVE_MS, T_U32 },
+	{ "downtime-limit-ms", RDMAMIG_ATTR_DOWNTIME_LIMIT_MS, T_U32 },
+	{ "max-rounds", RDMAMIG_ATTR_MAX_ROUNDS, T_U32 },
+	{ "target-pid", RDMAMIG_ATTR_TARGET_PID, T_U32 },
+	{ "port", RDMAMIG_ATTR_PORT, T_U32 },
+	{ "host", RDMAMIG_ATTR_HOST, T_STR },
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+struct result {
+	bool done;
+	int error;
+	int replies;
+	char extack[256];
+	long offset;		/* of the bad attribute in the request, or -1 */
+	long missing;		/* missing attribute type, or -1 */
+};
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: nl_raw [--dump] CMD [ATTR=VALUE]...\n");
+	exit(2);
+}
+
+static int lookup_cmd(const char *s)
+{
+	char *end;
+	size_t i;
+	long v;
+
+	for (i = 0; i < N(cmds); i++)
+		if (!strcmp(cmds[i].name, s))
+			return cmds[i].cmd;
+	v = strtol(s, &end, 0);
+	if (*end || v < 0 || v > 255)
+		usage();
+	return (int)v;
+}
+
+static int put_attr(struct nl_msg *msg, const char *arg)
+{
+	const char *eq = strchr(arg, '='), *val;
+	enum type type = T_U32;
+	unsigned long long v;
+	char name[64], *end;
+	int attr = -1;
+	size_t i;
+
+	if (!eq || (size_t)(eq - arg) >= sizeof(name))
+		usage();
+	memcpy(name, arg, eq - arg);
+	name[eq - arg] = '\0';
+	val = eq + 1;
+	for (i = 0; i < N(attrs); i++)
+		if (!strcmp(attrs[i].name, name)) {
+			attr = attrs[i].attr;
+			type = attrs[i].type;
+		}
+	if (attr < 0) {
+		char *colon = strchr(name, ':');
+
+		if (!colon)
+			usage();
+		*colon = '\0';
+		if (!strcmp(name, "u8"))
+			type = T_U8;
+		else if (!strcmp(name, "u32"))
+			type = T_U32;
+		else if (!strcmp(name, "u64"))
+			type = T_U64;
+		else if (!strcmp(name, "str"))
+			type = T_STR;
+		else
+			usage();
+		attr = (int)strtol(colon + 1, &end, 0);
+		if (*end || attr <= 0 || attr > 0x3fff)
+			usage();
+	}
+	if (type == T_STR)
+		return nla_put_string(msg, attr, val);
+	v = strtoull(val, &end, 0);
+	if (*end || !*val)
+		usage();
+	switch (type) {
+	case T_U8:
+		return nla_put_u8(msg, attr, (uint8_t)v);
+	case T_U32:
+		return nla_put_u32(msg, attr, (uint32_t)v);
+	default:
+		return nla_put_u64(msg, attr, v);
+	}
+}
+
+static int on_valid(struct nl_msg *msg, void *arg)
+{
+	struct result *r = arg;
+
+	(void)msg;
+	r->replies++;
+	return NL_OK;
+}
+
+static int on_finish(struct nl_msg *msg, void *arg)
+{
+	struct result *r = arg;
+	int err;
+
+	memcpy(&err, nlmsg_data(nlmsg_hdr(msg)), sizeof(err));
+	if (err < 0)
+		r->error = err;
+	r->done = true;
+	return NL_STOP;
+}
+
+static int on_ack(struct nl_msg *msg, void *arg)
+{
+	struct result *r = arg;
+
+	(void)msg;
+	r->done = true;
+	return NL_STOP;
+}
+
+/* The extended ACK after the error (NETLINK_CAP_ACK: no echo between). */
+static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
+{
+	static struct nla_policy policy[NLMSGERR_ATTR_MAX + 1] = {
+		[NLMSGERR_ATTR_MSG] = { .type = NLA_STRING },
+		[NLMSGERR_ATTR_OFFS] = { .type = NLA_U32 },
+		[NLMSGERR_ATTR_MISS_TYPE] = { .type = NLA_U32 },
+	};
+	struct nlmsghdr *nlh = (struct nlmsghdr *)((char *)e - NLMSG_HDRLEN);
+	struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
+	struct result *r = arg;
+	size_t off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(*e));
+
+	(void)nla;
+	r->error = e->error;
+	r->done = true;
+	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS) || nlh->nlmsg_len <= off)
+		return NL_STOP;
+	if (nla_parse(tb, NLMSGERR_ATTR_MAX, (struct nlattr *)((char *)nlh + off),
+		      nlh->nlmsg_len - off, policy) < 0)
+		return NL_STOP;
+	if (tb[NLMSGERR_ATTR_MSG])
+		snprintf(r->extack, sizeof(r->extack), "%s",
+			 nla_get_string(tb[NLMSGERR_ATTR_MSG]));
+	if (tb[NLMSGERR_ATTR_OFFS])
+		r->offset = nla_get_u32(tb[NLMSGERR_ATTR_OFFS]);
+	if (tb[NLMSGERR_ATTR_MISS_TYPE])
+		r->missing = nla_get_u32(tb[NLMSGERR_ATTR_MISS_TYPE]);
+	return NL_STOP;
+}
+
+int main(int argc, char **argv)
+{
+	struct result r = { .offset = -1, .missing = -1 };
+	struct nl_sock *sk;
+	struct nl_msg *msg;
+	struct nl_cb *cb;
+	int one = 1, family, flags = NLM_F_ACK, i = 1, err;
+
+	if (i < argc && !strcmp(argv[i], "--dump")) {
+		flags = NLM_F_DUMP;
+		i++;
+	}
+	if (i >= argc)
+		usage();
+
+	sk = nl_socket_alloc();
+	if (!sk || genl_connect(sk) < 0) {
+		fprintf(stderr, "nl_raw: cannot open a generic netlink socket\n");
+		return 1;
+	}
+	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_EXT_ACK, &one,
+		   sizeof(one));
+	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_CAP_ACK, &one,
+		   sizeof(one));
+	family = genl_ctrl_resolve(sk, RDMAMIG_GENL_NAME);
+	if (family < 0) {
+		fprintf(stderr, "nl_raw: no %s family: %s\n", RDMAMIG_GENL_NAME,
+			nl_geterror(family));
+		return 1;
+	}
+	nl_socket_disable_auto_ack(sk);
+
+	msg = nlmsg_alloc();
+	if (!msg || !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, flags,
+				 lookup_cmd(argv[i]), RDMAMIG_GENL_VERSION)) {
+		fprintf(stderr, "nl_raw: out of memory\n");
+		return 1;
+	}
+	for (i++; i < argc; i++)
+		if (put_attr(msg, argv[i]) < 0) {
+			fprintf(stderr, "nl_raw: message too long\n");
+			return 1;
+		}
+
+	cb = nl_cb_alloc(NL_CB_DEFAULT);
+	if (!cb ||
+	    nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_valid, &r) ||
+	    nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, on_finish, &r) ||
+	    nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, on_ack, &r) ||
+	    nl_cb_err(cb, NL_CB_CUSTOM, on_error, &r)) {
+		fprintf(stderr, "nl_raw: out of memory\n");
+		return 1;
+	}
+	err = nl_send_auto(sk, msg);
+	if (err < 0) {
+		fprintf(stderr, "nl_raw: send: %s\n", nl_geterror(err));
+		return 1;
+	}
+	while (!r.done) {
+		err = nl_recvmsgs(sk, cb);
+		if (err < 0 && !r.done) {
+			fprintf(stderr, "nl_raw: receive: %s\n", nl_geterror(err));
+			return 1;
+		}
+	}
+
+	if (!r.error) {
+		printf("ok %d\n", r.replies);
+	} else {
+		printf("error %d (%s) extack \"%s\"", r.error, strerror(-r.error),
+		       r.extack);
+		if (r.offset >= 0)
+			printf(" offset %ld", r.offset);
+		if (r.missing >= 0)
+			printf(" missing %ld", r.missing);
+		printf("\n");
+	}
+	nl_cb_put(cb);
+	nlmsg_free(msg);
+	nl_socket_free(sk);
+	return 0;
+}

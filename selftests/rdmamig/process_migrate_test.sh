@@ -1,0 +1,392 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Live migration of a running process with rdmamigctl migrate / incoming
+# (netlink sessions over another process's memory, soft-dirty pre-copy).
+#
+#   1. a 64 MiB rdmamig-workload dirtying its memory at a rate of at
+#      least 10% of the bulk round's bandwidth (3 MB/s in pair, 6 MB/s in
+#      loop; raised and run again if the link turns out faster) migrates
+#      into a stopped twin: the checksums of the source (stopped, after
+#      the final round) and of the twin (before SIGCONT) are equal, there
+#      are at least 2 rounds, the source is left stopped, and the twin's
+#      heartbeat carries on from the source's count and advances
+#   2. rejections: migrate of a process that does not exist (exit 1, a
+#      message); incoming into a process that runs (exit 1); a twin whose
+#      region is shorter than the source's: the source fails naming the
+#      block and its process keeps running, the destination fails and its
+#      twin stays stopped
+#
+# Loop topology: both ends in this VM.  Pair topology: the twin and
+# rdmamigctl incoming run on the peer VM ($RDMAMIG_PEER), the source here.
+source "$(dirname "$0")/lib.sh"
+require_root
+
+WORKLOAD=${RDMAMIG_WORKLOAD:-$TOP/tools/rdmamig-workload/rdmamig-workload}
+LOCAL_ADDR=${RDMAMIG_LOCAL_ADDR:-10.0.2.15}
+SIZE=64			# MiB
+REGION=anon@0x7e0000000000	# the workload's region, as rdmamigctl names it
+MIN_RATIO=100		# per mille: the dirty rate against the bandwidth
+
+for prog in "$WORKLOAD" "$RDMAMIGCTL"; do
+	if [ ! -x "$prog" ]; then
+		echo "1..0 # SKIP $prog not built (make tools)"
+		exit $KSFT_SKIP
+	fi
+done
+command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit $KSFT_SKIP; }
+topology=${RDMAMIG_TOPOLOGY:-loop}
+if [ "$topology" = pair ] && [ -z "${RDMAMIG_PEER:-}" ]; then
+	echo "1..0 # SKIP pair topology without \$RDMAMIG_PEER"
+	exit $KSFT_SKIP
+fi
+module_load || { echo "1..0 # SKIP rdmamig module does not load"; exit $KSFT_SKIP; }
+
+# Files both VMs see: the share in the testbed.
+if [ -n "${RDMAMIG_OUT:-}" ]; then
+	dir=$RDMAMIG_OUT/process_migrate.$$
+	mkdir -p "$dir"
+else
+	dir=$(mktemp -d)
+fi
+if [ "$topology" = pair ]; then
+	RATE=${RDMAMIG_PM_RATE:-3}
+	DEST_ADDR=$RDMAMIG_PEER_ADDR
+else
+	RATE=${RDMAMIG_PM_RATE:-6}
+	DEST_ADDR=$LOCAL_ADDR
+fi
+ulimit -l unlimited 2>/dev/null || diag "ulimit -l unlimited: not permitted"
+
+# ---- Running things here or on the peer ------------------------------------
+
+declare -A bg_pid=()	# loop: name -> pid; pair: name -> peer request id
+local_pids=()
+
+on_peer()
+{
+	if [ "$topology" = pair ]; then
+		"$RDMAMIG_PEER" "$@"
+	else
+		"$@"
+	fi
+}
+
+# peer_bg NAME CMD...: start CMD on the peer, its output in $dir/NAME.out
+# and $dir/NAME.err once peer_wait collected it.
+peer_bg()
+{
+	local name=$1
+	shift
+	if [ "$topology" = pair ]; then
+		bg_pid[$name]=$("$RDMAMIG_PEER" --bg "$@") || return 1
+	else
+		"$@" >"$dir/$name.out" 2>"$dir/$name.err" &
+		bg_pid[$name]=$!
+	fi
+}
+
+# peer_wait NAME: its exit status.
+peer_wait()
+{
+	local name=$1 rc
+	[ -n "${bg_pid[$name]:-}" ] || return 125
+	if [ "$topology" = pair ]; then
+		"$RDMAMIG_PEER" --wait "${bg_pid[$name]}" >"$dir/$name.out" 2>"$dir/$name.err"
+		rc=$?
+	else
+		wait "${bg_pid[$name]}" 2>/dev/null
+		rc=$?
+	fi
+	unset "bg_pid[$name]"
+	return $rc
+}
+
+# state PID / peer_state PID: the process's state letter (R, S, T, ...).
+state()
+{
+	cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null || echo -
+}
+
+peer_state()
+{
+	on_peer cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null || echo -
+}
+
+# start_twin NAME SIZE: a twin on the peer, stopped; sets twin_pid.
+start_twin()
+{
+	local name=$1 size=$2
+	rm -f "$dir/$name.pid" "$dir/$name.hb"
+	peer_bg "$name" "$WORKLOAD" --twin --size "$size" --rate 1 \
+		--pid-file "$dir/$name.pid" --heartbeat "$dir/$name.hb" || return 1
+	wait_for 60 test -s "$dir/$name.pid" || return 1
+	twin_pid=$(<"$dir/$name.pid")
+	# It stops itself right after writing its pid.
+	on_peer timeout 30 bash -c "until grep -q '^State:.*T' /proc/$twin_pid/status; do sleep 0.1; done"
+}
+
+# start_source NAME RATE: the workload here, filled; sets src_pid.
+start_source()
+{
+	local name=$1 rate=$2
+	rm -f "$dir/$name.pid" "$dir/$name.hb"
+	"$WORKLOAD" --size "$SIZE" --rate "$rate" --seed $$ \
+		--pid-file "$dir/$name.pid" --heartbeat "$dir/$name.hb" \
+		>"$dir/$name.out" 2>&1 &
+	src_pid=$!
+	local_pids+=("$src_pid")
+	wait_for 60 grep -q heartbeat "$dir/$name.hb"
+}
+
+kill_twin()
+{
+	[ -n "${bg_pid[$1]:-}" ] || return 0
+	on_peer kill -KILL "$2" 2>/dev/null
+	peer_wait "$1"
+	return 0
+}
+
+# shellcheck disable=SC2317 # called from the trap
+cleanup()
+{
+	local name p
+	for p in "${local_pids[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	for name in "${!bg_pid[@]}"; do
+		if [ "$topology" = pair ]; then
+			"$RDMAMIG_PEER" --kill "${bg_pid[$name]}" KILL >/dev/null 2>&1
+			"$RDMAMIG_PEER" --wait "${bg_pid[$name]}" >/dev/null 2>&1
+		else
+			kill -KILL "${bg_pid[$name]}" 2>/dev/null
+		fi
+	done
+	wait 2>/dev/null
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+show()
+{
+	local f
+	for f in "$@"; do
+		[ -s "$dir/$f" ] && sed "s|^|# $f: |" "$dir/$f"
+	done
+	return 0
+}
+
+# jget FILE EXPR: a value of the JSON object in FILE.
+jget()
+{
+	jq -r "$2" "$dir/$1" 2>/dev/null
+}
+
+# hb_last FILE: the last heartbeat count; hb_beyond FILE N: it is past N.
+hb_last()
+{
+	awk '$1 == "heartbeat" { n = $2 } END { print n + 0 }' "$dir/$1" 2>/dev/null
+}
+
+# shellcheck disable=SC2317 # called through wait_for
+hb_beyond()
+{
+	[ "$(hb_last "$1")" -gt "$2" ]
+}
+
+ktap_plan 9
+diag "topology $topology, destination $DEST_ADDR, workload $SIZE MiB"
+
+# ---- Rejections --------------------------------------------------------------
+
+start_source src0 "$RATE" || diag "the source workload did not start"
+
+t="migrate of a process that does not exist: exit 1 and a message"
+true &
+gone=$!
+wait $gone
+"$RDMAMIGCTL" migrate --pid "$gone" "rdma:$DEST_ADDR:1" >"$dir/gone.out" 2>"$dir/gone.err"
+rc=$?
+if [ $rc = 1 ] && grep -q "no process with pid $gone" "$dir/gone.err"; then
+	ktap_ok "$t"
+else
+	diag "exit $rc"; show gone.out gone.err
+	ktap_fail "$t"
+fi
+
+t="incoming into a process that runs: exit 1, it keeps running"
+"$RDMAMIGCTL" incoming --pid "$src_pid" "rdma:$LOCAL_ADDR:0" >"$dir/running.out" 2>"$dir/running.err"
+rc=$?
+if [ $rc = 1 ] && grep -q "is not stopped" "$dir/running.err" &&
+   [ "$(state "$src_pid")" != T ]; then
+	ktap_ok "$t"
+else
+	diag "exit $rc, source state $(state "$src_pid")"; show running.out running.err
+	ktap_fail "$t"
+fi
+
+# A twin of 32 MiB for a source of 64: same block name, other length.
+t1="length mismatch: the source fails naming $REGION and keeps running"
+t2="length mismatch: the destination fails, its twin stays stopped"
+rm -f "$dir/short.port"
+if start_twin short 32 &&
+   peer_bg inc_short "$RDMAMIGCTL" incoming --pid "$twin_pid" --timeout 60 \
+	--port-file "$dir/short.port" "rdma:$DEST_ADDR:0" &&
+   wait_for 60 test -s "$dir/short.port"; then
+	"$RDMAMIGCTL" migrate --pid "$src_pid" --retry 10 \
+		"rdma:$DEST_ADDR:$(<"$dir/short.port")" >"$dir/short.src" 2>"$dir/short.src.err"
+	rc=$?
+	peer_wait inc_short
+	drc=$?
+	diag "source: $(tr '\n' ' ' <"$dir/short.src.err")"
+	if [ $rc = 1 ] && grep -q "$REGION" "$dir/short.src.err" &&
+	   [ "$(state "$src_pid")" != T ]; then
+		ktap_ok "$t1"
+	else
+		diag "source exit $rc, its state $(state "$src_pid")"
+		show short.src short.src.err
+		ktap_fail "$t1"
+	fi
+	if [ $drc = 1 ] && grep -q "$REGION" "$dir/inc_short.err" &&
+	   [ "$(peer_state "$twin_pid")" = T ]; then
+		ktap_ok "$t2"
+	else
+		diag "destination exit $drc, twin state $(peer_state "$twin_pid")"
+		show inc_short.out inc_short.err
+		ktap_fail "$t2"
+	fi
+else
+	diag "the short twin or its incoming did not start"
+	show inc_short.out inc_short.err
+	ktap_fail "$t1"
+	ktap_fail "$t2"
+fi
+kill_twin short "$twin_pid"
+kill -KILL "$src_pid" 2>/dev/null
+wait "$src_pid" 2>/dev/null
+
+# ---- The migration ---------------------------------------------------------
+
+# migrate_once NAME RATE: source and twin started, migrated; the outputs
+# in NAME.src (JSON) and inc_NAME.out (JSON); exit statuses src_rc, dst_rc.
+migrate_once()
+{
+	local name=$1 rate=$2
+	src_rc=125 dst_rc=125
+	rm -f "$dir/$name.port"
+	start_source "$name.source" "$rate" || { diag "$name: no source"; return 1; }
+	start_twin "$name.twin" "$SIZE" || { diag "$name: no twin"; return 1; }
+	peer_bg "inc_$name" "$RDMAMIGCTL" -j incoming --pid "$twin_pid" --checksum \
+		--timeout 120 --port-file "$dir/$name.port" "rdma:$DEST_ADDR:0" || return 1
+	wait_for 60 test -s "$dir/$name.port" || { diag "$name: incoming did not listen"; }
+	"$RDMAMIGCTL" -j migrate --pid "$src_pid" --checksum \
+		"rdma:$DEST_ADDR:$(cat "$dir/$name.port" 2>/dev/null)" \
+		>"$dir/$name.src" 2>"$dir/$name.src.err"
+	src_rc=$?
+	peer_wait "inc_$name"
+	dst_rc=$?
+	return 0
+}
+
+# measure_ratio NAME: the source's dirty rate, measured from its
+# heartbeats (pages written per second over its life), per mille of the
+# bulk round's bandwidth, in ratio; sets dirty_bps and bulk_bps too.
+measure_ratio()
+{
+	local hb=$dir/$1.source.hb
+	bulk_bps=$(jget "$1.src" '.round_stats[0].throughput')
+	dirty_bps=$(awk '$1 == "heartbeat" {
+			if (!n++) { b0 = $2; p0 = $4 }
+			b1 = $2; p1 = $4
+		}
+		END { print (b1 > b0) ? int((p1 - p0) * 4096 / (b1 - b0)) : 0 }' "$hb" 2>/dev/null)
+	[[ "$dirty_bps" =~ ^[0-9]+$ ]] || dirty_bps=0
+	if [[ "$bulk_bps" =~ ^[0-9]+$ ]] && [ "$bulk_bps" -gt 0 ]; then
+		ratio=$((dirty_bps * 1000 / bulk_bps))
+	else
+		bulk_bps=0
+		ratio=0
+	fi
+}
+
+ratio_str()
+{
+	printf '%d.%03d' $((ratio / 1000)) $((ratio % 1000))
+}
+
+name=run1
+migrate_once run1 "$RATE"
+measure_ratio run1
+diag "run1: dirty rate $((dirty_bps / 1000)) kB/s at --rate $RATE MB/s," \
+	"bulk round $((bulk_bps / 1000)) kB/s: ratio $(ratio_str)"
+if [ "$src_rc" = 0 ] && [ "$ratio" -lt "$MIN_RATIO" ] && [ "$bulk_bps" -gt 0 ]; then
+	# A faster link than assumed: 15% of what it did, once more.
+	rate=$(((bulk_bps * 15 / 100 + 999999) / 1000000))
+	diag "the link is faster than assumed: again at --rate $rate MB/s"
+	kill -KILL "$src_pid" 2>/dev/null
+	wait "$src_pid" 2>/dev/null
+	kill_twin run1.twin "$twin_pid"
+	name=run2
+	migrate_once run2 "$rate"
+	measure_ratio run2
+	diag "run2: dirty rate $((dirty_bps / 1000)) kB/s at --rate $rate MB/s," \
+		"bulk round $((bulk_bps / 1000)) kB/s: ratio $(ratio_str)"
+fi
+
+src_sum=$(jget "$name.src" .checksum)
+dst_sum=$(jget "inc_$name.out" .checksum)
+diag "$name: source exit $src_rc, destination exit $dst_rc;" \
+	"rounds $(jget "$name.src" .rounds), total $(jget "$name.src" .total_ms) ms," \
+	"downtime $(jget "$name.src" .downtime_ms) ms (stopped $(jget "$name.src" .stopped_ms) ms)," \
+	"pages $(jget "$name.src" .pages), zero pages $(jget "$name.src" .zero_pages)"
+diag "$name: rounds (dirty pages/ms/MB/s): $(jget "$name.src" '[.round_stats[] | "\(.pages_dirty)/\(.wall_us / 1000 | floor)/\(.throughput / 1e5 | floor / 10)"] | join(" ")')"
+diag "$name: checksums source $src_sum destination $dst_sum"
+
+t="migrate: $SIZE MiB, both ends succeed, checksums equal"
+if [ "$src_rc" = 0 ] && [ "$dst_rc" = 0 ] && [[ "$src_sum" =~ ^0x[0-9a-f]{16}$ ]] &&
+   [ "$src_sum" = "$dst_sum" ]; then
+	ktap_ok "$t"
+else
+	show "$name.src" "$name.src.err" "inc_$name.out" "inc_$name.err"
+	ktap_fail "$t"
+fi
+
+t="migrate: the destination counted what the source sent (pages, zero pages, rounds)"
+counts()
+{
+	jget "$1" '[.pages, .zero_pages, .rounds] | map(tostring) | join(" ")'
+}
+if [ "$src_rc" = 0 ] && [ "$dst_rc" = 0 ] &&
+   [ "$(counts "$name.src")" = "$(counts "inc_$name.out")" ]; then
+	ktap_ok "$t"
+else
+	diag "source: $(counts "$name.src"), destination: $(counts "inc_$name.out")"
+	ktap_fail "$t"
+fi
+
+rounds=$(jget "$name.src" .rounds)
+ktap_result "migrate: at least 2 rounds ($rounds)" \
+	test "${rounds:-0}" -ge 2 2>/dev/null
+
+ktap_result "migrate: dirty rate at least 0.10 of the bulk-round bandwidth ($(ratio_str))" \
+	test "$ratio" -ge "$MIN_RATIO"
+
+t="migrate: source left stopped, twin carries on from its heartbeat and advances"
+twin_hb=$dir/$name.twin.hb
+from=$(awk '$1 == "twin:" { print $5 }' "$twin_hb" 2>/dev/null)
+src_last=$(hb_last "$name.source.hb")
+diag "$name: source's last heartbeat $src_last, twin continued from ${from:-?}"
+if [ "$src_rc" = 0 ] && [ "$(state "$src_pid")" = T ] &&
+   [[ "$from" =~ ^[0-9]+$ ]] && [ "$from" -ge "$src_last" ] &&
+   [ "$from" -le $((src_last + 1)) ] &&
+   wait_for 10 hb_beyond "$name.twin.hb" $((from + 2)); then
+	diag "$name: twin heartbeat now $(hb_last "$name.twin.hb")"
+	ktap_ok "$t"
+else
+	diag "source state $(state "$src_pid"); twin heartbeats:"
+	show "$name.twin.hb"
+	ktap_fail "$t"
+fi
+kill_twin "$name.twin" "$twin_pid"
+
+ktap_finish

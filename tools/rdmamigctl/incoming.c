@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rdmamigctl incoming: receive a process's memory into a stopped twin
+ * process (the destination side of 'rdmamigctl migrate').
+ *
+ *   NEW_SESSION (role dest) over the twin's blocks, LISTEN, ACCEPT (the
+ *   source connected and its blocks matched ours by name and length)
+ *   the kernel places the rounds; we follow them with GET_SESSION every
+ *   100 ms until the session completed or failed
+ *   then the checksum, if asked, and SIGCONT: the twin runs on with the
+ *   source's memory
+ *
+ * A failed migration leaves the twin stopped: its memory is not whole.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/rdmamig.h>
+
+#include "print.h"
+#include "procmem.h"
+#include "rdmamigctl.h"
+
+#define INC_POLL_US	100000
+
+struct inc {
+	struct rm *rm;
+	pid_t pid;
+	char host[RDMAMIG_HOST_MAX];
+	uint16_t port;
+	struct pm_blocks bl;
+	bool checksum;
+	bool no_cont;
+	struct pm_params params;
+	unsigned int timeout_s;
+	const char *port_file;
+
+	int mem;
+	uint32_t id;
+	bool held;		/* the twin is ours to leave stopped */
+};
+
+static int incoming_help(void)
+{
+	fputs("Usage: rdmamigctl [-j | -p] incoming --pid PID [OPTIONS] rdma:HOST:PORT\n"
+	      "       rdmamigctl incoming help\n"
+	      "\n"
+	      "Receive the memory of a process that 'rdmamigctl migrate' sends into\n"
+	      "PID, a stopped twin with the same memory layout, listening on the\n"
+	      "address HOST and on PORT (0: any, printed).  Once the migration\n"
+	      "completed, PID is continued (SIGCONT) and runs on with the source's\n"
+	      "memory; if it fails, PID is left stopped.\n"
+	      "\n"
+	      "Options:\n"
+	      "  --pid PID          the stopped twin (needs ptrace rights)\n"
+	      "  --region ADDR+LEN  receive into this range (repeatable); default:\n"
+	      "                     every private writable anonymous mapping of 1 MiB\n"
+	      "                     or more; the source's blocks must match by name\n"
+	      "                     (anon@0xADDR) and length\n"
+	      "  --checksum         print the XXH64 of the memory before continuing\n"
+	      "  --timeout SEC      wait this long for the source to connect (120)\n"
+	      "  --port-file FILE   write the port listened on to FILE\n"
+	      "  --no-cont          leave PID stopped after the migration\n"
+	      "  --pin-all          allow the source to have all of PID's memory\n"
+	      "                     registered up front (migrate --pin-all)\n"
+	      "\n"
+	      "JSON: one object: pid, host, port, peer, state, blocks [{name, addr,\n"
+	      "length}], rounds, pages, zero_pages, bytes, setup_ms, total_ms,\n"
+	      "checksum, after (\"continued\" or \"stopped\").\n",
+	      stdout);
+	return RM_EXIT_OK;
+}
+
+static bool inc_uint(const char *s, uint64_t max, uint64_t *v)
+{
+	unsigned long long x;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	x = strtoull(s, &end, 10);
+	if (errno || *end || x > max)
+		return false;
+	*v = x;
+	return true;
+}
+
+enum {
+	OPT_PID = 256, OPT_REGION, OPT_CHECKSUM, OPT_TIMEOUT, OPT_PORT_FILE,
+	OPT_NO_CONT, OPT_PIN_ALL,
+};
+
+static const struct option incoming_options[] = {
+	{ "pid",	required_argument, NULL, OPT_PID },
+	{ "region",	required_argument, NULL, OPT_REGION },
+	{ "checksum",	no_argument,	   NULL, OPT_CHECKSUM },
+	{ "timeout",	required_argument, NULL, OPT_TIMEOUT },
+	{ "port-file",	required_argument, NULL, OPT_PORT_FILE },
+	{ "no-cont",	no_argument,	   NULL, OPT_NO_CONT },
+	{ "pin-all",	no_argument,	   NULL, OPT_PIN_ALL },
+	{ "json",	no_argument,	   NULL, 'j' },
+	{ "pretty",	no_argument,	   NULL, 'p' },
+	{ "help",	no_argument,	   NULL, 'h' },
+	{ NULL,		0,		   NULL, 0 },
+};
+
+static int inc_option(struct inc *in, int c, const char *arg)
+{
+	uint64_t v, addr, len;
+
+	switch (c) {
+	case OPT_PID:
+		if (!inc_uint(arg, INT32_MAX, &v) || !v)
+			return rm_usage_err("incoming", "bad pid '%s'", arg);
+		in->pid = v;
+		break;
+	case OPT_REGION:
+		if (!pm_parse_region(arg, &addr, &len))
+			return rm_usage_err("incoming", "bad region '%s' (ADDR+LEN)", arg);
+		return pm_add_region(&in->bl, "incoming", addr, len);
+	case OPT_CHECKSUM:
+		in->checksum = true;
+		break;
+	case OPT_TIMEOUT:
+		if (!inc_uint(arg, 86400, &v) || !v)
+			return rm_usage_err("incoming", "bad --timeout '%s'", arg);
+		in->timeout_s = v;
+		break;
+	case OPT_PORT_FILE:
+		in->port_file = arg;
+		break;
+	case OPT_NO_CONT:
+		in->no_cont = true;
+		break;
+	case OPT_PIN_ALL:
+		in->params.has_caps = true;
+		in->params.caps = RDMAMIG_CAP_PIN_ALL;
+		break;
+	}
+	return RM_EXIT_OK;
+}
+
+/*
+ * Options anywhere among the words (main() leaves them all to us, -j and
+ * -p after "incoming" too), and the address.  -1: help was printed.
+ */
+static int inc_parse(struct inc *in, struct rm *rm)
+{
+	const char *w = rm_arg(rm);
+	int c, ret;
+
+	in->timeout_s = 120;
+	if (w && *w && !strncmp("help", w, strlen(w)))
+		return incoming_help() ?: -1;
+
+	/* The object's word stands in for argv[0]. */
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(rm->argc + 1, rm->argv - 1, ":jph", incoming_options,
+				NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			rm->json = true;
+			break;
+		case 'p':
+			rm->json = rm->pretty = true;
+			break;
+		case 'h':
+			return incoming_help() ?: -1;
+		case ':':
+		case '?':
+			return pm_bad_option("incoming", c, rm->argv - 1);
+		default:
+			ret = inc_option(in, c, optarg);
+			if (ret)
+				return ret;
+		}
+	}
+	/* getopt_long() moved the other words behind the options. */
+	rm->argv += optind - 1;
+	rm->argc -= optind - 1;
+	if (!rm_arg(rm))
+		return rm_usage_err("incoming", "no address given (rdma:HOST:PORT)");
+	if (!pm_parse_target(rm_arg(rm), in->host, sizeof(in->host), &in->port))
+		return rm_usage_err("incoming", "bad address '%s' (rdma:HOST:PORT)",
+				    rm_arg(rm));
+	rm_shift(rm);
+	ret = rm_no_more_args(rm, "incoming");
+	if (ret)
+		return ret;
+	if (!in->pid)
+		return rm_usage_err("incoming", "no --pid given");
+	pr_init(rm->json, rm->pretty);
+	return RM_EXIT_OK;
+}
+
+/* ---- Session ------------------------------------------------------------ */
+
+static int inc_port_reply(struct nlattr **tb, void *arg)
+{
+	uint16_t *port = arg;
+
+	if (!tb[RDMAMIG_ATTR_PORT] || nla_len(tb[RDMAMIG_ATTR_PORT]) < 4) {
+		rm_err("cannot listen: no port in the kernel's reply");
+		return RM_EXIT_ERR;
+	}
+	*port = nla_get_u32(tb[RDMAMIG_ATTR_PORT]);
+	return RM_EXIT_OK;
+}
+
+static int inc_listen(struct inc *in)
+{
+	struct nl_msg *msg;
+	char what[128];
+
+	msg = rm_nl_msg(&in->rm->nl, RDMAMIG_CMD_LISTEN, NLM_F_ACK);
+	if (!msg)
+		return RM_EXIT_ERR;
+	if (nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, in->id) ||
+	    nla_put_string(msg, RDMAMIG_ATTR_HOST, in->host) ||
+	    nla_put_u32(msg, RDMAMIG_ATTR_PORT, in->port))
+		goto nomem;
+	snprintf(what, sizeof(what), "cannot listen on %s port %u", in->host, in->port);
+	return rm_nl_send(&in->rm->nl, msg, what, inc_port_reply, &in->port);
+nomem:
+	nlmsg_free(msg);
+	rm_err("cannot build a netlink request: out of memory");
+	return RM_EXIT_ERR;
+}
+
+static int inc_accept(struct inc *in)
+{
+	struct nl_msg *msg;
+
+	msg = rm_nl_msg(&in->rm->nl, RDMAMIG_CMD_ACCEPT, NLM_F_ACK);
+	if (!msg)
+		return RM_EXIT_ERR;
+	if (nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, in->id) ||
+	    nla_put_u32(msg, RDMAMIG_ATTR_TIMEOUT_MS, in->timeout_s * 1000)) {
+		nlmsg_free(msg);
+		rm_err("cannot build a netlink request: out of memory");
+		return RM_EXIT_ERR;
+	}
+	return rm_nl_send(&in->rm->nl, msg, "no source connected", NULL, NULL);
+}
+
+/* Written whole, then renamed: a poller never reads half of it. */
+static int inc_write_port_file(const struct inc *in)
+{
+	char tmp[4096];
+	FILE *f;
+
+	if (!in->port_file)
+		return RM_EXIT_OK;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", in->port_file);
+	f = fopen(tmp, "we");
+	if (!f || fprintf(f, "%u\n", in->port) < 0 || fclose(f) ||
+	    rename(tmp, in->port_file)) {
+		rm_err("incoming: cannot write the port file %s: %s", in->port_file,
+		       strerror(errno));
+		return RM_EXIT_ERR;
+	}
+	return RM_EXIT_OK;
+}
+
+static bool inc_final(uint32_t state)
+{
+	return state == RDMAMIG_STATE_COMPLETED || state == RDMAMIG_STATE_FAILED ||
+	       state == RDMAMIG_STATE_CANCELLED;
+}
+
+/* Until the session completed or failed, a line per round placed. */
+static int inc_follow(struct inc *in, struct pm_session *s)
+{
+	uint64_t rounds = 0, pages = 0, zero = 0;
+	int ret;
+
+	for (;;) {
+		ret = pm_check_interrupted("incoming") ?:
+		      pm_session_get(in->rm, in->id, s);
+		if (ret)
+			return ret;
+		if (s->st[RDMAMIG_STAT_ROUNDS] > rounds) {
+			uint64_t r = s->st[RDMAMIG_STAT_ROUNDS];
+
+			if (r == rounds + 1)
+				pr_text("round %" PRIu64 ":", r);
+			else
+				pr_text("rounds %" PRIu64 "-%" PRIu64 ":", rounds + 1, r);
+			pr_text(" %" PRIu64 " pages placed, %" PRIu64 " zero pages\n",
+				s->st[RDMAMIG_STAT_PAGES] - pages,
+				s->st[RDMAMIG_STAT_ZERO_PAGES] - zero);
+			if (!pr_json() && pr_commit())
+				return RM_EXIT_ERR;
+			rounds = r;
+			pages = s->st[RDMAMIG_STAT_PAGES];
+			zero = s->st[RDMAMIG_STAT_ZERO_PAGES];
+		}
+		if (inc_final(s->state))
+			break;
+		usleep(INC_POLL_US);
+	}
+	if (s->state != RDMAMIG_STATE_COMPLETED) {
+		rm_err("incoming: migration %s: %s", pm_state_name(s->state),
+		       s->reason[0] ? s->reason : strerror(-s->error));
+		return RM_EXIT_ERR;
+	}
+	return RM_EXIT_OK;
+}
+
+/* ---- Output ------------------------------------------------------------- */
+
+static void inc_print_head(const struct inc *in)
+{
+	unsigned int i;
+	char addr[32];
+
+	pr_u32("pid", "incoming pid %u", in->pid);
+	pr_text(": %u block%s, %.1f MiB\n", in->bl.n, in->bl.n == 1 ? "" : "s",
+		in->bl.bytes / 1048576.0);
+	pr_open_array("blocks");
+	for (i = 0; i < in->bl.n; i++) {
+		pr_open_object(NULL);
+		pr_string("name", "  %s", in->bl.b[i].name);
+		snprintf(addr, sizeof(addr), "%#" PRIx64, in->bl.b[i].addr);
+		pr_string("addr", NULL, addr);
+		pr_u64("length", NULL, in->bl.b[i].len);
+		pr_text(" %.1f MiB\n", in->bl.b[i].len / 1048576.0);
+		pr_close_object();
+	}
+	pr_close_array();
+}
+
+static void inc_print_summary(const struct inc *in, const struct pm_session *s,
+			      bool have_sum, uint64_t sum)
+{
+	const uint64_t *st = s->st;
+	char buf[32];
+
+	pr_string("state", "migration %s\n", pm_state_name(s->state));
+	pr_u64("total_ms", NULL, st[RDMAMIG_STAT_TOTAL_MS]);
+	pr_text("  total time   %.2f s\n", st[RDMAMIG_STAT_TOTAL_MS] / 1e3);
+	pr_u64("setup_ms", NULL, st[RDMAMIG_STAT_SETUP_MS]);
+	pr_u64("rounds", "  rounds       %llu\n", st[RDMAMIG_STAT_ROUNDS]);
+	pr_u64("pages", "  pages        %llu", st[RDMAMIG_STAT_PAGES]);
+	pr_u64("bytes", " (%llu bytes)\n", st[RDMAMIG_STAT_BYTES]);
+	pr_u64("zero_pages", "  zero pages   %llu\n", st[RDMAMIG_STAT_ZERO_PAGES]);
+	pr_u64("caps", NULL, s->caps);
+	if (s->caps & RDMAMIG_CAP_PIN_ALL)
+		pr_text("  pin-all      all memory was registered up front\n");
+	if (have_sum) {
+		snprintf(buf, sizeof(buf), "%#018" PRIx64, sum);
+		pr_string("checksum", "checksum %s\n", buf);
+	}
+	pr_string("after", NULL, in->no_cont ? "stopped" : "continued");
+	pr_text("pid %u %s\n", in->pid, in->no_cont ? "left stopped" : "continued");
+}
+
+/* ---- The command -------------------------------------------------------- */
+
+static int inc_run(struct inc *in)
+{
+	struct pm_session s;
+	uint64_t sum = 0;
+	char st;
+	int ret;
+
+	ret = rm_connect(in->rm);
+	if (ret)
+		return ret;
+	st = pm_state(in->pid);
+	if (!st) {
+		rm_err("incoming: no process with pid %d", (int)in->pid);
+		return RM_EXIT_ERR;
+	}
+	if (st != 'T' && st != 't') {
+		rm_err("incoming: pid %d is not stopped (state %c): migrating into a "
+		       "running process would corrupt it; stop it first (kill -STOP)",
+		       (int)in->pid, st);
+		return RM_EXIT_ERR;
+	}
+	in->held = true;
+	if (!in->bl.n) {
+		ret = pm_select(&in->bl, in->pid, "incoming");
+		if (ret)
+			return ret;
+	}
+	in->mem = pm_open(in->pid, "mem", O_RDWR, "incoming");
+	if (in->mem < 0)
+		return RM_EXIT_ERR;
+
+	pm_catch_signals();
+	pr_open_object(NULL);
+	inc_print_head(in);
+	ret = pm_session_new(in->rm, in->pid, in->mem, RDMAMIG_ROLE_DEST, &in->bl,
+			     &in->params, &in->id) ?:
+	      inc_listen(in);
+	if (ret)
+		return ret;
+	pr_string("host", "listening on %s", in->host);
+	pr_u32("port", " port %u\n", in->port);
+	ret = inc_write_port_file(in);
+	if (!ret && !pr_json())
+		ret = pr_commit();
+	if (ret)
+		return ret;
+
+	ret = inc_accept(in) ?: pm_session_get(in->rm, in->id, &s);
+	if (ret)
+		return ret;
+	pr_string("peer", "source %s connected\n", s.peer);
+	if (!pr_json() && pr_commit())
+		return RM_EXIT_ERR;
+	ret = inc_follow(in, &s);
+	if (ret)
+		return ret;
+
+	/* Done with the session: its registrations go before the twin runs. */
+	rm_nl_close(&in->rm->nl);
+	if (in->checksum) {
+		ret = pm_checksum(in->mem, &in->bl, &sum);
+		if (ret)
+			return ret;
+	}
+	if (!in->no_cont && kill(in->pid, SIGCONT)) {
+		rm_err("incoming: cannot continue pid %d: %s", (int)in->pid,
+		       strerror(errno));
+		return RM_EXIT_ERR;
+	}
+	inc_print_summary(in, &s, in->checksum, sum);
+	pr_close_object();
+	return RM_EXIT_OK;
+}
+
+int cmd_incoming(struct rm *rm)
+{
+	struct inc in = { .rm = rm, .mem = -1 };
+	int ret;
+
+	ret = inc_parse(&in, rm);
+	if (ret)
+		return ret < 0 ? RM_EXIT_OK : ret;
+	ret = inc_run(&in);
+	rm_nl_close(&rm->nl);
+	if (ret && pm_interrupted)
+		pm_check_interrupted("incoming");
+	if (ret && in.held && pm_exists(in.pid))
+		rm_err("incoming: pid %d left stopped", (int)in.pid);
+	if (in.mem >= 0)
+		close(in.mem);
+	return ret;
+}

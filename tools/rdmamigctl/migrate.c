@@ -1,0 +1,859 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rdmamigctl migrate: live-migrate a running process's memory to a twin
+ * process on another host (the source side; see incoming.c).
+ *
+ *   NEW_SESSION (role source) over the blocks, CONNECT (retried while
+ *   refused)
+ *   bulk round:       clear the soft-dirty bits, send every page
+ *   iterative rounds: the pages dirtied meanwhile (soft-dirty), until
+ *                     they would go within the downtime limit at the
+ *                     last round's throughput, or max-rounds were done
+ *   final round:      the process is stopped; the last dirty pages with
+ *                     RDMAMIG_ROUND_FINAL, END_ROUND, COMPLETE
+ *
+ * Reading the soft-dirty bits and clearing them are two steps: a write
+ * between them would be lost.  So each iterative round stops the process
+ * for that instant (SIGSTOP, read, clear, SIGCONT), as CRIU's pre-dump
+ * freezes it; the final round reads them once it is stopped for good.
+ * Whatever fails, a process this command stopped is continued, and it
+ * keeps running here.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/rdmamig.h>
+
+#include "print.h"
+#include "procmem.h"
+#include "rdmamigctl.h"
+
+#define MIG_PIECE_PAGES	4096	/* one ROUND: 16 MiB, the kernel's window */
+#define MIG_STOP_MS	10000	/* to wait for the process to stop */
+#define MIG_RETRY_US	200000	/* between refused connection attempts */
+
+enum mig_after { MIG_AFTER_STOP, MIG_AFTER_KILL };
+
+struct mig_round {
+	uint64_t round;
+	uint64_t pages_dirty;	/* pages in the round's bitmaps */
+	uint64_t pages;		/* sent (stats delta) */
+	uint64_t zero_pages;
+	uint64_t bytes;
+	uint64_t throughput;	/* stats.throughput: bytes/s */
+	uint64_t wall_us;	/* first ROUND to END_ROUND */
+	uint64_t pause_us;	/* the process stopped to read its dirty bits */
+	bool final;
+};
+
+struct mig {
+	struct rm *rm;
+	pid_t pid;
+	char host[RDMAMIG_HOST_MAX];
+	uint16_t port;
+	struct pm_blocks bl;
+	struct pm_params params;
+	bool checksum;
+	unsigned int retry_s;
+	unsigned int timeout_s;
+	enum mig_after after;
+
+	int mem, pagemap;
+	uint32_t id;
+	bool started;		/* a session was created */
+	bool was_stopped;	/* stopped before we began: never continue it */
+	bool stopped;		/* we stopped it and must continue it on failure */
+	bool completed;
+	bool progress;		/* draw a progress bar on stderr */
+	uint64_t stop_us;	/* when it was stopped for the final round */
+	uint64_t stopped_us;	/* from then to COMPLETE */
+	struct mig_round *rounds;
+	unsigned int nrounds;
+};
+
+/* ---- Options ------------------------------------------------------------ */
+
+static int migrate_help(void)
+{
+	fputs("Usage: rdmamigctl [-j | -p] migrate --pid PID [OPTIONS] rdma:HOST:PORT\n"
+	      "       rdmamigctl migrate help\n"
+	      "\n"
+	      "Live-migrate the memory of the running process PID to a stopped twin\n"
+	      "process on HOST, where 'rdmamigctl incoming' listens on PORT.  Pre-copy:\n"
+	      "a bulk round sends every page, iterative rounds send the pages the\n"
+	      "process dirtied meanwhile (soft-dirty bits), then the process is stopped\n"
+	      "and the last dirty pages go in the final round.  Afterwards it is left\n"
+	      "stopped (or killed); if the migration fails, it keeps running here.\n"
+	      "\n"
+	      "Options:\n"
+	      "  --pid PID              the process to migrate (needs ptrace rights)\n"
+	      "  --region ADDR+LEN      migrate this range (repeatable; LEN may end in\n"
+	      "                         K, M or G); default: every private writable\n"
+	      "                         anonymous mapping of 1 MiB or more\n"
+	      "  --checksum             print the XXH64 of the memory once stopped\n"
+	      "  --retry SEC            retry a refused connection for SEC s (30)\n"
+	      "  --timeout SEC          timeout of one connection attempt (30)\n"
+	      "  --downtime-limit MS    converge once the dirty pages would take less\n"
+	      "                         than MS ms (default: the module's default)\n"
+	      "  --max-rounds N         at most N rounds before the final one\n"
+	      "                         (default: the module's default)\n"
+	      "  --max-bandwidth RATE   bytes/s, may end in K, M or G (x1000); 0: none\n"
+	      "  --after stop|kill      what to do with the process afterwards (stop)\n"
+	      "  --pin-all              ask the destination to register all of its\n"
+	      "                         memory up front (if 'incoming --pin-all' allows)\n"
+	      "\n"
+	      "Prints a line per round, a progress bar on a terminal, and a summary.\n"
+	      "JSON: one object: pid, host, port, state, blocks [{name, addr, length}],\n"
+	      "round_stats [{round, pages_dirty, pages, zero_pages, bytes, throughput,\n"
+	      "wall_us, pause_us}], rounds, pages, zero_pages, bytes, throughput (bulk\n"
+	      "round, bytes/s), setup_ms, total_ms, downtime_ms, stopped_ms, checksum,\n"
+	      "after.  Exit status 1 if the migration failed: the process then runs on.\n",
+	      stdout);
+	return RM_EXIT_OK;
+}
+
+static bool parse_uint(const char *s, uint64_t max, uint64_t *v)
+{
+	unsigned long long x;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	x = strtoull(s, &end, 10);
+	if (errno || *end || x > max)
+		return false;
+	*v = x;
+	return true;
+}
+
+/* N[K|M|G][B[/s]]: decimal multiples, as link speeds go. */
+static bool parse_rate(const char *s, uint64_t *v)
+{
+	unsigned long long x, mult = 1;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	x = strtoull(s, &end, 10);
+	if (errno)
+		return false;
+	switch (*end) {
+	case 'k': case 'K': mult = 1000ULL; end++; break;
+	case 'm': case 'M': mult = 1000000ULL; end++; break;
+	case 'g': case 'G': mult = 1000000000ULL; end++; break;
+	}
+	if (*end == 'B')
+		end++;
+	if (!strcmp(end, "/s"))
+		end += 2;
+	if (*end || x > UINT64_MAX / mult)
+		return false;
+	*v = x * mult;
+	return true;
+}
+
+static bool is_help(const char *word)
+{
+	return *word && !strncmp("help", word, strlen(word));
+}
+
+enum {
+	OPT_PID = 256, OPT_REGION, OPT_CHECKSUM, OPT_RETRY, OPT_TIMEOUT,
+	OPT_DOWNTIME, OPT_ROUNDS, OPT_BW, OPT_AFTER, OPT_PIN_ALL,
+};
+
+static const struct option migrate_options[] = {
+	{ "pid",		required_argument, NULL, OPT_PID },
+	{ "region",		required_argument, NULL, OPT_REGION },
+	{ "checksum",		no_argument,	   NULL, OPT_CHECKSUM },
+	{ "retry",		required_argument, NULL, OPT_RETRY },
+	{ "timeout",		required_argument, NULL, OPT_TIMEOUT },
+	{ "downtime-limit",	required_argument, NULL, OPT_DOWNTIME },
+	{ "max-rounds",		required_argument, NULL, OPT_ROUNDS },
+	{ "max-bandwidth",	required_argument, NULL, OPT_BW },
+	{ "after",		required_argument, NULL, OPT_AFTER },
+	{ "pin-all",		no_argument,	   NULL, OPT_PIN_ALL },
+	{ "json",		no_argument,	   NULL, 'j' },
+	{ "pretty",		no_argument,	   NULL, 'p' },
+	{ "help",		no_argument,	   NULL, 'h' },
+	{ NULL,			0,		   NULL, 0 },
+};
+
+static int mig_option(struct mig *m, int c, const char *arg)
+{
+	uint64_t v, addr, len;
+
+	switch (c) {
+	case OPT_PID:
+		if (!parse_uint(arg, INT32_MAX, &v) || !v)
+			return rm_usage_err("migrate", "bad pid '%s'", arg);
+		m->pid = v;
+		break;
+	case OPT_REGION:
+		if (!pm_parse_region(arg, &addr, &len))
+			return rm_usage_err("migrate", "bad region '%s' (ADDR+LEN)", arg);
+		return pm_add_region(&m->bl, "migrate", addr, len);
+	case OPT_CHECKSUM:
+		m->checksum = true;
+		break;
+	case OPT_RETRY:
+		if (!parse_uint(arg, 86400, &v))
+			return rm_usage_err("migrate", "bad --retry '%s'", arg);
+		m->retry_s = v;
+		break;
+	case OPT_TIMEOUT:
+		if (!parse_uint(arg, 3600, &v) || !v)
+			return rm_usage_err("migrate", "bad --timeout '%s'", arg);
+		m->timeout_s = v;
+		break;
+	case OPT_DOWNTIME:
+		if (!parse_uint(arg, UINT32_MAX, &v))
+			return rm_usage_err("migrate", "bad --downtime-limit '%s'", arg);
+		m->params.has_downtime_limit = true;
+		m->params.downtime_limit_ms = v;
+		break;
+	case OPT_ROUNDS:
+		if (!parse_uint(arg, UINT32_MAX, &v) || !v)
+			return rm_usage_err("migrate", "bad --max-rounds '%s'", arg);
+		m->params.has_max_rounds = true;
+		m->params.max_rounds = v;
+		break;
+	case OPT_BW:
+		if (!parse_rate(arg, &v))
+			return rm_usage_err("migrate", "bad --max-bandwidth '%s'", arg);
+		m->params.has_max_bandwidth = true;
+		m->params.max_bandwidth = v;
+		break;
+	case OPT_PIN_ALL:
+		m->params.has_caps = true;
+		m->params.caps = RDMAMIG_CAP_PIN_ALL;
+		break;
+	case OPT_AFTER:
+		if (!strcmp(arg, "stop"))
+			m->after = MIG_AFTER_STOP;
+		else if (!strcmp(arg, "kill"))
+			m->after = MIG_AFTER_KILL;
+		else
+			return rm_usage_err("migrate", "--after takes stop or kill, not '%s'",
+					    arg);
+		break;
+	}
+	return RM_EXIT_OK;
+}
+
+/*
+ * Options anywhere among the words (main() leaves them all to us, -j and
+ * -p after "migrate" too), and the destination.  -1: help was printed.
+ */
+static int mig_parse(struct mig *m, struct rm *rm)
+{
+	int c, ret;
+
+	m->retry_s = 30;
+	m->timeout_s = 30;
+	m->after = MIG_AFTER_STOP;
+	if (rm_arg(rm) && is_help(rm_arg(rm)))
+		return migrate_help() ?: -1;
+
+	/* The object's word stands in for argv[0]. */
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(rm->argc + 1, rm->argv - 1, ":jph", migrate_options,
+				NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			rm->json = true;
+			break;
+		case 'p':
+			rm->json = rm->pretty = true;
+			break;
+		case 'h':
+			return migrate_help() ?: -1;
+		case ':':
+		case '?':
+			return pm_bad_option("migrate", c, rm->argv - 1);
+		default:
+			ret = mig_option(m, c, optarg);
+			if (ret)
+				return ret;
+		}
+	}
+	/* getopt_long() moved the other words behind the options. */
+	rm->argv += optind - 1;
+	rm->argc -= optind - 1;
+	if (!rm_arg(rm))
+		return rm_usage_err("migrate", "no destination given (rdma:HOST:PORT)");
+	if (!pm_parse_target(rm_arg(rm), m->host, sizeof(m->host), &m->port) ||
+	    !m->port)
+		return rm_usage_err("migrate", "bad destination '%s' (rdma:HOST:PORT)",
+				    rm_arg(rm));
+	rm_shift(rm);
+	ret = rm_no_more_args(rm, "migrate");
+	if (ret)
+		return ret;
+	if (!m->pid)
+		return rm_usage_err("migrate", "no --pid given");
+	pr_init(rm->json, rm->pretty);
+	return RM_EXIT_OK;
+}
+
+/* ---- The process -------------------------------------------------------- */
+
+static int mig_stop(struct mig *m)
+{
+	int err;
+
+	if (m->was_stopped)
+		return RM_EXIT_OK;
+	err = pm_stop(m->pid, MIG_STOP_MS);
+	/* Stopped or not, it may have got the signal: continue it on failure. */
+	m->stopped = true;
+	if (err) {
+		rm_err("migrate: cannot stop pid %d: %s", (int)m->pid,
+		       err == -ESRCH ? "it exited" : strerror(-err));
+		return RM_EXIT_ERR;
+	}
+	return RM_EXIT_OK;
+}
+
+static int mig_cont(struct mig *m)
+{
+	int err;
+
+	if (!m->stopped)
+		return RM_EXIT_OK;
+	m->stopped = false;
+	err = pm_cont(m->pid);
+	if (err == -ESRCH)
+		return RM_EXIT_ERR;	/* it exited: said where it was noticed */
+	if (err) {
+		rm_err("migrate: cannot continue pid %d: %s", (int)m->pid, strerror(-err));
+		return RM_EXIT_ERR;
+	}
+	return RM_EXIT_OK;
+}
+
+/* ---- Rounds ------------------------------------------------------------- */
+
+static void mig_progress(const struct mig *m, uint64_t round, uint64_t done,
+			 uint64_t total)
+{
+	char bar[31];
+	unsigned int i, fill;
+
+	if (!m->progress)
+		return;
+	if (done > total)
+		done = total;
+	if (done == total && !total) {
+		fputs("\r\033[K", stderr);
+		return;
+	}
+	fill = total ? done * 30 / total : 30;
+	for (i = 0; i < 30; i++)
+		bar[i] = i < fill ? '#' : '-';
+	bar[30] = '\0';
+	fprintf(stderr, "\rround %" PRIu64 " [%s] %3u%% %.1f/%.1f MB", round, bar,
+		(unsigned int)(total ? done * 100 / total : 100),
+		done * PM_PAGE_SIZE / 1e6, total * PM_PAGE_SIZE / 1e6);
+	fflush(stderr);
+}
+
+/* One ROUND: @nwords bitmap words of block @bi from word @w0. */
+static int mig_send_piece(struct mig *m, unsigned int bi, uint64_t w0,
+			  uint64_t nwords, const uint64_t *bitmap, uint32_t flags,
+			  uint64_t round)
+{
+	struct nl_msg *msg;
+	char what[64 + RDMAMIG_BLOCK_NAME_MAX];
+
+	msg = rm_nl_msg(&m->rm->nl, RDMAMIG_CMD_ROUND, NLM_F_ACK);
+	if (!msg)
+		return RM_EXIT_ERR;
+	if (nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, m->id) ||
+	    nla_put_u32(msg, RDMAMIG_ATTR_BLOCK_INDEX, bi) ||
+	    nla_put_u64(msg, RDMAMIG_ATTR_FIRST_PAGE, w0 * 64) ||
+	    nla_put(msg, RDMAMIG_ATTR_BITMAP, nwords * sizeof(uint64_t), bitmap) ||
+	    (flags && nla_put_u32(msg, RDMAMIG_ATTR_FLAGS, flags))) {
+		nlmsg_free(msg);
+		rm_err("cannot build a netlink request: out of memory");
+		return RM_EXIT_ERR;
+	}
+	snprintf(what, sizeof(what), "round %" PRIu64 ": cannot send %s", round,
+		 m->bl.b[bi].name);
+	return rm_nl_send(&m->rm->nl, msg, what, NULL, NULL);
+}
+
+static int mig_send_block(struct mig *m, unsigned int bi, uint32_t flags,
+			  uint64_t round, uint64_t *done, uint64_t total)
+{
+	const struct pm_block *b = &m->bl.b[bi];
+	const uint64_t piece = MIG_PIECE_PAGES / 64;
+	uint64_t words = (b->npages + 63) / 64, w, first, last, k, n;
+	int ret;
+
+	for (w = 0; w < words; w += piece) {
+		uint64_t end = w + piece < words ? w + piece : words;
+
+		/* Only the words with dirty pages go, as in rdmamig-vmm. */
+		for (first = w; first < end && !b->dirty[first]; first++)
+			;
+		if (first == end)
+			continue;
+		for (last = end - 1; !b->dirty[last]; last--)
+			;
+		ret = pm_check_interrupted("migrate") ?:
+		      mig_send_piece(m, bi, first, last - first + 1, &b->dirty[first],
+				     flags, round);
+		if (ret)
+			return ret;
+		for (k = first, n = 0; k <= last; k++)
+			n += __builtin_popcountll(b->dirty[k]);
+		*done += n;
+		mig_progress(m, round, *done, total);
+	}
+	return RM_EXIT_OK;
+}
+
+static int mig_end_round(struct mig *m, uint8_t cmd, const char *what)
+{
+	struct nl_msg *msg;
+
+	msg = rm_nl_msg(&m->rm->nl, cmd, NLM_F_ACK);
+	if (!msg)
+		return RM_EXIT_ERR;
+	if (nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, m->id)) {
+		nlmsg_free(msg);
+		rm_err("cannot build a netlink request: out of memory");
+		return RM_EXIT_ERR;
+	}
+	return rm_nl_send(&m->rm->nl, msg, what, NULL, NULL);
+}
+
+static void mig_print_round(const struct mig_round *r)
+{
+	pr_text("round %" PRIu64 "%s: %" PRIu64 " dirty pages, %.1f MB sent, "
+		"%.1f MB/s, %.2f s\n", r->round,
+		r->final ? " (final, process stopped)" : "", r->pages_dirty,
+		r->bytes / 1e6, r->throughput / 1e6, r->wall_us / 1e6);
+}
+
+/*
+ * Send the bitmaps of every block as round @r->round; END_ROUND returns
+ * once the destination placed all of it.
+ */
+static int mig_round(struct mig *m, struct mig_round *r, uint64_t ndirty)
+{
+	uint32_t flags = r->final ? RDMAMIG_ROUND_FINAL : 0;
+	struct pm_session before, after;
+	char what[64];
+	uint64_t t0, done = 0;
+	unsigned int i;
+	int ret;
+
+	r->pages_dirty = ndirty;
+	ret = pm_session_get(m->rm, m->id, &before);
+	if (ret)
+		return ret;
+	t0 = pm_now_us();
+	for (i = 0; i < m->bl.n; i++) {
+		ret = mig_send_block(m, i, flags, r->round, &done, ndirty);
+		if (ret)
+			return ret;
+	}
+	/* A final round without dirty pages still says it is the final one. */
+	if (!ndirty && r->final) {
+		static const uint64_t none;
+
+		ret = mig_send_piece(m, 0, 0, 1, &none, flags, r->round);
+		if (ret)
+			return ret;
+	}
+	snprintf(what, sizeof(what), "round %" PRIu64 " not acknowledged", r->round);
+	ret = pm_check_interrupted("migrate") ?:
+	      mig_end_round(m, RDMAMIG_CMD_END_ROUND, what);
+	mig_progress(m, r->round, 0, 0);
+	if (ret)
+		return ret;
+	r->wall_us = pm_now_us() - t0;
+	ret = pm_session_get(m->rm, m->id, &after);
+	if (ret)
+		return ret;
+	r->pages = after.st[RDMAMIG_STAT_PAGES] - before.st[RDMAMIG_STAT_PAGES];
+	r->zero_pages = after.st[RDMAMIG_STAT_ZERO_PAGES] -
+			before.st[RDMAMIG_STAT_ZERO_PAGES];
+	r->bytes = after.st[RDMAMIG_STAT_BYTES] - before.st[RDMAMIG_STAT_BYTES];
+	r->throughput = after.st[RDMAMIG_STAT_THROUGHPUT];
+	mig_print_round(r);
+	return pr_json() ? RM_EXIT_OK : pr_commit();
+}
+
+static struct mig_round *mig_new_round(struct mig *m)
+{
+	struct mig_round *r;
+
+	r = realloc(m->rounds, (m->nrounds + 1) * sizeof(*r));
+	if (!r) {
+		rm_err("out of memory");
+		return NULL;
+	}
+	m->rounds = r;
+	r = &m->rounds[m->nrounds++];
+	memset(r, 0, sizeof(*r));
+	r->round = m->nrounds;
+	return r;
+}
+
+/*
+ * The pre-copy loop.  Before each round after the bulk one, the dirty
+ * set is read with the process stopped; if it would go within the
+ * downtime limit at the last measured throughput (or max-rounds rounds
+ * are done, or nothing is dirty), the process stays stopped and that set
+ * is the final round.  The limits are read from the session each time:
+ * 'session set' may change them while this runs.
+ */
+static int mig_rounds(struct mig *m)
+{
+	uint64_t ndirty, tput = 0, t0, est_ms;
+	struct pm_session s;
+	struct mig_round *r;
+	int ret;
+
+	/* Bulk: what is written after the clear is in the next round. */
+	ret = pm_clear_soft_dirty(m->pid) ?: pm_set_all_dirty(&m->bl, &ndirty);
+	if (ret)
+		return ret;
+	r = mig_new_round(m);
+	if (!r)
+		return RM_EXIT_ERR;
+	ret = mig_round(m, r, ndirty);
+	if (ret)
+		return ret;
+
+	for (;;) {
+		if (m->rounds[m->nrounds - 1].throughput)
+			tput = m->rounds[m->nrounds - 1].throughput;
+		ret = pm_check_interrupted("migrate") ?: pm_session_get(m->rm, m->id, &s);
+		if (ret)
+			return ret;
+		r = mig_new_round(m);
+		if (!r)
+			return RM_EXIT_ERR;
+
+		t0 = pm_now_us();
+		ret = mig_stop(m) ?: pm_read_dirty(m->pagemap, &m->bl, &ndirty);
+		if (ret)
+			return ret;
+		est_ms = tput ? ndirty * PM_PAGE_SIZE * 1000 / tput : UINT64_MAX;
+		r->final = !ndirty || est_ms <= s.downtime_limit_ms ||
+			   m->nrounds > s.max_rounds;
+		if (r->final) {
+			m->stop_us = t0;
+		} else {
+			ret = pm_clear_soft_dirty(m->pid) ?: mig_cont(m);
+			r->pause_us = pm_now_us() - t0;
+			if (ret)
+				return ret;
+		}
+		ret = mig_round(m, r, ndirty);
+		if (ret || r->final)
+			return ret;
+	}
+}
+
+/* ---- Session ------------------------------------------------------------ */
+
+/* rm_nl_send() without its error message: the caller reports. */
+static int mig_quiet_send(struct rm *rm, struct nl_msg *msg, const char *what)
+{
+	int saved, null, ret;
+
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (saved >= 0 && null >= 0)
+		dup2(null, STDERR_FILENO);
+	ret = rm_nl_send(&rm->nl, msg, what, NULL, NULL);
+	fflush(stderr);
+	if (saved >= 0 && null >= 0)
+		dup2(saved, STDERR_FILENO);
+	if (saved >= 0)
+		close(saved);
+	if (null >= 0)
+		close(null);
+	return ret;
+}
+
+static int mig_connect_once(struct mig *m)
+{
+	struct nl_msg *msg;
+
+	msg = rm_nl_msg(&m->rm->nl, RDMAMIG_CMD_CONNECT, NLM_F_ACK);
+	if (!msg)
+		return RM_EXIT_ERR;
+	if (nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, m->id) ||
+	    nla_put_string(msg, RDMAMIG_ATTR_HOST, m->host) ||
+	    nla_put_u32(msg, RDMAMIG_ATTR_PORT, m->port) ||
+	    nla_put_u32(msg, RDMAMIG_ATTR_TIMEOUT_MS, m->timeout_s * 1000)) {
+		nlmsg_free(msg);
+		rm_err("cannot build a netlink request: out of memory");
+		return RM_EXIT_ERR;
+	}
+	return mig_quiet_send(m->rm, msg, "cannot connect");
+}
+
+/*
+ * A new session, connected.  A refused session is not reused: the socket
+ * is closed (which destroys the session) and a new one tries again, until
+ * --retry seconds have passed.
+ */
+static int mig_connect(struct mig *m)
+{
+	uint64_t deadline = pm_now_us() + (uint64_t)m->retry_s * 1000000;
+	struct rm *rm = m->rm;
+	int ret;
+
+	for (;;) {
+		ret = pm_session_new(rm, m->pid, m->mem, RDMAMIG_ROLE_SOURCE, &m->bl,
+				     &m->params, &m->id);
+		if (ret)
+			return ret;
+		m->started = true;
+		ret = mig_connect_once(m);
+		if (!ret)
+			return RM_EXIT_OK;
+		if (rm->nl.err != -ECONNREFUSED || pm_now_us() >= deadline ||
+		    pm_interrupted)
+			break;
+		rm_nl_close(&rm->nl);
+		usleep(MIG_RETRY_US);
+		ret = rm_connect(rm);
+		if (ret)
+			return ret;
+	}
+	if (pm_interrupted)
+		return pm_check_interrupted("migrate");
+	if (rm->nl.err)
+		rm_err("cannot connect to %s port %u: %s%s%s%s", m->host, m->port,
+		       strerror(-rm->nl.err), rm->nl.extack[0] ? " (kernel: " : "",
+		       rm->nl.extack, rm->nl.extack[0] ? ")" : "");
+	else
+		rm_err("cannot connect to %s port %u", m->host, m->port);
+	return RM_EXIT_ERR;
+}
+
+/* ---- Output ------------------------------------------------------------- */
+
+static void mig_print_head(const struct mig *m)
+{
+	unsigned int i;
+	char addr[32];
+
+	pr_u32("pid", "migrating pid %u", m->pid);
+	pr_string("host", " to %s", m->host);
+	pr_u32("port", " port %u", m->port);
+	pr_text(": %u block%s, %.1f MiB\n", m->bl.n, m->bl.n == 1 ? "" : "s",
+		m->bl.bytes / 1048576.0);
+	pr_open_array("blocks");
+	for (i = 0; i < m->bl.n; i++) {
+		pr_open_object(NULL);
+		pr_string("name", "  %s", m->bl.b[i].name);
+		snprintf(addr, sizeof(addr), "%#" PRIx64, m->bl.b[i].addr);
+		pr_string("addr", NULL, addr);
+		pr_u64("length", NULL, m->bl.b[i].len);
+		pr_text(" %.1f MiB\n", m->bl.b[i].len / 1048576.0);
+		pr_close_object();
+	}
+	pr_close_array();
+}
+
+static void mig_print_rounds_json(const struct mig *m)
+{
+	unsigned int i;
+
+	pr_open_array("round_stats");
+	for (i = 0; i < m->nrounds; i++) {
+		const struct mig_round *r = &m->rounds[i];
+
+		pr_open_object(NULL);
+		pr_u64("round", NULL, r->round);
+		pr_u64("pages_dirty", NULL, r->pages_dirty);
+		pr_u64("pages", NULL, r->pages);
+		pr_u64("zero_pages", NULL, r->zero_pages);
+		pr_u64("bytes", NULL, r->bytes);
+		pr_u64("throughput", NULL, r->throughput);
+		pr_u64("wall_us", NULL, r->wall_us);
+		pr_u64("pause_us", NULL, r->pause_us);
+		pr_close_object();
+	}
+	pr_close_array();
+}
+
+static void mig_print_summary(const struct mig *m, const struct pm_session *s,
+			      bool have_sum, uint64_t sum)
+{
+	const uint64_t *st = s->st;
+	uint64_t bulk = m->nrounds ? m->rounds[0].throughput : 0;
+	char buf[32];
+
+	pr_string("state", "migration %s\n", pm_state_name(s->state));
+	pr_u64("total_ms", NULL, st[RDMAMIG_STAT_TOTAL_MS]);
+	pr_text("  total time   %.2f s\n", st[RDMAMIG_STAT_TOTAL_MS] / 1e3);
+	pr_u64("downtime_ms", "  downtime     %llu ms", st[RDMAMIG_STAT_DOWNTIME_MS]);
+	pr_u64("stopped_ms", " (process stopped for %llu ms)\n", m->stopped_us / 1000);
+	pr_u64("throughput", NULL, bulk);
+	pr_text("  throughput   %.1f MB/s (bulk round), %.1f MB/s overall\n",
+		bulk / 1e6, st[RDMAMIG_STAT_TOTAL_MS] ?
+		st[RDMAMIG_STAT_BYTES] / 1e3 / st[RDMAMIG_STAT_TOTAL_MS] : 0.0);
+	pr_u64("rounds", "  rounds       %llu\n", st[RDMAMIG_STAT_ROUNDS]);
+	pr_u64("pages", "  pages sent   %llu", st[RDMAMIG_STAT_PAGES]);
+	pr_u64("bytes", " (%llu bytes)\n", st[RDMAMIG_STAT_BYTES]);
+	pr_u64("zero_pages", "  zero pages   %llu\n", st[RDMAMIG_STAT_ZERO_PAGES]);
+	pr_u64("caps", NULL, s->caps);
+	if (s->caps & RDMAMIG_CAP_PIN_ALL)
+		pr_text("  pin-all      the destination registered all memory up front\n");
+	pr_u64("setup_ms", NULL, st[RDMAMIG_STAT_SETUP_MS]);
+	pr_u64("downtime_limit_ms", NULL, s->downtime_limit_ms);
+	pr_u64("max_rounds", NULL, s->max_rounds);
+	mig_print_rounds_json(m);
+	if (have_sum) {
+		snprintf(buf, sizeof(buf), "%#018" PRIx64, sum);
+		pr_string("checksum", "checksum %s\n", buf);
+	}
+	pr_string("after", NULL, m->after == MIG_AFTER_KILL ? "killed" : "stopped");
+	pr_text("pid %u %s\n", m->pid,
+		m->after == MIG_AFTER_KILL ? "killed" : "left stopped");
+}
+
+/* ---- The command -------------------------------------------------------- */
+
+/*
+ * After COMPLETE: the process must not have run since its final dirty
+ * set was read (bits only accumulate until the next clear).
+ */
+static int mig_verify_still(struct mig *m, uint64_t final_dirty)
+{
+	uint64_t now;
+	char st = pm_state(m->pid);
+
+	if (st != 'T' && st != 't') {
+		rm_err("migrate: pid %d was continued during the final round "
+		       "(state %c): the destination may differ", (int)m->pid,
+		       st ? st : '?');
+		return RM_EXIT_ERR;
+	}
+	if (pm_read_dirty(m->pagemap, &m->bl, &now))
+		return RM_EXIT_ERR;
+	if (now > final_dirty) {
+		rm_err("migrate: pid %d wrote to its memory during the final round: "
+		       "the destination may differ", (int)m->pid);
+		return RM_EXIT_ERR;
+	}
+	return RM_EXIT_OK;
+}
+
+static int mig_run(struct mig *m)
+{
+	uint64_t final_dirty, sum = 0;
+	struct pm_session s;
+	char st;
+	int ret;
+
+	ret = rm_connect(m->rm);
+	if (ret)
+		return ret;
+	if (!pm_exists(m->pid)) {
+		rm_err("migrate: no process with pid %d", (int)m->pid);
+		return RM_EXIT_ERR;
+	}
+	if (!m->bl.n) {
+		ret = pm_select(&m->bl, m->pid, "migrate");
+		if (ret)
+			return ret;
+	}
+	m->mem = pm_open(m->pid, "mem", O_RDWR, "migrate");
+	if (m->mem < 0)
+		return RM_EXIT_ERR;
+	m->pagemap = pm_open(m->pid, "pagemap", O_RDONLY, "migrate");
+	if (m->pagemap < 0)
+		return RM_EXIT_ERR;
+	st = pm_state(m->pid);
+	m->was_stopped = st == 'T' || st == 't';
+	m->progress = isatty(STDERR_FILENO);
+
+	pm_catch_signals();
+	pr_open_object(NULL);
+	mig_print_head(m);
+	if (!pr_json() && pr_commit())
+		return RM_EXIT_ERR;
+
+	ret = mig_connect(m) ?: mig_rounds(m);
+	if (ret)
+		return ret;
+	final_dirty = m->rounds[m->nrounds - 1].pages_dirty;
+	ret = pm_check_interrupted("migrate") ?:
+	      mig_end_round(m, RDMAMIG_CMD_COMPLETE, "cannot complete the migration");
+	if (ret)
+		return ret;
+	m->completed = true;
+	m->stopped_us = pm_now_us() - m->stop_us;
+	ret = pm_session_get(m->rm, m->id, &s);
+	if (ret)
+		return ret;
+	if (m->checksum) {
+		ret = pm_checksum(m->mem, &m->bl, &sum);
+		if (ret)
+			return ret;
+	}
+	ret = mig_verify_still(m, final_dirty);
+	if (ret)
+		return ret;
+	if (m->after == MIG_AFTER_KILL && kill(m->pid, SIGKILL)) {
+		rm_err("migrate: cannot kill pid %d: %s", (int)m->pid, strerror(errno));
+		return RM_EXIT_ERR;
+	}
+	m->stopped = false;	/* it is the destination's now */
+	mig_print_summary(m, &s, m->checksum, sum);
+	pr_close_object();
+	return RM_EXIT_OK;
+}
+
+int cmd_migrate(struct rm *rm)
+{
+	struct mig m = { .rm = rm, .mem = -1, .pagemap = -1 };
+	int ret;
+
+	ret = mig_parse(&m, rm);
+	if (ret)
+		return ret < 0 ? RM_EXIT_OK : ret;
+	ret = mig_run(&m);
+	/* Closing the socket ends the session (cancels it, if unfinished). */
+	rm_nl_close(&rm->nl);
+	if (ret && pm_interrupted)
+		pm_check_interrupted("migrate");
+	if (ret && m.completed) {
+		rm_err("migrate: pid %d was left stopped", (int)m.pid);
+	} else if (ret && (m.stopped || (m.started && pm_exists(m.pid)))) {
+		/* Failed: the process goes on here, as if nothing happened. */
+		if (mig_cont(&m) == RM_EXIT_OK)
+			rm_err("migrate: migration failed; pid %d continues on this host",
+			       (int)m.pid);
+	}
+	if (m.mem >= 0)
+		close(m.mem);
+	if (m.pagemap >= 0)
+		close(m.pagemap);
+	pm_free(&m.bl);
+	free(m.rounds);
+	return ret;
+}
