@@ -45,10 +45,10 @@ jq -s '
 } | tee "$outdir/bench.txt"
 
 if command -v gnuplot >/dev/null; then
-	jq -r '"link \(.link_mbs)", (.results[] | select(.name|test("^(pin_all|dynamic|zero90|random_big)$")) | "\(.name) \(.data_mbs)")' \
+	jq -r '"link \(.link_mbs)", (.results[] | select(.name|test("^(pin_all|dynamic|random_big)$")) | "\(.name) \(.data_mbs)")' \
 		"$outdir/bench.json" > "$outdir/bars.dat"
 	gnuplot <<-GP
-	set terminal pngcairo size 800,450
+	set terminal pngcairo size 800,450 noenhanced
 	set output "$outdir/bench.png"
 	set title "rdmamig data-phase throughput against the link (ib_write_bw), same run"
 	set ylabel "MB/s"
