@@ -96,6 +96,18 @@ static const struct nla_policy round_policy[RDMAMIG_ATTR_MAX + 1] = {
 	[RDMAMIG_ATTR_FLAGS] = NLA_POLICY_MASK(NLA_U32, RDMAMIG_ROUND_FINAL),
 };
 
+/*
+ * A required attribute: the missing type goes into the extended ACK
+ * (NLMSGERR_ATTR_MISS_TYPE), and a message says so in words.
+ */
+#define REQUIRE(info, attr) ({						\
+	bool __missing = GENL_REQ_ATTR_CHECK(info, attr);		\
+									\
+	if (__missing)							\
+		NL_SET_ERR_MSG((info)->extack, "required attribute missing: " #attr); \
+	__missing;							\
+})
+
 /* ---- Filling replies ------------------------------------------------- */
 
 static int put_params(struct sk_buff *skb, const struct rdmamig_params *p)
@@ -301,7 +313,7 @@ static struct rdmamig_session *lookup_locked(struct genl_info *info)
 	struct rdmamig_session *sess;
 	u32 id;
 
-	if (GENL_REQ_ATTR_CHECK(info, RDMAMIG_ATTR_SESSION_ID))
+	if (REQUIRE(info, RDMAMIG_ATTR_SESSION_ID))
 		return ERR_PTR(-EINVAL);
 	id = nla_get_u32(info->attrs[RDMAMIG_ATTR_SESSION_ID]);
 	rdmamig_sessions_lock();
@@ -539,8 +551,11 @@ static int add_nl_block(struct rdmamig_session *sess, struct genl_info *info,
 		return ret;
 	if (NL_REQ_ATTR_CHECK(info->extack, nest, tb, RDMAMIG_ATTR_BLOCK_NAME) ||
 	    NL_REQ_ATTR_CHECK(info->extack, nest, tb, RDMAMIG_ATTR_BLOCK_ADDR) ||
-	    NL_REQ_ATTR_CHECK(info->extack, nest, tb, RDMAMIG_ATTR_BLOCK_LEN))
+	    NL_REQ_ATTR_CHECK(info->extack, nest, tb, RDMAMIG_ATTR_BLOCK_LEN)) {
+		NL_SET_ERR_MSG(info->extack,
+			       "a BLOCK needs BLOCK_NAME, BLOCK_ADDR and BLOCK_LEN");
 		return -EINVAL;
+	}
 	nla_strscpy(b.name, tb[RDMAMIG_ATTR_BLOCK_NAME], sizeof(b.name));
 	b.addr = nla_get_u64(tb[RDMAMIG_ATTR_BLOCK_ADDR]);
 	b.length = nla_get_u64(tb[RDMAMIG_ATTR_BLOCK_LEN]);
@@ -569,10 +584,10 @@ static int nl_new_session(struct sk_buff *skb, struct genl_info *info)
 	pid_t nr;
 	void *hdr;
 
-	if (GENL_REQ_ATTR_CHECK(info, RDMAMIG_ATTR_TARGET_PID) ||
-	    GENL_REQ_ATTR_CHECK(info, RDMAMIG_ATTR_MEM_FD) ||
-	    GENL_REQ_ATTR_CHECK(info, RDMAMIG_ATTR_ROLE) ||
-	    GENL_REQ_ATTR_CHECK(info, RDMAMIG_ATTR_BLOCK))
+	if (REQUIRE(info, RDMAMIG_ATTR_TARGET_PID) ||
+	    REQUIRE(info, RDMAMIG_ATTR_MEM_FD) ||
+	    REQUIRE(info, RDMAMIG_ATTR_ROLE) ||
+	    REQUIRE(info, RDMAMIG_ATTR_BLOCK))
 		return -EINVAL;
 	ret = parse_params(info, &p, false);
 	if (ret)
@@ -654,7 +669,7 @@ static int parse_nl_addr(struct genl_info *info, struct rdmamig_addr *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->size = sizeof(*a);
-	if (GENL_REQ_ATTR_CHECK(info, RDMAMIG_ATTR_HOST))
+	if (REQUIRE(info, RDMAMIG_ATTR_HOST))
 		return -EINVAL;
 	nla_strscpy(a->host, info->attrs[RDMAMIG_ATTR_HOST], sizeof(a->host));
 	if (info->attrs[RDMAMIG_ATTR_PORT])
@@ -682,10 +697,17 @@ static int reply_port(struct genl_info *info, u16 port)
 	return genlmsg_reply(msg, info);
 }
 
-/* Generic netlink cannot restart a request: a signal is EINTR. */
-static int nl_errno(int ret)
+/*
+ * A request a signal interrupted cannot be restarted, and netlink sends
+ * no answer at all for -EINTR (netlink_rcv_skb() skips the ACK): report
+ * it as ECANCELED, so that the caller is answered.
+ */
+static int nl_errno(struct genl_info *info, int ret)
 {
-	return ret == -ERESTARTSYS ? -EINTR : ret;
+	if (ret != -ERESTARTSYS && ret != -EINTR)
+		return ret;
+	NL_SET_ERR_MSG(info->extack, "interrupted by a signal");
+	return -ECANCELED;
 }
 
 /*
@@ -727,7 +749,7 @@ static int nl_drive(struct sk_buff *skb, struct genl_info *info)
 			return ret;
 	}
 	if (mutex_lock_interruptible(&sess->lock))
-		return -EINTR;
+		return nl_errno(info, -EINTR);
 	switch (cmd) {
 	case RDMAMIG_CMD_LISTEN:
 		ret = rdmamig_cm_listen(sess, &a);
@@ -749,7 +771,7 @@ static int nl_drive(struct sk_buff *skb, struct genl_info *info)
 		ret = -EOPNOTSUPP;
 	}
 	mutex_unlock(&sess->lock);
-	ret = session_result(info, sess, nl_errno(ret));
+	ret = session_result(info, sess, nl_errno(info, ret));
 	if (!ret && cmd == RDMAMIG_CMD_LISTEN)
 		return reply_port(info, a.port);
 	return ret;
@@ -763,9 +785,9 @@ static int nl_round(struct sk_buff *skb, struct genl_info *info)
 	unsigned long *bitmap;
 	int ret;
 
-	if (GENL_REQ_ATTR_CHECK(info, RDMAMIG_ATTR_BLOCK_INDEX) ||
-	    GENL_REQ_ATTR_CHECK(info, RDMAMIG_ATTR_FIRST_PAGE) ||
-	    GENL_REQ_ATTR_CHECK(info, RDMAMIG_ATTR_BITMAP))
+	if (REQUIRE(info, RDMAMIG_ATTR_BLOCK_INDEX) ||
+	    REQUIRE(info, RDMAMIG_ATTR_FIRST_PAGE) ||
+	    REQUIRE(info, RDMAMIG_ATTR_BITMAP))
 		return -EINVAL;
 	sess = owned_session(info);
 	if (IS_ERR(sess))
@@ -795,7 +817,7 @@ static int nl_round(struct sk_buff *skb, struct genl_info *info)
 	       nla_len(at[RDMAMIG_ATTR_BITMAP]));
 	if (mutex_lock_interruptible(&sess->lock)) {
 		kvfree(bitmap);
-		return -EINTR;
+		return nl_errno(info, -EINTR);
 	}
 	ret = rdmamig_xfer_send_round(sess, &r, bitmap);
 	mutex_unlock(&sess->lock);
@@ -803,7 +825,7 @@ static int nl_round(struct sk_buff *skb, struct genl_info *info)
 	if (ret == -EINVAL)
 		NL_SET_ERR_MSG(info->extack,
 			       "block index or page range outside the session's blocks");
-	return session_result(info, sess, nl_errno(ret));
+	return session_result(info, sess, nl_errno(info, ret));
 }
 
 /* ---- Events ------------------------------------------------------------ */
@@ -815,9 +837,7 @@ static void nl_notify(struct rdmamig_session *sess, enum rdmamig_notify what)
 						RDMAMIG_CMD_EVENT_STATE;
 	struct sk_buff *msg;
 
-	if (!genl_has_listeners(&rdmamig_genl_family, &init_net,
-				RDMAMIG_MCGRP_EVENTS_ID))
-		return;
+	/* Sessions are not tied to a namespace: tell listeners in every one. */
 	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_ATOMIC);
 	if (!msg)
 		return;
@@ -825,8 +845,8 @@ static void nl_notify(struct rdmamig_session *sess, enum rdmamig_notify what)
 		nlmsg_free(msg);
 		return;
 	}
-	genlmsg_multicast(&rdmamig_genl_family, msg, 0, RDMAMIG_MCGRP_EVENTS_ID,
-			  GFP_ATOMIC);
+	genlmsg_multicast_allns(&rdmamig_genl_family, msg, 0,
+				RDMAMIG_MCGRP_EVENTS_ID);
 }
 
 static int nl_sock_released(struct notifier_block *nb, unsigned long event,

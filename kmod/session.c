@@ -510,29 +510,36 @@ struct rdmamig_session *rdmamig_session_find(u32 id)
 
 /**
  * rdmamig_sessions_for_each_from() - walk sessions for a netlink dump
- * @cursor: id of the next session to visit; advanced past each visited
+ * @cursor: the smallest id still to visit; moved past each one visited
  * @fn: called under the list mutex; non-zero stops the walk
  * @arg: for @fn
  *
- * Sessions are visited in id order of the list, which is creation order.
+ * Sessions are visited in id order, so a dump that takes several parts
+ * neither skips nor repeats a session that lives throughout, whatever is
+ * created or destroyed between the parts.  Quadratic in the number of
+ * sessions, which is small.
+ *
  * Return: what @fn returned last, or 0.
  */
 int rdmamig_sessions_for_each_from(unsigned long *cursor,
 				   int (*fn)(struct rdmamig_session *sess, void *arg),
 				   void *arg)
 {
-	struct rdmamig_session *sess;
-	unsigned long i = 0;
+	struct rdmamig_session *sess, *next;
 	int ret = 0;
 
 	mutex_lock(&session_list_mutex);
-	list_for_each_entry(sess, &session_list, list) {
-		if (i++ < *cursor)
-			continue;
-		ret = fn(sess, arg);
+	for (;;) {
+		next = NULL;
+		list_for_each_entry(sess, &session_list, list)
+			if (sess->id >= *cursor && (!next || sess->id < next->id))
+				next = sess;
+		if (!next)
+			break;
+		ret = fn(next, arg);
 		if (ret)
 			break;
-		(*cursor)++;
+		*cursor = next->id + 1UL;
 	}
 	mutex_unlock(&session_list_mutex);
 	return ret;

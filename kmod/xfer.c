@@ -440,7 +440,7 @@ static void io_done(struct ib_cq *cq, struct ib_wc *wc)
 /* Hold the data path to max-bandwidth, measured from the round's start. */
 static void throttle(struct rdmamig_session *sess)
 {
-	u64 bw = sess->params.max_bandwidth;
+	u64 bw = READ_ONCE(sess->params.max_bandwidth);	/* SET_SESSION */
 	s64 ahead_ns;
 
 	if (!bw)
