@@ -85,6 +85,9 @@ static int add_block(struct rdmamig_session *sess, void __user *u)
 	ret = copy_in(&b, sizeof(b), u, BLOCK_SIZE_VER0);
 	if (ret)
 		return ret;
+	/* An unwritable answer fails the call before anything changes. */
+	if (put_user(0U, &((struct rdmamig_block __user *)u)->index))
+		return -EFAULT;
 	ret = rdmamig_block_add(sess, &b);
 	if (ret)
 		return ret;
@@ -102,6 +105,9 @@ static int listen_or_connect(struct rdmamig_session *sess, void __user *u,
 		return ret;
 	if (!listen)
 		return rdmamig_cm_connect(sess, &a);
+	/* An unwritable answer fails the call before anything changes. */
+	if (put_user(a.port, &((struct rdmamig_addr __user *)u)->port))
+		return -EFAULT;
 	ret = rdmamig_cm_listen(sess, &a);
 	if (ret)
 		return ret;
@@ -143,7 +149,11 @@ static int wait_event_ioctl(struct rdmamig_session *sess, struct file *file,
 	ret = rdmamig_session_pop_event(sess, &ev, file->f_flags & O_NONBLOCK);
 	if (ret)
 		return ret;
-	return copy_out(u, &ev, sizeof(ev), EVENT_SIZE_VER0);
+	ret = copy_out(u, &ev, sizeof(ev), EVENT_SIZE_VER0);
+	/* Not delivered: the event stays first in line. */
+	if (ret)
+		rdmamig_session_unpop_event(sess, &ev);
+	return ret;
 }
 
 static int get_stats(struct rdmamig_session *sess, void __user *u)

@@ -371,14 +371,17 @@ static int parse_addr(struct rdmamig_addr *ua, struct sockaddr_storage *ss)
 
 	if (ua->flags || ua->reserved || !len || len == sizeof(ua->host))
 		return -EINVAL;
-	/* An address literal only: no port suffix, no name, no garbage. */
-	if (strspn(ua->host, "0123456789.") != len &&
-	    strspn(ua->host, "0123456789abcdefABCDEF:.%") != len)
-		return -EINVAL;
-	if (strchr(ua->host, ':') == NULL && strspn(ua->host, "0123456789.") != len)
-		return -EINVAL;
 	snprintf(port, sizeof(port), "%u", ua->port);
-	return inet_pton_with_scope(&init_net, AF_UNSPEC, ua->host, port, ss);
+	/*
+	 * An address literal only.  Asked for either family, the parser
+	 * takes "192.0.2.1:1" as 192.0.2.1: with a colon it must be IPv6.
+	 */
+	if (!strchr(ua->host, ':')) {
+		if (strspn(ua->host, "0123456789.") != len)
+			return -EINVAL;
+		return inet_pton_with_scope(&init_net, AF_INET, ua->host, port, ss);
+	}
+	return inet_pton_with_scope(&init_net, AF_INET6, ua->host, port, ss);
 }
 
 /* Capture the owner's pinning rights while we run in its context. */

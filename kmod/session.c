@@ -263,6 +263,23 @@ void rdmamig_session_push_event(struct rdmamig_session *sess,
 	wake_up_all(&sess->wait);
 }
 
+/* Put back an event the caller could not take, in front of the others. */
+void rdmamig_session_unpop_event(struct rdmamig_session *sess,
+				 const struct rdmamig_event *ev)
+{
+	struct rdmamig_event_node *n;
+	unsigned long flags;
+
+	n = kzalloc(sizeof(*n), GFP_KERNEL);
+	if (!n)
+		return;
+	n->ev = *ev;
+	spin_lock_irqsave(&sess->slock, flags);
+	list_add(&n->list, &sess->events);
+	sess->nevents++;
+	spin_unlock_irqrestore(&sess->slock, flags);
+}
+
 static bool event_ready(struct rdmamig_session *sess)
 {
 	return !list_empty(&sess->events);

@@ -226,6 +226,8 @@ void rdmamig_session_set_state(struct rdmamig_session *sess,
 			       enum rdmamig_state state);
 void rdmamig_session_push_event(struct rdmamig_session *sess,
 				const struct rdmamig_event *ev);
+void rdmamig_session_unpop_event(struct rdmamig_session *sess,
+				 const struct rdmamig_event *ev);
 int rdmamig_session_pop_event(struct rdmamig_session *sess,
 			      struct rdmamig_event *ev, bool nonblock);
 void rdmamig_session_get_stats(struct rdmamig_session *sess,

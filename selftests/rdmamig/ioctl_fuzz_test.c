@@ -22,7 +22,7 @@
  * Environment:
  *   RDMAMIG_FUZZ_SEED   PRNG seed (default below); printed by every test
  *   RDMAMIG_FUZZ_ITERS  calls per ioctl number in "each_number"; the other
- *                       tests scale with it (default 1000)
+ *                       tests scale with it (default 2000)
  *   RDMAMIG_LOCAL_ADDR  the testbed's address; without it the tests that
  *                       need RDMA listen nowhere or skip
  */
@@ -54,7 +54,7 @@
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #define DEFAULT_SEED	0x72646d6967ULL		/* "rdmig" */
-#define DEFAULT_ITERS	1000
+#define DEFAULT_ITERS	2000
 
 /* ---- configuration and PRNG ------------------------------------------ */
 

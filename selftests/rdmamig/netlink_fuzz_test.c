@@ -63,7 +63,7 @@
 #define PG 4096UL
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define DEFAULT_SEED	0x72646d6967ULL
-#define DEFAULT_ITERS	400
+#define DEFAULT_ITERS	2500
 #define NCMD		21		/* commands 0..20 are fuzzed */
 #define NERR		4096
 #define RECV_TIMEOUT_S	10
@@ -232,14 +232,16 @@ static bool report(struct __test_metadata *_metadata)
 			n += snprintf(line + n, sizeof(line) - n, " (%lu replies)", t->replies);
 		if (t->dumps)
 			n += snprintf(line + n, sizeof(line) - n, ", %lu dumps", t->dumps);
-		for (e = 1; e < NERR && n < (int)sizeof(line) - 40; e++) {
+		for (e = 1; e < NERR && n < (int)sizeof(line) - 60; e++) {
 			if (!t->err[e])
 				continue;
 			n += snprintf(line + n, sizeof(line) - n, ", %s %lu", ename(e), t->err[e]);
+			if (t->no_extack[e])
+				n += snprintf(line + n, sizeof(line) - n, " (%lu without extack)",
+					      t->no_extack[e]);
 			noext += t->no_extack[e];
 		}
-		if (noext)
-			snprintf(line + n, sizeof(line) - n, " [%lu without extack message]", noext);
+		(void)noext;
 		TH_LOG("%s", line);
 	}
 	for (e = 1; e < NERR; e++)
@@ -651,6 +653,104 @@ static void gen_cmd(struct msgb *m, int cmd, struct nls *s)
 	}
 }
 
+/* One of our own sessions of @role (0: any), or none. */
+static bool own_session(struct nls *s, uint8_t role, uint32_t *id)
+{
+	unsigned int i, start, n = s->n;
+
+	if (!n)
+		return false;
+	start = rn(n);
+	for (i = 0; i < n; i++) {
+		unsigned int k = (start + i) % n;
+
+		if (!role || s->role[k] == role) {
+			*id = s->id[k];
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * A request that is right in every detail, to move our own sessions
+ * along (made, listening, failed to connect, cancelled) so that the
+ * fuzzed ones meet them in every state.  Returns false if @cmd has
+ * nothing to act on yet.
+ */
+static bool gen_valid(struct msgb *m, int cmd, struct nls *s, uint8_t *role)
+{
+	char name[32];
+	uint32_t id, off = 0, i, n;
+	bool helper = chance(50);
+
+	switch (cmd) {
+	case RDMAMIG_CMD_NEW_SESSION:
+		*role = 1 + rn(2);
+		add_u32(m, RDMAMIG_ATTR_TARGET_PID, helper ? W.helper : W.self);
+		add_u32(m, RDMAMIG_ATTR_MEM_FD, helper ? W.mem_helper : W.mem_self);
+		add_u32(m, RDMAMIG_ATTR_ROLE, *role);
+		for (n = 1 + rn(4), i = 0; i < n; i++) {
+			static struct msgb sub;
+			uint32_t len = 1 + rn(8);
+
+			sub.n = 0;
+			sub.used = 0;
+			snprintf(name, sizeof(name), "v%u", W.names++);
+			add_str(&sub, RDMAMIG_ATTR_BLOCK_NAME, name);
+			add_u64(&sub, RDMAMIG_ATTR_BLOCK_ADDR, (uintptr_t)W.blk + off * PG);
+			add_u64(&sub, RDMAMIG_ATTR_BLOCK_LEN, len * PG);
+			add_nest(m, RDMAMIG_ATTR_BLOCK | NLA_F_NESTED, &sub);
+			off += len;
+		}
+		if (chance(30))
+			add_u64(m, RDMAMIG_ATTR_CAPS, rn(2));
+		if (chance(30))
+			add_u32(m, RDMAMIG_ATTR_KEEPALIVE_MS, chance(50) ? 0 : 1000);
+		return true;
+	case RDMAMIG_CMD_LISTEN:
+		if (!cfg_addr || !own_session(s, 2, &id))
+			return false;
+		add_u32(m, RDMAMIG_ATTR_SESSION_ID, id);
+		add_str(m, RDMAMIG_ATTR_HOST, cfg_addr);
+		add_u32(m, RDMAMIG_ATTR_PORT, 0);
+		return true;
+	case RDMAMIG_CMD_ACCEPT:
+		if (!own_session(s, 2, &id))
+			return false;
+		add_u32(m, RDMAMIG_ATTR_SESSION_ID, id);
+		add_u32(m, RDMAMIG_ATTR_TIMEOUT_MS, short_timeout());
+		return true;
+	case RDMAMIG_CMD_CONNECT:
+		if (!own_session(s, 1, &id))
+			return false;
+		add_u32(m, RDMAMIG_ATTR_SESSION_ID, id);
+		add_str(m, RDMAMIG_ATTR_HOST, PICK(testnet_hosts));
+		add_u32(m, RDMAMIG_ATTR_PORT, 1 + rn(65535));
+		add_u32(m, RDMAMIG_ATTR_TIMEOUT_MS, 1 + rn(100));
+		return true;
+	case RDMAMIG_CMD_ROUND:
+		if (!own_session(s, 1, &id))
+			return false;
+		add_u32(m, RDMAMIG_ATTR_SESSION_ID, id);
+		add_u32(m, RDMAMIG_ATTR_BLOCK_INDEX, 0);
+		add_u64(m, RDMAMIG_ATTR_FIRST_PAGE, 0);
+		add(m, RDMAMIG_ATTR_BITMAP, NULL, 8);
+		return true;
+	case RDMAMIG_CMD_SET_SESSION:
+		if (!own_session(s, 0, &id))
+			return false;
+		add_u32(m, RDMAMIG_ATTR_SESSION_ID, id);
+		add_u64(m, RDMAMIG_ATTR_MAX_BANDWIDTH, rn(2) << 30);
+		return true;
+	default:	/* CANCEL_SESSION, END_ROUND, COMPLETE, GET_SESSION */
+		if (!own_session(s, 0, &id))
+			return false;
+		add_u32(m, RDMAMIG_ATTR_SESSION_ID, id);
+		return true;
+	}
+}
+
 /* Any attribute, any length: type 0..ATTR_MAX+5, up to 64 KiB. */
 static void add_random(struct msgb *m)
 {
@@ -942,8 +1042,8 @@ static uint64_t now_ns(void)
 	return t.tv_sec * 1000000000ULL + t.tv_nsec;
 }
 
-/* One fuzzed request of @cmd on socket @s, checked and counted. */
-static void one_request(int cmd, struct nls *s)
+/* One fuzzed (or, @valid, right) request of @cmd on @s, checked and counted. */
+static void one_request(int cmd, struct nls *s, bool valid)
 {
 	static struct msgb m;
 	struct nltally *t = &SH->t[cmd <= 20 ? cmd : NCMD];
@@ -951,12 +1051,16 @@ static void one_request(int cmd, struct nls *s)
 	uint8_t version = RDMAMIG_GENL_VERSION, reserved = 0;
 	int hdr_short = -1, ret, k = rn(100);
 	struct result r;
+	uint8_t role = 0;
 	uint64_t t0;
 
 	SH->iter++;
 	m.n = 0;
 	m.used = 0;
-	if (k < 40) {
+	if (valid) {
+		if (!gen_valid(&m, cmd, s, &role))
+			return;
+	} else if (k < 40) {
 		gen_cmd(&m, cmd, s);
 	} else if (k < 85) {
 		gen_cmd(&m, cmd, s);
@@ -969,17 +1073,19 @@ static void one_request(int cmd, struct nls *s)
 	}
 	make_safe(&m, cmd);
 
-	if (chance(12))
+	if (valid)
+		;
+	else if (chance(12))
 		flags = NLM_F_REQUEST | NLM_F_DUMP | (chance(20) ? NLM_F_ACK : 0);
-	if (chance(4))
+	if (!valid && chance(4))
 		flags |= 1U << (4 + rn(12));		/* a reserved or odd bit */
-	if (chance(2))		/* not a request: only ACKed, so ask for it */
+	if (!valid && chance(2))	/* not a request: only ACKed, so ask for it */
 		flags = (flags & ~NLM_F_REQUEST) | NLM_F_ACK;
-	if (chance(5))
+	if (!valid && chance(5))
 		version = (uint8_t)r64();
-	if (chance(5))
+	if (!valid && chance(5))
 		reserved = 1 + rn(0xffff);
-	if (chance(2))
+	if (!valid && chance(2))
 		hdr_short = rn(GENL_HDRLEN);
 
 	t0 = now_ns();
@@ -1016,7 +1122,7 @@ static void one_request(int cmd, struct nls *s)
 	/* Keep track of what we own. */
 	if (!r.error && cmd == RDMAMIG_CMD_NEW_SESSION && r.has_id && s->n < ARRAY_LEN(s->id)) {
 		s->id[s->n] = r.id;
-		s->role[s->n] = 0;
+		s->role[s->n] = role;
 		s->n++;
 		SH->sessions++;
 	}
@@ -1156,7 +1262,13 @@ static bool world_init(void)
 		return false;
 	SH->helper = W.helper;
 	if (W.helper == 0) {
+		int null = open("/dev/null", O_RDWR);
+
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* Never the one that keeps the test's output open. */
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
 		for (;;)
 			pause();
 	}
@@ -1189,8 +1301,8 @@ static void world_exit(void)
 	nls_close(&W.ev);
 	if (W.dev >= 0)
 		close(W.dev);
-	kill(W.helper, SIGKILL);
-	waitpid(W.helper, NULL, 0);
+	if (kill(W.helper, SIGKILL) == 0)
+		waitpid(W.helper, NULL, 0);
 }
 
 /* Now and then: a new socket (its sessions go), a new file session. */
@@ -1221,14 +1333,24 @@ static void fuzz_all(void)
 	unsigned long i;
 	int cmd;
 
+	static const int moves[] = {
+		RDMAMIG_CMD_NEW_SESSION, RDMAMIG_CMD_NEW_SESSION, RDMAMIG_CMD_NEW_SESSION,
+		RDMAMIG_CMD_NEW_SESSION, RDMAMIG_CMD_LISTEN, RDMAMIG_CMD_LISTEN,
+		RDMAMIG_CMD_CONNECT, RDMAMIG_CMD_ACCEPT, RDMAMIG_CMD_ROUND,
+		RDMAMIG_CMD_CANCEL_SESSION, RDMAMIG_CMD_SET_SESSION, RDMAMIG_CMD_END_ROUND,
+	};
+
 	for (cmd = 0; cmd < NCMD; cmd++)
 		for (i = 0; i < cfg_iters; i++) {
 			churn();
-			one_request(cmd, &W.s[chance(75) ? 0 : 1]);
+			/* Our sessions move on meanwhile. */
+			if (chance(10))
+				one_request(PICK(moves), &W.s[chance(75) ? 0 : 1], true);
+			one_request(cmd, &W.s[chance(75) ? 0 : 1], false);
 		}
 	/* Numbers nobody uses. */
 	for (i = 0; i < cfg_iters / 4 + 1; i++)
-		one_request(NCMD + rn(256 - NCMD), &W.s[0]);
+		one_request(NCMD + rn(256 - NCMD), &W.s[0], false);
 }
 
 /* ---- the parent: defaults, what is left, GET_VERSION ----------------------- */
@@ -1523,6 +1645,9 @@ static pid_t run_child(struct __test_metadata *_metadata, void (*fn)(void),
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		TH_LOG("the fuzzing child died: status %#x%s", status,
 		       WIFSIGNALED(status) ? " (signal)" : "");
+	/* Its helper too, whatever became of the child. */
+	if (SH->helper > 0)
+		kill(SH->helper, SIGKILL);
 	return pid;
 }
 
@@ -1602,6 +1727,9 @@ static void child_unprivileged(void)
 		bad("setting up: %s", strerror(errno));
 		_exit(1);
 	}
+	/* Ours, while we may still kill it. */
+	kill(W.helper, SIGKILL);
+	waitpid(W.helper, NULL, 0);
 	/* The socket was opened as root: the sender's rights count too. */
 	if (!nls_open(&s, true) || setresgid(65534, 65534, 65534) ||
 	    setresuid(65534, 65534, 65534)) {
