@@ -447,8 +447,11 @@ static void throttle(struct rdmamig_session *sess)
 		return;
 	ahead_ns = div64_u64(sess->round_bytes * NSEC_PER_SEC, bw) -
 		   ktime_to_ns(ktime_sub(ktime_get(), sess->round_start));
+	/* A cancel or failure ends the sleep: it must not wait out the limit. */
 	if (ahead_ns > 0)
-		schedule_timeout_interruptible(nsecs_to_jiffies(ahead_ns) ?: 1);
+		wait_event_interruptible_timeout(sess->wait,
+						 rdmamig_session_dead(sess),
+						 nsecs_to_jiffies(ahead_ns) ?: 1);
 }
 
 /* Write one run with RDMA WRITE into the destination's chunk. */

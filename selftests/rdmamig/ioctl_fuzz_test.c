@@ -14,6 +14,11 @@
  * fresh session still works end to end, and each test that nothing stays
  * pinned and the module's reference count is back where it was.
  *
+ * Besides the random calls, a few deterministic cases pin down what the
+ * fuzzing found: hosts with a ":port" tail, EFAULT after a side effect,
+ * an event lost to an unwritable WAIT_EVENT argument, and CANCEL waiting
+ * for a round asleep in the bandwidth limit.
+ *
  * Never connects out: LISTEN only at $RDMAMIG_LOCAL_ADDR port 0 (garbage
  * hosts are built so that the kernel refuses them, or from documentation
  * addresses), CONNECT only to TEST-NET/documentation addresses with at
@@ -818,7 +823,7 @@ static void gen_block(struct fs *s, struct rdmamig_block *b)
 static void gen_round(struct fs *s, struct rdmamig_round *r)
 {
 	static const uint64_t np[] = {
-		0, 1, 63, 64, 65, 4096, 65536, 65537, 1ULL << 28, (1ULL << 28) + 1,
+		0, 1, 63, 64, 65, 4096, 65536, 65537, (1ULL << 28) + 1,
 		UINT64_MAX, 1ULL << 40,
 	};
 	uint64_t bp = 16;
@@ -836,6 +841,9 @@ static void gen_round(struct fs *s, struct rdmamig_round *r)
 		r->block = chance(70) ? rn(4) : any32();
 		r->first_page = chance(60) ? rn(64) : any64();
 		r->npages = chance(50) ? 1 + rn(bp * 4) : PICK(np);
+		/* The largest bitmap taken: 32 MiB allocated; costly, so rare. */
+		if (rn(1000) < 5)
+			r->npages = 1ULL << 28;
 	}
 	/* The bitmap: random bits in a buffer that fits, or anywhere. */
 	if (r->npages && r->npages <= ARG_ROOM * 8 && chance(80)) {
@@ -850,7 +858,7 @@ static void gen_round(struct fs *s, struct rdmamig_round *r)
 		r->bitmap = (uintptr_t)(A.bm + ARG_ROOM - ((bytes + 7) & ~7UL));
 		if (chance(5))
 			r->bitmap += 8;
-	} else if (r->npages > ARG_ROOM * 8 && r->npages <= (1ULL << 28) && chance(3)) {
+	} else if (r->npages > ARG_ROOM * 8 && r->npages <= (1ULL << 28) && chance(20)) {
 		r->bitmap = (uintptr_t)A.big;	/* 32 MiB of zero pages at most */
 	} else {
 		r->bitmap = place(pick_place(), 8);
@@ -969,7 +977,7 @@ static long fuzz_ioctl(struct ctx *c, unsigned int nr)
 	case 0x05:	/* ACCEPT: the argument is the timeout */
 		/* Threads: another one may make it a listener meanwhile. */
 		if (threaded || may_block_accept(s->fd))
-			arg = chance(85) ? 1 + rn(chance(97) ? 2 : 100) :
+			arg = chance(85) ? 1 + rn(chance(99) ? 2 : 100) :
 					   (uint64_t)INT_MAX + 1 + rn(UINT32_MAX);
 		else
 			arg = any64();
@@ -1988,6 +1996,110 @@ TEST_F(fuzz, efault_changes_nothing)
 		TH_LOG("note: no event after CANCEL (Documentation/uapi.rst says none)");
 	}
 	fs_close(s);
+	check_released(_metadata, self);
+}
+
+/*
+ * "CANCEL ... works while another thread blocks in a round"
+ * (Documentation/uapi.rst): also when the round sleeps in the bandwidth
+ * limit.  Two runs at 68 bytes/s: the second waits a minute to start.
+ * CANCEL must not wait that minute out (nor must netlink CANCEL_SESSION,
+ * which would hold the session list meanwhile).  A signal ends the wait
+ * in any case, so the test does not hang.
+ */
+static int throttle_src;
+static volatile int throttle_round_done, throttle_cancel_done;
+static int throttle_round_ret, throttle_round_err;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+static void *throttle_sender(void *arg)
+{
+	uint64_t bits = 0x5;	/* pages 0 and 2: two runs */
+	struct rdmamig_round r = {
+		.size = sizeof(r), .npages = 4, .bitmap = (uintptr_t)&bits,
+	};
+
+	(void)arg;
+	throttle_round_ret = ioctl(throttle_src, RDMAMIG_IOC_SEND_ROUND, &r);
+	throttle_round_err = errno;
+	throttle_round_done = 1;
+	return NULL;
+}
+
+static void *throttle_canceller(void *arg)
+{
+	(void)arg;
+	ioctl(throttle_src, RDMAMIG_IOC_CANCEL);
+	throttle_cancel_done = 1;
+	return NULL;
+}
+
+TEST_F_TIMEOUT(fuzz, cancel_wakes_throttled_round, 120)
+{
+	struct rdmamig_params prm = {
+		.size = sizeof(prm), .mask = RDMAMIG_PARAM_MAX_BANDWIDTH,
+		.max_bandwidth = 68,
+	};
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	struct rdmamig_addr a = { .size = sizeof(a), .timeout_ms = 20000 };
+	struct fs *src = &self->pool[0], *dst = &self->pool[1];
+	uint64_t pages = 4;
+	struct timespec t0;
+	pthread_t ts, tc;
+	uint16_t port;
+	double waited;
+	uint8_t *mem;
+
+	NEED_DEV();
+	if (!cfg_addr)
+		SKIP(return, "RDMAMIG_LOCAL_ADDR not set (no testbed)");
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	mem = map(8 * PG, PROT_READ | PROT_WRITE);
+	ASSERT_NE(NULL, mem);
+	memset(mem, 0x5a, 8 * PG);
+	src->fd = dev_open(false);
+	dst->fd = dev_open(false);
+	ASSERT_LE(0, src->fd);
+	ASSERT_LE(0, dst->fd);
+	ASSERT_EQ(0, pair_add_blocks(src, mem, &pages, 1));
+	ASSERT_EQ(0, pair_add_blocks(dst, mem + 4 * PG, &pages, 1));
+	if (listen_local(dst->fd, &port) && NO_RDMA(errno))
+		SKIP(return, "no RDMA at %s: %s", cfg_addr, strerror(errno));
+	strcpy(a.host, cfg_addr);
+	a.port = port;
+	ASSERT_EQ(0, ioctl(src->fd, RDMAMIG_IOC_CONNECT, &a)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, ioctl(src->fd, RDMAMIG_IOC_SET_PARAMS, &prm));
+
+	throttle_src = src->fd;
+	throttle_round_done = throttle_cancel_done = 0;
+	ASSERT_EQ(0, pthread_create(&ts, NULL, throttle_sender, NULL));
+	usleep(500 * 1000);		/* in the second run's wait by now */
+	EXPECT_EQ(0, throttle_round_done);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ASSERT_EQ(0, pthread_create(&tc, NULL, throttle_canceller, NULL));
+	while (!throttle_cancel_done && secs_since(&t0) < 5)
+		usleep(10000);
+	waited = secs_since(&t0);
+	EXPECT_TRUE(throttle_cancel_done)
+		TH_LOG("CANCEL still blocked after %.1f s: it waits for the round's "
+		       "bandwidth sleep to end (round %s)", waited,
+		       throttle_round_done ? "done" : "still sleeping");
+	/* End the sleep either way, then everything must come back. */
+	if (!throttle_round_done)
+		pthread_kill(ts, SIGUSR1);
+	pthread_join(ts, NULL);
+	pthread_join(tc, NULL);
+	EXPECT_EQ(-1, throttle_round_ret);
+	TH_LOG("CANCEL returned after %.1f s; SEND_ROUND: %s", waited,
+	       throttle_round_ret ? ename(throttle_round_err) : "ok");
+	fs_close(src);
+	fs_close(dst);
+	munmap(mem, 8 * PG);
 	check_released(_metadata, self);
 }
 

@@ -63,7 +63,7 @@
 #define PG 4096UL
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define DEFAULT_SEED	0x72646d6967ULL
-#define DEFAULT_ITERS	2500
+#define DEFAULT_ITERS	2000
 #define NCMD		21		/* commands 0..20 are fuzzed */
 #define NERR		4096
 #define RECV_TIMEOUT_S	10
