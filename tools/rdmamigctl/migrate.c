@@ -32,6 +32,7 @@
 
 #include <linux/rdmamig.h>
 
+#include "attrs.h"
 #include "print.h"
 #include "procmem.h"
 #include "rdmamigctl.h"
@@ -135,33 +136,6 @@ static bool parse_uint(const char *s, uint64_t max, uint64_t *v)
 	return true;
 }
 
-/* N[K|M|G][B[/s]]: decimal multiples, as link speeds go. */
-static bool parse_rate(const char *s, uint64_t *v)
-{
-	unsigned long long x, mult = 1;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	x = strtoull(s, &end, 10);
-	if (errno)
-		return false;
-	switch (*end) {
-	case 'k': case 'K': mult = 1000ULL; end++; break;
-	case 'm': case 'M': mult = 1000000ULL; end++; break;
-	case 'g': case 'G': mult = 1000000000ULL; end++; break;
-	}
-	if (*end == 'B')
-		end++;
-	if (!strcmp(end, "/s"))
-		end += 2;
-	if (*end || x > UINT64_MAX / mult)
-		return false;
-	*v = x * mult;
-	return true;
-}
-
 static bool is_help(const char *word)
 {
 	return *word && !strncmp("help", word, strlen(word));
@@ -229,7 +203,7 @@ static int mig_option(struct mig *m, int c, const char *arg)
 		m->params.max_rounds = v;
 		break;
 	case OPT_BW:
-		if (!parse_rate(arg, &v))
+		if (attr_parse_rate(arg, &v))
 			return rm_usage_err("migrate", "bad --max-bandwidth '%s'", arg);
 		m->params.has_max_bandwidth = true;
 		m->params.max_bandwidth = v;
