@@ -79,21 +79,6 @@ static int incoming_help(void)
 	return RM_EXIT_OK;
 }
 
-static bool inc_uint(const char *s, uint64_t max, uint64_t *v)
-{
-	unsigned long long x;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	x = strtoull(s, &end, 10);
-	if (errno || *end || x > max)
-		return false;
-	*v = x;
-	return true;
-}
-
 enum {
 	OPT_PID = 256, OPT_REGION, OPT_CHECKSUM, OPT_TIMEOUT, OPT_PORT_FILE,
 	OPT_NO_CONT, OPT_PIN_ALL,
@@ -119,7 +104,7 @@ static int inc_option(struct inc *in, int c, const char *arg)
 
 	switch (c) {
 	case OPT_PID:
-		if (!inc_uint(arg, INT32_MAX, &v) || !v)
+		if (!pm_parse_uint(arg, INT32_MAX, &v) || !v)
 			return rm_usage_err("incoming", "bad pid '%s'", arg);
 		in->pid = v;
 		break;
@@ -131,7 +116,7 @@ static int inc_option(struct inc *in, int c, const char *arg)
 		in->checksum = true;
 		break;
 	case OPT_TIMEOUT:
-		if (!inc_uint(arg, 86400, &v) || !v)
+		if (!pm_parse_uint(arg, 86400, &v) || !v)
 			return rm_usage_err("incoming", "bad --timeout '%s'", arg);
 		in->timeout_s = v;
 		break;

@@ -121,21 +121,6 @@ static int migrate_help(void)
 	return RM_EXIT_OK;
 }
 
-static bool parse_uint(const char *s, uint64_t max, uint64_t *v)
-{
-	unsigned long long x;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	x = strtoull(s, &end, 10);
-	if (errno || *end || x > max)
-		return false;
-	*v = x;
-	return true;
-}
-
 static bool is_help(const char *word)
 {
 	return *word && !strncmp("help", word, strlen(word));
@@ -169,7 +154,7 @@ static int mig_option(struct mig *m, int c, const char *arg)
 
 	switch (c) {
 	case OPT_PID:
-		if (!parse_uint(arg, INT32_MAX, &v) || !v)
+		if (!pm_parse_uint(arg, INT32_MAX, &v) || !v)
 			return rm_usage_err("migrate", "bad pid '%s'", arg);
 		m->pid = v;
 		break;
@@ -181,23 +166,23 @@ static int mig_option(struct mig *m, int c, const char *arg)
 		m->checksum = true;
 		break;
 	case OPT_RETRY:
-		if (!parse_uint(arg, 86400, &v))
+		if (!pm_parse_uint(arg, 86400, &v))
 			return rm_usage_err("migrate", "bad --retry '%s'", arg);
 		m->retry_s = v;
 		break;
 	case OPT_TIMEOUT:
-		if (!parse_uint(arg, 3600, &v) || !v)
+		if (!pm_parse_uint(arg, 3600, &v) || !v)
 			return rm_usage_err("migrate", "bad --timeout '%s'", arg);
 		m->timeout_s = v;
 		break;
 	case OPT_DOWNTIME:
-		if (!parse_uint(arg, UINT32_MAX, &v))
+		if (!pm_parse_uint(arg, UINT32_MAX, &v))
 			return rm_usage_err("migrate", "bad --downtime-limit '%s'", arg);
 		m->params.has_downtime_limit = true;
 		m->params.downtime_limit_ms = v;
 		break;
 	case OPT_ROUNDS:
-		if (!parse_uint(arg, UINT32_MAX, &v) || !v)
+		if (!pm_parse_uint(arg, UINT32_MAX, &v) || !v)
 			return rm_usage_err("migrate", "bad --max-rounds '%s'", arg);
 		m->params.has_max_rounds = true;
 		m->params.max_rounds = v;

@@ -54,6 +54,22 @@ int pm_check_interrupted(const char *what)
 	return RM_EXIT_ERR;
 }
 
+/* A decimal number up to @max, nothing else (no sign, no suffix). */
+bool pm_parse_uint(const char *s, uint64_t max, uint64_t *v)
+{
+	unsigned long long x;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	x = strtoull(s, &end, 10);
+	if (errno || *end || x > max)
+		return false;
+	*v = x;
+	return true;
+}
+
 uint64_t pm_now_us(void)
 {
 	struct timespec ts;

@@ -45,6 +45,7 @@ struct pm_blocks {
  * an optional K, M or G (binary) suffix.  Returns false if malformed.
  */
 bool pm_parse_region(const char *arg, uint64_t *addr, uint64_t *len);
+bool pm_parse_uint(const char *s, uint64_t max, uint64_t *v);
 /* Add a block named "anon@0x<addr>"; a usage error when it cannot be. */
 int pm_add_region(struct pm_blocks *bl, const char *object, uint64_t addr,
 		  uint64_t len);
