@@ -26,6 +26,7 @@
 #define ROUND_SIZE_VER0		sizeof(struct rdmamig_round)
 #define EVENT_SIZE_VER0		sizeof(struct rdmamig_event)
 #define STATS_SIZE_VER0		sizeof(struct rdmamig_stats)
+#define SECRET_SIZE_VER0	sizeof(struct rdmamig_secret)
 
 /* Copy in an extensible struct; @ver0 is the smallest size we accept. */
 static int copy_in(void *k, size_t ksize, void __user *u, size_t ver0)
@@ -75,6 +76,22 @@ static int get_params(struct rdmamig_session *sess, void __user *u)
 
 	p.mask = RDMAMIG_PARAM_ALL;
 	return copy_out(u, &p, sizeof(p), PARAMS_SIZE_VER0);
+}
+
+static int set_secret(struct rdmamig_session *sess, void __user *u)
+{
+	struct rdmamig_secret *sec;
+	int ret;
+
+	/* Off the stack, and wiped: it holds the key. */
+	sec = kzalloc(sizeof(*sec), GFP_KERNEL);
+	if (!sec)
+		return -ENOMEM;
+	ret = copy_in(sec, sizeof(*sec), u, SECRET_SIZE_VER0);
+	if (!ret)
+		ret = rdmamig_auth_set_secret(sess, sec->key, sec->len);
+	kfree_sensitive(sec);
+	return ret;
 }
 
 static int add_block(struct rdmamig_session *sess, void __user *u)
@@ -227,6 +244,9 @@ static long rdmamig_ioctl(struct file *file, unsigned int cmd,
 		break;
 	case _IOC_NR(RDMAMIG_IOC_ADD_BLOCK):
 		ret = add_block(sess, u);
+		break;
+	case _IOC_NR(RDMAMIG_IOC_SET_SECRET):
+		ret = set_secret(sess, u);
 		break;
 	case _IOC_NR(RDMAMIG_IOC_LISTEN):
 		ret = listen_or_connect(sess, u, true);

@@ -138,6 +138,8 @@ static const char *reject_reason(u8 status)
 		return "destination session already has a source";
 	case RDMAMIG_REJ_NO_RESOURCES:
 		return "destination could not set up the connection";
+	case RDMAMIG_REJ_AUTH_REQUIRED:
+		return "destination requires authentication, the source offered none (give both ends the same secret)";
 	default:
 		return "unknown reason";
 	}
@@ -161,8 +163,8 @@ static int dst_connect_request(struct rdmamig_session *sess,
 {
 	const struct rdmamig_cm_priv *req = ev->param.conn.private_data;
 	struct rdma_conn_param param = {};
-	struct rdmamig_cm_priv rep;
-	u32 want, ka;
+	struct rdmamig_cm_accept acc = {};
+	u32 want, allowed, ka;
 	u8 version;
 	int ret;
 
@@ -180,8 +182,15 @@ static int dst_connect_request(struct rdmamig_session *sess,
 		return dst_reject(id, sess, RDMAMIG_REJ_BAD_MAGIC);
 
 	want = be32_to_cpu(req->caps);
+	allowed = sess->params.caps & RDMAMIG_WIRE_CAP_PIN_ALL;
+	/* Refused before anything is allocated: the listener stays. */
+	if (rdmamig_auth_required(sess)) {
+		if (!(want & RDMAMIG_WIRE_CAP_AUTH))
+			return dst_reject(id, sess, RDMAMIG_REJ_AUTH_REQUIRED);
+		allowed |= RDMAMIG_WIRE_CAP_AUTH;
+	}
 	/* Unknown bits and what we do not allow are answered with zero. */
-	sess->caps = want & RDMAMIG_WIRE_CAPS_KNOWN & sess->params.caps;
+	sess->caps = want & RDMAMIG_WIRE_CAPS_KNOWN & allowed;
 	if ((want & RDMAMIG_WIRE_CAP_PIN_ALL) && !(sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL))
 		sess_info(sess, "source asked for pin-all, not allowed here: dynamic registration\n");
 	ka = be32_to_cpu(req->keepalive_ms);
@@ -198,9 +207,21 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	snprintf(sess->peer_addr, sizeof(sess->peer_addr), "%pISpc",
 		 &id->route.addr.dst_addr);
 
-	fill_priv(sess, &rep, version, sess->caps, sess->keepalive_ms, 0);
-	param.private_data = &rep;
-	param.private_data_len = sizeof(rep);
+	fill_priv(sess, &acc.priv, version, sess->caps, sess->keepalive_ms, 0);
+	if (sess->caps & RDMAMIG_WIRE_CAP_AUTH) {
+		rdmamig_auth_challenge(&acc.priv);
+		sess->auth_req = *req;
+		sess->auth_rep = acc.priv;
+		ret = rdmamig_auth_dst_mac(sess, acc.mac);
+		if (ret) {
+			sess->cm_id = NULL;
+			goto err;
+		}
+		/* Before the accept: the source's first message checks it. */
+		WRITE_ONCE(sess->auth_pending, true);
+	}
+	param.private_data = &acc;
+	param.private_data_len = sizeof(acc);
 	param.rnr_retry_count = 7;
 	param.retry_count = 7;
 	ret = rdma_accept(id, &param);
@@ -222,10 +243,12 @@ err:
 static int src_established(struct rdmamig_session *sess,
 			   struct rdma_cm_event *ev)
 {
-	const struct rdmamig_cm_priv *rep = ev->param.conn.private_data;
-	u32 caps;
+	const struct rdmamig_cm_accept *acc = ev->param.conn.private_data;
+	const struct rdmamig_cm_priv *rep = &acc->priv;
+	u32 caps, asked;
+	int ret;
 
-	if (ev->param.conn.private_data_len < sizeof(*rep) ||
+	if (ev->param.conn.private_data_len < sizeof(*acc) ||
 	    be32_to_cpu(rep->magic) != RDMAMIG_WIRE_MAGIC) {
 		rdmamig_session_fail(sess, -EPROTO, false,
 				     "destination answered without rdmamig private data");
@@ -238,7 +261,8 @@ static int src_established(struct rdmamig_session *sess,
 		return -EPROTO;
 	}
 	caps = be32_to_cpu(rep->caps);
-	if (caps & ~(u32)sess->params.caps) {
+	asked = be32_to_cpu(sess->auth_req.caps);
+	if (caps & ~asked) {
 		rdmamig_session_fail(sess, -EPROTO, false,
 				     "destination granted capabilities 0x%x we did not ask for",
 				     caps);
@@ -257,6 +281,27 @@ static int src_established(struct rdmamig_session *sess,
 		return -EPROTO;
 	}
 	sess->credits = sess->peer_depth;
+	/* Checked last: with the credits known, the failure reaches the peer. */
+	if (rdmamig_auth_required(sess)) {
+		if (!(caps & RDMAMIG_WIRE_CAP_AUTH)) {
+			rdmamig_session_fail(sess, -EACCES, true,
+					     "destination does not authenticate (its authentication is off), this source requires it");
+			return -EACCES;
+		}
+		sess->auth_rep = *rep;
+		ret = rdmamig_auth_check_dst(sess, acc->mac);
+		if (ret) {
+			rdmamig_session_fail(sess, ret, true,
+					     "destination %pISpc failed authentication: %s",
+					     &sess->cm_id->route.addr.dst_addr,
+					     ret == -EACCES ? "it does not hold this session's secret" :
+					     "HMAC computation failed");
+			return ret;
+		}
+		spin_lock_irq(&sess->slock);
+		sess->authenticated = true;
+		spin_unlock_irq(&sess->slock);
+	}
 	return 0;
 }
 
@@ -268,7 +313,10 @@ static void src_rejected(struct rdmamig_session *sess, struct rdma_cm_id *id,
 
 	p = rdma_consumer_reject_data(id, ev, &len);
 	if (p && len >= sizeof(*p) && be32_to_cpu(p->magic) == RDMAMIG_WIRE_MAGIC) {
-		if (p->status == RDMAMIG_REJ_BAD_VERSION)
+		if (p->status == RDMAMIG_REJ_AUTH_REQUIRED)
+			rdmamig_session_fail(sess, -EACCES, false, "destination refused: %s",
+					     reject_reason(p->status));
+		else if (p->status == RDMAMIG_REJ_BAD_VERSION)
 			rdmamig_session_fail(sess, -ECONNREFUSED, false,
 					     "destination refused: no common protocol version (offered %u, it speaks up to %u)",
 					     sess->params.wire_version, p->version);
@@ -287,14 +335,20 @@ static int src_route_resolved(struct rdmamig_session *sess,
 {
 	struct rdma_conn_param param = {};
 	struct rdmamig_cm_priv req;
+	u32 caps;
 	int ret;
 
 	ret = create_conn(sess, id);
 	if (ret)
 		return ret;
-	fill_priv(sess, &req, sess->params.wire_version,
-		  sess->params.caps & RDMAMIG_WIRE_CAPS_KNOWN,
+	caps = sess->params.caps & RDMAMIG_WIRE_CAP_PIN_ALL;
+	if (rdmamig_auth_required(sess))
+		caps |= RDMAMIG_WIRE_CAP_AUTH;
+	fill_priv(sess, &req, sess->params.wire_version, caps,
 		  sess->params.keepalive_ms, 0);
+	if (caps & RDMAMIG_WIRE_CAP_AUTH)
+		rdmamig_auth_challenge(&req);
+	sess->auth_req = req;
 	param.private_data = &req;
 	param.private_data_len = sizeof(req);
 	param.rnr_retry_count = 7;
@@ -433,6 +487,8 @@ int rdmamig_cm_listen(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 		return ret;
 	if (!sess->nblocks)
 		return -EINVAL;
+	if (rdmamig_auth_required(sess) && !sess->auth_tfm)
+		return -ENOKEY;
 
 	capture_owner(sess);
 	need = (sess->params.caps & RDMAMIG_CAP_PIN_ALL) ?
@@ -518,6 +574,8 @@ int rdmamig_cm_connect(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 		return -EINVAL;
 	if (ua->timeout_ms > INT_MAX)
 		return -EINVAL;
+	if (rdmamig_auth_required(sess) && !sess->auth_tfm)
+		return -ENOKEY;
 	capture_owner(sess);
 
 	ret = start_session(sess, RDMAMIG_ROLE_SOURCE);
@@ -549,6 +607,14 @@ int rdmamig_cm_connect(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 		 &id->route.addr.dst_addr);
 	sess_info(sess, "connected to %s\n", sess->peer_addr);
 	rdmamig_hostile_arm(sess);
+	/* The destination acts on nothing before this answer. */
+	if (sess->caps & RDMAMIG_WIRE_CAP_AUTH) {
+		ret = rdmamig_auth_send_proof(sess);
+		if (ret) {
+			rdmamig_session_fail(sess, ret, true, "sending the authentication failed");
+			return rdmamig_session_error(sess) ?: ret;
+		}
+	}
 	ret = rdmamig_xfer_exchange_blocks(sess);
 	if (ret)
 		rdmamig_session_fail(sess, ret, true, "RAM blocks not accepted");

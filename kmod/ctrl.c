@@ -377,6 +377,8 @@ static int cmd_size(u16 type)
 		return sizeof(struct rdmamig_cmd_chunk);
 	case RDMAMIG_MSG_REGISTER_RESULT:
 		return sizeof(struct rdmamig_cmd_key);
+	case RDMAMIG_MSG_AUTH:
+		return sizeof(struct rdmamig_cmd_auth);
 	case RDMAMIG_MSG_RAM_BLOCKS_RESULT:
 	case RDMAMIG_MSG_REGISTER_FINISHED:
 	case RDMAMIG_MSG_ACK:
@@ -392,6 +394,7 @@ static bool single_command(u16 type)
 {
 	switch (type) {
 	case RDMAMIG_MSG_ERROR:
+	case RDMAMIG_MSG_AUTH:
 	case RDMAMIG_MSG_RAM_BLOCKS_RESULT:
 	case RDMAMIG_MSG_REGISTER_FINISHED:
 	case RDMAMIG_MSG_ACK:

@@ -31,6 +31,9 @@ enum hostile_mode {
 	HOSTILE_OUT_OF_ORDER,	/* end round 6 when round 1 is due */
 	HOSTILE_CREDITS,	/* grant 1000 credits */
 	HOSTILE_RESERVED,	/* non-zero reserved header field */
+	HOSTILE_SKIP_AUTH,	/* a KEEPALIVE instead of the AUTH answer */
+	HOSTILE_BAD_AUTH,	/* AUTH with one bit of the MAC flipped */
+	HOSTILE_STALE_KEYS,	/* keep last round's keys and write with them */
 	HOSTILE_MAX
 };
 
@@ -52,9 +55,20 @@ static bool wants(int mode, u16 type)
 		return type == RDMAMIG_MSG_COMPRESS;
 	case HOSTILE_OUT_OF_ORDER:
 		return type == RDMAMIG_MSG_REGISTER_FINISHED;
+	case HOSTILE_SKIP_AUTH:
+	case HOSTILE_BAD_AUTH:
+		return type == RDMAMIG_MSG_AUTH;
+	case HOSTILE_STALE_KEYS:
+		return false;	/* see rdmamig_hostile_keeps_keys() */
 	default:
 		return type == RDMAMIG_MSG_REGISTER_REQUEST;
 	}
+}
+
+/* Source: keep dynamic keys past their round, so a stale write is tried. */
+bool rdmamig_hostile_keeps_keys(struct rdmamig_session *sess)
+{
+	return unlikely(sess->hostile == HOSTILE_STALE_KEYS);
 }
 
 /**
@@ -106,6 +120,15 @@ void rdmamig_hostile_mangle(struct rdmamig_session *sess,
 		break;
 	case HOSTILE_RESERVED:
 		hdr->reserved = cpu_to_be32(1);
+		break;
+	case HOSTILE_SKIP_AUTH:
+		hdr->type = cpu_to_be16(RDMAMIG_MSG_KEEPALIVE);
+		hdr->len = 0;
+		hdr->repeat = 0;
+		*sge_len = sizeof(*hdr);
+		break;
+	case HOSTILE_BAD_AUTH:
+		((struct rdmamig_cmd_auth *)payload)->mac[0] ^= 1;
 		break;
 	}
 	sess_warn_rl(sess, "selftest: sent a message spoiled by hostile mode %d\n",

@@ -46,7 +46,8 @@ static const struct genl_multicast_group rdmamig_mcgrps[] = {
 	[RDMAMIG_ATTR_MAX_REGISTERED] = { .type = NLA_U64 }, \
 	[RDMAMIG_ATTR_KEEPALIVE_MS] = { .type = NLA_U32 }, \
 	[RDMAMIG_ATTR_DOWNTIME_LIMIT_MS] = { .type = NLA_U32 }, \
-	[RDMAMIG_ATTR_MAX_ROUNDS] = { .type = NLA_U32 }
+	[RDMAMIG_ATTR_MAX_ROUNDS] = { .type = NLA_U32 }, \
+	[RDMAMIG_ATTR_AUTH] = NLA_POLICY_MAX(NLA_U32, RDMAMIG_AUTH_OFF)
 
 static const struct nla_policy session_id_policy[RDMAMIG_ATTR_MAX + 1] = {
 	POLICY_SESSION_ID,
@@ -76,6 +77,8 @@ static const struct nla_policy new_session_policy[RDMAMIG_ATTR_MAX + 1] = {
 	[RDMAMIG_ATTR_ROLE] = NLA_POLICY_RANGE(NLA_U32, RDMAMIG_ROLE_SOURCE,
 					       RDMAMIG_ROLE_DEST),
 	[RDMAMIG_ATTR_BLOCK] = NLA_POLICY_NESTED(block_policy),
+	[RDMAMIG_ATTR_SECRET] = NLA_POLICY_RANGE(NLA_BINARY, RDMAMIG_SECRET_MIN,
+						 RDMAMIG_SECRET_MAX),
 };
 
 /* nla_policy.max is an s16: a u32 port needs a range struct (non-const on 6.1). */
@@ -119,7 +122,8 @@ static int put_params(struct sk_buff *skb, const struct rdmamig_params *p)
 			      RDMAMIG_ATTR_PAD) ||
 	    nla_put_u32(skb, RDMAMIG_ATTR_KEEPALIVE_MS, p->keepalive_ms) ||
 	    nla_put_u32(skb, RDMAMIG_ATTR_DOWNTIME_LIMIT_MS, p->downtime_limit_ms) ||
-	    nla_put_u32(skb, RDMAMIG_ATTR_MAX_ROUNDS, p->max_rounds))
+	    nla_put_u32(skb, RDMAMIG_ATTR_MAX_ROUNDS, p->max_rounds) ||
+	    nla_put_u32(skb, RDMAMIG_ATTR_AUTH, p->auth))
 		return -EMSGSIZE;
 	return 0;
 }
@@ -402,6 +406,10 @@ static int parse_params(struct genl_info *info, struct rdmamig_params *p,
 			return -EINVAL;
 		}
 	}
+	if (a[RDMAMIG_ATTR_AUTH]) {
+		p->auth = nla_get_u32(a[RDMAMIG_ATTR_AUTH]);
+		p->mask |= RDMAMIG_PARAM_AUTH;
+	}
 	ret = rdmamig_params_check(p, started);
 	if (ret == -EINVAL && (p->mask & RDMAMIG_PARAM_KEEPALIVE))
 		NL_SET_ERR_MSG_ATTR(info->extack, a[RDMAMIG_ATTR_KEEPALIVE_MS],
@@ -613,7 +621,21 @@ static int nl_new_session(struct sk_buff *skb, struct genl_info *info)
 	rdmamig_params_apply(&sess->params, &p);
 
 	mutex_lock(&sess->lock);
+	ret = 0;
+	if (info->attrs[RDMAMIG_ATTR_SECRET]) {
+		ret = rdmamig_auth_set_secret(sess, nla_data(info->attrs[RDMAMIG_ATTR_SECRET]),
+					      nla_len(info->attrs[RDMAMIG_ATTR_SECRET]));
+		if (ret)
+			NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[RDMAMIG_ATTR_SECRET],
+					    "cannot key hmac(sha256) with the secret");
+	} else if (rdmamig_auth_required(sess)) {
+		NL_SET_ERR_MSG(info->extack,
+			       "authentication is required and no SECRET was given (or set AUTH off)");
+		ret = -ENOKEY;
+	}
 	nlmsg_for_each_attr(attr, info->nlhdr, GENL_HDRLEN, rem) {
+		if (ret)
+			break;
 		if (nla_type(attr) != RDMAMIG_ATTR_BLOCK)
 			continue;
 		ret = add_nl_block(sess, info, attr);

@@ -17,7 +17,8 @@
 
 /* Capability bits in the private data; same values as RDMAMIG_CAP_*. */
 #define RDMAMIG_WIRE_CAP_PIN_ALL	(1U << 0)
-#define RDMAMIG_WIRE_CAPS_KNOWN		(RDMAMIG_WIRE_CAP_PIN_ALL)
+#define RDMAMIG_WIRE_CAP_AUTH		(1U << 1)	/* challenge-response */
+#define RDMAMIG_WIRE_CAPS_KNOWN		(RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_AUTH)
 
 /* Why a destination rejected a connection (rdmamig_cm_priv.status). */
 enum rdmamig_reject {
@@ -26,11 +27,12 @@ enum rdmamig_reject {
 	RDMAMIG_REJ_BAD_VERSION,	/* no common protocol version */
 	RDMAMIG_REJ_BUSY,		/* session already has a peer */
 	RDMAMIG_REJ_NO_RESOURCES,	/* could not set up the connection */
+	RDMAMIG_REJ_AUTH_REQUIRED,	/* source offered no authentication */
 };
 
 /*
- * rdma_cm private data of CONNECT_REQUEST, ACCEPT and REJECT.  At most 56
- * bytes fit a connect request on RoCE; this is 16.
+ * rdma_cm private data of CONNECT_REQUEST and REJECT, and the start of
+ * ACCEPT's.  At most 56 bytes fit a connect request on RoCE; this is 32.
  */
 struct rdmamig_cm_priv {
 	__be32 magic;
@@ -39,6 +41,20 @@ struct rdmamig_cm_priv {
 	__be16 credits;		/* receive buffers the sender has posted */
 	__be32 caps;		/* request: wanted; reply: granted */
 	__be32 keepalive_ms;	/* request: offered; reply: chosen, 0 is off */
+	__u8 nonce[16];		/* with CAP_AUTH: a fresh random challenge */
+};
+
+#define RDMAMIG_MAC_SIZE	32	/* HMAC-SHA256 */
+
+/*
+ * ACCEPT's private data.  With CAP_AUTH granted, @mac is
+ * HMAC-SHA256(secret, "rdmamig dst" || request || reply.priv): the
+ * destination proves the secret over both challenges, and the source
+ * answers with an AUTH message before it sends anything else.
+ */
+struct rdmamig_cm_accept {
+	struct rdmamig_cm_priv priv;
+	__u8 mac[RDMAMIG_MAC_SIZE];
 };
 
 /* Control messages: one SEND each, a header and an array of commands. */
@@ -59,6 +75,7 @@ enum rdmamig_msg_type {
 	RDMAMIG_MSG_ACK,		/* round or completion is placed */
 	RDMAMIG_MSG_COMPLETE,		/* source is done; end of stream */
 	RDMAMIG_MSG_BARRIER,		/* ACK when all before is placed */
+	RDMAMIG_MSG_AUTH,		/* source's proof, its first message */
 	__RDMAMIG_MSG_MAX
 };
 
@@ -128,7 +145,18 @@ struct rdmamig_cmd_round {
 	__be64 zero_pages;	/* pages sent as COMPRESS in the round */
 };
 
-static_assert(sizeof(struct rdmamig_cm_priv) == 16);
+/*
+ * AUTH: one command, repeat 1.  @mac is HMAC-SHA256(secret,
+ * "rdmamig src" || request || reply.priv); the labels keep either side's
+ * answer from serving as the other's.
+ */
+struct rdmamig_cmd_auth {
+	__u8 mac[RDMAMIG_MAC_SIZE];
+};
+
+static_assert(sizeof(struct rdmamig_cm_priv) == 32);
+static_assert(sizeof(struct rdmamig_cm_accept) == 64);
+static_assert(sizeof(struct rdmamig_cmd_auth) == 32);
 static_assert(sizeof(struct rdmamig_msg_hdr) == 16);
 static_assert(sizeof(struct rdmamig_cmd_error) == 128);
 static_assert(sizeof(struct rdmamig_cmd_block) == 80);

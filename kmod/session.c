@@ -70,7 +70,10 @@ int rdmamig_params_check(const struct rdmamig_params *p, bool started)
 	u32 live = RDMAMIG_PARAM_MAX_BANDWIDTH | RDMAMIG_PARAM_DOWNTIME_LIMIT |
 		   RDMAMIG_PARAM_MAX_ROUNDS;
 
-	if (p->mask & ~RDMAMIG_PARAM_ALL || p->caps & ~RDMAMIG_CAPS_ALL)
+	if (p->mask & ~RDMAMIG_PARAM_ALL || p->caps & ~RDMAMIG_CAPS_ALL ||
+	    p->reserved)
+		return -EINVAL;
+	if ((p->mask & RDMAMIG_PARAM_AUTH) && p->auth > RDMAMIG_AUTH_OFF)
 		return -EINVAL;
 	if ((p->mask & RDMAMIG_PARAM_MAX_REGISTERED) &&
 	    p->max_registered < RDMAMIG_CHUNK_SIZE)
@@ -105,6 +108,8 @@ void rdmamig_params_apply(struct rdmamig_params *dst,
 		WRITE_ONCE(dst->downtime_limit_ms, src->downtime_limit_ms);
 	if (src->mask & RDMAMIG_PARAM_MAX_ROUNDS)
 		WRITE_ONCE(dst->max_rounds, src->max_rounds);
+	if (src->mask & RDMAMIG_PARAM_AUTH)
+		dst->auth = src->auth;
 }
 
 /**
@@ -219,6 +224,7 @@ void rdmamig_session_destroy(struct rdmamig_session *sess)
 	rdmamig_session_cancel(sess);
 	mutex_lock(&sess->lock);
 	rdmamig_blocks_free(sess);
+	rdmamig_auth_free(sess);
 	mutex_unlock(&sess->lock);
 
 	rdmamig_stream_free(sess);
@@ -492,7 +498,9 @@ void rdmamig_session_get_stats(struct rdmamig_session *sess,
 	st->state = sess->state;
 	st->role = sess->role;
 	st->error = sess->error;
-	st->caps = sess->caps;
+	/* CAP_AUTH once the peer proved the secret, not when offered. */
+	st->caps = (sess->caps & ~RDMAMIG_WIRE_CAP_AUTH) |
+		   (sess->authenticated ? RDMAMIG_CAP_AUTH : 0);
 	st->wire_version = sess->wire_version;
 	strscpy(st->reason, sess->reason, sizeof(st->reason));
 	end = sess->t_end ?: ktime_get();

@@ -21,6 +21,7 @@
 #ifndef _RDMAMIG_SESSION_H
 #define _RDMAMIG_SESSION_H
 
+#include <crypto/hash.h>
 #include <linux/completion.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -130,6 +131,13 @@ struct rdmamig_session {
 	/* Negotiated. */
 	u32 caps;
 	u32 wire_version;
+
+	/* Authentication (auth.c). */
+	struct crypto_shash *auth_tfm;	/* keyed with the secret; @lock */
+	struct rdmamig_cm_priv auth_req;	/* private data both sides saw */
+	struct rdmamig_cm_priv auth_rep;
+	bool auth_pending;		/* destination: AUTH not seen yet */
+	bool authenticated;		/* the peer proved the secret, @slock */
 
 	/* RDMA resources; see rdmamig_session_teardown() for their order. */
 	struct ib_device *ibdev;	/* device in use, under @slock */
@@ -279,10 +287,24 @@ int rdmamig_xfer_exchange_blocks(struct rdmamig_session *sess);
 void rdmamig_xfer_handle(struct rdmamig_session *sess, u16 type, u32 repeat,
 			 const void *payload, u32 len);
 
+/* auth.c */
+int rdmamig_auth_set_secret(struct rdmamig_session *sess, const u8 *key,
+			    u32 len);
+void rdmamig_auth_free(struct rdmamig_session *sess);
+bool rdmamig_auth_required(struct rdmamig_session *sess);
+void rdmamig_auth_challenge(struct rdmamig_cm_priv *p);
+int rdmamig_auth_dst_mac(struct rdmamig_session *sess, u8 mac[RDMAMIG_MAC_SIZE]);
+int rdmamig_auth_check_dst(struct rdmamig_session *sess,
+			   const u8 mac[RDMAMIG_MAC_SIZE]);
+int rdmamig_auth_send_proof(struct rdmamig_session *sess);
+void rdmamig_auth_dst_handle(struct rdmamig_session *sess, u16 type,
+			     const struct rdmamig_cmd_auth *cmd);
+
 /* hostile.c */
 void rdmamig_hostile_arm(struct rdmamig_session *sess);
 void rdmamig_hostile_mangle(struct rdmamig_session *sess,
 			    struct rdmamig_msg_hdr *hdr, u32 *sge_len);
+bool rdmamig_hostile_keeps_keys(struct rdmamig_session *sess);
 
 /* stream.c */
 ssize_t rdmamig_stream_write(struct rdmamig_session *sess,

@@ -685,6 +685,31 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 	return ret;
 }
 
+/*
+ * Dynamic registration: the destination invalidated every key of the
+ * round when it placed it (see dst_invalidate_round()); ask afresh next
+ * round.  Pin-all keys live until the session ends.
+ */
+static void forget_keys(struct rdmamig_session *sess)
+{
+	struct rdmamig_src_chunk *sc, *tmp;
+	unsigned long flags;
+	u32 n = 0;
+
+	if ((sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL) ||
+	    rdmamig_hostile_keeps_keys(sess))
+		return;
+	list_for_each_entry_safe(sc, tmp, &sess->lru, lru) {
+		sc->registered = false;
+		list_del_init(&sc->lru);
+		n++;
+	}
+	sess->registered_chunks = 0;
+	spin_lock_irqsave(&sess->slock, flags);
+	sess->stats.chunks_unregistered += n;
+	spin_unlock_irqrestore(&sess->slock, flags);
+}
+
 /**
  * rdmamig_xfer_end_round() - end the round once the destination placed it
  * @sess: a connected source session
@@ -722,6 +747,7 @@ int rdmamig_xfer_end_round(struct rdmamig_session *sess)
 	sess->round_zero_pages = 0;
 	sess->round_bytes = 0;
 	sess->round_start = 0;
+	forget_keys(sess);
 	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_ROUND);
 	return 0;
 }
@@ -944,6 +970,23 @@ static void dst_compress(struct rdmamig_session *sess,
 	}
 }
 
+/*
+ * Dynamic registration: a key is good for the round it was asked for.
+ * Every write of the round was placed before REGISTER_FINISHED arrived
+ * (RC delivers in order), so deregistering now makes any later or stray
+ * write with these keys fail with a remote access error.
+ */
+static void dst_invalidate_round(struct rdmamig_session *sess)
+{
+	u32 i, c;
+
+	if (sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL)
+		return;
+	for (i = 0; i < sess->nblocks; i++)
+		for (c = 0; c < sess->blocks[i]->nchunks; c++)
+			rdmamig_dst_unregister(sess, sess->blocks[i], c);
+}
+
 static void dst_round_end(struct rdmamig_session *sess,
 			  const struct rdmamig_cmd_round *cmd)
 {
@@ -970,6 +1013,7 @@ static void dst_round_end(struct rdmamig_session *sess,
 	rdmamig_session_push_event(sess, &ev);
 	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
 	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_ROUND);
+	dst_invalidate_round(sess);
 	send_ack(sess, cmd);
 }
 
@@ -1057,6 +1101,10 @@ void rdmamig_xfer_handle(struct rdmamig_session *sess, u16 type, u32 repeat,
 			return;
 		}
 	} else {
+		if (READ_ONCE(sess->auth_pending)) {
+			rdmamig_auth_dst_handle(sess, type, payload);
+			return;
+		}
 		if (type == RDMAMIG_MSG_RAM_BLOCKS_REQUEST) {
 			dst_blocks(sess, payload, repeat);
 			return;

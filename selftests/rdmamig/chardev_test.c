@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * /dev/rdmamig basics: the node opens, each open is independent, and an
- * ioctl the module does not know is refused with ENOTTY.
+ * /dev/rdmamig basics: the node opens, each open is independent, an
+ * ioctl the module does not know is refused with ENOTTY, and SET_SECRET
+ * (authentication is required by default) is known.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <linux/rdmamig.h>
 
 #include "kselftest_harness.h"
+#include "test_secret.h"
 
 #define DEV_PATH "/dev/" RDMAMIG_DEVICE_NAME
 
@@ -44,6 +46,21 @@ TEST(unknown_ioctl)
 	ASSERT_LE(0, fd);
 	EXPECT_EQ(-1, ioctl(fd, _IO(0xee, 0x7f), 0));
 	EXPECT_EQ(ENOTTY, errno);
+	/* The first number after the last one the module knows. */
+	EXPECT_EQ(-1, ioctl(fd, _IO(RDMAMIG_IOC_MAGIC, 0x0e), 0));
+	EXPECT_EQ(ENOTTY, errno);
+	close(fd);
+}
+
+/* SET_SECRET (0x0d) is known: a fresh session takes the test key. */
+TEST(set_secret_known)
+{
+	int fd = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(0, set_test_secret(fd)) TH_LOG("SET_SECRET: %s", strerror(errno));
+	/* And replaceable until the session starts. */
+	EXPECT_EQ(0, set_test_secret(fd)) TH_LOG("SET_SECRET again: %s", strerror(errno));
 	close(fd);
 }
 

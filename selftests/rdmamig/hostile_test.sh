@@ -6,6 +6,12 @@
 # destination must refuse the message with an error naming the problem,
 # fail, tell the source (which fails too), and leave no oops behind; the
 # harness then checks that the module unloads.  Both ends run in this VM.
+#
+# Modes 12 and 13 are a source that skips or botches the authentication:
+# the destination refuses it before it acts on anything else.  Mode 14 is
+# a source that keeps last round's keys (dynamic registration): the
+# destination invalidated them when the round ended, so the stale write
+# must fail with a remote access error, on the source.
 source "$(dirname "$0")/lib.sh"
 require_root
 
@@ -14,6 +20,7 @@ ADDR=${RDMAMIG_LOCAL_ADDR:-10.0.2.15}
 PARAM=/sys/module/rdmamig/parameters/hostile
 
 # mode: what the destination's reason must contain
+# mode:source:...: what the source's must contain instead
 CASES=(
 	"1:length field does not match"
 	"2:shorter than its header"
@@ -26,6 +33,9 @@ CASES=(
 	"9:expected round 1"
 	"10:more than it has"
 	"11:reserved header field"
+	"12:before it authenticated"
+	"13:failed authentication"
+	"14:source:remote access error"
 )
 
 [ -x "$VMM" ] || { echo "1..0 # SKIP $VMM not built"; exit $KSFT_SKIP; }
@@ -50,6 +60,11 @@ ktap_plan $(( ${#CASES[@]} * 2 ))
 for c in "${CASES[@]}"; do
 	mode=${c%%:*}
 	want=${c#*:}
+	side=dest
+	if [ "${want%%:*}" = source ]; then
+		side=src
+		want=${want#source:}
+	fi
 	rm -f "$tmp/port"
 	"$VMM" dest --listen "$ADDR:0" --port-file "$tmp/port" --size 8 --blocks 2 \
 		--timeout 30 > "$tmp/dest" 2>&1 &
@@ -57,19 +72,28 @@ for c in "${CASES[@]}"; do
 	wait_for 10 test -s "$tmp/port"
 	echo "$mode" > "$PARAM"
 	"$VMM" source --connect "$ADDR:$(cat "$tmp/port")" --size 8 --blocks 2 \
-		--zero-holes 30 --rounds 1 --timeout 30 > "$tmp/src" 2>&1
+		--zero-holes 30 --rounds 1 --redirty 20 --timeout 30 > "$tmp/src" 2>&1
 	src_rc=$?
 	echo 0 > "$PARAM"
 	wait "$dpid"
 	dst_rc=$?
 	diag "mode $mode: dest rc $dst_rc: $(grep -i -m1 'reason\|fail' "$tmp/dest")"
 	diag "mode $mode: source rc $src_rc: $(grep -i -m1 'reason\|fail' "$tmp/src")"
-	if [ $dst_rc -ne 0 ] && grep -q -- "$want" "$tmp/dest"; then
-		ktap_ok "mode $mode: destination refuses: $want"
+	if [ $side = dest ]; then
+		if [ $dst_rc -ne 0 ] && grep -q -- "$want" "$tmp/dest"; then
+			ktap_ok "mode $mode: destination refuses: $want"
+		else
+			ktap_fail "mode $mode: destination refuses: $want"
+		fi
+		ktap_result "mode $mode: source fails too" test $src_rc -ne 0
 	else
-		ktap_fail "mode $mode: destination refuses: $want"
+		if [ $src_rc -ne 0 ] && grep -q -- "$want" "$tmp/src"; then
+			ktap_ok "mode $mode: source fails: $want"
+		else
+			ktap_fail "mode $mode: source fails: $want"
+		fi
+		ktap_result "mode $mode: destination fails too" test $dst_rc -ne 0
 	fi
-	ktap_result "mode $mode: source fails too" test $src_rc -ne 0
 done
 
 ktap_finish

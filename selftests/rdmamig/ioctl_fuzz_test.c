@@ -19,6 +19,11 @@
  * an event lost to an unwritable WAIT_EVENT argument, and CANCEL waiting
  * for a round asleep in the bandwidth limit.
  *
+ * Sessions get the test secret (test_secret.h) when opened - some of the
+ * pool's fresh ones not, and SET_SECRET and SET_PARAMS' auth are fuzzed
+ * too - so LISTEN and CONNECT may answer ENOKEY; the pair holds one key
+ * and must report RDMAMIG_CAP_AUTH on both ends once connected.
+ *
  * Never connects out: LISTEN only at $RDMAMIG_LOCAL_ADDR port 0 (garbage
  * hosts are built so that the kernel refuses them, or from documentation
  * addresses), CONNECT only to TEST-NET/documentation addresses with at
@@ -53,6 +58,7 @@
 #include <linux/rdmamig.h>
 
 #include "kselftest_harness.h"
+#include "test_secret.h"
 
 #define DEV_PATH "/dev/" RDMAMIG_DEVICE_NAME
 #define PG 4096UL
@@ -155,7 +161,7 @@ enum {
 static const char *const opname[NOPS] = {
 	"ioctl 0x00", "SET_PARAMS", "GET_PARAMS", "ADD_BLOCK", "LISTEN",
 	"ACCEPT", "CONNECT", "SEND_ROUND", "END_ROUND", "COMPLETE", "CANCEL",
-	"WAIT_EVENT", "GET_STATS", "ioctl 0x0d", "ioctl 0x0e", "ioctl 0x0f",
+	"WAIT_EVENT", "GET_STATS", "SET_SECRET", "ioctl 0x0e", "ioctl 0x0f",
 	"ioctl 0x10", "read", "write", "poll", "pread/lseek/mmap",
 	"other magics",
 };
@@ -181,14 +187,16 @@ static void tally_reset(void)
 
 /*
  * What the module may answer: its own errnos (uapi/linux/rdmamig.h,
- * chardev.c, block.c, cm.c, xfer.c, stream.c), what rdma_cm and the
- * address parser pass on, EINTR from our own timers, and from the VFS
- * ESPIPE (non-seekable) and ENODEV (no mmap).
+ * chardev.c, block.c, cm.c, xfer.c, stream.c, auth.c: ENOKEY for LISTEN
+ * or CONNECT without the secret authentication requires), what rdma_cm
+ * and the address parser pass on, EINTR from our own timers, and from
+ * the VFS ESPIPE (non-seekable) and ENODEV (no mmap).  Not EACCES: both
+ * ends of every connection here hold the same key.
  */
 static bool errno_ok(int e)
 {
 	switch (e) {
-	case EINVAL: case EFAULT: case E2BIG: case EBUSY: case ENOTCONN:
+	case EINVAL: case EFAULT: case E2BIG: case EBUSY: case ENOTCONN: case ENOKEY:
 	case ENOTTY: case ENOSPC: case EEXIST: case ENOMEM: case ETIMEDOUT:
 	case EAGAIN: case EINTR: case ECANCELED: case ENODEV: case EADDRINUSE:
 	case EADDRNOTAVAIL: case EAFNOSUPPORT: case ENOENT: case ERANGE:
@@ -553,7 +561,20 @@ struct fs {
 	uint64_t bpages[4];
 };
 
+/* A session with the test secret, so that it may listen and connect. */
 static int dev_open(bool nonblock)
+{
+	int fd = open(DEV_PATH, O_RDWR | O_CLOEXEC | (nonblock ? O_NONBLOCK : 0));
+
+	if (fd >= 0 && set_test_secret(fd)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One without: LISTEN and CONNECT answer ENOKEY (unless auth goes off). */
+static int dev_open_nokey(bool nonblock)
 {
 	return open(DEV_PATH, O_RDWR | O_CLOEXEC | (nonblock ? O_NONBLOCK : 0));
 }
@@ -565,12 +586,17 @@ static void fs_close(struct fs *s)
 	s->fd = -1;
 }
 
-static bool fs_open(struct fs *s)
+static bool fs_open_key(struct fs *s, bool key)
 {
 	memset(s, 0, sizeof(*s));
 	s->nonblock = chance(50);
-	s->fd = dev_open(s->nonblock);
+	s->fd = key ? dev_open(s->nonblock) : dev_open_nokey(s->nonblock);
 	return s->fd >= 0;
+}
+
+static bool fs_open(struct fs *s)
+{
+	return fs_open_key(s, true);
 }
 
 /* ---- signals: EINTR for waits that would block ------------------------ */
@@ -743,7 +769,7 @@ static const unsigned long official_cmd[0x11] = {
 	[0x0a] = RDMAMIG_IOC_CANCEL,
 	[0x0b] = RDMAMIG_IOC_WAIT_EVENT,
 	[0x0c] = RDMAMIG_IOC_GET_STATS,
-	[0x0d] = _IO(RDMAMIG_IOC_MAGIC, 0x0d),
+	[0x0d] = RDMAMIG_IOC_SET_SECRET,
 	[0x0e] = _IOWR(RDMAMIG_IOC_MAGIC, 0x0e, struct rdmamig_stats),
 	[0x0f] = _IOW(RDMAMIG_IOC_MAGIC, 0x0f, struct rdmamig_block),
 	[0x10] = _IO(RDMAMIG_IOC_MAGIC, 0x10),
@@ -762,6 +788,9 @@ static void gen_params(struct rdmamig_params *p, bool live)
 	p->wire_version = chance(70) ? PICK(wv) : any32();
 	p->downtime_limit_ms = any32();
 	p->max_rounds = chance(20) ? 0 : any32();
+	/* REQUIRED, OFF, one past, anything; reserved mostly zero. */
+	p->auth = chance(85) ? rn(3) : any32();
+	p->reserved = chance(90) ? 0 : any32();
 	/* A connected source honours the bandwidth: none of 1 byte/s here. */
 	if (live && p->max_bandwidth && p->max_bandwidth < (1ULL << 32))
 		p->max_bandwidth = chance(50) ? 0 : UINT64_MAX;
@@ -974,6 +1003,30 @@ static long fuzz_ioctl(struct ctx *c, unsigned int nr)
 		arg = place(pl, usize);
 		break;
 	}
+	case 0x0d: {	/* SET_SECRET */
+		struct rdmamig_secret sec = {};
+		static const uint32_t lens[] = {
+			0, 1, 15, RDMAMIG_SECRET_MIN, 17, 32, 63, RDMAMIG_SECRET_MAX, 65,
+			128, PG, UINT32_MAX, 0x80000000U,
+		};
+		size_t i;
+
+		usize = pick_size(sizeof(sec), sizeof(sec));
+		tmpl_start(usize, sizeof(sec));
+		sec.len = chance(50) ? RDMAMIG_SECRET_MIN + rn(RDMAMIG_SECRET_MAX -
+							 RDMAMIG_SECRET_MIN + 1) :
+			  chance(80) ? PICK(lens) : any32();
+		/* Mostly the test key, else random bytes (never read back). */
+		if (chance(50))
+			test_secret(sec.key);
+		else
+			for (i = 0; i < sizeof(sec.key); i++)
+				sec.key[i] = (uint8_t)r64();
+		sec.size = usize;
+		memcpy(A.tmpl, &sec, sizeof(sec));
+		arg = place(pl, usize);
+		break;
+	}
 	case 0x05:	/* ACCEPT: the argument is the timeout */
 		/* Threads: another one may make it a listener meanwhile. */
 		if (threaded || may_block_accept(s->fd))
@@ -1022,7 +1075,7 @@ static void call_ioctl(struct ctx *c, unsigned int nr)
 	ret = fuzz_ioctl(c, nr);
 	err = errno;
 	add_time(nr, t0);
-	if (nr == 0x00 || nr > 0x0c)
+	if (nr == 0x00 || nr > 0x0d)
 		expect_exact(nr, ret, err, ENOTTY, "cmd %#lx", last.cmd);
 	else if (nr == 0x0a)
 		expect_exact(nr, ret, err, 0, "cmd %#lx", last.cmd);
@@ -1314,7 +1367,8 @@ static void shape(struct __test_metadata *_metadata, struct fs *s)
 
 	if (s->fd < 0 || r < 15) {
 		fs_close(s);
-		ASSERT_TRUE(fs_open(s)) TH_LOG("open: %s", strerror(errno));
+		/* Some without a secret: LISTEN and CONNECT say ENOKEY. */
+		ASSERT_TRUE(fs_open_key(s, chance(85))) TH_LOG("open: %s", strerror(errno));
 		/* Fresh sessions: some with blocks, some listening already. */
 		if (chance(60))
 			for (fl = rn(4); fl >= 0; fl--)
@@ -1364,7 +1418,7 @@ TEST_F_TIMEOUT(fuzz, unknown_numbers, 120)
 				expect_exact(OP_MAGIC, ret, err, ENOTTY, "cmd %#lx", cmd);
 			}
 	for (nr = 0; nr <= 0x10; nr++) {
-		if (nr && nr <= 0x0c)
+		if (nr && nr <= 0x0d)
 			continue;
 		for (i = 0; i < n * 4; i++) {
 			unsigned long cmd = chance(50) ? official_cmd[nr] :
@@ -1543,6 +1597,16 @@ static int pair_start(struct pair *p, enum pair_kind kind)
 	timer_stop();
 	if (guard_fired)
 		bad("CONNECT to our own listener took over 30 s");
+	if (!ret) {
+		struct rdmamig_stats st, dt;
+
+		/* Both hold the test key: each proved it to the other. */
+		if (get_stats(p->src.fd, &st) || get_stats(p->dst.fd, &dt) ||
+		    !(st.caps & RDMAMIG_CAP_AUTH) || !(dt.caps & RDMAMIG_CAP_AUTH))
+			bad("pair %s: connected without RDMAMIG_CAP_AUTH: caps %#llx / %#llx",
+			    pair_name[kind], (unsigned long long)st.caps,
+			    (unsigned long long)dt.caps);
+	}
 	errno = err;
 	return ret;
 }
@@ -1566,7 +1630,7 @@ static void pair_op(struct ctx *c, struct pair *p)
 	struct fs *s = chance(60) ? &p->src : &p->dst;
 	static const unsigned int nrs[] = {
 		0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x07, 0x07, 0x07, 0x08,
-		0x08, 0x09, 0x0b, 0x0b, 0x0c, 0x0c, 0x00, 0x0d,
+		0x08, 0x09, 0x0b, 0x0b, 0x0c, 0x0c, 0x00, 0x0d, 0x0e,
 	};
 	unsigned int r = rn(100), nr;
 
@@ -1799,7 +1863,7 @@ static void *thr_main(void *arg)
 	struct ctx c = { .max_connects = 2 };
 	static const unsigned int nrs[] = {
 		0x01, 0x02, 0x03, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a,
-		0x0b, 0x0c, 0x0c, 0x0e,
+		0x0b, 0x0c, 0x0c, 0x0d, 0x0e,
 	};
 	unsigned long i;
 	struct fs *s;

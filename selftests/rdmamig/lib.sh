@@ -13,6 +13,16 @@ RDMAMIGCTL=${RDMAMIGCTL:-$TOP/tools/rdmamigctl/rdmamigctl}
 RDMAMIG_IBDEV=${RDMAMIG_IBDEV:-rxe0}
 RDMAMIG_NETDEV=${RDMAMIG_NETDEV:-eth0}
 
+# Peer authentication is required by default: rdmamig-vmm and rdmamigctl
+# read the secret from this file.  The testbed gives both VMs one; run by
+# hand, a test makes its own.
+if [ -z "${RDMAMIG_SECRET_FILE:-}" ] || [ ! -s "$RDMAMIG_SECRET_FILE" ]; then
+	RDMAMIG_SECRET_FILE=${TMPDIR:-/tmp}/rdmamig-selftest-secret
+	[ -s "$RDMAMIG_SECRET_FILE" ] ||
+		(umask 077 && head -c 32 /dev/urandom > "$RDMAMIG_SECRET_FILE")
+fi
+export RDMAMIG_SECRET_FILE
+
 ktap_n=0
 ktap_failed=0
 

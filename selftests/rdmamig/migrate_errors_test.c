@@ -28,6 +28,8 @@
 #include <linux/rdmamig.h>
 
 #include "kselftest_harness.h"
+#include "test_secret.h"
+#include "test_session.h"
 
 #define DEV_PATH "/dev/" RDMAMIG_DEVICE_NAME
 #define PG 4096UL
@@ -35,9 +37,20 @@
 
 /* ---- helpers --------------------------------------------------------- */
 
+/*
+ * A session with the test secret: authentication is required by default,
+ * and without a secret LISTEN and CONNECT fail with ENOKEY before they
+ * look any further (auth_ioctl_test.c checks that).
+ */
 static int dev_open(int flags)
 {
-	return open(DEV_PATH, O_RDWR | O_CLOEXEC | flags);
+	int fd = open(DEV_PATH, O_RDWR | O_CLOEXEC | flags);
+
+	if (fd >= 0 && set_test_secret(fd)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 static void *map_pages(size_t n)
@@ -75,20 +88,6 @@ static int add_block(int fd, const void *addr, uint64_t len, const char *name,
 	return ret;
 }
 
-static int get_stats(int fd, struct rdmamig_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->size = sizeof(*st);
-	return ioctl(fd, RDMAMIG_IOC_GET_STATS, st);
-}
-
-static int get_params(int fd, struct rdmamig_params *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->size = sizeof(*p);
-	return ioctl(fd, RDMAMIG_IOC_GET_PARAMS, p);
-}
-
 static int set_params(int fd, uint32_t mask, uint64_t caps, uint64_t bw)
 {
 	struct rdmamig_params p = {
@@ -96,44 +95,6 @@ static int set_params(int fd, uint32_t mask, uint64_t caps, uint64_t bw)
 	};
 
 	return ioctl(fd, RDMAMIG_IOC_SET_PARAMS, &p);
-}
-
-static struct rdmamig_addr make_addr(const char *host, uint16_t port,
-				     uint32_t timeout_ms)
-{
-	struct rdmamig_addr a = {
-		.size = sizeof(a), .port = port, .timeout_ms = timeout_ms,
-	};
-
-	strncpy(a.host, host, sizeof(a.host) - 1);
-	return a;
-}
-
-/* The state a failed ioctl must leave alone. */
-struct snapshot {
-	struct rdmamig_params params;
-	uint32_t state, role;
-	int32_t error;
-};
-
-static void snap(int fd, struct snapshot *s)
-{
-	struct rdmamig_stats st;
-
-	memset(s, 0, sizeof(*s));
-	get_params(fd, &s->params);
-	get_stats(fd, &st);
-	s->state = st.state;
-	s->role = st.role;
-	s->error = st.error;
-}
-
-static bool unchanged(int fd, const struct snapshot *before)
-{
-	struct snapshot now;
-
-	snap(fd, &now);
-	return !memcmp(&now, before, sizeof(now));
 }
 
 static uint64_t msec_since(const struct timespec *t0)
@@ -229,6 +190,11 @@ TEST_F(dev, get_params_defaults)
 	EXPECT_EQ(0ULL, p.max_bandwidth);
 	EXPECT_EQ((uint64_t)64 * MIB, (uint64_t)p.max_registered);
 	EXPECT_EQ((uint32_t)RDMAMIG_PROTO_VERSION, p.wire_version);
+	/* Authentication is required unless turned off. */
+	EXPECT_EQ((uint32_t)RDMAMIG_AUTH_REQUIRED, p.auth);
+	EXPECT_EQ(0U, p.reserved);
+	EXPECT_EQ((uint32_t)RDMAMIG_PARAM_ALL, p.mask);
+	EXPECT_EQ((uint32_t)sizeof(p), p.size);
 }
 
 TEST_F(dev, set_params_unknown_mask_bit)
@@ -250,11 +216,13 @@ TEST_F(dev, set_params_unknown_mask_bit)
 TEST_F(dev, set_params_unknown_cap_bit)
 {
 	struct snapshot s;
-	uint64_t caps[] = { RDMAMIG_CAPS_ALL << 1, 1ULL << 63 | RDMAMIG_CAP_PIN_ALL };
+	/* CAP_AUTH is reported, never asked for: not in RDMAMIG_CAPS_ALL. */
+	uint64_t caps[] = { RDMAMIG_CAPS_ALL << 1, 1ULL << 63 | RDMAMIG_CAP_PIN_ALL,
+			    RDMAMIG_CAP_AUTH, RDMAMIG_CAP_AUTH | RDMAMIG_CAP_PIN_ALL };
 	unsigned int i;
 
 	snap(self->fd, &s);
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
 		EXPECT_EQ(-1, set_params(self->fd, RDMAMIG_PARAM_CAPS |
 					 RDMAMIG_PARAM_MAX_BANDWIDTH, caps[i], 12345));
 		EXPECT_EQ(EINVAL, errno) TH_LOG("caps %#llx", (unsigned long long)caps[i]);
@@ -911,10 +879,13 @@ TEST_F_TIMEOUT(net, missing_capability_downgrades, 90)
 	ASSERT_EQ(0, get_stats(fd, &st));
 	EXPECT_EQ(0ULL, st.caps & RDMAMIG_CAP_PIN_ALL) TH_LOG("caps %#llx",
 							 (unsigned long long)st.caps);
+	/* Same test key on both ends: each proved it to the other. */
+	EXPECT_EQ(RDMAMIG_CAP_AUTH, st.caps & RDMAMIG_CAP_AUTH);
 	ASSERT_EQ(0, dest_report(self, &m, 20000));
 	ASSERT_EQ((int)MSG_ACCEPT, m.op);
 	ASSERT_EQ(0, m.ret) TH_LOG("ACCEPT: %s (%s)", strerror(m.err), m.reason);
 	EXPECT_EQ(0ULL, m.caps & RDMAMIG_CAP_PIN_ALL);
+	EXPECT_EQ(RDMAMIG_CAP_AUTH, m.caps & RDMAMIG_CAP_AUTH);
 
 	memset(bitmap, 0xff, sizeof(bitmap));
 	ASSERT_EQ(0, send_all(fd, npages, 0, bitmap)) TH_LOG("%s", strerror(errno));

@@ -203,7 +203,30 @@ stats_add_up()
 		{ diag "$name: destination counted other pages"; ok=1; }
 	[ $((scaps & 1)) = "$pin" ] && [ $((dcaps & 1)) = "$pin" ] ||
 		{ diag "$name: negotiated caps $scaps/$dcaps, pin-all wanted: $pin"; ok=1; }
+	# RDMAMIG_CAP_AUTH: each end proved the testbed's secret to the other.
+	[ $((scaps & 2)) = 2 ] && [ $((dcaps & 2)) = 2 ] ||
+		{ diag "$name: caps $scaps/$dcaps: peer not authenticated"; ok=1; }
+	keys_invalidated "$name" "$pin" || ok=1
 	return $ok
+}
+
+# keys_invalidated NAME PIN-ALL: with dynamic registration the destination
+# deregisters every chunk at the end of each round (a key is good for one
+# round), so every registration has its deregistration and the re-dirtied
+# rounds register again; with pin-all nothing is deregistered before the
+# end.
+keys_invalidated()
+{
+	local d=$tmp/$1.dst reg unreg chunks=256	# 256 MiB in 1 MiB chunks
+	reg=$(jget "$d" .chunks_registered)
+	unreg=$(jget "$d" .chunks_unregistered)
+	diag "$1: destination chunks registered $reg, deregistered $unreg"
+	[[ "$reg" =~ ^[0-9]+$ && "$unreg" =~ ^[0-9]+$ ]] || return 1
+	if [ "$2" = 1 ]; then
+		[ "$reg" = "$chunks" ] && [ "$unreg" = 0 ]
+	else
+		[ "$reg" = "$unreg" ] && [ "$reg" -gt "$chunks" ]
+	fi
 }
 
 # Bulk round's throughput within BW_TOLERANCE % of the limit.

@@ -9,7 +9,10 @@
  * and wholly random attributes of up to 64 KiB.  NEW_SESSION gets fds of
  * /proc/PID/mem (our own, a helper child's) with random blocks, so
  * sessions are made, driven and destroyed when their socket closes; and
- * bogus fds.
+ * bogus fds.  It mostly gets a SECRET (authentication is required by
+ * default; lengths around the 16..64 bytes the policy takes) and now and
+ * then AUTH (REQUIRED, OFF, 2, anything), as do the other param-taking
+ * commands.
  *
  * Each request must end in an ACK, a reply and an ACK, or a dump's DONE,
  * within 10 s (a socket receive timeout; a signal guards the send, in
@@ -55,6 +58,7 @@
 #include <linux/rdmamig.h>
 
 #include "kselftest_harness.h"
+#include "test_secret.h"
 
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
@@ -171,7 +175,9 @@ static const char *const cmdname[NCMD + 1] = {
 /*
  * What the family may answer: the genetlink and attribute-policy errors
  * (EINVAL, ERANGE, EOPNOTSUPP, EPERM, EMSGSIZE), the module's own (ENOENT,
- * ESRCH, EBADF, EBUSY, ENOTCONN, E2BIG, ENOSPC, EEXIST, EFAULT), and what
+ * ESRCH, EBADF, EBUSY, ENOTCONN, E2BIG, ENOSPC, EEXIST, EFAULT; ENOKEY for
+ * NEW_SESSION without a SECRET, or LISTEN/CONNECT of a file's session
+ * without one, while authentication is required), and what
  * the driving commands pass on from a session that CANCEL_SESSION ended
  * (ECANCELED), that ACCEPT waited for in vain (ETIMEDOUT), or that tried
  * a documentation address (ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL,
@@ -180,6 +186,7 @@ static const char *const cmdname[NCMD + 1] = {
 static bool errno_ok(int e)
 {
 	switch (e) {
+	case ENOKEY:
 	case EINVAL: case ENOENT: case EPERM: case EOPNOTSUPP: case ERANGE:
 	case EMSGSIZE: case ESRCH: case EBADF: case EBUSY: case ENOTCONN:
 	case E2BIG: case ENOSPC: case EEXIST: case EFAULT:
@@ -484,6 +491,32 @@ static void gen_params(struct msgb *m)
 		add_u32(m, RDMAMIG_ATTR_DOWNTIME_LIMIT_MS, any32());
 	if (chance(50))
 		add_u32(m, RDMAMIG_ATTR_MAX_ROUNDS, chance(20) ? 0 : any32());
+	/* Mostly not: it is refused once started, and OFF makes keys moot. */
+	if (chance(20))
+		add_u32(m, RDMAMIG_ATTR_AUTH,
+			chance(80) ? PICK(((const uint32_t[]){ RDMAMIG_AUTH_REQUIRED,
+							       RDMAMIG_AUTH_OFF, 2 })) :
+				     any32());
+}
+
+/* SECRET: the test key, or random bytes, of a length around 16..64. */
+static void gen_secret(struct msgb *m)
+{
+	static const uint32_t lens[] = {
+		0, 1, 15, RDMAMIG_SECRET_MIN, 17, 32, 63, RDMAMIG_SECRET_MAX, 65, 200,
+	};
+	uint8_t key[RDMAMIG_SECRET_MAX];
+	uint32_t len;
+
+	if (chance(40)) {
+		len = test_secret(key);
+		add(m, RDMAMIG_ATTR_SECRET, key, len);
+		return;
+	}
+	len = chance(50) ? PICK(lens) :
+	      chance(80) ? RDMAMIG_SECRET_MIN + rn(RDMAMIG_SECRET_MAX - RDMAMIG_SECRET_MIN + 1) :
+			   rn(1024);
+	add(m, RDMAMIG_ATTR_SECRET, NULL, len);
 }
 
 static void gen_block(struct msgb *m)
@@ -615,6 +648,8 @@ static void gen_cmd(struct msgb *m, int cmd, struct nls *s)
 		n = chance(90) ? rn(5) : rn(70);
 		for (i = 0; i < n; i++)
 			gen_block(m);
+		if (chance(85))
+			gen_secret(m);
 		if (chance(30))
 			gen_params(m);
 		break;
@@ -707,6 +742,21 @@ static bool gen_valid(struct msgb *m, int cmd, struct nls *s, uint8_t *role)
 			add_u64(m, RDMAMIG_ATTR_CAPS, rn(2));
 		if (chance(30))
 			add_u32(m, RDMAMIG_ATTR_KEEPALIVE_MS, chance(50) ? 0 : 1000);
+		/* A good secret, or authentication explicitly off. */
+		if (chance(85)) {
+			uint8_t key[RDMAMIG_SECRET_MAX];
+			uint32_t len = test_secret(key);
+
+			if (chance(50))
+				add(m, RDMAMIG_ATTR_SECRET, key, len);
+			else
+				add(m, RDMAMIG_ATTR_SECRET, NULL, RDMAMIG_SECRET_MIN +
+				    rn(RDMAMIG_SECRET_MAX - RDMAMIG_SECRET_MIN + 1));
+			if (chance(10))
+				add_u32(m, RDMAMIG_ATTR_AUTH, RDMAMIG_AUTH_REQUIRED);
+		} else {
+			add_u32(m, RDMAMIG_ATTR_AUTH, RDMAMIG_AUTH_OFF);
+		}
 		return true;
 	case RDMAMIG_CMD_LISTEN:
 		if (!cfg_addr || !own_session(s, 2, &id))
@@ -1233,6 +1283,9 @@ static void dev_session(void)
 	W.dev = open("/dev/" RDMAMIG_DEVICE_NAME, O_RDWR | O_CLOEXEC);
 	if (W.dev < 0)
 		return;
+	/* So that churn() can make it listen; now and then without one. */
+	if (chance(90))
+		set_test_secret(W.dev);
 	ioctl(W.dev, RDMAMIG_IOC_ADD_BLOCK, &b);
 	if (ioctl(W.dev, RDMAMIG_IOC_SET_PARAMS, &p) == 0)
 		W.have_dev_id = find_dev_id(&W.ev, marker, &W.dev_id);
@@ -1356,9 +1409,9 @@ static void fuzz_all(void)
 /* ---- the parent: defaults, what is left, GET_VERSION ----------------------- */
 
 struct defaults {
-	bool valid;
+	bool valid, has_auth;
 	uint64_t caps, bw, reg;
-	uint32_t ka, dt, rounds;
+	uint32_t ka, dt, rounds, auth;
 };
 
 /* A plain request on a fresh socket, for the parent's checks. */
@@ -1444,6 +1497,10 @@ static void defaults_attr(uint16_t t, const uint8_t *p, uint16_t len, void *arg)
 		memcpy(&d->dt, p, 4);
 	if (len == 4 && t == RDMAMIG_ATTR_MAX_ROUNDS)
 		memcpy(&d->rounds, p, 4);
+	if (len == 4 && t == RDMAMIG_ATTR_AUTH) {
+		memcpy(&d->auth, p, 4);
+		d->has_auth = true;
+	}
 }
 
 static void defaults_msg(struct nlmsghdr *h, void *arg)
@@ -1474,6 +1531,7 @@ static bool set_defaults(const struct defaults *d)
 	add_u32(&m, RDMAMIG_ATTR_KEEPALIVE_MS, d->ka);
 	add_u32(&m, RDMAMIG_ATTR_DOWNTIME_LIMIT_MS, d->dt);
 	add_u32(&m, RDMAMIG_ATTR_MAX_ROUNDS, d->rounds);
+	add_u32(&m, RDMAMIG_ATTR_AUTH, d->auth);
 	return !request(RDMAMIG_CMD_SET_DEFAULTS, NLM_F_REQUEST | NLM_F_ACK, &m, &r,
 			NULL, NULL) && !r.error;
 }
@@ -1592,6 +1650,9 @@ FIXTURE_SETUP(nl)
 		SKIP(return, "no \"%s\" family: module not loaded?", RDMAMIG_GENL_NAME);
 	}
 	ASSERT_TRUE(get_defaults(&self->saved)) TH_LOG("GET_DEFAULTS failed");
+	/* The reply's params have AUTH, which the fuzz may turn off. */
+	ASSERT_TRUE(self->saved.has_auth) TH_LOG("GET_DEFAULTS without AUTH");
+	ASSERT_GE((uint32_t)RDMAMIG_AUTH_OFF, self->saved.auth);
 	self->refcnt0 = module_refcnt();
 	seed_for(_metadata->name);
 	TH_LOG("seed %#llx (RDMAMIG_FUZZ_SEED), %lu requests per command "
@@ -1795,6 +1856,105 @@ TEST_F_TIMEOUT(nl, unprivileged, 300)
 	helper = SH->helper;
 	EXPECT_TRUE(report(_metadata));
 	check_after(_metadata, self, child, helper);
+}
+
+/* ---- NEW_SESSION and authentication, deterministically ------------------ */
+
+static void secret_case(struct __test_metadata *_metadata, const char *what,
+			int want, int auth_default, int auth, int secret_len)
+{
+	static struct msgb m, sub;
+	uint8_t key[512];
+	struct result r;
+	struct nls s;
+	int memfd;
+
+	memfd = open_mem(getpid(), O_RDWR);
+	ASSERT_LE(0, memfd);
+	if (auth_default >= 0) {
+		m.n = 0;
+		m.used = 0;
+		add_u32(&m, RDMAMIG_ATTR_AUTH, auth_default);
+		ASSERT_EQ(0, request(RDMAMIG_CMD_SET_DEFAULTS, NLM_F_REQUEST | NLM_F_ACK,
+				     &m, &r, NULL, NULL));
+		ASSERT_EQ(0, r.error) TH_LOG("SET_DEFAULTS AUTH=%d: %s", auth_default,
+					     ename(r.error));
+	}
+	m.n = 0;
+	m.used = 0;
+	sub.n = 0;
+	sub.used = 0;
+	add_u32(&m, RDMAMIG_ATTR_TARGET_PID, getpid());
+	add_u32(&m, RDMAMIG_ATTR_MEM_FD, memfd);
+	add_u32(&m, RDMAMIG_ATTR_ROLE, RDMAMIG_ROLE_DEST);
+	add_str(&sub, RDMAMIG_ATTR_BLOCK_NAME, "ram0");
+	add_u64(&sub, RDMAMIG_ATTR_BLOCK_ADDR, (uintptr_t)W.blk);
+	add_u64(&sub, RDMAMIG_ATTR_BLOCK_LEN, 4 * PG);
+	add_nest(&m, RDMAMIG_ATTR_BLOCK | NLA_F_NESTED, &sub);
+	if (auth >= 0)
+		add_u32(&m, RDMAMIG_ATTR_AUTH, auth);
+	if (secret_len >= 0) {
+		memset(key, 0x42, sizeof(key));
+		add(&m, RDMAMIG_ATTR_SECRET, key, secret_len);
+	}
+	/* A socket of its own: closing it destroys a session it made. */
+	ASSERT_TRUE(nls_open(&s, true));
+	ASSERT_EQ(0, txrx(&s, RDMAMIG_CMD_NEW_SESSION, NLM_F_REQUEST | NLM_F_ACK,
+			  RDMAMIG_GENL_VERSION, 0, &m, -1, &r));
+	nls_close(&s);
+	close(memfd);
+	ASSERT_FALSE(r.timeout) TH_LOG("%s: no answer", what);
+	TH_LOG("NEW_SESSION %s: %s%s", what, r.error ? ename(r.error) : "ok",
+	       r.error && !r.extack_msg ? " (no extack)" : "");
+	EXPECT_EQ(want, r.error) TH_LOG("%s: %s, expected %s", what, ename(r.error),
+					want ? ename(want) : "success");
+	if (want) {
+		EXPECT_TRUE(r.extack_msg) TH_LOG("%s: refused without an extack message", what);
+	} else {
+		EXPECT_TRUE(r.has_id) TH_LOG("%s: no SESSION_ID", what);
+	}
+}
+
+/*
+ * NEW_SESSION needs a SECRET of 16..64 bytes while authentication is
+ * required (by AUTH or the defaults): ENOKEY without one, the policy's
+ * ERANGE for a length or an AUTH out of range, each with a message.
+ * The fixture's teardown restores the defaults.
+ */
+TEST_F(nl, new_session_secret)
+{
+	struct defaults d;
+	uint8_t *p;
+
+	NEED_FAMILY();
+	p = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	memset(p, 1, 4 * PG);
+	W.blk = p;
+	secret_case(_metadata, "no SECRET, defaults require auth", ENOKEY,
+		    RDMAMIG_AUTH_REQUIRED, -1, -1);
+	ASSERT_TRUE(get_defaults(&d));
+	EXPECT_TRUE(d.has_auth);
+	EXPECT_EQ((uint32_t)RDMAMIG_AUTH_REQUIRED, d.auth);
+	secret_case(_metadata, "no SECRET, AUTH=REQUIRED", ENOKEY, -1,
+		    RDMAMIG_AUTH_REQUIRED, -1);
+	secret_case(_metadata, "SECRET of 0 bytes", ERANGE, -1, -1, 0);
+	secret_case(_metadata, "SECRET of 15 bytes", ERANGE, -1, -1, RDMAMIG_SECRET_MIN - 1);
+	secret_case(_metadata, "SECRET of 65 bytes", ERANGE, -1, -1, RDMAMIG_SECRET_MAX + 1);
+	secret_case(_metadata, "SECRET of 16 bytes", 0, -1, -1, RDMAMIG_SECRET_MIN);
+	secret_case(_metadata, "SECRET of 64 bytes", 0, -1, -1, RDMAMIG_SECRET_MAX);
+	secret_case(_metadata, "AUTH=OFF, no SECRET", 0, -1, RDMAMIG_AUTH_OFF, -1);
+	secret_case(_metadata, "AUTH=2", ERANGE, -1, 2, RDMAMIG_SECRET_MIN);
+	secret_case(_metadata, "AUTH=0x7fffffff", ERANGE, -1, 0x7fffffff, RDMAMIG_SECRET_MIN);
+	/* Defaults off: no SECRET needed, unless the request asks for auth. */
+	secret_case(_metadata, "no SECRET, defaults off", 0, RDMAMIG_AUTH_OFF, -1, -1);
+	ASSERT_TRUE(get_defaults(&d));
+	EXPECT_EQ((uint32_t)RDMAMIG_AUTH_OFF, d.auth);
+	secret_case(_metadata, "no SECRET, defaults off, AUTH=REQUIRED", ENOKEY, -1,
+		    RDMAMIG_AUTH_REQUIRED, -1);
+	secret_case(_metadata, "SECRET of 32 bytes, defaults off", 0, -1, -1, 32);
+	munmap(p, 4 * PG);
+	W.blk = NULL;
 }
 
 /* Last: the family answers, and no session is left of a dead process. */

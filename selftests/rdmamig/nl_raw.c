@@ -8,10 +8,16 @@
  *   nl_raw [--dump] CMD [ATTR=VALUE]...
  *
  * CMD: get-version, get-dev, get-session, set-session, cancel-session,
- * get-defaults, set-defaults, or a number.  ATTR: session-id, caps,
- * max-bandwidth, max-registered, keepalive-ms, downtime-limit-ms,
- * max-rounds, target-pid, port, host, or TYPE:NUMBER with TYPE one of u8,
- * u32, u64, str (e.g. u32:9=1).
+ * get-defaults, set-defaults, new-session, listen, accept, connect, or a
+ * number.  ATTR: session-id, caps, max-bandwidth, max-registered,
+ * keepalive-ms, downtime-limit-ms, max-rounds, auth (0 required, 1 off),
+ * target-pid, mem-fd, role, port, host, timeout-ms, secret (hex bytes),
+ * secret-file (a file's bytes, as SECRET), or TYPE:NUMBER with TYPE one
+ * of u8, u32, u64, str, hex (e.g. u32:9=1).
+ *
+ * The request is sent on one socket and nl_raw exits after the answer:
+ * a session NEW_SESSION made is gone with it (it belongs to the socket).
+ * mem-fd is a descriptor of nl_raw's own, e.g. "mem-fd=3 3<>/proc/PID/mem".
  *
  * Prints one line:
  *   ok REPLIES                                  the request succeeded
@@ -19,6 +25,7 @@
  * and exits 0 when the kernel answered, 1 when it could not be asked,
  * 2 for a bad command line.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -47,9 +54,13 @@ static const struct {
 	{ "cancel-session", RDMAMIG_CMD_CANCEL_SESSION },
 	{ "get-defaults", RDMAMIG_CMD_GET_DEFAULTS },
 	{ "set-defaults", RDMAMIG_CMD_SET_DEFAULTS },
+	{ "new-session", RDMAMIG_CMD_NEW_SESSION },
+	{ "listen", RDMAMIG_CMD_LISTEN },
+	{ "accept", RDMAMIG_CMD_ACCEPT },
+	{ "connect", RDMAMIG_CMD_CONNECT },
 };
 
-enum type { T_U8, T_U32, T_U64, T_STR };
+enum type { T_U8, T_U32, T_U64, T_STR, T_HEX, T_FILE };
 
 static const struct {
 	const char *name;
@@ -63,9 +74,15 @@ static const struct {
 	{ "keepalive-ms", RDMAMIG_ATTR_KEEPALIVE_MS, T_U32 },
 	{ "downtime-limit-ms", RDMAMIG_ATTR_DOWNTIME_LIMIT_MS, T_U32 },
 	{ "max-rounds", RDMAMIG_ATTR_MAX_ROUNDS, T_U32 },
+	{ "auth", RDMAMIG_ATTR_AUTH, T_U32 },
 	{ "target-pid", RDMAMIG_ATTR_TARGET_PID, T_U32 },
+	{ "mem-fd", RDMAMIG_ATTR_MEM_FD, T_U32 },
+	{ "role", RDMAMIG_ATTR_ROLE, T_U32 },
 	{ "port", RDMAMIG_ATTR_PORT, T_U32 },
 	{ "host", RDMAMIG_ATTR_HOST, T_STR },
+	{ "timeout-ms", RDMAMIG_ATTR_TIMEOUT_MS, T_U32 },
+	{ "secret", RDMAMIG_ATTR_SECRET, T_HEX },
+	{ "secret-file", RDMAMIG_ATTR_SECRET, T_FILE },
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -133,6 +150,8 @@ static int put_attr(struct nl_msg *msg, const char *arg)
 			type = T_U64;
 		else if (!strcmp(name, "str"))
 			type = T_STR;
+		else if (!strcmp(name, "hex"))
+			type = T_HEX;
 		else
 			usage();
 		attr = (int)strtol(colon + 1, &end, 0);
@@ -141,6 +160,35 @@ static int put_attr(struct nl_msg *msg, const char *arg)
 	}
 	if (type == T_STR)
 		return nla_put_string(msg, attr, val);
+	if (type == T_HEX || type == T_FILE) {
+		unsigned char buf[4096];
+		size_t n = 0;
+
+		if (type == T_FILE) {
+			FILE *f = fopen(val, "rb");
+
+			if (!f) {
+				fprintf(stderr, "nl_raw: %s: %s\n", val, strerror(errno));
+				exit(1);
+			}
+			n = fread(buf, 1, sizeof(buf), f);
+			fclose(f);
+		} else {
+			/* Any even number of hex digits, none for an empty one. */
+			for (; val[0] && val[1] && n < sizeof(buf); val += 2) {
+				unsigned int byte;
+
+				if (!isxdigit((unsigned char)val[0]) ||
+				    !isxdigit((unsigned char)val[1]) ||
+				    sscanf(val, "%2x", &byte) != 1)
+					usage();
+				buf[n++] = byte;
+			}
+			if (*val)
+				usage();
+		}
+		return nla_put(msg, attr, n, buf);
+	}
 	v = strtoull(val, &end, 0);
 	if (*end || !*val)
 		usage();

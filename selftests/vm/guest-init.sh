@@ -141,6 +141,8 @@ export_env() {
 	export RDMAMIG_LOCAL_ADDR=$addr
 	export RDMAMIG_PEER_ADDR=${cfg[peer]:-$addr}
 	export RDMAMIG_OUT=$out
+	# The tools read the secret from this file (vm.sh writes it).
+	export RDMAMIG_SECRET_FILE=$out/secret
 	export RDMAMIG_PEER=
 	if [ "${cfg[topo]}" = pair ] && [ "${cfg[role]}" = main ]; then
 		RDMAMIG_PEER=$vmdir/peer

@@ -23,7 +23,8 @@
 # CMD runs as root in VM A, in the caller's working directory, with
 # RDMAMIG_TOPOLOGY, RDMAMIG_VM, RDMAMIG_KVER, RDMAMIG_KO, RDMAMIG_IBDEV
 # (rxe0), RDMAMIG_NETDEV (eth0), RDMAMIG_LOCAL_ADDR, RDMAMIG_PEER_ADDR,
-# RDMAMIG_OUT (/mnt/out, a host directory kept as LOGDIR/out) and
+# RDMAMIG_OUT (/mnt/out, a host directory kept as LOGDIR/out),
+# RDMAMIG_SECRET_FILE (a random secret, the same in both VMs) and
 # RDMAMIG_PEER in its environment.  Its stdout and stderr are streamed to
 # this script's stdout; vm.sh's own messages go to stderr, prefixed "vm:".
 # The guests see the host's files read-only (writes go to a tmpfs overlay)
@@ -165,6 +166,8 @@ mkdir -p "$top/build/vm-runs"
 run=$(mktemp -d "$top/build/vm-runs/$(date +%Y%m%d-%H%M%S)-$topo-XXXXXX")
 share=$run/out
 mkdir -p "$share"/peer/{req,run,kill,tmp}
+# Peer authentication is required by default: one secret for both VMs.
+(umask 077 && head -c 32 /dev/urandom > "$share/secret")
 if [ -z "$logdir" ]; then
 	logdir=$run
 else

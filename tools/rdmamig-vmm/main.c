@@ -6,10 +6,10 @@
  *                      [--zero-holes PCT] [--rounds R] [--redirty PCT]
  *                      [--pin-all] [--max-bandwidth BYTES/S]
  *                      [--max-registered BYTES] [--seed S] [--retry SEC]
- *                      [--timeout SEC] [--json]
+ *                      [--timeout SEC] [--secret-file F | --no-auth] [--json]
  *   rdmamig-vmm dest   --listen HOST:PORT [--port-file F] [--blocks N]
  *                      [--size MiB] [--pin-all] [--max-registered BYTES]
- *                      [--timeout SEC] [--json]
+ *                      [--timeout SEC] [--secret-file F | --no-auth] [--json]
  *
  * The source fills --size MiB of "guest RAM" (--blocks blocks named
  * ram0, ram1, ...) with pseudo-random data and runs of zero pages, and
@@ -19,6 +19,9 @@
  * round and the hash of every page as final device state.  The
  * destination (same --blocks and --size) checks the records and every
  * page.
+ *
+ * Both ends need the same secret (--secret-file, or the file that
+ * $RDMAMIG_SECRET_FILE names) unless both say --no-auth.
  *
  * Exit status: 0 success, 1 migration failed (the errno text and the
  * kernel's reason are printed), 2 usage, 3 destination: data or device
@@ -50,6 +53,9 @@ static void usage(FILE *f)
 		"  --seed S              source: content seed (default 1)\n"
 		"  --retry SEC           source: retry CONNECT refused for SEC s\n"
 		"  --timeout SEC         connect/accept/idle timeout (default 60)\n"
+		"  --secret-file F       the shared secret: F's bytes, 16 to 64 of them\n"
+		"                        (default: the file $RDMAMIG_SECRET_FILE names)\n"
+		"  --no-auth             no peer authentication (both ends must say it)\n"
 		"  --json                one JSON line as summary\n");
 }
 
@@ -102,6 +108,7 @@ enum {
 	OPT_CONNECT = 256, OPT_LISTEN, OPT_PORT_FILE, OPT_BLOCKS, OPT_SIZE,
 	OPT_ZERO, OPT_ROUNDS, OPT_REDIRTY, OPT_PIN_ALL, OPT_BW, OPT_MAXREG,
 	OPT_SEED, OPT_RETRY, OPT_TIMEOUT, OPT_JSON, OPT_HELP, OPT_KEEPALIVE,
+	OPT_SECRET_FILE, OPT_NO_AUTH,
 };
 
 static const struct option long_opts[] = {
@@ -122,6 +129,8 @@ static const struct option long_opts[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
+	{ "no-auth", no_argument, NULL, OPT_NO_AUTH },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -165,6 +174,12 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr)
 	case OPT_JSON:
 		o->json = true;
 		return 0;
+	case OPT_SECRET_FILE:
+		o->secret_file = arg;
+		return 0;
+	case OPT_NO_AUTH:
+		o->no_auth = true;
+		return 0;
 	}
 	return -1;
 }
@@ -205,7 +220,8 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind != argc || !addr || !o.nblocks || !o.timeout_s) {
+	if (optind != argc || !addr || !o.nblocks || !o.timeout_s ||
+	    (o.no_auth && o.secret_file)) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "secret.h"
 #include "vmm.h"
 
 #define DEV_PATH "/dev/" RDMAMIG_DEVICE_NAME
@@ -113,6 +114,9 @@ void session_fail(int fd, const struct vmm_opts *o, const char *op, int err)
 		fprintf(stderr, "rdmamig-vmm: %s: %s: %s%s%s%s\n", role_name(o), op,
 			strerror(err), st.reason[0] ? " (reason: " : "", st.reason,
 			st.reason[0] ? ")" : "");
+		if (err == ENOKEY)
+			fprintf(stderr, "rdmamig-vmm: peer authentication needs a secret: "
+				"--secret-file F or $" SECRET_FILE_ENV ", or --no-auth on both ends\n");
 		return;
 	}
 	json_string(reason, sizeof(reason), st.reason);
@@ -149,9 +153,42 @@ static int session_params(int fd, const struct vmm_opts *o)
 		p.mask |= RDMAMIG_PARAM_KEEPALIVE;
 		p.keepalive_ms = o->keepalive_ms;
 	}
+	if (o->no_auth) {
+		p.mask |= RDMAMIG_PARAM_AUTH;
+		p.auth = RDMAMIG_AUTH_OFF;
+	}
 	if (!p.mask)
 		return 0;
 	return ioctl(fd, RDMAMIG_IOC_SET_PARAMS, &p);
+}
+
+/*
+ * RDMAMIG_IOC_SET_SECRET keys the session's peer authentication; it is
+ * write-only.  Without a secret (and without --no-auth) the kernel refuses
+ * LISTEN and CONNECT with ENOKEY.  Return: 0, or -1 with errno set (and
+ * @err filled for a bad file).
+ */
+static int session_secret(int fd, const struct vmm_opts *o, char *err,
+			  size_t errlen)
+{
+	struct rdmamig_secret sec = { .size = sizeof(sec) };
+	struct secret s;
+	int ret;
+
+	err[0] = 0;
+	if (o->no_auth)
+		return 0;
+	ret = secret_load(o->secret_file, &s, err, errlen);
+	if (ret <= 0) {
+		errno = EINVAL;
+		return ret;
+	}
+	memcpy(sec.key, s.key, s.len);
+	sec.len = s.len;
+	secret_wipe(&s);
+	ret = ioctl(fd, RDMAMIG_IOC_SET_SECRET, &sec);
+	explicit_bzero(&sec, sizeof(sec));
+	return ret;
 }
 
 /*
@@ -178,7 +215,7 @@ static int session_add_block(int fd, struct ram_block *b)
 /* open() is a new session; returns its fd, or -1 after saying why. */
 int session_open(const struct vmm_opts *o, struct guest_ram *ram)
 {
-	char op[32 + RDMAMIG_BLOCK_NAME_MAX];
+	char op[32 + RDMAMIG_BLOCK_NAME_MAX], why[256];
 	unsigned int i;
 	int fd, err;
 
@@ -191,6 +228,12 @@ int session_open(const struct vmm_opts *o, struct guest_ram *ram)
 	if (session_params(fd, o)) {
 		err = errno;
 		session_fail(fd, o, "SET_PARAMS", err);
+		close(fd);
+		return -1;
+	}
+	if (session_secret(fd, o, why, sizeof(why))) {
+		err = errno;
+		session_fail(fd, o, why[0] ? why : "SET_SECRET", err);
 		close(fd);
 		return -1;
 	}

@@ -36,6 +36,8 @@ struct vmm_opts {
 	unsigned int timeout_s;		/* connect/accept/idle timeout */
 	unsigned int retry_s;		/* source: --retry on ECONNREFUSED */
 	bool json;			/* --json */
+	const char *secret_file;	/* --secret-file (NULL: $RDMAMIG_SECRET_FILE) */
+	bool no_auth;			/* --no-auth */
 };
 
 /* ---- guest RAM (ram.c) ---------------------------------------------- */

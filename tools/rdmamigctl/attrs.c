@@ -258,7 +258,7 @@ const char *attr_state_name(uint32_t state)
 
 /* ---- Parameters on the command line --------------------------------- */
 
-enum param_kind { P_RATE, P_SIZE, P_MS, P_MS_OFF, P_U32 };
+enum param_kind { P_RATE, P_SIZE, P_MS, P_MS_OFF, P_U32, P_AUTH };
 
 struct param {
 	const char *name;
@@ -282,12 +282,17 @@ static const struct param params[] = {
 	{ "downtime-limit-ms", RDMAMIG_ATTR_DOWNTIME_LIMIT_MS, P_MS,
 	  "milliseconds" },
 	{ "max-rounds", RDMAMIG_ATTR_MAX_ROUNDS, P_U32, "a number" },
+	{ "auth", RDMAMIG_ATTR_AUTH, P_AUTH, "required or off" },
 	{ NULL, 0, 0, NULL },
 };
 
-/* Capability names; the bit is the index. */
-static const char *const cap_names[] = { "pin-all" };
-#define NCAPS (sizeof(cap_names) / sizeof(cap_names[0]))
+/*
+ * Capability names; the bit is the index.  The first NCAPS can be set;
+ * "auth" is only reported (the peer proved the secret; param auth).
+ */
+static const char *const cap_names[] = { "pin-all", "auth" };
+#define NCAPS 1
+#define NCAP_NAMES (sizeof(cap_names) / sizeof(cap_names[0]))
 
 /* "max_bandwidth" is "max-bandwidth"; "rdma-pin-all" is QEMU's name. */
 static void normalize(const char *word, char *buf, size_t len)
@@ -359,6 +364,10 @@ static int read_param(const char *object, struct attr_set *set,
 	case P_MS:
 		bad = attr_parse_ms(value, &v32);
 		v64 = v32;
+		break;
+	case P_AUTH:
+		bad = strcmp(value, "required") && strcmp(value, "off");
+		v64 = strcmp(value, "off") ? RDMAMIG_AUTH_REQUIRED : RDMAMIG_AUTH_OFF;
 		break;
 	default:
 		bad = attr_parse_u32(value, &v32);
@@ -480,6 +489,7 @@ int attr_nest_params(struct nlattr **tb, const struct nlattr *nest)
 		[RDMAMIG_ATTR_KEEPALIVE_MS]	= { .type = NLA_U32 },
 		[RDMAMIG_ATTR_DOWNTIME_LIMIT_MS] = { .type = NLA_U32 },
 		[RDMAMIG_ATTR_MAX_ROUNDS]	= { .type = NLA_U32 },
+		[RDMAMIG_ATTR_AUTH]		= { .type = NLA_U32 },
 	};
 
 	return nla_parse_nested(tb, RDMAMIG_ATTR_MAX, (struct nlattr *)nest,
@@ -508,14 +518,14 @@ void attr_print_caps(const char *key, uint64_t caps)
 
 	pr_text(" %s", key);
 	pr_open_array(key);
-	for (i = 0; i < NCAPS; i++) {
+	for (i = 0; i < NCAP_NAMES; i++) {
 		if (!(caps & (1ULL << i)))
 			continue;
 		pr_string(NULL, NULL, cap_names[i]);
 		pr_text("%s%s", *sep ? "," : " ", cap_names[i]);
 		sep = ",";
 	}
-	caps &= ~((1ULL << NCAPS) - 1);
+	caps &= ~((1ULL << NCAP_NAMES) - 1);
 	if (caps) {
 		/* Bits this rdmamigctl has no name for. */
 		snprintf(other, sizeof(other), "0x%" PRIx64, caps);
@@ -579,6 +589,13 @@ void attr_print_params(struct nlattr **tb, const char *lead, const char *sep)
 	if ((a = tb[RDMAMIG_ATTR_MAX_ROUNDS])) {
 		pr_u32("max_rounds", NULL, nla_get_u32(a));
 		pr_text("%smax-rounds %u", pre, nla_get_u32(a));
+		pre = sep;
+	}
+	if ((a = tb[RDMAMIG_ATTR_AUTH])) {
+		const char *v = nla_get_u32(a) == RDMAMIG_AUTH_OFF ? "off" : "required";
+
+		pr_string("auth", NULL, v);
+		pr_text("%sauth %s", pre, v);
 	}
 }
 

@@ -71,6 +71,13 @@ static int incoming_help(void)
 	      "  --no-cont          leave PID stopped after the migration\n"
 	      "  --pin-all          allow the source to have all of PID's memory\n"
 	      "                     registered up front (migrate --pin-all)\n"
+	      "  --secret-file FILE the secret both ends share: FILE's bytes, 16 to\n"
+	      "                     64 of them (head -c 32 /dev/urandom > FILE);\n"
+	      "                     default: the file $RDMAMIG_SECRET_FILE names.\n"
+	      "                     The source must prove it (HMAC-SHA256) before\n"
+	      "                     any memory is exposed; required unless --no-auth\n"
+	      "  --no-auth          accept a source without authentication (the\n"
+	      "                     source must say --no-auth too)\n"
 	      "\n"
 	      "JSON: one object: pid, host, port, peer, state, blocks [{name, addr,\n"
 	      "length}], rounds, pages, zero_pages, bytes, setup_ms, total_ms,\n"
@@ -81,7 +88,7 @@ static int incoming_help(void)
 
 enum {
 	OPT_PID = 256, OPT_REGION, OPT_CHECKSUM, OPT_TIMEOUT, OPT_PORT_FILE,
-	OPT_NO_CONT, OPT_PIN_ALL,
+	OPT_NO_CONT, OPT_PIN_ALL, OPT_SECRET_FILE, OPT_NO_AUTH,
 };
 
 static const struct option incoming_options[] = {
@@ -92,6 +99,8 @@ static const struct option incoming_options[] = {
 	{ "port-file",	required_argument, NULL, OPT_PORT_FILE },
 	{ "no-cont",	no_argument,	   NULL, OPT_NO_CONT },
 	{ "pin-all",	no_argument,	   NULL, OPT_PIN_ALL },
+	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
+	{ "no-auth",	no_argument,	   NULL, OPT_NO_AUTH },
 	{ "json",	no_argument,	   NULL, 'j' },
 	{ "pretty",	no_argument,	   NULL, 'p' },
 	{ "help",	no_argument,	   NULL, 'h' },
@@ -129,6 +138,12 @@ static int inc_option(struct inc *in, int c, const char *arg)
 	case OPT_PIN_ALL:
 		in->params.has_caps = true;
 		in->params.caps = RDMAMIG_CAP_PIN_ALL;
+		break;
+	case OPT_SECRET_FILE:
+		in->params.secret_file = arg;
+		break;
+	case OPT_NO_AUTH:
+		in->params.no_auth = true;
 		break;
 	}
 	return RM_EXIT_OK;
@@ -184,6 +199,9 @@ static int inc_parse(struct inc *in, struct rm *rm)
 		return ret;
 	if (!in->pid)
 		return rm_usage_err("incoming", "no --pid given");
+	ret = pm_load_secret(&in->params, "incoming");
+	if (ret)
+		return ret;
 	pr_init(rm->json, rm->pretty);
 	return RM_EXIT_OK;
 }
@@ -342,6 +360,8 @@ static void inc_print_summary(const struct inc *in, const struct pm_session *s,
 	pr_u64("caps", NULL, s->caps);
 	if (s->caps & RDMAMIG_CAP_PIN_ALL)
 		pr_text("  pin-all      all memory was registered up front\n");
+	if (s->caps & RDMAMIG_CAP_AUTH)
+		pr_text("  auth         the source proved the shared secret\n");
 	if (have_sum) {
 		snprintf(buf, sizeof(buf), "%#018" PRIx64, sum);
 		pr_string("checksum", "checksum %s\n", buf);
@@ -387,8 +407,10 @@ static int inc_run(struct inc *in)
 	pr_open_object(NULL);
 	inc_print_head(in);
 	ret = pm_session_new(in->rm, in->pid, in->mem, RDMAMIG_ROLE_DEST, &in->bl,
-			     &in->params, &in->id) ?:
-	      inc_listen(in);
+			     &in->params, &in->id);
+	/* The kernel has its copy now. */
+	secret_wipe(&in->params.secret);
+	ret = ret ?: inc_listen(in);
 	if (ret)
 		return ret;
 	pr_string("host", "listening on %s", in->host);

@@ -110,6 +110,14 @@ static int migrate_help(void)
 	      "  --after stop|kill      what to do with the process afterwards (stop)\n"
 	      "  --pin-all              ask the destination to register all of its\n"
 	      "                         memory up front (if 'incoming --pin-all' allows)\n"
+	      "  --secret-file FILE     the secret both ends share: FILE's bytes, 16 to\n"
+	      "                         64 of them (head -c 32 /dev/urandom > FILE);\n"
+	      "                         default: the file $RDMAMIG_SECRET_FILE names.\n"
+	      "                         The destination must prove it (HMAC-SHA256)\n"
+	      "                         before any memory layout is revealed;\n"
+	      "                         required unless --no-auth\n"
+	      "  --no-auth              migrate without peer authentication (the\n"
+	      "                         destination must say --no-auth too)\n"
 	      "\n"
 	      "Prints a line per round, a progress bar on a terminal, and a summary.\n"
 	      "JSON: one object: pid, host, port, state, blocks [{name, addr, length}],\n"
@@ -128,7 +136,7 @@ static bool is_help(const char *word)
 
 enum {
 	OPT_PID = 256, OPT_REGION, OPT_CHECKSUM, OPT_RETRY, OPT_TIMEOUT,
-	OPT_DOWNTIME, OPT_ROUNDS, OPT_BW, OPT_AFTER, OPT_PIN_ALL,
+	OPT_DOWNTIME, OPT_ROUNDS, OPT_BW, OPT_AFTER, OPT_PIN_ALL, OPT_SECRET_FILE, OPT_NO_AUTH,
 };
 
 static const struct option migrate_options[] = {
@@ -142,6 +150,8 @@ static const struct option migrate_options[] = {
 	{ "max-bandwidth",	required_argument, NULL, OPT_BW },
 	{ "after",		required_argument, NULL, OPT_AFTER },
 	{ "pin-all",		no_argument,	   NULL, OPT_PIN_ALL },
+	{ "secret-file",	required_argument, NULL, OPT_SECRET_FILE },
+	{ "no-auth",		no_argument,	   NULL, OPT_NO_AUTH },
 	{ "json",		no_argument,	   NULL, 'j' },
 	{ "pretty",		no_argument,	   NULL, 'p' },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -196,6 +206,12 @@ static int mig_option(struct mig *m, int c, const char *arg)
 	case OPT_PIN_ALL:
 		m->params.has_caps = true;
 		m->params.caps = RDMAMIG_CAP_PIN_ALL;
+		break;
+	case OPT_SECRET_FILE:
+		m->params.secret_file = arg;
+		break;
+	case OPT_NO_AUTH:
+		m->params.no_auth = true;
 		break;
 	case OPT_AFTER:
 		if (!strcmp(arg, "stop"))
@@ -262,6 +278,9 @@ static int mig_parse(struct mig *m, struct rm *rm)
 		return ret;
 	if (!m->pid)
 		return rm_usage_err("migrate", "no --pid given");
+	ret = pm_load_secret(&m->params, "migrate");
+	if (ret)
+		return ret;
 	pr_init(rm->json, rm->pretty);
 	return RM_EXIT_OK;
 }
@@ -589,8 +608,10 @@ static int mig_connect(struct mig *m)
 			return ret;
 		m->started = true;
 		ret = mig_connect_once(m);
-		if (!ret)
+		if (!ret) {
+			secret_wipe(&m->params.secret);
 			return RM_EXIT_OK;
+		}
 		if (rm->nl.err != -ECONNREFUSED || pm_now_us() >= deadline ||
 		    pm_interrupted)
 			break;
@@ -600,6 +621,7 @@ static int mig_connect(struct mig *m)
 		if (ret)
 			return ret;
 	}
+	secret_wipe(&m->params.secret);
 	if (pm_interrupted)
 		return pm_check_interrupted("migrate");
 	if (rm->nl.err)
@@ -681,6 +703,8 @@ static void mig_print_summary(const struct mig *m, const struct pm_session *s,
 	pr_u64("caps", NULL, s->caps);
 	if (s->caps & RDMAMIG_CAP_PIN_ALL)
 		pr_text("  pin-all      the destination registered all memory up front\n");
+	if (s->caps & RDMAMIG_CAP_AUTH)
+		pr_text("  auth         the destination proved the shared secret\n");
 	pr_u64("setup_ms", NULL, st[RDMAMIG_STAT_SETUP_MS]);
 	pr_u64("downtime_limit_ms", NULL, s->downtime_limit_ms);
 	pr_u64("max_rounds", NULL, s->max_rounds);

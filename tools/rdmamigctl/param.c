@@ -182,13 +182,17 @@ static int param_help(struct rm *rm)
 	      "                          60000 ms\n"
 	      "    downtime-limit MS     for orchestrators: converge below this\n"
 	      "    max-rounds N          for orchestrators: then stop anyway\n"
+	      "    auth required|off     peer authentication with the session's\n"
+	      "                          secret (HMAC-SHA256); off lets sessions\n"
+	      "                          run without a secret, with peers that are\n"
+	      "                          off too (Documentation/security.rst)\n"
 	      "Times take a unit too: 500ms, 2s.  A VMM may change its own\n"
 	      "session's; 'rdmamigctl session set' changes a running one.  set\n"
 	      "needs CAP_NET_ADMIN.\n"
 	      "\n"
 	      "JSON: {\"max_bandwidth\": BYTES/S, \"max_registered\": BYTES,\n"
 	      "       \"keepalive_ms\": MS, \"downtime_limit_ms\": MS,\n"
-	      "       \"max_rounds\": NUMBER}\n",
+	      "       \"max_rounds\": NUMBER, \"auth\": \"required\" or \"off\"}\n",
 	      stdout);
 	return RM_EXIT_OK;
 }

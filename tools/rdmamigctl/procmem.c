@@ -724,6 +724,21 @@ static int pm_new_reply(struct nlattr **tb, void *arg)
 	return RM_EXIT_OK;
 }
 
+int pm_load_secret(struct pm_params *p, const char *object)
+{
+	char err[512];
+
+	if (p->no_auth && p->secret_file)
+		return rm_usage_err(object, "--secret-file and --no-auth exclude each other");
+	if (p->no_auth)
+		return RM_EXIT_OK;
+	if (secret_load(p->secret_file, &p->secret, err, sizeof(err)) < 0) {
+		rm_err("%s: %s", object, err);
+		return RM_EXIT_ERR;
+	}
+	return RM_EXIT_OK;
+}
+
 int pm_session_new(struct rm *rm, pid_t pid, int mem, uint32_t role,
 		   const struct pm_blocks *bl, const struct pm_params *p,
 		   uint32_t *id)
@@ -746,7 +761,11 @@ int pm_session_new(struct rm *rm, pid_t pid, int mem, uint32_t role,
 	     nla_put_u32(msg, RDMAMIG_ATTR_MAX_ROUNDS, p->max_rounds)) ||
 	    (p && p->has_max_bandwidth &&
 	     nla_put_u64(msg, RDMAMIG_ATTR_MAX_BANDWIDTH, p->max_bandwidth)) ||
-	    (p && p->has_caps && nla_put_u64(msg, RDMAMIG_ATTR_CAPS, p->caps)))
+	    (p && p->has_caps && nla_put_u64(msg, RDMAMIG_ATTR_CAPS, p->caps)) ||
+	    (p && p->no_auth &&
+	     nla_put_u32(msg, RDMAMIG_ATTR_AUTH, RDMAMIG_AUTH_OFF)) ||
+	    (p && p->secret.len &&
+	     nla_put(msg, RDMAMIG_ATTR_SECRET, p->secret.len, p->secret.key)))
 		goto nomem;
 	for (i = 0; i < bl->n; i++) {
 		nest = nla_nest_start(msg, RDMAMIG_ATTR_BLOCK | NLA_F_NESTED);

@@ -21,6 +21,8 @@
 
 #include <linux/rdmamig.h>
 
+#include "secret.h"
+
 #define PM_PAGE_SIZE	4096ULL
 #define PM_MIN_BLOCK	(1ULL << 20)	/* automatic selection: at least 1 MiB */
 #define PM_MAX_BLOCKS	64		/* the module's limit per session */
@@ -119,18 +121,29 @@ struct rm;
 /* The usage error for what getopt_long() returned (':' or '?'). */
 int pm_bad_option(const char *object, int c, char **argv);
 
+
 /* "rdma:HOST:PORT" ("rdma:[V6ADDR]:PORT"); false if malformed. */
 bool pm_parse_target(const char *arg, char *host, size_t hostlen,
 		     uint16_t *port);
 
-/* Optional param attrs of NEW_SESSION. */
+/* Optional param attrs of NEW_SESSION, and the secret. */
 struct pm_params {
 	bool has_downtime_limit, has_max_rounds, has_max_bandwidth, has_caps;
+	bool no_auth;			/* --no-auth: AUTH off */
+	const char *secret_file;	/* --secret-file */
+	struct secret secret;		/* len 0: none */
 	uint64_t caps;			/* RDMAMIG_CAP_*: wanted or allowed */
 	uint32_t downtime_limit_ms;
 	uint32_t max_rounds;
 	uint64_t max_bandwidth;		/* bytes/s, 0: no limit */
 };
+
+/*
+ * After the options: read --secret-file (or $RDMAMIG_SECRET_FILE) into
+ * @p->secret, unless --no-auth.  Return: RM_EXIT_OK or an exit status
+ * after saying what is wrong.
+ */
+int pm_load_secret(struct pm_params *p, const char *object);
 
 /* What GET_SESSION says about a session. */
 struct pm_session {

@@ -38,14 +38,15 @@
  *   SET_DEFAULTS    doit, admin: any param attrs
  *     param attrs: CAPS u64, MAX_BANDWIDTH u64 (bytes/s), MAX_REGISTERED
  *                  u64 (bytes), KEEPALIVE_MS u32, DOWNTIME_LIMIT_MS u32,
- *                  MAX_ROUNDS u32
+ *                  MAX_ROUNDS u32, AUTH u32 (enum rdmamig_auth)
  *
  *   NEW_SESSION     doit, admin: a session over another process's memory
  *     request: TARGET_PID u32, MEM_FD u32: an fd of /proc/TARGET_PID/mem
  *              opened read-write, which proves ptrace-attach rights the
  *              way process_vm_writev() checks them; ROLE u32,
  *              BLOCK nested, repeated: {BLOCK_NAME string, BLOCK_ADDR u64,
- *              BLOCK_LEN u64}; optional param attrs
+ *              BLOCK_LEN u64}; SECRET binary (16-64 bytes; needed
+ *              unless AUTH is OFF); optional param attrs
  *     reply:   SESSION_ID u32
  *     The session belongs to the netlink socket that created it: only that
  *     socket drives it, and it is cancelled when the socket closes.
@@ -144,6 +145,8 @@ enum rdmamig_attr {
 	RDMAMIG_ATTR_BITMAP,		/* binary, u64 words */
 	RDMAMIG_ATTR_FLAGS,		/* u32 */
 	RDMAMIG_ATTR_MEM_FD,		/* u32, fd of /proc/PID/mem */
+	RDMAMIG_ATTR_AUTH,		/* u32, enum rdmamig_auth */
+	RDMAMIG_ATTR_SECRET,		/* binary, 16 to 64 bytes */
 
 	__RDMAMIG_ATTR_MAX,
 	RDMAMIG_ATTR_MAX = __RDMAMIG_ATTR_MAX - 1
@@ -190,6 +193,12 @@ enum rdmamig_stat {
 /* Capabilities, negotiated with the peer in the rdma_cm private data. */
 #define RDMAMIG_CAP_PIN_ALL	(1ULL << 0)	/* register all RAM up front */
 #define RDMAMIG_CAPS_ALL	(RDMAMIG_CAP_PIN_ALL)
+/*
+ * Reported only (rdmamig_stats.caps, the session's CAPS attribute): the
+ * peer proved it knows the session's secret.  Authentication is not a
+ * capability one asks for; rdmamig_params.auth controls it.
+ */
+#define RDMAMIG_CAP_AUTH	(1ULL << 1)
 
 /* rdmamig_params.mask: which fields RDMAMIG_IOC_SET_PARAMS changes. */
 #define RDMAMIG_PARAM_CAPS		(1U << 0)
@@ -199,7 +208,20 @@ enum rdmamig_stat {
 #define RDMAMIG_PARAM_WIRE_VERSION	(1U << 4)
 #define RDMAMIG_PARAM_DOWNTIME_LIMIT	(1U << 5)
 #define RDMAMIG_PARAM_MAX_ROUNDS	(1U << 6)
-#define RDMAMIG_PARAM_ALL		((1U << 7) - 1)
+#define RDMAMIG_PARAM_AUTH		(1U << 7)
+#define RDMAMIG_PARAM_ALL		((1U << 8) - 1)
+
+/*
+ * rdmamig_params.auth.  REQUIRED (the default): both ends must hold the
+ * same secret (RDMAMIG_IOC_SET_SECRET or the SECRET attribute) and prove
+ * it with HMAC-SHA256 before any block layout or key crosses the wire; a
+ * peer that does not is refused.  OFF: no authentication, and a peer that
+ * requires it refuses us.  Documentation/security.rst explains both.
+ */
+enum rdmamig_auth {
+	RDMAMIG_AUTH_REQUIRED,
+	RDMAMIG_AUTH_OFF,
+};
 
 struct rdmamig_params {
 	__u32 size;
@@ -211,6 +233,21 @@ struct rdmamig_params {
 	__u32 wire_version;	/* protocol version to offer (for tests) */
 	__u32 downtime_limit_ms; /* for orchestrators: converge below this */
 	__u32 max_rounds;	/* for orchestrators: then stop anyway */
+	__u32 auth;		/* enum rdmamig_auth */
+	__u32 reserved;		/* must be 0 */
+};
+
+#define RDMAMIG_SECRET_MIN	16
+#define RDMAMIG_SECRET_MAX	64
+
+/*
+ * The session's shared secret, set before LISTEN or CONNECT.  It can be
+ * replaced until then and is never read back.
+ */
+struct rdmamig_secret {
+	__u32 size;
+	__u32 len;		/* bytes of @key used: SECRET_MIN..SECRET_MAX */
+	__u8 key[RDMAMIG_SECRET_MAX];
 };
 
 #define RDMAMIG_BLOCK_NAME_MAX	64
@@ -324,5 +361,6 @@ struct rdmamig_stats {
 #define RDMAMIG_IOC_CANCEL	_IO(RDMAMIG_IOC_MAGIC, 0x0a)
 #define RDMAMIG_IOC_WAIT_EVENT	_IOWR(RDMAMIG_IOC_MAGIC, 0x0b, struct rdmamig_event)
 #define RDMAMIG_IOC_GET_STATS	_IOWR(RDMAMIG_IOC_MAGIC, 0x0c, struct rdmamig_stats)
+#define RDMAMIG_IOC_SET_SECRET	_IOW(RDMAMIG_IOC_MAGIC, 0x0d, struct rdmamig_secret)
 
 #endif /* _UAPI_LINUX_RDMAMIG_H */
