@@ -38,7 +38,9 @@ cat "${files[@]}" | jq -s '
     . as $all |
     ([$all[] | select(.name == "ib_write_bw_q1" and .mbs > 0) | .mbs]) as $l1 |
     ($l1 | add / length) as $link |
-    def q($n): [$all[] | select(.name == "ib_write_bw_q\($n)") | .mbs] | first;
+    # 0: perftest failed to calibrate its clock (bench.sh tried 3 times)
+    def q($n): [$all[] | select(.name == "ib_write_bw_q\($n)") | .mbs] | first | if . == 0 then null else . end;
+    def qwall($n): [$all[] | select(.name == "ib_write_bw_q\($n)") | .wall_mbs // empty] | first;
     def cpu_sides: if .cpu_src_ticks then
         {cpu_src_s_per_gib: (secs(.cpu_src_ticks) / ((.size_mb // (.bytes / 1048576)) / 1024)),
          cpu_dst_s_per_gib: (secs(.cpu_dst_ticks) / ((.size_mb // (.bytes / 1048576)) / 1024))}
@@ -48,7 +50,10 @@ cat "${files[@]}" | jq -s '
       value: {
         link_mbs: $link,
         link_runs_mbs: $l1,
-        qps: [1, 2, 4] | map(. as $n | {qps: $n, mbs: q($n), ratio: ((q($n) // 0) / $link)}),
+        qps: [1, 2, 4] | map(. as $n | {qps: $n, mbs: q($n), ratio: (if q($n) then q($n) / $link else null end),
+                                       wall_mbs: qwall($n)}),
+        link_wall_mbs: ([$all[] | select(.name == "ib_write_bw_q1" and .mbs > 0 and .wall_mbs) | .wall_mbs] |
+          if length > 0 then add / length else null end),
         iperf3: ([$all[] | select(.name == "iperf3" and (.failed | not)) |
           {mbs, ratio: (.mbs / $link), retransmits: .iperf3.retransmits,
            cpu_s_per_gib: (secs(.cpu_ticks) / (.bytes | gib))}] | first),
@@ -134,7 +139,8 @@ for t in $(jq -r 'keys[]' "$outdir/bench.json"); do
 	T=".$t"
 	echo "== $t topology"
 	jq -r "$T"' | "link limit (ib_write_bw, 1 QP, 1 MiB, rdma_cm): \(.link_mbs * 10 | round / 10) MB/s (runs: \(.link_runs_mbs | map(tostring) | join(", ")))"' "$outdir/bench.json"
-	jq -r "$T"' | "  QPs:    " + (.qps | map("-q \(.qps) \(.mbs // "-") MB/s (\(.ratio * 100 | round / 100))") | join(",  "))' "$outdir/bench.json"
+	jq -r "$T"' | "  QPs:    " + (.qps | map("-q \(.qps) " + (if .mbs then "\(.mbs) MB/s (\(.ratio * 100 | round / 100))" else "- (perftest failed)" end) +
+		(if .wall_mbs then " [wall \(.wall_mbs)]" else "" end)) | join(",  "))' "$outdir/bench.json"
 	jq -r "$T"' | if .iperf3 then "  iperf3: TCP \(.iperf3.mbs * 10 | round / 10) MB/s (\(.iperf3.ratio * 100 | round / 100) of the link), CPU \(.iperf3.cpu_s_per_gib * 10 | round / 10) s/GiB" else "  iperf3: -" end' "$outdir/bench.json"
 	jq -r "$T"' | .perftest_cpu | "  perftest CPU \(.cpu_s_per_gib * 10 | round / 10) s/GiB (both ends)" + (if .cpu_src_s_per_gib then ", client \(.cpu_src_s_per_gib * 10 | round / 10), server \(.cpu_dst_s_per_gib * 10 | round / 10)" else "" end)' "$outdir/bench.json"
 	jq -r "$T"' | if (.failed | length) > 0 then "  FAILED: \(.failed | join(" "))" else empty end' "$outdir/bench.json"
@@ -174,7 +180,7 @@ command -v gnuplot >/dev/null || exit 0
 # Bars: throughput of each mode, with its ratio to the link limit.
 jq -r 'to_entries[] | .key as $t | .value as $v |
   ([.value.qps[] | select(.mbs) | {n: "\($t) ib_write_bw -q \(.qps)", mbs, ratio, k: 0}] +
-   (if .value.iperf3 then [{n: "\($t) iperf3 (TCP)", mbs: .value.iperf3.mbs, ratio: .value.iperf3.ratio, k: 1}] else [] end) +
+   (if .value.iperf3 then [{n: "\($t) iperf3 (TCP\(if $t == "loop" then ", lo" else "" end))", mbs: .value.iperf3.mbs, ratio: .value.iperf3.ratio, k: 1}] else [] end) +
    [.value.results[] | select(.name | test("^(pin_all|dynamic|size_1024|size_2048)$")) |
      {n: "\($t) \(.name)", mbs: .data_mbs, ratio: .data_ratio, k: 2}] +
    [.value.dirty[] | {n: "\($t) \(.name) bulk", mbs: .bulk_mbs, ratio: .bulk_ratio, k: 2}])[] |
