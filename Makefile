@@ -9,7 +9,8 @@
 #   make check           run the kselftests in the QEMU testbed (both topologies)
 #   make check SERIES=6.12                             ... on Linux 6.12
 #   make check-all       ... on Linux 6.1 and 6.12
-#   make bench           rdmamig against ib_write_bw on the same rxe device
+#   make bench           rdmamig against the link's limit, loop and pair
+#   make bench TOPOLOGIES=loop                         ... loop only
 #   make install         install module (into /lib/modules/$(KVER)/extra) and tool
 #
 # SERIES picks the Debian kernel series of the testbed (6.1 or 6.12); KVER
@@ -35,7 +36,7 @@ export KVER
 all: module tools selftests
 
 help:
-	@sed -n '3,17s/^# \{0,1\}//p' Makefile
+	@sed -n '3,18s/^# \{0,1\}//p' Makefile
 
 deps:
 	scripts/deps.sh $(SERIES)
