@@ -38,7 +38,7 @@ cat "${files[@]}" | jq -s '
     . as $all |
     ([$all[] | select(.name == "ib_write_bw_q1" and .mbs > 0) | .mbs]) as $l1 |
     ($l1 | add / length) as $link |
-    # 0: perftest failed to calibrate its clock (bench.sh tried 3 times)
+    # 0: perftest failed to calibrate its clock; none: the case did not end
     def q($n): [$all[] | select(.name == "ib_write_bw_q\($n)") | .mbs] | first | if . == 0 then null else . end;
     def qwall($n): [$all[] | select(.name == "ib_write_bw_q\($n)") | .wall_mbs // empty] | first;
     def cpu_sides: if .cpu_src_ticks then
@@ -80,6 +80,10 @@ cat "${files[@]}" | jq -s '
             kmem_mib_per_gib: (if .kmem then (.kmem.kb / 1024) / (.size_mb / 1024) else null end),
             kmem_src_mib_per_gib: (if .kmem_src then (.kmem_src.kb / 1024) / (.size_mb / 1024) else null end),
             kmem_dst_mib_per_gib: (if .kmem_dst then (.kmem_dst.kb / 1024) / (.size_mb / 1024) else null end),
+            # what the kernel allocators hold: unreclaimable slab + vmalloc
+            kalloc_mib_per_gib: (if .kmem then ((.kmem.slab_kb + .kmem.vmalloc_kb) / 1024) / (.size_mb / 1024) else null end),
+            kalloc_src_mib_per_gib: (if .kmem_src then ((.kmem_src.slab_kb + .kmem_src.vmalloc_kb) / 1024) / (.size_mb / 1024) else null end),
+            kalloc_dst_mib_per_gib: (if .kmem_dst then ((.kmem_dst.slab_kb + .kmem_dst.vmalloc_kb) / 1024) / (.size_mb / 1024) else null end),
             kmem_src: .kmem_src, kmem_dst: .kmem_dst,
             s_per_gib: ((.source.total_ms / 1000) / (.size_mb / 1024))
           } + cpu_sides ],
@@ -90,8 +94,9 @@ cat "${files[@]}" | jq -s '
           if length >= 2 then
             length as $n | (map(.x) | add / $n) as $mx |
             (map((.x - $mx) * (.x - $mx)) | add) as $sxx |
-            def fit(f): (map((.x - $mx) * (f - (map(f) | add / $n))) | add / $sxx) as $b |
-              {per_gib_mib: $b, fixed_mib: ((map(f) | add / $n) - $b * $mx)};
+            def fit(f): (map(f) | add / $n) as $my |
+              (map((.x - $mx) * (f - $my)) | add / $sxx) as $b |
+              {per_gib_mib: $b, fixed_mib: ($my - $b * $mx)};
             {points: $n, kernel: fit(.y), slab: fit(.s), vmalloc: fit(.v)}
           else null end),
         dirty: [$all[] | select(.migrate) | . as $d | .migrate as $m |
@@ -139,23 +144,23 @@ for t in $(jq -r 'keys[]' "$outdir/bench.json"); do
 	T=".$t"
 	echo "== $t topology"
 	jq -r "$T"' | "link limit (ib_write_bw, 1 QP, 1 MiB, rdma_cm): \(.link_mbs * 10 | round / 10) MB/s (runs: \(.link_runs_mbs | map(tostring) | join(", ")))"' "$outdir/bench.json"
-	jq -r "$T"' | "  QPs:    " + (.qps | map("-q \(.qps) " + (if .mbs then "\(.mbs) MB/s (\(.ratio * 100 | round / 100))" else "- (perftest failed)" end) +
+	jq -r "$T"' | "  QPs:    " + (.qps | map("-q \(.qps) " + (if .mbs then "\(.mbs) MB/s (\(.ratio * 100 | round / 100))" else "- (no figure)" end) +
 		(if .wall_mbs then " [wall \(.wall_mbs)]" else "" end)) | join(",  "))' "$outdir/bench.json"
 	jq -r "$T"' | if .iperf3 then "  iperf3: TCP \(.iperf3.mbs * 10 | round / 10) MB/s (\(.iperf3.ratio * 100 | round / 100) of the link), CPU \(.iperf3.cpu_s_per_gib * 10 | round / 10) s/GiB" else "  iperf3: -" end' "$outdir/bench.json"
 	jq -r "$T"' | .perftest_cpu | "  perftest CPU \(.cpu_s_per_gib * 10 | round / 10) s/GiB (both ends)" + (if .cpu_src_s_per_gib then ", client \(.cpu_src_s_per_gib * 10 | round / 10), server \(.cpu_dst_s_per_gib * 10 | round / 10)" else "" end)' "$outdir/bench.json"
 	jq -r "$T"' | if (.failed | length) > 0 then "  FAILED: \(.failed | join(" "))" else empty end' "$outdir/bench.json"
 	echo
-	printf '%-10s %5s %5s %9s %6s %8s %7s %6s %9s %9s %9s %7s\n' \
-		case MiB zero% data-MB/s ratio total-s setup-s ratio CPU-s/GiB src/dst kmem-MiB/GiB s/GiB
+	printf '%-10s %5s %5s %9s %6s %8s %7s %6s %9s %9s %12s %7s\n' \
+		case MiB zero% data-MB/s ratio total-s setup-s ratio CPU-s/GiB src/dst slab+vm/GiB s/GiB
 	jq -r "$T"'.results[] | [.name, .size_mb, .zero_pct, (.data_mbs*10|round/10), (.data_ratio*100|round/100),
 		(.total_s*100|round/100), (.setup_s*100|round/100), (.total_ratio*100|round/100),
 		(.cpu_s_per_gib*10|round/10),
 		(if .cpu_src_s_per_gib then "\(.cpu_src_s_per_gib*10|round/10)/\(.cpu_dst_s_per_gib*10|round/10)" else "-" end),
-		(if .kmem_src_mib_per_gib then "\(.kmem_src_mib_per_gib*10|round/10)/\(.kmem_dst_mib_per_gib*10|round/10)"
-		 elif .kmem_mib_per_gib then (.kmem_mib_per_gib*10|round/10) else "-" end),
+		(if .kalloc_src_mib_per_gib then "\(.kalloc_src_mib_per_gib*10|round/10)/\(.kalloc_dst_mib_per_gib*10|round/10)"
+		 elif .kalloc_mib_per_gib then (.kalloc_mib_per_gib*10|round/10) else "-" end),
 		(.s_per_gib*100|round/100)] | @tsv' "$outdir/bench.json" |
-		awk -F'\t' '{ printf "%-10s %5s %5s %9s %6s %8s %7s %6s %9s %9s %9s %7s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12 }'
-	jq -r "$T"' | .kmem_fit // empty | "kernel memory over \(.points) pin-all sizes (least squares): \(.kernel.per_gib_mib * 10 | round / 10) MiB per GiB + \(.kernel.fixed_mib * 10 | round / 10) MiB fixed (unreclaimable slab \(.slab.per_gib_mib * 10 | round / 10) MiB/GiB, vmalloc \(.vmalloc.per_gib_mib * 10 | round / 10) MiB/GiB)"' "$outdir/bench.json"
+		awk -F'\t' '{ printf "%-10s %5s %5s %9s %6s %8s %7s %6s %9s %9s %12s %7s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12 }'
+	jq -r "$T"' | .kmem_fit // empty | "kernel memory over \(.points) pin-all sizes (least squares, MiB per GiB + fixed MiB): unreclaimable slab \(.slab.per_gib_mib * 10 | round / 10) + \(.slab.fixed_mib * 10 | round / 10), vmalloc \(.vmalloc.per_gib_mib * 10 | round / 10) + \(.vmalloc.fixed_mib * 10 | round / 10); all that meminfo does not show as user or cache \(.kernel.per_gib_mib * 10 | round / 10) + \(.kernel.fixed_mib * 10 | round / 10)"' "$outdir/bench.json"
 	zr=$(jq -r "$T"' | ([.results[] | select(.name=="size_1024") | .total_s] | first) as $r |
 		([.results[] | select(.name=="zero90") | .total_s] | first) as $z |
 		if $r and $z then ($r / $z * 100 | round / 100) else empty end' "$outdir/bench.json")
@@ -179,7 +184,8 @@ command -v gnuplot >/dev/null || exit 0
 
 # Bars: throughput of each mode, with its ratio to the link limit.
 jq -r 'to_entries[] | .key as $t | .value as $v |
-  ([.value.qps[] | select(.mbs) | {n: "\($t) ib_write_bw -q \(.qps)", mbs, ratio, k: 0}] +
+  ([{n: "\($t) link (ib_write_bw q1)", mbs: .value.link_mbs, ratio: 1, k: 0}] +
+   [.value.qps[] | select(.mbs and .qps > 1) | {n: "\($t) ib_write_bw -q \(.qps)", mbs, ratio, k: 0}] +
    (if .value.iperf3 then [{n: "\($t) iperf3 (TCP\(if $t == "loop" then ", lo" else "" end))", mbs: .value.iperf3.mbs, ratio: .value.iperf3.ratio, k: 1}] else [] end) +
    [.value.results[] | select(.name | test("^(pin_all|dynamic|size_1024|size_2048)$")) |
      {n: "\($t) \(.name)", mbs: .data_mbs, ratio: .data_ratio, k: 2}] +
@@ -209,9 +215,10 @@ set ylabel "MB/s"
 set style fill solid 0.6
 set boxwidth 0.7
 set yrange [0:*]
+set offsets 0, 0, graph 0.08, 0
 set xtics rotate by -35 left
 set key off
-set bmargin 7
+set bmargin 8
 set palette defined (0 "#4c72b0", 1 "#8c8c8c", 2 "#dd8452")
 unset colorbox
 plot "$outdir/bars.dat" using 0:2:4:xtic(1) with boxes lc palette, \
@@ -223,6 +230,7 @@ set xlabel "seconds since the session started"
 set ylabel "MB in the round (log)"
 set logscale y
 set yrange [*:*]
+set offsets 0, 0, 0, 0
 set key top right
 ${plots:+plot $plots}
 unset multiplot

@@ -247,14 +247,14 @@ link_limit()
 	local qps=$1 iters=$bw_iters log bw='' attempt ts te wall
 	log=$(mktemp)
 	for attempt in 1 2 3; do
-		dest_bg ib_write_bw timeout 300 ib_write_bw -R -d "$RDMAMIG_IBDEV" -s 1048576 \
+		dest_bg ib_write_bw timeout 900 ib_write_bw -R -d "$RDMAMIG_IBDEV" -s 1048576 \
 			-n "$iters" -q "$qps" -F
 		measure_start "ib_write_bw_q$qps"
 		# The server may take a while to listen on a loaded host: retry.
 		for _ in $(seq 30); do
 			sleep 1
 			ts=$(date +%s.%N)
-			timeout 300 ib_write_bw -R -d "$RDMAMIG_IBDEV" -s 1048576 -n "$iters" \
+			timeout 900 ib_write_bw -R -d "$RDMAMIG_IBDEV" -s 1048576 -n "$iters" \
 				-q "$qps" -F "$dest" >"$log" 2>&1 && break
 		done
 		te=$(date +%s.%N)
