@@ -1,61 +1,238 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# bench-report.sh JSONL OUTDIR: the figures of selftests/vm/bench.sh as a
-# table (stdout and OUTDIR/bench.txt), OUTDIR/bench.json, and a chart
-# OUTDIR/bench.png (gnuplot).  Every throughput is also given as a ratio
-# to the link limit measured in the same run (ib_write_bw, 1 QP; the mean
-# of its runs before and after the migrations).
+# bench-report.sh OUTDIR JSONL...: the figures of selftests/vm/bench.sh (one
+# JSONL file per topology) as tables (stdout and OUTDIR/bench.txt),
+# OUTDIR/bench.json (every figure), and a chart OUTDIR/bench.png (gnuplot):
+# throughput of each mode beside the link limit, and the bytes of each
+# round against time for the dirtying workloads.  Every figure is also
+# given as a ratio to the link limit measured in the same run and
+# topology: ib_write_bw, 1 QP, the mean of its runs before and after the
+# migrations.  CPU figures assume USER_HZ 100 (bench.sh prints it).
 set -euo pipefail
 
-in=$1
-outdir=$2
+outdir=$1
+shift
 mkdir -p "$outdir"
+files=()
+for f in "$@"; do
+	if [ -s "$f" ]; then
+		files+=("$f")
+	else
+		echo "bench-report: no results in $f, left out" >&2
+	fi
+done
+[ ${#files[@]} -gt 0 ] || { echo "bench-report: no results" >&2; exit 1; }
 
-jq -s '
-  def mbs: (.source.throughput // 0) / 1e6;
-  def link: ([.[] | select(.name == "ib_write_bw_q1") | .mbs] | add / length);
-  link as $link |
-  {
-    link_mbs: $link,
-    link_q2_mbs: ([.[] | select(.name == "ib_write_bw_q2") | .mbs] | first),
-    perftest_cpu_s_per_gib: ([.[] | select(.name == "ib_write_bw_q1") |
-        (.cpu_ticks / 100) / (.bytes / 1073741824)] | add / length),
-    results: [ .[] | select(.source) | {
-        name, size_mb, zero_pct,
-        data_mbs: mbs,
-        data_ratio: (mbs / $link),
-        total_s: (.source.total_ms / 1000),
-        setup_s: (.source.setup_ms / 1000),
-        total_ratio: ((.size_mb * 1048576 / 1e6) / (.source.total_ms / 1000) / $link),
-        cpu_s_per_gib: ((.cpu_ticks / 100) / (.size_mb / 1024)),
-        s_per_gib: ((.source.total_ms / 1000) / (.size_mb / 1024))
-      } ]
-  }' "$in" > "$outdir/bench.json"
+cat "${files[@]}" | jq -s '
+  def gib: . / 1073741824;
+  def r2: . * 100 | round / 100;
+  def secs($t): ($t // 0) / 100;
+  def round_end_times($mon; $n):
+    [$mon[] | select(.event == "round") | .time |
+      capture("^(?<s>[^.]+)\\.(?<ms>[0-9]+)") | (.s + "Z" | fromdateiso8601) + (.ms | tonumber) / 1000] as $ends |
+    ([$mon[] | .time | capture("^(?<s>[^.]+)\\.(?<ms>[0-9]+)") |
+      (.s + "Z" | fromdateiso8601) + (.ms | tonumber) / 1000] | min) as $t0 |
+    if ($ends | length) == $n then [$ends[] | . - $t0] else null end;
+  group_by(.topology) | map(
+    . as $all |
+    ([$all[] | select(.name == "ib_write_bw_q1" and .mbs > 0) | .mbs]) as $l1 |
+    ($l1 | add / length) as $link |
+    # 0: perftest failed to calibrate its clock; none: the case did not end
+    def q($n): [$all[] | select(.name == "ib_write_bw_q\($n)") | .mbs] | first | if . == 0 then null else . end;
+    def qwall($n): [$all[] | select(.name == "ib_write_bw_q\($n)") | .wall_mbs // empty] | first;
+    def cpu_sides: if .cpu_src_ticks then
+        {cpu_src_s_per_gib: (secs(.cpu_src_ticks) / ((.size_mb // (.bytes / 1048576)) / 1024)),
+         cpu_dst_s_per_gib: (secs(.cpu_dst_ticks) / ((.size_mb // (.bytes / 1048576)) / 1024))}
+      else {} end;
+    {
+      key: $all[0].topology,
+      value: {
+        link_mbs: $link,
+        link_runs_mbs: $l1,
+        qps: [1, 2, 4] | map(. as $n | {qps: $n, mbs: q($n), ratio: (if q($n) then q($n) / $link else null end),
+                                       wall_mbs: qwall($n)}),
+        link_wall_mbs: ([$all[] | select(.name == "ib_write_bw_q1" and .mbs > 0 and .wall_mbs) | .wall_mbs] |
+          if length > 0 then add / length else null end),
+        iperf3: ([$all[] | select(.name == "iperf3" and (.failed | not)) |
+          {mbs, ratio: (.mbs / $link), retransmits: .iperf3.retransmits,
+           cpu_s_per_gib: (secs(.cpu_ticks) / (.bytes | gib))}] | first),
+        perftest_cpu: ([$all[] | select(.name == "ib_write_bw_q1") |
+          {cpu_s_per_gib: (secs(.cpu_ticks) / (.bytes | gib))} +
+          (if .cpu_src_ticks then {cpu_src_s_per_gib: (secs(.cpu_src_ticks) / (.bytes | gib)),
+                                   cpu_dst_s_per_gib: (secs(.cpu_dst_ticks) / (.bytes | gib))} else {} end)] |
+          {cpu_s_per_gib: (map(.cpu_s_per_gib) | add / length),
+           cpu_src_s_per_gib: (map(.cpu_src_s_per_gib // empty) | if length > 0 then add / length else null end),
+           cpu_dst_s_per_gib: (map(.cpu_dst_s_per_gib // empty) | if length > 0 then add / length else null end)}),
+        failed: [$all[] | select(.failed) | .name],
+        results: [$all[] | select(.source) |
+          ((.source.throughput // 0) / 1e6) as $mbs | {
+            name, size_mb, zero_pct,
+            data_mbs: $mbs,
+            data_ratio: ($mbs / $link),
+            total_s: (.source.total_ms / 1000),
+            setup_s: (.source.setup_ms / 1000),
+            total_ratio: ((.size_mb * 1048576 / 1e6) / (.source.total_ms / 1000) / $link),
+            cpu_s_per_gib: (secs(.cpu_ticks) / (.size_mb / 1024)),
+            kmem_mib: (.kmem.kb // null | if . then . / 1024 else null end),
+            kmem_slab_mib: (.kmem.slab_kb // null | if . then . / 1024 else null end),
+            kmem_vmalloc_mib: (.kmem.vmalloc_kb // null | if . then . / 1024 else null end),
+            kmem_mib_per_gib: (if .kmem then (.kmem.kb / 1024) / (.size_mb / 1024) else null end),
+            kmem_src_mib_per_gib: (if .kmem_src then (.kmem_src.kb / 1024) / (.size_mb / 1024) else null end),
+            kmem_dst_mib_per_gib: (if .kmem_dst then (.kmem_dst.kb / 1024) / (.size_mb / 1024) else null end),
+            # what the kernel allocators hold: unreclaimable slab + vmalloc
+            kalloc_mib_per_gib: (if .kmem then ((.kmem.slab_kb + .kmem.vmalloc_kb) / 1024) / (.size_mb / 1024) else null end),
+            kalloc_src_mib_per_gib: (if .kmem_src then ((.kmem_src.slab_kb + .kmem_src.vmalloc_kb) / 1024) / (.size_mb / 1024) else null end),
+            kalloc_dst_mib_per_gib: (if .kmem_dst then ((.kmem_dst.slab_kb + .kmem_dst.vmalloc_kb) / 1024) / (.size_mb / 1024) else null end),
+            kmem_src: .kmem_src, kmem_dst: .kmem_dst,
+            s_per_gib: ((.source.total_ms / 1000) / (.size_mb / 1024))
+          } + cpu_sides ],
+        # kernel memory against the size (pin-all sizes, loop: both ends):
+        # least squares, MiB = fixed + per_gib * GiB
+        kmem_fit: ([$all[] | select((.name | startswith("size_")) and .kmem) |
+            {x: (.size_mb / 1024), y: (.kmem.kb / 1024), s: (.kmem.slab_kb / 1024), v: (.kmem.vmalloc_kb / 1024)}] |
+          if length >= 2 then
+            length as $n | (map(.x) | add / $n) as $mx |
+            (map((.x - $mx) * (.x - $mx)) | add) as $sxx |
+            def fit(f): (map(f) | add / $n) as $my |
+              (map((.x - $mx) * (f - $my)) | add / $sxx) as $b |
+              {per_gib_mib: $b, fixed_mib: ($my - $b * $mx)};
+            {points: $n, kernel: fit(.y), slab: fit(.s), vmalloc: fit(.v)}
+          else null end),
+        dirty: [$all[] | select(.migrate) | . as $d | .migrate as $m |
+          ($m.round_stats | length) as $n |
+          round_end_times($d.monitor; $n) as $ends |
+          [$m.round_stats[] |
+            {round, pages_dirty, pages, zero_pages, bytes,
+             mbs: (.throughput / 1e6), wall_s: (.wall_us / 1e6), pause_s: (.pause_us / 1e6)}] as $rs |
+          # the end of each round, s since the session started: from the
+          # monitor, or setup + the rounds and pauses before (round_stats)
+          (reduce $rs[] as $r ([]; . + [(if length > 0 then last else $m.setup_ms / 1000 end) + $r.pause_s + $r.wall_s])) as $cum |
+          {
+            name, pct, size_mb,
+            rate_mbs, dirty_mbs,
+            dirty_ratio: ((.dirty_mbs // 0) / $link),
+            bulk_mbs: ($m.throughput / 1e6),
+            bulk_ratio: ($m.throughput / 1e6 / $link),
+            state: $m.state,
+            rounds: $m.rounds,
+            max_rounds: $m.max_rounds,
+            converged: (($m.state | ascii_downcase) == "completed" and $m.rounds <= $m.max_rounds),
+            total_s: ($m.total_ms / 1000),
+            setup_s: ($m.setup_ms / 1000),
+            total_ratio: ((.size_mb * 1048576 / 1e6) / ($m.total_ms / 1000) / $link),
+            downtime_ms: $m.downtime_ms,
+            stopped_ms: $m.stopped_ms,
+            downtime_limit_ms: $m.downtime_limit_ms,
+            downtime_ratio: ($m.downtime_ms / $m.downtime_limit_ms),
+            downtime_ok: ($m.downtime_ms <= 1.5 * $m.downtime_limit_ms),
+            checksum_ok,
+            pages: $m.pages,
+            bytes: $m.bytes,
+            times_from: (if $ends then "monitor" else "round_stats" end),
+            per_round: [range(0; $n) as $i | $rs[$i] |
+              . + {t_end_s: (if $ends then $ends[$i] else $cum[$i] end)} |
+              . + {t_start_s: (.t_end_s - .wall_s)}]
+          }]
+      }
+    }) | from_entries' > "$outdir/bench.json"
+
+f1() { awk -v v="$1" 'BEGIN { if (v == "null" || v == "") print "-"; else printf "%.1f", v }'; }
 
 {
-	jq -r '"link limit (ib_write_bw, 1 QP, 1 MiB): \(.link_mbs) MB/s;  2 QPs: \(.link_q2_mbs) MB/s;  perftest CPU \(.perftest_cpu_s_per_gib * 100 | floor / 100) s/GiB (both ends)"' "$outdir/bench.json"
+for t in $(jq -r 'keys[]' "$outdir/bench.json"); do
+	T=".$t"
+	echo "== $t topology"
+	jq -r "$T"' | "link limit (ib_write_bw, 1 QP, 1 MiB, rdma_cm): \(.link_mbs * 10 | round / 10) MB/s (runs: \(.link_runs_mbs | map(tostring) | join(", ")))"' "$outdir/bench.json"
+	jq -r "$T"' | "  QPs:    " + (.qps | map("-q \(.qps) " + (if .mbs then "\(.mbs) MB/s (\(.ratio * 100 | round / 100))" else "- (no figure)" end) +
+		(if .wall_mbs then " [wall \(.wall_mbs)]" else "" end)) | join(",  "))' "$outdir/bench.json"
+	jq -r "$T"' | if .iperf3 then "  iperf3: TCP \(.iperf3.mbs * 10 | round / 10) MB/s (\(.iperf3.ratio * 100 | round / 100) of the link), CPU \(.iperf3.cpu_s_per_gib * 10 | round / 10) s/GiB" else "  iperf3: -" end' "$outdir/bench.json"
+	jq -r "$T"' | .perftest_cpu | "  perftest CPU \(.cpu_s_per_gib * 10 | round / 10) s/GiB (both ends)" + (if .cpu_src_s_per_gib then ", client \(.cpu_src_s_per_gib * 10 | round / 10), server \(.cpu_dst_s_per_gib * 10 | round / 10)" else "" end)' "$outdir/bench.json"
+	jq -r "$T"' | if (.failed | length) > 0 then "  FAILED: \(.failed | join(" "))" else empty end' "$outdir/bench.json"
 	echo
-	printf '%-12s %7s %5s %9s %7s %8s %7s %7s %9s %8s\n' case MiB zero% data-MB/s ratio total-s setup-s ratio CPU-s/GiB s/GiB
-	jq -r '.results[] | [.name, .size_mb, .zero_pct, (.data_mbs*10|floor/10), (.data_ratio*100|floor/100), (.total_s*100|floor/100), (.setup_s*100|floor/100), (.total_ratio*100|floor/100), (.cpu_s_per_gib*100|floor/100), (.s_per_gib*100|floor/100)] | @tsv' "$outdir/bench.json" |
-		awk -F'\t' '{ printf "%-12s %7s %5s %9s %7s %8s %7s %7s %9s %8s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10 }'
-	zr=$(jq -r '([.results[] | select(.name=="random_big") | .total_s] | first) / ([.results[] | select(.name=="zero90") | .total_s] | first)' "$outdir/bench.json")
+	printf '%-10s %5s %5s %9s %6s %8s %7s %6s %9s %9s %12s %7s\n' \
+		case MiB zero% data-MB/s ratio total-s setup-s ratio CPU-s/GiB src/dst slab+vm/GiB s/GiB
+	jq -r "$T"'.results[] | [.name, .size_mb, .zero_pct, (.data_mbs*10|round/10), (.data_ratio*100|round/100),
+		(.total_s*100|round/100), (.setup_s*100|round/100), (.total_ratio*100|round/100),
+		(.cpu_s_per_gib*10|round/10),
+		(if .cpu_src_s_per_gib then "\(.cpu_src_s_per_gib*10|round/10)/\(.cpu_dst_s_per_gib*10|round/10)" else "-" end),
+		(if .kalloc_src_mib_per_gib then "\(.kalloc_src_mib_per_gib*10|round/10)/\(.kalloc_dst_mib_per_gib*10|round/10)"
+		 elif .kalloc_mib_per_gib then (.kalloc_mib_per_gib*10|round/10) else "-" end),
+		(.s_per_gib*100|round/100)] | @tsv' "$outdir/bench.json" |
+		awk -F'\t' '{ printf "%-10s %5s %5s %9s %6s %8s %7s %6s %9s %9s %12s %7s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12 }'
+	jq -r "$T"' | .kmem_fit // empty | "kernel memory over \(.points) pin-all sizes (least squares, MiB per GiB + fixed MiB): unreclaimable slab \(.slab.per_gib_mib * 10 | round / 10) + \(.slab.fixed_mib * 10 | round / 10), vmalloc \(.vmalloc.per_gib_mib * 10 | round / 10) + \(.vmalloc.fixed_mib * 10 | round / 10); all that meminfo does not show as user or cache \(.kernel.per_gib_mib * 10 | round / 10) + \(.kernel.fixed_mib * 10 | round / 10)"' "$outdir/bench.json"
+	zr=$(jq -r "$T"' | ([.results[] | select(.name=="size_1024") | .total_s] | first) as $r |
+		([.results[] | select(.name=="zero90") | .total_s] | first) as $z |
+		if $r and $z then ($r / $z * 100 | round / 100) else empty end' "$outdir/bench.json")
+	[ -z "$zr" ] || echo "1 GiB at 90% zero pages migrates ${zr}x faster than 1 GiB of random data (size_1024)"
 	echo
-	echo "1 GiB at 90% zero pages migrates ${zr}x faster than 1 GiB of random data"
+	if [ "$(jq "$T.dirty | length" "$outdir/bench.json")" -gt 0 ]; then
+		printf '%-9s %10s %10s %7s %6s %10s %8s %12s %9s %6s  %s\n' \
+			workload dirty-MB/s "(ratio)" bulk-r rounds converged total-s downtime-ms "(/limit)" sum pages-per-round
+		jq -r "$T"'.dirty[] | [.name, "\(.dirty_mbs)", "\(.dirty_ratio*100|round/100)", "\(.bulk_ratio*100|round/100)",
+			.rounds, (if .converged then "yes" else "NO" end), (.total_s*100|round/100),
+			"\(.downtime_ms) (\(.downtime_limit_ms))", "\(.downtime_ratio*100|round/100)",
+			(if .checksum_ok then "ok" else "DIFF" end),
+			(.per_round | map(.pages | tostring) | join(" "))] | @tsv' "$outdir/bench.json" |
+			awk -F'\t' '{ printf "%-9s %10s %10s %7s %6s %10s %8s %12s %9s %6s  %s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11 }'
+		echo
+	fi
+done
 } | tee "$outdir/bench.txt"
 
-if command -v gnuplot >/dev/null; then
-	jq -r '"link \(.link_mbs)", (.results[] | select(.name|test("^(pin_all|dynamic|random_big)$")) | "\(.name) \(.data_mbs)")' \
-		"$outdir/bench.json" > "$outdir/bars.dat"
-	gnuplot <<-GP
-	set terminal pngcairo size 800,450 noenhanced
-	set output "$outdir/bench.png"
-	set title "rdmamig data-phase throughput against the link (ib_write_bw), same run"
-	set ylabel "MB/s"
-	set style fill solid 0.6
-	set boxwidth 0.6
-	set yrange [0:*]
-	unset key
-	plot "$outdir/bars.dat" using 0:2:xtic(1) with boxes
-	GP
-fi
+command -v gnuplot >/dev/null || exit 0
+
+# Bars: throughput of each mode, with its ratio to the link limit.
+jq -r 'to_entries[] | .key as $t | .value as $v |
+  ([{n: "\($t) link (ib_write_bw q1)", mbs: .value.link_mbs, ratio: 1, k: 0}] +
+   [.value.qps[] | select(.mbs and .qps > 1) | {n: "\($t) ib_write_bw -q \(.qps)", mbs, ratio, k: 0}] +
+   (if .value.iperf3 then [{n: "\($t) iperf3 (TCP\(if $t == "loop" then ", lo" else "" end))", mbs: .value.iperf3.mbs, ratio: .value.iperf3.ratio, k: 1}] else [] end) +
+   [.value.results[] | select(.name | test("^(pin_all|dynamic|size_1024|size_2048)$")) |
+     {n: "\($t) \(.name)", mbs: .data_mbs, ratio: .data_ratio, k: 2}] +
+   [.value.dirty[] | {n: "\($t) \(.name) bulk", mbs: .bulk_mbs, ratio: .bulk_ratio, k: 2}])[] |
+  "\"\(.n)\" \(.mbs) \(.ratio * 100 | round / 100) \(.k)"' "$outdir/bench.json" > "$outdir/bars.dat"
+
+# Rounds: one block per workload (a blank line apart): start, end, MB.
+: > "$outdir/rounds.dat"
+titles=()
+while IFS= read -r title; do
+	titles+=("$title")
+done < <(jq -r 'to_entries[] | .key as $t | .value.dirty[] | "\($t) \(.name) (\(.rounds) rounds, downtime \(.downtime_ms) ms)"' "$outdir/bench.json")
+jq -r 'to_entries[] | .value.dirty[] | (.per_round[] | "\(.t_start_s) \(.t_end_s) \(.bytes / 1e6) \(.round)"), "", ""' \
+	"$outdir/bench.json" > "$outdir/rounds.dat"
+
+plots=''
+for i in "${!titles[@]}"; do
+	plots+="${plots:+, }'$outdir/rounds.dat' index $i using 2:3 with linespoints pt 7 title '${titles[$i]}'"
+done
+
+gnuplot <<-GP
+set terminal pngcairo size 1000,900 noenhanced font ",9"
+set output "$outdir/bench.png"
+set multiplot layout 2,1
+set title "Throughput against the link limit (ib_write_bw, 1 QP), same run; labels: ratio to the link"
+set ylabel "MB/s"
+set style fill solid 0.6
+set boxwidth 0.7
+set yrange [0:*]
+set offsets 0, 0, graph 0.08, 0
+set xtics rotate by -35 left
+set key off
+set bmargin 8
+set palette defined (0 "#4c72b0", 1 "#8c8c8c", 2 "#dd8452")
+unset colorbox
+plot "$outdir/bars.dat" using 0:2:4:xtic(1) with boxes lc palette, \
+     "" using 0:2:(sprintf("%.2f", \$3)) with labels offset 0,0.7
+set title "Dirtying workloads: MB sent per round, at the end of each round"
+set xtics norotate
+set bmargin
+set xlabel "seconds since the session started"
+set ylabel "MB in the round (log)"
+set logscale y
+set yrange [*:*]
+set offsets 0, 0, 0, 0
+set key top right
+${plots:+plot $plots}
+unset multiplot
+GP
+echo "chart: $outdir/bench.png"

@@ -1,29 +1,228 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The benchmark, run in the loop testbed by `make bench`: the link's own
-# limit (perftest's ib_write_bw over rdma_cm, 1 MiB messages) and rdmamig
-# migrations on the same rxe device in the same run.  Each result is one
-# JSON line in $RDMAMIG_OUT/bench.jsonl; scripts/bench-report.sh turns them
-# into a table, bench.json and a chart.  CPU is the whole guest's busy time
-# (both ends share it in loop), from /proc/stat.
+# The benchmark, run in VM A of the loop or pair testbed by `make bench`:
+# the link's own limit and rdmamig migrations on the same rxe device in
+# the same run.  Each result is one JSON line in $RDMAMIG_OUT/bench.jsonl;
+# scripts/bench-report.sh turns them into a table, bench.json and a chart.
 #
-#   BENCH_SIZE_MB (256)  BENCH_ZERO_MB (1024)  BENCH_SIZES ("64 128 256 512")
+#   link limit    perftest's ib_write_bw over rdma_cm, 1 MiB messages, with
+#                 1, 2 and 4 QPs (the same bytes each); iperf3, a TCP stream
+#                 for reference (pair: over the virtio link; loop: the
+#                 kernel routes a local address over lo, as rxe loops its
+#                 own traffic back inside the driver)
+#   bulk          the example VMM (tools/rdmamig-vmm), one block, one round:
+#                 pin-all and dynamic, 90% zero pages, sizes 64 MiB - 2 GiB
+#   dirty25/50    rdmamigctl migrate/incoming (--pin-all) of an
+#                 rdmamig-workload that keeps writing random pages at 25% and
+#                 50% of the ib_write_bw figure measured first in this run;
+#                 per-round pages and times (migrate -j round_stats) and the
+#                 ends of the rounds as `rdmamigctl -j monitor` saw them
+#
+# CPU is busy time from /proc/stat (user+nice+system+irq+softirq): in loop
+# the whole guest's (both ends share it), in pair each VM's.  Kernel
+# memory is the peak, during the case, of what /proc/meminfo shows the
+# kernel holding (MemTotal - MemFree - AnonPages - Cached - Buffers -
+# SReclaimable - PageTables: slab, vmalloc, raw pages, stacks) over its
+# value before the case; in loop both ends together, in pair each VM.
+#
+# Authentication: a random secret in the share both VMs see, named by
+# RDMAMIG_SECRET_FILE for every tool started here and on the peer.
+#
+#   BENCH_CASES         the cases, in order (default per topology, below)
+#   BENCH_SIZE_MB (256) BENCH_ZERO_MB (1024) BENCH_SIZES ("64 128 256 512
+#   1024 2048")  BENCH_BW_ITERS (400: 1 MiB writes per QP and ib_write_bw run)
+#   BENCH_IPERF_S (10)  BENCH_DIRTY_MB (256)  BENCH_DOWNTIME_MS (300)
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
+self=$top/selftests/vm/bench.sh
 vmm=$top/tools/rdmamig-vmm/rdmamig-vmm
+ctl=$top/tools/rdmamigctl/rdmamigctl
+workload=$top/tools/rdmamig-workload/rdmamig-workload
+
+# ---- Kernel memory -----------------------------------------------------------
+
+# kmem_now: kB the kernel holds (not user pages, page cache or page
+# tables), then kB of unreclaimable slab and of vmalloc, in kmem_k,
+# kmem_slab and kmem_vmalloc.  Shell builtins only: a fork per sample
+# would show in the figures.
+kmem_now()
+{
+	local k v total=0 free=0 other=0
+	while read -r k v _; do
+		case $k in
+		MemTotal:) total=$v ;;
+		MemFree:) free=$v ;;
+		AnonPages: | Cached: | Buffers: | SReclaimable: | PageTables:) other=$((other + v)) ;;
+		SUnreclaim:) kmem_slab=$v ;;
+		VmallocUsed:) kmem_vmalloc=$v ;;
+		esac
+	done </proc/meminfo
+	kmem_k=$((total - free - other))
+}
+
+# --kmem-sample FILE: sample every 0.2 s until FILE.stop exists, then
+# write "BASE PEAK" (kB) of kmem_k, kmem_slab and kmem_vmalloc (six
+# numbers) to FILE.  Runs here or on the peer.
+if [ "${1:-}" = --kmem-sample ]; then
+	file=$2
+	fifo=$(mktemp -u)
+	mkfifo "$fifo"
+	exec {nap}<>"$fifo"
+	rm -f "$fifo"
+	kmem_now
+	b0=$kmem_k b1=$kmem_slab b2=$kmem_vmalloc
+	p0=$b0 p1=$b1 p2=$b2
+	: >"$file.started"
+	while :; do
+		kmem_now
+		((kmem_k > p0)) && p0=$kmem_k
+		((kmem_slab > p1)) && p1=$kmem_slab
+		((kmem_vmalloc > p2)) && p2=$kmem_vmalloc
+		[ -e "$file.stop" ] && break
+		read -r -t 0.2 -u "$nap" _
+	done
+	echo "$b0 $p0 $b1 $p1 $b2 $p2" >"$file.tmp"
+	mv -f "$file.tmp" "$file"
+	exit 0
+fi
+
+topo=${RDMAMIG_TOPOLOGY:-loop}
 addr=$RDMAMIG_LOCAL_ADDR
 out=$RDMAMIG_OUT/bench.jsonl
+dir=$RDMAMIG_OUT/bench		# both VMs see it
 size=${BENCH_SIZE_MB:-256}
 zero=${BENCH_ZERO_MB:-1024}
-sizes=${BENCH_SIZES:-64 128 256 512}
+sizes=${BENCH_SIZES:-64 128 256 512 1024 2048}
+dirty_mb=${BENCH_DIRTY_MB:-256}
+downtime=${BENCH_DOWNTIME_MS:-300}
+iperf_s=${BENCH_IPERF_S:-10}
+bw_iters=${BENCH_BW_ITERS:-400}
+if [ "$topo" = pair ]; then
+	[ -n "${RDMAMIG_PEER:-}" ] || { echo "bench: pair without \$RDMAMIG_PEER" >&2; exit 2; }
+	dest=$RDMAMIG_PEER_ADDR
+	cases=${BENCH_CASES:-link_1 iperf3 pin_all dirty_25 dirty_50 link_2 link_4 link_1}
+else
+	dest=$addr
+	cases=${BENCH_CASES:-link_1 iperf3 pin_all dynamic dirty_25 dirty_50 link_2 link_4 zero90 sizes link_1}
+fi
 ulimit -l unlimited
-: > "$out"
+rm -rf "$dir"
+mkdir -p "$dir"
+: >"$out"
+
+head -c 32 /dev/urandom >"$dir/secret"
+chmod 600 "$dir/secret"
+export RDMAMIG_SECRET_FILE=$dir/secret
+
+# ---- Running things on the destination side -----------------------------------
+
+# Loop: here.  Pair: on VM B, whose environment is its own: the secret is
+# passed on explicitly.
+declare -A bg=()
+
+on_dest()
+{
+	if [ "$topo" = pair ]; then
+		"$RDMAMIG_PEER" env RDMAMIG_SECRET_FILE="$RDMAMIG_SECRET_FILE" "$@"
+	else
+		"$@"
+	fi
+}
+
+# dest_bg NAME CMD...: start CMD on the destination side.
+dest_bg()
+{
+	local name=$1
+	shift
+	if [ "$topo" = pair ]; then
+		bg[$name]=$("$RDMAMIG_PEER" --bg env RDMAMIG_SECRET_FILE="$RDMAMIG_SECRET_FILE" "$@")
+	else
+		"$@" >"$dir/$name.bg.out" 2>"$dir/$name.bg.err" &
+		bg[$name]=$!
+	fi
+}
+
+# dest_wait NAME: its status; its stdout in $dir/NAME.bg.out, its stderr
+# in $dir/NAME.bg.err.  Not in a subshell: wait needs the parent.
+dest_wait()
+{
+	local name=$1 rc
+	[ -n "${bg[$name]:-}" ] || return 125
+	if [ "$topo" = pair ]; then
+		"$RDMAMIG_PEER" --wait "${bg[$name]}" >"$dir/$name.bg.out" 2>"$dir/$name.bg.err"
+		rc=$?
+	else
+		wait "${bg[$name]}"
+		rc=$?
+	fi
+	unset "bg[$name]"
+	return $rc
+}
 
 busy_ticks()
 {
 	awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat
+}
+
+dest_ticks()
+{
+	if [ "$topo" = pair ]; then
+		# shellcheck disable=SC2016 # awk's, on the peer
+		"$RDMAMIG_PEER" awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat
+	else
+		echo 0
+	fi
+}
+
+# until_ok SECONDS CMD...: poll CMD every 0.1 s.
+until_ok()
+{
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.1
+	done
+}
+
+# CPU and kernel memory of a case, on both sides:
+#   measure_start NAME ... measure_stop -> $measured (JSON fields)
+measure_start()
+{
+	mname=$1
+	rm -f "$dir/kmem-$mname".*
+	"$self" --kmem-sample "$dir/kmem-$mname.src" &
+	ksrc_pid=$!
+	if [ "$topo" = pair ]; then
+		dest_bg "kmem-$mname" "$self" --kmem-sample "$dir/kmem-$mname.dst"
+		until_ok 30 test -e "$dir/kmem-$mname.dst.started"
+	fi
+	until_ok 30 test -e "$dir/kmem-$mname.src.started"
+	dt0=$(dest_ticks)
+	t0=$(busy_ticks)
+}
+
+measure_stop()
+{
+	local t1 dt1 ks kd
+	t1=$(busy_ticks)
+	dt1=$(dest_ticks)
+	touch "$dir/kmem-$mname.src.stop" "$dir/kmem-$mname.dst.stop"
+	wait "$ksrc_pid"
+	ks=$(awk '{ printf "{\"kb\":%d,\"slab_kb\":%d,\"vmalloc_kb\":%d}", $2 - $1, $4 - $3, $6 - $5 }' \
+		"$dir/kmem-$mname.src" 2>/dev/null)
+	measured="\"cpu_ticks\":$((t1 - t0 + dt1 - dt0))"
+	if [ "$topo" = loop ]; then
+		measured+=",\"kmem\":${ks:-null}"
+	else
+		dest_wait "kmem-$mname"
+		kd=$(awk '{ printf "{\"kb\":%d,\"slab_kb\":%d,\"vmalloc_kb\":%d}", $2 - $1, $4 - $3, $6 - $5 }' \
+			"$dir/kmem-$mname.dst" 2>/dev/null)
+		measured+=",\"cpu_src_ticks\":$((t1 - t0)),\"cpu_dst_ticks\":$((dt1 - dt0))"
+		measured+=",\"kmem_src\":${ks:-null},\"kmem_dst\":${kd:-null}"
+	fi
 }
 
 # emit NAME JSON-FIELDS...: one result line
@@ -31,62 +230,178 @@ emit()
 {
 	local name=$1
 	shift
-	echo "{\"name\":\"$name\",$*}" | tee -a "$out"
+	echo "{\"name\":\"$name\",\"topology\":\"$topo\",$*}" | tee -a "$out"
 }
+
+# ---- The cases -----------------------------------------------------------------
+
+link1=''	# MB/s of the first ib_write_bw run, 1 QP: the dirty rates' base
 
 link_limit()
 {
-	local qps=$1 log t0 t1 bw
+	# 400 iterations per QP.  perftest calibrates its cycle counter
+	# against the clock first; on a loaded TCG host that may fail
+	# ("Correlation coefficient r^2 < 0.9") and it then reports 0 MB/s:
+	# try again, up to 3 times.  wall_mbs is the bytes over the client's
+	# run as timed here, connection set-up included.
+	local qps=$1 iters=$bw_iters log bw='' attempt ts te wall
 	log=$(mktemp)
-	timeout 300 ib_write_bw -R -d "$RDMAMIG_IBDEV" -s 1048576 -n 400 \
-		-q "$qps" -F >/dev/null 2>&1 &
-	# The server may take a while to listen on a loaded host: retry.
-	for _ in $(seq 30); do
-		sleep 1
-		t0=$(busy_ticks)
-		timeout 300 ib_write_bw -R -d "$RDMAMIG_IBDEV" -s 1048576 -n 400 \
-			-q "$qps" -F "$addr" >"$log" 2>&1 && break
+	for attempt in 1 2 3; do
+		dest_bg ib_write_bw timeout 900 ib_write_bw -R -d "$RDMAMIG_IBDEV" -s 1048576 \
+			-n "$iters" -q "$qps" -F
+		measure_start "ib_write_bw_q$qps"
+		# The server may take a while to listen on a loaded host: retry.
+		for _ in $(seq 30); do
+			sleep 1
+			ts=$(date +%s.%N)
+			timeout 900 ib_write_bw -R -d "$RDMAMIG_IBDEV" -s 1048576 -n "$iters" \
+				-q "$qps" -F "$dest" >"$log" 2>&1 && break
+		done
+		te=$(date +%s.%N)
+		measure_stop
+		dest_wait ib_write_bw
+		# The result line: bytes iterations BW-peak BW-average MsgRate (MB/s).
+		bw=$(awk '$1 == 1048576 { print $4 }' "$log" | tail -n 1)
+		cp -f "$log" "$dir/ib_write_bw_q$qps.$(date +%s).txt"
+		awk -v b="${bw:-0}" 'BEGIN { exit !(b > 0) }' && break
+		echo "# bench: ib_write_bw -q $qps reported ${bw:-nothing} MB/s: $(grep -m 1 -i 'correlation' "$log")" >&2
 	done
-	t1=$(busy_ticks)
-	wait
-	# The result line: bytes iterations BW-peak BW-average MsgRate (MB/s).
-	bw=$(awk '$1 == 1048576 { print $4 }' "$log" | tail -n 1)
 	rm -f "$log"
-	emit "ib_write_bw_q$qps" "\"mbs\":${bw:-0},\"cpu_ticks\":$((t1 - t0)),\"bytes\":$((400 * 1048576 * qps))"
+	wall=$(awk -v s="$ts" -v e="$te" -v b=$((iters * qps * 1048576)) 'BEGIN { printf "%.2f", b / (e - s) / 1e6 }')
+	[ "$qps" = 1 ] && [ -z "$link1" ] && awk -v b="${bw:-0}" 'BEGIN { exit !(b > 0) }' &&
+		link1=$bw
+	emit "ib_write_bw_q$qps" "\"qps\":$qps,\"mbs\":${bw:-0},\"wall_mbs\":$wall,\"attempts\":$attempt,$measured,\"bytes\":$((iters * qps * 1048576))"
 }
 
-# migrate NAME SIZE_MB ZERO_PCT [source options...]
+iperf()
+{
+	local log res
+	log=$dir/iperf3.json
+	dest_bg iperf3 timeout 120 iperf3 -s -1
+	measure_start iperf3
+	for _ in $(seq 30); do
+		sleep 1
+		timeout 120 iperf3 -c "$dest" -t "$iperf_s" -J >"$log" 2>&1 && break
+	done
+	measure_stop
+	dest_wait iperf3
+	res=$(jq -c '{mbs: (.end.sum_received.bits_per_second / 8 / 1e6),
+		bytes: .end.sum_received.bytes, retransmits: .end.sum_sent.retransmits,
+		mss: .start.tcp_mss_default}' "$log" 2>/dev/null)
+	if [ -z "$res" ]; then
+		echo "# bench: iperf3 failed: $(head -c 500 "$log")" >&2
+		emit iperf3 "\"failed\":true"
+		return
+	fi
+	emit iperf3 "\"iperf3\":$res,$measured,\"mbs\":$(jq .mbs <<<"$res"),\"bytes\":$(jq .bytes <<<"$res")"
+}
+
+# migrate NAME SIZE_MB ZERO_PCT [source options...]: the example VMM
 migrate()
 {
-	local name=$1 mb=$2 holes=$3 pf t0 t1 src dst
+	local name=$1 mb=$2 holes=$3 pf src dst
 	shift 3
-	pf=$(mktemp -u)
-	"$vmm" dest --listen "$addr:0" --port-file "$pf" --size "$mb" --blocks 1 \
-		--pin-all --json --timeout 300 >"$pf.dst" 2>&1 &
-	for _ in $(seq 100); do [ -s "$pf" ] && break; sleep 0.1; done
-	t0=$(busy_ticks)
-	src=$("$vmm" source --connect "$addr:$(cat "$pf")" --size "$mb" --blocks 1 \
+	pf=$dir/$name.port
+	rm -f "$pf"
+	dest_bg vmm "$vmm" dest --listen "$dest:0" --port-file "$pf" --size "$mb" --blocks 1 \
+		--pin-all --json --timeout 300
+	until_ok 60 test -s "$pf"
+	measure_start "$name"
+	src=$("$vmm" source --connect "$dest:$(cat "$pf")" --size "$mb" --blocks 1 \
 		--zero-holes "$holes" --rounds 0 --json --timeout 300 "$@" 2>&1 | tail -n 1)
-	t1=$(busy_ticks)
-	wait
-	dst=$(tail -n 1 "$pf.dst")
-	rm -f "$pf" "$pf.dst"
+	measure_stop
+	dest_wait vmm
+	dst=$(tail -n 1 "$dir/vmm.bg.out")
 	if ! jq -e .ok <<<"$src" >/dev/null 2>&1; then
 		echo "# bench: $name failed: $src / $dst" >&2
 		emit "$name" "\"failed\":true"
 		return
 	fi
-	emit "$name" "\"size_mb\":$mb,\"zero_pct\":$holes,\"cpu_ticks\":$((t1 - t0)),\"source\":$src"
+	jq -e .ok <<<"$dst" >/dev/null 2>&1 || dst=null
+	emit "$name" "\"size_mb\":$mb,\"zero_pct\":$holes,$measured,\"source\":$src,\"dest\":$dst"
 }
 
-echo "# hz $(getconf CLK_TCK), $(nproc) vCPUs, rxe MTU $(cat /sys/class/net/$RDMAMIG_NETDEV/mtu)"
-link_limit 1
-migrate pin_all "$size" 0 --pin-all
-migrate dynamic "$size" 0
-link_limit 2
-migrate zero90 "$zero" 90
-migrate random_big "$zero" 0 --pin-all
-for s in $sizes; do
-	migrate "size_$s" "$s" 0 --pin-all
+# dirty NAME PCT: a live migration of a workload that writes random pages
+# at PCT% of the link limit measured first in this run.
+dirty()
+{
+	local name=$1 pct=$2 rate src_pid twin_pid port mon_pid rc=0 dirty_mbs
+	if [ -z "$link1" ]; then
+		echo "# bench: $name needs the link limit first" >&2
+		emit "$name" "\"failed\":true"
+		return
+	fi
+	rate=$(awk -v l="$link1" -v p="$pct" 'BEGIN { printf "%.2f", l * p / 100 }')
+	rm -f "$dir/$name".*
+	"$workload" --size "$dirty_mb" --rate "$rate" --seed 7 --pid-file "$dir/$name.src.pid" \
+		--heartbeat "$dir/$name.src.hb" >"$dir/$name.src.out" 2>&1 &
+	src_pid=$!
+	until_ok 300 grep -qs heartbeat "$dir/$name.src.hb" ||
+		{ echo "# bench: $name: the workload did not start" >&2; }
+	dest_bg twin "$workload" --twin --size "$dirty_mb" --rate "$rate" \
+		--pid-file "$dir/$name.twin.pid" --heartbeat "$dir/$name.twin.hb"
+	until_ok 60 test -s "$dir/$name.twin.pid"
+	twin_pid=$(<"$dir/$name.twin.pid")
+	on_dest timeout 30 bash -c \
+		"until grep -q '^State:.*T' /proc/$twin_pid/status; do sleep 0.1; done"
+	dest_bg incoming "$ctl" -j incoming --pid "$twin_pid" --checksum --pin-all \
+		--timeout 300 --port-file "$dir/$name.port" "rdma:$dest:0"
+	until_ok 60 test -s "$dir/$name.port"
+	port=$(<"$dir/$name.port")
+	# The source's events, with their times: the ends of the rounds.
+	"$ctl" -j monitor all >"$dir/$name.monitor" 2>&1 &
+	mon_pid=$!
+	sleep 0.5
+	measure_start "$name"
+	"$ctl" -j migrate --pid "$src_pid" --checksum --pin-all --downtime-limit "$downtime" \
+		"rdma:$dest:$port" >"$dir/$name.migrate" 2>"$dir/$name.migrate.err" || rc=$?
+	measure_stop
+	dest_wait incoming || { [ "$rc" = 0 ] && rc=1; }
+	cp "$dir/incoming.bg.out" "$dir/$name.incoming"
+	sleep 0.3
+	kill "$mon_pid" 2>/dev/null
+	wait "$mon_pid" 2>/dev/null
+	kill -KILL "$src_pid" 2>/dev/null
+	wait "$src_pid" 2>/dev/null
+	on_dest kill -KILL "$twin_pid" 2>/dev/null
+	{ dest_wait twin; } 2>/dev/null
+	# What the workload really wrote, from its heartbeats: MB/s.
+	dirty_mbs=$(awk '$1 == "heartbeat" { if (!n++) { b0 = $2; p0 = $4 } b1 = $2; p1 = $4 }
+		END { if (b1 > b0) printf "%.2f", (p1 - p0) * 4096 / (b1 - b0) / 1e6; else print "null" }' \
+		"$dir/$name.src.hb")
+	if ! jq -e . "$dir/$name.migrate" >/dev/null 2>&1; then
+		echo "# bench: $name failed (rc $rc): $(head -c 500 "$dir/$name.migrate.err")" >&2
+		emit "$name" "\"failed\":true,\"pct\":$pct"
+		return
+	fi
+	jq -e . "$dir/$name.incoming" >/dev/null 2>&1 || echo null >"$dir/$name.incoming"
+	emit "$name" "$(jq -c -n --argjson pct "$pct" --argjson rate "$rate" \
+		--argjson link "$link1" --argjson dirty "$dirty_mbs" --argjson size "$dirty_mb" \
+		--argjson rc "$rc" --argjson limit "$downtime" \
+		--slurpfile mig "$dir/$name.migrate" --slurpfile inc "$dir/$name.incoming" \
+		--rawfile mon "$dir/$name.monitor" '{
+			pct: $pct, rate_mbs: $rate, link_mbs: $link, dirty_mbs: $dirty,
+			size_mb: $size, exit: $rc, downtime_limit_ms: $limit,
+			checksum_ok: ($mig[0].checksum != null and
+				      $mig[0].checksum == $inc[0].checksum),
+			migrate: $mig[0], incoming: $inc[0],
+			monitor: [$mon | split("\n")[] | select(startswith("{")) |
+				  fromjson? | select(.role == "source")]
+		}' | sed 's/^{//; s/}$//'),$measured"
+}
+
+echo "# $topo, hz $(getconf CLK_TCK), $(nproc) vCPUs, rxe MTU $(cat "/sys/class/net/$RDMAMIG_NETDEV/mtu"), $(awk '/^MemTotal/ { print int($2 / 1024) }' /proc/meminfo) MiB"
+for c in $cases; do
+	echo "# $(date +%T) $c" >&2
+	case $c in
+	link_*) link_limit "${c#link_}" ;;
+	iperf3) iperf ;;
+	pin_all) migrate pin_all "$size" 0 --pin-all ;;
+	dynamic) migrate dynamic "$size" 0 ;;
+	zero90) migrate zero90 "$zero" 90 ;;
+	sizes) for s in $sizes; do migrate "size_$s" "$s" 0 --pin-all; done ;;
+	dirty_*) dirty "$c" "${c#dirty_}" ;;
+	*) echo "# bench: unknown case $c" >&2 ;;
+	esac
 done
-link_limit 1
+echo "# $(date +%T) done" >&2

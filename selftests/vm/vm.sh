@@ -105,6 +105,10 @@ esac
 [[ $timeout =~ ^[0-9]+$ && $cpus =~ ^[0-9]+$ && $mem =~ ^[0-9]+$ ]] || usage
 
 kroot=$top/build/kernels/$kver/root
+# The guest binds this path from the host's / over 9p before it switches
+# root: a symlink on the way (build/kernels shared by worktrees) would be
+# resolved in the initramfs, so pass the real path.
+[ -d "$kroot" ] && kroot=$(realpath -e "$kroot")
 kernel=$kroot/boot/vmlinuz-$kver
 [ -f "$kernel" ] || die "no guest kernel $kernel (run scripts/deps.sh)"
 # Paths go on the kernel command line and in QEMU options.
