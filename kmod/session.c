@@ -41,7 +41,7 @@ static struct rdmamig_params defaults = {
 	.max_rounds = 30,
 	/*
 	 * Two data channels: on the 2-vCPU testbed a 256 MiB bulk round went
-	 * from 17.8 MB/s on one to 21.8-24.7 on two; four were no better
+	 * from 17.8-20.4 MB/s on one to 21.8-24.7 on two; four were no better
 	 * (Documentation/performance.rst, "Data channels").
 	 */
 	.channels = 2,
