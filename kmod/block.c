@@ -191,7 +191,7 @@ static void reg_done(struct ib_cq *cq, struct ib_wc *wc)
 	struct rdmamig_session *sess =
 		container_of(wc->wr_cqe, struct rdmamig_session, reg_cqe);
 
-	rdmamig_sq_put(sess, 1);
+	rdmamig_sq_put(sess, 0, 1);
 	if (wc->status != IB_WC_SUCCESS && wc->status != IB_WC_WR_FLUSH_ERR)
 		rdmamig_session_fail(sess, -EIO, true, "memory registration failed: %s",
 				     ib_wc_status_msg(wc->status));
@@ -262,7 +262,7 @@ int rdmamig_dst_register(struct rdmamig_session *sess,
 	ib_update_fast_reg_key(c->mr, ib_inc_rkey(c->mr->rkey));
 
 	/* Signaled, so that pin-all's burst of registrations frees its slots. */
-	ret = rdmamig_sq_take(sess, 1);
+	ret = rdmamig_sq_take(sess, 0, 1);
 	if (ret)
 		goto err_mr;
 	sess->reg_cqe.done = reg_done;
@@ -274,7 +274,7 @@ int rdmamig_dst_register(struct rdmamig_session *sess,
 	reg.access = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE;
 	ret = ib_post_send(sess->qp, &reg.wr, NULL);
 	if (ret) {
-		rdmamig_sq_put(sess, 1);
+		rdmamig_sq_put(sess, 0, 1);
 		goto err_mr;
 	}
 

@@ -25,7 +25,7 @@
 #define ADDR_SIZE_VER0		sizeof(struct rdmamig_addr)
 #define ROUND_SIZE_VER0		sizeof(struct rdmamig_round)
 #define EVENT_SIZE_VER0		sizeof(struct rdmamig_event)
-#define STATS_SIZE_VER0		sizeof(struct rdmamig_stats)
+#define STATS_SIZE_VER0		offsetofend(struct rdmamig_stats, reason)
 #define SECRET_SIZE_VER0	sizeof(struct rdmamig_secret)
 
 /* Copy in an extensible struct; @ver0 is the smallest size we accept. */

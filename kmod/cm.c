@@ -15,8 +15,6 @@
 #include "proto.h"
 #include "session.h"
 
-#define RDMAMIG_SQ_DEPTH	256	/* send WRs: data path and control */
-#define RDMAMIG_RW_CTXS		32
 #define CM_TIMEOUT_MS		5000
 #define DEFAULT_WAIT_MS		30000
 
@@ -95,6 +93,7 @@ static int create_conn(struct rdmamig_session *sess, struct rdma_cm_id *id)
 
 	spin_lock_irqsave(&sess->slock, flags);
 	sess->ibdev = dev;
+	sess->nchan = 1;
 	spin_unlock_irqrestore(&sess->slock, flags);
 	return 0;
 }
@@ -113,6 +112,7 @@ static void destroy_conn(struct rdmamig_session *sess)
 	}
 	if (sess->pd)
 		rdmamig_ctrl_destroy(sess);
+	rdmamig_chan_destroy(sess);
 	if (sess->qp) {
 		ib_destroy_qp(sess->qp);
 		sess->qp = NULL;
@@ -164,7 +164,7 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	const struct rdmamig_cm_priv *req = ev->param.conn.private_data;
 	struct rdma_conn_param param = {};
 	struct rdmamig_cm_accept acc = {};
-	u32 want, allowed, ka;
+	u32 want, allowed, ka, offer = 1;
 	u8 version;
 	int ret;
 
@@ -199,6 +199,15 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	sess->wire_version = version;
 	sess->peer_depth = be16_to_cpu(req->credits);
 	sess->credits = sess->peer_depth;
+	/*
+	 * Channels: at most what we allow.  A source that predates them sent
+	 * zeroes there (or nothing): one channel; an offer over the maximum
+	 * is an offer of the maximum, like unknown capability bits.
+	 */
+	if (ev->param.conn.private_data_len >= sizeof(struct rdmamig_cm_request))
+		offer = ((const struct rdmamig_cm_request *)req)->ext.channels ?: 1;
+	sess->chan_granted = clamp_t(u32, min(offer, sess->params.channels), 1,
+				     RDMAMIG_CHANNELS_MAX);
 
 	ret = create_conn(sess, id);
 	if (ret)
@@ -208,6 +217,7 @@ static int dst_connect_request(struct rdmamig_session *sess,
 		 &id->route.addr.dst_addr);
 
 	fill_priv(sess, &acc.priv, version, sess->caps, sess->keepalive_ms, 0);
+	acc.ext.channels = sess->chan_granted;
 	if (sess->caps & RDMAMIG_WIRE_CAP_AUTH) {
 		rdmamig_auth_challenge(&acc.priv);
 		sess->auth_req = *req;
@@ -245,10 +255,10 @@ static int src_established(struct rdmamig_session *sess,
 {
 	const struct rdmamig_cm_accept *acc = ev->param.conn.private_data;
 	const struct rdmamig_cm_priv *rep = &acc->priv;
-	u32 caps, asked;
+	u32 caps, asked, granted = 0;
 	int ret;
 
-	if (ev->param.conn.private_data_len < sizeof(*acc) ||
+	if (ev->param.conn.private_data_len < offsetof(struct rdmamig_cm_accept, ext) ||
 	    be32_to_cpu(rep->magic) != RDMAMIG_WIRE_MAGIC) {
 		rdmamig_session_fail(sess, -EPROTO, false,
 				     "destination answered without rdmamig private data");
@@ -281,6 +291,17 @@ static int src_established(struct rdmamig_session *sess,
 		return -EPROTO;
 	}
 	sess->credits = sess->peer_depth;
+	/* A destination that predates channels answers zero: one. */
+	if (ev->param.conn.private_data_len >= sizeof(*acc))
+		granted = acc->ext.channels;
+	granted = granted ?: 1;
+	if (granted > sess->params.channels) {
+		rdmamig_session_fail(sess, -EPROTO, true,
+				     "destination granted %u channels, we offered %u",
+				     granted, sess->params.channels);
+		return -EPROTO;
+	}
+	sess->chan_granted = granted;
 	/* Checked last: with the credits known, the failure reaches the peer. */
 	if (rdmamig_auth_required(sess)) {
 		if (!(caps & RDMAMIG_WIRE_CAP_AUTH)) {
@@ -334,7 +355,7 @@ static int src_route_resolved(struct rdmamig_session *sess,
 			      struct rdma_cm_id *id)
 {
 	struct rdma_conn_param param = {};
-	struct rdmamig_cm_priv req;
+	struct rdmamig_cm_request req = {};
 	u32 caps;
 	int ret;
 
@@ -344,11 +365,12 @@ static int src_route_resolved(struct rdmamig_session *sess,
 	caps = sess->params.caps & RDMAMIG_WIRE_CAP_PIN_ALL;
 	if (rdmamig_auth_required(sess))
 		caps |= RDMAMIG_WIRE_CAP_AUTH;
-	fill_priv(sess, &req, sess->params.wire_version, caps,
+	fill_priv(sess, &req.priv, sess->params.wire_version, caps,
 		  sess->params.keepalive_ms, 0);
 	if (caps & RDMAMIG_WIRE_CAP_AUTH)
-		rdmamig_auth_challenge(&req);
-	sess->auth_req = req;
+		rdmamig_auth_challenge(&req.priv);
+	req.ext.channels = sess->params.channels;
+	sess->auth_req = req.priv;
 	param.private_data = &req;
 	param.private_data_len = sizeof(req);
 	param.rnr_retry_count = 7;
@@ -615,6 +637,10 @@ int rdmamig_cm_connect(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 			return rdmamig_session_error(sess) ?: ret;
 		}
 	}
+	/* Over the authenticated connection, before any data can flow. */
+	ret = rdmamig_chan_connect(sess);
+	if (ret)
+		return rdmamig_session_error(sess) ?: ret;
 	ret = rdmamig_xfer_exchange_blocks(sess);
 	if (ret)
 		rdmamig_session_fail(sess, ret, true, "RAM blocks not accepted");
@@ -655,6 +681,7 @@ void rdmamig_cm_teardown(struct rdmamig_session *sess)
 		rdma_disconnect(sess->cm_id);
 	if (sess->qp)
 		ib_drain_qp(sess->qp);
+	rdmamig_chan_drain(sess);
 	if (sess->wq) {
 		cancel_work_sync(&sess->fail_work);
 		cancel_work_sync(&sess->rx_work);

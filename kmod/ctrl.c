@@ -312,14 +312,24 @@ int rdmamig_ctrl_send(struct rdmamig_session *sess, enum rdmamig_msg_type type,
 	return ret;
 }
 
-static bool sq_try(struct rdmamig_session *sess, int n)
+/*
+ * Channel 0's slots are shared with the control messages (@sq_avail);
+ * each extra channel counts its own.  One lock for all: the data path
+ * posts from a single thread, completions only add.
+ */
+static int *sq_slots(struct rdmamig_session *sess, u32 ch)
+{
+	return ch ? &sess->chans[ch].sq_avail : &sess->sq_avail;
+}
+
+static bool sq_try(struct rdmamig_session *sess, u32 ch, int n)
 {
 	unsigned long flags;
 	bool ok = false;
 
 	spin_lock_irqsave(&sess->slock, flags);
-	if (sess->sq_avail >= n) {
-		sess->sq_avail -= n;
+	if (*sq_slots(sess, ch) >= n) {
+		*sq_slots(sess, ch) -= n;
 		ok = true;
 	}
 	spin_unlock_irqrestore(&sess->slock, flags);
@@ -329,15 +339,16 @@ static bool sq_try(struct rdmamig_session *sess, int n)
 /**
  * rdmamig_sq_take() - reserve @n send-queue slots for work requests
  * @sess: a connected session
+ * @ch: the channel whose queue pair the requests go to
  * @n: work requests about to be posted, signaled or not
  *
  * The slots come back with the completion of the last, signaled WR.
  * Return: 0, or the session's error, or -ETIMEDOUT.
  */
-int rdmamig_sq_take(struct rdmamig_session *sess, int n)
+int rdmamig_sq_take(struct rdmamig_session *sess, u32 ch, int n)
 {
 	if (!wait_event_timeout(sess->tx_wait, rdmamig_session_dead(sess) ||
-				sq_try(sess, n), CTRL_SEND_TIMEOUT))
+				sq_try(sess, ch, n), CTRL_SEND_TIMEOUT))
 		return -ETIMEDOUT;
 	if (rdmamig_session_dead(sess)) {
 		/* Both may hold: give back what we just took. */
@@ -346,12 +357,12 @@ int rdmamig_sq_take(struct rdmamig_session *sess, int n)
 	return 0;
 }
 
-void rdmamig_sq_put(struct rdmamig_session *sess, int n)
+void rdmamig_sq_put(struct rdmamig_session *sess, u32 ch, int n)
 {
 	unsigned long flags;
 
 	spin_lock_irqsave(&sess->slock, flags);
-	sess->sq_avail += n;
+	*sq_slots(sess, ch) += n;
 	spin_unlock_irqrestore(&sess->slock, flags);
 	wake_up_all(&sess->tx_wait);
 }
@@ -379,6 +390,9 @@ static int cmd_size(u16 type)
 		return sizeof(struct rdmamig_cmd_key);
 	case RDMAMIG_MSG_AUTH:
 		return sizeof(struct rdmamig_cmd_auth);
+	case RDMAMIG_MSG_CHANNELS_REQUEST:
+	case RDMAMIG_MSG_CHANNELS_RESULT:
+		return sizeof(struct rdmamig_cmd_channel);
 	case RDMAMIG_MSG_RAM_BLOCKS_RESULT:
 	case RDMAMIG_MSG_REGISTER_FINISHED:
 	case RDMAMIG_MSG_ACK:
@@ -551,6 +565,7 @@ static void ctrl_fail_work(struct work_struct *work)
 	}
 	if (sess->cm_id)
 		rdma_disconnect(sess->cm_id);
+	rdmamig_chan_stop(sess);
 }
 
 static void ctrl_keepalive_work(struct work_struct *work)

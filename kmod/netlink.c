@@ -47,7 +47,8 @@ static const struct genl_multicast_group rdmamig_mcgrps[] = {
 	[RDMAMIG_ATTR_KEEPALIVE_MS] = { .type = NLA_U32 }, \
 	[RDMAMIG_ATTR_DOWNTIME_LIMIT_MS] = { .type = NLA_U32 }, \
 	[RDMAMIG_ATTR_MAX_ROUNDS] = { .type = NLA_U32 }, \
-	[RDMAMIG_ATTR_AUTH] = NLA_POLICY_MAX(NLA_U32, RDMAMIG_AUTH_OFF)
+	[RDMAMIG_ATTR_AUTH] = NLA_POLICY_MAX(NLA_U32, RDMAMIG_AUTH_OFF), \
+	[RDMAMIG_ATTR_CHANNELS] = NLA_POLICY_RANGE(NLA_U32, 1, RDMAMIG_CHANNELS_MAX)
 
 static const struct nla_policy session_id_policy[RDMAMIG_ATTR_MAX + 1] = {
 	POLICY_SESSION_ID,
@@ -123,7 +124,8 @@ static int put_params(struct sk_buff *skb, const struct rdmamig_params *p)
 	    nla_put_u32(skb, RDMAMIG_ATTR_KEEPALIVE_MS, p->keepalive_ms) ||
 	    nla_put_u32(skb, RDMAMIG_ATTR_DOWNTIME_LIMIT_MS, p->downtime_limit_ms) ||
 	    nla_put_u32(skb, RDMAMIG_ATTR_MAX_ROUNDS, p->max_rounds) ||
-	    nla_put_u32(skb, RDMAMIG_ATTR_AUTH, p->auth))
+	    nla_put_u32(skb, RDMAMIG_ATTR_AUTH, p->auth) ||
+	    nla_put_u32(skb, RDMAMIG_ATTR_CHANNELS, p->channels))
 		return -EMSGSIZE;
 	return 0;
 }
@@ -164,6 +166,12 @@ static int put_stats(struct sk_buff *skb, const struct rdmamig_stats *st)
 			nla_nest_cancel(skb, nest);
 			return -EMSGSIZE;
 		}
+	/* u64 like its siblings, though struct rdmamig_stats holds a u32. */
+	if (nla_put_u64_64bit(skb, RDMAMIG_STAT_CHANNELS, st->channels,
+			      RDMAMIG_STAT_PAD)) {
+		nla_nest_cancel(skb, nest);
+		return -EMSGSIZE;
+	}
 	nla_nest_end(skb, nest);
 	return 0;
 }
@@ -409,6 +417,11 @@ static int parse_params(struct genl_info *info, struct rdmamig_params *p,
 	if (a[RDMAMIG_ATTR_AUTH]) {
 		p->auth = nla_get_u32(a[RDMAMIG_ATTR_AUTH]);
 		p->mask |= RDMAMIG_PARAM_AUTH;
+	}
+	if (a[RDMAMIG_ATTR_CHANNELS]) {
+		/* The policy bounds it to 1..RDMAMIG_CHANNELS_MAX. */
+		p->channels = nla_get_u32(a[RDMAMIG_ATTR_CHANNELS]);
+		p->mask |= RDMAMIG_PARAM_CHANNELS;
 	}
 	ret = rdmamig_params_check(p, started);
 	if (ret == -EINVAL && (p->mask & RDMAMIG_PARAM_KEEPALIVE))

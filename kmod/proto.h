@@ -44,6 +44,24 @@ struct rdmamig_cm_priv {
 	__u8 nonce[16];		/* with CAP_AUTH: a fresh random challenge */
 };
 
+/*
+ * Follows rdmamig_cm_priv in a connect request, and the MAC in ACCEPT.
+ * A peer that predates it sends zeroes there (rdma_cm pads private data
+ * with zeroes), and zero means one channel: old and new peers still talk.
+ * It is outside the HMAC for the same reason; the count is repeated in
+ * CHANNELS_REQUEST, over the authenticated connection, and must agree.
+ */
+struct rdmamig_cm_ext {
+	__u8 channels;		/* request: offered; reply: granted; 0 is 1 */
+	__u8 reserved[7];	/* zero; ignored on receipt */
+};
+
+/* A connect request's private data: 40 of the 56 bytes RoCE allows. */
+struct rdmamig_cm_request {
+	struct rdmamig_cm_priv priv;
+	struct rdmamig_cm_ext ext;
+};
+
 #define RDMAMIG_MAC_SIZE	32	/* HMAC-SHA256 */
 
 /*
@@ -55,6 +73,7 @@ struct rdmamig_cm_priv {
 struct rdmamig_cm_accept {
 	struct rdmamig_cm_priv priv;
 	__u8 mac[RDMAMIG_MAC_SIZE];
+	struct rdmamig_cm_ext ext;
 };
 
 /* Control messages: one SEND each, a header and an array of commands. */
@@ -76,6 +95,8 @@ enum rdmamig_msg_type {
 	RDMAMIG_MSG_COMPLETE,		/* source is done; end of stream */
 	RDMAMIG_MSG_BARRIER,		/* ACK when all before is placed */
 	RDMAMIG_MSG_AUTH,		/* source's proof, its first message */
+	RDMAMIG_MSG_CHANNELS_REQUEST,	/* source's extra queue pairs */
+	RDMAMIG_MSG_CHANNELS_RESULT,	/* destination's, connected */
 	__RDMAMIG_MSG_MAX
 };
 
@@ -154,8 +175,23 @@ struct rdmamig_cmd_auth {
 	__u8 mac[RDMAMIG_MAC_SIZE];
 };
 
+/*
+ * CHANNELS_REQUEST and CHANNELS_RESULT: one per extra channel (1 to
+ * granted - 1, in order), repeat = granted - 1.  Channel 0 is the rdma_cm
+ * connection itself.
+ */
+struct rdmamig_cmd_channel {
+	__be32 channel;		/* 1 .. granted - 1 */
+	__be32 qpn;		/* the sender's queue pair, 24 bits */
+	__be32 psn;		/* its first send PSN, 24 bits */
+	__be32 reserved;	/* zero */
+};
+
 static_assert(sizeof(struct rdmamig_cm_priv) == 32);
-static_assert(sizeof(struct rdmamig_cm_accept) == 64);
+static_assert(sizeof(struct rdmamig_cm_ext) == 8);
+static_assert(sizeof(struct rdmamig_cm_request) == 40);
+static_assert(sizeof(struct rdmamig_cm_accept) == 72);
+static_assert(sizeof(struct rdmamig_cmd_channel) == 16);
 static_assert(sizeof(struct rdmamig_cmd_auth) == 32);
 static_assert(sizeof(struct rdmamig_msg_hdr) == 16);
 static_assert(sizeof(struct rdmamig_cmd_error) == 128);

@@ -38,9 +38,28 @@
 #define RDMAMIG_MAX_BLOCKS	64
 #define RDMAMIG_RX_DEPTH	16	/* receive buffers posted per side */
 #define RDMAMIG_TX_DEPTH	8	/* send buffers per side */
+#define RDMAMIG_SQ_DEPTH	256	/* send WRs per QP: data and control */
+#define RDMAMIG_RW_CTXS		32
 #define RDMAMIG_STREAM_MAX	(64 << 20) /* device state queued, destination */
 
 struct rdmamig_session;
+
+/*
+ * An extra data channel (chan.c): an RC queue pair of its own, connected
+ * by hand to its twin on the peer, striped over by the source's writes.
+ * Channel 0 is the rdma_cm connection (sess->qp) and has no entry here.
+ */
+struct rdmamig_chan {
+	struct rdmamig_session *sess;
+	u32 index;
+	struct ib_cq *cq;
+	struct ib_qp *qp;
+	u32 psn;		/* our first send PSN */
+	u32 peer_qpn;		/* from CHANNELS_REQUEST or _RESULT */
+	u32 peer_psn;
+	bool connected;		/* reached RTS: drain before destroying */
+	int sq_avail;		/* free send-queue slots, sess->slock */
+};
 
 /* One control-channel buffer of RDMAMIG_MSG_SIZE bytes, DMA-mapped. */
 struct rdmamig_ctrl_buf {
@@ -172,6 +191,18 @@ struct rdmamig_session {
 	struct ib_cqe reg_cqe;		/* completes IB_WR_REG_MR */
 	int hostile;			/* selftests: see hostile.c */
 
+	/*
+	 * Data channels (chan.c).  @nchan counts channel 0: 1 until the
+	 * extra ones are connected; written under @slock, read with
+	 * READ_ONCE by the data path and the failure work.
+	 */
+	u32 chan_granted;		/* negotiated in the private data */
+	u32 nchan;
+	struct rdmamig_chan chans[RDMAMIG_CHANNELS_MAX];	/* [0] unused */
+	bool chan_requested;		/* source sent CHANNELS_REQUEST */
+	bool chan_exchanged;		/* CHANNELS_* done; @slock */
+	u32 next_chan;			/* source: where the next run goes */
+
 	/* Source data path (xfer.c). */
 	int send_error;			/* first failed RDMA WRITE status */
 	struct list_head lru;		/* registered chunks, oldest first */
@@ -273,8 +304,8 @@ void rdmamig_ctrl_destroy(struct rdmamig_session *sess);
 int rdmamig_ctrl_post_all_recvs(struct rdmamig_session *sess);
 int rdmamig_ctrl_send(struct rdmamig_session *sess, enum rdmamig_msg_type type,
 		      u32 repeat, const void *payload, u32 len);
-int rdmamig_sq_take(struct rdmamig_session *sess, int n);
-void rdmamig_sq_put(struct rdmamig_session *sess, int n);
+int rdmamig_sq_take(struct rdmamig_session *sess, u32 ch, int n);
+void rdmamig_sq_put(struct rdmamig_session *sess, u32 ch, int n);
 void rdmamig_ctrl_start_keepalive(struct rdmamig_session *sess);
 void rdmamig_ctrl_peer_disconnected(struct rdmamig_session *sess);
 
@@ -286,6 +317,15 @@ int rdmamig_xfer_complete(struct rdmamig_session *sess);
 int rdmamig_xfer_exchange_blocks(struct rdmamig_session *sess);
 void rdmamig_xfer_handle(struct rdmamig_session *sess, u16 type, u32 repeat,
 			 const void *payload, u32 len);
+
+/* chan.c */
+int rdmamig_chan_connect(struct rdmamig_session *sess);
+void rdmamig_chan_handle(struct rdmamig_session *sess, u16 type, u32 repeat,
+			 const struct rdmamig_cmd_channel *cmds);
+struct ib_qp *rdmamig_chan_qp(struct rdmamig_session *sess, u32 ch);
+void rdmamig_chan_stop(struct rdmamig_session *sess);
+void rdmamig_chan_drain(struct rdmamig_session *sess);
+void rdmamig_chan_destroy(struct rdmamig_session *sess);
 
 /* auth.c */
 int rdmamig_auth_set_secret(struct rdmamig_session *sess, const u8 *key,

@@ -33,6 +33,8 @@ struct xfer_io {
 	struct xfer_window *w;
 	struct rdma_rw_ctx ctx;
 	struct sg_table sgt;
+	struct ib_qp *qp;	/* of channel @ch: the context is bound to it */
+	u32 ch;
 	int nwr;
 	bool posted;
 };
@@ -429,10 +431,11 @@ static void io_done(struct ib_cq *cq, struct ib_wc *wc)
 	struct xfer_io *io = container_of(wc->wr_cqe, struct xfer_io, cqe);
 	struct rdmamig_session *sess = io->sess;
 
-	rdmamig_sq_put(sess, io->nwr);
+	rdmamig_sq_put(sess, io->ch, io->nwr);
 	if (wc->status != IB_WC_SUCCESS && wc->status != IB_WC_WR_FLUSH_ERR)
-		rdmamig_session_fail(sess, -EIO, false, "RDMA WRITE failed: %s",
-				     ib_wc_status_msg(wc->status));
+		rdmamig_session_fail(sess, -EIO, false,
+				     "RDMA WRITE failed on channel %u: %s",
+				     io->ch, ib_wc_status_msg(wc->status));
 	atomic_dec(&io->w->inflight);
 	wake_up_all(&sess->tx_wait);
 }
@@ -454,21 +457,37 @@ static void throttle(struct rdmamig_session *sess)
 						 nsecs_to_jiffies(ahead_ns) ?: 1);
 }
 
-/* Write one run with RDMA WRITE into the destination's chunk. */
+/*
+ * Write one run with RDMA WRITE into the destination's chunk.
+ *
+ * Runs go round-robin over the channels (for a bulk round, one run is one
+ * chunk: chunk i goes to channel i % channels).  RC orders writes only
+ * within one QP, and nothing here needs more: every message whose meaning
+ * depends on earlier writes being placed (REGISTER_FINISHED, after which
+ * the destination drops the round's keys; BARRIER; COMPLETE; an
+ * UNREGISTER_REQUEST, which names only chunks outside the windows in
+ * flight) is sent only after the completions of those writes arrived,
+ * whatever channel they went on: finish_window() waits for every write of
+ * a window, and rdmamig_xfer_send_round() for both windows before it
+ * returns.  An RC WRITE completes once the destination acknowledged it.
+ */
 static int post_run(struct rdmamig_session *sess, struct xfer_chunk *xc,
 		    u32 run, struct xfer_io *io)
 {
 	struct rdmamig_src_chunk *sc = &xc->b->src[xc->chunk];
 	u32 start = xc->run_start[run], n = xc->run_len[run];
 	u64 roff = (u64)(xc->first + start) << PAGE_SHIFT;
+	u32 nchan = max_t(u32, READ_ONCE(sess->nchan), 1);
 	int ret;
 
+	io->ch = sess->next_chan++ % nchan;
+	io->qp = rdmamig_chan_qp(sess, io->ch);
 	throttle(sess);
 	ret = sg_alloc_table_from_pages(&io->sgt, xc->pages + start, n, 0,
 					(unsigned long)n << PAGE_SHIFT, GFP_KERNEL);
 	if (ret)
 		return ret;
-	ret = rdma_rw_ctx_init(&io->ctx, sess->qp, sess->port_num, io->sgt.sgl,
+	ret = rdma_rw_ctx_init(&io->ctx, io->qp, sess->port_num, io->sgt.sgl,
 			       io->sgt.orig_nents, 0, sc->raddr + roff, sc->rkey,
 			       DMA_TO_DEVICE);
 	if (ret < 0) {
@@ -478,14 +497,14 @@ static int post_run(struct rdmamig_session *sess, struct xfer_chunk *xc,
 	io->nwr = ret;
 	io->sess = sess;
 	io->cqe.done = io_done;
-	ret = rdmamig_sq_take(sess, io->nwr);
+	ret = rdmamig_sq_take(sess, io->ch, io->nwr);
 	if (ret)
 		goto err_ctx;
 	atomic_inc(&io->w->inflight);
-	ret = rdma_rw_ctx_post(&io->ctx, sess->qp, sess->port_num, &io->cqe, NULL);
+	ret = rdma_rw_ctx_post(&io->ctx, io->qp, sess->port_num, &io->cqe, NULL);
 	if (ret) {
 		atomic_dec(&io->w->inflight);
-		rdmamig_sq_put(sess, io->nwr);
+		rdmamig_sq_put(sess, io->ch, io->nwr);
 		goto err_ctx;
 	}
 	io->posted = true;
@@ -494,7 +513,7 @@ static int post_run(struct rdmamig_session *sess, struct xfer_chunk *xc,
 	return 0;
 
 err_ctx:
-	rdma_rw_ctx_destroy(&io->ctx, sess->qp, sess->port_num, io->sgt.sgl,
+	rdma_rw_ctx_destroy(&io->ctx, io->qp, sess->port_num, io->sgt.sgl,
 			    io->sgt.orig_nents, DMA_TO_DEVICE);
 	sg_free_table(&io->sgt);
 	return ret;
@@ -544,7 +563,7 @@ static int finish_window(struct rdmamig_session *sess, struct xfer_window *w)
 	for (i = 0; i < w->nio; i++) {
 		if (!w->ios[i].posted)
 			continue;
-		rdma_rw_ctx_destroy(&w->ios[i].ctx, sess->qp, sess->port_num,
+		rdma_rw_ctx_destroy(&w->ios[i].ctx, w->ios[i].qp, sess->port_num,
 				    w->ios[i].sgt.sgl, w->ios[i].sgt.orig_nents,
 				    DMA_TO_DEVICE);
 		sg_free_table(&w->ios[i].sgt);
@@ -1099,6 +1118,11 @@ void rdmamig_xfer_handle(struct rdmamig_session *sess, u16 type, u32 repeat,
 				break;
 			src_ack(sess, payload);
 			return;
+		case RDMAMIG_MSG_CHANNELS_RESULT:
+			if (ready)
+				break;
+			rdmamig_chan_handle(sess, type, repeat, payload);
+			return;
 		}
 	} else {
 		if (READ_ONCE(sess->auth_pending)) {
@@ -1107,6 +1131,10 @@ void rdmamig_xfer_handle(struct rdmamig_session *sess, u16 type, u32 repeat,
 		}
 		if (type == RDMAMIG_MSG_RAM_BLOCKS_REQUEST) {
 			dst_blocks(sess, payload, repeat);
+			return;
+		}
+		if (type == RDMAMIG_MSG_CHANNELS_REQUEST && !ready) {
+			rdmamig_chan_handle(sess, type, repeat, payload);
 			return;
 		}
 		if (ready && READ_ONCE(sess->state) != RDMAMIG_STATE_COMPLETED) {

@@ -123,7 +123,9 @@ TEST_F(dev, defaults_require_auth)
 	EXPECT_EQ((uint32_t)RDMAMIG_AUTH_REQUIRED, p.auth);
 	EXPECT_EQ(0U, p.reserved);
 	EXPECT_NE(0U, p.mask & RDMAMIG_PARAM_AUTH);
-	EXPECT_EQ((1U << 8) - 1, (uint32_t)RDMAMIG_PARAM_ALL);
+	EXPECT_EQ((1U << 9) - 1, (uint32_t)RDMAMIG_PARAM_ALL);
+	EXPECT_EQ(0U, p.reserved2);
+	EXPECT_GE(p.channels, 1U);
 	ASSERT_EQ(0, get_stats(self->fd, &st));
 	EXPECT_EQ(0ULL, st.caps);
 	/* CAP_AUTH is reported only, never one to ask for. */

@@ -7,6 +7,7 @@
  *                      [--pin-all] [--max-bandwidth BYTES/S]
  *                      [--max-registered BYTES] [--seed S] [--retry SEC]
  *                      [--timeout SEC] [--secret-file F | --no-auth] [--json]
+ *                      [--channels N]
  *   rdmamig-vmm dest   --listen HOST:PORT [--port-file F] [--blocks N]
  *                      [--size MiB] [--pin-all] [--max-registered BYTES]
  *                      [--timeout SEC] [--secret-file F | --no-auth] [--json]
@@ -50,6 +51,8 @@ static void usage(FILE *f)
 		"  --max-bandwidth B     source: bytes/s on the data path\n"
 		"  --max-registered B    bytes registered at once, dynamic mode\n"
 		"  --keepalive MS        keepalive interval (both ends must set it)\n"
+		"  --channels N          queue pairs: offered (source), allowed (dest),\n"
+		"                        1 to 8 (default: the kernel's default)\n"
 		"  --seed S              source: content seed (default 1)\n"
 		"  --retry SEC           source: retry CONNECT refused for SEC s\n"
 		"  --timeout SEC         connect/accept/idle timeout (default 60)\n"
@@ -108,7 +111,7 @@ enum {
 	OPT_CONNECT = 256, OPT_LISTEN, OPT_PORT_FILE, OPT_BLOCKS, OPT_SIZE,
 	OPT_ZERO, OPT_ROUNDS, OPT_REDIRTY, OPT_PIN_ALL, OPT_BW, OPT_MAXREG,
 	OPT_SEED, OPT_RETRY, OPT_TIMEOUT, OPT_JSON, OPT_HELP, OPT_KEEPALIVE,
-	OPT_SECRET_FILE, OPT_NO_AUTH,
+	OPT_SECRET_FILE, OPT_NO_AUTH, OPT_CHANNELS,
 };
 
 static const struct option long_opts[] = {
@@ -131,6 +134,7 @@ static const struct option long_opts[] = {
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
 	{ "no-auth", no_argument, NULL, OPT_NO_AUTH },
+	{ "channels", required_argument, NULL, OPT_CHANNELS },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -180,6 +184,9 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr)
 	case OPT_NO_AUTH:
 		o->no_auth = true;
 		return 0;
+	case OPT_CHANNELS:
+		o->channels_set = true;
+		return parse_uint(arg, &o->channels, 1000);
 	}
 	return -1;
 }

@@ -153,6 +153,11 @@ static int session_params(int fd, const struct vmm_opts *o)
 		p.mask |= RDMAMIG_PARAM_KEEPALIVE;
 		p.keepalive_ms = o->keepalive_ms;
 	}
+	if (o->channels_set) {
+		/* Unchecked here: the kernel's answer to 0 or 9 is a test. */
+		p.mask |= RDMAMIG_PARAM_CHANNELS;
+		p.channels = o->channels;
+	}
 	if (o->no_auth) {
 		p.mask |= RDMAMIG_PARAM_AUTH;
 		p.auth = RDMAMIG_AUTH_OFF;
@@ -265,10 +270,10 @@ static void print_human(const struct vmm_opts *o, const struct rdmamig_stats *st
 	       (uint64_t)st->zero_pages, (uint64_t)st->bytes, (uint64_t)st->rounds,
 	       (uint64_t)st->device_state_bytes);
 	printf("  setup %" PRIu64 " ms, total %" PRIu64 " ms, downtime %" PRIu64
-	       " ms, last round %.1f MB/s, caps %#" PRIx64 ", wire version %u\n",
+	       " ms, last round %.1f MB/s, caps %#" PRIx64 ", wire version %u, %u channel%s\n",
 	       (uint64_t)st->setup_ms, (uint64_t)st->total_ms,
 	       (uint64_t)st->downtime_ms, mbs(st->throughput), (uint64_t)st->caps,
-	       st->wire_version);
+	       st->wire_version, st->channels, st->channels == 1 ? "" : "s");
 	for (i = 0; i < nrs; i++)
 		printf("  round %" PRIu64 ": %" PRIu64 " dirty, %" PRIu64 " pages, %"
 		       PRIu64 " zero, %.1f MB/s (wall %.1f MB/s)\n",
@@ -284,14 +289,14 @@ static void print_json(const struct vmm_opts *o, const struct rdmamig_stats *st,
 	unsigned int i;
 
 	printf("{\"ok\":true,\"role\":\"%s\",\"state\":\"%s\",\"caps\":%" PRIu64
-	       ",\"wire_version\":%u,\"pages\":%" PRIu64 ",\"zero_pages\":%" PRIu64
+	       ",\"wire_version\":%u,\"channels\":%u,\"pages\":%" PRIu64 ",\"zero_pages\":%" PRIu64
 	       ",\"bytes\":%" PRIu64 ",\"rounds\":%" PRIu64
 	       ",\"device_state_bytes\":%" PRIu64 ",\"chunks_registered\":%" PRIu64
 	       ",\"chunks_unregistered\":%" PRIu64 ",\"setup_ms\":%" PRIu64
 	       ",\"total_ms\":%" PRIu64 ",\"downtime_ms\":%" PRIu64
 	       ",\"throughput\":%" PRIu64 ",\"throughput_mbs\":%.2f",
 	       role_name(o), state_name(st->state), (uint64_t)st->caps,
-	       st->wire_version, (uint64_t)st->pages, (uint64_t)st->zero_pages,
+	       st->wire_version, st->channels, (uint64_t)st->pages, (uint64_t)st->zero_pages,
 	       (uint64_t)st->bytes, (uint64_t)st->rounds,
 	       (uint64_t)st->device_state_bytes, (uint64_t)st->chunks_registered,
 	       (uint64_t)st->chunks_unregistered, (uint64_t)st->setup_ms,

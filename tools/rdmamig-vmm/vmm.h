@@ -32,6 +32,8 @@ struct vmm_opts {
 	uint64_t max_bandwidth;		/* source: --max-bandwidth (0: none) */
 	uint64_t max_registered;	/* --max-registered (0: default) */
 	uint64_t keepalive_ms;		/* --keepalive (0: off) */
+	unsigned int channels;		/* --channels, passed as given */
+	bool channels_set;
 	uint64_t seed;			/* source: --seed */
 	unsigned int timeout_s;		/* connect/accept/idle timeout */
 	unsigned int retry_s;		/* source: --retry on ECONNREFUSED */

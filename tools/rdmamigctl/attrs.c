@@ -283,6 +283,7 @@ static const struct param params[] = {
 	  "milliseconds" },
 	{ "max-rounds", RDMAMIG_ATTR_MAX_ROUNDS, P_U32, "a number" },
 	{ "auth", RDMAMIG_ATTR_AUTH, P_AUTH, "required or off" },
+	{ "channels", RDMAMIG_ATTR_CHANNELS, P_U32, "a number from 1 to 8" },
 	{ NULL, 0, 0, NULL },
 };
 
@@ -490,6 +491,7 @@ int attr_nest_params(struct nlattr **tb, const struct nlattr *nest)
 		[RDMAMIG_ATTR_DOWNTIME_LIMIT_MS] = { .type = NLA_U32 },
 		[RDMAMIG_ATTR_MAX_ROUNDS]	= { .type = NLA_U32 },
 		[RDMAMIG_ATTR_AUTH]		= { .type = NLA_U32 },
+		[RDMAMIG_ATTR_CHANNELS]		= { .type = NLA_U32 },
 	};
 
 	return nla_parse_nested(tb, RDMAMIG_ATTR_MAX, (struct nlattr *)nest,
@@ -596,6 +598,11 @@ void attr_print_params(struct nlattr **tb, const char *lead, const char *sep)
 
 		pr_string("auth", NULL, v);
 		pr_text("%sauth %s", pre, v);
+		pre = sep;
+	}
+	if ((a = tb[RDMAMIG_ATTR_CHANNELS])) {
+		pr_u32("channels", NULL, nla_get_u32(a));
+		pr_text("%schannels %u", pre, nla_get_u32(a));
 	}
 }
 
@@ -624,6 +631,7 @@ static const struct stat_field {
 	{ RDMAMIG_STAT_SETUP_MS, "setup_ms", "setup", S_MS, 2 },
 	{ RDMAMIG_STAT_TOTAL_MS, "total_ms", "total", S_MS, 2 },
 	{ RDMAMIG_STAT_DOWNTIME_MS, "downtime_ms", "downtime", S_MS, 2 },
+	{ RDMAMIG_STAT_CHANNELS, "channels", "channels", S_NUM, 2 },
 };
 
 int attr_print_stats(const struct nlattr *nest, const char *sep, bool all)

@@ -78,6 +78,8 @@ static int incoming_help(void)
 	      "                     any memory is exposed; required unless --no-auth\n"
 	      "  --no-auth          accept a source without authentication (the\n"
 	      "                     source must say --no-auth too)\n"
+	      "  --channels N       grant the source at most N queue pairs (1 to 8;\n"
+	      "                     default: the module's default)\n"
 	      "\n"
 	      "JSON: one object: pid, host, port, peer, state, blocks [{name, addr,\n"
 	      "length}], rounds, pages, zero_pages, bytes, setup_ms, total_ms,\n"
@@ -88,7 +90,7 @@ static int incoming_help(void)
 
 enum {
 	OPT_PID = 256, OPT_REGION, OPT_CHECKSUM, OPT_TIMEOUT, OPT_PORT_FILE,
-	OPT_NO_CONT, OPT_PIN_ALL, OPT_SECRET_FILE, OPT_NO_AUTH,
+	OPT_NO_CONT, OPT_PIN_ALL, OPT_SECRET_FILE, OPT_NO_AUTH, OPT_CHANNELS,
 };
 
 static const struct option incoming_options[] = {
@@ -101,6 +103,7 @@ static const struct option incoming_options[] = {
 	{ "pin-all",	no_argument,	   NULL, OPT_PIN_ALL },
 	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
 	{ "no-auth",	no_argument,	   NULL, OPT_NO_AUTH },
+	{ "channels",	required_argument, NULL, OPT_CHANNELS },
 	{ "json",	no_argument,	   NULL, 'j' },
 	{ "pretty",	no_argument,	   NULL, 'p' },
 	{ "help",	no_argument,	   NULL, 'h' },
@@ -144,6 +147,12 @@ static int inc_option(struct inc *in, int c, const char *arg)
 		break;
 	case OPT_NO_AUTH:
 		in->params.no_auth = true;
+		break;
+	case OPT_CHANNELS:
+		if (!pm_parse_uint(arg, UINT32_MAX, &v))
+			return rm_usage_err("incoming", "bad --channels '%s'", arg);
+		in->params.has_channels = true;
+		in->params.channels = v;
 		break;
 	}
 	return RM_EXIT_OK;

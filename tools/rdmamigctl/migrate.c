@@ -118,6 +118,9 @@ static int migrate_help(void)
 	      "                         required unless --no-auth\n"
 	      "  --no-auth              migrate without peer authentication (the\n"
 	      "                         destination must say --no-auth too)\n"
+	      "  --channels N           stripe the memory over N queue pairs, 1 to 8\n"
+	      "                         (the destination may grant fewer; default:\n"
+	      "                         the module's default)\n"
 	      "\n"
 	      "Prints a line per round, a progress bar on a terminal, and a summary.\n"
 	      "JSON: one object: pid, host, port, state, blocks [{name, addr, length}],\n"
@@ -137,6 +140,7 @@ static bool is_help(const char *word)
 enum {
 	OPT_PID = 256, OPT_REGION, OPT_CHECKSUM, OPT_RETRY, OPT_TIMEOUT,
 	OPT_DOWNTIME, OPT_ROUNDS, OPT_BW, OPT_AFTER, OPT_PIN_ALL, OPT_SECRET_FILE, OPT_NO_AUTH,
+	OPT_CHANNELS,
 };
 
 static const struct option migrate_options[] = {
@@ -152,6 +156,7 @@ static const struct option migrate_options[] = {
 	{ "pin-all",		no_argument,	   NULL, OPT_PIN_ALL },
 	{ "secret-file",	required_argument, NULL, OPT_SECRET_FILE },
 	{ "no-auth",		no_argument,	   NULL, OPT_NO_AUTH },
+	{ "channels",		required_argument, NULL, OPT_CHANNELS },
 	{ "json",		no_argument,	   NULL, 'j' },
 	{ "pretty",		no_argument,	   NULL, 'p' },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -212,6 +217,13 @@ static int mig_option(struct mig *m, int c, const char *arg)
 		break;
 	case OPT_NO_AUTH:
 		m->params.no_auth = true;
+		break;
+	case OPT_CHANNELS:
+		/* The range is the kernel's to check (1 to 8): its message says so. */
+		if (!pm_parse_uint(arg, UINT32_MAX, &v))
+			return rm_usage_err("migrate", "bad --channels '%s'", arg);
+		m->params.has_channels = true;
+		m->params.channels = v;
 		break;
 	case OPT_AFTER:
 		if (!strcmp(arg, "stop"))

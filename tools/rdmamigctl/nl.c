@@ -75,6 +75,7 @@ static const struct nla_policy rdmamig_policy[RDMAMIG_ATTR_MAX + 1] = {
 	[RDMAMIG_ATTR_FIRST_PAGE]	= { .type = NLA_U64 },
 	[RDMAMIG_ATTR_FLAGS]		= { .type = NLA_U32 },
 	[RDMAMIG_ATTR_MEM_FD]		= { .type = NLA_U32 },
+	[RDMAMIG_ATTR_CHANNELS]		= { .type = NLA_U32 },
 };
 
 /* The commands uapi/linux/rdmamig.h marks "admin". */

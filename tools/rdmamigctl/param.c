@@ -186,13 +186,17 @@ static int param_help(struct rm *rm)
 	      "                          secret (HMAC-SHA256); off lets sessions\n"
 	      "                          run without a secret, with peers that are\n"
 	      "                          off too (Documentation/security.rst)\n"
+	      "    channels N            queue pairs to stripe memory over, 1 to\n"
+	      "                          8: a source offers N, a destination\n"
+	      "                          grants at most N\n"
 	      "Times take a unit too: 500ms, 2s.  A VMM may change its own\n"
 	      "session's; 'rdmamigctl session set' changes a running one.  set\n"
 	      "needs CAP_NET_ADMIN.\n"
 	      "\n"
 	      "JSON: {\"max_bandwidth\": BYTES/S, \"max_registered\": BYTES,\n"
 	      "       \"keepalive_ms\": MS, \"downtime_limit_ms\": MS,\n"
-	      "       \"max_rounds\": NUMBER, \"auth\": \"required\" or \"off\"}\n",
+	      "       \"max_rounds\": NUMBER, \"auth\": \"required\" or \"off\",\n"
+	      "       \"channels\": NUMBER}\n",
 	      stdout);
 	return RM_EXIT_OK;
 }

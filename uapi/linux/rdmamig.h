@@ -38,7 +38,8 @@
  *   SET_DEFAULTS    doit, admin: any param attrs
  *     param attrs: CAPS u64, MAX_BANDWIDTH u64 (bytes/s), MAX_REGISTERED
  *                  u64 (bytes), KEEPALIVE_MS u32, DOWNTIME_LIMIT_MS u32,
- *                  MAX_ROUNDS u32, AUTH u32 (enum rdmamig_auth)
+ *                  MAX_ROUNDS u32, AUTH u32 (enum rdmamig_auth),
+ *                  CHANNELS u32 (1..RDMAMIG_CHANNELS_MAX)
  *
  *   NEW_SESSION     doit, admin: a session over another process's memory
  *     request: TARGET_PID u32, MEM_FD u32: an fd of /proc/TARGET_PID/mem
@@ -147,6 +148,7 @@ enum rdmamig_attr {
 	RDMAMIG_ATTR_MEM_FD,		/* u32, fd of /proc/PID/mem */
 	RDMAMIG_ATTR_AUTH,		/* u32, enum rdmamig_auth */
 	RDMAMIG_ATTR_SECRET,		/* binary, 16 to 64 bytes */
+	RDMAMIG_ATTR_CHANNELS,		/* u32, queue pairs to stripe over */
 
 	__RDMAMIG_ATTR_MAX,
 	RDMAMIG_ATTR_MAX = __RDMAMIG_ATTR_MAX - 1
@@ -168,6 +170,7 @@ enum rdmamig_stat {
 	RDMAMIG_STAT_SETUP_MS,
 	RDMAMIG_STAT_TOTAL_MS,
 	RDMAMIG_STAT_DOWNTIME_MS,
+	RDMAMIG_STAT_CHANNELS,		/* negotiated channels */
 
 	__RDMAMIG_STAT_MAX,
 	RDMAMIG_STAT_MAX = __RDMAMIG_STAT_MAX - 1
@@ -209,7 +212,11 @@ enum rdmamig_stat {
 #define RDMAMIG_PARAM_DOWNTIME_LIMIT	(1U << 5)
 #define RDMAMIG_PARAM_MAX_ROUNDS	(1U << 6)
 #define RDMAMIG_PARAM_AUTH		(1U << 7)
-#define RDMAMIG_PARAM_ALL		((1U << 8) - 1)
+#define RDMAMIG_PARAM_CHANNELS		(1U << 8)
+#define RDMAMIG_PARAM_ALL		((1U << 9) - 1)
+
+/* rdmamig_params.channels: queue pairs a session stripes its writes over. */
+#define RDMAMIG_CHANNELS_MAX		8
 
 /*
  * rdmamig_params.auth.  REQUIRED (the default): both ends must hold the
@@ -235,6 +242,12 @@ struct rdmamig_params {
 	__u32 max_rounds;	/* for orchestrators: then stop anyway */
 	__u32 auth;		/* enum rdmamig_auth */
 	__u32 reserved;		/* must be 0 */
+	/*
+	 * Queue pairs, 1..RDMAMIG_CHANNELS_MAX: the source offers this many,
+	 * the destination grants at most this many.
+	 */
+	__u32 channels;
+	__u32 reserved2;	/* must be 0 */
 };
 
 #define RDMAMIG_SECRET_MIN	16
@@ -345,6 +358,8 @@ struct rdmamig_stats {
 	__u32 wire_version;	/* negotiated protocol version */
 	__u32 reserved;
 	char reason[RDMAMIG_REASON_MAX];	/* why the session failed */
+	__u32 channels;		/* negotiated queue pairs; 0 before connecting */
+	__u32 reserved2;
 };
 
 #define RDMAMIG_IOC_MAGIC	0xd7
