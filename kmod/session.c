@@ -5,6 +5,7 @@
  */
 #include "rdmamig.h"
 
+#include <linux/cpumask.h>
 #include <linux/idr.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
@@ -39,13 +40,17 @@ static struct rdmamig_params defaults = {
 	.wire_version = RDMAMIG_WIRE_VERSION,
 	.downtime_limit_ms = 300,
 	.max_rounds = 30,
-	/*
-	 * Two data channels: on the 2-vCPU testbed a 256 MiB bulk round went
-	 * from 17.8-20.4 MB/s on one to 21.8-24.7 on two; four were no better
-	 * (Documentation/performance.rst, "Data channels").
-	 */
-	.channels = 2,
+	.channels = 1,		/* see rdmamig_sessions_init() */
 };
+
+/*
+ * Data channels by default: one per online CPU, at most four.  rxe (and
+ * the completion vectors of a hardware HCA) work per QP; on the 2-vCPU
+ * testbed a 256 MiB bulk round went from 17.8-20.4 MB/s on one channel to
+ * 21.8-24.7 on two, and four were no better; a one-vCPU guest has nothing
+ * to spread over (Documentation/performance.rst, "Data channels").
+ */
+#define DEFAULT_CHANNELS_MAX	4
 
 void rdmamig_defaults_get(struct rdmamig_params *p)
 {
@@ -633,6 +638,7 @@ static void sessions_device_removed(struct ib_device *ib)
 
 int rdmamig_sessions_init(void)
 {
+	defaults.channels = clamp_t(u32, num_online_cpus(), 1, DEFAULT_CHANNELS_MAX);
 	rdmamig_ibdev_register_remove_hook(sessions_device_removed);
 	return 0;
 }

@@ -68,6 +68,7 @@ cat "${files[@]}" | jq -s '
         results: [$all[] | select(.source) |
           ((.source.throughput // 0) / 1e6) as $mbs | {
             name, size_mb, zero_pct,
+            channels: (.source.channels // null),
             data_mbs: $mbs,
             data_ratio: ($mbs / $link),
             total_s: (.source.total_ms / 1000),

@@ -13,6 +13,8 @@
 #                 own traffic back inside the driver)
 #   bulk          the example VMM (tools/rdmamig-vmm), one block, one round:
 #                 pin-all and dynamic, 90% zero pages, sizes 64 MiB - 2 GiB
+#                 (with the module's default data channels), and pin-all
+#                 over 1, 2 and 4 channels beside ib_write_bw -q 1, 2, 4
 #   dirty25/50    rdmamigctl migrate/incoming (--pin-all) of an
 #                 rdmamig-workload that keeps writing random pages at 25% and
 #                 50% of the ib_write_bw figure measured first in this run;
@@ -105,7 +107,7 @@ if [ "$topo" = pair ]; then
 	cases=${BENCH_CASES:-link_1 iperf3 pin_all dirty_25 dirty_50 link_2 link_4 link_1}
 else
 	dest=$addr
-	cases=${BENCH_CASES:-link_1 iperf3 pin_all dynamic dirty_25 dirty_50 link_2 link_4 zero90 sizes link_1}
+	cases=${BENCH_CASES:-link_1 iperf3 pin_all dynamic dirty_25 dirty_50 link_2 chan_1 chan_2 chan_4 link_4 zero90 sizes link_1}
 fi
 ulimit -l unlimited
 rm -rf "$dir"
@@ -303,8 +305,10 @@ migrate()
 	shift 3
 	pf=$dir/$name.port
 	rm -f "$pf"
+	# The destination allows pin-all and every channel count: the
+	# source's options (or the module's defaults) decide.
 	dest_bg vmm "$vmm" dest --listen "$dest:0" --port-file "$pf" --size "$mb" --blocks 1 \
-		--pin-all --json --timeout 300
+		--pin-all --channels 8 --json --timeout 300
 	until_ok 60 test -s "$pf"
 	measure_start "$name"
 	src=$("$vmm" source --connect "$dest:$(cat "$pf")" --size "$mb" --blocks 1 \
@@ -398,6 +402,7 @@ for c in $cases; do
 	iperf3) iperf ;;
 	pin_all) migrate pin_all "$size" 0 --pin-all ;;
 	dynamic) migrate dynamic "$size" 0 ;;
+	chan_*) migrate "$c" "$size" 0 --pin-all --channels "${c#chan_}" ;;
 	zero90) migrate zero90 "$zero" 90 ;;
 	sizes) for s in $sizes; do migrate "size_$s" "$s" 0 --pin-all; done ;;
 	dirty_*) dirty "$c" "${c#dirty_}" ;;
