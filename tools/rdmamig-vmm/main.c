@@ -50,7 +50,11 @@ static void usage(FILE *f)
 		"  --seed S              source: content seed (default 1)\n"
 		"  --retry SEC           source: retry CONNECT refused for SEC s\n"
 		"  --timeout SEC         connect/accept/idle timeout (default 60)\n"
-		"  --json                one JSON line as summary\n");
+		"  --json                one JSON line as summary\n"
+		"  --stop-at POINT       source, for tests: stop (SIGSTOP) at POINT:\n"
+		"                        connect (before CONNECT), connected (after it),\n"
+		"                        between (after round 1), final (before COMPLETE),\n"
+		"                        completed (after COMPLETE, before close)\n");
 }
 
 static int parse_u64(const char *s, uint64_t *v)
@@ -102,6 +106,7 @@ enum {
 	OPT_CONNECT = 256, OPT_LISTEN, OPT_PORT_FILE, OPT_BLOCKS, OPT_SIZE,
 	OPT_ZERO, OPT_ROUNDS, OPT_REDIRTY, OPT_PIN_ALL, OPT_BW, OPT_MAXREG,
 	OPT_SEED, OPT_RETRY, OPT_TIMEOUT, OPT_JSON, OPT_HELP, OPT_KEEPALIVE,
+	OPT_STOP_AT,
 };
 
 static const struct option long_opts[] = {
@@ -122,6 +127,7 @@ static const struct option long_opts[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "stop-at", required_argument, NULL, OPT_STOP_AT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -165,6 +171,13 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr)
 	case OPT_JSON:
 		o->json = true;
 		return 0;
+	case OPT_STOP_AT:
+		if (strcmp(arg, "connect") && strcmp(arg, "connected") &&
+		    strcmp(arg, "between") && strcmp(arg, "final") &&
+		    strcmp(arg, "completed"))
+			return -1;
+		o->stop_at = arg;
+		return o->source ? 0 : -1;
 	}
 	return -1;
 }
