@@ -131,6 +131,17 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* Not long_opts[c - OPT_CONNECT]: the table is not in the enum's order. */
+static const char *opt_name(int c)
+{
+	const struct option *opt;
+
+	for (opt = long_opts; opt->name; opt++)
+		if (opt->val == c)
+			return opt->name;
+	return "?";
+}
+
 static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr)
 {
 	switch (c) {
@@ -213,7 +224,7 @@ int main(int argc, char **argv)
 		if (c == '?' || parse_opt(c, optarg, &o, &addr)) {
 			if (c != '?')
 				fprintf(stderr, "rdmamig-vmm: bad option --%s %s\n",
-					long_opts[c - OPT_CONNECT].name, optarg ? optarg : "");
+					opt_name(c), optarg ? optarg : "");
 			usage(stderr);
 			return EXIT_USAGE;
 		}
