@@ -74,10 +74,18 @@ CASES=(listen:dst none:src connecting:src connected:src connected:dst
        completed:src)
 ktap_plan $((2 * ${#CASES[@]} + 4))
 
+# Under TCG every exec costs a good fraction of a second: the helpers
+# below read /proc with bash builtins only.
 foll_pins()
 {
-	awk '/^nr_foll_pin_acquired/ {a = $2} /^nr_foll_pin_released/ {r = $2}
-	     END {print a - r}' /proc/vmstat
+	local k v a=0 r=0
+	while read -r k v; do
+		case $k in
+		nr_foll_pin_acquired) a=$v ;;
+		nr_foll_pin_released) r=$v ;;
+		esac
+	done < /proc/vmstat
+	echo $((a - r))
 }
 ref_before=$(module_refcnt rdmamig)
 ibref_before=$(module_refcnt ib_core)
@@ -91,8 +99,8 @@ session_of1()
 }
 session_of()
 {
-	local i
-	for i in 1 2 3; do
+	local _
+	for _ in 1 2 3; do
 		session_of1 "$1" && return 0
 		sleep 0.2
 	done
@@ -111,14 +119,15 @@ vmm_fd()
 {
 	local f
 	for f in /proc/"$1"/fd/*; do
-		[ "$(readlink "$f")" = /dev/rdmamig ] && { echo "${f##*/}"; return 0; }
+		[ "$f" -ef /dev/rdmamig ] && { echo "${f##*/}"; return 0; }
 	done
 	return 1
 }
 
 stopped()
 {
-	[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = T ]
+	local st
+	read -r _ _ st _ < "/proc/$1/stat" 2>/dev/null && [ "$st" = T ]
 }
 
 exited()
@@ -128,14 +137,23 @@ exited()
 
 vmpin()
 {
-	awk '/^VmPin:/ {print $2}' "/proc/$1/status" 2>/dev/null
+	local k v
+	while read -r k v _; do
+		[ "$k" = VmPin: ] && { echo "$v"; return; }
+	done < "/proc/$1/status" 2>/dev/null
 }
 
-# The VMM's JSON summary or failure line.
-jget()
+# The VMM's JSON summary or failure line: jload FILE NAME reads, with one
+# jq, the fields the checks need into the array NAME.
+jload()
 {
-	grep '^{' "$1" 2>/dev/null | tail -n 1 |
-		jq -r "if .state then .state |= ascii_downcase else . end | $2" 2>/dev/null
+	local -n _j=$2
+	local line
+	line=$(grep '^{' "$1" 2>/dev/null | tail -n 1 | jq -r \
+		'[(.state // "-" | ascii_downcase), (.errno // "-"), (.verified // "-"),
+		  (.reason // "")] | @tsv' 2>/dev/null)
+	IFS=$'\t' read -r '_j[state]' '_j[errno]' '_j[verified]' '_j[reason]' <<<"$line"
+	: "${_j[state]:=-}" "${_j[errno]:=-}"
 }
 
 # wait_rc PID SECONDS: sets rc to PID's exit status, or "hung" (then
@@ -170,11 +188,11 @@ cancel()
 run_case()
 {
 	local method=$1 point=$2 who=$3 name="$1 $2 $3"
-	local f=$tmp/$1.$2.$3 dpid= spid= target other port src_args stop rc
+	local f=$tmp/$1.$2.$3 dpid='' spid='' target port src_args stop rc
 	local ok=1 why=() pin_before=- pin_after=- drc=- src=- t0 ms
 	local expect_state=cancelled expect_errno=$ECANCELED
 
-	[ "$point" = completed ] && expect_state=completed expect_errno=null
+	[ "$point" = completed ] && expect_state=completed expect_errno=-
 	src_args=(--size 4 --blocks 2 --zero-holes 10 --rounds 2 --redirty 5
 		  --timeout 30 --json)
 	[ "$point" = round ] && src_args=(--size 16 --blocks 2 --zero-holes 0
@@ -186,7 +204,7 @@ run_case()
 		dpid=$!
 		pids+=("$dpid")
 		wait_for 20 test -s "$f.port" || { ktap_fail "$name: destination listens"; return; }
-		port=$(cat "$f.port")
+		port=$(<"$f.port")
 	fi
 	case $point in
 	listen) ;;
@@ -213,8 +231,8 @@ run_case()
 	esac
 	[ -n "$spid" ] && pids+=("$spid")
 
-	target=$dpid other=$spid
-	[ "$who" = src ] && target=$spid other=$dpid
+	target=$dpid
+	[ "$who" = src ] && target=$spid
 	if [ "$point" = connecting ] && ! kill -0 "$spid" 2>/dev/null; then
 		why+=("CONNECT to $NOWHERE did not block: $(tail -n 1 "$f.src")")
 	fi
@@ -268,22 +286,25 @@ run_case()
 
 	local mine=$f.src theirs=$f.dst mine_rc=$src their_rc=$drc
 	[ "$who" = dst ] && mine=$f.dst theirs=$f.src mine_rc=$drc their_rc=$src
+	local -A me=() peer=()
+	jload "$mine" me
+	jload "$theirs" peer
 	if [ "$point" = completed ]; then
-		[ "$mine_rc" = 0 ] && [ "$(jget "$mine" .state)" = completed ] ||
+		[ "$mine_rc" = 0 ] && [ "${me[state]}" = completed ] ||
 			why+=("source: exit $mine_rc, $(tail -n 1 "$mine")")
-		[ "$their_rc" = 0 ] && [ "$(jget "$theirs" .verified)" = true ] ||
+		[ "$their_rc" = 0 ] && [ "${peer[verified]}" = true ] ||
 			why+=("destination: exit $their_rc, not verified: $(tail -n 1 "$theirs")")
 	else
 		[ "$mine_rc" != 0 ] && [ "$mine_rc" != hung ] &&
-			[ "$(jget "$mine" .state)" = "$expect_state" ] &&
-			[ "$(jget "$mine" .errno)" = "$expect_errno" ] ||
+			[ "${me[state]}" = "$expect_state" ] &&
+			[ "${me[errno]}" = "$expect_errno" ] ||
 			why+=("cancelled side: exit $mine_rc, $(tail -n 1 "$mine")")
 		case $point in
 		listen | connecting | none) ;;
 		*)
 			[ "$their_rc" != 0 ] && [ "$their_rc" != hung ] &&
-				[ "$(jget "$theirs" .state)" = failed ] &&
-				[ "$(jget "$theirs" .errno)" = "$ECONNRESET" ] ||
+				[ "${peer[state]}" = failed ] &&
+				[ "${peer[errno]}" = "$ECONNRESET" ] ||
 				why+=("peer: exit $their_rc, $(tail -n 1 "$theirs")")
 			;;
 		esac
@@ -292,13 +313,12 @@ run_case()
 	# Every pin of the case released (both VMMs are gone by now).
 	pins_back() { [ "$(foll_pins)" = "$pins_before" ]; }
 	wait_for 5 pins_back || why+=("FOLL_PIN count $(foll_pins), was $pins_before")
-	if [ "$point" = none ] && [ "$(jget "$mine" .errno)" = 16 ]; then
+	if [ "$point" = none ] && [ "${me[errno]}" = 16 ]; then
 		why+=("KERNEL BUG: CONNECT on a cancelled session gives EBUSY, not ECANCELED" \
 		      "(rdmamig_cm_connect() in kmod/cm.c tests the state before the error)")
 	fi
 	diag "$name: $cancel_out; exited after $ms ms; VmPin $pin_before -> $pin_after kB;" \
-		"$(jget "$mine" '"\(.state) \(.errno // "-") \(.reason // "")"') /" \
-		"peer $(jget "$theirs" '"\(.state) \(.errno // "-") \(.reason // "")"')"
+		"${me[state]} ${me[errno]} ${me[reason]} / peer ${peer[state]} ${peer[errno]} ${peer[reason]}"
 	[ ${#why[@]} -eq 0 ] && ok=0
 	for w in "${why[@]}"; do
 		diag "$name: $w"
