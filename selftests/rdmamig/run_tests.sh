@@ -23,6 +23,7 @@ passed=0 failed=0 skipped=0
 for t in "${tests[@]}"; do
 	echo "# ---- $t"
 	out=$(mktemp)
+	t0=$SECONDS
 	timeout -k 10 "$timeout" "./$t" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
 	p=$(grep -cE '^ok [0-9]+' "$out" | tr -d ' ')
@@ -35,7 +36,7 @@ for t in "${tests[@]}"; do
 		echo "# $t exited with status $rc without a failing case"
 		f=1
 	fi
-	echo "# $t: $p passed, $f failed, $s skipped (exit $rc)"
+	echo "# $t: $p passed, $f failed, $s skipped (exit $rc) in $((SECONDS - t0)) s"
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 	rm -f "$out"
 done

@@ -25,7 +25,10 @@
 # (rxe0), RDMAMIG_NETDEV (eth0), RDMAMIG_LOCAL_ADDR, RDMAMIG_PEER_ADDR,
 # RDMAMIG_OUT (/mnt/out, a host directory kept as LOGDIR/out),
 # RDMAMIG_SECRET_FILE (a random secret, the same in both VMs) and
-# RDMAMIG_PEER in its environment.  Its stdout and stderr are streamed to
+# RDMAMIG_PEER in its environment.  In pair, CMD may have VM B killed
+# (peer --kill-vm): its QEMU gets SIGKILL, which is then no failure of the
+# run (VM B's console log up to then is still checked, VM A's entirely).
+# Its stdout and stderr are streamed to
 # this script's stdout; vm.sh's own messages go to stderr, prefixed "vm:".
 # The guests see the host's files read-only (writes go to a tmpfs overlay)
 # at the same paths, except for /tmp, /run, /dev, /proc and /sys, which
@@ -104,11 +107,9 @@ pair) cpus=${cpus:-1} ;;
 esac
 [[ $timeout =~ ^[0-9]+$ && $cpus =~ ^[0-9]+$ && $mem =~ ^[0-9]+$ ]] || usage
 
-kroot=$top/build/kernels/$kver/root
-# The guest binds this path from the host's / over 9p before it switches
-# root: a symlink on the way (build/kernels shared by worktrees) would be
-# resolved in the initramfs, so pass the real path.
-[ -d "$kroot" ] && kroot=$(realpath -e "$kroot")
+# Resolved: build/kernels may be a symlink (a worktree sharing the
+# kernels of another), and the guest follows no symlink out of the 9p root.
+kroot=$(realpath -m "$top/build/kernels/$kver/root")
 kernel=$kroot/boot/vmlinuz-$kver
 [ -f "$kernel" ] || die "no guest kernel $kernel (run scripts/deps.sh)"
 # Paths go on the kernel command line and in QEMU options.
@@ -365,6 +366,7 @@ problem() {
 }
 
 deadline=$((SECONDS + timeout))
+killed_b=
 b_grace=
 started=
 hung=
@@ -372,6 +374,22 @@ while :; do
 	if [ -z "$started" ] && [ -e "$share/a.started" ]; then
 		started=$(elapsed)
 		note "command started ${started}s after QEMU was launched"
+	fi
+	# The test asked for VM B to die (peer --kill-vm): its QEMU is killed
+	# like a host losing power; from then on the peer is dead, and that
+	# is no problem of the run.  Right before, SysRq-H (help) on VM A's
+	# keyboard marks the moment in VM A's kernel log ("sysrq: HELP"), for
+	# the test to time what follows by VM A's own clock.
+	if [ "$topo" = pair ] && [ -z "$killed_b" ] && [ -e "$share/peer/kill-vm" ]; then
+		killed_b=1
+		stopped[b]=1
+		if alive b; then
+			alive a && echo "sendkey alt-sysrq-h" > "$run/mon-a.in"
+			kill -KILL "${qpid[b]}" 2>/dev/null || true
+			wait "${qpid[b]}" 2>/dev/null || true
+			note "killed VM B's QEMU (SIGKILL), as the test asked"
+		fi
+		touch "$share/peer/dead"
 	fi
 	if [ "$topo" = pair ] && ! alive b && alive a &&
 	   [ ! -e "$share/peer/stop" ] && [ ! -e "$share/peer/dead" ]; then
@@ -472,6 +490,7 @@ fi
 	echo "cmd_rc=$cmd_rc"
 	echo "exit=$rc"
 	echo "boot_seconds=$started"
+	[ -n "$killed_b" ] && echo "vm_b=killed on request"
 	for p in "${problems[@]}"; do
 		echo "problem=$p"
 	done

@@ -59,7 +59,11 @@ static void usage(FILE *f)
 		"  --secret-file F       the shared secret: F's bytes, 16 to 64 of them\n"
 		"                        (default: the file $RDMAMIG_SECRET_FILE names)\n"
 		"  --no-auth             no peer authentication (both ends must say it)\n"
-		"  --json                one JSON line as summary\n");
+		"  --json                one JSON line as summary\n"
+		"  --stop-at POINT       source, for tests: stop (SIGSTOP) at POINT:\n"
+		"                        connect (before CONNECT), connected (after it),\n"
+		"                        between (after round 1), final (before COMPLETE),\n"
+		"                        completed (after COMPLETE, before close)\n");
 }
 
 static int parse_u64(const char *s, uint64_t *v)
@@ -111,7 +115,7 @@ enum {
 	OPT_CONNECT = 256, OPT_LISTEN, OPT_PORT_FILE, OPT_BLOCKS, OPT_SIZE,
 	OPT_ZERO, OPT_ROUNDS, OPT_REDIRTY, OPT_PIN_ALL, OPT_BW, OPT_MAXREG,
 	OPT_SEED, OPT_RETRY, OPT_TIMEOUT, OPT_JSON, OPT_HELP, OPT_KEEPALIVE,
-	OPT_SECRET_FILE, OPT_NO_AUTH, OPT_CHANNELS,
+	OPT_SECRET_FILE, OPT_NO_AUTH, OPT_CHANNELS, OPT_STOP_AT,
 };
 
 static const struct option long_opts[] = {
@@ -135,8 +139,20 @@ static const struct option long_opts[] = {
 	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
 	{ "no-auth", no_argument, NULL, OPT_NO_AUTH },
 	{ "channels", required_argument, NULL, OPT_CHANNELS },
+	{ "stop-at", required_argument, NULL, OPT_STOP_AT },
 	{ NULL, 0, NULL, 0 },
 };
+
+/* Not long_opts[c - OPT_CONNECT]: the table is not in the enum's order. */
+static const char *opt_name(int c)
+{
+	const struct option *opt;
+
+	for (opt = long_opts; opt->name; opt++)
+		if (opt->val == c)
+			return opt->name;
+	return "?";
+}
 
 static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr)
 {
@@ -187,6 +203,13 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr)
 	case OPT_CHANNELS:
 		o->channels_set = true;
 		return parse_uint(arg, &o->channels, 1000);
+	case OPT_STOP_AT:
+		if (strcmp(arg, "connect") && strcmp(arg, "connected") &&
+		    strcmp(arg, "between") && strcmp(arg, "final") &&
+		    strcmp(arg, "completed"))
+			return -1;
+		o->stop_at = arg;
+		return o->source ? 0 : -1;
 	}
 	return -1;
 }
@@ -222,7 +245,7 @@ int main(int argc, char **argv)
 		if (c == '?' || parse_opt(c, optarg, &o, &addr)) {
 			if (c != '?')
 				fprintf(stderr, "rdmamig-vmm: bad option --%s %s\n",
-					long_opts[c - OPT_CONNECT].name, optarg ? optarg : "");
+					opt_name(c), optarg ? optarg : "");
 			usage(stderr);
 			return EXIT_USAGE;
 		}

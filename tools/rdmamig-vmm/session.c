@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -23,6 +24,21 @@ uint64_t now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * For tests (--stop-at): stop between two ioctls, so that the session sits
+ * in a known state while the test looks at it or cancels it from outside
+ * (rdmamigctl session cancel, or RDMAMIG_IOC_CANCEL on a copy of the fd).
+ * SIGCONT carries on with the next ioctl.
+ */
+void stop_point(const struct vmm_opts *o, const char *point)
+{
+	if (!o->stop_at || strcmp(o->stop_at, point))
+		return;
+	fprintf(stderr, "rdmamig-vmm: stopping at %s\n", point);
+	fflush(stdout);
+	raise(SIGSTOP);
 }
 
 /* The device-state stream may take a write() in pieces. */

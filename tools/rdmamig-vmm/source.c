@@ -46,8 +46,11 @@ static int source_connect(const struct vmm_opts *o, struct guest_ram *ram)
 		fd = session_open(o, ram);
 		if (fd < 0)
 			return -1;
-		if (ioctl(fd, RDMAMIG_IOC_CONNECT, &a) == 0)
+		stop_point(o, "connect");
+		if (ioctl(fd, RDMAMIG_IOC_CONNECT, &a) == 0) {
+			stop_point(o, "connected");
 			return fd;
+		}
 		err = errno;
 		if (err != ECONNREFUSED || now_us() >= deadline) {
 			session_fail(fd, o, "CONNECT", err);
@@ -161,16 +164,20 @@ static int source_migrate(int fd, const struct vmm_opts *o,
 			session_fail(fd, o, "write device state", errno);
 			return -1;
 		}
+		if (round == 1 && round < last)
+			stop_point(o, "between");
 	}
 	/* The guest is stopped: its final device state, then COMPLETE. */
 	if (ds_write_hashes(fd, ram, last)) {
 		session_fail(fd, o, "write final device state", errno);
 		return -1;
 	}
+	stop_point(o, "final");
 	if (ioctl(fd, RDMAMIG_IOC_COMPLETE)) {
 		session_fail(fd, o, "COMPLETE", errno);
 		return -1;
 	}
+	stop_point(o, "completed");
 	return 0;
 }
 

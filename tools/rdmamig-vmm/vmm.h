@@ -40,6 +40,7 @@ struct vmm_opts {
 	bool json;			/* --json */
 	const char *secret_file;	/* --secret-file (NULL: $RDMAMIG_SECRET_FILE) */
 	bool no_auth;			/* --no-auth */
+	const char *stop_at;		/* source: --stop-at POINT (tests) */
 };
 
 /* ---- guest RAM (ram.c) ---------------------------------------------- */
@@ -144,6 +145,7 @@ void print_summary(const struct vmm_opts *o, const struct rdmamig_stats *st,
 		   const struct round_stat *rs, unsigned int nrs,
 		   const char *extra_json);
 uint64_t now_us(void);
+void stop_point(const struct vmm_opts *o, const char *point);
 int write_all(int fd, const void *buf, size_t len);
 void json_string(char *out, size_t size, const char *s);
 
