@@ -502,8 +502,9 @@ int rdmamig_cm_listen(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 	int ret;
 
 	lockdep_assert_held(&sess->lock);
+	/* A cancelled or failed session says so; a started one is busy. */
 	if (sess->state != RDMAMIG_STATE_NONE)
-		return -EBUSY;
+		return rdmamig_session_error(sess) ?: -EBUSY;
 	ret = parse_addr(ua, &ss);
 	if (ret)
 		return ret;
@@ -587,8 +588,9 @@ int rdmamig_cm_connect(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 	int ret;
 
 	lockdep_assert_held(&sess->lock);
+	/* A cancelled or failed session says so; a started one is busy. */
 	if (sess->state != RDMAMIG_STATE_NONE)
-		return -EBUSY;
+		return rdmamig_session_error(sess) ?: -EBUSY;
 	ret = parse_addr(ua, &ss);
 	if (ret)
 		return ret;

@@ -322,13 +322,23 @@ static int *sq_slots(struct rdmamig_session *sess, u32 ch)
 	return ch ? &sess->chans[ch].sq_avail : &sess->sq_avail;
 }
 
+/*
+ * Send-queue slots of channel 0 the data path leaves to control messages:
+ * one per send buffer and one more, so that a KEEPALIVE or an ERROR never
+ * waits behind a window of RDMA WRITEs.  The peer sees no completion for
+ * our WRITEs: without its keepalive it would take a busy source for a
+ * silent one.
+ */
+#define SQ_CTRL_RESERVE		(RDMAMIG_TX_DEPTH + 1)
+
 static bool sq_try(struct rdmamig_session *sess, u32 ch, int n)
 {
+	int need = ch ? n : n + SQ_CTRL_RESERVE;
 	unsigned long flags;
 	bool ok = false;
 
 	spin_lock_irqsave(&sess->slock, flags);
-	if (*sq_slots(sess, ch) >= n) {
+	if (*sq_slots(sess, ch) >= need) {
 		*sq_slots(sess, ch) -= n;
 		ok = true;
 	}
@@ -573,6 +583,7 @@ static void ctrl_keepalive_work(struct work_struct *work)
 	struct rdmamig_session *sess = container_of(to_delayed_work(work),
 				struct rdmamig_session, keepalive_work);
 	unsigned long interval = msecs_to_jiffies(sess->keepalive_ms);
+	unsigned long deadline, next;
 	struct rdmamig_ctrl_buf *b;
 	u16 grant;
 
@@ -580,7 +591,8 @@ static void ctrl_keepalive_work(struct work_struct *work)
 	    READ_ONCE(sess->state) == RDMAMIG_STATE_COMPLETED)
 		return;
 	/* Silent for two intervals and a second: the peer is gone. */
-	if (time_after(jiffies, READ_ONCE(sess->last_rx) + 2 * interval + HZ)) {
+	deadline = READ_ONCE(sess->last_rx) + 2 * interval + HZ;
+	if (time_after(jiffies, deadline)) {
 		rdmamig_session_fail(sess, -ETIMEDOUT, false,
 				     "peer silent for over %u ms",
 				     2 * sess->keepalive_ms + 1000);
@@ -590,7 +602,9 @@ static void ctrl_keepalive_work(struct work_struct *work)
 	b = tx_get(sess, RDMAMIG_MSG_KEEPALIVE, &grant);
 	if (b && post_msg(sess, b, RDMAMIG_MSG_KEEPALIVE, 0, NULL, 0, grant))
 		rdmamig_session_fail(sess, -EIO, false, "posting a keepalive failed");
-	queue_delayed_work(system_wq, &sess->keepalive_work, interval);
+	/* Next send in an interval, but look again right after the deadline. */
+	next = min(interval, deadline - jiffies + 1);
+	queue_delayed_work(system_wq, &sess->keepalive_work, next);
 }
 
 void rdmamig_ctrl_start_keepalive(struct rdmamig_session *sess)
