@@ -248,7 +248,14 @@ int rdmamig_dst_register(struct rdmamig_session *sess,
 	}
 	c->sgt.nents = n;
 
-	c->mr = ib_alloc_mr(sess->pd, IB_MR_TYPE_MEM_REG, npages);
+	/*
+	 * One page list entry to spare: rxe in Linux 6.1 (rxe_mr_copy())
+	 * steps to the next map after copying the last page of a full one,
+	 * reading one map pointer past its array when a WRITE ends on the
+	 * last page of a 1 MiB chunk (256 entries: one map).  KASAN in the
+	 * debug kernel caught it; the spare entry gives it a second map.
+	 */
+	c->mr = ib_alloc_mr(sess->pd, IB_MR_TYPE_MEM_REG, npages + 1);
 	if (IS_ERR(c->mr)) {
 		ret = PTR_ERR(c->mr);
 		c->mr = NULL;
