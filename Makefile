@@ -9,6 +9,9 @@
 #   make check           run the kselftests in the QEMU testbed (both topologies)
 #   make check SERIES=6.12                             ... on Linux 6.12
 #   make check-all       ... on Linux 6.1 and 6.12
+#   make debug-kernel    build the debug kernel (KASAN, lockdep, kmemleak, ...)
+#   make check-debug     the kselftests on it, panic_on_warn=1 (slow: run it
+#                        before closing an issue that touches kmod/)
 #   make bench           rdmamig against the link's limit, loop and pair
 #   make bench TOPOLOGIES=loop                         ... loop only
 #   make install         install module (into /lib/modules/$(KVER)/extra) and tool
@@ -31,12 +34,13 @@ DESTDIR ?=
 
 export KVER
 
-.PHONY: all deps module tools selftests check check-all demo bench install clean help
+.PHONY: all deps module tools selftests check check-all debug-kernel check-debug \
+	demo bench install clean help
 
 all: module tools selftests
 
 help:
-	@sed -n '3,18s/^# \{0,1\}//p' Makefile
+	@sed -n '3,21s/^# \{0,1\}//p' Makefile
 
 deps:
 	scripts/deps.sh $(SERIES)
@@ -70,6 +74,30 @@ check:
 check-all:
 	scripts/deps.sh 6.1 6.12
 	selftests/vm/check-all.sh "$(TOPOLOGIES)"
+
+# The debug kernel (scripts/debug-kernel.sh, Documentation/testing.rst):
+# Debian's linux-source-6.1 with KASAN, lockdep, kmemleak, DEBUG_OBJECTS,
+# installed under build/kernels/ like the Debian kernels.  Its suite runs
+# with panic_on_warn=1, so the first warning, KASAN or lockdep report ends
+# a run, and guest-init.sh fails a run on any kmemleak report.  Evaluated
+# only when used: --kver needs no build.
+DEBUG_KVER = $(shell scripts/debug-kernel.sh --kver)
+DEBUG_KDIR = $(CURDIR)/build/debug-kernel/src
+DEBUG_TIMEOUT ?= 10800
+# acpi=noirq: under TCG this kernel's ACPI interpreter needs more than
+# ACPICA's 30 s loop limit to run QEMU's \_SB.PCI0._PRT, once per PCI
+# device; the BIOS' PIR table routes the legacy interrupts instead.
+DEBUG_KCMDLINE = panic_on_warn=1 acpi=noirq
+
+debug-kernel:
+	scripts/debug-kernel.sh
+
+check-debug: debug-kernel
+	scripts/deps.sh $(SERIES)
+	$(MAKE) all KDIR=$(DEBUG_KDIR) KVER=$(DEBUG_KVER)
+	RDMAMIG_KCMDLINE="$(DEBUG_KCMDLINE) $${RDMAMIG_KCMDLINE:-}" \
+		selftests/vm/check.sh -k $(DEBUG_KVER) -T $(DEBUG_TIMEOUT) \
+		-m $(CURDIR)/build/mod-$(DEBUG_KVER)/rdmamig.ko -t "$(TOPOLOGIES)"
 
 # The benchmark against the link's own limit (Documentation/performance.rst),
 # one run per topology of $(TOPOLOGIES), then one report over them all.
