@@ -368,7 +368,7 @@ static int clear_range(struct rdmamig_session *sess, u64 addr, u32 n,
 int rdmamig_dst_zero(struct rdmamig_session *sess, struct rdmamig_block_ram *b,
 		     u64 offset, u32 npages)
 {
-	struct page *pages[ZERO_BATCH], *wpages[ZERO_BATCH];
+	struct page *pages[ZERO_BATCH];
 	bool own[ZERO_BATCH];
 	u32 done = 0;
 	int ret, i, j;
@@ -389,8 +389,9 @@ int rdmamig_dst_zero(struct rdmamig_session *sess, struct rdmamig_block_ram *b,
 				;
 			if (!own[i])
 				continue;
+			/* @pages is free again: only @own is read from here. */
 			ret = clear_range(sess, addr + ((u64)i << PAGE_SHIFT),
-					  j - i, wpages);
+					  j - i, pages);
 			if (ret)
 				return ret;
 		}
