@@ -11,7 +11,8 @@
  *   source -> AUTH             { HMAC(K, "rdmamig src" || req || rep) }
  *   dest      checks it before it acts on any other message.
  *
- * Both MACs cover both fresh challenges and every negotiated field, so
+ * Both MACs cover both fresh challenges and the negotiated fields of the
+ * 32-byte private data (not the channel count after it: see chan.c), so
  * neither a replayed answer nor a changed capability passes; the two
  * labels keep one side's answer from serving as the other's.  The secret
  * lives only inside the keyed transform, which frees it with
