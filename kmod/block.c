@@ -197,11 +197,52 @@ static void reg_done(struct ib_cq *cq, struct ib_wc *wc)
 				     ib_wc_status_msg(wc->status));
 }
 
+/* Pages of @chunk in @b: RDMAMIG_CHUNK_PAGES but for a short last chunk. */
+u32 rdmamig_chunk_pages(struct rdmamig_block_ram *b, u32 chunk)
+{
+	u64 off = (u64)chunk << RDMAMIG_CHUNK_SHIFT;
+
+	return min_t(u64, RDMAMIG_CHUNK_SIZE, b->length - off) >> PAGE_SHIFT;
+}
+
+/*
+ * Pin the pages of the chunk at @base that @map names (all @nbits pages
+ * without a map) into @pages, in order, writable and long-term.
+ */
+static int pin_map(struct rdmamig_session *sess, u64 base, u32 nbits,
+		   const unsigned long *map, struct page **pages)
+{
+	const unsigned int flags = FOLL_WRITE | FOLL_LONGTERM;
+	u32 first, end, done = 0;
+	int ret;
+
+	if (!map)
+		return rdmamig_pin_range(sess, base, nbits, flags, pages);
+	for_each_set_bitrange(first, end, map, nbits) {
+		ret = rdmamig_pin_range(sess, base + ((u64)first << PAGE_SHIFT),
+					end - first, flags, pages + done);
+		if (ret) {
+			unpin_user_pages(pages, done);
+			return ret;
+		}
+		done += end - first;
+	}
+	return 0;
+}
+
 /**
  * rdmamig_dst_register() - pin and register one chunk for RDMA WRITE
  * @sess: destination session with a PD and QP
  * @b: the block
  * @chunk: index of the chunk in @b
+ * @map: the pages of the chunk to expose (REGISTER_PAGES_REQUEST, checked
+ *	by the caller: not empty, none beyond the chunk), or NULL for all
+ *
+ * With a map, the pages it names are laid out back to back in the
+ * registration, in chunk order; no other page of the chunk is pinned or
+ * reachable through the key.  A chunk registered already is registered
+ * again only for a map (the source asks anew for each run of pages it
+ * sends; its writes to the old registration are complete).
  *
  * Posts IB_WR_REG_MR; a SEND posted after it on the same QP (the
  * REGISTER_RESULT) executes after the registration.
@@ -209,18 +250,21 @@ static void reg_done(struct ib_cq *cq, struct ib_wc *wc)
  * Return: 0, or a negative errno; nothing stays pinned on failure.
  */
 int rdmamig_dst_register(struct rdmamig_session *sess,
-			 struct rdmamig_block_ram *b, u32 chunk)
+			 struct rdmamig_block_ram *b, u32 chunk,
+			 const unsigned long *map)
 {
 	struct rdmamig_dst_chunk *c = &b->dst[chunk];
 	struct ib_device *dev = sess->pd->device;
 	u64 off = (u64)chunk << RDMAMIG_CHUNK_SHIFT;
+	u32 nbits = rdmamig_chunk_pages(b, chunk);
 	struct ib_reg_wr reg = {};
 	unsigned int npages;
 	int ret, n;
 
-	if (c->mr)
+	if (c->mr && !map)
 		return 0;
-	npages = min_t(u64, RDMAMIG_CHUNK_SIZE, b->length - off) >> PAGE_SHIFT;
+	rdmamig_dst_unregister(sess, b, chunk);
+	npages = map ? bitmap_weight(map, nbits) : nbits;
 
 	c->pages = kvcalloc(npages, sizeof(*c->pages), GFP_KERNEL);
 	if (!c->pages)
@@ -232,8 +276,7 @@ int rdmamig_dst_register(struct rdmamig_session *sess,
 				     b->name, chunk);
 		goto err_free_pages;
 	}
-	ret = rdmamig_pin_range(sess, b->addr + off, npages,
-			FOLL_WRITE | FOLL_LONGTERM, c->pages);
+	ret = pin_map(sess, b->addr + off, nbits, map, c->pages);
 	if (ret)
 		goto err_unaccount;
 	ret = sg_alloc_table_from_pages(&c->sgt, c->pages, npages, 0,

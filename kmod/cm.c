@@ -183,6 +183,8 @@ static int dst_connect_request(struct rdmamig_session *sess,
 
 	want = be32_to_cpu(req->caps);
 	allowed = sess->params.caps & RDMAMIG_WIRE_CAP_PIN_ALL;
+	if (rdmamig_xfer_sparse())
+		allowed |= RDMAMIG_WIRE_CAP_SPARSE;
 	/* Refused before anything is allocated: the listener stays. */
 	if (rdmamig_auth_required(sess)) {
 		if (!(want & RDMAMIG_WIRE_CAP_AUTH))
@@ -191,6 +193,9 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	}
 	/* Unknown bits and what we do not allow are answered with zero. */
 	sess->caps = want & RDMAMIG_WIRE_CAPS_KNOWN & allowed;
+	/* Sparse keys are a kind of dynamic registration. */
+	if (sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL)
+		sess->caps &= ~RDMAMIG_WIRE_CAP_SPARSE;
 	if ((want & RDMAMIG_WIRE_CAP_PIN_ALL) && !(sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL))
 		sess_info(sess, "source asked for pin-all, not allowed here: dynamic registration\n");
 	ka = be32_to_cpu(req->keepalive_ms);
@@ -365,6 +370,8 @@ static int src_route_resolved(struct rdmamig_session *sess,
 	caps = sess->params.caps & RDMAMIG_WIRE_CAP_PIN_ALL;
 	if (rdmamig_auth_required(sess))
 		caps |= RDMAMIG_WIRE_CAP_AUTH;
+	if (rdmamig_xfer_sparse())
+		caps |= RDMAMIG_WIRE_CAP_SPARSE;
 	fill_priv(sess, &req.priv, sess->params.wire_version, caps,
 		  sess->params.keepalive_ms, 0);
 	if (caps & RDMAMIG_WIRE_CAP_AUTH)

@@ -396,6 +396,8 @@ static int cmd_size(u16 type)
 	case RDMAMIG_MSG_UNREGISTER_REQUEST:
 	case RDMAMIG_MSG_UNREGISTER_FINISHED:
 		return sizeof(struct rdmamig_cmd_chunk);
+	case RDMAMIG_MSG_REGISTER_PAGES_REQUEST:
+		return sizeof(struct rdmamig_cmd_pages);
 	case RDMAMIG_MSG_REGISTER_RESULT:
 		return sizeof(struct rdmamig_cmd_key);
 	case RDMAMIG_MSG_AUTH:

@@ -34,6 +34,8 @@ enum hostile_mode {
 	HOSTILE_SKIP_AUTH,	/* a KEEPALIVE instead of the AUTH answer */
 	HOSTILE_BAD_AUTH,	/* AUTH with one bit of the MAC flipped */
 	HOSTILE_STALE_KEYS,	/* keep last round's keys and write with them */
+	HOSTILE_PAGES_EMPTY,	/* sparse registration of no page */
+	HOSTILE_PAGES_SHORT,	/* register one page fewer than is written */
 	HOSTILE_MAX
 };
 
@@ -60,8 +62,13 @@ static bool wants(int mode, u16 type)
 		return type == RDMAMIG_MSG_AUTH;
 	case HOSTILE_STALE_KEYS:
 		return false;	/* see rdmamig_hostile_keeps_keys() */
+	case HOSTILE_PAGES_EMPTY:
+	case HOSTILE_PAGES_SHORT:
+		return type == RDMAMIG_MSG_REGISTER_PAGES_REQUEST;
 	default:
-		return type == RDMAMIG_MSG_REGISTER_REQUEST;
+		/* Both carry the block and chunk at the same offsets. */
+		return type == RDMAMIG_MSG_REGISTER_REQUEST ||
+		       type == RDMAMIG_MSG_REGISTER_PAGES_REQUEST;
 	}
 }
 
@@ -69,6 +76,21 @@ static bool wants(int mode, u16 type)
 bool rdmamig_hostile_keeps_keys(struct rdmamig_session *sess)
 {
 	return unlikely(sess->hostile == HOSTILE_STALE_KEYS);
+}
+
+/* Leave the highest page out of the map; the source still writes it. */
+static void drop_last_page(struct rdmamig_cmd_pages *cmd)
+{
+	int w;
+
+	for (w = RDMAMIG_PAGE_MAP_WORDS - 1; w >= 0; w--) {
+		u64 word = be64_to_cpu(cmd->map[w]);
+
+		if (word) {
+			cmd->map[w] = cpu_to_be64(word & ~(1ULL << __fls(word)));
+			return;
+		}
+	}
 }
 
 /**
@@ -129,6 +151,13 @@ void rdmamig_hostile_mangle(struct rdmamig_session *sess,
 		break;
 	case HOSTILE_BAD_AUTH:
 		((struct rdmamig_cmd_auth *)payload)->mac[0] ^= 1;
+		break;
+	case HOSTILE_PAGES_EMPTY:
+		memset(((struct rdmamig_cmd_pages *)payload)->map, 0,
+		       sizeof(((struct rdmamig_cmd_pages *)payload)->map));
+		break;
+	case HOSTILE_PAGES_SHORT:
+		drop_last_page((struct rdmamig_cmd_pages *)payload);
 		break;
 	}
 	sess_warn_rl(sess, "selftest: sent a message spoiled by hostile mode %d\n",

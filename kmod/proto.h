@@ -18,7 +18,9 @@
 /* Capability bits in the private data; same values as RDMAMIG_CAP_*. */
 #define RDMAMIG_WIRE_CAP_PIN_ALL	(1U << 0)
 #define RDMAMIG_WIRE_CAP_AUTH		(1U << 1)	/* challenge-response */
-#define RDMAMIG_WIRE_CAPS_KNOWN		(RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_AUTH)
+#define RDMAMIG_WIRE_CAP_SPARSE		(1U << 2)	/* REGISTER_PAGES_REQUEST */
+#define RDMAMIG_WIRE_CAPS_KNOWN		(RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_AUTH | \
+					 RDMAMIG_WIRE_CAP_SPARSE)
 
 /* Why a destination rejected a connection (rdmamig_cm_priv.status). */
 enum rdmamig_reject {
@@ -97,6 +99,7 @@ enum rdmamig_msg_type {
 	RDMAMIG_MSG_AUTH,		/* source's proof, its first message */
 	RDMAMIG_MSG_CHANNELS_REQUEST,	/* source's extra queue pairs */
 	RDMAMIG_MSG_CHANNELS_RESULT,	/* destination's, connected */
+	RDMAMIG_MSG_REGISTER_PAGES_REQUEST, /* expose these pages of chunks */
 	__RDMAMIG_MSG_MAX
 };
 
@@ -143,6 +146,22 @@ struct rdmamig_cmd_compress {
 struct rdmamig_cmd_chunk {
 	__be32 block;
 	__be32 chunk;		/* index of the 1 MiB chunk in the block */
+};
+
+/*
+ * REGISTER_PAGES_REQUEST (with CAP_SPARSE, dynamic registration only):
+ * expose only the pages of a chunk that @map names, bit i of the map
+ * (bit i % 64 of word i / 64) being page i of the chunk.  The destination
+ * lays them out back to back: the k-th page named is at addr + k * 4096
+ * of the key it returns, so that the source writes them with one RDMA
+ * WRITE.  No other page of the chunk is writable through that key.
+ */
+#define RDMAMIG_PAGE_MAP_WORDS	4	/* 256 bits: one per page of a chunk */
+
+struct rdmamig_cmd_pages {
+	__be32 block;
+	__be32 chunk;		/* index of the 1 MiB chunk in the block */
+	__be64 map[RDMAMIG_PAGE_MAP_WORDS];
 };
 
 /* REGISTER_RESULT: same order as the request. */
@@ -199,6 +218,7 @@ static_assert(sizeof(struct rdmamig_cmd_block) == 80);
 static_assert(sizeof(struct rdmamig_cmd_compress) == 16);
 static_assert(sizeof(struct rdmamig_cmd_chunk) == 8);
 static_assert(sizeof(struct rdmamig_cmd_key) == 24);
+static_assert(sizeof(struct rdmamig_cmd_pages) == 40);
 static_assert(sizeof(struct rdmamig_cmd_round) == 32);
 
 #endif /* _RDMAMIG_PROTO_H */

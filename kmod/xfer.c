@@ -14,6 +14,7 @@
 #include "rdmamig.h"
 
 #include <linux/highmem.h>
+#include <linux/module.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <rdma/rw.h>
@@ -23,6 +24,16 @@
 
 #define XFER_WINDOW_CHUNKS	16	/* chunks pinned and written at once */
 #define XFER_WAIT		(120 * HZ)
+
+static bool sparse = true;
+module_param(sparse, bool, 0644);
+MODULE_PARM_DESC(sparse, "dynamic registration exposes only the pages a round writes, one RDMA WRITE per chunk (default: on; off: whole chunks, one WRITE per run of pages)");
+
+/* Offer (source) or grant (destination) RDMAMIG_WIRE_CAP_SPARSE? */
+bool rdmamig_xfer_sparse(void)
+{
+	return READ_ONCE(sparse);
+}
 
 struct xfer_window;
 
@@ -49,6 +60,7 @@ struct xfer_chunk {
 	u32 nruns;
 	u16 run_start[RDMAMIG_CHUNK_PAGES / 2 + 1];	/* relative to @first */
 	u16 run_len[RDMAMIG_CHUNK_PAGES / 2 + 1];
+	bool asked;		/* in this window's REGISTER_(PAGES_)REQUEST */
 };
 
 /*
@@ -66,6 +78,7 @@ struct xfer_window {
 /* The state of one SEND_ROUND. */
 struct xfer_round {
 	struct xfer_window win[2];
+	struct page *packed[RDMAMIG_CHUNK_PAGES];	/* a sparse chunk's pages */
 	struct rdmamig_cmd_compress zero[RDMAMIG_MSG_PAYLOAD /
 					 sizeof(struct rdmamig_cmd_compress)];
 	u32 nzero;
@@ -235,45 +248,91 @@ static int make_room(struct rdmamig_session *sess, struct xfer_window *w,
 				 n * sizeof(*cmds));
 }
 
-/* Keys for the chunks of @w; @busy is the window still being written. */
+static bool sparse_keys(struct rdmamig_session *sess)
+{
+	return (sess->caps & (RDMAMIG_WIRE_CAP_SPARSE | RDMAMIG_WIRE_CAP_PIN_ALL)) ==
+	       RDMAMIG_WIRE_CAP_SPARSE;
+}
+
+/* The chunk's pages to write, as REGISTER_PAGES_REQUEST's map. */
+static void fill_pages_cmd(struct rdmamig_session *sess, struct xfer_chunk *xc,
+			   struct rdmamig_cmd_pages *cmd)
+{
+	u64 map[RDMAMIG_PAGE_MAP_WORDS] = {};
+	u32 r, p;
+
+	for (r = 0; r < xc->nruns; r++)
+		for (p = 0; p < xc->run_len[r]; p++) {
+			u32 bit = xc->first + xc->run_start[r] + p;
+
+			map[bit / 64] |= 1ULL << (bit % 64);
+		}
+	cmd->block = cpu_to_be32(xc->b->index);
+	cmd->chunk = cpu_to_be32(xc->chunk);
+	for (p = 0; p < RDMAMIG_PAGE_MAP_WORDS; p++)
+		cmd->map[p] = cpu_to_be64(map[p]);
+}
+
+/*
+ * Keys for the chunks of @w; @busy is the window still being written.
+ *
+ * Whole-chunk keys are reused while they last (to the end of the round);
+ * a sparse key covers the pages of one window only, so every chunk with
+ * pages to write is asked for again (the destination then replaces its
+ * registration: our writes to the old one are complete).
+ */
 static int get_keys(struct rdmamig_session *sess, struct xfer_window *w,
 		    struct xfer_window *busy)
 {
+	struct rdmamig_cmd_pages *pcmds = NULL;
 	struct rdmamig_cmd_chunk *cmds;
+	bool sparse = sparse_keys(sess);
 	unsigned long flags;
-	u32 i, n = 0;
-	int ret;
+	u32 i, n = 0, fresh = 0;
+	int ret = -ENOMEM;
 
+	/* Room for the window's requests and for make_room()'s. */
 	cmds = kcalloc(RDMAMIG_MAX_REPEAT, sizeof(*cmds), GFP_KERNEL);
-	if (!cmds)
-		return -ENOMEM;
+	if (sparse)
+		pcmds = kcalloc(XFER_WINDOW_CHUNKS, sizeof(*pcmds), GFP_KERNEL);
+	if (!cmds || (sparse && !pcmds))
+		goto out;
 	for (i = 0; i < w->n; i++) {
 		struct xfer_chunk *xc = &w->chunks[i];
 		struct rdmamig_src_chunk *sc = &xc->b->src[xc->chunk];
 
+		xc->asked = false;
 		if (!xc->nruns)
 			continue;
-		if (sc->registered) {
+		/* The hostile source's stale key is kept, to be tried. */
+		if (sc->registered && (!sparse || rdmamig_hostile_keeps_keys(sess))) {
 			list_move_tail(&sc->lru, &sess->lru);
 			continue;
 		}
+		if (sparse)
+			fill_pages_cmd(sess, xc, &pcmds[n]);
 		cmds[n].block = cpu_to_be32(xc->b->index);
 		cmds[n].chunk = cpu_to_be32(xc->chunk);
 		n++;
+		fresh += !sc->registered;
+		xc->asked = true;
 		sc->pending = true;
 	}
-	if (!n) {
-		kfree(cmds);
-		return 0;
-	}
-	ret = make_room(sess, w, busy, n, cmds + n);
+	ret = 0;
+	if (!n)
+		goto out;
+	ret = make_room(sess, w, busy, fresh, cmds + n);
 	if (ret)
 		goto out;
 	spin_lock_irqsave(&sess->slock, flags);
 	sess->keys_pending += n;
 	spin_unlock_irqrestore(&sess->slock, flags);
-	ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_REGISTER_REQUEST, n, cmds,
-				n * sizeof(*cmds));
+	if (sparse)
+		ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_REGISTER_PAGES_REQUEST, n,
+					pcmds, n * sizeof(*pcmds));
+	else
+		ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_REGISTER_REQUEST, n, cmds,
+					n * sizeof(*cmds));
 	if (!ret)
 		ret = rdmamig_session_wait(sess, keys_arrived, XFER_WAIT);
 	if (ret)
@@ -283,16 +342,21 @@ static int get_keys(struct rdmamig_session *sess, struct xfer_window *w,
 		struct xfer_chunk *xc = &w->chunks[i];
 		struct rdmamig_src_chunk *sc = &xc->b->src[xc->chunk];
 
-		if (!xc->nruns || sc->registered)
+		if (!xc->asked)
 			continue;
-		sc->registered = true;
-		list_add_tail(&sc->lru, &sess->lru);
-		sess->registered_chunks++;
+		if (sc->registered) {
+			list_move_tail(&sc->lru, &sess->lru);
+		} else {
+			sc->registered = true;
+			list_add_tail(&sc->lru, &sess->lru);
+			sess->registered_chunks++;
+		}
 		spin_lock_irqsave(&sess->slock, flags);
 		sess->stats.chunks_registered++;
 		spin_unlock_irqrestore(&sess->slock, flags);
 	}
 out:
+	kfree(pcmds);
 	kfree(cmds);
 	return ret;
 }
@@ -458,9 +522,11 @@ static void throttle(struct rdmamig_session *sess)
 }
 
 /*
- * Write one run with RDMA WRITE into the destination's chunk.
+ * Write @n pages with RDMA WRITE to @raddr of the destination's key
+ * @rkey: one run of a whole-chunk registration, or every page a sparse
+ * registration of the chunk holds.
  *
- * Runs go round-robin over the channels (for a bulk round, one run is one
+ * Writes go round-robin over the channels (for a bulk round, one run is one
  * chunk: chunk i goes to channel i % channels).  RC orders writes only
  * within one QP, and nothing here needs more: every message whose meaning
  * depends on earlier writes being placed (REGISTER_FINISHED, after which
@@ -471,25 +537,21 @@ static void throttle(struct rdmamig_session *sess)
  * a window, and rdmamig_xfer_send_round() for both windows before it
  * returns.  An RC WRITE completes once the destination acknowledged it.
  */
-static int post_run(struct rdmamig_session *sess, struct xfer_chunk *xc,
-		    u32 run, struct xfer_io *io)
+static int post_pages(struct rdmamig_session *sess, struct page **pages,
+		      u32 n, u64 raddr, u32 rkey, struct xfer_io *io)
 {
-	struct rdmamig_src_chunk *sc = &xc->b->src[xc->chunk];
-	u32 start = xc->run_start[run], n = xc->run_len[run];
-	u64 roff = (u64)(xc->first + start) << PAGE_SHIFT;
 	u32 nchan = max_t(u32, READ_ONCE(sess->nchan), 1);
 	int ret;
 
 	io->ch = sess->next_chan++ % nchan;
 	io->qp = rdmamig_chan_qp(sess, io->ch);
 	throttle(sess);
-	ret = sg_alloc_table_from_pages(&io->sgt, xc->pages + start, n, 0,
+	ret = sg_alloc_table_from_pages(&io->sgt, pages, n, 0,
 					(unsigned long)n << PAGE_SHIFT, GFP_KERNEL);
 	if (ret)
 		return ret;
 	ret = rdma_rw_ctx_init(&io->ctx, io->qp, sess->port_num, io->sgt.sgl,
-			       io->sgt.orig_nents, 0, sc->raddr + roff, sc->rkey,
-			       DMA_TO_DEVICE);
+			       io->sgt.orig_nents, 0, raddr, rkey, DMA_TO_DEVICE);
 	if (ret < 0) {
 		sg_free_table(&io->sgt);
 		return ret;
@@ -519,14 +581,46 @@ err_ctx:
 	return ret;
 }
 
-/* Post every run of the window; its writes then complete on their own. */
-static int post_window(struct rdmamig_session *sess, struct xfer_window *w)
+/* One write for a chunk's sparse registration: its runs, back to back. */
+static int post_sparse(struct rdmamig_session *sess, struct xfer_chunk *xc,
+		       struct page **packed, struct xfer_io *io)
 {
+	struct rdmamig_src_chunk *sc = &xc->b->src[xc->chunk];
+	u32 r, n = 0;
+
+	for (r = 0; r < xc->nruns; r++) {
+		memcpy(packed + n, xc->pages + xc->run_start[r],
+		       xc->run_len[r] * sizeof(*packed));
+		n += xc->run_len[r];
+	}
+	return post_pages(sess, packed, n, sc->raddr, sc->rkey, io);
+}
+
+/* One write per run into a whole-chunk registration. */
+static int post_run(struct rdmamig_session *sess, struct xfer_chunk *xc,
+		    u32 run, struct xfer_io *io)
+{
+	struct rdmamig_src_chunk *sc = &xc->b->src[xc->chunk];
+	u32 start = xc->run_start[run];
+	u64 roff = (u64)(xc->first + start) << PAGE_SHIFT;
+
+	return post_pages(sess, xc->pages + start, xc->run_len[run],
+			  sc->raddr + roff, sc->rkey, io);
+}
+
+/*
+ * Post every run of the window; its writes then complete on their own.
+ * @packed: scratch for post_sparse().
+ */
+static int post_window(struct rdmamig_session *sess, struct xfer_window *w,
+		       struct page **packed)
+{
+	bool sparse = sparse_keys(sess);
 	u32 i, r, total = 0;
 	int ret = 0;
 
 	for (i = 0; i < w->n; i++)
-		total += w->chunks[i].nruns;
+		total += sparse ? !!w->chunks[i].nruns : w->chunks[i].nruns;
 	if (!total)
 		return 0;
 	w->ios = kvcalloc(total, sizeof(*w->ios), GFP_KERNEL);
@@ -535,6 +629,11 @@ static int post_window(struct rdmamig_session *sess, struct xfer_window *w)
 	for (i = 0; i < w->n && !ret; i++) {
 		struct xfer_chunk *xc = &w->chunks[i];
 
+		if (sparse && xc->nruns) {
+			w->ios[w->nio].w = w;
+			ret = post_sparse(sess, xc, packed, &w->ios[w->nio++]);
+			continue;
+		}
 		for (r = 0; r < xc->nruns && !ret; r++) {
 			w->ios[w->nio].w = w;
 			ret = post_run(sess, xc, r, &w->ios[w->nio++]);
@@ -673,7 +772,7 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 		if (!ret)
 			ret = get_keys(sess, cur, prev);
 		if (!ret)
-			ret = post_window(sess, cur);
+			ret = post_window(sess, cur, x->packed);
 		if (prev) {
 			int err = finish_window(sess, prev);
 
@@ -864,7 +963,8 @@ static void dst_blocks(struct rdmamig_session *sess,
 	if (sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL) {
 		for (i = 0; i < n; i++)
 			for (c = 0; c < sess->blocks[i]->nchunks; c++) {
-				ret = rdmamig_dst_register(sess, sess->blocks[i], c);
+				ret = rdmamig_dst_register(sess, sess->blocks[i], c,
+							   NULL);
 				if (ret) {
 					rdmamig_session_fail(sess, ret, true,
 							     "pin-all: registering '%s' failed (%d)",
@@ -894,43 +994,92 @@ static struct rdmamig_block_ram *peer_chunk(struct rdmamig_session *sess,
 	return sess->blocks[bi];
 }
 
-static void dst_register(struct rdmamig_session *sess,
-			 const struct rdmamig_cmd_chunk *cmds, u32 n)
+/*
+ * Register one chunk (all of it without @map) and fill in its key.
+ * Return: false once the session failed.
+ */
+static bool dst_register_one(struct rdmamig_session *sess,
+			     const struct rdmamig_cmd_chunk *id,
+			     const unsigned long *map, struct rdmamig_cmd_key *key)
 {
-	struct rdmamig_cmd_key *keys;
-	u32 i, chunk;
+	struct rdmamig_block_ram *b;
+	u64 max, held, need;
+	u32 chunk, nbits;
 	int ret;
 
+	b = peer_chunk(sess, id, &chunk);
+	if (!b)
+		return false;
+	nbits = rdmamig_chunk_pages(b, chunk);
+	if (map && (bitmap_empty(map, nbits) ||
+		    find_next_bit(map, RDMAMIG_CHUNK_PAGES, nbits) < RDMAMIG_CHUNK_PAGES)) {
+		rdmamig_session_fail(sess, -EPROTO, true,
+				     "register of %s pages of '%s' chunk %u (%u pages)",
+				     bitmap_empty(map, nbits) ? "no" : "nonexistent",
+				     b->name, chunk, nbits);
+		return false;
+	}
+	/* Our own bound holds whatever the source believes. */
+	held = (u64)b->dst[chunk].npages << PAGE_SHIFT;
+	need = map ? (u64)bitmap_weight(map, nbits) << PAGE_SHIFT : RDMAMIG_CHUNK_SIZE;
+	max = max_t(u64, sess->params.max_registered, RDMAMIG_CHUNK_SIZE);
+	if (!(sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL) && (map || !held) &&
+	    sess->stats.registered_bytes - held + need > max) {
+		rdmamig_session_fail(sess, -ENOSPC, true,
+				     "source registered more than max-registered (%llu bytes) of the destination",
+				     sess->params.max_registered);
+		return false;
+	}
+	ret = rdmamig_dst_register(sess, b, chunk, map);
+	if (ret) {
+		rdmamig_session_fail(sess, ret, true,
+				     "registering '%s' chunk %u failed (%d)",
+				     b->name, chunk, ret);
+		return false;
+	}
+	key->block = id->block;
+	key->chunk = id->chunk;
+	key->addr = cpu_to_be64(b->dst[chunk].mr->iova);
+	key->rkey = cpu_to_be32(b->dst[chunk].mr->rkey);
+	return true;
+}
+
+/* REGISTER_REQUEST (@pages NULL) or REGISTER_PAGES_REQUEST. */
+static void dst_register(struct rdmamig_session *sess,
+			 const struct rdmamig_cmd_chunk *cmds,
+			 const struct rdmamig_cmd_pages *pages, u32 n)
+{
+	DECLARE_BITMAP(map, RDMAMIG_CHUNK_PAGES);
+	struct rdmamig_cmd_key *keys;
+	u32 i, w;
+
+	/* Sparse keys replace registrations: never with pin-all. */
+	if (pages && (sess->caps & (RDMAMIG_WIRE_CAP_SPARSE | RDMAMIG_WIRE_CAP_PIN_ALL)) !=
+		     RDMAMIG_WIRE_CAP_SPARSE) {
+		rdmamig_session_fail(sess, -EPROTO, true,
+				     "sparse registration was not negotiated");
+		return;
+	}
 	keys = kvcalloc(n, sizeof(*keys), GFP_KERNEL);
 	if (!keys) {
 		rdmamig_session_fail(sess, -ENOMEM, true, "out of memory");
 		return;
 	}
 	for (i = 0; i < n; i++) {
-		struct rdmamig_block_ram *b = peer_chunk(sess, &cmds[i], &chunk);
+		struct rdmamig_cmd_chunk id;
+		u64 words[RDMAMIG_PAGE_MAP_WORDS];
 
-		if (!b)
-			goto out;
-		/* Our own bound holds whatever the source believes. */
-		if (!(sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL) && !b->dst[chunk].mr &&
-		    sess->stats.registered_bytes + RDMAMIG_CHUNK_SIZE >
-		    max_t(u64, sess->params.max_registered, RDMAMIG_CHUNK_SIZE)) {
-			rdmamig_session_fail(sess, -ENOSPC, true,
-					     "source registered more than max-registered (%llu bytes) of the destination",
-					     sess->params.max_registered);
-			goto out;
+		if (pages) {
+			id.block = pages[i].block;
+			id.chunk = pages[i].chunk;
+			for (w = 0; w < RDMAMIG_PAGE_MAP_WORDS; w++)
+				words[w] = be64_to_cpu(pages[i].map[w]);
+			bitmap_from_arr64(map, words, RDMAMIG_CHUNK_PAGES);
+		} else {
+			id = cmds[i];
 		}
-		ret = rdmamig_dst_register(sess, b, chunk);
-		if (ret) {
-			rdmamig_session_fail(sess, ret, true,
-					     "registering '%s' chunk %u failed (%d)",
-					     b->name, chunk, ret);
+		if (!dst_register_one(sess, &id, pages ? map : NULL, &keys[i]))
 			goto out;
-		}
-		keys[i].block = cmds[i].block;
-		keys[i].chunk = cmds[i].chunk;
-		keys[i].addr = cpu_to_be64(b->dst[chunk].mr->iova);
-		keys[i].rkey = cpu_to_be32(b->dst[chunk].mr->rkey);
 	}
 	rdmamig_ctrl_send(sess, RDMAMIG_MSG_REGISTER_RESULT, n, keys, n * sizeof(*keys));
 out:
@@ -1140,7 +1289,10 @@ void rdmamig_xfer_handle(struct rdmamig_session *sess, u16 type, u32 repeat,
 		if (ready && READ_ONCE(sess->state) != RDMAMIG_STATE_COMPLETED) {
 			switch (type) {
 			case RDMAMIG_MSG_REGISTER_REQUEST:
-				dst_register(sess, payload, repeat);
+				dst_register(sess, payload, NULL, repeat);
+				return;
+			case RDMAMIG_MSG_REGISTER_PAGES_REQUEST:
+				dst_register(sess, NULL, payload, repeat);
 				return;
 			case RDMAMIG_MSG_UNREGISTER_REQUEST:
 				dst_unregister(sess, payload, repeat);

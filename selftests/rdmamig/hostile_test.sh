@@ -11,16 +11,22 @@
 # the destination refuses it before it acts on anything else.  Mode 14 is
 # a source that keeps last round's keys (dynamic registration): the
 # destination invalidated them when the round ended, so the stale write
-# must fail with a remote access error, on the source.
+# must fail with a remote access error, on the source.  Mode 16 registers
+# one page fewer than the source then writes (sparse registration): the
+# write past the registered pages must fail the same way.  Modes marked
+# "/whole" run with sparse registration off (module parameter sparse=0),
+# for the whole-chunk REGISTER_REQUEST.
 source "$(dirname "$0")/lib.sh"
 require_root
 
 VMM=${RDMAMIG_VMM:-$TOP/tools/rdmamig-vmm/rdmamig-vmm}
 ADDR=${RDMAMIG_LOCAL_ADDR:-10.0.2.15}
 PARAM=/sys/module/rdmamig/parameters/hostile
+SPARSE=/sys/module/rdmamig/parameters/sparse
 
 # mode: what the destination's reason must contain
 # mode:source:...: what the source's must contain instead
+# mode/whole:...: the same with whole-chunk registration
 CASES=(
 	"1:length field does not match"
 	"2:shorter than its header"
@@ -36,6 +42,12 @@ CASES=(
 	"12:before it authenticated"
 	"13:failed authentication"
 	"14:source:remote access error"
+	"15:register of no pages"
+	"16:source:remote access error"
+	"1/whole:length field does not match"
+	"5/whole:does not exist"
+	"6/whole:does not exist"
+	"14/whole:source:remote access error"
 )
 
 [ -x "$VMM" ] || { echo "1..0 # SKIP $VMM not built"; exit $KSFT_SKIP; }
@@ -44,13 +56,15 @@ if [ "${RDMAMIG_TOPOLOGY:-loop}" != loop ]; then
 	exit $KSFT_SKIP
 fi
 module_load
-[ -w "$PARAM" ] || { echo "1..0 # SKIP no $PARAM"; exit $KSFT_SKIP; }
+[ -w "$PARAM" ] && [ -w "$SPARSE" ] ||
+	{ echo "1..0 # SKIP no $PARAM or $SPARSE"; exit $KSFT_SKIP; }
 ulimit -l unlimited
 
 tmp=$(mktemp -d)
 cleanup()
 {
 	echo 0 > "$PARAM"
+	echo 1 > "$SPARSE"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -60,6 +74,10 @@ ktap_plan $(( ${#CASES[@]} * 2 ))
 for c in "${CASES[@]}"; do
 	mode=${c%%:*}
 	want=${c#*:}
+	num=${mode%/whole}
+	sparse=1
+	[ "$num" = "$mode" ] || sparse=0
+	echo $sparse > "$SPARSE"
 	side=dest
 	if [ "${want%%:*}" = source ]; then
 		side=src
@@ -70,7 +88,7 @@ for c in "${CASES[@]}"; do
 		--timeout 30 > "$tmp/dest" 2>&1 &
 	dpid=$!
 	wait_for 10 test -s "$tmp/port"
-	echo "$mode" > "$PARAM"
+	echo "$num" > "$PARAM"
 	"$VMM" source --connect "$ADDR:$(cat "$tmp/port")" --size 8 --blocks 2 \
 		--zero-holes 30 --rounds 1 --redirty 20 --timeout 30 > "$tmp/src" 2>&1
 	src_rc=$?

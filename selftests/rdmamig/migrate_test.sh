@@ -8,7 +8,9 @@
 #   1. 256 MiB in 4 blocks, ~10% zero pages, bulk + 3 rounds re-dirtying
 #      5% of the pages, dynamic registration
 #   2. the same with all RAM pinned up front (--pin-all)
-#   3. 64 MiB at --max-bandwidth 20 MB/s: the bulk round's throughput
+#   3. the same as 1 with whole-chunk registration (module parameter
+#      sparse=0 on the source, which then does not offer CAP_SPARSE)
+#   4. 64 MiB at --max-bandwidth 20 MB/s: the bulk round's throughput
 #      (stats.throughput) within 5% of it (with a lower limit when the
 #      guests cannot reach 25 MB/s without one); never above it, and
 #      below it only if the link itself, measured again without a limit,
@@ -18,7 +20,7 @@
 # topology: the destination runs on the peer VM ($RDMAMIG_PEER --bg/--wait)
 # and the source connects to $RDMAMIG_PEER_ADDR.
 #
-# RDMAMIG_MIGRATE_CASES="dynamic pinall bandwidth" picks cases (the rest
+# RDMAMIG_MIGRATE_CASES="dynamic pinall whole bandwidth" picks cases (the rest
 # are skipped); RDMAMIG_VMM names another VMM binary.
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -42,14 +44,16 @@ module_load || { echo "1..0 # SKIP rdmamig module does not load"; exit $KSFT_SKI
 
 tmp=$(mktemp -d)
 dest_pid=
+SPARSE=/sys/module/rdmamig/parameters/sparse
 cleanup()
 {
 	[ -n "$dest_pid" ] && kill "$dest_pid" 2>/dev/null
+	[ -w "$SPARSE" ] && echo 1 > "$SPARSE"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-ktap_plan 6
+ktap_plan 8
 diag "topology $topology, vmm $VMM"
 
 # Pinning (--pin-all, and dynamic mode's registrations) counts against
@@ -172,11 +176,12 @@ migrated()
 	return $ok
 }
 
-# stats_add_up NAME PIN-ALL(0|1): the source's counters against the pages
-# it put in its bitmaps, and the destination's against the source's.
+# stats_add_up NAME PIN-ALL(0|1) SPARSE(0|1): the source's counters
+# against the pages it put in its bitmaps, and the destination's against
+# the source's.
 stats_add_up()
 {
-	local name=$1 pin=$2 s=$tmp/$1.src d=$tmp/$1.dst ok=0
+	local name=$1 pin=$2 sparse=$3 s=$tmp/$1.src d=$tmp/$1.dst ok=0
 	local pages zero dirty bytes rounds dpages dzero scaps dcaps
 	pages=$(jget "$s" .pages)
 	zero=$(jget "$s" .zero_pages)
@@ -208,6 +213,9 @@ stats_add_up()
 	# RDMAMIG_CAP_AUTH: each end proved the testbed's secret to the other.
 	[ $((scaps & 2)) = 2 ] && [ $((dcaps & 2)) = 2 ] ||
 		{ diag "$name: caps $scaps/$dcaps: peer not authenticated"; ok=1; }
+	# RDMAMIG_CAP_SPARSE: dynamic registration of just the pages written.
+	[ $((scaps >> 2 & 1)) = "$sparse" ] && [ $((dcaps >> 2 & 1)) = "$sparse" ] ||
+		{ diag "$name: caps $scaps/$dcaps, sparse registration wanted: $sparse"; ok=1; }
 	keys_invalidated "$name" "$pin" || ok=1
 	return $ok
 }
@@ -255,7 +263,7 @@ under_limit()
 # one case; the others are reported skipped.
 selected()
 {
-	[[ " ${RDMAMIG_MIGRATE_CASES:-dynamic pinall bandwidth} " == *" $1 "* ]]
+	[[ " ${RDMAMIG_MIGRATE_CASES:-dynamic pinall whole bandwidth} " == *" $1 "* ]]
 }
 
 skip_case()
@@ -272,7 +280,7 @@ t2="dynamic: statistics add up"
 if selected dynamic; then
 	migrate dynamic "${RAM[@]}" -- "${RAM[@]}" "${ROUNDS[@]}" --seed 1
 	ktap_result "$t1" migrated dynamic
-	ktap_result "$t2" stats_add_up dynamic 0
+	ktap_result "$t2" stats_add_up dynamic 0 1
 else
 	skip_case "$t1" "$t2"
 fi
@@ -282,7 +290,24 @@ t2="pin-all: statistics add up, pin-all negotiated"
 if selected pinall; then
 	migrate pinall "${RAM[@]}" --pin-all -- "${RAM[@]}" "${ROUNDS[@]}" --pin-all --seed 2
 	ktap_result "$t1" migrated pinall
-	ktap_result "$t2" stats_add_up pinall 1
+	ktap_result "$t2" stats_add_up pinall 1 0
+else
+	skip_case "$t1" "$t2"
+fi
+
+# The source alone decides: without its offer, whole chunks are registered
+# and each run of pages is a WRITE of its own.
+t1="whole chunks (sparse=0): 256 MiB migrated, pages and device state verified"
+t2="whole chunks: statistics add up, sparse registration not negotiated"
+if selected whole && [ -w "$SPARSE" ]; then
+	echo 0 > "$SPARSE"
+	migrate whole "${RAM[@]}" -- "${RAM[@]}" "${ROUNDS[@]}" --seed 4
+	echo 1 > "$SPARSE"
+	ktap_result "$t1" migrated whole
+	ktap_result "$t2" stats_add_up whole 0 0
+elif selected whole; then
+	ktap_skip "$t1" "no $SPARSE"
+	ktap_skip "$t2" "no $SPARSE"
 else
 	skip_case "$t1" "$t2"
 fi

@@ -289,9 +289,10 @@ static const struct param params[] = {
 
 /*
  * Capability names; the bit is the index.  The first NCAPS can be set;
- * "auth" is only reported (the peer proved the secret; param auth).
+ * "auth" (the peer proved the secret; param auth) and "sparse" (module
+ * parameter sparse of both ends) are only reported.
  */
-static const char *const cap_names[] = { "pin-all", "auth" };
+static const char *const cap_names[] = { "pin-all", "auth", "sparse" };
 #define NCAPS 1
 #define NCAP_NAMES (sizeof(cap_names) / sizeof(cap_names[0]))
 

@@ -202,6 +202,11 @@ enum rdmamig_stat {
  * capability one asks for; rdmamig_params.auth controls it.
  */
 #define RDMAMIG_CAP_AUTH	(1ULL << 1)
+/*
+ * Reported only: dynamic registration exposes just the pages each window
+ * writes (the module parameter "sparse" of both ends, on by default).
+ */
+#define RDMAMIG_CAP_SPARSE	(1ULL << 2)
 
 /* rdmamig_params.mask: which fields RDMAMIG_IOC_SET_PARAMS changes. */
 #define RDMAMIG_PARAM_CAPS		(1U << 0)
