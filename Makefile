@@ -65,10 +65,13 @@ selftests:
 	$(MAKE) -C selftests/rdmamig
 
 # Each target does its own set-up, so they work on a fresh machine.
+# A topology's suite takes 8-12 min on an idle 2-core host and twice that
+# on a busy one; two topologies at this bound stay inside CI's 90 minutes.
+CHECK_TIMEOUT ?= 1800
 check:
 	scripts/deps.sh $(SERIES)
 	$(MAKE) all
-	selftests/vm/check.sh -k $(KVER) -m $(CURDIR)/$(KO) -t "$(TOPOLOGIES)"
+	selftests/vm/check.sh -k $(KVER) -m $(CURDIR)/$(KO) -t "$(TOPOLOGIES)" -T $(CHECK_TIMEOUT)
 
 # Both kernels, both topologies; the last line sums them.
 check-all:

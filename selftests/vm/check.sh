@@ -10,7 +10,10 @@
 # repository.  run_tests.sh ends its output with "N passed, N failed,
 # N skipped" and writes the same line to $RDMAMIG_OUT/summary.
 #
-# Prints one line per topology and, as the very last line, the total
+# First the tests of the tools that need no VM (make -C tools/rdmamigctl
+# check: option parsing, netlink encoding, output formats), counted from
+# their TAP lines.  Prints one line per topology and, as the very last
+# line, the total
 # "N passed, N failed, N skipped".  A topology whose run went wrong beyond
 # failed tests (a kernel warning or oops, a hung or crashed guest, no
 # summary, ...) counts as one more failure, and the reason is printed.
@@ -40,6 +43,21 @@ done
 cd "$top"
 passed=0 failed=0 skipped=0
 lines=()
+
+echo "== host: make -C tools/rdmamigctl check"
+rc=0
+host_out=$(make -s -C tools/rdmamigctl check 2>&1) || rc=$?
+echo "$host_out"
+p=$(grep -E '^ok ' <<<"$host_out" | grep -vc '# SKIP' || true)
+s=$(grep -E '^ok .*# SKIP' <<<"$host_out" | wc -l)
+f=$(grep -cE '^not ok ' <<<"$host_out" || true)
+line="host: $p passed, $f failed, $s skipped"
+if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+	f=1
+	line="host: $p passed, $f failed, $s skipped (make exited with status $rc)"
+fi
+lines+=("$line")
+passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 for topo in $topologies; do
 	logdir=build/logs/$kver-$topo
 	echo "== $kver $topo (logs in $logdir)"
