@@ -16,6 +16,11 @@
 #      region is shorter than the source's: the source fails naming the
 #      block and its process keeps running, the destination fails and its
 #      twin stays stopped
+#   3. auto-converge: a workload writing as fast as it can (more than the
+#      rounds move) reaches --max-rounds 3 without converging and is never
+#      throttled; with --auto-converge (and --max-rounds 15) it is
+#      throttled, converges, and migrates with equal checksums, and the
+#      source is left stopped (the duty cycle ended before the final round)
 #
 # Loop topology: both ends in this VM.  Pair topology: the twin and
 # rdmamigctl incoming run on the peer VM ($RDMAMIG_PEER), the source here.
@@ -194,7 +199,7 @@ hb_beyond()
 	[ "$(hb_last "$1")" -gt "$2" ]
 }
 
-ktap_plan 9
+ktap_plan 12
 diag "topology $topology, destination $DEST_ADDR, workload $SIZE MiB"
 
 # ---- Rejections --------------------------------------------------------------
@@ -267,11 +272,13 @@ wait "$src_pid" 2>/dev/null
 
 # ---- The migration ---------------------------------------------------------
 
-# migrate_once NAME RATE: source and twin started, migrated; the outputs
-# in NAME.src (JSON) and inc_NAME.out (JSON); exit statuses src_rc, dst_rc.
+# migrate_once NAME RATE [MIGRATE OPTIONS...]: source and twin started,
+# migrated; the outputs in NAME.src (JSON) and inc_NAME.out (JSON); exit
+# statuses src_rc, dst_rc.
 migrate_once()
 {
 	local name=$1 rate=$2
+	shift 2
 	src_rc=125 dst_rc=125
 	rm -f "$dir/$name.port"
 	start_source "$name.source" "$rate" || { diag "$name: no source"; return 1; }
@@ -279,7 +286,7 @@ migrate_once()
 	peer_bg "inc_$name" "$RDMAMIGCTL" -j incoming --pid "$twin_pid" --checksum \
 		--timeout 120 --port-file "$dir/$name.port" "rdma:$DEST_ADDR:0" || return 1
 	wait_for 60 test -s "$dir/$name.port" || { diag "$name: incoming did not listen"; }
-	"$RDMAMIGCTL" -j migrate --pid "$src_pid" --checksum \
+	"$RDMAMIGCTL" -j migrate --pid "$src_pid" --checksum "$@" \
 		"rdma:$DEST_ADDR:$(cat "$dir/$name.port" 2>/dev/null)" \
 		>"$dir/$name.src" 2>"$dir/$name.src.err"
 	src_rc=$?
@@ -388,5 +395,53 @@ else
 	ktap_fail "$t"
 fi
 kill_twin "$name.twin" "$twin_pid"
+
+# ---- Auto-converge -----------------------------------------------------------
+
+# rounds_str NAME: each round's dirty pages and throttle.
+rounds_str()
+{
+	jget "$1.src" '[.round_stats[] | "\(.pages_dirty)@\(.throttle_pct)%"] | join(" ")'
+}
+
+FAST=1000	# MB/s: as fast as the workload can write
+kill -KILL "$src_pid" 2>/dev/null
+wait "$src_pid" 2>/dev/null
+
+t="without --auto-converge: a fast writer reaches max-rounds, not throttled"
+migrate_once fast "$FAST" --max-rounds 3
+diag "fast: exit $src_rc/$dst_rc, rounds (dirty@throttle): $(rounds_str fast)," \
+	"converged $(jget fast.src .converged), downtime $(jget fast.src .downtime_ms) ms"
+if [ "$src_rc" = 0 ] && [ "$dst_rc" = 0 ] &&
+   [ "$(jget fast.src .converged)" = false ] &&
+   [ "$(jget fast.src '[.round_stats[].throttle_pct] | max')" = 0 ]; then
+	ktap_ok "$t"
+else
+	show fast.src.err inc_fast.err
+	ktap_fail "$t"
+fi
+kill_twin fast.twin "$twin_pid"
+kill -KILL "$src_pid" 2>/dev/null
+wait "$src_pid" 2>/dev/null
+
+t1="--auto-converge: the fast writer is throttled and converges"
+t2="--auto-converge: checksums equal"
+t3="--auto-converge: source left stopped after the throttled rounds"
+migrate_once auto "$FAST" --auto-converge --max-rounds 15
+diag "auto: exit $src_rc/$dst_rc, rounds (dirty@throttle): $(rounds_str auto)," \
+	"converged $(jget auto.src .converged), downtime $(jget auto.src .downtime_ms) ms"
+if [ "$src_rc" = 0 ] && [ "$(jget auto.src .converged)" = true ] &&
+   [ "$(jget auto.src .throttle_pct)" -gt 0 ] 2>/dev/null; then
+	ktap_ok "$t1"
+else
+	show auto.src.err
+	ktap_fail "$t1"
+fi
+src_sum=$(jget auto.src .checksum)
+dst_sum=$(jget inc_auto.out .checksum)
+diag "auto: checksums source $src_sum destination $dst_sum"
+ktap_result "$t2" test "$src_rc/$dst_rc/$src_sum" = "0/0/$dst_sum" -a -n "$src_sum"
+ktap_result "$t3" test "$(state "$src_pid")" = T
+kill_twin auto.twin "$twin_pid"
 
 ktap_finish

@@ -11,6 +11,9 @@
  *                     last round's throughput, or max-rounds were done
  *   final round:      the process is stopped; the last dirty pages with
  *                     RDMAMIG_ROUND_FINAL, END_ROUND, COMPLETE
+ *   --auto-converge:  while the dirty set does not halve from one round
+ *                     to the next, the process is stopped a growing share
+ *                     of the time during the rounds (throttle.c)
  *
  * Reading the soft-dirty bits and clearing them are two steps: a write
  * between them would be lost.  So each iterative round stops the process
@@ -52,6 +55,7 @@ struct mig_round {
 	uint64_t throughput;	/* stats.throughput: bytes/s */
 	uint64_t wall_us;	/* first ROUND to END_ROUND */
 	uint64_t pause_us;	/* the process stopped to read its dirty bits */
+	unsigned int throttle_pct; /* auto-converge during the round */
 	bool final;
 };
 
@@ -74,6 +78,10 @@ struct mig {
 	bool stopped;		/* we stopped it and must continue it on failure */
 	bool completed;
 	bool progress;		/* draw a progress bar on stderr */
+	bool auto_converge;
+	bool converged;		/* the final round came by the estimate */
+	unsigned int throttle_pct; /* current auto-converge throttle */
+	struct pm_throttle thr;
 	uint64_t stop_us;	/* when it was stopped for the final round */
 	uint64_t stopped_us;	/* from then to COMPLETE */
 	struct mig_round *rounds;
@@ -121,13 +129,19 @@ static int migrate_help(void)
 	      "  --channels N           stripe the memory over N queue pairs, 1 to 8\n"
 	      "                         (the destination may grant fewer; default:\n"
 	      "                         the module's default)\n"
+	      "  --auto-converge        when a round's dirty set is more than half the\n"
+	      "                         previous one's, stop the process 20% of every\n"
+	      "                         100 ms during the next rounds, 10 points more\n"
+	      "                         each time again, up to 99% (as QEMU's\n"
+	      "                         auto-converge throttles vCPUs)\n"
 	      "\n"
 	      "Prints a line per round, a progress bar on a terminal, and a summary.\n"
 	      "JSON: one object: pid, host, port, state, blocks [{name, addr, length}],\n"
 	      "round_stats [{round, pages_dirty, pages, zero_pages, bytes, throughput,\n"
-	      "wall_us, pause_us}], rounds, pages, zero_pages, bytes, throughput (bulk\n"
-	      "round, bytes/s), setup_ms, total_ms, downtime_ms, stopped_ms, checksum,\n"
-	      "after.  Exit status 1 if the migration failed: the process then runs on.\n",
+	      "wall_us, pause_us, throttle_pct}], rounds, pages, zero_pages, bytes,\n"
+	      "throughput (bulk round, bytes/s), setup_ms, total_ms, downtime_ms,\n"
+	      "stopped_ms, converged (the final round came by the downtime estimate,\n"
+	      "not by max-rounds), throttle_pct (the highest), checksum, after.  Exit status 1 if the migration failed: the process then runs on.\n",
 	      stdout);
 	return RM_EXIT_OK;
 }
@@ -140,7 +154,7 @@ static bool is_help(const char *word)
 enum {
 	OPT_PID = 256, OPT_REGION, OPT_CHECKSUM, OPT_RETRY, OPT_TIMEOUT,
 	OPT_DOWNTIME, OPT_ROUNDS, OPT_BW, OPT_AFTER, OPT_PIN_ALL, OPT_SECRET_FILE, OPT_NO_AUTH,
-	OPT_CHANNELS,
+	OPT_CHANNELS, OPT_AUTO_CONVERGE,
 };
 
 static const struct option migrate_options[] = {
@@ -157,6 +171,7 @@ static const struct option migrate_options[] = {
 	{ "secret-file",	required_argument, NULL, OPT_SECRET_FILE },
 	{ "no-auth",		no_argument,	   NULL, OPT_NO_AUTH },
 	{ "channels",		required_argument, NULL, OPT_CHANNELS },
+	{ "auto-converge",	no_argument,	   NULL, OPT_AUTO_CONVERGE },
 	{ "json",		no_argument,	   NULL, 'j' },
 	{ "pretty",		no_argument,	   NULL, 'p' },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -224,6 +239,9 @@ static int mig_option(struct mig *m, int c, const char *arg)
 			return rm_usage_err("migrate", "bad --channels '%s'", arg);
 		m->params.has_channels = true;
 		m->params.channels = v;
+		break;
+	case OPT_AUTO_CONVERGE:
+		m->auto_converge = true;
 		break;
 	case OPT_AFTER:
 		if (!strcmp(arg, "stop"))
@@ -433,9 +451,12 @@ static int mig_end_round(struct mig *m, uint8_t cmd, const char *what)
 static void mig_print_round(const struct mig_round *r)
 {
 	pr_text("round %" PRIu64 "%s: %" PRIu64 " dirty pages, %.1f MB sent, "
-		"%.1f MB/s, %.2f s\n", r->round,
+		"%.1f MB/s, %.2f s", r->round,
 		r->final ? " (final, process stopped)" : "", r->pages_dirty,
 		r->bytes / 1e6, r->throughput / 1e6, r->wall_us / 1e6);
+	if (r->throttle_pct)
+		pr_text(", process throttled %u%%", r->throttle_pct);
+	pr_text("\n");
 }
 
 /*
@@ -505,6 +526,28 @@ static struct mig_round *mig_new_round(struct mig *m)
 }
 
 /*
+ * Auto-converge: a dirty set more than half the previous round's means
+ * the process dirties about as fast as rounds move pages; throttle it
+ * (more).  A process stopped before we began is never throttled.
+ */
+static void mig_throttle_more(struct mig *m, uint64_t ndirty, uint64_t prev_dirty)
+{
+	if (!m->auto_converge || m->was_stopped || ndirty * 2 <= prev_dirty)
+		return;
+	m->throttle_pct = m->throttle_pct ? m->throttle_pct + PM_THROTTLE_STEP :
+			  PM_THROTTLE_FIRST;
+	if (m->throttle_pct > PM_THROTTLE_MAX)
+		m->throttle_pct = PM_THROTTLE_MAX;
+}
+
+/* The process exited while it was throttled. */
+static int mig_gone(struct mig *m)
+{
+	rm_err("migrate: pid %d exited during the migration", (int)m->pid);
+	return RM_EXIT_ERR;
+}
+
+/*
  * The pre-copy loop.  Before each round after the bulk one, the dirty
  * set is read with the process stopped; if it would go within the
  * downtime limit at the last measured throughput (or max-rounds rounds
@@ -514,7 +557,7 @@ static struct mig_round *mig_new_round(struct mig *m)
  */
 static int mig_rounds(struct mig *m)
 {
-	uint64_t ndirty, tput = 0, t0, est_ms;
+	uint64_t ndirty, tput = 0, t0, est_ms, prev_dirty;
 	struct pm_session s;
 	struct mig_round *r;
 	int ret;
@@ -533,6 +576,7 @@ static int mig_rounds(struct mig *m)
 	for (;;) {
 		if (m->rounds[m->nrounds - 1].throughput)
 			tput = m->rounds[m->nrounds - 1].throughput;
+		prev_dirty = m->rounds[m->nrounds - 1].pages_dirty;
 		ret = pm_check_interrupted("migrate") ?: pm_session_get(m->rm, m->id, &s);
 		if (ret)
 			return ret;
@@ -540,18 +584,24 @@ static int mig_rounds(struct mig *m)
 		if (!r)
 			return RM_EXIT_ERR;
 
+		/* The duty cycle must not continue it while its bits are read. */
+		if (pm_throttle_stop(&m->thr) == -ESRCH)
+			return mig_gone(m);
 		t0 = pm_now_us();
 		ret = mig_stop(m) ?: pm_read_dirty(m->pagemap, &m->bl, &ndirty);
 		if (ret)
 			return ret;
 		est_ms = tput ? ndirty * PM_PAGE_SIZE * 1000 / tput : UINT64_MAX;
-		r->final = !ndirty || est_ms <= s.downtime_limit_ms ||
-			   m->nrounds > s.max_rounds;
+		m->converged = !ndirty || est_ms <= s.downtime_limit_ms;
+		r->final = m->converged || m->nrounds > s.max_rounds;
 		if (r->final) {
 			m->stop_us = t0;
 		} else {
-			ret = pm_clear_soft_dirty(m->pid) ?: mig_cont(m);
+			mig_throttle_more(m, ndirty, prev_dirty);
+			ret = pm_clear_soft_dirty(m->pid) ?: mig_cont(m) ?:
+			      pm_throttle_start(&m->thr, m->pid, m->throttle_pct);
 			r->pause_us = pm_now_us() - t0;
+			r->throttle_pct = m->throttle_pct;
 			if (ret)
 				return ret;
 		}
@@ -687,6 +737,7 @@ static void mig_print_rounds_json(const struct mig *m)
 		pr_u64("throughput", NULL, r->throughput);
 		pr_u64("wall_us", NULL, r->wall_us);
 		pr_u64("pause_us", NULL, r->pause_us);
+		pr_u32("throttle_pct", NULL, r->throttle_pct);
 		pr_close_object();
 	}
 	pr_close_array();
@@ -708,7 +759,13 @@ static void mig_print_summary(const struct mig *m, const struct pm_session *s,
 	pr_text("  throughput   %.1f MB/s (bulk round), %.1f MB/s overall\n",
 		bulk / 1e6, st[RDMAMIG_STAT_TOTAL_MS] ?
 		st[RDMAMIG_STAT_BYTES] / 1e3 / st[RDMAMIG_STAT_TOTAL_MS] : 0.0);
-	pr_u64("rounds", "  rounds       %llu\n", st[RDMAMIG_STAT_ROUNDS]);
+	pr_u64("rounds", "  rounds       %llu", st[RDMAMIG_STAT_ROUNDS]);
+	pr_bool("converged", NULL, m->converged);
+	pr_text(" (%s)\n", m->converged ? "converged" : "max-rounds reached");
+	pr_u32("throttle_pct", NULL, m->throttle_pct);
+	if (m->throttle_pct)
+		pr_text("  throttled    up to %u%% of the time (auto-converge)\n",
+			m->throttle_pct);
 	pr_u64("pages", "  pages sent   %llu", st[RDMAMIG_STAT_PAGES]);
 	pr_u64("bytes", " (%llu bytes)\n", st[RDMAMIG_STAT_BYTES]);
 	pr_u64("zero_pages", "  zero pages   %llu\n", st[RDMAMIG_STAT_ZERO_PAGES]);
@@ -832,6 +889,8 @@ int cmd_migrate(struct rm *rm)
 	if (ret)
 		return ret < 0 ? RM_EXIT_OK : ret;
 	ret = mig_run(&m);
+	/* Continues the process if the duty cycle was running. */
+	pm_throttle_stop(&m.thr);
 	/* Closing the socket ends the session (cancels it, if unfinished). */
 	rm_nl_close(&rm->nl);
 	if (ret && pm_interrupted)

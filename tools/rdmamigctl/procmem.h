@@ -69,6 +69,19 @@ bool pm_exists(pid_t pid);
 int pm_stop(pid_t pid, unsigned int timeout_ms);
 int pm_cont(pid_t pid);		/* 0 or -errno; prints nothing */
 
+/* Auto-converge (throttle.c): the process stopped PCT % of the time. */
+#define PM_THROTTLE_FIRST	20	/* percent, as QEMU's cpu-throttle-initial */
+#define PM_THROTTLE_STEP	10	/* as its cpu-throttle-increment */
+#define PM_THROTTLE_MAX		99
+struct pm_throttle {
+	pid_t target;
+	pid_t child;		/* the duty cycle; 0: none */
+};
+/* Start throttling @target at @pct % (0: not at all).  0 or RM_EXIT_ERR. */
+int pm_throttle_start(struct pm_throttle *t, pid_t target, unsigned int pct);
+/* Stop it, leaving the process continued: 0 or -errno of the SIGCONT. */
+int pm_throttle_stop(struct pm_throttle *t);
+
 /* open(/proc/PID/@file, @flags): the fd, or -1 with a message. */
 int pm_open(pid_t pid, const char *file, int flags, const char *what);
 /* Write "4" to /proc/PID/clear_refs: clear the soft-dirty bits. */
