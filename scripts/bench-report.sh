@@ -105,7 +105,8 @@ cat "${files[@]}" | jq -s '
           round_end_times($d.monitor; $n) as $ends |
           [$m.round_stats[] |
             {round, pages_dirty, pages, zero_pages, bytes,
-             mbs: (.throughput / 1e6), wall_s: (.wall_us / 1e6), pause_s: (.pause_us / 1e6)}] as $rs |
+             mbs: (.throughput / 1e6), wall_s: (.wall_us / 1e6), pause_s: (.pause_us / 1e6),
+             throttle_pct: (.throttle_pct // 0)}] as $rs |
           # the end of each round, s since the session started: from the
           # monitor, or setup + the rounds and pauses before (round_stats)
           (reduce $rs[] as $r ([]; . + [(if length > 0 then last else $m.setup_ms / 1000 end) + $r.pause_s + $r.wall_s])) as $cum |
@@ -118,7 +119,9 @@ cat "${files[@]}" | jq -s '
             state: $m.state,
             rounds: $m.rounds,
             max_rounds: $m.max_rounds,
-            converged: (($m.state | ascii_downcase) == "completed" and $m.rounds <= $m.max_rounds),
+            converged: ($m.converged // (($m.state | ascii_downcase) == "completed" and $m.rounds <= $m.max_rounds)),
+            throttle_pct: ($m.throttle_pct // 0),
+            rate_ratio: (.rate_mbs / $link),
             total_s: ($m.total_ms / 1000),
             setup_s: ($m.setup_ms / 1000),
             total_ratio: ((.size_mb * 1048576 / 1e6) / ($m.total_ms / 1000) / $link),
@@ -166,17 +169,23 @@ for t in $(jq -r 'keys[]' "$outdir/bench.json"); do
 		([.results[] | select(.name=="zero90") | .total_s] | first) as $z |
 		if $r and $z then ($r / $z * 100 | round / 100) else empty end' "$outdir/bench.json")
 	[ -z "$zr" ] || echo "1 GiB at 90% zero pages migrates ${zr}x faster than 1 GiB of random data (size_1024)"
+	zw=$(jq -r "$T"' | ([.results[] | select(.name=="size_1024") | .total_s] | first) as $r |
+		([.results[] | select(.name=="zero90_whole") | .total_s] | first) as $z |
+		if $r and $z then ($r / $z * 100 | round / 100) else empty end' "$outdir/bench.json")
+	[ -z "$zw" ] || echo "  with whole-chunk registration (sparse=0): ${zw}x"
 	echo
 	if [ "$(jq "$T.dirty | length" "$outdir/bench.json")" -gt 0 ]; then
-		printf '%-9s %10s %10s %7s %6s %10s %8s %12s %9s %6s  %s\n' \
-			workload dirty-MB/s "(ratio)" bulk-r rounds converged total-s downtime-ms "(/limit)" sum pages-per-round
-		jq -r "$T"'.dirty[] | [.name, "\(.dirty_mbs)", "\(.dirty_ratio*100|round/100)", "\(.bulk_ratio*100|round/100)",
-			.rounds, (if .converged then "yes" else "NO" end), (.total_s*100|round/100),
+		printf '%-9s %8s %10s %10s %7s %6s %10s %8s %8s %12s %9s %6s  %s\n' \
+			workload rate-r dirty-MB/s "(ratio)" bulk-r rounds converged throttle total-s downtime-ms "(/limit)" sum pages-per-round
+		jq -r "$T"'.dirty[] | [.name, "\(.rate_ratio*100|round/100)", "\(.dirty_mbs)", "\(.dirty_ratio*100|round/100)", "\(.bulk_ratio*100|round/100)",
+			.rounds, (if .converged then "yes" else "NO" end), "\(.throttle_pct)%", (.total_s*100|round/100),
 			"\(.downtime_ms) (\(.downtime_limit_ms))", "\(.downtime_ratio*100|round/100)",
 			(if .checksum_ok then "ok" else "DIFF" end),
-			(.per_round | map(.pages | tostring) | join(" "))] | @tsv' "$outdir/bench.json" |
-			awk -F'\t' '{ printf "%-9s %10s %10s %7s %6s %10s %8s %12s %9s %6s  %s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11 }'
+			(.per_round | map("\(.pages)" + (if .throttle_pct > 0 then "@\(.throttle_pct)%" else "" end)) | join(" "))] | @tsv' "$outdir/bench.json" |
+			awk -F'\t' '{ printf "%-9s %8s %10s %10s %7s %6s %10s %8s %8s %12s %9s %6s  %s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13 }'
 		echo
+		echo "rate-r: the rate the workload was asked for, over the link limit;"
+		echo "dirty-MB/s: what it wrote (throttled by --auto-converge: less)"
 	fi
 done
 } | tee "$outdir/bench.txt"

@@ -15,7 +15,7 @@
 #                 pin-all and dynamic, 90% zero pages, sizes 64 MiB - 2 GiB
 #                 (with the module's default data channels), and pin-all
 #                 over 1, 2 and 4 channels beside ib_write_bw -q 1, 2, 4
-#   dirty25/50    rdmamigctl migrate/incoming (--pin-all) of an
+#   dirty25/50    rdmamigctl migrate/incoming (--pin-all, --auto-converge) of an
 #                 rdmamig-workload that keeps writing random pages at 25% and
 #                 50% of the ib_write_bw figure measured first in this run;
 #                 per-round pages and times (migrate -j round_stats) and the
@@ -35,6 +35,7 @@
 #   BENCH_SIZE_MB (256) BENCH_ZERO_MB (1024) BENCH_SIZES ("64 128 256 512
 #   1024 2048")  BENCH_BW_ITERS (400: 1 MiB writes per QP and ib_write_bw run)
 #   BENCH_IPERF_S (10)  BENCH_DIRTY_MB (256)  BENCH_DOWNTIME_MS (300)
+#   BENCH_AUTO_CONVERGE (1; empty: dirty cases without --auto-converge)
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -99,6 +100,7 @@ zero=${BENCH_ZERO_MB:-1024}
 sizes=${BENCH_SIZES:-64 128 256 512 1024 2048}
 dirty_mb=${BENCH_DIRTY_MB:-256}
 downtime=${BENCH_DOWNTIME_MS:-300}
+auto_converge=${BENCH_AUTO_CONVERGE-1}	# empty: the dirty cases without it
 iperf_s=${BENCH_IPERF_S:-10}
 bw_iters=${BENCH_BW_ITERS:-400}
 if [ "$topo" = pair ]; then
@@ -107,7 +109,7 @@ if [ "$topo" = pair ]; then
 	cases=${BENCH_CASES:-link_1 iperf3 pin_all dirty_25 dirty_50 link_2 link_4 link_1}
 else
 	dest=$addr
-	cases=${BENCH_CASES:-link_1 iperf3 pin_all dynamic dynamic_whole dirty_25 dirty_50 link_2 chan_1 chan_2 chan_4 link_4 zero90 zero90_whole sizes link_1}
+	cases=${BENCH_CASES:-link_1 iperf3 pin_all dynamic dynamic_whole dirty_25 dirty_50 link_2 chan_1 chan_2 chan_4 link_4 zero90 zero90_whole sizes link_1 perf_pin_all}
 fi
 ulimit -l unlimited
 rm -rf "$dir"
@@ -404,7 +406,7 @@ dirty()
 	sleep 0.5
 	measure_start "$name"
 	"$ctl" -j migrate --pid "$src_pid" --checksum --pin-all --downtime-limit "$downtime" \
-		"rdma:$dest:$port" >"$dir/$name.migrate" 2>"$dir/$name.migrate.err" || rc=$?
+		${auto_converge:+--auto-converge} "rdma:$dest:$port" >"$dir/$name.migrate" 2>"$dir/$name.migrate.err" || rc=$?
 	measure_stop
 	dest_wait incoming || { [ "$rc" = 0 ] && rc=1; }
 	cp "$dir/incoming.bg.out" "$dir/$name.incoming"
