@@ -157,6 +157,26 @@ static void unaccount_pin(struct rdmamig_session *sess, unsigned long npages)
 	atomic64_sub(npages, &sess->pinned_pages);
 }
 
+/* Pin @npages of @mm from @addr, all or nothing; its mmap lock is held. */
+static int pin_locked(struct mm_struct *mm, u64 addr, unsigned long npages,
+		      unsigned int gup_flags, struct page **pages)
+{
+	unsigned long done = 0;
+	long got = 0;
+
+	while (done < npages) {
+		got = rdmamig_pin_remote(mm, addr + (done << PAGE_SHIFT),
+					 npages - done, gup_flags, pages + done);
+		if (got <= 0)
+			break;
+		done += got;
+	}
+	if (done == npages)
+		return 0;
+	unpin_user_pages(pages, done);
+	return got < 0 ? got : -EFAULT;
+}
+
 /*
  * Pin @npages of the owner's memory from @addr, all or nothing.  The owner
  * may have exited (its mm is only grabbed): then -ESRCH.
@@ -165,25 +185,15 @@ int rdmamig_pin_range(struct rdmamig_session *sess, u64 addr,
 		     unsigned long npages, unsigned int gup_flags,
 		     struct page **pages)
 {
-	unsigned long done = 0;
-	long got = 0;
+	int ret;
 
 	if (!mmget_not_zero(sess->mm))
 		return -ESRCH;
 	mmap_read_lock(sess->mm);
-	while (done < npages) {
-		got = rdmamig_pin_remote(sess->mm, addr + (done << PAGE_SHIFT),
-					 npages - done, gup_flags, pages + done);
-		if (got <= 0)
-			break;
-		done += got;
-	}
+	ret = pin_locked(sess->mm, addr, npages, gup_flags, pages);
 	mmap_read_unlock(sess->mm);
 	mmput(sess->mm);
-	if (done == npages)
-		return 0;
-	unpin_user_pages(pages, done);
-	return got < 0 ? got : -EFAULT;
+	return ret;
 }
 
 static void reg_done(struct ib_cq *cq, struct ib_wc *wc)
@@ -207,27 +217,33 @@ u32 rdmamig_chunk_pages(struct rdmamig_block_ram *b, u32 chunk)
 
 /*
  * Pin the pages of the chunk at @base that @map names (all @nbits pages
- * without a map) into @pages, in order, writable and long-term.
+ * without a map) into @pages, in order, writable and long-term; the runs
+ * of a map under one hold of the mmap lock.
  */
 static int pin_map(struct rdmamig_session *sess, u64 base, u32 nbits,
 		   const unsigned long *map, struct page **pages)
 {
 	const unsigned int flags = FOLL_WRITE | FOLL_LONGTERM;
 	u32 first, end, done = 0;
-	int ret;
+	int ret = 0;
 
 	if (!map)
 		return rdmamig_pin_range(sess, base, nbits, flags, pages);
+	if (!mmget_not_zero(sess->mm))
+		return -ESRCH;
+	mmap_read_lock(sess->mm);
 	for_each_set_bitrange(first, end, map, nbits) {
-		ret = rdmamig_pin_range(sess, base + ((u64)first << PAGE_SHIFT),
-					end - first, flags, pages + done);
+		ret = pin_locked(sess->mm, base + ((u64)first << PAGE_SHIFT),
+				 end - first, flags, pages + done);
 		if (ret) {
 			unpin_user_pages(pages, done);
-			return ret;
+			break;
 		}
 		done += end - first;
 	}
-	return 0;
+	mmap_read_unlock(sess->mm);
+	mmput(sess->mm);
+	return ret;
 }
 
 /**

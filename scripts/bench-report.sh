@@ -170,9 +170,9 @@ for t in $(jq -r 'keys[]' "$outdir/bench.json"); do
 		if $r and $z then ($r / $z * 100 | round / 100) else empty end' "$outdir/bench.json")
 	[ -z "$zr" ] || echo "1 GiB at 90% zero pages migrates ${zr}x faster than 1 GiB of random data (size_1024)"
 	zw=$(jq -r "$T"' | ([.results[] | select(.name=="size_1024") | .total_s] | first) as $r |
-		([.results[] | select(.name=="zero90_whole") | .total_s] | first) as $z |
+		([.results[] | select(.name=="zero90_sparse") | .total_s] | first) as $z |
 		if $r and $z then ($r / $z * 100 | round / 100) else empty end' "$outdir/bench.json")
-	[ -z "$zw" ] || echo "  with whole-chunk registration (sparse=0): ${zw}x"
+	[ -z "$zw" ] || echo "  with sparse registration (sparse=1): ${zw}x"
 	echo
 	if [ "$(jq "$T.dirty | length" "$outdir/bench.json")" -gt 0 ]; then
 		printf '%-9s %8s %10s %10s %7s %6s %10s %8s %8s %12s %9s %6s  %s\n' \

@@ -11,11 +11,11 @@
 # the destination refuses it before it acts on anything else.  Mode 14 is
 # a source that keeps last round's keys (dynamic registration): the
 # destination invalidated them when the round ended, so the stale write
-# must fail with a remote access error, on the source.  Mode 16 registers
-# one page fewer than the source then writes (sparse registration): the
-# write past the registered pages must fail the same way.  Modes marked
-# "/whole" run with sparse registration off (module parameter sparse=0),
-# for the whole-chunk REGISTER_REQUEST.
+# must fail with a remote access error, on the source.  Modes marked
+# "/sparse" run with sparse registration on (module parameter sparse=1):
+# REGISTER_PAGES_REQUEST instead of REGISTER_REQUEST; mode 16 registers
+# one page fewer than the source then writes: the write past the
+# registered pages must fail the same way.
 source "$(dirname "$0")/lib.sh"
 require_root
 
@@ -26,7 +26,7 @@ SPARSE=/sys/module/rdmamig/parameters/sparse
 
 # mode: what the destination's reason must contain
 # mode:source:...: what the source's must contain instead
-# mode/whole:...: the same with whole-chunk registration
+# mode/sparse:...: the same with sparse registration
 CASES=(
 	"1:length field does not match"
 	"2:shorter than its header"
@@ -42,12 +42,12 @@ CASES=(
 	"12:before it authenticated"
 	"13:failed authentication"
 	"14:source:remote access error"
-	"15:register of no pages"
-	"16:source:remote access error"
-	"1/whole:length field does not match"
-	"5/whole:does not exist"
-	"6/whole:does not exist"
-	"14/whole:source:remote access error"
+	"15/sparse:register of no pages"
+	"16/sparse:source:remote access error"
+	"1/sparse:length field does not match"
+	"5/sparse:does not exist"
+	"6/sparse:does not exist"
+	"14/sparse:source:remote access error"
 )
 
 [ -x "$VMM" ] || { echo "1..0 # SKIP $VMM not built"; exit $KSFT_SKIP; }
@@ -64,7 +64,7 @@ tmp=$(mktemp -d)
 cleanup()
 {
 	echo 0 > "$PARAM"
-	echo 1 > "$SPARSE"
+	echo 0 > "$SPARSE"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -74,9 +74,9 @@ ktap_plan $(( ${#CASES[@]} * 2 ))
 for c in "${CASES[@]}"; do
 	mode=${c%%:*}
 	want=${c#*:}
-	num=${mode%/whole}
-	sparse=1
-	[ "$num" = "$mode" ] || sparse=0
+	num=${mode%/sparse}
+	sparse=0
+	[ "$num" = "$mode" ] || sparse=1
 	echo $sparse > "$SPARSE"
 	side=dest
 	if [ "${want%%:*}" = source ]; then

@@ -109,7 +109,7 @@ if [ "$topo" = pair ]; then
 	cases=${BENCH_CASES:-link_1 iperf3 pin_all dirty_25 dirty_50 link_2 link_4 link_1}
 else
 	dest=$addr
-	cases=${BENCH_CASES:-link_1 iperf3 pin_all dynamic dynamic_whole dirty_25 dirty_50 link_2 chan_1 chan_2 chan_4 link_4 zero90 zero90_whole sizes link_1 perf_pin_all}
+	cases=${BENCH_CASES:-link_1 iperf3 pin_all dynamic dynamic_sparse dirty_25 dirty_50 link_2 chan_1 chan_2 chan_4 link_4 zero90 zero90_sparse sizes link_1}
 fi
 ulimit -l unlimited
 rm -rf "$dir"
@@ -327,50 +327,20 @@ migrate()
 	emit "$name" "\"size_mb\":$mb,\"zero_pct\":$holes,$measured,\"source\":$src,\"dest\":$dst"
 }
 
-# whole CASE [PREFIX]: CASE with sparse registration off (module parameter
-# sparse=0 on the source, which then does not offer it), for comparison.
-whole()
+# sparse CASE: CASE with sparse registration (module parameter sparse=1
+# on both ends), for comparison.
+sparse()
 {
 	local p=/sys/module/rdmamig/parameters/sparse
-	echo 0 > "$p"
-	case $1 in
-	dynamic) migrate "${2:-}dynamic_whole" "$size" 0 ;;
-	zero90) migrate "${2:-}zero90_whole" "$zero" 90 ;;
-	*) echo "# bench: no whole-chunk variant of $1" >&2 ;;
-	esac
 	echo 1 > "$p"
-}
-
-# profile CASE: CASE (a name of this list) under `perf record -a` with
-# cpu-clock sampling (TCG has no PMU), both ends and rxe together in
-# loop; the flat profile goes to $RDMAMIG_OUT/perf-CASE.txt, and the
-# case's figures to bench.jsonl as usual (sampling costs a few percent).
-profile()
-{
-	local data=$dir/perf-$1.data stop=$dir/perf-$1.stop pid
-	if ! command -v perf >/dev/null; then
-		echo "# bench: no perf here, $1 not profiled" >&2
-		return
-	fi
-	# perf samples every CPU for as long as its command runs: until the
-	# case is over.  (A background job of a script ignores SIGINT.)
-	rm -f "$stop"
-	perf record -q -a -e cpu-clock -F 499 -o "$data" -- \
-		sh -c "until [ -e '$stop' ]; do sleep 0.2; done" 2>"$dir/perf-$1.err" &
-	pid=$!
-	sleep 1
+	on_dest sh -c "echo 1 > $p"
 	case $1 in
-	zero90) migrate perf_zero90 "$zero" 90 ;;
-	dynamic) migrate perf_dynamic "$size" 0 ;;
-	pin_all) migrate perf_pin_all "$size" 0 --pin-all ;;
-	*_whole) whole "${1%_whole}" perf_ ;;
-	*) echo "# bench: no profile of $1" >&2 ;;
+	dynamic) migrate dynamic_sparse "$size" 0 ;;
+	zero90) migrate zero90_sparse "$zero" 90 ;;
+	*) echo "# bench: no sparse variant of $1" >&2 ;;
 	esac
-	: >"$stop"
-	wait "$pid" || echo "# bench: perf record: $(head -c 300 "$dir/perf-$1.err")" >&2
-	perf report -i "$data" --stdio --no-children --sort dso,sym \
-		--percent-limit 0.5 2>/dev/null | grep -v '^$' >"$RDMAMIG_OUT/perf-$1.txt"
-	rm -f "$data"
+	echo 0 > "$p"
+	on_dest sh -c "echo 0 > $p"
 }
 
 # dirty NAME PCT: a live migration of a workload that writes random pages
@@ -452,8 +422,7 @@ for c in $cases; do
 	dynamic) migrate dynamic "$size" 0 ;;
 	chan_*) migrate "$c" "$size" 0 --pin-all --channels "${c#chan_}" ;;
 	zero90) migrate zero90 "$zero" 90 ;;
-	perf_*) profile "${c#perf_}" ;;
-	*_whole) whole "${c%_whole}" ;;
+	*_sparse) sparse "${c%_sparse}" ;;
 	sizes) for s in $sizes; do migrate "size_$s" "$s" 0 --pin-all; done ;;
 	dirty_*) dirty "$c" "${c#dirty_}" ;;
 	*) echo "# bench: unknown case $c" >&2 ;;

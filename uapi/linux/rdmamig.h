@@ -204,7 +204,7 @@ enum rdmamig_stat {
 #define RDMAMIG_CAP_AUTH	(1ULL << 1)
 /*
  * Reported only: dynamic registration exposes just the pages each window
- * writes (the module parameter "sparse" of both ends, on by default).
+ * writes (the module parameter "sparse" of both ends, off by default).
  */
 #define RDMAMIG_CAP_SPARSE	(1ULL << 2)
 
