@@ -794,6 +794,15 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 	}
 	finish_window(sess, cur);	/* chunks scanned before a failure */
 	/*
+	 * throttle() runs before each write, so the last one's bytes have
+	 * not been paid for yet: without this a round of one write (a
+	 * sparse chunk) would not be limited at all.
+	 */
+	if (!ret) {
+		throttle(sess);
+		ret = rdmamig_session_error(sess);
+	}
+	/*
 	 * A page the VMM sends again later in this round must not be zeroed
 	 * after its new content lands: COMPRESS is applied before we go on.
 	 */
