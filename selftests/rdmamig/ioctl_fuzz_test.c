@@ -58,68 +58,11 @@
 #include <linux/rdmamig.h>
 
 #include "kselftest_harness.h"
+#include "test_fuzz.h"
 #include "test_secret.h"
 
 #define DEV_PATH "/dev/" RDMAMIG_DEVICE_NAME
 #define PG 4096UL
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
-#define DEFAULT_SEED	0x72646d6967ULL		/* "rdmig" */
-#define DEFAULT_ITERS	2000
-
-/* ---- configuration and PRNG ------------------------------------------ */
-
-static uint64_t cfg_seed = DEFAULT_SEED;
-static unsigned long cfg_iters = DEFAULT_ITERS;
-static const char *cfg_addr;
-
-static void cfg_load(void)
-{
-	const char *s;
-
-	s = getenv("RDMAMIG_FUZZ_SEED");
-	if (s && *s)
-		cfg_seed = strtoull(s, NULL, 0);
-	s = getenv("RDMAMIG_FUZZ_ITERS");
-	if (s && *s && strtoul(s, NULL, 0) > 0)
-		cfg_iters = strtoul(s, NULL, 0);
-	s = getenv("RDMAMIG_LOCAL_ADDR");
-	cfg_addr = s && *s && strlen(s) < RDMAMIG_HOST_MAX - 4 ? s : NULL;
-}
-
-static __thread uint64_t rng;
-
-/* splitmix64: small, and the same sequence everywhere for a seed. */
-static uint64_t r64(void)
-{
-	uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rn(uint64_t n)
-{
-	return n ? r64() % n : 0;
-}
-
-static bool chance(unsigned int pct)
-{
-	return rn(100) < pct;
-}
-
-#define PICK(a) ((a)[rn(ARRAY_LEN(a))])
-
-/* Each test has its own stream, so that one reproduces alone. */
-static void seed_for(const char *name, uint64_t salt)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	while (*name)
-		h = (h ^ (uint8_t)*name++) * 0x100000001b3ULL;
-	rng = cfg_seed ^ h ^ (salt * 0x9e3779b97f4a7c15ULL);
-}
 
 static uint64_t any64(void)
 {

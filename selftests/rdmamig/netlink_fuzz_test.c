@@ -58,6 +58,7 @@
 #include <linux/rdmamig.h>
 
 #include "kselftest_harness.h"
+#include "test_fuzz.h"
 #include "test_secret.h"
 
 #ifndef SOL_NETLINK
@@ -65,64 +66,9 @@
 #endif
 
 #define PG 4096UL
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define DEFAULT_SEED	0x72646d6967ULL
-#define DEFAULT_ITERS	2000
 #define NCMD		21		/* commands 0..20 are fuzzed */
 #define NERR		4096
 #define RECV_TIMEOUT_S	10
-
-/* ---- configuration and PRNG (as in ioctl_fuzz_test.c) ------------------ */
-
-static uint64_t cfg_seed = DEFAULT_SEED;
-static unsigned long cfg_iters = DEFAULT_ITERS;
-static const char *cfg_addr;
-
-static void cfg_load(void)
-{
-	const char *s;
-
-	s = getenv("RDMAMIG_FUZZ_SEED");
-	if (s && *s)
-		cfg_seed = strtoull(s, NULL, 0);
-	s = getenv("RDMAMIG_FUZZ_ITERS");
-	if (s && *s && strtoul(s, NULL, 0) > 0)
-		cfg_iters = strtoul(s, NULL, 0);
-	s = getenv("RDMAMIG_LOCAL_ADDR");
-	cfg_addr = s && *s && strlen(s) < RDMAMIG_HOST_MAX - 4 ? s : NULL;
-}
-
-static uint64_t rng;
-
-static uint64_t r64(void)
-{
-	uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rn(uint64_t n)
-{
-	return n ? r64() % n : 0;
-}
-
-static bool chance(unsigned int pct)
-{
-	return rn(100) < pct;
-}
-
-#define PICK(a) ((a)[rn(ARRAY_LEN(a))])
-
-static void seed_for(const char *name)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	while (*name)
-		h = (h ^ (uint8_t)*name++) * 0x100000001b3ULL;
-	rng = cfg_seed ^ h;
-}
 
 static uint64_t any64(void)
 {
@@ -1654,7 +1600,7 @@ FIXTURE_SETUP(nl)
 	ASSERT_TRUE(self->saved.has_auth) TH_LOG("GET_DEFAULTS without AUTH");
 	ASSERT_GE((uint32_t)RDMAMIG_AUTH_OFF, self->saved.auth);
 	self->refcnt0 = module_refcnt();
-	seed_for(_metadata->name);
+	seed_for(_metadata->name, 0);
 	TH_LOG("seed %#llx (RDMAMIG_FUZZ_SEED), %lu requests per command "
 	       "(RDMAMIG_FUZZ_ITERS), local address %s", (unsigned long long)cfg_seed,
 	       cfg_iters, cfg_addr ?: "none");
@@ -1738,7 +1684,7 @@ static void check_after(struct __test_metadata *_metadata, FIXTURE_DATA(nl) *sel
 
 static void child_each_command(void)
 {
-	seed_for("each_command");
+	seed_for("each_command", 0);
 	if (!world_init()) {
 		bad("setting up: %s", strerror(errno));
 		_exit(1);
@@ -1783,7 +1729,7 @@ static void child_unprivileged(void)
 	unsigned int k;
 	struct nls s;
 
-	seed_for("unprivileged");
+	seed_for("unprivileged", 0);
 	if (!world_init()) {
 		bad("setting up: %s", strerror(errno));
 		_exit(1);
