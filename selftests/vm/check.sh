@@ -41,6 +41,11 @@ done
 [ -n "$kver" ] && [ $OPTIND -gt $# ] || usage
 
 cd "$top"
+# RDMAMIG_TEST_TIMEOUT (seconds per test, run_tests.sh's default 900)
+# reaches the guests: a debug kernel's pair run needs more.
+guest_cmd=(selftests/rdmamig/run_tests.sh)
+[ -z "${RDMAMIG_TEST_TIMEOUT:-}" ] ||
+	guest_cmd=(env RDMAMIG_TEST_TIMEOUT="$RDMAMIG_TEST_TIMEOUT" "${guest_cmd[@]}")
 passed=0 failed=0 skipped=0
 lines=()
 
@@ -66,7 +71,7 @@ for topo in $topologies; do
 	rc=0
 	"$selfdir/vm.sh" -k "$kver" -t "$topo" ${ko:+-m "$ko"} \
 		${timeout:+-T "$timeout"} -o "$logdir" \
-		-- selftests/rdmamig/run_tests.sh || rc=$?
+		-- "${guest_cmd[@]}" || rc=$?
 	# Interrupted: stop here (vm.sh has cleaned up).
 	((rc > 128 && rc != 255)) && exit "$rc"
 
