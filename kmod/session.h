@@ -61,6 +61,14 @@ struct rdmamig_chan {
 	int sq_avail;		/* free send-queue slots, sess->slock */
 };
 
+/* Channel 0's writes in flight and their rate (pace.c), sess->slock. */
+struct rdmamig_pace {
+	u64 inflight;		/* bytes posted, not completed */
+	u64 rate;		/* bytes/s, 0: not measured yet */
+	ktime_t span_start;	/* of the busy span being measured */
+	u64 span_bytes;		/* completed in it */
+};
+
 /* One control-channel buffer of RDMAMIG_MSG_SIZE bytes, DMA-mapped. */
 struct rdmamig_ctrl_buf {
 	struct ib_cqe cqe;
@@ -187,6 +195,7 @@ struct rdmamig_session {
 	struct delayed_work disconnect_work;	/* peer left: fail, a bit later */
 	unsigned long last_rx;		/* jiffies of the last message */
 	u32 keepalive_ms;		/* negotiated; 0: off */
+	struct rdmamig_pace pace;	/* channel 0's writes, pace.c */
 	bool closing;			/* teardown began; CM handler idles */
 	struct ib_cqe reg_cqe;		/* completes IB_WR_REG_MR */
 	int hostile;			/* selftests: see hostile.c */
@@ -308,6 +317,10 @@ int rdmamig_ctrl_send(struct rdmamig_session *sess, enum rdmamig_msg_type type,
 		      u32 repeat, const void *payload, u32 len);
 int rdmamig_sq_take(struct rdmamig_session *sess, u32 ch, int n);
 void rdmamig_sq_put(struct rdmamig_session *sess, u32 ch, int n);
+int rdmamig_pace_take(struct rdmamig_session *sess, u32 ch, u64 bytes,
+		      unsigned long timeout);
+void rdmamig_pace_undo(struct rdmamig_session *sess, u32 ch, u64 bytes);
+void rdmamig_pace_done(struct rdmamig_session *sess, u32 ch, u64 bytes);
 void rdmamig_ctrl_start_keepalive(struct rdmamig_session *sess);
 void rdmamig_ctrl_peer_disconnected(struct rdmamig_session *sess);
 

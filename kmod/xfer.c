@@ -52,6 +52,7 @@ struct xfer_io {
 	struct ib_qp *qp;	/* of channel @ch: the context is bound to it */
 	u32 ch;
 	int nwr;
+	u64 bytes;
 	bool posted;
 };
 
@@ -500,6 +501,7 @@ static void io_done(struct ib_cq *cq, struct ib_wc *wc)
 	struct xfer_io *io = container_of(wc->wr_cqe, struct xfer_io, cqe);
 	struct rdmamig_session *sess = io->sess;
 
+	rdmamig_pace_done(sess, io->ch, io->bytes);
 	rdmamig_sq_put(sess, io->ch, io->nwr);
 	if (wc->status != IB_WC_SUCCESS && wc->status != IB_WC_WR_FLUSH_ERR)
 		rdmamig_session_fail(sess, -EIO, false,
@@ -562,23 +564,29 @@ static int post_pages(struct rdmamig_session *sess, struct page **pages,
 		return ret;
 	}
 	io->nwr = ret;
+	io->bytes = (u64)n << PAGE_SHIFT;
 	io->sess = sess;
 	io->cqe.done = io_done;
-	ret = rdmamig_sq_take(sess, io->ch, io->nwr);
+	ret = rdmamig_pace_take(sess, io->ch, io->bytes, XFER_WAIT);
 	if (ret)
 		goto err_ctx;
+	ret = rdmamig_sq_take(sess, io->ch, io->nwr);
+	if (ret)
+		goto err_pace;
 	atomic_inc(&io->w->inflight);
 	ret = rdma_rw_ctx_post(&io->ctx, io->qp, sess->port_num, &io->cqe, NULL);
 	if (ret) {
 		atomic_dec(&io->w->inflight);
 		rdmamig_sq_put(sess, io->ch, io->nwr);
-		goto err_ctx;
+		goto err_pace;
 	}
 	io->posted = true;
 	sess->round_pages += n;
-	sess->round_bytes += (u64)n << PAGE_SHIFT;
+	sess->round_bytes += io->bytes;
 	return 0;
 
+err_pace:
+	rdmamig_pace_undo(sess, io->ch, io->bytes);
 err_ctx:
 	rdma_rw_ctx_destroy(&io->ctx, io->qp, sess->port_num, io->sgt.sgl,
 			    io->sgt.orig_nents, DMA_TO_DEVICE);
