@@ -215,35 +215,61 @@ u32 rdmamig_chunk_pages(struct rdmamig_block_ram *b, u32 chunk)
 	return min_t(u64, RDMAMIG_CHUNK_SIZE, b->length - off) >> PAGE_SHIFT;
 }
 
+/**
+ * rdmamig_pin_bits() - pin the pages a bitmap names, back to back
+ * @sess: the session whose owner's memory it is
+ * @base: the address of the page of bit 0
+ * @map: the bitmap
+ * @start: the first bit to look at
+ * @end: one past the last
+ * @gup_flags: FOLL_ flags for every pin
+ * @pages: one entry per set bit in [@start, @end), in bit order
+ *
+ * The runs of set bits are pinned under one hold of the mmap lock, all or
+ * nothing.  Return: the pages pinned, or a negative errno (-ESRCH: the
+ * owner exited).
+ */
+long rdmamig_pin_bits(struct rdmamig_session *sess, u64 base,
+		      const unsigned long *map, unsigned long start,
+		      unsigned long end, unsigned int gup_flags,
+		      struct page **pages)
+{
+	unsigned long b, e;
+	long done = 0;
+	int ret = 0;
+
+	if (!mmget_not_zero(sess->mm))
+		return -ESRCH;
+	mmap_read_lock(sess->mm);
+	b = start;
+	for_each_set_bitrange_from(b, e, map, end) {
+		ret = pin_locked(sess->mm, base + ((u64)b << PAGE_SHIFT), e - b,
+				 gup_flags, pages + done);
+		if (ret) {
+			unpin_user_pages(pages, done);
+			break;
+		}
+		done += e - b;
+	}
+	mmap_read_unlock(sess->mm);
+	mmput(sess->mm);
+	return ret ?: done;
+}
+
 /*
  * Pin the pages of the chunk at @base that @map names (all @nbits pages
- * without a map) into @pages, in order, writable and long-term; the runs
- * of a map under one hold of the mmap lock.
+ * without a map) into @pages, in order, writable and long-term.
  */
 static int pin_map(struct rdmamig_session *sess, u64 base, u32 nbits,
 		   const unsigned long *map, struct page **pages)
 {
 	const unsigned int flags = FOLL_WRITE | FOLL_LONGTERM;
-	u32 first, end, done = 0;
-	int ret = 0;
+	long ret;
 
 	if (!map)
 		return rdmamig_pin_range(sess, base, nbits, flags, pages);
-	if (!mmget_not_zero(sess->mm))
-		return -ESRCH;
-	mmap_read_lock(sess->mm);
-	for_each_set_bitrange(first, end, map, nbits) {
-		ret = pin_locked(sess->mm, base + ((u64)first << PAGE_SHIFT),
-				 end - first, flags, pages + done);
-		if (ret) {
-			unpin_user_pages(pages, done);
-			break;
-		}
-		done += end - first;
-	}
-	mmap_read_unlock(sess->mm);
-	mmput(sess->mm);
-	return ret;
+	ret = rdmamig_pin_bits(sess, base, map, 0, nbits, flags, pages);
+	return ret < 0 ? ret : 0;
 }
 
 /**

@@ -300,6 +300,10 @@ int rdmamig_dst_zero(struct rdmamig_session *sess, struct rdmamig_block_ram *b,
 int rdmamig_pin_range(struct rdmamig_session *sess, u64 addr,
 		      unsigned long npages, unsigned int gup_flags,
 		      struct page **pages);
+long rdmamig_pin_bits(struct rdmamig_session *sess, u64 base,
+		      const unsigned long *map, unsigned long start,
+		      unsigned long end, unsigned int gup_flags,
+		      struct page **pages);
 u64 rdmamig_blocks_bytes(struct rdmamig_session *sess);
 
 /* cm.c */

@@ -60,11 +60,12 @@ struct xfer_io {
 struct xfer_chunk {
 	struct rdmamig_block_ram *b;
 	u32 chunk;
-	u32 first;		/* first pinned page, relative to the chunk */
+	u32 first;		/* first dirty page, relative to the chunk */
 	u32 npinned;
-	struct page *pages[RDMAMIG_CHUNK_PAGES];
+	struct page *pages[RDMAMIG_CHUNK_PAGES];	/* see scan_chunk() */
 	u32 nruns;
 	u16 run_start[RDMAMIG_CHUNK_PAGES / 2 + 1];	/* relative to @first */
+	u16 run_page[RDMAMIG_CHUNK_PAGES / 2 + 1];	/* its first in @pages */
 	u16 run_len[RDMAMIG_CHUNK_PAGES / 2 + 1];
 	bool asked;		/* in this window's REGISTER_(PAGES_)REQUEST */
 };
@@ -452,46 +453,80 @@ static int add_zero(struct rdmamig_session *sess, struct xfer_round *w,
 }
 
 /*
- * Pin the dirty span of one chunk and sort its dirty pages: zero pages
- * become COMPRESS commands, the others runs to write.
+ * Pinning a chunk's dirty pages run by run costs a call into GUP per run
+ * (a VMA lookup, a page-table walk from the top); pinning its dirty span
+ * in one call costs every clean page between the runs too.  A run is
+ * taken to cost as much as PIN_RUN_PAGES pages.  Scattered pages (the
+ * rounds after the bulk one) are then pinned run by run: with 4.5% of a
+ * 256 MiB workload dirty at random, the span pinned nearly all of its
+ * 65536 pages in every round, for some 3000 to send.
+ */
+#define PIN_RUN_PAGES	8
+
+/*
+ * Pin the dirty pages of one chunk and sort them: zero pages become
+ * COMPRESS commands, the others runs to write.  @first and @last (dirty,
+ * relative to the chunk) bound them.  @xc->pages holds either the whole
+ * span from @first (one pin), or only the dirty pages, back to back (one
+ * pin per run); a run's pages are contiguous in it either way.
  */
 static int scan_chunk(struct rdmamig_session *sess, struct xfer_round *w,
 		      struct xfer_chunk *xc, const unsigned long *bitmap,
 		      u64 bit0, u32 first, u32 last)
 {
 	u64 cbase = (u64)xc->chunk * RDMAMIG_CHUNK_PAGES;
-	u32 i, run = 0;
-	bool in_run = false;
-	int ret;
+	unsigned long lo = cbase + first - bit0, hi = cbase + last + 1 - bit0;
+	unsigned long b, e;
+	u32 i, k, run = 0, span = last - first + 1, ndirty = 0, nruns = 0;
+	bool packed, in_run = false;
+	long ret;
 
-	xc->first = first;
-	xc->npinned = last - first + 1;
-	ret = rdmamig_pin_range(sess, xc->b->addr + ((cbase + first) << PAGE_SHIFT),
-				xc->npinned, 0, xc->pages);
-	if (ret) {
-		xc->npinned = 0;
-		return ret;
+	b = lo;
+	for_each_set_bitrange_from(b, e, bitmap, hi) {
+		ndirty += e - b;
+		nruns++;
 	}
+	packed = ndirty + nruns * PIN_RUN_PAGES < span;
+	xc->first = first;
+	if (packed) {
+		ret = rdmamig_pin_bits(sess, xc->b->addr + (bit0 << PAGE_SHIFT),
+				       bitmap, lo, hi, 0, xc->pages);
+		xc->npinned = ret < 0 ? 0 : ret;
+	} else {
+		ret = rdmamig_pin_range(sess, xc->b->addr +
+					((cbase + first) << PAGE_SHIFT),
+					span, 0, xc->pages);
+		xc->npinned = ret < 0 ? 0 : span;
+	}
+	if (ret < 0)
+		return ret;
 	xc->nruns = 0;
-	for (i = 0; i < xc->npinned; i++) {
-		u64 page = cbase + first + i;
-		bool dirty = test_bit(page - bit0, bitmap);
+	for (i = 0, k = 0; i < span; i++) {
+		bool dirty = test_bit(lo + i, bitmap);
 
-		if (dirty && page_is_zero(xc->pages[i])) {
-			ret = add_zero(sess, w, xc->b, page, 1);
+		if (!dirty) {
+			in_run = false;
+			k += !packed;
+			continue;
+		}
+		if (page_is_zero(xc->pages[k])) {
+			ret = add_zero(sess, w, xc->b, cbase + first + i, 1);
 			if (ret)
 				return ret;
 			sess->round_zero_pages++;
-			dirty = false;
+			in_run = false;
+			k++;
+			continue;
 		}
-		if (dirty && !in_run) {
+		if (!in_run) {
 			run = xc->nruns++;
 			xc->run_start[run] = i;
+			xc->run_page[run] = k;
 			xc->run_len[run] = 0;
 		}
-		if (dirty)
-			xc->run_len[run]++;
-		in_run = dirty;
+		xc->run_len[run]++;
+		in_run = true;
+		k++;
 	}
 	return 0;
 }
@@ -602,7 +637,7 @@ static int post_sparse(struct rdmamig_session *sess, struct xfer_chunk *xc,
 	u32 r, n = 0;
 
 	for (r = 0; r < xc->nruns; r++) {
-		memcpy(packed + n, xc->pages + xc->run_start[r],
+		memcpy(packed + n, xc->pages + xc->run_page[r],
 		       xc->run_len[r] * sizeof(*packed));
 		n += xc->run_len[r];
 	}
@@ -617,7 +652,7 @@ static int post_run(struct rdmamig_session *sess, struct xfer_chunk *xc,
 	u32 start = xc->run_start[run];
 	u64 roff = (u64)(xc->first + start) << PAGE_SHIFT;
 
-	return post_pages(sess, xc->pages + start, xc->run_len[run],
+	return post_pages(sess, xc->pages + xc->run_page[run], xc->run_len[run],
 			  sc->raddr + roff, sc->rkey, io);
 }
 
