@@ -673,6 +673,8 @@ void rdmamig_cm_teardown(struct rdmamig_session *sess)
 		rdma_lock_handler(sess->cm_id);
 		rdma_unlock_handler(sess->cm_id);
 	}
+	/* It posts registrations: done before the QP drains (it sees @closing). */
+	cancel_work_sync(&sess->pinall_work);
 	if (sess->wq) {
 		cancel_delayed_work_sync(&sess->keepalive_work);
 		cancel_delayed_work_sync(&sess->disconnect_work);

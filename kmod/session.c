@@ -149,6 +149,8 @@ struct rdmamig_session *rdmamig_session_create(struct mm_struct *mm)
 	}
 	sess->id = id;
 	mutex_init(&sess->lock);
+	mutex_init(&sess->reg_mutex);
+	INIT_WORK(&sess->pinall_work, rdmamig_dst_pinall_work);
 	spin_lock_init(&sess->slock);
 	INIT_LIST_HEAD(&sess->events);
 	INIT_LIST_HEAD(&sess->stream);

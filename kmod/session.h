@@ -198,6 +198,14 @@ struct rdmamig_session {
 	struct rdmamig_pace pace;	/* channel 0's writes, pace.c */
 	bool closing;			/* teardown began; CM handler idles */
 	struct ib_cqe reg_cqe;		/* completes IB_WR_REG_MR */
+	/*
+	 * Destination: the chunks' registrations (block.c) change under
+	 * @reg_mutex: the rx work registers what the source asks for while
+	 * @pinall_work registers every chunk of a pin-all session.  Neither
+	 * takes @lock (teardown holds it while it cancels both).
+	 */
+	struct mutex reg_mutex;
+	struct work_struct pinall_work;
 	int hostile;			/* selftests: see hostile.c */
 
 	/*
@@ -300,6 +308,7 @@ int rdmamig_dst_zero(struct rdmamig_session *sess, struct rdmamig_block_ram *b,
 int rdmamig_pin_range(struct rdmamig_session *sess, u64 addr,
 		      unsigned long npages, unsigned int gup_flags,
 		      struct page **pages);
+void rdmamig_dst_pinall_work(struct work_struct *work);
 long rdmamig_pin_bits(struct rdmamig_session *sess, u64 base,
 		      const unsigned long *map, unsigned long start,
 		      unsigned long end, unsigned int gup_flags,

@@ -15,6 +15,9 @@
 #               whose MAC nobody has (a permanent neighbour entry:
 #               the CM request goes nowhere)                      source
 #   connected   CONNECT done, no round yet                        both
+#   pinall      CONNECT done with pin-all, 512 MiB: the destination
+#               is still registering its chunks in the background
+#               (rdmamig_dst_pinall_work()), teardown stops it     dest
 #   round       in the bulk round (16 MiB at 1 MB/s)              both
 #   between     after round 1, before round 2                     both
 #   final       after the final round, before COMPLETE            both
@@ -70,7 +73,7 @@ cleanup()
 trap cleanup EXIT
 
 CASES=(listen:dst none:src connecting:src connected:src connected:dst
-       round:src round:dst between:src between:dst final:src final:dst
+       pinall:dst round:src round:dst between:src between:dst final:src final:dst
        completed:src)
 ktap_plan $((2 * ${#CASES[@]} + 4))
 
@@ -127,7 +130,7 @@ vmm_fd()
 stopped()
 {
 	local st
-	read -r _ _ st _ < "/proc/$1/stat" 2>/dev/null && [ "$st" = T ]
+	read -r _ _ st _ 2>/dev/null < "/proc/$1/stat" && [ "$st" = T ]
 }
 
 exited()
@@ -140,7 +143,7 @@ vmpin()
 	local k v
 	while read -r k v _; do
 		[ "$k" = VmPin: ] && { echo "$v"; return; }
-	done < "/proc/$1/status" 2>/dev/null
+	done 2>/dev/null < "/proc/$1/status"
 }
 
 # The VMM's JSON summary or failure line: jload FILE NAME reads, with one
@@ -197,10 +200,15 @@ run_case()
 		  --timeout 30 --json)
 	[ "$point" = round ] && src_args=(--size 16 --blocks 2 --zero-holes 0
 		--rounds 1 --max-bandwidth 1000000 --timeout 30 --json)
+	# 512 chunks, registered at 2 to 10 ms each under TCG: cancelled
+	# within the first second, the work is mid-way.
+	local pinall=''
+	[ "$point" = pinall ] && pinall=1 src_args=(--size 512 --blocks 1 --pin-all
+		--zero-holes 0 --rounds 1 --timeout 30 --json)
 
 	if [ "$point" != connecting ]; then
 		"$VMM" dest --listen "$ADDR:0" --port-file "$f.port" --timeout 30 --json \
-			"${src_args[@]:0:4}" > "$f.dst" 2>&1 &
+			"${src_args[@]:0:4}" ${pinall:+--pin-all} > "$f.dst" 2>&1 &
 		dpid=$!
 		pids+=("$dpid")
 		wait_for 20 test -s "$f.port" || { ktap_fail "$name: destination listens"; return; }
@@ -223,6 +231,7 @@ run_case()
 	*)
 		stop=$point
 		[ "$point" = none ] && stop=connect
+		[ "$point" = pinall ] && stop=connected
 		"$VMM" source --connect "$ADDR:$port" "${src_args[@]}" --stop-at "$stop" \
 			> "$f.src" 2>&1 &
 		spid=$!
