@@ -301,10 +301,12 @@ int rdmamig_dst_register(struct rdmamig_session *sess,
 	u32 nbits = rdmamig_chunk_pages(b, chunk);
 	struct ib_reg_wr reg = {};
 	unsigned int npages;
+	ktime_t t0;
 	int ret, n;
 
 	if (c->mr && !map)
 		return 0;
+	t0 = ktime_get();
 	rdmamig_dst_unregister(sess, b, chunk);
 	npages = map ? bitmap_weight(map, nbits) : nbits;
 
@@ -373,6 +375,7 @@ int rdmamig_dst_register(struct rdmamig_session *sess,
 	c->npages = npages;
 	sess->stats.chunks_registered++;
 	sess->stats.registered_bytes += (u64)npages << PAGE_SHIFT;
+	rdmamig_time_add(&sess->register_ns, t0);
 	return 0;
 
 err_mr:

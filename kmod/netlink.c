@@ -152,6 +152,12 @@ static int put_stats(struct sk_buff *skb, const struct rdmamig_stats *st)
 		{ RDMAMIG_STAT_SETUP_MS, offsetof(struct rdmamig_stats, setup_ms) },
 		{ RDMAMIG_STAT_TOTAL_MS, offsetof(struct rdmamig_stats, total_ms) },
 		{ RDMAMIG_STAT_DOWNTIME_MS, offsetof(struct rdmamig_stats, downtime_ms) },
+		{ RDMAMIG_STAT_SCAN_MS, offsetof(struct rdmamig_stats, scan_ms) },
+		{ RDMAMIG_STAT_KEYS_WAIT_MS, offsetof(struct rdmamig_stats, keys_wait_ms) },
+		{ RDMAMIG_STAT_WRITES_WAIT_MS,
+		  offsetof(struct rdmamig_stats, writes_wait_ms) },
+		{ RDMAMIG_STAT_REGISTER_MS, offsetof(struct rdmamig_stats, register_ms) },
+		{ RDMAMIG_STAT_ZERO_MS, offsetof(struct rdmamig_stats, zero_ms) },
 	};
 	struct nlattr *nest;
 	size_t i;

@@ -527,6 +527,11 @@ void rdmamig_session_get_stats(struct rdmamig_session *sess,
 	st->total_ms = ms_between(sess->t_start, end);
 	st->downtime_ms = sess->t_final ? ms_between(sess->t_final, end) : 0;
 	spin_unlock_irqrestore(&sess->slock, flags);
+	st->scan_ms = div_u64(READ_ONCE(sess->scan_ns), NSEC_PER_MSEC);
+	st->keys_wait_ms = div_u64(READ_ONCE(sess->keys_wait_ns), NSEC_PER_MSEC);
+	st->writes_wait_ms = div_u64(READ_ONCE(sess->writes_wait_ns), NSEC_PER_MSEC);
+	st->register_ms = div_u64(READ_ONCE(sess->register_ns), NSEC_PER_MSEC);
+	st->zero_ms = div_u64(READ_ONCE(sess->zero_ns), NSEC_PER_MSEC);
 }
 
 /* Holding the list mutex keeps every session on the list alive. */

@@ -239,7 +239,25 @@ struct rdmamig_session {
 	ktime_t t_setup;
 	ktime_t t_final;
 	ktime_t t_end;
+
+	/*
+	 * Where the time went (the *_ms statistics), in ns.  Each is added
+	 * to by one context at a time: the source's data path (@lock), or
+	 * the destination's registrations (@reg_mutex) and rx work; read
+	 * with READ_ONCE.
+	 */
+	u64 scan_ns;
+	u64 keys_wait_ns;
+	u64 writes_wait_ns;
+	u64 register_ns;
+	u64 zero_ns;
 };
+
+/* Add the time since @t0 to one of the session's *_ns counters. */
+static inline void rdmamig_time_add(u64 *ns, ktime_t t0)
+{
+	WRITE_ONCE(*ns, *ns + ktime_to_ns(ktime_sub(ktime_get(), t0)));
+}
 
 #define sess_info(s, fmt, ...) \
 	pr_info("session %u: " fmt, (s)->id, ##__VA_ARGS__)

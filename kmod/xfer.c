@@ -262,22 +262,20 @@ static bool sparse_keys(struct rdmamig_session *sess)
 }
 
 /* The chunk's pages to write, as REGISTER_PAGES_REQUEST's map. */
-static void fill_pages_cmd(struct rdmamig_session *sess, struct xfer_chunk *xc,
-			   struct rdmamig_cmd_pages *cmd)
+static void fill_pages_cmd(struct xfer_chunk *xc, struct rdmamig_cmd_pages *cmd)
 {
-	u64 map[RDMAMIG_PAGE_MAP_WORDS] = {};
-	u32 r, p;
+	DECLARE_BITMAP(map, RDMAMIG_CHUNK_PAGES);
+	u64 words[RDMAMIG_PAGE_MAP_WORDS];
+	u32 r, i;
 
+	bitmap_zero(map, RDMAMIG_CHUNK_PAGES);
 	for (r = 0; r < xc->nruns; r++)
-		for (p = 0; p < xc->run_len[r]; p++) {
-			u32 bit = xc->first + xc->run_start[r] + p;
-
-			map[bit / 64] |= 1ULL << (bit % 64);
-		}
+		bitmap_set(map, xc->first + xc->run_start[r], xc->run_len[r]);
+	bitmap_to_arr64(words, map, RDMAMIG_CHUNK_PAGES);
 	cmd->block = cpu_to_be32(xc->b->index);
 	cmd->chunk = cpu_to_be32(xc->chunk);
-	for (p = 0; p < RDMAMIG_PAGE_MAP_WORDS; p++)
-		cmd->map[p] = cpu_to_be64(map[p]);
+	for (i = 0; i < RDMAMIG_PAGE_MAP_WORDS; i++)
+		cmd->map[i] = cpu_to_be64(words[i]);
 }
 
 /*
@@ -317,7 +315,7 @@ static int get_keys(struct rdmamig_session *sess, struct xfer_window *w,
 			continue;
 		}
 		if (sparse)
-			fill_pages_cmd(sess, xc, &pcmds[n]);
+			fill_pages_cmd(xc, &pcmds[n]);
 		cmds[n].block = cpu_to_be32(xc->b->index);
 		cmds[n].chunk = cpu_to_be32(xc->chunk);
 		n++;
@@ -340,8 +338,12 @@ static int get_keys(struct rdmamig_session *sess, struct xfer_window *w,
 	else
 		ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_REGISTER_REQUEST, n, cmds,
 					n * sizeof(*cmds));
-	if (!ret)
+	if (!ret) {
+		ktime_t t0 = ktime_get();
+
 		ret = rdmamig_session_wait(sess, keys_arrived, XFER_WAIT);
+		rdmamig_time_add(&sess->keys_wait_ns, t0);
+	}
 	if (ret)
 		goto out;
 	/* Only this thread touches the LRU list. */
@@ -704,9 +706,11 @@ static bool window_idle(struct xfer_window *w)
  */
 static int finish_window(struct rdmamig_session *sess, struct xfer_window *w)
 {
+	ktime_t t0 = ktime_get();
 	u32 i;
 
 	wait_event(sess->tx_wait, window_idle(w));
+	rdmamig_time_add(&sess->writes_wait_ns, t0);
 	for (i = 0; i < w->nio; i++) {
 		if (!w->ios[i].posted)
 			continue;
@@ -798,6 +802,8 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 
 		first = find_next_bit(bitmap, hi - r->first_page, lo - r->first_page);
 		if (first < hi - r->first_page) {
+			ktime_t t0 = ktime_get();
+
 			last = find_last_bit(bitmap, hi - r->first_page);
 			xc = &cur->chunks[cur->n++];
 			xc->b = b;
@@ -805,6 +811,7 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 			ret = scan_chunk(sess, x, xc, bitmap, r->first_page,
 					 first + r->first_page - c * RDMAMIG_CHUNK_PAGES,
 					 last + r->first_page - c * RDMAMIG_CHUNK_PAGES);
+			rdmamig_time_add(&sess->scan_ns, t0);
 		}
 		if (ret || (cur->n < wmax && c < c1))
 			continue;
@@ -1091,13 +1098,17 @@ static bool dst_register_one(struct rdmamig_session *sess,
 	if (!b)
 		return false;
 	nbits = rdmamig_chunk_pages(b, chunk);
-	if (map && (bitmap_empty(map, nbits) ||
-		    find_next_bit(map, RDMAMIG_CHUNK_PAGES, nbits) < RDMAMIG_CHUNK_PAGES)) {
-		rdmamig_session_fail(sess, -EPROTO, true,
-				     "register of %s pages of '%s' chunk %u (%u pages)",
-				     bitmap_empty(map, nbits) ? "no" : "nonexistent",
-				     b->name, chunk, nbits);
-		return false;
+	if (map) {
+		bool none = bitmap_empty(map, nbits);
+
+		if (none || find_next_bit(map, RDMAMIG_CHUNK_PAGES, nbits) <
+			    RDMAMIG_CHUNK_PAGES) {
+			rdmamig_session_fail(sess, -EPROTO, true,
+					     "register of %s pages of '%s' chunk %u (%u pages)",
+					     none ? "no" : "nonexistent", b->name, chunk,
+					     nbits);
+			return false;
+		}
 	}
 	mutex_lock(&sess->reg_mutex);
 	/* Our own bound holds whatever the source believes. */
@@ -1201,6 +1212,7 @@ static void dst_compress(struct rdmamig_session *sess,
 		u32 bi = be32_to_cpu(z[i].block), np = be32_to_cpu(z[i].npages);
 		u64 off = be64_to_cpu(z[i].offset), end;
 		struct rdmamig_block_ram *b;
+		ktime_t t0;
 		int ret;
 
 		if (bi >= sess->nblocks) {
@@ -1217,7 +1229,9 @@ static void dst_compress(struct rdmamig_session *sess,
 					     np, off, b->name);
 			return;
 		}
+		t0 = ktime_get();
 		ret = rdmamig_dst_zero(sess, b, off, np);
+		rdmamig_time_add(&sess->zero_ns, t0);
 		if (ret) {
 			rdmamig_session_fail(sess, ret, true,
 					     "zeroing pages of '%s' failed (%d)", b->name, ret);

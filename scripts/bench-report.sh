@@ -86,7 +86,13 @@ cat "${files[@]}" | jq -s '
             kalloc_src_mib_per_gib: (if .kmem_src then ((.kmem_src.slab_kb + .kmem_src.vmalloc_kb) / 1024) / (.size_mb / 1024) else null end),
             kalloc_dst_mib_per_gib: (if .kmem_dst then ((.kmem_dst.slab_kb + .kmem_dst.vmalloc_kb) / 1024) / (.size_mb / 1024) else null end),
             kmem_src: .kmem_src, kmem_dst: .kmem_dst,
-            s_per_gib: ((.source.total_ms / 1000) / (.size_mb / 1024))
+            s_per_gib: ((.source.total_ms / 1000) / (.size_mb / 1024)),
+            # where the time went: the counters of the module, in s
+            time: {scan_s: ((.source.scan_ms // null) | if . then . / 1000 else null end),
+                   keys_wait_s: ((.source.keys_wait_ms // null) | if . then . / 1000 else null end),
+                   writes_wait_s: ((.source.writes_wait_ms // null) | if . then . / 1000 else null end),
+                   register_s: ((.dest.register_ms // null) | if . then . / 1000 else null end),
+                   zero_s: ((.dest.zero_ms // null) | if . then . / 1000 else null end)}
           } + cpu_sides ],
         # kernel memory against the size (pin-all sizes, loop: both ends):
         # least squares, MiB = fixed + per_gib * GiB
@@ -174,6 +180,18 @@ for t in $(jq -r 'keys[]' "$outdir/bench.json"); do
 		if $r and $z then ($r / $z * 100 | round / 100) else empty end' "$outdir/bench.json")
 	[ -z "$zw" ] || echo "  with sparse registration (sparse=1): ${zw}x"
 	echo
+	# The module's time counters (struct rdmamig_stats *_ms), seconds.
+	if [ "$(jq "$T"' | [.results[] | select(.time.scan_s != null)] | length' "$outdir/bench.json")" -gt 0 ]; then
+		echo "where the time went (s): source scan, keys wait, writes wait; destination register, zero"
+		printf '%-14s %8s %8s %8s %8s %8s %8s %8s
+' case total-s setup-s scan keys-wait writes-wait register zero
+		jq -r "$T"'.results[] | select(.time.scan_s != null) | [.name, (.total_s*100|round/100),
+			(.setup_s*100|round/100), (.time.scan_s*100|round/100), (.time.keys_wait_s*100|round/100),
+			(.time.writes_wait_s*100|round/100), ((.time.register_s // 0)*100|round/100),
+			((.time.zero_s // 0)*100|round/100)] | @tsv' "$outdir/bench.json" |
+			awk -F'\t' '{ printf "%-14s %8s %8s %8s %8s %8s %8s %8s\n", $1,$2,$3,$4,$5,$6,$7,$8 }'
+		echo
+	fi
 	if [ "$(jq "$T.dirty | length" "$outdir/bench.json")" -gt 0 ]; then
 		printf '%-9s %8s %10s %10s %7s %6s %10s %8s %8s %12s %9s %6s  %s\n' \
 			workload rate-r dirty-MB/s "(ratio)" bulk-r rounds converged throttle total-s downtime-ms "(/limit)" sum pages-per-round

@@ -219,7 +219,36 @@ stats_add_up()
 	[ $((scaps >> 2 & 1)) = "$sparse" ] && [ $((dcaps >> 2 & 1)) = "$sparse" ] ||
 		{ diag "$name: caps $scaps/$dcaps, sparse registration wanted: $sparse"; ok=1; }
 	keys_invalidated "$name" "$pin" || ok=1
+	time_accounted "$name" "$pin" || ok=1
 	return $ok
+}
+
+# time_accounted NAME PIN-ALL: where the time went (struct rdmamig_stats
+# *_ms).  The source's three steps run one after the other in one thread,
+# so they add up to no more than its total; each step this migration has
+# took time: pages scanned, writes waited for, keys waited for (dynamic
+# only: pin-all keys are asked for once, from memory registered already
+# or being registered), chunks registered and zero pages cleared at the
+# destination.
+time_accounted()
+{
+	local s=$tmp/$1.src d=$tmp/$1.dst scan keys writes total reg zero
+	scan=$(jget "$s" .scan_ms)
+	keys=$(jget "$s" .keys_wait_ms)
+	writes=$(jget "$s" .writes_wait_ms)
+	total=$(jget "$s" .total_ms)
+	reg=$(jget "$d" .register_ms)
+	zero=$(jget "$d" .zero_ms)
+	diag "$1: source scan $scan ms, keys wait $keys ms, writes wait $writes ms" \
+		"(total $total ms); destination register $reg ms, zero $zero ms"
+	[[ "$scan$keys$writes$total$reg$zero" =~ ^[0-9]+$ ]] ||
+		{ diag "$1: no time statistics"; return 1; }
+	[ $((scan + keys + writes)) -le "$total" ] ||
+		{ diag "$1: the source's steps add up to more than its total"; return 1; }
+	[ "$scan" -gt 0 ] && [ "$writes" -gt 0 ] && [ "$reg" -gt 0 ] && [ "$zero" -gt 0 ] ||
+		{ diag "$1: a step took no time"; return 1; }
+	[ "$2" = 1 ] || [ "$keys" -gt 0 ] ||
+		{ diag "$1: dynamic registration, but no wait for keys"; return 1; }
 }
 
 # keys_invalidated NAME PIN-ALL: with dynamic registration the destination

@@ -290,6 +290,11 @@ static void print_human(const struct vmm_opts *o, const struct rdmamig_stats *st
 	       (uint64_t)st->setup_ms, (uint64_t)st->total_ms,
 	       (uint64_t)st->downtime_ms, mbs(st->throughput), (uint64_t)st->caps,
 	       st->wire_version, st->channels, st->channels == 1 ? "" : "s");
+	printf("  time: scan %" PRIu64 " ms, keys wait %" PRIu64 " ms, writes wait %"
+	       PRIu64 " ms, register %" PRIu64 " ms, zero %" PRIu64 " ms\n",
+	       (uint64_t)st->scan_ms, (uint64_t)st->keys_wait_ms,
+	       (uint64_t)st->writes_wait_ms, (uint64_t)st->register_ms,
+	       (uint64_t)st->zero_ms);
 	for (i = 0; i < nrs; i++)
 		printf("  round %" PRIu64 ": %" PRIu64 " dirty, %" PRIu64 " pages, %"
 		       PRIu64 " zero, %.1f MB/s (wall %.1f MB/s)\n",
@@ -310,14 +315,20 @@ static void print_json(const struct vmm_opts *o, const struct rdmamig_stats *st,
 	       ",\"device_state_bytes\":%" PRIu64 ",\"chunks_registered\":%" PRIu64
 	       ",\"chunks_unregistered\":%" PRIu64 ",\"setup_ms\":%" PRIu64
 	       ",\"total_ms\":%" PRIu64 ",\"downtime_ms\":%" PRIu64
-	       ",\"throughput\":%" PRIu64 ",\"throughput_mbs\":%.2f",
+	       ",\"throughput\":%" PRIu64 ",\"throughput_mbs\":%.2f"
+	       ",\"scan_ms\":%" PRIu64 ",\"keys_wait_ms\":%" PRIu64
+	       ",\"writes_wait_ms\":%" PRIu64 ",\"register_ms\":%" PRIu64
+	       ",\"zero_ms\":%" PRIu64,
 	       role_name(o), state_name(st->state), (uint64_t)st->caps,
 	       st->wire_version, st->channels, (uint64_t)st->pages, (uint64_t)st->zero_pages,
 	       (uint64_t)st->bytes, (uint64_t)st->rounds,
 	       (uint64_t)st->device_state_bytes, (uint64_t)st->chunks_registered,
 	       (uint64_t)st->chunks_unregistered, (uint64_t)st->setup_ms,
 	       (uint64_t)st->total_ms, (uint64_t)st->downtime_ms,
-	       (uint64_t)st->throughput, mbs(st->throughput));
+	       (uint64_t)st->throughput, mbs(st->throughput),
+	       (uint64_t)st->scan_ms, (uint64_t)st->keys_wait_ms,
+	       (uint64_t)st->writes_wait_ms, (uint64_t)st->register_ms,
+	       (uint64_t)st->zero_ms);
 	printf(",\"round_stats\":[");
 	for (i = 0; i < nrs; i++)
 		printf("%s{\"round\":%" PRIu64 ",\"pages_dirty\":%" PRIu64

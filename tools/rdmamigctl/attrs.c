@@ -614,7 +614,7 @@ static const struct stat_field {
 	const char *key;	/* JSON */
 	const char *name;	/* text */
 	enum stat_kind kind;
-	int line;		/* text: lines 0 (always), 1 and 2 */
+	int line;		/* text: lines 0 (always), 1 to 3 */
 } stat_fields[] = {
 	{ RDMAMIG_STAT_BYTES, "bytes", "bytes", S_SIZE, 0 },
 	{ RDMAMIG_STAT_PAGES, "pages", "pages", S_NUM, 0 },
@@ -633,6 +633,12 @@ static const struct stat_field {
 	{ RDMAMIG_STAT_TOTAL_MS, "total_ms", "total", S_MS, 2 },
 	{ RDMAMIG_STAT_DOWNTIME_MS, "downtime_ms", "downtime", S_MS, 2 },
 	{ RDMAMIG_STAT_CHANNELS, "channels", "channels", S_NUM, 2 },
+	/* Where the time went (Documentation/uapi.rst, struct rdmamig_stats). */
+	{ RDMAMIG_STAT_SCAN_MS, "scan_ms", "scan", S_MS, 3 },
+	{ RDMAMIG_STAT_KEYS_WAIT_MS, "keys_wait_ms", "keys-wait", S_MS, 3 },
+	{ RDMAMIG_STAT_WRITES_WAIT_MS, "writes_wait_ms", "writes-wait", S_MS, 3 },
+	{ RDMAMIG_STAT_REGISTER_MS, "register_ms", "register", S_MS, 3 },
+	{ RDMAMIG_STAT_ZERO_MS, "zero_ms", "zero", S_MS, 3 },
 };
 
 int attr_print_stats(const struct nlattr *nest, const char *sep, bool all)

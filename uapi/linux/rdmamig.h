@@ -171,6 +171,11 @@ enum rdmamig_stat {
 	RDMAMIG_STAT_TOTAL_MS,
 	RDMAMIG_STAT_DOWNTIME_MS,
 	RDMAMIG_STAT_CHANNELS,		/* negotiated channels */
+	RDMAMIG_STAT_SCAN_MS,		/* see struct rdmamig_stats */
+	RDMAMIG_STAT_KEYS_WAIT_MS,
+	RDMAMIG_STAT_WRITES_WAIT_MS,
+	RDMAMIG_STAT_REGISTER_MS,
+	RDMAMIG_STAT_ZERO_MS,
 
 	__RDMAMIG_STAT_MAX,
 	RDMAMIG_STAT_MAX = __RDMAMIG_STAT_MAX - 1
@@ -365,6 +370,15 @@ struct rdmamig_stats {
 	char reason[RDMAMIG_REASON_MAX];	/* why the session failed */
 	__u32 channels;		/* negotiated queue pairs; 0 before connecting */
 	__u32 reserved2;
+	/*
+	 * Where the time went: wall-clock ms spent in each step, summed over
+	 * the session; each side fills in its own.
+	 */
+	__u64 scan_ms;		/* source: pinning dirty pages, finding zero pages */
+	__u64 keys_wait_ms;	/* source: waiting for the destination's keys */
+	__u64 writes_wait_ms;	/* source: waiting for RDMA WRITEs to complete */
+	__u64 register_ms;	/* destination: pinning and registering chunks */
+	__u64 zero_ms;		/* destination: clearing the pages of COMPRESS */
 };
 
 #define RDMAMIG_IOC_MAGIC	0xd7

@@ -340,7 +340,8 @@ int main(void)
 		    "\"rounds\":0,\"throughput\":0,\"chunks_registered\":0,"
 		    "\"chunks_unregistered\":0,\"registered_bytes\":0,"
 		    "\"device_state_bytes\":0,\"setup_ms\":0,\"total_ms\":0,"
-		    "\"downtime_ms\":0,\"channels\":0}},"
+		    "\"downtime_ms\":0,\"channels\":0,\"scan_ms\":0,\"keys_wait_ms\":0,"
+		    "\"writes_wait_ms\":0,\"register_ms\":0,\"zero_ms\":0}},"
 		    "{\"id\":7,\"role\":\"source\",\"state\":\"failed\","
 		    "\"error\":-104,\"error_text\":\"Connection reset by peer\","
 		    "\"reason\":\"peer: \\\"gone\\\"\",\"owner_pid\":107,"
@@ -355,7 +356,9 @@ int main(void)
 		    "\"throughput\":1000010,\"chunks_registered\":1000006,"
 		    "\"chunks_unregistered\":1000007,\"registered_bytes\":1000008,"
 		    "\"device_state_bytes\":1000009,\"setup_ms\":1000011,"
-		    "\"total_ms\":1000012,\"downtime_ms\":1000013,\"channels\":1000014}}]\n");
+		    "\"total_ms\":1000012,\"downtime_ms\":1000013,\"channels\":1000014,"
+		    "\"scan_ms\":1000015,\"keys_wait_ms\":1000016,\"writes_wait_ms\":1000017,"
+		    "\"register_ms\":1000018,\"zero_ms\":1000019}}]\n");
 	output_case("session show, text", false, false, session_detail,
 		    "session 7: source failed error ECONNRESET (Connection reset by peer)"
 		    " reason \"peer: \"gone\"\"\n"
@@ -368,7 +371,9 @@ int main(void)
 		    " rounds 1000005 throughput 1.0MB/s\n"
 		    "           chunks-registered 1000006 chunks-unregistered 1000007"
 		    " registered 976.6KiB device-state 976.6KiB\n"
-		    "           setup 1000011ms total 1000012ms downtime 1000013ms channels 1000014\n");
+		    "           setup 1000011ms total 1000012ms downtime 1000013ms channels 1000014\n"
+		    "           scan 1000015ms keys-wait 1000016ms writes-wait 1000017ms"
+		    " register 1000018ms zero 1000019ms\n");
 	output_case("session show, fresh, text", false, false, session_fresh,
 		    "session 0: dest setup\n"
 		    "    owner pid 100 target pid 200\n"
@@ -379,7 +384,8 @@ int main(void)
 		    "    stats: bytes 0B pages 0 zero-pages 0 rounds 0 throughput 0.0MB/s\n"
 		    "           chunks-registered 0 chunks-unregistered 0 registered 0B"
 		    " device-state 0B\n"
-		    "           setup 0ms total 0ms downtime 0ms channels 0\n");
+		    "           setup 0ms total 0ms downtime 0ms channels 0\n"
+		    "           scan 0ms keys-wait 0ms writes-wait 0ms register 0ms zero 0ms\n");
 	output_case("session show, pretty JSON", true, true, session_fresh,
 		    "{\n"
 		    "    \"id\": 0,\n"
@@ -415,7 +421,12 @@ int main(void)
 		    "        \"setup_ms\": 0,\n"
 		    "        \"total_ms\": 0,\n"
 		    "        \"downtime_ms\": 0,\n"
-		    "        \"channels\": 0\n"
+		    "        \"channels\": 0,\n"
+		    "        \"scan_ms\": 0,\n"
+		    "        \"keys_wait_ms\": 0,\n"
+		    "        \"writes_wait_ms\": 0,\n"
+		    "        \"register_ms\": 0,\n"
+		    "        \"zero_ms\": 0\n"
 		    "    }\n"
 		    "}\n");
 
@@ -457,7 +468,9 @@ int main(void)
 		    "\"rounds\":2005,\"throughput\":2010,\"chunks_registered\":2006,"
 		    "\"chunks_unregistered\":2007,\"registered_bytes\":2008,"
 		    "\"device_state_bytes\":2009,\"setup_ms\":2011,\"total_ms\":2012,"
-		    "\"downtime_ms\":2013,\"channels\":2014},\"error\":0,\"reason\":\"\"}\n"
+		    "\"downtime_ms\":2013,\"channels\":2014,\"scan_ms\":2015,"
+		    "\"keys_wait_ms\":2016,\"writes_wait_ms\":2017,\"register_ms\":2018,"
+		    "\"zero_ms\":2019},\"error\":0,\"reason\":\"\"}\n"
 		    "{\"time\":\"2023-11-14T22:13:20.123+0000\",\"event\":\"state\","
 		    "\"id\":3,\"role\":\"source\",\"state\":\"cancelled\","
 		    "\"error\":-125,\"error_text\":\"Operation canceled\","
