@@ -15,6 +15,7 @@
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/highmem.h>
+#include <linux/kthread.h>
 
 #include "compat.h"
 #include "proto.h"
@@ -157,16 +158,67 @@ static void unaccount_pin(struct rdmamig_session *sess, unsigned long npages)
 	atomic64_sub(npages, &sess->pinned_pages);
 }
 
-/* Pin @npages of @mm from @addr, all or nothing; its mmap lock is held. */
-static int pin_locked(struct mm_struct *mm, u64 addr, unsigned long npages,
-		      unsigned int gup_flags, struct page **pages)
+/*
+ * How the owner's pages are pinned, by who pins them:
+ *  - its own thread (the VMM in an ioctl): GUP-fast, which walks the page
+ *    tables without the mmap lock and takes a huge page's subpages at
+ *    once;
+ *  - a kernel thread (the destination's works): the same, on the owner's
+ *    mm borrowed with kthread_use_mm();
+ *  - another process (rdmamigctl driving a migration by pid): the locked,
+ *    page-by-page walk of pin_user_pages_remote().
+ * Under TCG with transparent huge pages, 256 MiB took 2 ms to pin the
+ * first way and 3.8 s the last (the source's scan, Linux 6.1).
+ */
+enum pin_way { PIN_OWN, PIN_BORROWED, PIN_REMOTE };
+
+static int pin_begin(struct rdmamig_session *sess, enum pin_way *way)
+{
+	if (current->mm == sess->mm) {
+		*way = PIN_OWN;
+		return 0;
+	}
+	/* The owner may have exited (its mm is only grabbed). */
+	if (!mmget_not_zero(sess->mm))
+		return -ESRCH;
+	if ((current->flags & PF_KTHREAD) && !current->mm) {
+		*way = PIN_BORROWED;
+		kthread_use_mm(sess->mm);
+	} else {
+		*way = PIN_REMOTE;
+		mmap_read_lock(sess->mm);
+	}
+	return 0;
+}
+
+static void pin_end(struct rdmamig_session *sess, enum pin_way way)
+{
+	if (way == PIN_OWN)
+		return;
+	if (way == PIN_BORROWED)
+		kthread_unuse_mm(sess->mm);
+	else
+		mmap_read_unlock(sess->mm);
+	mmput(sess->mm);
+}
+
+/* Pin @npages from @addr, all or nothing, between pin_begin() and pin_end(). */
+static int pin_pages(struct rdmamig_session *sess, enum pin_way way, u64 addr,
+		     unsigned long npages, unsigned int gup_flags,
+		     struct page **pages)
 {
 	unsigned long done = 0;
 	long got = 0;
 
 	while (done < npages) {
-		got = rdmamig_pin_remote(mm, addr + (done << PAGE_SHIFT),
-					 npages - done, gup_flags, pages + done);
+		u64 at = addr + (done << PAGE_SHIFT);
+		unsigned long n = min_t(unsigned long, npages - done, INT_MAX);
+
+		if (way == PIN_REMOTE)
+			got = rdmamig_pin_remote(sess->mm, at, n, gup_flags,
+						 pages + done);
+		else
+			got = pin_user_pages_fast(at, n, gup_flags, pages + done);
 		if (got <= 0)
 			break;
 		done += got;
@@ -177,22 +229,19 @@ static int pin_locked(struct mm_struct *mm, u64 addr, unsigned long npages,
 	return got < 0 ? got : -EFAULT;
 }
 
-/*
- * Pin @npages of the owner's memory from @addr, all or nothing.  The owner
- * may have exited (its mm is only grabbed): then -ESRCH.
- */
+/* Pin @npages of the owner's memory from @addr, all or nothing. */
 int rdmamig_pin_range(struct rdmamig_session *sess, u64 addr,
 		     unsigned long npages, unsigned int gup_flags,
 		     struct page **pages)
 {
+	enum pin_way way;
 	int ret;
 
-	if (!mmget_not_zero(sess->mm))
-		return -ESRCH;
-	mmap_read_lock(sess->mm);
-	ret = pin_locked(sess->mm, addr, npages, gup_flags, pages);
-	mmap_read_unlock(sess->mm);
-	mmput(sess->mm);
+	ret = pin_begin(sess, &way);
+	if (ret)
+		return ret;
+	ret = pin_pages(sess, way, addr, npages, gup_flags, pages);
+	pin_end(sess, way);
 	return ret;
 }
 
@@ -225,34 +274,35 @@ u32 rdmamig_chunk_pages(struct rdmamig_block_ram *b, u32 chunk)
  * @gup_flags: FOLL_ flags for every pin
  * @pages: one entry per set bit in [@start, @end), in bit order
  *
- * The runs of set bits are pinned under one hold of the mmap lock, all or
- * nothing.  Return: the pages pinned, or a negative errno (-ESRCH: the
- * owner exited).
+ * The runs of set bits are pinned in one pin_begin() (one hold of the
+ * mmap lock, if it is taken), all or nothing.
+ * Return: the pages pinned, or a negative errno (-ESRCH: the owner
+ * exited).
  */
 long rdmamig_pin_bits(struct rdmamig_session *sess, u64 base,
 		      const unsigned long *map, unsigned long start,
 		      unsigned long end, unsigned int gup_flags,
 		      struct page **pages)
 {
+	enum pin_way way;
 	unsigned long b, e;
 	long done = 0;
-	int ret = 0;
+	int ret;
 
-	if (!mmget_not_zero(sess->mm))
-		return -ESRCH;
-	mmap_read_lock(sess->mm);
+	ret = pin_begin(sess, &way);
+	if (ret)
+		return ret;
 	b = start;
 	for_each_set_bitrange_from(b, e, map, end) {
-		ret = pin_locked(sess->mm, base + ((u64)b << PAGE_SHIFT), e - b,
-				 gup_flags, pages + done);
+		ret = pin_pages(sess, way, base + ((u64)b << PAGE_SHIFT), e - b,
+				gup_flags, pages + done);
 		if (ret) {
 			unpin_user_pages(pages, done);
 			break;
 		}
 		done += e - b;
 	}
-	mmap_read_unlock(sess->mm);
-	mmput(sess->mm);
+	pin_end(sess, way);
 	return ret ?: done;
 }
 
