@@ -17,6 +17,7 @@
 # Loop topology: both ends here, at $RDMAMIG_LOCAL_ADDR.  Pair topology:
 # the destination runs on the peer VM ($RDMAMIG_PEER).
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/vmm_lib.sh"
 require_root
 
 VMM=${RDMAMIG_VMM:-$TOP/tools/rdmamig-vmm/rdmamig-vmm}
@@ -55,67 +56,6 @@ ulimit -l unlimited 2>/dev/null || diag "ulimit -l unlimited: not permitted"
 jget()
 {
 	grep '^{' "$1" 2>/dev/null | tail -n 1 | jq -r "$2" 2>/dev/null
-}
-
-port_ready()
-{
-	[ -s "$1" ] || ! kill -0 "$2" 2>/dev/null
-}
-
-# start_dest NAME ARGS...: as in migrate_test.sh; sets dest_port.
-start_dest()
-{
-	local name=$1 pf
-	shift
-	if [ $topology = pair ]; then
-		pf=$RDMAMIG_OUT/channels_test.$name.port
-		rm -f "$pf"
-		dest_id=$("$RDMAMIG_PEER" --bg "$VMM" dest \
-			--listen "$RDMAMIG_PEER_ADDR:0" --port-file "$pf" \
-			--timeout "$TIMEOUT" --json "$@") || return 1
-		wait_for 60 test -s "$pf"
-	else
-		pf=$tmp/$name.port
-		"$VMM" dest --listen "$LOCAL_ADDR:0" --port-file "$pf" \
-			--timeout "$TIMEOUT" --json "$@" >"$tmp/$name.dst" 2>&1 &
-		dest_pid=$!
-		wait_for 60 port_ready "$pf" "$dest_pid"
-	fi
-	dest_port=$(cat "$pf" 2>/dev/null)
-	rm -f "$pf"
-	[ -n "$dest_port" ]
-}
-
-dest_gone()
-{
-	! kill -0 "$dest_pid" 2>/dev/null
-}
-
-# wait_dest NAME GRACE: the destination's exit status, killed after GRACE s.
-wait_dest()
-{
-	local name=$1 grace=$2 rc
-	if [ $topology = pair ]; then
-		if [ "$grace" -lt "$TIMEOUT" ]; then
-			sleep "$grace"
-			"$RDMAMIG_PEER" --kill "$dest_id" >/dev/null 2>&1
-		fi
-		"$RDMAMIG_PEER" --wait "$dest_id" >"$tmp/$name.dst" 2>&1
-		return
-	fi
-	wait_for "$grace" dest_gone || kill "$dest_pid"
-	wait "$dest_pid"
-	rc=$?
-	dest_pid=
-	return $rc
-}
-
-show_output()
-{
-	local f
-	for f in "$tmp/$1.src" "$tmp/$1.dst"; do
-		[ -f "$f" ] && sed "s|^|# ${f##*/}: |" "$f"
-	done
 }
 
 dest_host()
