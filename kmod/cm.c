@@ -572,7 +572,11 @@ int rdmamig_cm_accept(struct rdmamig_session *sess, unsigned long timeout_ms)
 	lockdep_assert_held(&sess->lock);
 	if (!sess->listen_id)
 		return rdmamig_session_error(sess) ?: -EINVAL;
-	if (peer_ready(sess))
+	/*
+	 * A source may get through before the VMM calls ACCEPT (a fast peer
+	 * right after LISTEN): that first ACCEPT still returns 0.
+	 */
+	if (sess->accepted)
 		return -EBUSY;
 	if (timeout_ms > INT_MAX)
 		return -EINVAL;
@@ -580,6 +584,8 @@ int rdmamig_cm_accept(struct rdmamig_session *sess, unsigned long timeout_ms)
 	if (ret == -ETIMEDOUT && sess->cm_id)
 		rdmamig_session_fail(sess, ret, true,
 				     "source connected but sent no RAM blocks");
+	if (!ret)
+		sess->accepted = true;
 	return ret;
 }
 

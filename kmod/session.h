@@ -138,6 +138,7 @@ struct rdmamig_session {
 	int error;
 	char reason[RDMAMIG_REASON_MAX];
 	bool peer_ready;		/* blocks exchanged and checked */
+	bool accepted;			/* ACCEPT returned 0 once, @lock */
 	bool completing;		/* destination saw COMPLETE */
 	struct list_head events;
 	unsigned int nevents;

@@ -607,6 +607,24 @@ static int migrate(struct end *src, struct end *dst, char *why, size_t n)
 	ASSERT_EQ(0, get_stats(self->dst.fd, &(dt)));				\
 } while (0)
 
+/*
+ * A source that gets through before the destination calls ACCEPT (the
+ * accept thread of the tests above started late on a loaded host): the
+ * first ACCEPT returns 0 at once, only a second one EBUSY.
+ */
+TEST_F_TIMEOUT(net, accept_after_connect, 120)
+{
+	NEED_NET();
+	DEST_LISTEN_ONLY(true, KEY_TEST);
+	ASSERT_EQ(0, end_open(&self->src, true, KEY_TEST));
+	ASSERT_EQ(0, connect_to(&self->src, self->addr, self->port))
+		TH_LOG("CONNECT: %s", strerror(errno));
+	EXPECT_EQ(0, ioctl(self->dst.fd, RDMAMIG_IOC_ACCEPT, 1000UL))
+		TH_LOG("late ACCEPT: %s", strerror(errno));
+	EXPECT_EQ(-1, ioctl(self->dst.fd, RDMAMIG_IOC_ACCEPT, 1000UL));
+	EXPECT_EQ(EBUSY, errno);
+}
+
 /* Authentication off on both ends: no key anywhere, no CAP_AUTH. */
 TEST_F_TIMEOUT(net, auth_off_both, 120)
 {
