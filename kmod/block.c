@@ -79,7 +79,8 @@ int rdmamig_block_add(struct rdmamig_session *sess, struct rdmamig_block *ub)
 
 	if (READ_ONCE(sess->state) != RDMAMIG_STATE_NONE)
 		return -EBUSY;
-	if (ub->flags || ub->reserved || !name_valid(ub->name))
+	if ((ub->flags & ~RDMAMIG_BLOCK_FLAGS_ALL) || ub->reserved ||
+	    !name_valid(ub->name))
 		return -EINVAL;
 	if (!ub->length || !PAGE_ALIGNED(ub->addr) || !PAGE_ALIGNED(ub->length) ||
 	    ub->length > RDMAMIG_BLOCK_MAX ||
@@ -103,6 +104,7 @@ int rdmamig_block_add(struct rdmamig_session *sess, struct rdmamig_block *ub)
 	strscpy(b->name, ub->name, sizeof(b->name));
 	b->addr = ub->addr;
 	b->length = ub->length;
+	b->flags = ub->flags;
 	b->index = sess->nblocks;
 	b->nchunks = DIV_ROUND_UP(ub->length, RDMAMIG_CHUNK_SIZE);
 	sess->blocks[sess->nblocks++] = b;
@@ -552,6 +554,7 @@ void rdmamig_blocks_free(struct rdmamig_session *sess)
 				WARN_ON_ONCE(b->dst[c].mr);
 		kvfree(b->dst);
 		kvfree(b->src);
+		kvfree(b->sent);
 		kfree(b);
 		sess->blocks[i] = NULL;
 	}

@@ -158,6 +158,7 @@ static int put_stats(struct sk_buff *skb, const struct rdmamig_stats *st)
 		  offsetof(struct rdmamig_stats, writes_wait_ms) },
 		{ RDMAMIG_STAT_REGISTER_MS, offsetof(struct rdmamig_stats, register_ms) },
 		{ RDMAMIG_STAT_ZERO_MS, offsetof(struct rdmamig_stats, zero_ms) },
+		{ RDMAMIG_STAT_ZERO_SKIPPED, offsetof(struct rdmamig_stats, zero_skipped) },
 	};
 	struct nlattr *nest;
 	size_t i;

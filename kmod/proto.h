@@ -175,14 +175,25 @@ struct rdmamig_cmd_key {
 
 /*
  * REGISTER_FINISHED (end of a round), COMPLETE and BARRIER ask for an ACK;
- * the ACK echoes @seq.  RAM_BLOCKS_RESULT carries one, all zero.  Always
- * one command, repeat 1.
+ * the ACK echoes @seq.  Always one command, repeat 1.
  */
 struct rdmamig_cmd_round {
 	__be64 seq;		/* increases by one with every request */
 	__be64 round;
 	__be64 pages;		/* pages written with RDMA in the round */
-	__be64 zero_pages;	/* pages sent as COMPRESS in the round */
+	__be64 zero_pages;	/* zero pages: COMPRESS, or not sent (fresh) */
+};
+
+/*
+ * RAM_BLOCKS_RESULT: one command, repeat 1, the size of a cmd_round (a
+ * destination from before @fresh sent one of those, all zero: no block
+ * fresh, which is always safe).  Bit i of @fresh: block i reads as zero
+ * wherever the source has not written it in this session, so a zero page
+ * the source never sent need not be sent (RDMAMIG_BLOCK_FRESH).
+ */
+struct rdmamig_cmd_blocks_result {
+	__be64 fresh;
+	__be64 reserved[3];	/* zero; ignored on receipt */
 };
 
 /*
@@ -220,5 +231,6 @@ static_assert(sizeof(struct rdmamig_cmd_chunk) == 8);
 static_assert(sizeof(struct rdmamig_cmd_key) == 24);
 static_assert(sizeof(struct rdmamig_cmd_pages) == 40);
 static_assert(sizeof(struct rdmamig_cmd_round) == 32);
+static_assert(sizeof(struct rdmamig_cmd_blocks_result) == 32);
 
 #endif /* _RDMAMIG_PROTO_H */

@@ -102,8 +102,18 @@ struct rdmamig_block_ram {
 	u64 length;
 	u32 index;
 	u32 nchunks;
+	u32 flags;			/* RDMAMIG_BLOCK_* from ADD_BLOCK */
 	struct rdmamig_dst_chunk *dst;	/* destination only */
 	struct rdmamig_src_chunk *src;	/* source only */
+	/*
+	 * Source, when the destination's block is fresh: one bit per page
+	 * this session may have made non-zero there (a page it wrote with
+	 * RDMA).  A zero page whose bit is clear is zero at the destination
+	 * already and is not sent.  NULL: every zero page is sent.
+	 * Touched only by the thread sending rounds (@lock), after the
+	 * RAM blocks were agreed on.
+	 */
+	unsigned long *sent;
 };
 
 struct rdmamig_event_node {
@@ -231,6 +241,7 @@ struct rdmamig_session {
 	u64 acks_got;			/* last sequence the peer ACKed */
 	u64 round_pages;
 	u64 round_zero_pages;
+	u64 round_zero_skipped;		/* of those, not sent (fresh block) */
 	u64 round_bytes;
 	ktime_t round_start;
 

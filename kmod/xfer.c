@@ -404,6 +404,40 @@ static void src_register_result(struct rdmamig_session *sess,
 	wake_up_all(&sess->wait);
 }
 
+/*
+ * RAM_BLOCKS_RESULT: the destination agreed to our blocks and says which
+ * of them read as zero where we have not written.  A fresh block gets a
+ * bitmap of the pages we wrote; without memory for it, the block's zero
+ * pages are all sent, as to any destination.
+ * Return: 0, or -EPROTO after failing the session.
+ */
+static int src_blocks_result(struct rdmamig_session *sess,
+			     const struct rdmamig_cmd_blocks_result *res)
+{
+	static_assert(RDMAMIG_MAX_BLOCKS <= 64);
+	u64 fresh = be64_to_cpu(res->fresh);
+	u32 i;
+
+	if (sess->nblocks < 64 && fresh >> sess->nblocks) {
+		rdmamig_session_fail(sess, -EPROTO, true,
+				     "destination says block %u is fresh, but there are %u blocks",
+				     fls64(fresh) - 1, sess->nblocks);
+		return -EPROTO;
+	}
+	for (i = 0; i < sess->nblocks; i++) {
+		struct rdmamig_block_ram *b = sess->blocks[i];
+
+		if (!(fresh & BIT_ULL(i)))
+			continue;
+		b->sent = kvzalloc(BITS_TO_LONGS(b->length >> PAGE_SHIFT) *
+				   sizeof(long), GFP_KERNEL);
+		if (!b->sent)
+			sess_info(sess, "no memory to track block %s: its zero pages are all sent\n",
+				  b->name);
+	}
+	return 0;
+}
+
 /* ---- Source: scanning and writing ---------------------------------------- */
 
 static bool page_is_zero(struct page *page)
@@ -452,6 +486,22 @@ static int add_zero(struct rdmamig_session *sess, struct xfer_round *w,
 	z->npages = cpu_to_be32(n);
 	z->offset = cpu_to_be64(page << PAGE_SHIFT);
 	return 0;
+}
+
+/*
+ * A dirty page found zero: COMPRESS, unless the destination's block is
+ * fresh and we never wrote the page there (then it reads zero already,
+ * and the destination need not even look at it).
+ */
+static int send_zero(struct rdmamig_session *sess, struct xfer_round *w,
+		     struct rdmamig_block_ram *b, u64 page)
+{
+	sess->round_zero_pages++;
+	if (b->sent && !test_bit(page, b->sent)) {
+		sess->round_zero_skipped++;
+		return 0;
+	}
+	return add_zero(sess, w, b, page, 1);
 }
 
 /*
@@ -512,14 +562,15 @@ static int scan_chunk(struct rdmamig_session *sess, struct xfer_round *w,
 			continue;
 		}
 		if (page_is_zero(xc->pages[k])) {
-			ret = add_zero(sess, w, xc->b, cbase + first + i, 1);
+			ret = send_zero(sess, w, xc->b, cbase + first + i);
 			if (ret)
 				return ret;
-			sess->round_zero_pages++;
 			in_run = false;
 			k++;
 			continue;
 		}
+		if (xc->b->sent)
+			__set_bit(cbase + first + i, xc->b->sent);
 		if (!in_run) {
 			run = xc->nruns++;
 			xc->run_start[run] = i;
@@ -922,11 +973,13 @@ int rdmamig_xfer_end_round(struct rdmamig_session *sess)
 	sess->stats.rounds++;
 	sess->stats.pages += sess->round_pages;
 	sess->stats.zero_pages += sess->round_zero_pages;
+	sess->stats.zero_skipped += sess->round_zero_skipped;
 	sess->stats.bytes += sess->round_bytes;
 	sess->stats.throughput = ns ? div64_u64(sess->round_bytes * NSEC_PER_SEC, ns) : 0;
 	spin_unlock_irq(&sess->slock);
 	sess->round_pages = 0;
 	sess->round_zero_pages = 0;
+	sess->round_zero_skipped = 0;
 	sess->round_bytes = 0;
 	sess->round_start = 0;
 	forget_keys(sess);
@@ -975,7 +1028,8 @@ static int send_ack(struct rdmamig_session *sess, const struct rdmamig_cmd_round
 static void dst_blocks(struct rdmamig_session *sess,
 		       const struct rdmamig_cmd_block *cmds, u32 n)
 {
-	struct rdmamig_cmd_round res = {};
+	struct rdmamig_cmd_blocks_result res = {};
+	u64 fresh = 0;
 	u32 i;
 
 	if (peer_ready(sess)) {
@@ -1021,7 +1075,10 @@ static void dst_blocks(struct rdmamig_session *sess,
 			rdmamig_session_fail(sess, -ENOMEM, true, "out of memory");
 			return;
 		}
+		if (b->flags & RDMAMIG_BLOCK_FRESH)
+			fresh |= BIT_ULL(i);
 	}
+	res.fresh = cpu_to_be64(fresh);
 	/* pin-all: everything is registered from now on, while data flows. */
 	if (sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL)
 		queue_work(system_unbound_wq, &sess->pinall_work);
@@ -1354,7 +1411,8 @@ void rdmamig_xfer_handle(struct rdmamig_session *sess, u16 type, u32 repeat,
 		case RDMAMIG_MSG_RAM_BLOCKS_RESULT:
 			if (ready)
 				break;
-			mark_ready(sess);
+			if (!src_blocks_result(sess, payload))
+				mark_ready(sess);
 			return;
 		case RDMAMIG_MSG_REGISTER_RESULT:
 			if (!ready)

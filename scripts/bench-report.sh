@@ -68,6 +68,9 @@ cat "${files[@]}" | jq -s '
         results: [$all[] | select(.source) |
           ((.source.throughput // 0) / 1e6) as $mbs | {
             name, size_mb, zero_pct,
+            # zero pages, and those of them not sent (a fresh destination)
+            zero_pages: (.source.zero_pages // null),
+            zero_skipped: (.source.zero_skipped // null),
             channels: (.source.channels // null),
             data_mbs: $mbs,
             data_ratio: ($mbs / $link),
@@ -149,6 +152,15 @@ cat "${files[@]}" | jq -s '
 
 f1() { awk -v v="$1" 'BEGIN { if (v == "null" || v == "") print "-"; else printf "%.1f", v }'; }
 
+# zero_ratio .TOPOLOGY CASE: how many times faster than size_1024 CASE
+# migrated (nothing without both)
+zero_ratio()
+{
+	jq -r --arg c "$2" "$1"' | ([.results[] | select(.name=="size_1024") | .total_s] | first) as $r |
+		([.results[] | select(.name==$c) | .total_s] | first) as $z |
+		if $r and $z then ($r / $z * 100 | round / 100) else empty end' "$outdir/bench.json"
+}
+
 {
 for t in $(jq -r 'keys[]' "$outdir/bench.json"); do
 	T=".$t"
@@ -160,7 +172,7 @@ for t in $(jq -r 'keys[]' "$outdir/bench.json"); do
 	jq -r "$T"' | .perftest_cpu | "  perftest CPU \(.cpu_s_per_gib * 10 | round / 10) s/GiB (both ends)" + (if .cpu_src_s_per_gib then ", client \(.cpu_src_s_per_gib * 10 | round / 10), server \(.cpu_dst_s_per_gib * 10 | round / 10)" else "" end)' "$outdir/bench.json"
 	jq -r "$T"' | if (.failed | length) > 0 then "  FAILED: \(.failed | join(" "))" else empty end' "$outdir/bench.json"
 	echo
-	printf '%-10s %5s %5s %9s %6s %8s %7s %6s %9s %9s %12s %7s\n' \
+	printf '%-14s %5s %5s %9s %6s %8s %7s %6s %9s %9s %12s %7s\n' \
 		case MiB zero% data-MB/s ratio total-s setup-s ratio CPU-s/GiB src/dst slab+vm/GiB s/GiB
 	jq -r "$T"'.results[] | [.name, .size_mb, .zero_pct, (.data_mbs*10|round/10), (.data_ratio*100|round/100),
 		(.total_s*100|round/100), (.setup_s*100|round/100), (.total_ratio*100|round/100),
@@ -169,16 +181,14 @@ for t in $(jq -r 'keys[]' "$outdir/bench.json"); do
 		(if .kalloc_src_mib_per_gib then "\(.kalloc_src_mib_per_gib*10|round/10)/\(.kalloc_dst_mib_per_gib*10|round/10)"
 		 elif .kalloc_mib_per_gib then (.kalloc_mib_per_gib*10|round/10) else "-" end),
 		(.s_per_gib*100|round/100)] | @tsv' "$outdir/bench.json" |
-		awk -F'\t' '{ printf "%-10s %5s %5s %9s %6s %8s %7s %6s %9s %9s %12s %7s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12 }'
+		awk -F'\t' '{ printf "%-14s %5s %5s %9s %6s %8s %7s %6s %9s %9s %12s %7s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12 }'
 	jq -r "$T"' | .kmem_fit // empty | "kernel memory over \(.points) pin-all sizes (least squares, MiB per GiB + fixed MiB): unreclaimable slab \(.slab.per_gib_mib * 10 | round / 10) + \(.slab.fixed_mib * 10 | round / 10), vmalloc \(.vmalloc.per_gib_mib * 10 | round / 10) + \(.vmalloc.fixed_mib * 10 | round / 10); all that meminfo does not show as user or cache \(.kernel.per_gib_mib * 10 | round / 10) + \(.kernel.fixed_mib * 10 | round / 10)"' "$outdir/bench.json"
-	zr=$(jq -r "$T"' | ([.results[] | select(.name=="size_1024") | .total_s] | first) as $r |
-		([.results[] | select(.name=="zero90") | .total_s] | first) as $z |
-		if $r and $z then ($r / $z * 100 | round / 100) else empty end' "$outdir/bench.json")
-	[ -z "$zr" ] || echo "1 GiB at 90% zero pages migrates ${zr}x faster than 1 GiB of random data (size_1024)"
-	zw=$(jq -r "$T"' | ([.results[] | select(.name=="size_1024") | .total_s] | first) as $r |
-		([.results[] | select(.name=="zero90_sparse") | .total_s] | first) as $z |
-		if $r and $z then ($r / $z * 100 | round / 100) else empty end' "$outdir/bench.json")
+	zr=$(zero_ratio "$T" zero90)
+	[ -z "$zr" ] || echo "1 GiB at 90% zero pages, in untouched 2 MiB regions, migrates ${zr}x faster than 1 GiB of random data (size_1024)"
+	zw=$(zero_ratio "$T" zero90_sparse)
 	[ -z "$zw" ] || echo "  with sparse registration (sparse=1): ${zw}x"
+	zh=$(zero_ratio "$T" zero90_holes)
+	[ -z "$zh" ] || echo "1 GiB at 90% zero pages, in scattered runs of 1-15 pages, migrates ${zh}x faster than 1 GiB of random data (size_1024)"
 	echo
 	# The module's time counters (struct rdmamig_stats *_ms), seconds.
 	if [ "$(jq "$T"' | [.results[] | select(.time.scan_s != null)] | length' "$outdir/bench.json")" -gt 0 ]; then

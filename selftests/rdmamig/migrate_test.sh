@@ -7,7 +7,11 @@
 #
 #   1. 256 MiB in 4 blocks, ~10% zero pages, bulk + 3 rounds re-dirtying
 #      5% of the pages, dynamic registration
-#   2. the same with all RAM pinned up front (--pin-all)
+#   2. the same with all RAM pinned up front (--pin-all), to a
+#      destination whose RAM is not fresh (--prefill: a pattern in every
+#      page), so that every zero page must be sent and cleared there
+#   (1 and 3 go to a fresh destination, RDMAMIG_BLOCK_FRESH: the bulk
+#   round's zero pages are not sent at all, stats.zero_skipped)
 #   3. the same as 1 with sparse registration (module parameter sparse=1
 #      on the source, which then offers CAP_SPARSE; the destination's
 #      decides whether it is granted, so in pair it is set there too)
@@ -114,12 +118,12 @@ migrated()
 	return $ok
 }
 
-# stats_add_up NAME PIN-ALL(0|1) SPARSE(0|1): the source's counters
-# against the pages it put in its bitmaps, and the destination's against
-# the source's.
+# stats_add_up NAME PIN-ALL(0|1) SPARSE(0|1) FRESH(0|1): the source's
+# counters against the pages it put in its bitmaps, and the destination's
+# against the source's.
 stats_add_up()
 {
-	local name=$1 pin=$2 sparse=$3 s=$tmp/$1.src d=$tmp/$1.dst ok=0
+	local name=$1 pin=$2 sparse=$3 fresh=$4 s=$tmp/$1.src d=$tmp/$1.dst ok=0
 	local pages zero dirty bytes rounds dpages dzero scaps dcaps
 	pages=$(jget "$s" .pages)
 	zero=$(jget "$s" .zero_pages)
@@ -154,18 +158,44 @@ stats_add_up()
 	# RDMAMIG_CAP_SPARSE: dynamic registration of just the pages written.
 	[ $((scaps >> 2 & 1)) = "$sparse" ] && [ $((dcaps >> 2 & 1)) = "$sparse" ] ||
 		{ diag "$name: caps $scaps/$dcaps, sparse registration wanted: $sparse"; ok=1; }
+	zero_skipped "$name" "$fresh" || ok=1
 	keys_invalidated "$name" "$pin" || ok=1
-	time_accounted "$name" "$pin" || ok=1
+	time_accounted "$name" "$pin" "$fresh" || ok=1
 	return $ok
 }
 
-# time_accounted NAME PIN-ALL: where the time went (struct rdmamig_stats
-# *_ms).  The source's three steps run one after the other in one thread,
-# so they add up to no more than its total; each step this migration has
-# took time: pages scanned, writes waited for, keys waited for (dynamic
-# only: pin-all keys are asked for once, from memory registered already
-# or being registered), chunks registered and zero pages cleared at the
-# destination.
+# zero_skipped NAME FRESH: to a fresh destination every zero page of the
+# bulk round is skipped (nothing was written there yet), and a page the
+# guest zeroed after it was sent is not (later rounds: COMPRESS); to a
+# destination whose memory holds something, nothing is skipped.
+zero_skipped()
+{
+	local s=$tmp/$1.src skipped zero bulk
+	skipped=$(jget "$s" .zero_skipped)
+	zero=$(jget "$s" .zero_pages)
+	bulk=$(jget "$s" '.round_stats[0].zero_pages')
+	diag "$1: zero pages $zero, bulk round's $bulk, not sent $skipped"
+	[[ "$skipped$zero$bulk" =~ ^[0-9]+$ ]] ||
+		{ diag "$1: no zero_skipped statistics"; return 1; }
+	if [ "$2" = 0 ]; then
+		[ "$skipped" = 0 ] ||
+			{ diag "$1: zero pages skipped, but the destination is not fresh"; return 1; }
+		return 0
+	fi
+	[ "$bulk" -gt 0 ] && [ "$skipped" -ge "$bulk" ] ||
+		{ diag "$1: fresh destination, but the bulk round's zero pages were sent"; return 1; }
+	[ "$skipped" -lt "$zero" ] ||
+		{ diag "$1: every zero page skipped, also those sent with data before"; return 1; }
+}
+
+# time_accounted NAME PIN-ALL FRESH: where the time went (struct
+# rdmamig_stats *_ms).  The source's three steps run one after the other
+# in one thread, so they add up to no more than its total; each step this
+# migration has took time: pages scanned, writes waited for, keys waited
+# for (dynamic only: pin-all keys are asked for once, from memory
+# registered already or being registered), chunks registered and, unless
+# the destination is fresh (then only the few pages zeroed after they
+# were sent are cleared), zero pages cleared at the destination.
 time_accounted()
 {
 	local s=$tmp/$1.src d=$tmp/$1.dst scan keys writes total reg zero
@@ -181,8 +211,10 @@ time_accounted()
 		{ diag "$1: no time statistics"; return 1; }
 	[ $((scan + keys + writes)) -le "$total" ] ||
 		{ diag "$1: the source's steps add up to more than its total"; return 1; }
-	[ "$scan" -gt 0 ] && [ "$writes" -gt 0 ] && [ "$reg" -gt 0 ] && [ "$zero" -gt 0 ] ||
+	[ "$scan" -gt 0 ] && [ "$writes" -gt 0 ] && [ "$reg" -gt 0 ] ||
 		{ diag "$1: a step took no time"; return 1; }
+	[ "$3" = 1 ] || [ "$zero" -gt 0 ] ||
+		{ diag "$1: zero pages sent, but clearing them took no time"; return 1; }
 	[ "$2" = 1 ] || [ "$keys" -gt 0 ] ||
 		{ diag "$1: dynamic registration, but no wait for keys"; return 1; }
 }
@@ -247,17 +279,17 @@ t2="dynamic: statistics add up"
 if selected dynamic; then
 	migrate dynamic "${RAM[@]}" -- "${RAM[@]}" "${ROUNDS[@]}" --seed 1
 	ktap_result "$t1" migrated dynamic
-	ktap_result "$t2" stats_add_up dynamic 0 0
+	ktap_result "$t2" stats_add_up dynamic 0 0 1
 else
 	skip_case "$t1" "$t2"
 fi
 
-t1="pin-all: 256 MiB migrated, pages and device state verified"
-t2="pin-all: statistics add up, pin-all negotiated"
+t1="pin-all: 256 MiB migrated to a prefilled destination, pages and device state verified"
+t2="pin-all: statistics add up, pin-all negotiated, no zero page skipped"
 if selected pinall; then
-	migrate pinall "${RAM[@]}" --pin-all -- "${RAM[@]}" "${ROUNDS[@]}" --pin-all --seed 2
+	migrate pinall "${RAM[@]}" --pin-all --prefill -- "${RAM[@]}" "${ROUNDS[@]}" --pin-all --seed 2
 	ktap_result "$t1" migrated pinall
-	ktap_result "$t2" stats_add_up pinall 1 0
+	ktap_result "$t2" stats_add_up pinall 1 0 0
 else
 	skip_case "$t1" "$t2"
 fi
@@ -277,7 +309,7 @@ if selected sparse && [ -w "$SPARSE" ]; then
 	migrate sparse "${RAM[@]}" -- "${RAM[@]}" "${ROUNDS[@]}" --seed 4
 	set_sparse 0
 	ktap_result "$t1" migrated sparse
-	ktap_result "$t2" stats_add_up sparse 0 1
+	ktap_result "$t2" stats_add_up sparse 0 1 1
 elif selected sparse; then
 	ktap_skip "$t1" "no $SPARSE"
 	ktap_skip "$t2" "no $SPARSE"

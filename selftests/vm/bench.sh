@@ -12,9 +12,17 @@
 #                 kernel routes a local address over lo, as rxe loops its
 #                 own traffic back inside the driver)
 #   bulk          the example VMM (tools/rdmamig-vmm), one block, one round:
-#                 pin-all and dynamic, 90% zero pages, sizes 64 MiB - 2 GiB
-#                 (with the module's default data channels), and pin-all
-#                 over 1, 2 and 4 channels beside ib_write_bw -q 1, 2, 4
+#                 pin-all and dynamic, sizes 64 MiB - 2 GiB (with the
+#                 module's default data channels), and pin-all over 1, 2
+#                 and 4 channels beside ib_write_bw -q 1, 2, 4
+#   zero90        the same, BENCH_ZERO_MB (1 GiB) with 90% zero pages, to a
+#                 fresh destination (RDMAMIG_BLOCK_FRESH: none of them is
+#                 sent), in untouched 2 MiB regions (--zero-layout regions:
+#                 never written, as a guest leaves memory it never used);
+#                 zero90_sparse the same with sparse registration;
+#                 zero90_holes the worst case, reported beside it: runs of
+#                 1 to 15 zero pages written as zeros amid random ones
+#                 (--zero-layout holes, the VMM's default)
 #   dirty25/50    rdmamigctl migrate/incoming (--pin-all, --auto-converge) of an
 #                 rdmamig-workload that keeps writing random pages at 25% and
 #                 50% of the ib_write_bw figure measured first in this run;
@@ -32,8 +40,9 @@
 # RDMAMIG_SECRET_FILE for every tool started here and on the peer.
 #
 #   BENCH_CASES         the cases, in order (default per topology, below)
-#   BENCH_SIZE_MB (256) BENCH_ZERO_MB (1024) BENCH_SIZES ("64 128 256 512
-#   1024 2048")  BENCH_BW_ITERS (400: 1 MiB writes per QP and ib_write_bw run)
+#   BENCH_SIZE_MB (256) BENCH_ZERO_MB (1024: the zero90 cases) BENCH_SIZES
+#   ("64 128 256 512 1024 2048")  BENCH_BW_ITERS (400: 1 MiB writes per QP
+#   and ib_write_bw run)
 #   BENCH_IPERF_S (10)  BENCH_DIRTY_MB (256)  BENCH_DOWNTIME_MS (300)
 #   BENCH_AUTO_CONVERGE (1; empty: dirty cases without --auto-converge)
 set -uo pipefail
@@ -109,7 +118,7 @@ if [ "$topo" = pair ]; then
 	cases=${BENCH_CASES:-link_1 iperf3 pin_all dirty_25 dirty_50 link_2 link_4 link_1}
 else
 	dest=$addr
-	cases=${BENCH_CASES:-link_1 iperf3 pin_all dynamic dynamic_sparse dirty_25 dirty_50 link_2 chan_1 chan_2 chan_4 link_4 zero90 zero90_sparse sizes link_1}
+	cases=${BENCH_CASES:-link_1 iperf3 pin_all dynamic dynamic_sparse dirty_25 dirty_50 link_2 chan_1 chan_2 chan_4 link_4 zero90 zero90_holes zero90_sparse sizes link_1}
 fi
 ulimit -l unlimited
 rm -rf "$dir"
@@ -336,7 +345,7 @@ sparse()
 	on_dest sh -c "echo 1 > $p"
 	case $1 in
 	dynamic) migrate dynamic_sparse "$size" 0 ;;
-	zero90) migrate zero90_sparse "$zero" 90 ;;
+	zero90) migrate zero90_sparse "$zero" 90 --zero-layout regions ;;
 	*) echo "# bench: no sparse variant of $1" >&2 ;;
 	esac
 	echo 0 > "$p"
@@ -421,7 +430,8 @@ for c in $cases; do
 	pin_all) migrate pin_all "$size" 0 --pin-all ;;
 	dynamic) migrate dynamic "$size" 0 ;;
 	chan_*) migrate "$c" "$size" 0 --pin-all --channels "${c#chan_}" ;;
-	zero90) migrate zero90 "$zero" 90 ;;
+	zero90) migrate zero90 "$zero" 90 --zero-layout regions ;;
+	zero90_holes) migrate zero90_holes "$zero" 90 ;;
 	*_sparse) sparse "${c%_sparse}" ;;
 	sizes) for s in $sizes; do migrate "size_$s" "$s" 0 --pin-all; done ;;
 	dirty_*) dirty "$c" "${c#dirty_}" ;;

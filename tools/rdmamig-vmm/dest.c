@@ -3,7 +3,8 @@
  * The destination side:
  *
  *   open /dev/rdmamig, SET_PARAMS, ADD_BLOCK for each RAM block (same
- *   names and lengths as the source's)
+ *   names and lengths as the source's; RDMAMIG_BLOCK_FRESH, as the RAM
+ *   is a new anonymous mapping, unless --prefill wrote it)
  *   LISTEN                   port 0 picks a free port, written back
  *   ACCEPT                   a source connected and the blocks matched
  *   until completion:        poll() the fd; WAIT_EVENT for ROUND_DONE,
@@ -261,6 +262,9 @@ int run_dest(const struct vmm_opts *o)
 	ds_parser_init(&d.ds);
 	if (ram_alloc(&ram, o->nblocks, o->size_mib, false))
 		goto out;
+	/* Before the session: once pages arrive, only the kernel writes RAM. */
+	if (o->prefill)
+		ram_prefill(&ram);
 	d.fd = session_open(o, &ram);
 	if (d.fd < 0)
 		goto out;

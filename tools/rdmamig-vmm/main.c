@@ -3,7 +3,8 @@
  * rdmamig-vmm: an example VMM for /dev/rdmamig, and a test tool.
  *
  *   rdmamig-vmm source --connect HOST:PORT [--blocks N] [--size MiB]
- *                      [--zero-holes PCT] [--rounds R] [--redirty PCT]
+ *                      [--zero-holes PCT] [--zero-layout holes|regions]
+ *                      [--rounds R] [--redirty PCT]
  *                      [--pin-all] [--max-bandwidth BYTES/S]
  *                      [--max-registered BYTES] [--seed S] [--retry SEC]
  *                      [--timeout SEC] [--secret-file F | --no-auth] [--json]
@@ -11,15 +12,28 @@
  *   rdmamig-vmm dest   --listen HOST:PORT [--port-file F] [--blocks N]
  *                      [--size MiB] [--pin-all] [--max-registered BYTES]
  *                      [--timeout SEC] [--secret-file F | --no-auth] [--json]
+ *                      [--prefill]
  *
  * The source fills --size MiB of "guest RAM" (--blocks blocks named
- * ram0, ram1, ...) with pseudo-random data and runs of zero pages, and
- * migrates it: a bulk round, then --rounds rounds each after the guest
- * re-dirtied --redirty % of its pages, the last one with the guest
- * stopped (RDMAMIG_ROUND_FINAL), with a device-state record after every
- * round and the hash of every page as final device state.  The
- * destination (same --blocks and --size) checks the records and every
- * page.
+ * ram0, ram1, ...) with pseudo-random data and zero pages, and migrates
+ * it: a bulk round, then --rounds rounds each after the guest re-dirtied
+ * --redirty % of its pages, the last one with the guest stopped
+ * (RDMAMIG_ROUND_FINAL), with a device-state record after every round
+ * and the hash of every page as final device state.  The destination
+ * (same --blocks and --size) checks the records and every page.
+ *
+ * --zero-holes % of the pages are zero, laid out as --zero-layout says:
+ * "holes" (the default), runs of 1 to 15 zero pages written as zeros
+ * amid random ones, every page with memory of its own: the worst case;
+ * "regions", aligned 2 MiB regions (what a huge page covers) that are
+ * never written at all, as a guest leaves memory it never touched: the
+ * mapping stays unpopulated there.
+ *
+ * The destination's RAM is a fresh anonymous mapping, so it registers its
+ * blocks as RDMAMIG_BLOCK_FRESH: the source then does not send the zero
+ * pages it never wrote there (stats.zero_skipped).  --prefill, for tests,
+ * writes 0xa5 to every byte of it first and leaves the flag off, so that
+ * every zero page must really be cleared for the check to pass.
  *
  * Both ends need the same secret (--secret-file, or the file that
  * $RDMAMIG_SECRET_FILE names) unless both say --no-auth.
@@ -44,7 +58,10 @@ static void usage(FILE *f)
 		"options:\n"
 		"  --blocks N            RAM blocks (default 4)\n"
 		"  --size MiB            total RAM (default 64)\n"
-		"  --zero-holes PCT      source: zero pages, in runs (default 10)\n"
+		"  --zero-holes PCT      source: %% of pages that are zero (default 10)\n"
+		"  --zero-layout L       source: where they are: holes (default): runs\n"
+		"                        of 1-15 pages written as zeros; regions: 2 MiB\n"
+		"                        regions never written (a guest's untouched RAM)\n"
 		"  --rounds R            source: rounds after the bulk one (default 3)\n"
 		"  --redirty PCT         source: pages dirtied before each (default 5)\n"
 		"  --pin-all             want (source) / allow (dest) pinning all RAM\n"
@@ -60,6 +77,9 @@ static void usage(FILE *f)
 		"                        (default: the file $RDMAMIG_SECRET_FILE names)\n"
 		"  --no-auth             no peer authentication (both ends must say it)\n"
 		"  --json                one JSON line as summary\n"
+		"  --prefill             dest, for tests: write 0xa5 to all RAM first and\n"
+		"                        do not register it as fresh (zero pages must then\n"
+		"                        be cleared, not skipped)\n"
 		"  --stop-at POINT       source, for tests: stop (SIGSTOP) at POINT:\n"
 		"                        connect (before CONNECT), connected (after it),\n"
 		"                        between (after round 1), final (before COMPLETE),\n"
@@ -116,6 +136,7 @@ enum {
 	OPT_ZERO, OPT_ROUNDS, OPT_REDIRTY, OPT_PIN_ALL, OPT_BW, OPT_MAXREG,
 	OPT_SEED, OPT_RETRY, OPT_TIMEOUT, OPT_JSON, OPT_HELP, OPT_KEEPALIVE,
 	OPT_SECRET_FILE, OPT_NO_AUTH, OPT_CHANNELS, OPT_STOP_AT,
+	OPT_ZERO_LAYOUT, OPT_PREFILL,
 };
 
 static const struct option long_opts[] = {
@@ -125,6 +146,7 @@ static const struct option long_opts[] = {
 	{ "blocks", required_argument, NULL, OPT_BLOCKS },
 	{ "size", required_argument, NULL, OPT_SIZE },
 	{ "zero-holes", required_argument, NULL, OPT_ZERO },
+	{ "zero-layout", required_argument, NULL, OPT_ZERO_LAYOUT },
 	{ "rounds", required_argument, NULL, OPT_ROUNDS },
 	{ "redirty", required_argument, NULL, OPT_REDIRTY },
 	{ "pin-all", no_argument, NULL, OPT_PIN_ALL },
@@ -140,6 +162,7 @@ static const struct option long_opts[] = {
 	{ "no-auth", no_argument, NULL, OPT_NO_AUTH },
 	{ "channels", required_argument, NULL, OPT_CHANNELS },
 	{ "stop-at", required_argument, NULL, OPT_STOP_AT },
+	{ "prefill", no_argument, NULL, OPT_PREFILL },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -172,6 +195,15 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr)
 		return parse_u64(arg, &o->size_mib);
 	case OPT_ZERO:
 		return parse_uint(arg, &o->zero_pct, 100);
+	case OPT_ZERO_LAYOUT:
+		/* Ignored by the destination, like the other content options. */
+		if (!strcmp(arg, "holes"))
+			o->zero_layout = ZERO_HOLES;
+		else if (!strcmp(arg, "regions"))
+			o->zero_layout = ZERO_REGIONS;
+		else
+			return -1;
+		return 0;
 	case OPT_ROUNDS:
 		return parse_uint(arg, &o->rounds, 100000);
 	case OPT_REDIRTY:
@@ -210,6 +242,10 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr)
 			return -1;
 		o->stop_at = arg;
 		return o->source ? 0 : -1;
+	case OPT_PREFILL:
+		/* A source's RAM is its content: nothing to prefill there. */
+		o->prefill = true;
+		return o->source ? -1 : 0;
 	}
 	return -1;
 }

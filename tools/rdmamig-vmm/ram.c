@@ -8,6 +8,7 @@
  * process's address space; anonymous private mappings are what a real
  * VMM would use for guest RAM too.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,12 +90,43 @@ uint64_t hash64(const void *buf, size_t len, uint64_t seed)
 /*
  * The hash of one page, salted with its place: a page landing at the
  * wrong offset or in the wrong block is caught, not only a damaged one.
+ * @data is what the page holds (page_size bytes).
  */
-uint64_t page_hash(const struct ram_block *b, uint64_t page)
+static uint64_t page_hash_of(const struct ram_block *b, uint64_t page,
+			     const void *data)
 {
 	uint64_t salt = hash64(b->name, strlen(b->name), page);
 
-	return hash64(b->mem + page * page_size, page_size, salt);
+	return hash64(data, page_size, salt);
+}
+
+uint64_t page_hash(const struct ram_block *b, uint64_t page)
+{
+	return page_hash_of(b, page, b->mem + page * page_size);
+}
+
+/*
+ * An anonymous mapping of @len bytes that starts on a RAM_ALIGN boundary:
+ * map RAM_ALIGN more and unmap what sticks out either side.  mmap() only
+ * promises page alignment; without this, a block's 2 MiB regions would
+ * straddle huge pages and none could be backed by one.
+ */
+static void *map_aligned(size_t len)
+{
+	uint8_t *p, *start;
+	size_t head;
+
+	p = mmap(NULL, len + RAM_ALIGN, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return p;
+	start = (uint8_t *)(((uintptr_t)p + RAM_ALIGN - 1) &
+			    ~(uintptr_t)(RAM_ALIGN - 1));
+	head = start - p;
+	if (head)
+		munmap(p, head);
+	munmap(start + len, RAM_ALIGN - head);
+	return start;
 }
 
 int ram_alloc(struct guest_ram *ram, unsigned int nblocks, uint64_t size_mib,
@@ -122,8 +154,7 @@ int ram_alloc(struct guest_ram *ram, unsigned int nblocks, uint64_t size_mib,
 		b->npages = i == nblocks - 1 ? total - per * (nblocks - 1) : per;
 		snprintf(b->name, sizeof(b->name), "ram%u", i);
 		/* Page-aligned by construction, as ADD_BLOCK requires. */
-		b->mem = mmap(NULL, b->npages * page_size, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		b->mem = map_aligned(b->npages * page_size);
 		if (b->mem == MAP_FAILED) {
 			b->mem = NULL;
 			perror("rdmamig-vmm: mmap");
@@ -170,22 +201,23 @@ static void page_write(struct ram_block *b, uint64_t page, struct rng *r,
 }
 
 /*
- * Initial content: random pages with runs of zero pages ("holes", as a
- * guest's never-touched or freed memory) covering about zero_pct % of
- * each block.  Holes are 1..15 pages long (8 on average); at each page
- * outside a hole, one starts with probability q, so the zero share is
- * 8q / (8q + 1 - q) = f for q = f / (8 - 7f), f = zero_pct / 100.
- * Everything is marked dirty: the first round is the bulk round.
+ * ZERO_HOLES: random pages with runs of zero pages ("holes", as a guest's
+ * freed memory) covering about zero_pct % of each block.  Holes are 1..15
+ * pages long (8 on average); at each page outside a hole, one starts with
+ * probability q, so the zero share is 8q / (8q + 1 - q) = f for
+ * q = f / (8 - 7f), f = zero_pct / 100.  The zeros are written, so every
+ * page has memory of its own, and zero pages cut the data into short
+ * runs: the worst case, where the source pins and reads every zero page
+ * and writes the data in small pieces.
  */
-void ram_fill(struct guest_ram *ram, struct rng *r, unsigned int zero_pct)
+static void fill_holes(struct guest_ram *ram, struct rng *r,
+		       unsigned int zero_pct)
 {
 	const uint64_t one = 1 << 20;
 	uint64_t q, hole, pg;
 	unsigned int i;
 	bool zero;
 
-	if (zero_pct > 100)
-		zero_pct = 100;
 	q = (uint64_t)zero_pct * one / (800 - 7 * zero_pct);
 
 	for (i = 0; i < ram->nblocks; i++) {
@@ -201,6 +233,84 @@ void ram_fill(struct guest_ram *ram, struct rng *r, unsigned int zero_pct)
 				hole--;
 		}
 	}
+}
+
+/*
+ * ZERO_REGIONS: RAM as a guest leaves it.  Each block is cut into
+ * RAM_ALIGN regions (aligned, as the mapping is; the last may be short),
+ * and each region is, with probability zero_pct %, never touched, else
+ * filled with random pages.  An untouched region is not written at all:
+ * the mapping stays unpopulated there, as memory a guest never touched
+ * does in a VMM, and reads as zero.  Its hashes are taken from a buffer of
+ * zeros rather than from the mapping: reading it would map the zero page
+ * into the page tables now, a fault the module's scan has to take itself
+ * with a real guest.
+ */
+static int fill_regions(struct guest_ram *ram, struct rng *r,
+			unsigned int zero_pct)
+{
+	uint64_t per = RAM_ALIGN / page_size, pg, end;
+	unsigned int i;
+	uint8_t *zeros;
+	bool touch;
+
+	zeros = calloc(1, page_size);
+	if (!zeros) {
+		perror("rdmamig-vmm: zero page");
+		return -1;
+	}
+	if (!per)
+		per = 1;
+	for (i = 0; i < ram->nblocks; i++) {
+		struct ram_block *b = &ram->blocks[i];
+
+		for (pg = 0; pg < b->npages; pg = end) {
+			end = pg + per < b->npages ? pg + per : b->npages;
+			touch = rng_below(r, 100) >= zero_pct;
+			for (; pg < end; pg++) {
+				if (touch) {
+					page_write(b, pg, r, false);
+					continue;
+				}
+				b->hash[pg] = page_hash_of(b, pg, zeros);
+				bit_set(b->dirty, pg);
+			}
+		}
+	}
+	free(zeros);
+	return 0;
+}
+
+/*
+ * Initial content, zero_pct % of it zero pages laid out as @layout says.
+ * Everything is marked dirty: the first round is the bulk round, and
+ * sends every page, zero or not.
+ */
+int ram_fill(struct guest_ram *ram, struct rng *r, unsigned int zero_pct,
+	     enum zero_layout layout)
+{
+	if (zero_pct > 100)
+		zero_pct = 100;
+	if (layout == ZERO_REGIONS)
+		return fill_regions(ram, r, zero_pct);
+	fill_holes(ram, r, zero_pct);
+	return 0;
+}
+
+/*
+ * Destination, for tests (--prefill): every byte 0xa5 before the session,
+ * so that a zero page the destination fails to clear is caught by the
+ * final check instead of passing as the zero it read anyway.  The RAM is
+ * then not fresh: its blocks go without RDMAMIG_BLOCK_FRESH, and every
+ * zero page must be sent and cleared.
+ */
+void ram_prefill(struct guest_ram *ram)
+{
+	unsigned int i;
+
+	for (i = 0; i < ram->nblocks; i++)
+		memset(ram->blocks[i].mem, 0xa5,
+		       ram->blocks[i].npages * page_size);
 }
 
 static struct ram_block *ram_locate(struct guest_ram *ram, uint64_t gpage,

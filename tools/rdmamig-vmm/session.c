@@ -218,10 +218,11 @@ static int session_secret(int fd, const struct vmm_opts *o, char *err,
  * at connection time) and a page-aligned range.  The returned index
  * names the block in RDMAMIG_IOC_SEND_ROUND.
  */
-static int session_add_block(int fd, struct ram_block *b)
+static int session_add_block(int fd, struct ram_block *b, uint32_t flags)
 {
 	struct rdmamig_block blk = {
 		.size = sizeof(blk),
+		.flags = flags,
 		.addr = (uintptr_t)b->mem,
 		.length = b->npages * page_size,
 	};
@@ -237,6 +238,7 @@ static int session_add_block(int fd, struct ram_block *b)
 int session_open(const struct vmm_opts *o, struct guest_ram *ram)
 {
 	char op[32 + RDMAMIG_BLOCK_NAME_MAX], why[256];
+	uint32_t flags = 0;
 	unsigned int i;
 	int fd, err;
 
@@ -258,8 +260,16 @@ int session_open(const struct vmm_opts *o, struct guest_ram *ram)
 		close(fd);
 		return -1;
 	}
+	/*
+	 * The destination's RAM is a fresh anonymous mapping that reads as
+	 * zero: the source need not send the zero pages it never wrote there
+	 * (RDMAMIG_BLOCK_FRESH).  Not after --prefill wrote to it; and a
+	 * source's blocks ignore the flag, so it is not passed there.
+	 */
+	if (!o->source && !o->prefill)
+		flags = RDMAMIG_BLOCK_FRESH;
 	for (i = 0; i < ram->nblocks; i++) {
-		if (session_add_block(fd, &ram->blocks[i])) {
+		if (session_add_block(fd, &ram->blocks[i], flags)) {
 			err = errno;
 			snprintf(op, sizeof(op), "ADD_BLOCK %s", ram->blocks[i].name);
 			session_fail(fd, o, op, err);
@@ -278,13 +288,18 @@ static double mbs(uint64_t bytes_per_s)
 static void print_human(const struct vmm_opts *o, const struct rdmamig_stats *st,
 			const struct round_stat *rs, unsigned int nrs)
 {
+	char skipped[48] = "";
 	unsigned int i;
 
-	printf("%s: %s: %" PRIu64 " pages + %" PRIu64 " zero pages, %" PRIu64
+	/* Only a source knows which zero pages it did not send. */
+	if (o->source || st->zero_skipped)
+		snprintf(skipped, sizeof(skipped), " (%" PRIu64 " not sent)",
+			 (uint64_t)st->zero_skipped);
+	printf("%s: %s: %" PRIu64 " pages + %" PRIu64 " zero pages%s, %" PRIu64
 	       " bytes, %" PRIu64 " rounds, %" PRIu64 " device-state bytes\n",
 	       role_name(o), state_name(st->state), (uint64_t)st->pages,
-	       (uint64_t)st->zero_pages, (uint64_t)st->bytes, (uint64_t)st->rounds,
-	       (uint64_t)st->device_state_bytes);
+	       (uint64_t)st->zero_pages, skipped, (uint64_t)st->bytes,
+	       (uint64_t)st->rounds, (uint64_t)st->device_state_bytes);
 	printf("  setup %" PRIu64 " ms, total %" PRIu64 " ms, downtime %" PRIu64
 	       " ms, last round %.1f MB/s, caps %#" PRIx64 ", wire version %u, %u channel%s\n",
 	       (uint64_t)st->setup_ms, (uint64_t)st->total_ms,
@@ -318,7 +333,7 @@ static void print_json(const struct vmm_opts *o, const struct rdmamig_stats *st,
 	       ",\"throughput\":%" PRIu64 ",\"throughput_mbs\":%.2f"
 	       ",\"scan_ms\":%" PRIu64 ",\"keys_wait_ms\":%" PRIu64
 	       ",\"writes_wait_ms\":%" PRIu64 ",\"register_ms\":%" PRIu64
-	       ",\"zero_ms\":%" PRIu64,
+	       ",\"zero_ms\":%" PRIu64 ",\"zero_skipped\":%" PRIu64,
 	       role_name(o), state_name(st->state), (uint64_t)st->caps,
 	       st->wire_version, st->channels, (uint64_t)st->pages, (uint64_t)st->zero_pages,
 	       (uint64_t)st->bytes, (uint64_t)st->rounds,
@@ -328,7 +343,7 @@ static void print_json(const struct vmm_opts *o, const struct rdmamig_stats *st,
 	       (uint64_t)st->throughput, mbs(st->throughput),
 	       (uint64_t)st->scan_ms, (uint64_t)st->keys_wait_ms,
 	       (uint64_t)st->writes_wait_ms, (uint64_t)st->register_ms,
-	       (uint64_t)st->zero_ms);
+	       (uint64_t)st->zero_ms, (uint64_t)st->zero_skipped);
 	printf(",\"round_stats\":[");
 	for (i = 0; i < nrs; i++)
 		printf("%s{\"round\":%" PRIu64 ",\"pages_dirty\":%" PRIu64

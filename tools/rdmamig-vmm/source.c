@@ -192,9 +192,9 @@ int run_source(const struct vmm_opts *o)
 	unsigned int i;
 	int fd, ret = EXIT_MIGRATION;
 
-	if (!rs || ram_alloc(&ram, o->nblocks, o->size_mib, true))
+	if (!rs || ram_alloc(&ram, o->nblocks, o->size_mib, true) ||
+	    ram_fill(&ram, &r, o->zero_pct, o->zero_layout))
 		goto out;
-	ram_fill(&ram, &r, o->zero_pct);
 
 	fd = source_connect(o, &ram);
 	if (fd < 0)

@@ -18,6 +18,12 @@
 
 /* ---- options (main.c) ---------------------------------------------- */
 
+/* Where the source's zero pages are (--zero-layout); see ram_fill(). */
+enum zero_layout {
+	ZERO_HOLES,			/* runs of 1..15 pages, written as zeros */
+	ZERO_REGIONS,			/* 2 MiB regions never written */
+};
+
 struct vmm_opts {
 	bool source;			/* source or dest subcommand */
 	char host[RDMAMIG_HOST_MAX];	/* --connect / --listen HOST */
@@ -26,6 +32,8 @@ struct vmm_opts {
 	unsigned int nblocks;		/* --blocks */
 	uint64_t size_mib;		/* --size */
 	unsigned int zero_pct;		/* source: --zero-holes */
+	enum zero_layout zero_layout;	/* source: --zero-layout */
+	bool prefill;			/* dest: --prefill (tests) */
 	unsigned int rounds;		/* source: --rounds after the bulk one */
 	unsigned int redirty_pct;	/* source: --redirty */
 	bool pin_all;			/* --pin-all */
@@ -45,9 +53,16 @@ struct vmm_opts {
 
 /* ---- guest RAM (ram.c) ---------------------------------------------- */
 
+/*
+ * Blocks start on a 2 MiB boundary, the size of a huge page (x86-64,
+ * arm64 with 4 KiB pages): a 2 MiB region of a block is then one PMD, which
+ * transparent huge pages can back as a whole, as in a VMM's guest RAM.
+ */
+#define RAM_ALIGN	(2ULL << 20)
+
 struct ram_block {
 	char name[RDMAMIG_BLOCK_NAME_MAX];
-	uint8_t *mem;			/* anonymous mapping, page-aligned */
+	uint8_t *mem;			/* anonymous mapping, RAM_ALIGN-aligned */
 	uint64_t npages;
 	uint32_t index;			/* from RDMAMIG_IOC_ADD_BLOCK */
 	uint64_t *dirty;		/* source: dirty bitmap, 1 bit a page */
@@ -77,7 +92,9 @@ uint64_t page_hash(const struct ram_block *b, uint64_t page);
 int ram_alloc(struct guest_ram *ram, unsigned int nblocks, uint64_t size_mib,
 	      bool track);
 void ram_free(struct guest_ram *ram);
-void ram_fill(struct guest_ram *ram, struct rng *r, unsigned int zero_pct);
+int ram_fill(struct guest_ram *ram, struct rng *r, unsigned int zero_pct,
+	     enum zero_layout layout);
+void ram_prefill(struct guest_ram *ram);
 uint64_t ram_redirty(struct guest_ram *ram, struct rng *r,
 		     unsigned int redirty_pct, unsigned int zero_pct);
 uint64_t ram_dirty_count(const struct ram_block *b);

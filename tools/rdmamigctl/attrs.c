@@ -629,6 +629,7 @@ static const struct stat_field {
 	  S_SIZE, 1 },
 	{ RDMAMIG_STAT_DEVICE_STATE_BYTES, "device_state_bytes",
 	  "device-state", S_SIZE, 1 },
+	{ RDMAMIG_STAT_ZERO_SKIPPED, "zero_skipped", "zero-skipped", S_NUM, 1 },
 	{ RDMAMIG_STAT_SETUP_MS, "setup_ms", "setup", S_MS, 2 },
 	{ RDMAMIG_STAT_TOTAL_MS, "total_ms", "total", S_MS, 2 },
 	{ RDMAMIG_STAT_DOWNTIME_MS, "downtime_ms", "downtime", S_MS, 2 },

@@ -330,8 +330,10 @@ static int session_help(struct rm *rm)
 	      "   \"stats\": {\"bytes\", \"pages\", \"zero_pages\", \"rounds\",\n"
 	      "             \"throughput\", \"chunks_registered\",\n"
 	      "             \"chunks_unregistered\", \"registered_bytes\",\n"
-	      "             \"device_state_bytes\", \"setup_ms\", \"total_ms\",\n"
-	      "             \"downtime_ms\"}}\n"
+	      "             \"device_state_bytes\", \"zero_skipped\", \"setup_ms\",\n"
+	      "             \"total_ms\", \"downtime_ms\", \"channels\", \"scan_ms\",\n"
+	      "             \"keys_wait_ms\", \"writes_wait_ms\", \"register_ms\",\n"
+	      "             \"zero_ms\"}}\n"
 	      "  sizes in bytes, rates in bytes/s, times in ms, error a negative\n"
 	      "  errno (0: none).\n",
 	      stdout);

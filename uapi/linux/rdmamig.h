@@ -176,6 +176,7 @@ enum rdmamig_stat {
 	RDMAMIG_STAT_WRITES_WAIT_MS,
 	RDMAMIG_STAT_REGISTER_MS,
 	RDMAMIG_STAT_ZERO_MS,
+	RDMAMIG_STAT_ZERO_SKIPPED,
 
 	__RDMAMIG_STAT_MAX,
 	RDMAMIG_STAT_MAX = __RDMAMIG_STAT_MAX - 1
@@ -276,9 +277,19 @@ struct rdmamig_secret {
 #define RDMAMIG_BLOCK_NAME_MAX	64
 
 /* A RAM block: page-aligned range of the caller's address space. */
+/*
+ * rdmamig_block.flags.  FRESH, on a destination: the block reads as zero
+ * (the VMM mapped it anonymous and has not written it).  The source is
+ * told, and then sends no zero page it has not written in this session:
+ * the destination neither clears nor faults in memory that is zero
+ * already.  A source's blocks ignore the flag.
+ */
+#define RDMAMIG_BLOCK_FRESH	(1U << 0)
+#define RDMAMIG_BLOCK_FLAGS_ALL	(RDMAMIG_BLOCK_FRESH)
+
 struct rdmamig_block {
 	__u32 size;
-	__u32 flags;		/* must be 0 */
+	__u32 flags;		/* RDMAMIG_BLOCK_*; others must be 0 */
 	__u64 addr;		/* start, page-aligned */
 	__u64 length;		/* bytes, page-aligned, non-zero */
 	char name[RDMAMIG_BLOCK_NAME_MAX];	/* NUL-terminated, unique */
@@ -355,7 +366,7 @@ struct rdmamig_stats {
 	__u64 caps;		/* negotiated capabilities */
 	__u64 bytes;		/* bytes written with RDMA (source) */
 	__u64 pages;		/* normal pages sent or received */
-	__u64 zero_pages;	/* zero pages sent or zeroed, not transferred */
+	__u64 zero_pages;	/* zero pages: not transferred, see zero_skipped */
 	__u64 rounds;		/* rounds ended */
 	__u64 chunks_registered;
 	__u64 chunks_unregistered;
@@ -379,6 +390,12 @@ struct rdmamig_stats {
 	__u64 writes_wait_ms;	/* source: waiting for RDMA WRITEs to complete */
 	__u64 register_ms;	/* destination: pinning and registering chunks */
 	__u64 zero_ms;		/* destination: clearing the pages of COMPRESS */
+	/*
+	 * Source: zero pages (counted in @zero_pages too) not sent at all,
+	 * because the destination's block is RDMAMIG_BLOCK_FRESH and this
+	 * session never wrote the page there.
+	 */
+	__u64 zero_skipped;
 };
 
 #define RDMAMIG_IOC_MAGIC	0xd7

@@ -339,7 +339,7 @@ int main(void)
 		    "\"stats\":{\"bytes\":0,\"pages\":0,\"zero_pages\":0,"
 		    "\"rounds\":0,\"throughput\":0,\"chunks_registered\":0,"
 		    "\"chunks_unregistered\":0,\"registered_bytes\":0,"
-		    "\"device_state_bytes\":0,\"setup_ms\":0,\"total_ms\":0,"
+		    "\"device_state_bytes\":0,\"zero_skipped\":0,\"setup_ms\":0,\"total_ms\":0,"
 		    "\"downtime_ms\":0,\"channels\":0,\"scan_ms\":0,\"keys_wait_ms\":0,"
 		    "\"writes_wait_ms\":0,\"register_ms\":0,\"zero_ms\":0}},"
 		    "{\"id\":7,\"role\":\"source\",\"state\":\"failed\","
@@ -355,7 +355,7 @@ int main(void)
 		    "\"zero_pages\":1000004,\"rounds\":1000005,"
 		    "\"throughput\":1000010,\"chunks_registered\":1000006,"
 		    "\"chunks_unregistered\":1000007,\"registered_bytes\":1000008,"
-		    "\"device_state_bytes\":1000009,\"setup_ms\":1000011,"
+		    "\"device_state_bytes\":1000009,\"zero_skipped\":1000020,\"setup_ms\":1000011,"
 		    "\"total_ms\":1000012,\"downtime_ms\":1000013,\"channels\":1000014,"
 		    "\"scan_ms\":1000015,\"keys_wait_ms\":1000016,\"writes_wait_ms\":1000017,"
 		    "\"register_ms\":1000018,\"zero_ms\":1000019}}]\n");
@@ -370,7 +370,7 @@ int main(void)
 		    "    stats: bytes 976.6KiB pages 1000003 zero-pages 1000004"
 		    " rounds 1000005 throughput 1.0MB/s\n"
 		    "           chunks-registered 1000006 chunks-unregistered 1000007"
-		    " registered 976.6KiB device-state 976.6KiB\n"
+		    " registered 976.6KiB device-state 976.6KiB zero-skipped 1000020\n"
 		    "           setup 1000011ms total 1000012ms downtime 1000013ms channels 1000014\n"
 		    "           scan 1000015ms keys-wait 1000016ms writes-wait 1000017ms"
 		    " register 1000018ms zero 1000019ms\n");
@@ -383,7 +383,7 @@ int main(void)
 		    " keepalive off downtime-limit 300ms max-rounds 30\n"
 		    "    stats: bytes 0B pages 0 zero-pages 0 rounds 0 throughput 0.0MB/s\n"
 		    "           chunks-registered 0 chunks-unregistered 0 registered 0B"
-		    " device-state 0B\n"
+		    " device-state 0B zero-skipped 0\n"
 		    "           setup 0ms total 0ms downtime 0ms channels 0\n"
 		    "           scan 0ms keys-wait 0ms writes-wait 0ms register 0ms zero 0ms\n");
 	output_case("session show, pretty JSON", true, true, session_fresh,
@@ -418,6 +418,7 @@ int main(void)
 		    "        \"chunks_unregistered\": 0,\n"
 		    "        \"registered_bytes\": 0,\n"
 		    "        \"device_state_bytes\": 0,\n"
+		    "        \"zero_skipped\": 0,\n"
 		    "        \"setup_ms\": 0,\n"
 		    "        \"total_ms\": 0,\n"
 		    "        \"downtime_ms\": 0,\n"
@@ -467,7 +468,8 @@ int main(void)
 		    "\"stats\":{\"bytes\":2002,\"pages\":2003,\"zero_pages\":2004,"
 		    "\"rounds\":2005,\"throughput\":2010,\"chunks_registered\":2006,"
 		    "\"chunks_unregistered\":2007,\"registered_bytes\":2008,"
-		    "\"device_state_bytes\":2009,\"setup_ms\":2011,\"total_ms\":2012,"
+		    "\"device_state_bytes\":2009,\"zero_skipped\":2020,\"setup_ms\":2011,"
+		    "\"total_ms\":2012,"
 		    "\"downtime_ms\":2013,\"channels\":2014,\"scan_ms\":2015,"
 		    "\"keys_wait_ms\":2016,\"writes_wait_ms\":2017,\"register_ms\":2018,"
 		    "\"zero_ms\":2019},\"error\":0,\"reason\":\"\"}\n"
