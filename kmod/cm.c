@@ -235,6 +235,7 @@ static int dst_connect_request(struct rdmamig_session *sess,
 		/* Before the accept: the source's first message checks it. */
 		WRITE_ONCE(sess->auth_pending, true);
 	}
+	rdmamig_hostile_arm(sess);
 	param.private_data = &acc;
 	param.private_data_len = sizeof(acc);
 	param.rnr_retry_count = 7;

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * A hostile peer, for the selftests only: with the module parameter
- * "hostile" set to a mode, the next source session that connects mangles
- * one control message the way the mode says, so that the destination's
- * validation can be tested against a real sender.  0 (the default) is off
+ * "hostile" set to a mode, the next session of the mode's side (the
+ * source, but for HOSTILE_FRESH_RANGE) that connects mangles one control
+ * message the way the mode says, so that the peer's validation can be
+ * tested against a real sender.  0 (the default) is off
  * and costs one branch per message.  Documentation/testing.rst lists the
  * modes and what the receiver must answer.
  */
@@ -36,15 +37,28 @@ enum hostile_mode {
 	HOSTILE_STALE_KEYS,	/* keep last round's keys and write with them */
 	HOSTILE_PAGES_EMPTY,	/* sparse registration of no page */
 	HOSTILE_PAGES_SHORT,	/* register one page fewer than is written */
+	HOSTILE_FRESH_RANGE,	/* destination: a block past the last is fresh */
 	HOSTILE_MAX
 };
 
-/* Called when a source session connects: it takes the current mode. */
+static bool destination_mode(int mode)
+{
+	return mode == HOSTILE_FRESH_RANGE;
+}
+
+/*
+ * Called when a session connects (source) or accepts a connection
+ * (destination): it takes the current mode if the mode is its side's.
+ * In the loop topology both ends share the parameter.
+ */
 void rdmamig_hostile_arm(struct rdmamig_session *sess)
 {
 	int mode = READ_ONCE(hostile);
 
-	sess->hostile = (mode > HOSTILE_OFF && mode < HOSTILE_MAX) ? mode : 0;
+	if (mode <= HOSTILE_OFF || mode >= HOSTILE_MAX ||
+	    destination_mode(mode) != (sess->role == RDMAMIG_ROLE_DEST))
+		mode = 0;
+	sess->hostile = mode;
 	if (sess->hostile)
 		sess_warn_rl(sess, "selftest: hostile mode %d armed\n", mode);
 }
@@ -65,6 +79,8 @@ static bool wants(int mode, u16 type)
 	case HOSTILE_PAGES_EMPTY:
 	case HOSTILE_PAGES_SHORT:
 		return type == RDMAMIG_MSG_REGISTER_PAGES_REQUEST;
+	case HOSTILE_FRESH_RANGE:
+		return type == RDMAMIG_MSG_RAM_BLOCKS_RESULT;
 	default:
 		/* Both carry the block and chunk at the same offsets. */
 		return type == RDMAMIG_MSG_REGISTER_REQUEST ||
@@ -158,6 +174,10 @@ void rdmamig_hostile_mangle(struct rdmamig_session *sess,
 		break;
 	case HOSTILE_PAGES_SHORT:
 		drop_last_page((struct rdmamig_cmd_pages *)payload);
+		break;
+	case HOSTILE_FRESH_RANGE:
+		((struct rdmamig_cmd_blocks_result *)payload)->fresh |=
+			cpu_to_be64(1ULL << 63);
 		break;
 	}
 	sess_warn_rl(sess, "selftest: sent a message spoiled by hostile mode %d\n",

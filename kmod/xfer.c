@@ -862,6 +862,18 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 			ret = scan_chunk(sess, x, xc, bitmap, r->first_page,
 					 first + r->first_page - c * RDMAMIG_CHUNK_PAGES,
 					 last + r->first_page - c * RDMAMIG_CHUNK_PAGES);
+			/*
+			 * Only zero pages: no key, no write, no place in the
+			 * window.  Windows then fill with chunks that carry
+			 * data, and in mostly-zero memory the scan of the
+			 * next one overlaps a full window of writes instead
+			 * of a chunk or two.
+			 */
+			if (!ret && !xc->nruns) {
+				unpin_user_pages(xc->pages, xc->npinned);
+				xc->npinned = 0;
+				cur->n--;
+			}
 			rdmamig_time_add(&sess->scan_ns, t0);
 		}
 		if (ret || (cur->n < wmax && c < c1))

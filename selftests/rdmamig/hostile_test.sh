@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # A hostile peer: with the module parameter "hostile" set, the next source
-# session spoils one control message (kmod/hostile.c).  For every mode the
+# session (for mode 17, destination) spoils one control message
+# (kmod/hostile.c).  For every mode the
 # destination must refuse the message with an error naming the problem,
 # fail, tell the source (which fails too), and leave no oops behind; the
 # harness then checks that the module unloads.  Both ends run in this VM.
@@ -15,7 +16,9 @@
 # "/sparse" run with sparse registration on (module parameter sparse=1):
 # REGISTER_PAGES_REQUEST instead of REGISTER_REQUEST; mode 16 registers
 # one page fewer than the source then writes: the write past the
-# registered pages must fail the same way.
+# registered pages must fail the same way.  Mode 17 is a hostile
+# destination: its RAM_BLOCKS_RESULT calls a block past the last fresh;
+# the source must refuse it before it sends any data.
 source "$(dirname "$0")/lib.sh"
 require_root
 
@@ -48,6 +51,7 @@ CASES=(
 	"5/sparse:does not exist"
 	"6/sparse:does not exist"
 	"14/sparse:source:remote access error"
+	"17:source:is fresh, but there are 2 blocks"
 )
 
 [ -x "$VMM" ] || { echo "1..0 # SKIP $VMM not built"; exit $KSFT_SKIP; }

@@ -350,25 +350,29 @@ TEST_F(dev, add_block_name_without_nul)
 	EXPECT_EQ(0U, idx);
 }
 
+/* Unknown flags are refused; RDMAMIG_BLOCK_FRESH is the one known. */
 TEST_F(dev, add_block_flags_and_reserved)
 {
 	struct rdmamig_block b = {
 		.size = sizeof(b), .addr = (uintptr_t)self->mem, .length = PG,
-		.name = "a", .flags = 1,
+		.name = "a", .flags = RDMAMIG_BLOCK_FLAGS_ALL + 1,
 	};
-	uint32_t idx = 99;
 
 	EXPECT_EQ(-1, ioctl(self->fd, RDMAMIG_IOC_ADD_BLOCK, &b));
 	EXPECT_EQ(EINVAL, errno);
-	b.flags = 1U << 31;
+	b.flags = 1U << 31 | RDMAMIG_BLOCK_FRESH;
 	EXPECT_EQ(-1, ioctl(self->fd, RDMAMIG_IOC_ADD_BLOCK, &b));
 	EXPECT_EQ(EINVAL, errno);
 	b.flags = 0;
 	b.reserved = 1;
 	EXPECT_EQ(-1, ioctl(self->fd, RDMAMIG_IOC_ADD_BLOCK, &b));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(0, add_block(self->fd, self->mem, PG, "a", &idx));
-	EXPECT_EQ(0U, idx);
+	/* None of those was added: "a" is still free, and index 0. */
+	b.reserved = 0;
+	b.flags = RDMAMIG_BLOCK_FRESH;
+	b.index = 99;
+	EXPECT_EQ(0, ioctl(self->fd, RDMAMIG_IOC_ADD_BLOCK, &b));
+	EXPECT_EQ(0U, b.index);
 }
 
 TEST_F(dev, add_block_not_mapped)
