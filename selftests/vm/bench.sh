@@ -22,7 +22,9 @@
 #                 zero90_sparse the same with sparse registration;
 #                 zero90_holes the worst case, reported beside it: runs of
 #                 1 to 15 zero pages written as zeros amid random ones
-#                 (--zero-layout holes, the VMM's default)
+#                 (--zero-layout holes, the VMM's default); zero90 and
+#                 zero90_holes run BENCH_ZERO_RUNS times (3), the report
+#                 takes the median
 #   dirty25/50    rdmamigctl migrate/incoming (--pin-all, --auto-converge) of an
 #                 rdmamig-workload that keeps writing random pages at 25% and
 #                 50% of the ib_write_bw figure measured first in this run;
@@ -40,7 +42,8 @@
 # RDMAMIG_SECRET_FILE for every tool started here and on the peer.
 #
 #   BENCH_CASES         the cases, in order (default per topology, below)
-#   BENCH_SIZE_MB (256) BENCH_ZERO_MB (1024: the zero90 cases) BENCH_SIZES
+#   BENCH_SIZE_MB (256) BENCH_ZERO_MB (1024: the zero90 cases)
+#   BENCH_ZERO_RUNS (3: runs of zero90 and zero90_holes)  BENCH_SIZES
 #   ("64 128 256 512 1024 2048")  BENCH_BW_ITERS (400: 1 MiB writes per QP
 #   and ib_write_bw run)
 #   BENCH_IPERF_S (10)  BENCH_DIRTY_MB (256)  BENCH_DOWNTIME_MS (300)
@@ -106,6 +109,7 @@ out=$RDMAMIG_OUT/bench.jsonl
 dir=$RDMAMIG_OUT/bench		# both VMs see it
 size=${BENCH_SIZE_MB:-256}
 zero=${BENCH_ZERO_MB:-1024}
+zero_runs=${BENCH_ZERO_RUNS:-3}
 sizes=${BENCH_SIZES:-64 128 256 512 1024 2048}
 dirty_mb=${BENCH_DIRTY_MB:-256}
 downtime=${BENCH_DOWNTIME_MS:-300}
@@ -430,8 +434,8 @@ for c in $cases; do
 	pin_all) migrate pin_all "$size" 0 --pin-all ;;
 	dynamic) migrate dynamic "$size" 0 ;;
 	chan_*) migrate "$c" "$size" 0 --pin-all --channels "${c#chan_}" ;;
-	zero90) migrate zero90 "$zero" 90 --zero-layout regions ;;
-	zero90_holes) migrate zero90_holes "$zero" 90 ;;
+	zero90) for _ in $(seq "$zero_runs"); do migrate zero90 "$zero" 90 --zero-layout regions; done ;;
+	zero90_holes) for _ in $(seq "$zero_runs"); do migrate zero90_holes "$zero" 90; done ;;
 	*_sparse) sparse "${c%_sparse}" ;;
 	sizes) for s in $sizes; do migrate "size_$s" "$s" 0 --pin-all; done ;;
 	dirty_*) dirty "$c" "${c#dirty_}" ;;
