@@ -423,7 +423,6 @@ static bool single_command(u16 type)
 	case RDMAMIG_MSG_ERROR:
 	case RDMAMIG_MSG_AUTH:
 	case RDMAMIG_MSG_RAM_BLOCKS_RESULT:
-		return sizeof(struct rdmamig_cmd_blocks_result);
 	case RDMAMIG_MSG_REGISTER_FINISHED:
 	case RDMAMIG_MSG_ACK:
 	case RDMAMIG_MSG_COMPLETE:
