@@ -352,6 +352,7 @@ int rdmamig_dst_register(struct rdmamig_session *sess,
 	u64 off = (u64)chunk << RDMAMIG_CHUNK_SHIFT;
 	u32 nbits = rdmamig_chunk_pages(b, chunk);
 	struct ib_reg_wr reg = {};
+	unsigned long flags;
 	unsigned int npages;
 	ktime_t t0;
 	int ret, n;
@@ -425,8 +426,10 @@ int rdmamig_dst_register(struct rdmamig_session *sess,
 	}
 
 	c->npages = npages;
+	spin_lock_irqsave(&sess->slock, flags);
 	sess->stats.chunks_registered++;
 	sess->stats.registered_bytes += (u64)npages << PAGE_SHIFT;
+	spin_unlock_irqrestore(&sess->slock, flags);
 	rdmamig_time_add(&sess->register_ns, t0);
 	return 0;
 
@@ -457,6 +460,7 @@ void rdmamig_dst_unregister(struct rdmamig_session *sess,
 			    struct rdmamig_block_ram *b, u32 chunk)
 {
 	struct rdmamig_dst_chunk *c = &b->dst[chunk];
+	unsigned long flags;
 
 	if (!c->mr)
 		return;
@@ -469,8 +473,10 @@ void rdmamig_dst_unregister(struct rdmamig_session *sess,
 	unaccount_pin(sess, c->npages);
 	kvfree(c->pages);
 	c->pages = NULL;
+	spin_lock_irqsave(&sess->slock, flags);
 	sess->stats.chunks_unregistered++;
 	sess->stats.registered_bytes -= (u64)c->npages << PAGE_SHIFT;
+	spin_unlock_irqrestore(&sess->slock, flags);
 	c->npages = 0;
 }
 

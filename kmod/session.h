@@ -9,8 +9,9 @@
  *    also ends when the session fails, so teardown (which fails the session
  *    first) always gets the mutex.
  *  - @slock (spinlock, taken from completion handlers in softirq) protects
- *    state, error, events, the device-state queue, credits and the lists
- *    of control buffers.
+ *    state, error, events, the device-state queue, credits, the lists
+ *    of control buffers and the counters in @stats (which
+ *    rdmamig_session_get_stats() copies under it).
  *  - The CM event handler and the control-channel work never take @lock.
  *
  * Lifetime: the file owns the session.  CM handlers, completions and works

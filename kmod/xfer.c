@@ -224,6 +224,7 @@ static int make_room(struct rdmamig_session *sess, struct xfer_window *w,
 {
 	u32 max = max_t(u64, sess->params.max_registered >> RDMAMIG_CHUNK_SHIFT, 1);
 	struct rdmamig_src_chunk *sc, *tmp;
+	unsigned long flags;
 	u32 n = 0, i, j;
 
 	if (sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL)
@@ -252,7 +253,9 @@ static int make_room(struct rdmamig_session *sess, struct xfer_window *w,
 		return 0;
 	sess->registered_chunks -= n;
 	sess->unreg_pending += n;
+	spin_lock_irqsave(&sess->slock, flags);
 	sess->stats.chunks_unregistered += n;
+	spin_unlock_irqrestore(&sess->slock, flags);
 	return rdmamig_ctrl_send(sess, RDMAMIG_MSG_UNREGISTER_REQUEST, n, cmds,
 				 n * sizeof(*cmds));
 }
