@@ -6,9 +6,12 @@
 #   make                 rdmamig.ko for the guest kernel, rdmamigctl, selftests
 #   make KDIR=/lib/modules/$(uname -r)/build module    build for your own kernel
 #   make demo            the main job: a live migration between two QEMU VMs
-#   make check           run the kselftests in the QEMU testbed (both topologies)
-#   make check SERIES=6.12                             ... on Linux 6.12
-#   make check-all       ... on Linux 6.1 and 6.12
+#   make check           the kselftests in the QEMU testbed, Linux 6.1 and
+#                        6.12, both topologies (CI)
+#   make check SERIES=6.12                             ... on Linux 6.12 only
+#   make check-fresh     make demo and make check in a fresh debootstrap root
+#                        with old package lists (run it when you change the
+#                        build, scripts/ or .ci/run)
 #   make debug-kernel    build the debug kernel (KASAN, lockdep, kmemleak, ...)
 #   make check-debug     the kselftests on it, panic_on_warn=1 (slow: run it
 #                        before closing an issue that touches kmod/)
@@ -17,44 +20,36 @@
 #   make install         install module (into /lib/modules/$(KVER)/extra) and tool
 #
 # SERIES picks the Debian kernel series of the testbed (6.1 or 6.12); KVER
-# is its ABI as scripts/deps.sh resolves it, KDIR its kbuild tree.
+# is its ABI, KDIR its kbuild tree.  Given neither KVER nor KDIR, a target
+# that builds for or boots the testbed's kernel first runs scripts/deps.sh
+# (which updates the package lists before it chooses a kernel), then asks
+# it which ABI it set up and runs again in a sub-make with that KVER: one
+# kernel, resolved once, after the lists are current.  Resolving it when
+# make starts, from lists as old as the machine, named a kernel that
+# deps.sh then did not install.
 
 SERIES ?= 6.1
-ifeq ($(origin KDIR),undefined)
-KVER ?= $(shell scripts/deps.sh --kver $(SERIES))
-KDIR := /lib/modules/$(KVER)/build
-else
+ifneq ($(origin KDIR),undefined)
 KVER ?= $(shell $(MAKE) -s -C $(KDIR) kernelrelease 2>/dev/null)
+else ifneq ($(KVER),)
+KDIR := /lib/modules/$(KVER)/build
 endif
 MODDIR := build/mod-$(KVER)
 KO := $(MODDIR)/rdmamig.ko
 TOPOLOGIES ?= loop pair
 PREFIX ?= /usr/local
 DESTDIR ?=
+# make check runs both kernels unless SERIES is given.
+CHECK_SERIES := $(if $(filter command line environment,$(origin SERIES)),$(SERIES),6.1 6.12)
 
-export KVER
-
-.PHONY: all deps module tools selftests check check-all debug-kernel check-debug \
-	demo bench install clean help
-
-all: module tools selftests
+.PHONY: all deps module tools selftests check check-all check-kernel check-fresh \
+	debug-kernel check-debug demo bench install clean help
 
 help:
-	@sed -n '3,21s/^# \{0,1\}//p' Makefile
+	@sed -n '3,24s/^# \{0,1\}//p' Makefile
 
 deps:
 	scripts/deps.sh $(SERIES)
-
-$(KDIR)/Makefile:
-	scripts/deps.sh $(SERIES)
-
-# kbuild writes its objects beside the sources; a symlink tree per kernel
-# keeps the 6.1 and 6.12 builds apart.
-module: | $(KDIR)/Makefile
-	@mkdir -p $(MODDIR)
-	@cp -rsf $(CURDIR)/kmod $(CURDIR)/uapi $(MODDIR)/
-	@ln -sf $(CURDIR)/Kbuild $(MODDIR)/Kbuild
-	$(MAKE) -C $(KDIR) M=$(CURDIR)/$(MODDIR) modules
 
 tools:
 	$(MAKE) -C tools/rdmamigctl
@@ -64,19 +59,78 @@ tools:
 selftests:
 	$(MAKE) -C selftests/rdmamig
 
-# Each target does its own set-up, so they work on a fresh machine.
-# A topology's suite takes 8-12 min on an idle 2-core host and twice that
-# on a busy one; two topologies at this bound stay inside CI's 90 minutes.
-CHECK_TIMEOUT ?= 1800
-check:
-	scripts/deps.sh $(SERIES)
-	$(MAKE) all
-	selftests/vm/check.sh -k $(KVER) -m $(CURDIR)/$(KO) -t "$(TOPOLOGIES)" -T $(CHECK_TIMEOUT)
+# The targets that build for or boot the testbed's kernel.
+KERNEL_TARGETS := all module install demo bench check-kernel
 
-# Both kernels, both topologies; the last line sums them.
+ifeq ($(KVER),)
+# No kernel named: set it up, then run again with the one deps.sh chose.
+$(KERNEL_TARGETS):
+	scripts/deps.sh $(SERIES)
+	@$(MAKE) --no-print-directory $@ KVER=$$(scripts/deps.sh --kver $(SERIES))
+else
+all: module tools selftests
+
+# kbuild writes its objects beside the sources; a symlink tree per kernel
+# keeps the 6.1 and 6.12 builds apart.
+module:
+	@test -e $(KDIR)/Makefile || { echo "no kbuild tree at $(KDIR) (KVER=$(KVER)): run make deps" >&2; exit 1; }
+	@mkdir -p $(MODDIR)
+	@cp -rsf $(CURDIR)/kmod $(CURDIR)/uapi $(MODDIR)/
+	@ln -sf $(CURDIR)/Kbuild $(MODDIR)/Kbuild
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/$(MODDIR) modules
+
+# One kernel's suite, both topologies (make check runs it per kernel).
+# A topology's suite takes 8-12 min on an idle 2-core host and twice that
+# on a busy one.
+CHECK_TIMEOUT ?= 1800
+check-kernel: all
+	selftests/vm/check.sh -k $(KVER) -m $(CURDIR)/$(KO) -t "$(TOPOLOGIES)" \
+		-T $(CHECK_TIMEOUT) $(CHECK_FLAGS)
+
+install: module tools
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/$(MODDIR) INSTALL_MOD_DIR=extra modules_install
+	$(MAKE) -C tools/rdmamigctl install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
+
+# The benchmark against the link's own limit (Documentation/performance.rst),
+# one run per topology of $(TOPOLOGIES), then one report over them all.
+# make bench TOPOLOGIES=loop: the loop run only.  The loop guest holds
+# both ends of a 2 GiB migration, hence its memory.
+BENCH_MEM_loop := 6144
+BENCH_MEM_pair := 2048
+bench: all
+	@for p in gnuplot:gnuplot-nox iperf3:iperf3; do \
+		command -v $${p%%:*} >/dev/null && continue; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $${p#*:} >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $${p#*:} >/dev/null; } || exit 1; \
+	done
+	@rc=0; for t in $(TOPOLOGIES); do \
+		mem=$(BENCH_MEM_loop); [ $$t = pair ] && mem=$(BENCH_MEM_pair); \
+		selftests/vm/vm.sh -k $(KVER) -t $$t -M $$mem -T 3000 -m $(CURDIR)/$(KO) \
+			-o $(CURDIR)/build/logs/bench-$$t -- selftests/vm/bench.sh || rc=1; \
+	done; \
+	scripts/bench-report.sh build/bench $(foreach t,$(TOPOLOGIES),build/logs/bench-$(t)/out/bench.jsonl) && exit $$rc
+
+# The main job: a live migration between two VMs (selftests/vm/demo.sh).
+demo: all
+	selftests/vm/vm.sh -k $(KVER) -t pair -m $(CURDIR)/$(KO) -o $(CURDIR)/build/logs/demo -- selftests/vm/demo.sh
+endif
+
+# Every kernel of CHECK_SERIES (6.1 and 6.12 unless SERIES is given),
+# both topologies; the last line sums them.  Each target does its own
+# set-up, so it works on a fresh machine.
+check:
+	scripts/deps.sh $(CHECK_SERIES)
+	selftests/vm/check-all.sh "$(CHECK_SERIES)" "$(TOPOLOGIES)"
+
+# Kept for the habit: the same as make check on both kernels.
 check-all:
-	scripts/deps.sh 6.1 6.12
-	selftests/vm/check-all.sh "$(TOPOLOGIES)"
+	$(MAKE) --no-print-directory check SERIES="6.1 6.12"
+
+# The README's two commands in a fresh Debian 12 root made by debootstrap,
+# with this machine's apt sources and the lists debootstrap left
+# (scripts/check-fresh.sh, Documentation/testing.rst).
+check-fresh:
+	scripts/check-fresh.sh
 
 # The debug kernel (scripts/debug-kernel.sh, Documentation/testing.rst):
 # Debian's linux-source-6.1 with KASAN, lockdep, kmemleak, DEBUG_OBJECTS,
@@ -110,37 +164,6 @@ check-debug: debug-kernel
 		RDMAMIG_MIGRATE_TIMEOUT=$(DEBUG_MIGRATE_TIMEOUT) \
 		RDMAMIG_KA_SLACK_MS=$(DEBUG_KA_SLACK_MS) selftests/vm/check.sh -k $(DEBUG_KVER) -T $(DEBUG_TIMEOUT) \
 		-m $(CURDIR)/build/mod-$(DEBUG_KVER)/rdmamig.ko -t "$(TOPOLOGIES)"
-
-# The benchmark against the link's own limit (Documentation/performance.rst),
-# one run per topology of $(TOPOLOGIES), then one report over them all.
-# make bench TOPOLOGIES=loop: the loop run only.  The loop guest holds
-# both ends of a 2 GiB migration, hence its memory.
-BENCH_MEM_loop := 6144
-BENCH_MEM_pair := 2048
-bench:
-	scripts/deps.sh $(SERIES)
-	$(MAKE) all
-	@for p in gnuplot:gnuplot-nox iperf3:iperf3; do \
-		command -v $${p%%:*} >/dev/null && continue; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $${p#*:} >/dev/null || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $${p#*:} >/dev/null; } || exit 1; \
-	done
-	@rc=0; for t in $(TOPOLOGIES); do \
-		mem=$(BENCH_MEM_loop); [ $$t = pair ] && mem=$(BENCH_MEM_pair); \
-		selftests/vm/vm.sh -k $(KVER) -t $$t -M $$mem -T 3000 -m $(CURDIR)/$(KO) \
-			-o $(CURDIR)/build/logs/bench-$$t -- selftests/vm/bench.sh || rc=1; \
-	done; \
-	scripts/bench-report.sh build/bench $(foreach t,$(TOPOLOGIES),build/logs/bench-$(t)/out/bench.jsonl) && exit $$rc
-
-# The main job: a live migration between two VMs (selftests/vm/demo.sh).
-demo:
-	scripts/deps.sh $(SERIES)
-	$(MAKE) all
-	selftests/vm/vm.sh -k $(KVER) -t pair -m $(CURDIR)/$(KO) -o $(CURDIR)/build/logs/demo -- selftests/vm/demo.sh
-
-install: module tools
-	$(MAKE) -C $(KDIR) M=$(CURDIR)/$(MODDIR) INSTALL_MOD_DIR=extra modules_install
-	$(MAKE) -C tools/rdmamigctl install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
 
 clean:
 	rm -rf build/mod-* build/selftests

@@ -4,13 +4,22 @@
 # Idempotent set-up for building and testing rdmamig on a Debian 12 host.
 #
 #   scripts/deps.sh [SERIES...]      SERIES is 6.1 (default) and/or 6.12
-#   scripts/deps.sh --kver SERIES    print the kernel ABI chosen for SERIES
+#   scripts/deps.sh --kver SERIES    print the kernel ABI set up for SERIES
 #
 # Installs the Debian packages the build, rdmamigctl and the VM testbed
 # need, the kbuild headers of the guest kernel (on the host: Debian's
 # headers package refers to itself by absolute path), and extracts the
 # guest kernel image with its modules into build/kernels/<abi>/ without
 # installing it.  Nothing is done twice: a second run only checks.
+#
+# The kernel of a series is chosen once, when none is set up yet, and
+# only after `apt-get update`: package lists as old as a machine's
+# install day (or debootstrap's, which hold the bookworm suite but not
+# bookworm-security, where kernels are updated) name an ABI older than
+# the archive's.  From then on that ABI is the series' kernel, and
+# --kver prints it without looking at the lists; remove
+# build/kernels/<abi> to move to a newer one.  The Makefile asks --kver
+# only after this script has run, so both agree on one kernel.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,14 +54,24 @@ apt_install() {
 		--no-install-recommends "${missing[@]}" >&2
 }
 
-# Linux 6.12 comes from bookworm-backports, on the same mirror as bookworm.
+# Linux 6.12 comes from bookworm-backports, on the mirror the machine
+# already uses for bookworm (a local mirror or proxy keeps working): apt's
+# own view of its sources gives it, whatever their format.
 enable_backports() {
-	grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/ &&
-		return 0
-	echo "deps: enabling bookworm-backports for Linux 6.12" >&2
+	local uri
+	apt-get indextargets --format '$(RELEASE)' 2>/dev/null |
+		grep -qx 'bookworm-backports' && return 0
+	uri=$(apt-get indextargets --format '$(RELEASE) $(TARGET_OF) $(REPO_URI)' 2>/dev/null |
+		awk '$1 == "bookworm" && $2 == "deb" { print $3; exit }')
+	if [ -z "$uri" ]; then
+		echo "deps: no bookworm entry in the apt sources to take the mirror from;" \
+			"add bookworm-backports yourself for Linux 6.12" >&2
+		exit 1
+	fi
+	echo "deps: enabling bookworm-backports from $uri for Linux 6.12" >&2
 	cat > /etc/apt/sources.list.d/rdmamig-backports.sources <<-EOF
 	Types: deb
-	URIs: http://deb.debian.org/debian
+	URIs: $uri
 	Suites: bookworm-backports
 	Components: main
 	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
@@ -69,23 +88,21 @@ series_regex() {
 	esac
 }
 
+# The archive's newest ABI of a series, from lists updated in this run,
+# into $abi (not printed: a subshell would forget the update).
 resolve_abi() {
-	local re abi
+	local re
 	re=$(series_regex "$1")
-	abi=$(apt-cache search --names-only "^linux-headers-$re\$" 2>/dev/null |
+	[ "$1" = 6.12 ] && enable_backports
+	apt_update
+	abi=$(apt-cache search --names-only "^linux-headers-$re\$" |
 		awk '{print $1}' | sed 's/^linux-headers-//' | sort -V | tail -n 1)
-	if [ -z "$abi" ]; then
-		[ "$1" = 6.12 ] && enable_backports
-		apt_update
-		abi=$(apt-cache search --names-only "^linux-headers-$re\$" |
-			awk '{print $1}' | sed 's/^linux-headers-//' | sort -V | tail -n 1)
-	fi
 	[ -n "$abi" ] || { echo "deps: no Linux $1 kernel in the archive" >&2; exit 1; }
-	echo "$abi"
 }
 
-# The ABI already set up for a series, if any, else the archive's newest.
-kver_of() {
+# The newest ABI of a series already set up (image extracted, headers
+# installed), if any.
+setup_abi() {
 	local re d
 	re=$(series_regex "$1")
 	for d in $(ls -d "$kernels"/* 2>/dev/null | sort -V -r); do
@@ -95,7 +112,7 @@ kver_of() {
 			return 0
 		fi
 	done
-	resolve_abi "$1"
+	return 1
 }
 
 fetch_kernel() {
@@ -123,13 +140,15 @@ fetch_kernel() {
 }
 
 if [ "${1:-}" = --kver ]; then
-	kver_of "${2:-6.1}"
-	exit 0
+	setup_abi "${2:-6.1}" && exit 0
+	echo "deps: no Linux ${2:-6.1} kernel set up: run scripts/deps.sh ${2:-6.1}" >&2
+	exit 1
 fi
 
 [ "$(id -u)" = 0 ] || { echo "deps: run as root (apt-get and the testbed need it)" >&2; exit 1; }
 apt_install "${PACKAGES[@]}"
 for series in "${@:-6.1}"; do
-	[ "$series" = 6.12 ] && enable_backports
-	fetch_kernel "$(resolve_abi "$series")"
+	setup_abi "$series" >/dev/null && continue
+	resolve_abi "$series"
+	fetch_kernel "$abi"
 done

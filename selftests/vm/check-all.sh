@@ -1,27 +1,38 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# check-all.sh [TOPOLOGIES] - run `make check` on Linux 6.1 and 6.12 and
-# sum their results into the last line, `N passed, N failed, N skipped`.
+# check-all.sh "SERIES..." ["TOPOLOGIES"] - run the suite on each kernel
+# series (6.1, 6.12) in each topology, and sum their results into the last
+# line, `N passed, N failed, N skipped`.  make check calls it once
+# scripts/deps.sh has set up every series, so --kver names a kernel that
+# is there.  The host's own tests (rdmamigctl's) run once, with the first
+# kernel.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
-topos=${1:-loop pair}
-passed=0 failed=0 skipped=0
-for series in 6.1 6.12; do
+series_list=${1:-6.1 6.12}
+topos=${2:-loop pair}
+passed=0 failed=0 skipped=0 flags= lines=()
+for series in $series_list; do
+	t0=$SECONDS
 	log=$(mktemp)
-	make -C "$top" --no-print-directory check SERIES="$series" \
-		TOPOLOGIES="$topos" 2>&1 | tee "$log"
+	kver=$("$top/scripts/deps.sh" --kver "$series") &&
+		make -C "$top" --no-print-directory check-kernel SERIES="$series" \
+			KVER="$kver" TOPOLOGIES="$topos" CHECK_FLAGS="$flags" 2>&1 | tee "$log"
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
 	rm -f "$log"
+	flags=-n
 	if [ -z "$line" ]; then
-		echo "check-all: Linux $series gave no summary: counted as one failure"
+		lines+=("Linux $series: no summary (build or set-up failed): counted as one failure")
 		failed=$((failed + 1))
 		continue
 	fi
-	echo "check-all: Linux $series: $line"
+	lines+=("Linux $series (${kver:-?}): $line in $((SECONDS - t0)) s")
 	read -r p _ f _ s _ <<<"$(echo "$line" | tr -d ',')"
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + ${s:-0}))
+done
+for line in "${lines[@]}"; do
+	echo "check: $line"
 done
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
