@@ -46,7 +46,7 @@ CHECK_SERIES := $(if $(filter command line environment,$(origin SERIES)),$(SERIE
 	debug-kernel check-debug demo bench install clean help
 
 help:
-	@sed -n '3,24s/^# \{0,1\}//p' Makefile
+	@sed -n '3,20s/^# \{0,1\}//p' Makefile
 
 deps:
 	scripts/deps.sh $(SERIES)
