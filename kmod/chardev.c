@@ -328,9 +328,25 @@ static const struct file_operations rdmamig_fops = {
 	.poll = rdmamig_poll,
 };
 
+/*
+ * A fixed minor, so that /dev/rdmamig can exist before the module is
+ * loaded: depmod lists it in modules.devname from the devname alias,
+ * kmod static-nodes has it created at boot, and the first open() loads
+ * the module through char-major-10-247.  247 is in the range that
+ * Documentation/admin-guide/devices.txt reserves for local use
+ * (243-254): no in-tree driver has it and the dynamic allocator never
+ * hands it out.  Another out-of-tree driver may have picked it too (ZFS
+ * took 249): misc_register() then fails and so does the module's load,
+ * loudly, rather than leave /dev/rdmamig to the wrong driver.  See
+ * Documentation/uapi.rst, "Loading the module".
+ */
+#define RDMAMIG_MINOR	247
+MODULE_ALIAS_MISCDEV(RDMAMIG_MINOR);
+MODULE_ALIAS("devname:" RDMAMIG_DEVICE_NAME);
+
 /* 0600: a session can pin and expose memory; a udev rule may widen it. */
 static struct miscdevice rdmamig_misc = {
-	.minor = MISC_DYNAMIC_MINOR,
+	.minor = RDMAMIG_MINOR,
 	.name = RDMAMIG_DEVICE_NAME,
 	.fops = &rdmamig_fops,
 	.mode = 0600,
@@ -338,7 +354,12 @@ static struct miscdevice rdmamig_misc = {
 
 int __init rdmamig_chardev_init(void)
 {
-	return misc_register(&rdmamig_misc);
+	int ret = misc_register(&rdmamig_misc);
+
+	if (ret == -EBUSY)
+		pr_err("misc minor %d is taken by another driver (/proc/misc)\n",
+		       RDMAMIG_MINOR);
+	return ret;
 }
 
 void rdmamig_chardev_exit(void)

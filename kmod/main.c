@@ -6,7 +6,6 @@
 #include "rdmamig.h"
 
 #include <linux/module.h>
-#include <linux/miscdevice.h>
 #include <net/genetlink.h>
 #include <linux/rdmamig.h>
 
@@ -60,5 +59,4 @@ MODULE_DESCRIPTION("Live migration of memory over RDMA");
 MODULE_AUTHOR("The rdmamig developers");
 MODULE_LICENSE("GPL");
 MODULE_VERSION(RDMAMIG_VERSION);
-MODULE_ALIAS_MISCDEV(MISC_DYNAMIC_MINOR);
 MODULE_ALIAS_GENL_FAMILY(RDMAMIG_GENL_NAME);
