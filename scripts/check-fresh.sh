@@ -79,8 +79,9 @@ for f in /etc/apt/sources.list.d/*.sources; do
 	awk 'BEGIN { RS = ""; ORS = "\n\n" } /(^|\n)Suites:[^\n]*bookworm/' "$f" \
 		> "$root/etc/apt/sources.list.d/$(basename "$f")"
 done
-grep -lis 'proxy' /etc/apt/apt.conf.d/* 2>/dev/null |
-	xargs -r cp -t "$root/etc/apt/apt.conf.d/"
+for f in /etc/apt/apt.conf.d/*; do
+	grep -qis 'proxy' "$f" && cp "$f" "$root/etc/apt/apt.conf.d/"
+done
 if [ $lists = none ]; then
 	rm -rf "$root/var/lib/apt/lists"/*
 	note "package lists: none"
