@@ -1,0 +1,151 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# deb.sh - build the Debian packages rdmamig-dkms and rdmamigctl (make deb)
+#
+#   scripts/deb.sh [--force]
+#
+# Copies the module's sources (Kbuild, dkms.conf, kmod/, uapi/), the
+# tool's (tools/rdmamigctl, tools/lib, Documentation/rdmamigctl.rst) and
+# packaging/debian/ as debian/ into a scratch tree build/deb/rdmamig-VERSION/,
+# runs dpkg-buildpackage -b -us -uc in it, then lintian on the result.
+# The packages, .buildinfo, .changes and lintian.txt end up in build/deb/.
+#
+# VERSION is dkms.conf's PACKAGE_VERSION; the module's RDMAMIG_VERSION
+# (kmod/rdmamig.h) and packaging/debian/changelog's first entry must say
+# the same, or nothing is built.
+#
+# Installs with apt-get what the build needs (the Build-Depends of
+# packaging/debian/control, and lintian), and dkms and man-db, which the
+# packages' test in the testbed guest takes from the host's / (the guest
+# has no network): selftests/rdmamig/deb_install_test.sh.  Needs root.
+#
+# The packages are not rebuilt if none of their sources changed since the
+# last build (a hash in build/deb/.inputs); --force rebuilds them anyway.
+# RDMAMIG_LINTIAN=0 skips lintian; its errors otherwise fail the build.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=$top/build/deb
+force=
+[ "${1:-}" = --force ] && force=1
+
+die() {
+	echo "deb: $*" >&2
+	exit 1
+}
+
+# What goes into the packages, relative to the top of the tree.
+SOURCES=(Kbuild dkms.conf kmod uapi tools/rdmamigctl tools/lib
+	Documentation/rdmamigctl.rst)
+PACKAGING=(packaging/debian packaging/rdmamigctl.bash-completion scripts/deb.sh)
+
+[ "$(id -u)" = 0 ] || die "run as root (apt-get)"
+cd "$top"
+
+# ---- The version ------------------------------------------------------------
+
+version=$(sed -n 's/^PACKAGE_VERSION="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' dkms.conf)
+modver=$(sed -n 's/^#define RDMAMIG_VERSION[[:space:]]*"\(.*\)"$/\1/p' kmod/rdmamig.h)
+debver=$(sed -n '1s/^rdmamig (\([^)]*\)).*/\1/p' packaging/debian/changelog)
+[ -n "$version" ] || die "no PACKAGE_VERSION in dkms.conf"
+[ "$modver" = "$version" ] ||
+	die "dkms.conf says $version, kmod/rdmamig.h's RDMAMIG_VERSION '$modver'"
+[ "${debver%-*}" = "$version" ] ||
+	die "packaging/debian/changelog's first entry is $debver, not $version: add one (dch -v $version)"
+
+# ---- Up to date? ------------------------------------------------------------
+
+# The files to copy: those git knows and those it does not ignore, or
+# everything if this is no git work tree (then the build products of
+# tools/rdmamigctl go with 'make clean' in the copy).
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	list_files() {
+		git ls-files -z --cached --others --exclude-standard -- "$@" |
+			while IFS= read -r -d '' f; do
+				[ -f "$f" ] && printf '%s\0' "$f"
+			done
+	}
+else
+	list_files() {
+		find "$@" -type f -print0
+	}
+fi
+
+inputs=$({ list_files "${SOURCES[@]}" "${PACKAGING[@]}" | sort -z |
+	xargs -0 sha256sum; } | sha256sum | cut -d' ' -f1)
+debs=("$out/rdmamig-dkms_${debver}_all.deb" "$out/rdmamigctl_${debver}_"*.deb)
+if [ -z "$force" ] && [ -f "$out/.inputs" ] && [ "$(<"$out/.inputs")" = "$inputs" ] &&
+   [ -f "${debs[0]}" ] && [ -f "${debs[1]}" ]; then
+	echo "deb: build/deb/ is up to date: ${debs[*]##*/}"
+	exit 0
+fi
+
+# ---- Build dependencies -------------------------------------------------------
+
+apt_updated=
+apt_update() {
+	[ -n "$apt_updated" ] && return 0
+	echo "deb: apt-get update" >&2
+	apt-get update -qq >&2
+	apt_updated=1
+}
+
+apt_install() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "deb: installing ${missing[*]}" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends "${missing[@]}" >&2 && return 0
+	apt_update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends "${missing[@]}" >&2
+}
+
+# The tools around the build; dkms and man-db for the test in the guest.
+apt_install build-essential dpkg-dev lintian dkms man-db
+
+# ---- The scratch tree -------------------------------------------------------
+
+rm -rf "$out"
+mkdir -p "$out"
+src=$out/rdmamig-$version
+mkdir -p "$src"
+list_files "${SOURCES[@]}" | xargs -0 cp --parents -p -t "$src"
+cp -rp packaging/debian "$src/debian"
+cp -p packaging/rdmamigctl.bash-completion "$src/debian/rdmamigctl.bash-completion"
+[ -e "$top/.git" ] || make -s -C "$src/tools/rdmamigctl" clean
+
+# The Build-Depends of debian/control, the Debian way; an update of the
+# package lists only if that fails (they may be stale).
+if ! dpkg-checkbuilddeps "$src/debian/control" 2>/dev/null; then
+	echo "deb: installing the build dependencies" >&2
+	(cd "$src" && DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -qq \
+		--no-install-recommends ./ >&2) ||
+		{ apt_update; (cd "$src" && DEBIAN_FRONTEND=noninteractive \
+			apt-get build-dep -y -qq --no-install-recommends ./ >&2); }
+fi
+
+# ---- Build ------------------------------------------------------------------
+
+echo "deb: building rdmamig $debver in build/deb/${src##*/}" >&2
+(cd "$src" && dpkg-buildpackage -b -us -uc) > "$out/build.log" 2>&1 || {
+	tail -n 40 "$out/build.log" >&2
+	die "dpkg-buildpackage failed (build/deb/build.log)"
+}
+
+changes=$(ls "$out"/rdmamig_"${debver}"_*.changes)
+ls -1 "$out"/*.deb
+if [ "${RDMAMIG_LINTIAN:-1}" != 0 ]; then
+	echo "deb: lintian ${changes##*/}" >&2
+	rc=0
+	lintian --fail-on error "$changes" > "$out/lintian.txt" 2>&1 || rc=$?
+	# Running as root is what this script does; that is not the packages'.
+	grep -v 'running with root privileges' "$out/lintian.txt" >&2 || true
+	[ $rc -eq 0 ] || die "lintian found errors (build/deb/lintian.txt)"
+fi
+echo "$inputs" > "$out/.inputs"
