@@ -16,6 +16,9 @@
 # there (default: `make demo` and `make check`, the README's two), in
 # a private mount namespace with /proc, /sys and /dev bound.
 #
+# RDMAMIG_FRESH_REF clones another commit instead of main (to see an old
+# one fail).
+#
 # Prints each command's status and time; the last line is the last
 # command's own `N passed, N failed, N skipped` (or one failure when a
 # command failed without one).  The root and its logs stay in
@@ -90,8 +93,9 @@ else
 fi
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 
-git clone -q --no-local --branch main "$top" "$root/root/rdmamig"
-note "cloned main at $(git -C "$root/root/rdmamig" log -1 --format='%h %s')"
+git clone -q --no-local "$top" "$root/root/rdmamig"
+git -C "$root/root/rdmamig" checkout -q "${RDMAMIG_FRESH_REF:-main}"
+note "cloned ${RDMAMIG_FRESH_REF:-main} at $(git -C "$root/root/rdmamig" log -1 --format='%h %s')"
 
 mount -t proc proc "$root/proc"
 mount --bind /sys "$root/sys"
