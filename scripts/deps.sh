@@ -50,7 +50,9 @@ apt_install() {
 	[ ${#missing[@]} -eq 0 ] && return 0
 	apt_update
 	echo "deps: installing ${missing[*]}" >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	# INITRD=No: the 6.12 headers pull in the host's own image of that
+	# kernel, whose initramfs nobody boots (the testbed makes its own).
+	DEBIAN_FRONTEND=noninteractive INITRD=No apt-get install -y -qq \
 		--no-install-recommends "${missing[@]}" >&2
 }
 
