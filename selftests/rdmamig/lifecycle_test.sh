@@ -98,6 +98,8 @@ ref_before=$(module_refcnt rdmamig)
 ibref_before=$(module_refcnt ib_core)
 pins_before=$(foll_pins)
 res_before=$(rdma_res)
+mlocked() { awk '/^Mlocked:/ {print $2}' /proc/meminfo; }
+mlocked_before=$(mlocked)
 failed=0
 t0=$SECONDS
 # No exec but the two VMMs in the loop: each costs much under TCG.
@@ -119,11 +121,14 @@ slab_after=$(slab)
 diag "unreclaimable slab $slab_before kB, $slab_warm kB after $WARMUP, $slab_after kB after $LOOPS migrations"
 ktap_result "unreclaimable slab grew by less than 512 KiB from migration $WARMUP to $LOOPS" \
 	test $((slab_after - ${slab_warm:-0})) -lt 512
+diag "before -> after $LOOPS migrations: rdmamig refs $ref_before -> $(module_refcnt rdmamig)," \
+	"ib_core refs $ibref_before -> $(module_refcnt ib_core)," \
+	"FOLL_PIN pages $pins_before -> $(foll_pins), Mlocked $mlocked_before -> $(mlocked) kB"
 ktap_result "module references back to $ref_before" \
 	test "$(module_refcnt rdmamig)" = "$ref_before"
-ktap_result "ib_core references back to $ibref_before, no memory locked" \
+ktap_result "ib_core references back to $ibref_before, locked memory back to $mlocked_before kB" \
 	bash -c "test '$(module_refcnt ib_core)' = '$ibref_before' &&
-		 test \$(awk '/^Mlocked:/ {print \$2}' /proc/meminfo) -lt 1024"
+		 test '$(mlocked)' = '$mlocked_before'"
 pins_back() { [ "$(foll_pins)" = "$pins_before" ]; }
 wait_for 5 pins_back
 ktap_result "pinned pages (FOLL_PIN) back to $pins_before (now $(foll_pins))" pins_back
