@@ -60,11 +60,17 @@ ulimit -l unlimited
 
 tmp=$(mktemp -d)
 dest_id=
-cleanup()
+# No qdisc of ours on either VM: each case starts from a clean link, so
+# that one case's leftovers cannot fail the next.
+clear_qdiscs()
 {
 	tc qdisc del dev "$DEV" root 2>/dev/null
 	tc qdisc del dev "$DEV" ingress 2>/dev/null
 	"$RDMAMIG_PEER" tc qdisc del dev "$DEV" root >/dev/null 2>&1
+}
+cleanup()
+{
+	clear_qdiscs
 	if [ -n "$dest_id" ]; then
 		"$RDMAMIG_PEER" --kill "$dest_id" KILL >/dev/null 2>&1
 		"$RDMAMIG_PEER" --wait "$dest_id" >/dev/null 2>&1
@@ -89,9 +95,11 @@ netem()
 	fi
 }
 
-# cut on|off: VM A drops everything, both ways.  One tc process: under
+# cut_link on|off: VM A drops everything, both ways.  One tc process: under
 # TCG an exec takes a second or more, the commands in it milliseconds.
-cut()
+# Not named cut: show() pipes through cut(1), and a function of that name
+# ran there instead, cutting VM A off for every case after a failed one.
+cut_link()
 {
 	if [ "$1" = off ]; then
 		tc -batch - <<-EOF
@@ -218,6 +226,8 @@ ktap_result "slow link ($SLOW_RATE), keepalive $KA ms: 8 MiB completes, verified
 
 # ---- 1. moderate loss ---------------------------------------------------------
 
+clear_qdiscs
+
 ARGS=(--size 8 --blocks 2)
 netem "$LOSS%"
 t0=$EPOCHREALTIME
@@ -245,6 +255,8 @@ ktap_result "netem dropped data packets ($drops_a on VM A) and ran on VM B too (
 
 # ---- 2. the link cut: 100 % loss --------------------------------------------
 
+clear_qdiscs
+
 SLOW=(--size 64 --blocks 2 --zero-holes 0 --keepalive "$KA")
 if start_dest cut "${SLOW[@]}" --timeout 60; then
 	# 1 MB/s: see SLOW_PAIR in faults_test.sh.
@@ -254,7 +266,7 @@ if start_dest cut "${SLOW[@]}" --timeout 60; then
 	wait_for 60 in_round "$src_pid" || diag "the source is not in a round after 60 s"
 	sleep 1
 	t1=$EPOCHREALTIME
-	cut on || diag "cannot cut the link with tc"
+	cut_link on || diag "cannot cut the link with tc"
 	# The moment, in the kernel log: from the end of the tc run (its
 	# exec took most of the time).
 	echo "rdmamig-test: VM A cut off" > /dev/kmsg
@@ -266,7 +278,7 @@ if start_dest cut "${SLOW[@]}" --timeout 60; then
 	src_rc=$?
 	src_pid=
 	wait_dest cut
-	cut off
+	cut_link off
 else
 	src_rc=- dst_rc=- src_ms=-
 fi
@@ -296,6 +308,8 @@ dst_timed_out()
 ktap_result "100% loss: the destination fails with ETIMEDOUT (peer silent) too" dst_timed_out
 
 # ---- 3. after the loss --------------------------------------------------------
+
+clear_qdiscs
 
 if start_dest after --size 4 --blocks 2 --timeout 60; then
 	"$VMM" source --connect "$RDMAMIG_PEER_ADDR:$port" --size 4 --blocks 2 \
