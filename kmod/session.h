@@ -68,6 +68,7 @@ struct rdmamig_pace {
 	u64 rate;		/* bytes/s, 0: not measured yet */
 	ktime_t span_start;	/* of the busy span being measured */
 	u64 span_bytes;		/* completed in it */
+	bool span_idle;		/* it began with nothing in flight */
 };
 
 /* One control-channel buffer of RDMAMIG_MSG_SIZE bytes, DMA-mapped. */
@@ -365,6 +366,9 @@ int rdmamig_pace_take(struct rdmamig_session *sess, u32 ch, u64 bytes,
 		      unsigned long timeout);
 void rdmamig_pace_undo(struct rdmamig_session *sess, u32 ch, u64 bytes);
 void rdmamig_pace_done(struct rdmamig_session *sess, u32 ch, u64 bytes);
+u32 rdmamig_pace_max_pages(struct rdmamig_session *sess, u32 ch);
+/* Under a keepalive, channel 0's writes are cut to no fewer pages (pace.c). */
+#define RDMAMIG_PACE_MIN_PAGES	4
 void rdmamig_ctrl_start_keepalive(struct rdmamig_session *sess);
 void rdmamig_ctrl_peer_disconnected(struct rdmamig_session *sess);
 

@@ -78,7 +78,7 @@ struct xfer_window {
 	struct xfer_chunk chunks[XFER_WINDOW_CHUNKS];
 	u32 n;
 	struct xfer_io *ios;
-	u32 nio;
+	u32 nio, maxio;
 	atomic_t inflight;	/* posted writes not completed */
 };
 
@@ -674,7 +674,9 @@ static void throttle(struct rdmamig_session *sess)
 /*
  * Write @n pages with RDMA WRITE to @raddr of the destination's key
  * @rkey: one run of a whole-chunk registration, or every page a sparse
- * registration of the chunk holds.
+ * registration of the chunk holds; or the first of them only: under a
+ * keepalive, channel 0's writes are cut to rdmamig_pace_max_pages()
+ * (pace.c), and post_span() posts the rest.
  *
  * Writes go round-robin over the channels (for a bulk round, one run is one
  * chunk: chunk i goes to channel i % channels).  RC orders writes only
@@ -686,6 +688,8 @@ static void throttle(struct rdmamig_session *sess)
  * whatever channel they went on: finish_window() waits for every write of
  * a window, and rdmamig_xfer_send_round() for both windows before it
  * returns.  An RC WRITE completes once the destination acknowledged it.
+ *
+ * Return: the pages posted, or a negative errno.
  */
 static int post_pages(struct rdmamig_session *sess, struct page **pages,
 		      u32 n, u64 raddr, u32 rkey, struct xfer_io *io)
@@ -695,6 +699,7 @@ static int post_pages(struct rdmamig_session *sess, struct page **pages,
 
 	io->ch = sess->next_chan++ % nchan;
 	io->qp = rdmamig_chan_qp(sess, io->ch);
+	n = min(n, rdmamig_pace_max_pages(sess, io->ch));
 	throttle(sess);
 	ret = sg_alloc_table_from_pages(&io->sgt, pages, n, 0,
 					(unsigned long)n << PAGE_SHIFT, GFP_KERNEL);
@@ -726,7 +731,7 @@ static int post_pages(struct rdmamig_session *sess, struct page **pages,
 	io->posted = true;
 	sess->round_pages += n;
 	sess->round_bytes += io->bytes;
-	return 0;
+	return n;
 
 err_pace:
 	rdmamig_pace_undo(sess, io->ch, io->bytes);
@@ -737,9 +742,38 @@ err_ctx:
 	return ret;
 }
 
-/* One write for a chunk's sparse registration: its runs, back to back. */
+/* Write @n pages to @raddr, in as many writes as post_pages() makes. */
+static int post_span(struct rdmamig_session *sess, struct xfer_window *w,
+		     struct page **pages, u32 n, u64 raddr, u32 rkey)
+{
+	struct xfer_io *io;
+	int ret;
+
+	while (n) {
+		if (WARN_ON_ONCE(w->nio >= w->maxio))
+			return -EOVERFLOW;
+		io = &w->ios[w->nio++];
+		io->w = w;
+		ret = post_pages(sess, pages, n, raddr, rkey, io);
+		if (ret < 0)
+			return ret;
+		pages += ret;
+		raddr += (u64)ret << PAGE_SHIFT;
+		n -= ret;
+	}
+	return 0;
+}
+
+/* Writes post_span() may make of @n pages: see rdmamig_pace_max_pages(). */
+static u32 span_ios(struct rdmamig_session *sess, u32 n)
+{
+	return READ_ONCE(sess->keepalive_ms) ?
+	       DIV_ROUND_UP(n, RDMAMIG_PACE_MIN_PAGES) : 1;
+}
+
+/* A chunk's sparse registration: its runs, back to back. */
 static int post_sparse(struct rdmamig_session *sess, struct xfer_chunk *xc,
-		       struct page **packed, struct xfer_io *io)
+		       struct page **packed, struct xfer_window *w)
 {
 	struct rdmamig_src_chunk *sc = &xc->b->src[xc->chunk];
 	u32 r, n = 0;
@@ -749,19 +783,19 @@ static int post_sparse(struct rdmamig_session *sess, struct xfer_chunk *xc,
 		       xc->run_len[r] * sizeof(*packed));
 		n += xc->run_len[r];
 	}
-	return post_pages(sess, packed, n, sc->raddr, sc->rkey, io);
+	return post_span(sess, w, packed, n, sc->raddr, sc->rkey);
 }
 
-/* One write per run into a whole-chunk registration. */
+/* A run into a whole-chunk registration. */
 static int post_run(struct rdmamig_session *sess, struct xfer_chunk *xc,
-		    u32 run, struct xfer_io *io)
+		    u32 run, struct xfer_window *w)
 {
 	struct rdmamig_src_chunk *sc = &xc->b->src[xc->chunk];
 	u32 start = xc->run_start[run];
 	u64 roff = (u64)(xc->first + start) << PAGE_SHIFT;
 
-	return post_pages(sess, xc->pages + xc->run_page[run], xc->run_len[run],
-			  sc->raddr + roff, sc->rkey, io);
+	return post_span(sess, w, xc->pages + xc->run_page[run], xc->run_len[run],
+			 sc->raddr + roff, sc->rkey);
 }
 
 /*
@@ -775,25 +809,34 @@ static int post_window(struct rdmamig_session *sess, struct xfer_window *w,
 	u32 i, r, total = 0;
 	int ret = 0;
 
-	for (i = 0; i < w->n; i++)
-		total += sparse ? !!w->chunks[i].nruns : w->chunks[i].nruns;
+	for (i = 0; i < w->n; i++) {
+		struct xfer_chunk *xc = &w->chunks[i];
+		u32 n = 0;
+
+		for (r = 0; r < xc->nruns; r++) {
+			if (sparse)
+				n += xc->run_len[r];
+			else
+				total += span_ios(sess, xc->run_len[r]);
+		}
+		if (n)
+			total += span_ios(sess, n);
+	}
 	if (!total)
 		return 0;
 	w->ios = kvcalloc(total, sizeof(*w->ios), GFP_KERNEL);
 	if (!w->ios)
 		return -ENOMEM;
+	w->maxio = total;
 	for (i = 0; i < w->n && !ret; i++) {
 		struct xfer_chunk *xc = &w->chunks[i];
 
 		if (sparse && xc->nruns) {
-			w->ios[w->nio].w = w;
-			ret = post_sparse(sess, xc, packed, &w->ios[w->nio++]);
+			ret = post_sparse(sess, xc, packed, w);
 			continue;
 		}
-		for (r = 0; r < xc->nruns && !ret; r++) {
-			w->ios[w->nio].w = w;
-			ret = post_run(sess, xc, r, &w->ios[w->nio++]);
-		}
+		for (r = 0; r < xc->nruns && !ret; r++)
+			ret = post_run(sess, xc, r, w);
 	}
 	return ret;
 }
