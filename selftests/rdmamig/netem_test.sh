@@ -6,11 +6,15 @@
 #
 #   0. no fault, a 1000 ms keepalive: a 64 MiB migration at full speed
 #      completes (the keepalive must not fail a healthy session)
-#   0b. a slow link, SLOW_RATE (4 Mbit/s) from VM A, and the same keepalive:
-#      an 8 MiB block (16 s of writes) completes.  Channel 0 sends in
+#   0b. a slow link, SLOW_RATE (2 Mbit/s) from VM A, and the same keepalive:
+#      a 4 MiB block (16 s of writes) completes.  Channel 0 sends in
 #      order, so a KEEPALIVE queued behind two windows of WRITEs left 30 s
 #      late and the destination took the busy source for a silent one;
-#      kmod/pace.c keeps a quarter of an interval in flight
+#      kmod/pace.c keeps a quarter of an interval in flight, and cuts the
+#      writes to fit: one whole 1 MiB write takes 4.2 s at this rate, more
+#      than two intervals and a second, on every kernel (at 4 Mbit/s it
+#      took 2.1 s and failed only now and then, on 6.12, where rxe
+#      retransmitted it: see kmod/pace.c)
 #   1. moderate loss, LOSS % (1) each way: an 8 MiB migration (bulk and two
 #      rounds) still completes and the destination verifies every page
 #      and device-state record (RC retransmission); netem did drop
@@ -41,7 +45,7 @@ VMM=${RDMAMIG_VMM:-$TOP/tools/rdmamig-vmm/rdmamig-vmm}
 LOSS=${RDMAMIG_NETEM_LOSS:-1}	# percent, case 1
 KA=1000		# keepalive, ms: see faults_test.sh for why not 500
 KA_SLACK_MS=${RDMAMIG_KA_SLACK_MS:-500}
-SLOW_RATE=${RDMAMIG_NETEM_RATE:-4mbit}	# case 0b
+SLOW_RATE=${RDMAMIG_NETEM_RATE:-2mbit}	# case 0b
 DEV=$RDMAMIG_NETDEV
 
 [ -x "$VMM" ] || { echo "1..0 # SKIP $VMM not built"; exit $KSFT_SKIP; }
@@ -206,7 +210,7 @@ ktap_result "no fault, keepalive $KA ms: 64 MiB at full speed completes, verifie
 # ---- 0b. a slow link, keepalive on -----------------------------------------------
 
 # Only VM A's egress is slow: that is where the writes and keepalives go.
-ARGS=(--size 8 --blocks 1 --zero-holes 0 --keepalive "$KA")
+ARGS=(--size 4 --blocks 1 --zero-holes 0 --keepalive "$KA")
 tc qdisc replace dev "$DEV" root netem rate "$SLOW_RATE" limit 100000
 t0=$EPOCHREALTIME
 if start_dest slow "${ARGS[@]}" --timeout 300; then
@@ -222,7 +226,12 @@ tc qdisc del dev "$DEV" root
 diag "slow link ($SLOW_RATE), keepalive $KA ms: source exit $src_rc, destination exit $dst_rc" \
 	"after $took ms; bulk round $(jget "$tmp/slow.src" '.round_stats[0].throughput / 1e3 | floor') kB/s"
 verified slow || show slow
-ktap_result "slow link ($SLOW_RATE), keepalive $KA ms: 8 MiB completes, verified" verified slow
+if ! verified slow && grep -q "peer silent" "$tmp/slow.src" "$tmp/slow.dst"; then
+	diag "KERNEL BUG: the keepalive failed a healthy migration on a slow link." \
+		"A KEEPALIVE waits behind channel 0's writes in flight: kmod/pace.c" \
+		"must keep them, and each write, under a quarter of an interval"
+fi
+ktap_result "slow link ($SLOW_RATE), keepalive $KA ms: 4 MiB completes, verified" verified slow
 
 # ---- 1. moderate loss ---------------------------------------------------------
 
