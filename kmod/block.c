@@ -107,18 +107,38 @@ int rdmamig_block_add(struct rdmamig_session *sess, struct rdmamig_block *ub)
 	b->flags = ub->flags;
 	b->index = sess->nblocks;
 	b->nchunks = DIV_ROUND_UP(ub->length, RDMAMIG_CHUNK_SIZE);
-	sess->blocks[sess->nblocks++] = b;
+	/*
+	 * GET_SESSION reads the blocks without sess->lock (any user, any
+	 * time from open()): the block is published before it is counted,
+	 * and counted with release so that a reader's acquire sees it.
+	 */
+	sess->blocks[b->index] = b;
+	smp_store_release(&sess->nblocks, b->index + 1);
 	ub->index = b->index;
 	return 0;
 }
 
-u64 rdmamig_blocks_bytes(struct rdmamig_session *sess)
+/**
+ * rdmamig_blocks_bytes() - total length of a session's blocks
+ * @sess: the session; its lock need not be held
+ * @nblocks: if not NULL, the number of blocks summed
+ *
+ * Blocks are only added (under sess->lock, published by
+ * rdmamig_block_add()) until the session is destroyed, which unlinks it
+ * from the session list before freeing them: a reader holding the list
+ * mutex or sess->lock sees @nblocks valid blocks.
+ *
+ * Return: the sum of the lengths of the first @nblocks blocks.
+ */
+u64 rdmamig_blocks_bytes(struct rdmamig_session *sess, u32 *nblocks)
 {
+	u32 i, n = smp_load_acquire(&sess->nblocks);
 	u64 sum = 0;
-	u32 i;
 
-	for (i = 0; i < sess->nblocks; i++)
+	for (i = 0; i < n; i++)
 		sum += sess->blocks[i]->length;
+	if (nblocks)
+		*nblocks = n;
 	return sum;
 }
 

@@ -523,8 +523,8 @@ int rdmamig_cm_listen(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 
 	capture_owner(sess);
 	need = (sess->params.caps & RDMAMIG_CAP_PIN_ALL) ?
-	       rdmamig_blocks_bytes(sess) :
-	       min(sess->params.max_registered, rdmamig_blocks_bytes(sess));
+	       rdmamig_blocks_bytes(sess, NULL) :
+	       min(sess->params.max_registered, rdmamig_blocks_bytes(sess, NULL));
 	ret = rdmamig_memlock_check(sess, need);
 	if (ret)
 		return ret;

@@ -211,13 +211,17 @@ static int fill_session(struct sk_buff *skb, struct rdmamig_session *sess,
 	     put_stats(skb, st)))
 		goto cancel;
 	if (cmd == RDMAMIG_CMD_GET_SESSION) {
+		u32 nblocks;
+		/* One snapshot: blocks may be added while we read them. */
+		u64 bytes = rdmamig_blocks_bytes(sess, &nblocks);
+
 		if (nla_put_u32(skb, RDMAMIG_ATTR_OWNER_PID, sess->owner_pid) ||
 		    nla_put_u32(skb, RDMAMIG_ATTR_TARGET_PID, sess->target_pid) ||
 		    nla_put_string(skb, RDMAMIG_ATTR_LOCAL_ADDR, sess->local_addr) ||
 		    nla_put_string(skb, RDMAMIG_ATTR_PEER_ADDR, sess->peer_addr) ||
-		    nla_put_u32(skb, RDMAMIG_ATTR_BLOCKS, sess->nblocks) ||
-		    nla_put_u64_64bit(skb, RDMAMIG_ATTR_BLOCK_BYTES,
-				      rdmamig_blocks_bytes(sess), RDMAMIG_ATTR_PAD))
+		    nla_put_u32(skb, RDMAMIG_ATTR_BLOCKS, nblocks) ||
+		    nla_put_u64_64bit(skb, RDMAMIG_ATTR_BLOCK_BYTES, bytes,
+				      RDMAMIG_ATTR_PAD))
 			goto cancel;
 		nest = nla_nest_start(skb, RDMAMIG_ATTR_PARAMS);
 		if (!nest || put_params(skb, &sess->params))
@@ -843,8 +847,12 @@ static int nl_round(struct sk_buff *skb, struct genl_info *info)
 	r.npages = (u64)nla_len(at[RDMAMIG_ATTR_BITMAP]) * BITS_PER_BYTE;
 	if (at[RDMAMIG_ATTR_FLAGS])
 		r.flags = nla_get_u32(at[RDMAMIG_ATTR_FLAGS]);
-	/* The bitmap may extend past the block's end by padding only. */
-	if (r.block < sess->nblocks) {
+	/*
+	 * The bitmap may extend past the block's end by padding only.
+	 * ADD_BLOCK may run beside us (parallel_ops): the acquire pairs
+	 * with rdmamig_block_add()'s release.
+	 */
+	if (r.block < smp_load_acquire(&sess->nblocks)) {
 		u64 bpages = sess->blocks[r.block]->length >> PAGE_SHIFT;
 
 		if (r.first_page < bpages && r.npages > bpages - r.first_page)

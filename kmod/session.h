@@ -345,7 +345,7 @@ long rdmamig_pin_bits(struct rdmamig_session *sess, u64 base,
 		      const unsigned long *map, unsigned long start,
 		      unsigned long end, unsigned int gup_flags,
 		      struct page **pages);
-u64 rdmamig_blocks_bytes(struct rdmamig_session *sess);
+u64 rdmamig_blocks_bytes(struct rdmamig_session *sess, u32 *nblocks);
 
 /* cm.c */
 int rdmamig_cm_listen(struct rdmamig_session *sess, struct rdmamig_addr *ua);
