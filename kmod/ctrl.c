@@ -259,8 +259,10 @@ static int post_msg(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b,
 	if (len)
 		memcpy(hdr + 1, payload, len);
 	rdmamig_hostile_mangle(sess, hdr, &sge.length);
+	/* sge.length: a hostile mode may have made the message longer. */
 	ib_dma_sync_single_for_device(sess->pd->device, b->dma,
-				      sizeof(*hdr) + len, DMA_TO_DEVICE);
+				      max_t(u32, sge.length, sizeof(*hdr) + len),
+				      DMA_TO_DEVICE);
 	ret = ib_post_send(sess->qp, &wr, NULL);
 	if (ret)
 		tx_put_back(sess, b, grant);

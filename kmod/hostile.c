@@ -38,6 +38,7 @@ enum hostile_mode {
 	HOSTILE_PAGES_EMPTY,	/* sparse registration of no page */
 	HOSTILE_PAGES_SHORT,	/* register one page fewer than is written */
 	HOSTILE_FRESH_RANGE,	/* destination: a block past the last is fresh */
+	HOSTILE_REGISTER_MANY,	/* register one chunk 2731 times */
 	HOSTILE_MAX
 };
 
@@ -81,6 +82,8 @@ static bool wants(int mode, u16 type)
 		return type == RDMAMIG_MSG_REGISTER_PAGES_REQUEST;
 	case HOSTILE_FRESH_RANGE:
 		return type == RDMAMIG_MSG_RAM_BLOCKS_RESULT;
+	case HOSTILE_REGISTER_MANY:
+		return type == RDMAMIG_MSG_REGISTER_REQUEST;
 	default:
 		/* Both carry the block and chunk at the same offsets. */
 		return type == RDMAMIG_MSG_REGISTER_REQUEST ||
@@ -107,6 +110,23 @@ static void drop_last_page(struct rdmamig_cmd_pages *cmd)
 			return;
 		}
 	}
+}
+
+/*
+ * A well-formed REGISTER_REQUEST (the header check passes: repeat is
+ * under 4096) whose REGISTER_RESULT would not fit one message: the first
+ * chunk named RDMAMIG_MAX_REGISTER + 1 times.  The buffer holds 64 KiB.
+ */
+static void register_many(struct rdmamig_msg_hdr *hdr, u32 *sge_len)
+{
+	struct rdmamig_cmd_chunk *c = (void *)(hdr + 1);
+	u32 n = RDMAMIG_MAX_REGISTER + 1, i;
+
+	for (i = 1; i < n; i++)
+		c[i] = c[0];
+	hdr->repeat = cpu_to_be32(n);
+	hdr->len = cpu_to_be32(n * sizeof(*c));
+	*sge_len = sizeof(*hdr) + n * sizeof(*c);
 }
 
 /**
@@ -178,6 +198,9 @@ void rdmamig_hostile_mangle(struct rdmamig_session *sess,
 	case HOSTILE_FRESH_RANGE:
 		((struct rdmamig_cmd_blocks_result *)payload)->fresh |=
 			cpu_to_be64(1ULL << 63);
+		break;
+	case HOSTILE_REGISTER_MANY:
+		register_many(hdr, sge_len);
 		break;
 	}
 	sess_warn_rl(sess, "selftest: sent a message spoiled by hostile mode %d\n",

@@ -174,6 +174,12 @@ struct rdmamig_cmd_key {
 };
 
 /*
+ * The keys of one request go back in one REGISTER_RESULT, so a request
+ * names at most this many chunks (2730; the source sends at most 16).
+ */
+#define RDMAMIG_MAX_REGISTER	(RDMAMIG_MSG_PAYLOAD / sizeof(struct rdmamig_cmd_key))
+
+/*
  * REGISTER_FINISHED (end of a round), COMPLETE and BARRIER ask for an ACK;
  * the ACK echoes @seq.  Always one command, repeat 1.
  */

@@ -1317,12 +1317,24 @@ static void dst_register(struct rdmamig_session *sess,
 	DECLARE_BITMAP(map, RDMAMIG_CHUNK_PAGES);
 	struct rdmamig_cmd_key *keys;
 	u32 i, w;
+	int ret;
 
 	/* Sparse keys replace registrations: never with pin-all. */
 	if (pages && (sess->caps & (RDMAMIG_WIRE_CAP_SPARSE | RDMAMIG_WIRE_CAP_PIN_ALL)) !=
 		     RDMAMIG_WIRE_CAP_SPARSE) {
 		rdmamig_session_fail(sess, -EPROTO, true,
 				     "sparse registration was not negotiated");
+		return;
+	}
+	/*
+	 * The header check allows 4096 chunks, the reply only 2730 keys:
+	 * refuse the request before registering anything, rather than
+	 * register chunks whose keys cannot be sent.
+	 */
+	if (n > RDMAMIG_MAX_REGISTER) {
+		rdmamig_session_fail(sess, -EPROTO, true,
+				     "register request of %u chunks: their keys would not fit one message (at most %zu)",
+				     n, RDMAMIG_MAX_REGISTER);
 		return;
 	}
 	keys = kvcalloc(n, sizeof(*keys), GFP_KERNEL);
@@ -1346,7 +1358,12 @@ static void dst_register(struct rdmamig_session *sess,
 		if (!dst_register_one(sess, &id, pages ? map : NULL, &keys[i]))
 			goto out;
 	}
-	rdmamig_ctrl_send(sess, RDMAMIG_MSG_REGISTER_RESULT, n, keys, n * sizeof(*keys));
+	/* A source left without its keys would wait for them in vain. */
+	ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_REGISTER_RESULT, n, keys,
+				n * sizeof(*keys));
+	if (ret)
+		rdmamig_session_fail(sess, ret, false,
+				     "sending the keys failed (%d)", ret);
 out:
 	kvfree(keys);
 }
