@@ -42,6 +42,16 @@ static void fill_priv(struct rdmamig_session *sess, struct rdmamig_cm_priv *p,
 	p->keepalive_ms = cpu_to_be32(keepalive_ms);
 }
 
+/* The device the session's ids are bound to; see sessions_device_removed(). */
+static void set_ibdev(struct rdmamig_session *sess, struct ib_device *dev)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	sess->ibdev = dev;
+	spin_unlock_irqrestore(&sess->slock, flags);
+}
+
 /* PD, CQ, QP and control buffers on @id's device; called from the handler. */
 static int create_conn(struct rdmamig_session *sess, struct rdma_cm_id *id)
 {
@@ -406,6 +416,12 @@ static int cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 	case RDMA_CM_EVENT_CONNECT_REQUEST:
 		return dst_connect_request(sess, id, ev);
 	case RDMA_CM_EVENT_ADDR_RESOLVED:
+		/*
+		 * The id is bound to the device from now on, whatever fails
+		 * next: the ib_client's .remove must find the session (rdma_cm
+		 * waits for the id's destruction before the device can go).
+		 */
+		set_ibdev(sess, id->device);
 		ret = rdma_resolve_route(id, CM_TIMEOUT_MS);
 		if (ret)
 			set_cm_status(sess, ret);

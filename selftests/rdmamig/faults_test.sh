@@ -87,8 +87,20 @@ reason_of()
 	grep -o 'reason: [^)]*' "$1" | head -n 1
 }
 
+# exits_within SECONDS PID: the process exits, successfully, in time
+exits_within()
+{
+	local deadline=$((SECONDS + $1))
+
+	while kill -0 "$2" 2>/dev/null; do
+		[ $SECONDS -ge $deadline ] && return 1
+		sleep 0.1
+	done
+	wait "$2"
+}
+
 if [ "$TOPO" = loop ]; then
-	ktap_plan 7
+	ktap_plan 10
 
 	start_pair killdest
 	kill -9 "$dpid"
@@ -114,6 +126,29 @@ if [ "$TOPO" = loop ]; then
 	# Nothing stays pinned once every session is gone.
 	locked=$(awk '/^Mlocked:/ {print $2}' /proc/meminfo)
 	ktap_result "no pinned pages left (Mlocked ${locked} kB)" test "$locked" -lt 1024
+
+	# A source whose CONNECT failed after the address resolved (route
+	# resolution refuses an MTU too small for RoCE), its file still open:
+	# its CM id is bound to the device, so rdma_cm's removal waits for
+	# that id; rdmamig's device removal must find the session and let go.
+	# It used to wait until the file was closed.
+	mtu=$(cat "/sys/class/net/$RDMAMIG_NETDEV/mtu")
+	ip link set "$RDMAMIG_NETDEV" mtu 300
+	"$TOP/selftests/rdmamig/connect_hold" "$LOCAL" 18599 5000 > "$tmp/hold" 2>&1 &
+	hpid=$!
+	pids+=("$hpid")
+	wait_for 20 grep -q connect= "$tmp/hold"
+	ip link set "$RDMAMIG_NETDEV" mtu "$mtu"
+	diag "connect_hold: $(cat "$tmp/hold")"
+	ktap_result "CONNECT with the MTU too small fails" grep -q 'connect=-1' "$tmp/hold"
+	rdma link delete "$RDMAMIG_IBDEV" &
+	rpid=$!
+	ktap_result "rdma link delete after a failed CONNECT ends within 10 s" \
+		exits_within 10 "$rpid"
+	kill -9 "$hpid"
+	wait "$rpid" 2>/dev/null
+	rdma link add "$RDMAMIG_IBDEV" type rxe netdev "$RDMAMIG_NETDEV"
+	ktap_result "$RDMAMIG_IBDEV back" wait_for 10 port_up
 	ktap_finish
 fi
 
