@@ -42,6 +42,11 @@ static void fill_priv(struct rdmamig_session *sess, struct rdmamig_cm_priv *p,
 	p->keepalive_ms = cpu_to_be32(keepalive_ms);
 }
 
+static bool keepalive_valid(u32 ms)
+{
+	return !ms || (ms >= RDMAMIG_KEEPALIVE_MIN_MS && ms <= RDMAMIG_KEEPALIVE_MAX_MS);
+}
+
 /* The device the session's ids are bound to; see sessions_device_removed(). */
 static void set_ibdev(struct rdmamig_session *sess, struct ib_device *dev)
 {
@@ -190,6 +195,10 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	if (be16_to_cpu(req->credits) < 2 ||
 	    be16_to_cpu(req->credits) > RDMAMIG_MAX_REPEAT)
 		return dst_reject(id, sess, RDMAMIG_REJ_BAD_MAGIC);
+	/* Interval arithmetic (deadlines, pacing) assumes at most 60 s. */
+	ka = be32_to_cpu(req->keepalive_ms);
+	if (!keepalive_valid(ka))
+		return dst_reject(id, sess, RDMAMIG_REJ_BAD_MAGIC);
 
 	want = be32_to_cpu(req->caps);
 	allowed = sess->params.caps & RDMAMIG_WIRE_CAP_PIN_ALL;
@@ -208,7 +217,6 @@ static int dst_connect_request(struct rdmamig_session *sess,
 		sess->caps &= ~RDMAMIG_WIRE_CAP_SPARSE;
 	if ((want & RDMAMIG_WIRE_CAP_PIN_ALL) && !(sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL))
 		sess_info(sess, "source asked for pin-all, not allowed here: dynamic registration\n");
-	ka = be32_to_cpu(req->keepalive_ms);
 	sess->keepalive_ms = (ka && sess->params.keepalive_ms) ?
 			     max(ka, sess->params.keepalive_ms) : 0;
 	sess->wire_version = version;
@@ -231,7 +239,8 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	snprintf(sess->peer_addr, sizeof(sess->peer_addr), "%pISpc",
 		 &id->route.addr.dst_addr);
 
-	fill_priv(sess, &acc.priv, version, sess->caps, sess->keepalive_ms, 0);
+	fill_priv(sess, &acc.priv, version, sess->caps,
+		  rdmamig_hostile_keepalive(sess, sess->keepalive_ms), 0);
 	acc.ext.channels = sess->chan_granted;
 	if (sess->caps & RDMAMIG_WIRE_CAP_AUTH) {
 		rdmamig_auth_challenge(&acc.priv);
@@ -307,6 +316,14 @@ static int src_established(struct rdmamig_session *sess,
 		return -EPROTO;
 	}
 	sess->credits = sess->peer_depth;
+	/* Chosen from our offer: 0 if we offered none, else within range. */
+	if (!keepalive_valid(sess->keepalive_ms) ||
+	    (sess->keepalive_ms && !be32_to_cpu(sess->auth_req.keepalive_ms))) {
+		rdmamig_session_fail(sess, -EPROTO, true,
+				     "destination chose a keepalive of %u ms",
+				     sess->keepalive_ms);
+		return -EPROTO;
+	}
 	/* A destination that predates channels answers zero: one. */
 	if (ev->param.conn.private_data_len >= sizeof(*acc))
 		granted = acc->ext.channels;
@@ -384,7 +401,7 @@ static int src_route_resolved(struct rdmamig_session *sess,
 	if (rdmamig_xfer_sparse())
 		caps |= RDMAMIG_WIRE_CAP_SPARSE;
 	fill_priv(sess, &req.priv, sess->params.wire_version, caps,
-		  sess->params.keepalive_ms, 0);
+		  rdmamig_hostile_keepalive(sess, sess->params.keepalive_ms), 0);
 	if (caps & RDMAMIG_WIRE_CAP_AUTH)
 		rdmamig_auth_challenge(&req.priv);
 	req.ext.channels = sess->params.channels;

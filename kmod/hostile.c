@@ -39,12 +39,14 @@ enum hostile_mode {
 	HOSTILE_PAGES_SHORT,	/* register one page fewer than is written */
 	HOSTILE_FRESH_RANGE,	/* destination: a block past the last is fresh */
 	HOSTILE_REGISTER_MANY,	/* register one chunk 2731 times */
+	HOSTILE_KEEPALIVE_OFFER, /* source: offer a keepalive of 2^32 - 1 ms */
+	HOSTILE_KEEPALIVE_CHOICE, /* destination: choose 2^32 - 1 ms */
 	HOSTILE_MAX
 };
 
 static bool destination_mode(int mode)
 {
-	return mode == HOSTILE_FRESH_RANGE;
+	return mode == HOSTILE_FRESH_RANGE || mode == HOSTILE_KEEPALIVE_CHOICE;
 }
 
 /*
@@ -84,6 +86,9 @@ static bool wants(int mode, u16 type)
 		return type == RDMAMIG_MSG_RAM_BLOCKS_RESULT;
 	case HOSTILE_REGISTER_MANY:
 		return type == RDMAMIG_MSG_REGISTER_REQUEST;
+	case HOSTILE_KEEPALIVE_OFFER:
+	case HOSTILE_KEEPALIVE_CHOICE:
+		return false;	/* see rdmamig_hostile_keepalive() */
 	default:
 		/* Both carry the block and chunk at the same offsets. */
 		return type == RDMAMIG_MSG_REGISTER_REQUEST ||
@@ -95,6 +100,25 @@ static bool wants(int mode, u16 type)
 bool rdmamig_hostile_keeps_keys(struct rdmamig_session *sess)
 {
 	return unlikely(sess->hostile == HOSTILE_STALE_KEYS);
+}
+
+/*
+ * The keepalive interval a session puts in its rdma_cm private data:
+ * 2^32 - 1 ms, past the 60 s a peer may offer or choose, in mode 19
+ * (source) and 20 (destination).  The parameter is read here, not
+ * armed: the private data goes out before the session is armed.
+ */
+u32 rdmamig_hostile_keepalive(struct rdmamig_session *sess, u32 ms)
+{
+	int mode = READ_ONCE(hostile);
+
+	if ((mode == HOSTILE_KEEPALIVE_OFFER && sess->role == RDMAMIG_ROLE_SOURCE) ||
+	    (mode == HOSTILE_KEEPALIVE_CHOICE && sess->role == RDMAMIG_ROLE_DEST)) {
+		sess_warn_rl(sess, "selftest: hostile mode %d: keepalive %u ms\n",
+			     mode, U32_MAX);
+		return U32_MAX;
+	}
+	return ms;
 }
 
 /* Leave the highest page out of the map; the source still writes it. */

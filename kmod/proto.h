@@ -46,6 +46,10 @@ struct rdmamig_cm_priv {
 	__u8 nonce[16];		/* with CAP_AUTH: a fresh random challenge */
 };
 
+/* A keepalive interval, offered or chosen, is 0 (off) or within these. */
+#define RDMAMIG_KEEPALIVE_MIN_MS	100
+#define RDMAMIG_KEEPALIVE_MAX_MS	60000
+
 /*
  * Follows rdmamig_cm_priv in a connect request, and the MAC in ACCEPT.
  * A peer that predates it sends zeroes there (rdma_cm pads private data

@@ -66,8 +66,8 @@ void rdmamig_defaults_set(const struct rdmamig_params *p)
 	mutex_unlock(&defaults_mutex);
 }
 
-#define KEEPALIVE_MIN_MS	100
-#define KEEPALIVE_MAX_MS	60000
+#define KEEPALIVE_MIN_MS	RDMAMIG_KEEPALIVE_MIN_MS
+#define KEEPALIVE_MAX_MS	RDMAMIG_KEEPALIVE_MAX_MS
 
 /**
  * rdmamig_params_check() - validate the fields of @p that @p->mask sets

@@ -409,6 +409,7 @@ void rdmamig_hostile_arm(struct rdmamig_session *sess);
 void rdmamig_hostile_mangle(struct rdmamig_session *sess,
 			    struct rdmamig_msg_hdr *hdr, u32 *sge_len);
 bool rdmamig_hostile_keeps_keys(struct rdmamig_session *sess);
+u32 rdmamig_hostile_keepalive(struct rdmamig_session *sess, u32 ms);
 
 /* stream.c */
 ssize_t rdmamig_stream_write(struct rdmamig_session *sess,

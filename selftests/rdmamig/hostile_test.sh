@@ -22,7 +22,10 @@
 # chunk 2731 times in a REGISTER_REQUEST: under the header's 4096, but its
 # REGISTER_RESULT (24 bytes a key) would not fit one message; refused
 # before anything is registered (it used to reach a WARN and leave the
-# source waiting for its keys).
+# source waiting for its keys).  Modes 19 and 20 put a keepalive of
+# 2^32 - 1 ms in the rdma_cm private data, offered by the source (the
+# destination rejects the request and keeps listening until its timeout)
+# or chosen by the destination (the source fails the session).
 source "$(dirname "$0")/lib.sh"
 require_root
 
@@ -57,7 +60,20 @@ CASES=(
 	"14/sparse:source:remote access error"
 	"17:source:is fresh, but there are 2 blocks"
 	"18:keys would not fit one message"
+	"19:source:destination refused: not an rdmamig peer"
+	"20:source:destination chose a keepalive of 4294967295 ms"
 )
+
+# RDMAMIG_HOSTILE_MODES="19 20/sparse": run only those cases.
+if [ -n "${RDMAMIG_HOSTILE_MODES:-}" ]; then
+	sel=()
+	for c in "${CASES[@]}"; do
+		for m in $RDMAMIG_HOSTILE_MODES; do
+			[ "${c%%:*}" = "$m" ] && sel+=("$c")
+		done
+	done
+	CASES=("${sel[@]}")
+fi
 
 [ -x "$VMM" ] || { echo "1..0 # SKIP $VMM not built"; exit $KSFT_SKIP; }
 if [ "${RDMAMIG_TOPOLOGY:-loop}" != loop ]; then
