@@ -195,7 +195,7 @@ else
 fi
 
 t="DKMS built and installed rdmamig/$version for $KVER"
-dkms status >"$tmp/dkms.status" 2>&1
+dkms status >"$tmp/dkms.status" 2>"$tmp/dkms.err"
 diag "dkms status: $(tr '\n' ' ' <"$tmp/dkms.status")"
 kos=$(find "/lib/modules/$KVER" -name 'rdmamig.ko*' 2>/dev/null)
 diag "module files: ${kos//$'\n'/ }"
@@ -203,7 +203,7 @@ if grep -q "^rdmamig/$version, $KVER, [^:]*: installed" "$tmp/dkms.status" &&
    [[ $kos == */updates/dkms/rdmamig.ko* ]]; then
 	ktap_ok "$t"
 else
-	show install.log
+	show install.log dkms.err
 	for f in /var/lib/dkms/rdmamig/"$version"/build/make.log \
 		 /var/lib/dkms/rdmamig/"$version"/"$KVER"/*/log/make.log; do
 		[ -f "$f" ] && tail -n 20 "$f" | sed 's/^/# make.log: /'
