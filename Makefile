@@ -18,6 +18,7 @@
 #   make bench           rdmamig against the link's limit, loop and pair
 #   make bench TOPOLOGIES=loop                         ... loop only
 #   make install         install module (into /lib/modules/$(KVER)/extra) and tool
+#   make deb             Debian packages rdmamig-dkms and rdmamigctl in build/deb/
 #
 # SERIES picks the Debian kernel series of the testbed (6.1 or 6.12); KVER
 # is its ABI, KDIR its kbuild tree.  Given neither KVER nor KDIR, a target
@@ -43,10 +44,10 @@ DESTDIR ?=
 CHECK_SERIES := $(if $(filter command line environment,$(origin SERIES)),$(SERIES),6.1 6.12)
 
 .PHONY: all deps module tools selftests check check-all check-kernel check-fresh \
-	debug-kernel check-debug demo bench install clean help
+	deb debug-kernel check-debug demo bench install clean help
 
 help:
-	@sed -n '3,20s/^# \{0,1\}//p' Makefile
+	@sed -n '3,21s/^# \{0,1\}//p' Makefile
 
 deps:
 	scripts/deps.sh $(SERIES)
@@ -118,13 +119,21 @@ endif
 # Every kernel of CHECK_SERIES (6.1 and 6.12 unless SERIES is given),
 # both topologies; the last line sums them.  Each target does its own
 # set-up, so it works on a fresh machine.
+# deb.sh after deps.sh: it packs the set-up kernels' kbuild trees for
+# deb_install_test.sh, which runs with the first kernel only.
 check:
 	scripts/deps.sh $(CHECK_SERIES)
+	scripts/deb.sh
 	selftests/vm/check-all.sh "$(CHECK_SERIES)" "$(TOPOLOGIES)"
 
 # Kept for the habit: the same as make check on both kernels.
 check-all:
 	$(MAKE) --no-print-directory check SERIES="6.1 6.12"
+
+# The Debian packages (scripts/deb.sh, packaging/debian/): lintian-clean,
+# tested in the testbed by deb_install_test.sh.
+deb:
+	scripts/deb.sh
 
 # The README's two commands in a fresh Debian 12 root made by debootstrap,
 # with this machine's apt sources and the lists debootstrap left
@@ -166,6 +175,6 @@ check-debug: debug-kernel
 		-m $(CURDIR)/build/mod-$(DEBUG_KVER)/rdmamig.ko -t "$(TOPOLOGIES)"
 
 clean:
-	rm -rf build/mod-* build/selftests
+	rm -rf build/mod-* build/selftests build/deb
 	$(MAKE) -C tools/rdmamigctl clean
 	$(MAKE) -C selftests/rdmamig clean

@@ -12,8 +12,9 @@
 #
 # First the tests of the tools that need no VM (make -C tools/rdmamigctl
 # check: option parsing, netlink encoding, output formats), counted from
-# their TAP lines (not with -n: check-all.sh runs them with the first
-# kernel only).  Prints one line per topology and, as the very last
+# their TAP lines.  -n: a later kernel of the same make check, which
+# repeats neither those nor the tests that run once per check
+# (deb_install_test.sh: RDMAMIG_ONCE_PER_CHECK=done reaches the guest).  Prints one line per topology and, as the very last
 # line, the total
 # "N passed, N failed, N skipped".  A topology whose run went wrong beyond
 # failed tests (a kernel warning or oops, a hung or crashed guest, no
@@ -52,6 +53,7 @@ guest_env=()
 for v in RDMAMIG_TEST_TIMEOUT RDMAMIG_MIGRATE_TIMEOUT RDMAMIG_KA_SLACK_MS; do
 	[ -z "${!v:-}" ] || guest_env+=("$v=${!v}")
 done
+[ -n "$host_tests" ] || guest_env+=(RDMAMIG_ONCE_PER_CHECK=done)
 guest_cmd=(env "${guest_env[@]}" selftests/rdmamig/run_tests.sh)
 passed=0 failed=0 skipped=0
 lines=()
