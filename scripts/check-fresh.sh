@@ -47,10 +47,9 @@ note() {
 	echo "check-fresh: $*"
 }
 
-if ! command -v debootstrap >/dev/null; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null ||
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
-fi
+APT_WHO=check-fresh
+source "$top/scripts/apt.sh"
+apt_install debootstrap
 
 # The Debian mirror this machine uses for bookworm, as apt sees it.
 mirror=$(apt-get indextargets --format '$(RELEASE) $(TARGET_OF) $(REPO_URI)' |

@@ -123,28 +123,8 @@ fi
 
 # ---- Build dependencies -------------------------------------------------------
 
-apt_updated=
-apt_update() {
-	[ -n "$apt_updated" ] && return 0
-	echo "deb: apt-get update" >&2
-	apt-get update -qq >&2
-	apt_updated=1
-}
-
-apt_install() {
-	local missing=() p
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-			grep -q 'install ok installed' || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	echo "deb: installing ${missing[*]}" >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		--no-install-recommends "${missing[@]}" >&2 && return 0
-	apt_update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		--no-install-recommends "${missing[@]}" >&2
-}
+APT_WHO=deb
+source "$top/scripts/apt.sh"
 
 # The tools around the build; dkms and man-db for the test in the guest.
 apt_install build-essential dpkg-dev lintian dkms man-db

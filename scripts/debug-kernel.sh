@@ -45,25 +45,8 @@ die() {
 	exit 1
 }
 
-apt_updated=
-apt_install() {
-	local missing=() p
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-			grep -q 'install ok installed' || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	[ "$(id -u)" = 0 ] || die "missing packages ${missing[*]}: run as root"
-	# The package lists are only refreshed when something is missing.
-	if [ -z "$apt_updated" ]; then
-		note "apt-get update"
-		apt-get update -qq >&2
-		apt_updated=1
-	fi
-	note "installing ${missing[*]}"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		--no-install-recommends "${missing[@]}" >&2
-}
+APT_WHO=debug-kernel
+source "$top/scripts/apt.sh"
 
 kmake() {
 	# LOCALVERSION= (set, empty) keeps setlocalversion from adding "+".

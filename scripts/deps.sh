@@ -33,28 +33,8 @@ PACKAGES=(
 	linux-source-6.1
 )
 
-apt_updated=
-apt_update() {
-	[ -n "$apt_updated" ] && return 0
-	echo "deps: apt-get update" >&2
-	apt-get update -qq >&2
-	apt_updated=1
-}
-
-apt_install() {
-	local missing=() p
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-			grep -q 'install ok installed' || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	apt_update
-	echo "deps: installing ${missing[*]}" >&2
-	# INITRD=No: the 6.12 headers pull in the host's own image of that
-	# kernel, whose initramfs nobody boots (the testbed makes its own).
-	DEBIAN_FRONTEND=noninteractive INITRD=No apt-get install -y -qq \
-		--no-install-recommends "${missing[@]}" >&2
-}
+APT_WHO=deps
+source "$top/scripts/apt.sh"
 
 # Linux 6.12 comes from bookworm-backports, on the mirror the machine
 # already uses for bookworm (a local mirror or proxy keeps working): apt's
