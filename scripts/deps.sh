@@ -25,8 +25,10 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 kernels=$top/build/kernels
 
+# procps: kill(1) and pgrep, which the tests run on the peer VM through
+# its agent (exec, no shell builtin); a minbase Debian lacks it.
 PACKAGES=(
-	build-essential bc kmod cpio xz-utils busybox-static pkg-config
+	build-essential bc kmod cpio xz-utils busybox-static pkg-config procps
 	libnl-3-dev libnl-genl-3-dev
 	qemu-system-x86
 	rdma-core ibverbs-utils rdmacm-utils perftest iproute2 jq

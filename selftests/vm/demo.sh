@@ -44,7 +44,8 @@ src_pid='' twin_pid='' twin_id='' inc_id=''
 cleanup() {
 	set +e
 	[ -n "$src_pid" ] && kill -KILL "$src_pid" 2>/dev/null && wait "$src_pid" 2>/dev/null
-	[ -n "$twin_pid" ] && "$RDMAMIG_PEER" kill -KILL "$twin_pid" 2>/dev/null
+	# Not killed (no kill(1) on VM B?): do not wait for it forever.
+	[ -n "$twin_pid" ] && { "$RDMAMIG_PEER" kill -KILL "$twin_pid" 2>/dev/null || twin_id=; }
 	[ -n "$inc_id" ] && "$RDMAMIG_PEER" --kill "$inc_id" >/dev/null 2>&1
 	[ -n "$twin_id" ] && "$RDMAMIG_PEER" --wait "$twin_id" >/dev/null 2>&1
 	return 0
