@@ -99,11 +99,7 @@ install: module tools
 BENCH_MEM_loop := 6144
 BENCH_MEM_pair := 2048
 bench: all
-	@for p in gnuplot:gnuplot-nox iperf3:iperf3; do \
-		command -v $${p%%:*} >/dev/null && continue; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $${p#*:} >/dev/null || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $${p#*:} >/dev/null; } || exit 1; \
-	done
+	@bash -c 'APT_WHO=bench; source scripts/apt.sh; apt_install gnuplot-nox iperf3'
 	@rc=0; for t in $(TOPOLOGIES); do \
 		mem=$(BENCH_MEM_loop); [ $$t = pair ] && mem=$(BENCH_MEM_pair); \
 		selftests/vm/vm.sh -k $(KVER) -t $$t -M $$mem -T 3000 -m $(CURDIR)/$(KO) \
