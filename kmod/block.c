@@ -543,6 +543,11 @@ int rdmamig_dst_zero(struct rdmamig_session *sess, struct rdmamig_block_ram *b,
 		u32 n = min_t(u32, npages - done, ZERO_BATCH);
 		u64 addr = b->addr + offset + ((u64)done << PAGE_SHIFT);
 
+		/* Teardown waits for this work: let it in between batches. */
+		if (rdmamig_session_closing(sess))
+			return -ESHUTDOWN;
+		if (rdmamig_session_dead(sess))
+			return rdmamig_session_error(sess);
 		ret = rdmamig_pin_range(sess, addr, n, 0, pages);
 		if (ret)
 			return ret;

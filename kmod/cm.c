@@ -113,20 +113,16 @@ static int create_conn(struct rdmamig_session *sess, struct rdma_cm_id *id)
 	return 0;
 }
 
-/* Undo create_conn(); the QP must be drained first. */
+/*
+ * Undo create_conn().  Nothing may post to the QP any more (it was
+ * drained, or never connected): QPs first, then the CQ, whose freeing
+ * waits for a running completion handler; only then what completions
+ * point at, the control buffers, and the registrations.
+ */
 static void destroy_conn(struct rdmamig_session *sess)
 {
 	u32 i, c;
 
-	for (i = 0; i < sess->nblocks; i++) {
-		struct rdmamig_block_ram *b = sess->blocks[i];
-
-		if (b->dst && sess->pd)
-			for (c = 0; c < b->nchunks; c++)
-				rdmamig_dst_unregister(sess, b, c);
-	}
-	if (sess->pd)
-		rdmamig_ctrl_destroy(sess);
 	rdmamig_chan_destroy(sess);
 	if (sess->qp) {
 		ib_destroy_qp(sess->qp);
@@ -136,10 +132,18 @@ static void destroy_conn(struct rdmamig_session *sess)
 		ib_free_cq(sess->cq);
 		sess->cq = NULL;
 	}
-	if (sess->pd) {
-		ib_dealloc_pd(sess->pd);
-		sess->pd = NULL;
+	if (!sess->pd)
+		return;
+	rdmamig_ctrl_destroy(sess);
+	for (i = 0; i < sess->nblocks; i++) {
+		struct rdmamig_block_ram *b = sess->blocks[i];
+
+		if (b->dst)
+			for (c = 0; c < b->nchunks; c++)
+				rdmamig_dst_unregister(sess, b, c);
 	}
+	ib_dealloc_pd(sess->pd);
+	sess->pd = NULL;
 }
 
 static const char *reject_reason(u8 status)
@@ -516,7 +520,7 @@ static int start_session(struct rdmamig_session *sess, enum rdmamig_role role)
 	if (!sess->nblocks)
 		return -EINVAL;
 	if (!sess->wq) {
-		ret = rdmamig_ctrl_init_works(sess);
+		ret = rdmamig_ctrl_alloc_wq(sess);
 		if (ret)
 			return ret;
 	}
@@ -697,30 +701,36 @@ int rdmamig_cm_connect(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 }
 
 /*
- * Release the connection's resources; see rdmamig_session_teardown() for
- * where this stands.  After the listener is destroyed and the connection's
- * handler lock was taken once with @closing set, no handler acts any more;
- * after ib_drain_qp() no completion runs; the works are then cancelled.
+ * Release the connection's resources, in the order rdmamig_session_teardown()
+ * gives: stop, drain, destroy, then free.
  */
 void rdmamig_cm_teardown(struct rdmamig_session *sess)
 {
-	WRITE_ONCE(sess->closing, true);
+	struct workqueue_struct *wq;
+
+	/* From here on no work is queued: each is stopped once, below. */
+	spin_lock_irq(&sess->slock);
+	sess->closing = true;
+	spin_unlock_irq(&sess->slock);
+	/* A reply of the rx work waiting for a credit gives up. */
+	wake_up_all(&sess->tx_wait);
 	if (sess->listen_id) {
 		rdma_destroy_id(sess->listen_id);
 		sess->listen_id = NULL;
 	}
+	/* Once the handler lock was taken with @closing set, handlers idle. */
 	if (sess->cm_id) {
 		rdma_lock_handler(sess->cm_id);
 		rdma_unlock_handler(sess->cm_id);
 	}
-	/* It posts registrations: done before the QP drains (it sees @closing). */
+	/* Registrations it posts are done before the QP drains. */
 	cancel_work_sync(&sess->pinall_work);
-	if (sess->wq) {
-		cancel_delayed_work_sync(&sess->keepalive_work);
-		cancel_delayed_work_sync(&sess->disconnect_work);
-		/* A failure's ERROR still goes out: the peer learns why. */
-		flush_work(&sess->fail_work);
-	}
+	cancel_delayed_work_sync(&sess->keepalive_work);
+	cancel_delayed_work_sync(&sess->disconnect_work);
+	/* A failure's ERROR still goes out: the peer learns why. */
+	flush_work(&sess->fail_work);
+	/* It sees @closing: it handles and re-posts nothing more. */
+	cancel_work_sync(&sess->rx_work);
 	/*
 	 * A completed destination's last ACK may still be on the send queue:
 	 * let it leave before the disconnect flushes it.
@@ -728,15 +738,12 @@ void rdmamig_cm_teardown(struct rdmamig_session *sess)
 	if (sess->qp && READ_ONCE(sess->state) == RDMAMIG_STATE_COMPLETED)
 		wait_event_timeout(sess->tx_wait,
 				   READ_ONCE(sess->sq_avail) == sess->sq_depth, HZ);
+	/* Nothing can post any more: after the drains no completion comes. */
 	if (sess->cm_id && sess->qp)
 		rdma_disconnect(sess->cm_id);
 	if (sess->qp)
 		ib_drain_qp(sess->qp);
 	rdmamig_chan_drain(sess);
-	if (sess->wq) {
-		cancel_work_sync(&sess->fail_work);
-		cancel_work_sync(&sess->rx_work);
-	}
 	if (sess->cm_id)
 		sess->cm_id->qp = NULL;	/* destroyed below, not by the CM */
 	destroy_conn(sess);
@@ -744,11 +751,11 @@ void rdmamig_cm_teardown(struct rdmamig_session *sess)
 		rdma_destroy_id(sess->cm_id);
 		sess->cm_id = NULL;
 	}
-	if (sess->wq) {
-		destroy_workqueue(sess->wq);
-		sess->wq = NULL;
-	}
 	spin_lock_irq(&sess->slock);
+	wq = sess->wq;
+	sess->wq = NULL;
 	sess->ibdev = NULL;
 	spin_unlock_irq(&sess->slock);
+	if (wq)
+		destroy_workqueue(wq);
 }

@@ -192,7 +192,7 @@ static void ctrl_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 				     "peer granted %u credits, more than it has",
 				     credits);
 	wake_up_all(&sess->tx_wait);
-	queue_work(sess->wq, &sess->rx_work);
+	rdmamig_session_queue_work(sess, sess->wq, &sess->rx_work);
 }
 
 /* Take a send buffer, a send-queue slot and a credit, or nothing. */
@@ -277,8 +277,9 @@ static int post_msg(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b,
  * @payload: the commands, already in wire byte order
  * @len: bytes of @payload, at most RDMAMIG_MSG_PAYLOAD
  *
- * Sleeps.  Return: 0, the session's error if it failed meanwhile,
- * -ETIMEDOUT if the peer returned no credit for 30 s.
+ * Sleeps, interruptibly.  Return: 0, the session's error if it failed
+ * meanwhile or a signal came (the session then fails), -ESHUTDOWN once
+ * teardown began, -ETIMEDOUT if the peer returned no credit for 30 s.
  */
 int rdmamig_ctrl_send(struct rdmamig_session *sess, enum rdmamig_msg_type type,
 		      u32 repeat, const void *payload, u32 len)
@@ -290,10 +291,23 @@ int rdmamig_ctrl_send(struct rdmamig_session *sess, enum rdmamig_msg_type type,
 
 	if (WARN_ON_ONCE(len > RDMAMIG_MSG_PAYLOAD))
 		return -EINVAL;
-	left = wait_event_timeout(sess->tx_wait,
+	/*
+	 * A completed session is not dead, and its rx work may be waiting
+	 * here for a credit when teardown begins: @closing ends the wait.
+	 */
+	left = wait_event_interruptible_timeout(sess->tx_wait,
 				  rdmamig_session_dead(sess) ||
+				  rdmamig_session_closing(sess) ||
 				  (b = tx_get(sess, type, &grant)),
 				  CTRL_SEND_TIMEOUT);
+	if (!b && rdmamig_session_closing(sess))
+		return rdmamig_session_error(sess) ?: -ESHUTDOWN;
+	/* Only a VMM's thread gets signals; the works never do. */
+	if (!b && left < 0) {
+		rdmamig_session_fail(sess, -EINTR, true,
+				     "interrupted by a signal while waiting for a credit");
+		return rdmamig_session_error(sess) ?: -EINTR;
+	}
 	if (!b) {
 		ret = rdmamig_session_error(sess);
 		if (!ret) {
@@ -304,9 +318,9 @@ int rdmamig_ctrl_send(struct rdmamig_session *sess, enum rdmamig_msg_type type,
 		}
 		return ret;
 	}
-	if (rdmamig_session_dead(sess)) {
+	if (rdmamig_session_dead(sess) || rdmamig_session_closing(sess)) {
 		tx_put_back(sess, b, grant);
-		return rdmamig_session_error(sess);
+		return rdmamig_session_error(sess) ?: -ESHUTDOWN;
 	}
 	ret = post_msg(sess, b, type, repeat, payload, len, grant);
 	if (ret)
@@ -359,11 +373,15 @@ static bool sq_try(struct rdmamig_session *sess, u32 ch, int n)
  */
 int rdmamig_sq_take(struct rdmamig_session *sess, u32 ch, int n)
 {
+	bool took = false;
+
 	if (!wait_event_timeout(sess->tx_wait, rdmamig_session_dead(sess) ||
-				sq_try(sess, ch, n), CTRL_SEND_TIMEOUT))
+				(took = sq_try(sess, ch, n)), CTRL_SEND_TIMEOUT))
 		return -ETIMEDOUT;
 	if (rdmamig_session_dead(sess)) {
-		/* Both may hold: give back what we just took. */
+		/* The slots may have come with the failure: nothing posts them. */
+		if (took)
+			rdmamig_sq_put(sess, ch, n);
 		return rdmamig_session_error(sess);
 	}
 	return 0;
@@ -528,6 +546,14 @@ static void ctrl_rx_work(struct work_struct *work)
 		spin_unlock_irqrestore(&sess->slock, flags);
 		if (!b)
 			break;
+		/*
+		 * Teardown began: handle nothing more and re-post nothing, so
+		 * that after the drain no receive is posted into buffers about
+		 * to be freed.  The buffer stays off both lists; it goes with
+		 * the others.
+		 */
+		if (rdmamig_session_closing(sess))
+			return;
 
 		if (!rdmamig_session_dead(sess))
 			rx_one(sess, b);
@@ -547,7 +573,7 @@ static void ctrl_rx_work(struct work_struct *work)
 	spin_lock_irqsave(&sess->slock, flags);
 	ready = sess->grant >= RDMAMIG_RX_DEPTH / 2;
 	spin_unlock_irqrestore(&sess->slock, flags);
-	if (ready && !rdmamig_session_dead(sess))
+	if (ready && !rdmamig_session_dead(sess) && !rdmamig_session_closing(sess))
 		rdmamig_ctrl_send(sess, RDMAMIG_MSG_READY, 0, NULL, 0);
 }
 
@@ -609,7 +635,7 @@ static void ctrl_keepalive_work(struct work_struct *work)
 		rdmamig_session_fail(sess, -EIO, false, "posting a keepalive failed");
 	/* Next send in an interval, but look again right after the deadline. */
 	next = min(interval, deadline - jiffies + 1);
-	queue_delayed_work(system_wq, &sess->keepalive_work, next);
+	rdmamig_session_queue_delayed(sess, &sess->keepalive_work, next);
 }
 
 void rdmamig_ctrl_start_keepalive(struct rdmamig_session *sess)
@@ -618,8 +644,8 @@ void rdmamig_ctrl_start_keepalive(struct rdmamig_session *sess)
 		return;
 	sess->last_rx = jiffies;
 	/* Not on the ordered queue: a long registration must not stall it. */
-	queue_delayed_work(system_wq, &sess->keepalive_work,
-			   msecs_to_jiffies(sess->keepalive_ms));
+	rdmamig_session_queue_delayed(sess, &sess->keepalive_work,
+				      msecs_to_jiffies(sess->keepalive_ms));
 }
 
 /*
@@ -638,18 +664,31 @@ static void ctrl_disconnect_work(struct work_struct *work)
 
 void rdmamig_ctrl_peer_disconnected(struct rdmamig_session *sess)
 {
-	queue_delayed_work(system_wq, &sess->disconnect_work, HZ / 5);
+	rdmamig_session_queue_delayed(sess, &sess->disconnect_work, HZ / 5);
 }
 
-/* Works exist from session creation on, so teardown can always cancel. */
-int rdmamig_ctrl_init_works(struct rdmamig_session *sess)
+/*
+ * Works exist from session creation on, so that every teardown, the
+ * second one included, cancels them all; the ordered queue that runs the
+ * rx and failure works only once the session starts.
+ */
+void rdmamig_ctrl_init(struct rdmamig_session *sess)
 {
-	sess->wq = alloc_ordered_workqueue("rdmamig-%u", WQ_MEM_RECLAIM, sess->id);
-	if (!sess->wq)
-		return -ENOMEM;
 	INIT_WORK(&sess->rx_work, ctrl_rx_work);
 	INIT_WORK(&sess->fail_work, ctrl_fail_work);
 	INIT_DELAYED_WORK(&sess->keepalive_work, ctrl_keepalive_work);
 	INIT_DELAYED_WORK(&sess->disconnect_work, ctrl_disconnect_work);
+}
+
+int rdmamig_ctrl_alloc_wq(struct rdmamig_session *sess)
+{
+	struct workqueue_struct *wq;
+
+	wq = alloc_ordered_workqueue("rdmamig-%u", WQ_MEM_RECLAIM, sess->id);
+	if (!wq)
+		return -ENOMEM;
+	spin_lock_irq(&sess->slock);
+	sess->wq = wq;
+	spin_unlock_irq(&sess->slock);
 	return 0;
 }

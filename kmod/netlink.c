@@ -7,10 +7,16 @@
  * Sessions created here (NEW_SESSION) move another process's memory and
  * belong to the netlink socket that created it: only that socket drives
  * them, and a NETLINK_URELEASE notifier destroys them when it closes.
- * Lookups hold the session-list mutex, which keeps sessions alive; the
- * owner's blocking requests (CONNECT, ROUND, ...) run without it, which is
- * safe because only the owner's release frees such a session and a socket
- * is not released while one of its requests runs.
+ * Ownership is the socket itself, not its port id: netlink frees the port
+ * id before the notice, and a new socket bound to it must neither drive
+ * nor lose the closing one's sessions (session.c).
+ *
+ * Lookups hold the session-list mutex, which keeps sessions alive.  A
+ * request that must wait without it takes a reference (CANCEL_SESSION).
+ * The owner's blocking requests (CONNECT, ROUND, ...) need none: only
+ * the owner's release destroys such a session, and a socket is not
+ * released while one of its requests runs; so the session (and the
+ * reason an extended ACK points at) outlives the request.
  */
 #include "rdmamig.h"
 
@@ -21,6 +27,7 @@
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <net/genetlink.h>
+#include <net/sock.h>
 #include <linux/rdmamig.h>
 
 #include "ibdev.h"
@@ -466,6 +473,10 @@ static int nl_set_session(struct sk_buff *skb, struct genl_info *info)
 	return ret;
 }
 
+/*
+ * Cancelling waits for the session's works to stop, which may take a
+ * while: not under the list mutex, which every rdmamig request needs.
+ */
 static int nl_cancel_session(struct sk_buff *skb, struct genl_info *info)
 {
 	struct rdmamig_session *sess;
@@ -473,8 +484,10 @@ static int nl_cancel_session(struct sk_buff *skb, struct genl_info *info)
 	sess = lookup_locked(info);
 	if (IS_ERR(sess))
 		return PTR_ERR(sess);
-	rdmamig_session_cancel(sess);
+	rdmamig_session_get(sess);
 	rdmamig_sessions_unlock();
+	rdmamig_session_cancel(sess);
+	rdmamig_session_put(sess);
 	return 0;
 }
 
@@ -682,8 +695,13 @@ static int nl_new_session(struct sk_buff *skb, struct genl_info *info)
 	 * an open file, it holds the module: rmmod is refused while it lives.
 	 */
 	__module_get(THIS_MODULE);
+	/* Under the list mutex, where the release notifier looks for owners. */
+	rdmamig_sessions_lock();
 	sess->nl_net = genl_info_net(info);
-	WRITE_ONCE(sess->nl_portid, info->snd_portid);
+	sess->nl_sk = NETLINK_CB(skb).sk;
+	sock_hold(sess->nl_sk);
+	sess->nl_portid = info->snd_portid;
+	rdmamig_sessions_unlock();
 	return genlmsg_reply(msg, info);
 
 err:
@@ -693,14 +711,14 @@ err:
 }
 
 /* The caller's own session, for the requests that drive one. */
-static struct rdmamig_session *owned_session(struct genl_info *info)
+static struct rdmamig_session *owned_session(struct sk_buff *skb,
+					      struct genl_info *info)
 {
 	struct rdmamig_session *sess = lookup_locked(info);
 
 	if (IS_ERR(sess))
 		return sess;
-	if (READ_ONCE(sess->nl_portid) != info->snd_portid ||
-	    !net_eq(sess->nl_net, genl_info_net(info))) {
+	if (!sess->nl_sk || sess->nl_sk != NETLINK_CB(skb).sk) {
 		rdmamig_sessions_unlock();
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[RDMAMIG_ATTR_SESSION_ID],
 				    "session belongs to another socket or a file");
@@ -776,7 +794,7 @@ static int nl_drive(struct sk_buff *skb, struct genl_info *info)
 	struct rdmamig_addr a;
 	int ret;
 
-	sess = owned_session(info);
+	sess = owned_session(skb, info);
 	if (IS_ERR(sess))
 		return PTR_ERR(sess);
 	if ((sess->nl_role == RDMAMIG_ROLE_SOURCE) !=
@@ -835,7 +853,7 @@ static int nl_round(struct sk_buff *skb, struct genl_info *info)
 	    REQUIRE(info, RDMAMIG_ATTR_FIRST_PAGE) ||
 	    REQUIRE(info, RDMAMIG_ATTR_BITMAP))
 		return -EINVAL;
-	sess = owned_session(info);
+	sess = owned_session(skb, info);
 	if (IS_ERR(sess))
 		return PTR_ERR(sess);
 	if (sess->nl_role != RDMAMIG_ROLE_SOURCE) {

@@ -10,6 +10,7 @@
 #include <linux/module.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <net/sock.h>
 
 #include "ibdev.h"
 #include "proto.h"
@@ -148,6 +149,7 @@ struct rdmamig_session *rdmamig_session_create(struct mm_struct *mm)
 		return ERR_PTR(id);
 	}
 	sess->id = id;
+	kref_init(&sess->ref);
 	mutex_init(&sess->lock);
 	mutex_init(&sess->reg_mutex);
 	INIT_WORK(&sess->pinall_work, rdmamig_dst_pinall_work);
@@ -160,6 +162,7 @@ struct rdmamig_session *rdmamig_session_create(struct mm_struct *mm)
 	init_waitqueue_head(&sess->wait);
 	init_waitqueue_head(&sess->tx_wait);
 	atomic64_set(&sess->pinned_pages, 0);
+	rdmamig_ctrl_init(sess);
 
 	rdmamig_defaults_get(&sess->params);
 	sess->params.mask = 0;
@@ -177,13 +180,18 @@ struct rdmamig_session *rdmamig_session_create(struct mm_struct *mm)
 }
 
 /*
- * Teardown, in this order:
+ * Teardown, in this order: stop, drain, destroy, then free.
  *  1. the caller moved the session to a final state: every waiter
  *     returns and nothing new starts (ioctls check the state);
- *  2. rdmamig_cm_teardown(): destroy the listener (waits for its handler),
- *     disconnect, drain the QP so that no completion runs after, stop the
- *     works, free QP, CQ, control buffers, registrations, PD and cm_id;
- *  3. at destroy, free blocks and queued data.
+ *  2. rdmamig_cm_teardown(): set @closing, after which no work is queued
+ *     and no handler acts; destroy the listener (waits for its handler);
+ *     stop every work (the failure's ERROR still leaves); disconnect and
+ *     drain the QPs: nothing can post any more, so no completion comes
+ *     after; destroy the QPs and free the CQs, after which no completion
+ *     handler runs; only then free control buffers, registrations, PD
+ *     and cm_id;
+ *  3. at destroy, free blocks and queued data; the struct itself goes
+ *     with the last reference.
  * Called with @lock held; idempotent.
  */
 void rdmamig_session_teardown(struct rdmamig_session *sess)
@@ -229,6 +237,70 @@ void rdmamig_session_cancel(struct rdmamig_session *sess)
 	mutex_unlock(&sess->lock);
 }
 
+static void session_release(struct kref *ref)
+{
+	kfree(container_of(ref, struct rdmamig_session, ref));
+}
+
+void rdmamig_session_get(struct rdmamig_session *sess)
+{
+	kref_get(&sess->ref);
+}
+
+/* Any context but atomic; the last reference frees only the struct. */
+void rdmamig_session_put(struct rdmamig_session *sess)
+{
+	kref_put(&sess->ref, session_release);
+}
+
+bool rdmamig_session_closing(struct rdmamig_session *sess)
+{
+	return READ_ONCE(sess->closing);
+}
+
+/**
+ * rdmamig_session_queue_work() - queue one of the session's works
+ * @sess: the session
+ * @wq: where; NULL (no ordered queue yet) queues nothing
+ * @work: a work of @sess
+ *
+ * Under @slock, against rdmamig_cm_teardown() setting @closing: a work
+ * that teardown has cancelled is never queued again.
+ * Return: whether it was queued.
+ */
+bool rdmamig_session_queue_work(struct rdmamig_session *sess,
+				struct workqueue_struct *wq,
+				struct work_struct *work)
+{
+	unsigned long flags;
+	bool queued = false;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	if (!sess->closing && wq)
+		queued = queue_work(wq, work);
+	spin_unlock_irqrestore(&sess->slock, flags);
+	return queued;
+}
+
+/* The same for a delayed work, on the system queue. */
+bool rdmamig_session_queue_delayed(struct rdmamig_session *sess,
+				   struct delayed_work *dwork,
+				   unsigned long delay)
+{
+	unsigned long flags;
+	bool queued = false;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	if (!sess->closing)
+		queued = queue_delayed_work(system_wq, dwork, delay);
+	spin_unlock_irqrestore(&sess->slock, flags);
+	return queued;
+}
+
+/*
+ * The owner lets go: off the list, torn down, everything freed but the
+ * struct, which the last reference frees.
+ */
 void rdmamig_session_destroy(struct rdmamig_session *sess)
 {
 	struct rdmamig_event_node *ev, *tmp;
@@ -246,14 +318,24 @@ void rdmamig_session_destroy(struct rdmamig_session *sess)
 	mutex_unlock(&sess->lock);
 
 	rdmamig_stream_free(sess);
+	spin_lock_irq(&sess->slock);
 	list_for_each_entry_safe(ev, tmp, &sess->events, list)
 		kfree(ev);
+	INIT_LIST_HEAD(&sess->events);
+	sess->nevents = 0;
+	spin_unlock_irq(&sess->slock);
 	WARN_ON_ONCE(atomic64_read(&sess->pinned_pages));
 	mmdrop(sess->mm);
 	ida_free(&session_ida, sess->id);
-	owned_by_netlink = sess->nl_portid;
-	kfree(sess);
-	/* Last: the module reference NEW_SESSION took (see netlink.c). */
+	owned_by_netlink = sess->nl_sk;
+	if (sess->nl_sk)
+		sock_put(sess->nl_sk);
+	rdmamig_session_put(sess);
+	/*
+	 * Last: the module reference NEW_SESSION took (see netlink.c).  A
+	 * reference still held elsewhere is dropped by code that module
+	 * unload waits for (a netlink request, the ib_client's .remove).
+	 */
 	if (owned_by_netlink)
 		module_put(THIS_MODULE);
 }
@@ -440,8 +522,7 @@ void rdmamig_session_fail(struct rdmamig_session *sess, int error,
 	wake_up_all(&sess->wait);
 	wake_up_all(&sess->tx_wait);
 	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
-	if (sess->wq)
-		queue_work(sess->wq, &sess->fail_work);
+	rdmamig_session_queue_work(sess, sess->wq, &sess->fail_work);
 }
 
 /* The peer sent ERROR: fail with its reason, without answering. */
@@ -557,6 +638,19 @@ struct rdmamig_session *rdmamig_session_find(u32 id)
 	return NULL;
 }
 
+/*
+ * Under rdmamig_sessions_lock(): the session with @id, with a reference
+ * that keeps its struct after the mutex is dropped (rdmamig_session_put()).
+ */
+struct rdmamig_session *rdmamig_session_find_get(u32 id)
+{
+	struct rdmamig_session *sess = rdmamig_session_find(id);
+
+	if (sess)
+		rdmamig_session_get(sess);
+	return sess;
+}
+
 /**
  * rdmamig_sessions_for_each_from() - walk sessions for a netlink dump
  * @cursor: the smallest id still to visit; moved past each one visited
@@ -595,9 +689,12 @@ int rdmamig_sessions_for_each_from(unsigned long *cursor,
 }
 
 /*
- * The netlink socket (@net, @portid) closed: its sessions go with it.  A
+ * A netlink socket (@net, @portid) closed: its sessions go with it.  A
  * request of that socket cannot be running: the socket stays open until
- * its requests return.  @portid 0: every netlink-owned session (unload).
+ * its requests return.  The port id was freed before this notice, and
+ * another socket may hold it by now, with sessions of its own: only the
+ * sessions of a socket that is dead (orphaned by netlink_release()) go.
+ * @portid 0: every netlink-owned session (unload).
  */
 void rdmamig_sessions_destroy_owned(struct net *net, u32 portid)
 {
@@ -606,7 +703,8 @@ void rdmamig_sessions_destroy_owned(struct net *net, u32 portid)
 
 	mutex_lock(&session_list_mutex);
 	list_for_each_entry_safe(sess, tmp, &session_list, list)
-		if (sess->nl_portid && (!portid || sess->nl_portid == portid) &&
+		if (sess->nl_sk && (!portid || (sess->nl_portid == portid &&
+						sock_flag(sess->nl_sk, SOCK_DEAD))) &&
 		    (!net || net_eq(sess->nl_net, net)))
 			list_move(&sess->list, &owned);
 	mutex_unlock(&session_list_mutex);
@@ -620,7 +718,7 @@ void rdmamig_sessions_destroy_owned(struct net *net, u32 portid)
  * its RDMA resources before the device goes.  Session memory stays until
  * its file is closed.
  */
-static void sessions_device_removed(struct ib_device *ib)
+static struct rdmamig_session *next_on_device(struct ib_device *ib)
 {
 	struct rdmamig_session *sess;
 
@@ -632,15 +730,34 @@ static void sessions_device_removed(struct ib_device *ib)
 		spin_lock_irqsave(&sess->slock, flags);
 		match = sess->ibdev == ib;
 		spin_unlock_irqrestore(&sess->slock, flags);
-		if (!match)
-			continue;
+		if (match) {
+			rdmamig_session_get(sess);
+			mutex_unlock(&session_list_mutex);
+			return sess;
+		}
+	}
+	mutex_unlock(&session_list_mutex);
+	return NULL;
+}
+
+/*
+ * One session at a time, each with a reference, and the list mutex not
+ * held while it is torn down: teardown waits for the session's works,
+ * and nobody else's request may wait on that.  Teardown clears @ibdev,
+ * so the walk moves on.
+ */
+static void sessions_device_removed(struct ib_device *ib)
+{
+	struct rdmamig_session *sess;
+
+	while ((sess = next_on_device(ib))) {
 		rdmamig_session_fail(sess, -ENODEV, false,
 				     "RDMA device %s removed", dev_name(&ib->dev));
 		mutex_lock(&sess->lock);
 		rdmamig_session_teardown(sess);
 		mutex_unlock(&sess->lock);
+		rdmamig_session_put(sess);
 	}
-	mutex_unlock(&session_list_mutex);
 }
 
 int rdmamig_sessions_init(void)

@@ -14,16 +14,23 @@
  *    rdmamig_session_get_stats() copies under it).
  *  - The CM event handler and the control-channel work never take @lock.
  *
- * Lifetime: the file owns the session.  CM handlers, completions and works
- * are all stopped by rdmamig_session_teardown() (rdma_destroy_id waits for
- * the handler, ib_drain_qp flushes completions, works are cancelled)
- * before the session is freed, so none of them holds a reference.
+ * Lifetime: the owner (a file, or the netlink socket that created it)
+ * holds the reference rdmamig_session_create() returns, and drops it in
+ * rdmamig_session_destroy(), which first takes the session off the global
+ * list and tears it down.  Whoever finds a session on the list and must
+ * leave the list mutex before using it (a netlink CANCEL, device removal,
+ * a netlink request of the owner) takes a reference of its own under the
+ * mutex: the memory then outlives the owner, and nothing but the struct
+ * is left by then.  CM handlers, completions and works hold none: they
+ * are all stopped by rdmamig_session_teardown() (see the order there)
+ * before the owner lets go.
  */
 #ifndef _RDMAMIG_SESSION_H
 #define _RDMAMIG_SESSION_H
 
 #include <crypto/hash.h>
 #include <linux/completion.h>
+#include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
@@ -131,11 +138,18 @@ struct rdmamig_stream_node {
 };
 
 struct rdmamig_session {
+	struct kref ref;
 	struct mutex lock;
 	spinlock_t slock;
 	struct list_head list;		/* on the global session list */
 	u32 id;
-	u32 nl_portid;			/* netlink owner; 0: owned by a file */
+	/*
+	 * Netlink owner: its port id, and the socket itself, held, because
+	 * a port id is free for another socket to bind before the closing
+	 * one's NETLINK_URELEASE arrives.  0 and NULL: owned by a file.
+	 */
+	u32 nl_portid;
+	struct sock *nl_sk;
 	struct net *nl_net;		/* with @nl_portid */
 	pid_t owner_pid;		/* tgid that created the session */
 	pid_t target_pid;		/* tgid whose memory moves */
@@ -209,7 +223,12 @@ struct rdmamig_session {
 	unsigned long last_rx;		/* jiffies of the last message */
 	u32 keepalive_ms;		/* negotiated; 0: off */
 	struct rdmamig_pace pace;	/* channel 0's writes, pace.c */
-	bool closing;			/* teardown began; CM handler idles */
+	/*
+	 * Teardown began (set under @slock): the CM handler idles, no work
+	 * is queued (rdmamig_session_queue_work()), the control work handles
+	 * no more messages and long loops over a peer's commands stop.
+	 */
+	bool closing;
 	struct ib_cqe reg_cqe;		/* completes IB_WR_REG_MR */
 	/*
 	 * Destination: the chunks' registrations (block.c) change under
@@ -285,11 +304,21 @@ enum rdmamig_notify {
 };
 
 struct rdmamig_session *rdmamig_session_create(struct mm_struct *mm);
+void rdmamig_session_get(struct rdmamig_session *sess);
+void rdmamig_session_put(struct rdmamig_session *sess);
+bool rdmamig_session_queue_work(struct rdmamig_session *sess,
+				struct workqueue_struct *wq,
+				struct work_struct *work);
+bool rdmamig_session_queue_delayed(struct rdmamig_session *sess,
+				   struct delayed_work *dwork,
+				   unsigned long delay);
+bool rdmamig_session_closing(struct rdmamig_session *sess);
 void rdmamig_session_set_notifier(void (*fn)(struct rdmamig_session *sess,
 					     enum rdmamig_notify what));
 void rdmamig_session_notify(struct rdmamig_session *sess,
 			    enum rdmamig_notify what);
 struct rdmamig_session *rdmamig_session_find(u32 id);
+struct rdmamig_session *rdmamig_session_find_get(u32 id);
 void rdmamig_sessions_lock(void);
 void rdmamig_sessions_unlock(void);
 int rdmamig_sessions_for_each_from(unsigned long *cursor,
@@ -354,7 +383,8 @@ int rdmamig_cm_connect(struct rdmamig_session *sess, struct rdmamig_addr *ua);
 void rdmamig_cm_teardown(struct rdmamig_session *sess);
 
 /* ctrl.c */
-int rdmamig_ctrl_init_works(struct rdmamig_session *sess);
+void rdmamig_ctrl_init(struct rdmamig_session *sess);
+int rdmamig_ctrl_alloc_wq(struct rdmamig_session *sess);
 int rdmamig_ctrl_create(struct rdmamig_session *sess);
 void rdmamig_ctrl_destroy(struct rdmamig_session *sess);
 int rdmamig_ctrl_post_all_recvs(struct rdmamig_session *sess);

@@ -522,7 +522,8 @@ static int add_zero(struct rdmamig_session *sess, struct xfer_round *w,
 {
 	struct rdmamig_cmd_compress *z;
 
-	if (w->nzero) {
+	/* A command stays within one chunk: the destination's bound. */
+	if (w->nzero && page % RDMAMIG_CHUNK_PAGES) {
 		z = &w->zero[w->nzero - 1];
 		if (be32_to_cpu(z->block) == b->index &&
 		    (be64_to_cpu(z->offset) >> PAGE_SHIFT) + be32_to_cpu(z->npages) == page) {
@@ -1193,7 +1194,7 @@ static void dst_blocks(struct rdmamig_session *sess,
 	res.fresh = cpu_to_be64(fresh);
 	/* pin-all: everything is registered from now on, while data flows. */
 	if (sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL)
-		queue_work(system_unbound_wq, &sess->pinall_work);
+		rdmamig_session_queue_work(sess, system_unbound_wq, &sess->pinall_work);
 	if (rdmamig_ctrl_send(sess, RDMAMIG_MSG_RAM_BLOCKS_RESULT, 1, &res, sizeof(res)))
 		return;
 	mark_ready(sess);
@@ -1412,6 +1413,17 @@ static void dst_compress(struct rdmamig_session *sess,
 		    end > b->length) {
 			rdmamig_session_fail(sess, -EPROTO, true,
 					     "compress of %u pages at offset %llu is outside block '%s'",
+					     np, off, b->name);
+			return;
+		}
+		/*
+		 * One chunk at most, as QEMU's COMPRESS: a message then zeroes
+		 * at most 4096 chunks, and rdmamig_dst_zero() stops at a
+		 * teardown or a failure between its batches.
+		 */
+		if ((off >> RDMAMIG_CHUNK_SHIFT) != ((end - 1) >> RDMAMIG_CHUNK_SHIFT)) {
+			rdmamig_session_fail(sess, -EPROTO, true,
+					     "compress of %u pages at offset %llu of '%s' crosses a chunk boundary",
 					     np, off, b->name);
 			return;
 		}
