@@ -380,6 +380,7 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 int rdmamig_xfer_end_round(struct rdmamig_session *sess);
 int rdmamig_xfer_complete(struct rdmamig_session *sess);
 int rdmamig_xfer_exchange_blocks(struct rdmamig_session *sess);
+int rdmamig_xfer_memlock_check(struct rdmamig_session *sess);
 bool rdmamig_xfer_sparse(void);
 void rdmamig_xfer_handle(struct rdmamig_session *sess, u16 type, u32 repeat,
 			 const void *payload, u32 len);

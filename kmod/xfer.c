@@ -192,6 +192,21 @@ int rdmamig_xfer_exchange_blocks(struct rdmamig_session *sess)
 	return rdmamig_session_wait(sess, peer_ready, XFER_WAIT);
 }
 
+/**
+ * rdmamig_xfer_memlock_check() - can the source pin its smallest windows?
+ * @sess: a source session; its owner's limit was just captured
+ *
+ * A round pins two windows (one is scanned while the other's writes are
+ * in flight) of at least one 1 MiB chunk each, charged to the owner's
+ * RLIMIT_MEMLOCK; see window_chunks().
+ *
+ * Return: 0, or -ENOMEM with the reason naming the limit and the bytes.
+ */
+int rdmamig_xfer_memlock_check(struct rdmamig_session *sess)
+{
+	return rdmamig_memlock_check(sess, 2 * RDMAMIG_CHUNK_SIZE);
+}
+
 /* ---- Source: keys ------------------------------------------------------- */
 
 static bool keys_arrived(struct rdmamig_session *sess)
@@ -576,6 +591,12 @@ static int send_zero(struct rdmamig_session *sess, struct xfer_round *w,
  * relative to the chunk) bound them.  @xc->pages holds either the whole
  * span from @first (one pin), or only the dirty pages, back to back (one
  * pin per run); a run's pages are contiguous in it either way.
+ *
+ * The pins last until the window's writes complete, which a key wait
+ * (up to XFER_WAIT) or max-bandwidth can make long: they are long-term
+ * (FOLL_LONGTERM moves pages out of ZONE_MOVABLE and CMA first) and
+ * charged to the owner's RLIMIT_MEMLOCK, as the destination's are, until
+ * release_chunk().
  */
 static int scan_chunk(struct rdmamig_session *sess, struct xfer_round *w,
 		      struct xfer_chunk *xc, const unsigned long *bitmap,
@@ -584,10 +605,11 @@ static int scan_chunk(struct rdmamig_session *sess, struct xfer_round *w,
 	u64 cbase = (u64)xc->chunk * RDMAMIG_CHUNK_PAGES;
 	unsigned long lo = cbase + first - bit0, hi = cbase + last + 1 - bit0;
 	unsigned long b, e;
-	u32 i, k, run = 0, span = last - first + 1, ndirty = 0, nruns = 0;
+	u32 i, k, run = 0, span = last - first + 1, ndirty = 0, nruns = 0, n;
 	bool packed, in_run = false;
 	long ret;
 
+	xc->npinned = 0;
 	b = lo;
 	for_each_set_bitrange_from(b, e, bitmap, hi) {
 		ndirty += e - b;
@@ -595,18 +617,28 @@ static int scan_chunk(struct rdmamig_session *sess, struct xfer_round *w,
 	}
 	packed = ndirty + nruns * PIN_RUN_PAGES < span;
 	xc->first = first;
-	if (packed) {
+	n = packed ? ndirty : span;
+	ret = rdmamig_pin_account(sess, n);
+	if (ret) {
+		rdmamig_session_fail(sess, ret, true,
+				     "memlock limit %llu bytes reached pinning '%s' chunk %u (pinned %llu)",
+				     (u64)sess->memlock_pages << PAGE_SHIFT, xc->b->name,
+				     xc->chunk,
+				     (u64)atomic64_read(&sess->mm->pinned_vm) << PAGE_SHIFT);
+		return ret;
+	}
+	if (packed)
 		ret = rdmamig_pin_bits(sess, xc->b->addr + (bit0 << PAGE_SHIFT),
-				       bitmap, lo, hi, 0, xc->pages);
-		xc->npinned = ret < 0 ? 0 : ret;
-	} else {
+				       bitmap, lo, hi, FOLL_LONGTERM, xc->pages);
+	else
 		ret = rdmamig_pin_range(sess, xc->b->addr +
 					((cbase + first) << PAGE_SHIFT),
-					span, 0, xc->pages);
-		xc->npinned = ret < 0 ? 0 : span;
-	}
-	if (ret < 0)
+					span, FOLL_LONGTERM, xc->pages);
+	if (ret < 0) {
+		rdmamig_pin_unaccount(sess, n);
 		return ret;
+	}
+	xc->npinned = n;
 	xc->nruns = 0;
 	for (i = 0, k = 0; i < span; i++) {
 		bool dirty = test_bit(lo + i, bitmap);
@@ -637,6 +669,14 @@ static int scan_chunk(struct rdmamig_session *sess, struct xfer_round *w,
 		k++;
 	}
 	return 0;
+}
+
+/* Unpin what scan_chunk() pinned, and give back its charge. */
+static void release_chunk(struct rdmamig_session *sess, struct xfer_chunk *xc)
+{
+	unpin_user_pages(xc->pages, xc->npinned);
+	rdmamig_pin_unaccount(sess, xc->npinned);
+	xc->npinned = 0;
 }
 
 static void io_done(struct ib_cq *cq, struct ib_wc *wc)
@@ -871,25 +911,47 @@ static int finish_window(struct rdmamig_session *sess, struct xfer_window *w)
 	kvfree(w->ios);
 	w->ios = NULL;
 	w->nio = 0;
-	for (i = 0; i < w->n; i++) {
-		unpin_user_pages(w->chunks[i].pages, w->chunks[i].npinned);
-		w->chunks[i].npinned = 0;
-	}
+	for (i = 0; i < w->n; i++)
+		release_chunk(sess, &w->chunks[i]);
 	w->n = 0;
 	return rdmamig_session_error(sess);
 }
 
-/* Chunks per window, and whether two windows may be registered at once. */
+/*
+ * Chunks per window the owner's RLIMIT_MEMLOCK leaves room for.  A round
+ * holds two windows pinned at most (the next one is scanned while the
+ * last one's writes are in flight), whether or not their registrations
+ * overlap, and a chunk pins at most RDMAMIG_CHUNK_PAGES.
+ */
+static u32 memlock_chunks(struct rdmamig_session *sess)
+{
+	u64 have = atomic64_read(&sess->mm->pinned_vm);
+
+	if (sess->ipc_lock)
+		return XFER_WINDOW_CHUNKS;
+	if (have >= sess->memlock_pages)
+		return 0;
+	return min_t(u64, div64_u64(sess->memlock_pages - have, 2 * RDMAMIG_CHUNK_PAGES),
+		     XFER_WINDOW_CHUNKS);
+}
+
+/*
+ * Chunks per window, and whether two windows may be registered at once.
+ * 0: not even one chunk per window fits in the memlock limit.
+ */
 static u32 window_chunks(struct rdmamig_session *sess, bool *overlap)
 {
 	u64 max = sess->params.max_registered >> RDMAMIG_CHUNK_SHIFT;
+	u32 n;
 
 	if (sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL) {
 		*overlap = true;
-		return XFER_WINDOW_CHUNKS;
+		n = XFER_WINDOW_CHUNKS;
+	} else {
+		*overlap = max >= 2;
+		n = clamp_t(u64, *overlap ? max / 2 : 1, 1, XFER_WINDOW_CHUNKS);
 	}
-	*overlap = max >= 2;
-	return clamp_t(u64, *overlap ? max / 2 : 1, 1, XFER_WINDOW_CHUNKS);
+	return min(n, memlock_chunks(sess));
 }
 
 /**
@@ -925,10 +987,19 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 	    end > bpages)
 		return -EINVAL;
 
+	wmax = window_chunks(sess, &overlap);
+	if (!wmax) {
+		/* Pinned elsewhere in the owner's mm since CONNECT checked. */
+		rdmamig_session_fail(sess, -ENOMEM, true,
+				     "memlock limit %llu bytes too low: %llu bytes needed (already pinned %llu)",
+				     (u64)sess->memlock_pages << PAGE_SHIFT,
+				     (u64)2 * RDMAMIG_CHUNK_SIZE,
+				     (u64)atomic64_read(&sess->mm->pinned_vm) << PAGE_SHIFT);
+		return -ENOMEM;
+	}
 	x = kvzalloc(sizeof(*x), GFP_KERNEL);
 	if (!x)
 		return -ENOMEM;
-	wmax = window_chunks(sess, &overlap);
 	cur = &x->win[0];
 
 	if (!sess->round_start)
@@ -968,8 +1039,7 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 			 * of a chunk or two.
 			 */
 			if (!ret && !xc->nruns) {
-				unpin_user_pages(xc->pages, xc->npinned);
-				xc->npinned = 0;
+				release_chunk(sess, xc);
 				cur->n--;
 			}
 			rdmamig_time_add(&sess->scan_ns, t0);
