@@ -106,6 +106,18 @@ static bool connected(struct rdmamig_session *sess)
 	return s == RDMAMIG_STATE_CONNECTED || s == RDMAMIG_STATE_ACTIVE;
 }
 
+/*
+ * A signal ended a sleep of the source's data path: fail the session
+ * (the peer is told), because what was sent of a round or a handshake
+ * cannot be resumed by calling again.  The VMM sees EINTR.
+ */
+static int interrupted(struct rdmamig_session *sess, const char *during)
+{
+	rdmamig_session_fail(sess, -EINTR, true, "interrupted by a signal %s",
+			     during);
+	return -EINTR;
+}
+
 /* ---- ACK-requesting messages ------------------------------------------- */
 
 static bool acked(struct rdmamig_session *sess)
@@ -130,7 +142,10 @@ static int send_and_wait_ack(struct rdmamig_session *sess,
 	ret = rdmamig_ctrl_send(sess, type, 1, &cmd, sizeof(cmd));
 	if (ret)
 		return ret;
-	return rdmamig_session_wait(sess, acked, XFER_WAIT);
+	ret = rdmamig_session_wait(sess, acked, XFER_WAIT);
+	if (ret == -ERESTARTSYS)
+		ret = interrupted(sess, "waiting for the destination's acknowledgement");
+	return ret;
 }
 
 /* ---- Source: connection set-up ------------------------------------------ */
@@ -189,7 +204,10 @@ int rdmamig_xfer_exchange_blocks(struct rdmamig_session *sess)
 	kfree(cmds);
 	if (ret)
 		return ret;
-	return rdmamig_session_wait(sess, peer_ready, XFER_WAIT);
+	ret = rdmamig_session_wait(sess, peer_ready, XFER_WAIT);
+	if (ret == -ERESTARTSYS)
+		ret = interrupted(sess, "waiting for the destination to accept the RAM blocks");
+	return ret;
 }
 
 /**
@@ -363,6 +381,8 @@ static int get_keys(struct rdmamig_session *sess, struct xfer_window *w,
 
 		ret = rdmamig_session_wait(sess, keys_arrived, XFER_WAIT);
 		rdmamig_time_add(&sess->keys_wait_ns, t0);
+		if (ret == -ERESTARTSYS)
+			ret = interrupted(sess, "waiting for the destination's keys");
 	}
 	if (ret)
 		goto out;
@@ -694,21 +714,28 @@ static void io_done(struct ib_cq *cq, struct ib_wc *wc)
 	wake_up_all(&sess->tx_wait);
 }
 
-/* Hold the data path to max-bandwidth, measured from the round's start. */
-static void throttle(struct rdmamig_session *sess)
+/*
+ * Hold the data path to max-bandwidth, measured from the round's start.
+ * A cancel or failure ends the sleep: it must not wait out the limit,
+ * which SET_SESSION may lower to 1 B/s while the round's windows are
+ * pinned.  So does a signal, which fails the session.
+ * Return: 0, or -EINTR.
+ */
+static int throttle(struct rdmamig_session *sess)
 {
 	u64 bw = READ_ONCE(sess->params.max_bandwidth);	/* SET_SESSION */
 	s64 ahead_ns;
 
 	if (!bw)
-		return;
+		return 0;
 	ahead_ns = div64_u64(sess->round_bytes * NSEC_PER_SEC, bw) -
 		   ktime_to_ns(ktime_sub(ktime_get(), sess->round_start));
-	/* A cancel or failure ends the sleep: it must not wait out the limit. */
-	if (ahead_ns > 0)
-		wait_event_interruptible_timeout(sess->wait,
-						 rdmamig_session_dead(sess),
-						 nsecs_to_jiffies(ahead_ns) ?: 1);
+	if (ahead_ns <= 0)
+		return 0;
+	if (wait_event_interruptible_timeout(sess->wait, rdmamig_session_dead(sess),
+					     nsecs_to_jiffies(ahead_ns) ?: 1) < 0)
+		return interrupted(sess, "while held to max-bandwidth");
+	return 0;
 }
 
 /*
@@ -740,7 +767,9 @@ static int post_pages(struct rdmamig_session *sess, struct page **pages,
 	io->ch = sess->next_chan++ % nchan;
 	io->qp = rdmamig_chan_qp(sess, io->ch);
 	n = min(n, rdmamig_pace_max_pages(sess, io->ch));
-	throttle(sess);
+	ret = throttle(sess);
+	if (ret)
+		return ret;
 	ret = sg_alloc_table_from_pages(&io->sgt, pages, n, 0,
 					(unsigned long)n << PAGE_SHIFT, GFP_KERNEL);
 	if (ret)
@@ -890,14 +919,20 @@ static bool window_idle(struct xfer_window *w)
  * Wait for the window's writes to be placed (an RC WRITE completes once
  * the destination acknowledged it), then release everything it holds.
  * Writes posted before a failure are waited for too: their pages stay
- * pinned until the QP is done with them; a failed session's QP is
- * disconnected, so they complete (flushed) soon.
+ * pinned and DMA-mapped until the QP is done with them.  That wait always
+ * ends, with no help from the peer: every posted write completes, placed,
+ * failed once the transport's retries ran out (retry_count 7), or flushed
+ * when its QP enters the error state, which the disconnect of a failed or
+ * cancelled session (ctrl_fail_work()) does at once.  A signal fails the
+ * session, so that the flush ends the wait without waiting for the peer.
  */
 static int finish_window(struct rdmamig_session *sess, struct xfer_window *w)
 {
 	ktime_t t0 = ktime_get();
 	u32 i;
 
+	if (wait_event_interruptible(sess->tx_wait, window_idle(w)))
+		interrupted(sess, "waiting for RDMA WRITEs to complete");
 	wait_event(sess->tx_wait, window_idle(w));
 	rdmamig_time_add(&sess->writes_wait_ns, t0);
 	for (i = 0; i < w->nio; i++) {
@@ -1079,10 +1114,8 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 	 * not been paid for yet: without this a round of one write (a
 	 * sparse chunk) would not be limited at all.
 	 */
-	if (!ret) {
-		throttle(sess);
-		ret = rdmamig_session_error(sess);
-	}
+	if (!ret)
+		ret = throttle(sess) ?: rdmamig_session_error(sess);
 	/*
 	 * A page the VMM sends again later in this round must not be zeroed
 	 * after its new content lands: COMPRESS is applied before we go on.
@@ -1097,7 +1130,8 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 	if (ret && !rdmamig_session_dead(sess))
 		rdmamig_session_fail(sess, ret, true, "sending block %s failed",
 				     b->name);
-	return ret;
+	/* Not restarted: the session failed.  Its error, EINTR, is told. */
+	return ret == -ERESTARTSYS ? -EINTR : ret;
 }
 
 /*

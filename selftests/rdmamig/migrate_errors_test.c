@@ -1229,4 +1229,92 @@ TEST_F_TIMEOUT(net, source_pins_accounted, 120)
 	EXPECT_EQ(0ULL, m.bad_pages);
 }
 
+struct round_thread {
+	pthread_t th;
+	int fd;
+	uint64_t npages;
+	uint64_t *bitmap;
+	int ret, err;
+	volatile int done;
+};
+
+static void *round_main(void *arg)
+{
+	struct round_thread *rt = arg;
+
+	rt->ret = send_all(rt->fd, rt->npages, 0, rt->bitmap);
+	rt->err = errno;
+	rt->done = 1;
+	return NULL;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * max-bandwidth set to 1 B/s on a connected session holds its round in
+ * the rate limit's sleep, pages pinned.  A signal ends that sleep: the
+ * round returns EINTR within two seconds and the session fails with a
+ * reason naming the signal (what was sent of the round cannot be
+ * resumed), and the pins are given back.  Before the fix the signal was
+ * ignored and left pending, and the rest of the round ran unthrottled.
+ */
+TEST_F_TIMEOUT(net, signal_ends_throttled_round, 90)
+{
+	struct dest_cfg c = { .len = SLOW_LEN, .accept_ms = 15000, .then = DEST_FOLLOW };
+	struct sigaction sa = { .sa_handler = on_signal };	/* no SA_RESTART */
+	static uint64_t bitmap[SLOW_LEN / PG / 64];
+	struct round_thread rt = { .npages = SLOW_LEN / PG, .bitmap = bitmap };
+	struct rdmamig_stats st;
+	struct timespec t0;
+	struct dest_msg m;
+	uint64_t ms;
+	long before, held;
+	void *mem;
+
+	NEED_NET();
+	start_dest(_metadata, self, &c);
+	DEST_LISTENING(m);
+	rt.fd = slow_source(self->addr, m.port, &mem, bitmap);
+	ASSERT_LE(0, rt.fd) TH_LOG("source: %s", strerror(errno));
+	ASSERT_EQ(0, dest_report(self, &m, 20000));
+	ASSERT_EQ(0, m.ret) TH_LOG("ACCEPT: %s", strerror(m.err));
+	/* On the running session: one write goes, then it sleeps. */
+	ASSERT_EQ(0, set_params(rt.fd, RDMAMIG_PARAM_MAX_BANDWIDTH, 0, 1));
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	before = vm_pin_kb();
+
+	ASSERT_EQ(0, pthread_create(&rt.th, NULL, round_main, &rt));
+	usleep(1500 * 1000);
+	held = vm_pin_kb();
+	EXPECT_FALSE(rt.done) TH_LOG("the round at 1 B/s ended: %s",
+				     rt.ret ? strerror(rt.err) : "ok");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_kill(rt.th, SIGUSR1);
+	while (!rt.done && msec_since(&t0) < 10000)
+		usleep(10 * 1000);
+	ms = msec_since(&t0);
+	if (!rt.done)
+		ioctl(rt.fd, RDMAMIG_IOC_CANCEL);	/* not to hang the test */
+	pthread_join(rt.th, NULL);
+	ASSERT_EQ(0, get_stats(rt.fd, &st));
+	TH_LOG("VmPin %ld kB before, %ld kB held; the round returned %d (%s) "
+	       "%llu ms after the signal; state %u error %d reason \"%s\"",
+	       before, held, rt.ret, rt.ret ? strerror(rt.err) : "ok",
+	       (unsigned long long)ms, st.state, st.error, st.reason);
+	EXPECT_EQ(-1, rt.ret);
+	EXPECT_EQ(EINTR, rt.err);
+	EXPECT_GT(2000ULL, ms);
+	EXPECT_EQ((uint32_t)RDMAMIG_STATE_FAILED, st.state);
+	EXPECT_EQ(-EINTR, st.error);
+	EXPECT_NE(NULL, strstr(st.reason, "signal"));
+	EXPECT_EQ(before, vm_pin_kb()) TH_LOG("pins not given back");
+	close(rt.fd);
+
+	ASSERT_EQ(0, dest_report(self, &m, 30000)) TH_LOG("destination hangs");
+	EXPECT_EQ((uint32_t)RDMAMIG_EVENT_FAILED, m.event);
+}
+
 TEST_HARNESS_MAIN
