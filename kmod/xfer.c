@@ -14,6 +14,7 @@
 #include "rdmamig.h"
 
 #include <linux/highmem.h>
+#include <linux/math64.h>
 #include <linux/module.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
@@ -104,6 +105,18 @@ static bool connected(struct rdmamig_session *sess)
 	enum rdmamig_state s = READ_ONCE(sess->state);
 
 	return s == RDMAMIG_STATE_CONNECTED || s == RDMAMIG_STATE_ACTIVE;
+}
+
+/*
+ * @a * @b / @c (@c not 0), or U64_MAX where that does not fit: on x86-64
+ * mul_u64_u64_div_u64() is one divq, which traps on a quotient too wide.
+ * (@a / @c + 1) * @b bounds the quotient from above.
+ */
+static u64 mul_div_sat(u64 a, u64 b, u64 c)
+{
+	if (div64_u64(a, c) >= div64_u64(U64_MAX, b))
+		return U64_MAX;
+	return mul_u64_u64_div_u64(a, b, c);
 }
 
 /*
@@ -728,7 +741,9 @@ static int throttle(struct rdmamig_session *sess)
 
 	if (!bw)
 		return 0;
-	ahead_ns = div64_u64(sess->round_bytes * NSEC_PER_SEC, bw) -
+	/* Past 18 GB a round, round_bytes * NSEC_PER_SEC wraps. */
+	ahead_ns = min_t(u64, mul_div_sat(sess->round_bytes, NSEC_PER_SEC, bw),
+			 S64_MAX) -
 		   ktime_to_ns(ktime_sub(ktime_get(), sess->round_start));
 	if (ahead_ns <= 0)
 		return 0;
@@ -1168,7 +1183,7 @@ static void forget_keys(struct rdmamig_session *sess)
 int rdmamig_xfer_end_round(struct rdmamig_session *sess)
 {
 	ktime_t now;
-	u64 ns;
+	u64 ns, rate;
 	int ret;
 
 	lockdep_assert_held(&sess->lock);
@@ -1185,13 +1200,15 @@ int rdmamig_xfer_end_round(struct rdmamig_session *sess)
 
 	now = ktime_get();
 	ns = sess->round_start ? ktime_to_ns(ktime_sub(now, sess->round_start)) : 0;
+	/* Past 18 GB a round, round_bytes * NSEC_PER_SEC wraps. */
+	rate = ns ? mul_div_sat(sess->round_bytes, NSEC_PER_SEC, ns) : 0;
 	spin_lock_irq(&sess->slock);
 	sess->stats.rounds++;
 	sess->stats.pages += sess->round_pages;
 	sess->stats.zero_pages += sess->round_zero_pages;
 	sess->stats.zero_skipped += sess->round_zero_skipped;
 	sess->stats.bytes += sess->round_bytes;
-	sess->stats.throughput = ns ? div64_u64(sess->round_bytes * NSEC_PER_SEC, ns) : 0;
+	sess->stats.throughput = rate;
 	spin_unlock_irq(&sess->slock);
 	sess->round_pages = 0;
 	sess->round_zero_pages = 0;
