@@ -18,6 +18,7 @@
 #include <linux/module.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <rdma/rw.h>
 
 #include "proto.h"
@@ -1430,6 +1431,55 @@ static bool dst_register_one(struct rdmamig_session *sess,
 	return true;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The source asks for the distinct chunks of one window at a time.  A
+ * chunk named again in the same request would have its key sent twice,
+ * or with sparse keys be pinned and registered again for every repeat
+ * (revoking the key just made): up to 2730 registrations a message that
+ * the max-registered bound never sees, since each replaces the last.
+ * Such a request is refused before anything is registered.
+ * Return: true when every chunk is named once; false after failing.
+ */
+static bool dst_register_distinct(struct rdmamig_session *sess,
+				  const struct rdmamig_cmd_chunk *cmds,
+				  const struct rdmamig_cmd_pages *pages, u32 n)
+{
+	bool ok = true;
+	u64 *ids;
+	u32 i;
+
+	if (n < 2)
+		return true;
+	ids = kvmalloc_array(n, sizeof(*ids), GFP_KERNEL);
+	if (!ids) {
+		rdmamig_session_fail(sess, -ENOMEM, true, "out of memory");
+		return false;
+	}
+	for (i = 0; i < n; i++)
+		ids[i] = pages ? (u64)be32_to_cpu(pages[i].block) << 32 |
+				 be32_to_cpu(pages[i].chunk) :
+				 (u64)be32_to_cpu(cmds[i].block) << 32 |
+				 be32_to_cpu(cmds[i].chunk);
+	sort(ids, n, sizeof(*ids), cmp_u64, NULL);
+	for (i = 1; i < n && ok; i++) {
+		if (ids[i] != ids[i - 1])
+			continue;
+		rdmamig_session_fail(sess, -EPROTO, true,
+				     "block %u chunk %u named twice in one register request",
+				     (u32)(ids[i] >> 32), (u32)ids[i]);
+		ok = false;
+	}
+	kvfree(ids);
+	return ok;
+}
+
 /* REGISTER_REQUEST (@pages NULL) or REGISTER_PAGES_REQUEST. */
 static void dst_register(struct rdmamig_session *sess,
 			 const struct rdmamig_cmd_chunk *cmds,
@@ -1458,6 +1508,8 @@ static void dst_register(struct rdmamig_session *sess,
 				     n, RDMAMIG_MAX_REGISTER);
 		return;
 	}
+	if (!dst_register_distinct(sess, cmds, pages, n))
+		return;
 	keys = kvcalloc(n, sizeof(*keys), GFP_KERNEL);
 	if (!keys) {
 		rdmamig_session_fail(sess, -ENOMEM, true, "out of memory");
