@@ -153,16 +153,32 @@ int rdmamig_memlock_check(struct rdmamig_session *sess, u64 bytes)
 {
 	u64 pages = bytes >> PAGE_SHIFT;
 	u64 have = atomic64_read(&sess->mm->pinned_vm);
+	char reason[RDMAMIG_REASON_MAX];
+	unsigned long flags;
 
 	if (sess->ipc_lock || pages + have <= sess->memlock_pages)
 		return 0;
-	snprintf(sess->reason, sizeof(sess->reason),
+	snprintf(reason, sizeof(reason),
 		 "memlock limit %llu bytes too low: %llu bytes needed (already pinned %llu)",
 		 (u64)sess->memlock_pages << PAGE_SHIFT, bytes, have << PAGE_SHIFT);
+	/* GET_SESSION reads the reason under the spinlock, at any time. */
+	spin_lock_irqsave(&sess->slock, flags);
+	strscpy(sess->reason, reason, sizeof(sess->reason));
+	spin_unlock_irqrestore(&sess->slock, flags);
 	return -ENOMEM;
 }
 
-static int account_pin(struct rdmamig_session *sess, unsigned long npages)
+/**
+ * rdmamig_pin_account() - charge @npages about to be pinned long-term
+ * @sess: the session; its owner's limit was captured at LISTEN or CONNECT
+ * @npages: pages
+ *
+ * Both roles charge their long-term pins here before they pin, and give
+ * them back with rdmamig_pin_unaccount() where they unpin.
+ * Return: 0, or -ENOMEM when the owner's mm would pin more than its
+ * RLIMIT_MEMLOCK (unless it has CAP_IPC_LOCK); nothing is charged then.
+ */
+int rdmamig_pin_account(struct rdmamig_session *sess, unsigned long npages)
 {
 	u64 now = atomic64_add_return(npages, &sess->mm->pinned_vm);
 
@@ -174,7 +190,7 @@ static int account_pin(struct rdmamig_session *sess, unsigned long npages)
 	return 0;
 }
 
-static void unaccount_pin(struct rdmamig_session *sess, unsigned long npages)
+void rdmamig_pin_unaccount(struct rdmamig_session *sess, unsigned long npages)
 {
 	atomic64_sub(npages, &sess->mm->pinned_vm);
 	atomic64_sub(npages, &sess->pinned_pages);
@@ -386,7 +402,7 @@ int rdmamig_dst_register(struct rdmamig_session *sess,
 	c->pages = kvcalloc(npages, sizeof(*c->pages), GFP_KERNEL);
 	if (!c->pages)
 		return -ENOMEM;
-	ret = account_pin(sess, npages);
+	ret = rdmamig_pin_account(sess, npages);
 	if (ret) {
 		rdmamig_session_fail(sess, ret, true,
 				     "memlock limit reached registering %s chunk %u",
@@ -463,7 +479,7 @@ err_free_sgt:
 err_unpin:
 	unpin_user_pages(c->pages, npages);
 err_unaccount:
-	unaccount_pin(sess, npages);
+	rdmamig_pin_unaccount(sess, npages);
 err_free_pages:
 	kvfree(c->pages);
 	c->pages = NULL;
@@ -490,7 +506,7 @@ void rdmamig_dst_unregister(struct rdmamig_session *sess,
 			DMA_BIDIRECTIONAL);
 	sg_free_table(&c->sgt);
 	unpin_user_pages_dirty_lock(c->pages, c->npages, true);
-	unaccount_pin(sess, c->npages);
+	rdmamig_pin_unaccount(sess, c->npages);
 	kvfree(c->pages);
 	c->pages = NULL;
 	spin_lock_irqsave(&sess->slock, flags);

@@ -652,6 +652,9 @@ int rdmamig_cm_connect(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 	if (rdmamig_auth_required(sess) && !sess->auth_tfm)
 		return -ENOKEY;
 	capture_owner(sess);
+	ret = rdmamig_xfer_memlock_check(sess);
+	if (ret)
+		return ret;
 
 	ret = start_session(sess, RDMAMIG_ROLE_SOURCE);
 	if (ret)

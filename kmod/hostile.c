@@ -41,6 +41,7 @@ enum hostile_mode {
 	HOSTILE_REGISTER_MANY,	/* register one chunk 2731 times */
 	HOSTILE_KEEPALIVE_OFFER, /* source: offer a keepalive of 2^32 - 1 ms */
 	HOSTILE_KEEPALIVE_CHOICE, /* destination: choose 2^32 - 1 ms */
+	HOSTILE_REGISTER_TWICE,	/* name the first chunk again at the end */
 	HOSTILE_MAX
 };
 
@@ -153,6 +154,21 @@ static void register_many(struct rdmamig_msg_hdr *hdr, u32 *sge_len)
 	*sge_len = sizeof(*hdr) + n * sizeof(*c);
 }
 
+/*
+ * A REGISTER_REQUEST or REGISTER_PAGES_REQUEST that names its first chunk
+ * once more, at its end (the buffer holds 64 KiB; a window asks for 16).
+ */
+static void register_twice(struct rdmamig_msg_hdr *hdr, u32 *sge_len)
+{
+	u32 n = be32_to_cpu(hdr->repeat), len = be32_to_cpu(hdr->len);
+	u8 *p = (u8 *)(hdr + 1);
+
+	memcpy(p + len, p, len / n);
+	hdr->repeat = cpu_to_be32(n + 1);
+	hdr->len = cpu_to_be32(len + len / n);
+	*sge_len += len / n;
+}
+
 /**
  * rdmamig_hostile_mangle() - spoil a message about to be posted
  * @sess: the sending session
@@ -225,6 +241,9 @@ void rdmamig_hostile_mangle(struct rdmamig_session *sess,
 		break;
 	case HOSTILE_REGISTER_MANY:
 		register_many(hdr, sge_len);
+		break;
+	case HOSTILE_REGISTER_TWICE:
+		register_twice(hdr, sge_len);
 		break;
 	}
 	sess_warn_rl(sess, "selftest: sent a message spoiled by hostile mode %d\n",

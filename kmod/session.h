@@ -358,6 +358,8 @@ void rdmamig_sessions_exit(void);
 int rdmamig_block_add(struct rdmamig_session *sess, struct rdmamig_block *ub);
 void rdmamig_blocks_free(struct rdmamig_session *sess);
 int rdmamig_memlock_check(struct rdmamig_session *sess, u64 bytes);
+int rdmamig_pin_account(struct rdmamig_session *sess, unsigned long npages);
+void rdmamig_pin_unaccount(struct rdmamig_session *sess, unsigned long npages);
 u32 rdmamig_chunk_pages(struct rdmamig_block_ram *b, u32 chunk);
 int rdmamig_dst_register(struct rdmamig_session *sess,
 			 struct rdmamig_block_ram *b, u32 chunk,
@@ -408,6 +410,7 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 int rdmamig_xfer_end_round(struct rdmamig_session *sess);
 int rdmamig_xfer_complete(struct rdmamig_session *sess);
 int rdmamig_xfer_exchange_blocks(struct rdmamig_session *sess);
+int rdmamig_xfer_memlock_check(struct rdmamig_session *sess);
 bool rdmamig_xfer_sparse(void);
 void rdmamig_xfer_handle(struct rdmamig_session *sess, u16 type, u32 repeat,
 			 const void *payload, u32 len);

@@ -14,9 +14,11 @@
 #include "rdmamig.h"
 
 #include <linux/highmem.h>
+#include <linux/math64.h>
 #include <linux/module.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <rdma/rw.h>
 
 #include "proto.h"
@@ -106,6 +108,30 @@ static bool connected(struct rdmamig_session *sess)
 	return s == RDMAMIG_STATE_CONNECTED || s == RDMAMIG_STATE_ACTIVE;
 }
 
+/*
+ * @a * @b / @c (@c not 0), or U64_MAX where that does not fit: on x86-64
+ * mul_u64_u64_div_u64() is one divq, which traps on a quotient too wide.
+ * (@a / @c + 1) * @b bounds the quotient from above.
+ */
+static u64 mul_div_sat(u64 a, u64 b, u64 c)
+{
+	if (div64_u64(a, c) >= div64_u64(U64_MAX, b))
+		return U64_MAX;
+	return mul_u64_u64_div_u64(a, b, c);
+}
+
+/*
+ * A signal ended a sleep of the source's data path: fail the session
+ * (the peer is told), because what was sent of a round or a handshake
+ * cannot be resumed by calling again.  The VMM sees EINTR.
+ */
+static int interrupted(struct rdmamig_session *sess, const char *during)
+{
+	rdmamig_session_fail(sess, -EINTR, true, "interrupted by a signal %s",
+			     during);
+	return -EINTR;
+}
+
 /* ---- ACK-requesting messages ------------------------------------------- */
 
 static bool acked(struct rdmamig_session *sess)
@@ -130,7 +156,10 @@ static int send_and_wait_ack(struct rdmamig_session *sess,
 	ret = rdmamig_ctrl_send(sess, type, 1, &cmd, sizeof(cmd));
 	if (ret)
 		return ret;
-	return rdmamig_session_wait(sess, acked, XFER_WAIT);
+	ret = rdmamig_session_wait(sess, acked, XFER_WAIT);
+	if (ret == -ERESTARTSYS)
+		ret = interrupted(sess, "waiting for the destination's acknowledgement");
+	return ret;
 }
 
 /* ---- Source: connection set-up ------------------------------------------ */
@@ -189,7 +218,25 @@ int rdmamig_xfer_exchange_blocks(struct rdmamig_session *sess)
 	kfree(cmds);
 	if (ret)
 		return ret;
-	return rdmamig_session_wait(sess, peer_ready, XFER_WAIT);
+	ret = rdmamig_session_wait(sess, peer_ready, XFER_WAIT);
+	if (ret == -ERESTARTSYS)
+		ret = interrupted(sess, "waiting for the destination to accept the RAM blocks");
+	return ret;
+}
+
+/**
+ * rdmamig_xfer_memlock_check() - can the source pin its smallest windows?
+ * @sess: a source session; its owner's limit was just captured
+ *
+ * A round pins two windows (one is scanned while the other's writes are
+ * in flight) of at least one 1 MiB chunk each, charged to the owner's
+ * RLIMIT_MEMLOCK; see window_chunks().
+ *
+ * Return: 0, or -ENOMEM with the reason naming the limit and the bytes.
+ */
+int rdmamig_xfer_memlock_check(struct rdmamig_session *sess)
+{
+	return rdmamig_memlock_check(sess, 2 * RDMAMIG_CHUNK_SIZE);
 }
 
 /* ---- Source: keys ------------------------------------------------------- */
@@ -348,6 +395,8 @@ static int get_keys(struct rdmamig_session *sess, struct xfer_window *w,
 
 		ret = rdmamig_session_wait(sess, keys_arrived, XFER_WAIT);
 		rdmamig_time_add(&sess->keys_wait_ns, t0);
+		if (ret == -ERESTARTSYS)
+			ret = interrupted(sess, "waiting for the destination's keys");
 	}
 	if (ret)
 		goto out;
@@ -577,6 +626,12 @@ static int send_zero(struct rdmamig_session *sess, struct xfer_round *w,
  * relative to the chunk) bound them.  @xc->pages holds either the whole
  * span from @first (one pin), or only the dirty pages, back to back (one
  * pin per run); a run's pages are contiguous in it either way.
+ *
+ * The pins last until the window's writes complete, which a key wait
+ * (up to XFER_WAIT) or max-bandwidth can make long: they are long-term
+ * (FOLL_LONGTERM moves pages out of ZONE_MOVABLE and CMA first) and
+ * charged to the owner's RLIMIT_MEMLOCK, as the destination's are, until
+ * release_chunk().
  */
 static int scan_chunk(struct rdmamig_session *sess, struct xfer_round *w,
 		      struct xfer_chunk *xc, const unsigned long *bitmap,
@@ -585,10 +640,11 @@ static int scan_chunk(struct rdmamig_session *sess, struct xfer_round *w,
 	u64 cbase = (u64)xc->chunk * RDMAMIG_CHUNK_PAGES;
 	unsigned long lo = cbase + first - bit0, hi = cbase + last + 1 - bit0;
 	unsigned long b, e;
-	u32 i, k, run = 0, span = last - first + 1, ndirty = 0, nruns = 0;
+	u32 i, k, run = 0, span = last - first + 1, ndirty = 0, nruns = 0, n;
 	bool packed, in_run = false;
 	long ret;
 
+	xc->npinned = 0;
 	b = lo;
 	for_each_set_bitrange_from(b, e, bitmap, hi) {
 		ndirty += e - b;
@@ -596,18 +652,28 @@ static int scan_chunk(struct rdmamig_session *sess, struct xfer_round *w,
 	}
 	packed = ndirty + nruns * PIN_RUN_PAGES < span;
 	xc->first = first;
-	if (packed) {
+	n = packed ? ndirty : span;
+	ret = rdmamig_pin_account(sess, n);
+	if (ret) {
+		rdmamig_session_fail(sess, ret, true,
+				     "memlock limit %llu bytes reached pinning '%s' chunk %u (pinned %llu)",
+				     (u64)sess->memlock_pages << PAGE_SHIFT, xc->b->name,
+				     xc->chunk,
+				     (u64)atomic64_read(&sess->mm->pinned_vm) << PAGE_SHIFT);
+		return ret;
+	}
+	if (packed)
 		ret = rdmamig_pin_bits(sess, xc->b->addr + (bit0 << PAGE_SHIFT),
-				       bitmap, lo, hi, 0, xc->pages);
-		xc->npinned = ret < 0 ? 0 : ret;
-	} else {
+				       bitmap, lo, hi, FOLL_LONGTERM, xc->pages);
+	else
 		ret = rdmamig_pin_range(sess, xc->b->addr +
 					((cbase + first) << PAGE_SHIFT),
-					span, 0, xc->pages);
-		xc->npinned = ret < 0 ? 0 : span;
-	}
-	if (ret < 0)
+					span, FOLL_LONGTERM, xc->pages);
+	if (ret < 0) {
+		rdmamig_pin_unaccount(sess, n);
 		return ret;
+	}
+	xc->npinned = n;
 	xc->nruns = 0;
 	for (i = 0, k = 0; i < span; i++) {
 		bool dirty = test_bit(lo + i, bitmap);
@@ -640,6 +706,14 @@ static int scan_chunk(struct rdmamig_session *sess, struct xfer_round *w,
 	return 0;
 }
 
+/* Unpin what scan_chunk() pinned, and give back its charge. */
+static void release_chunk(struct rdmamig_session *sess, struct xfer_chunk *xc)
+{
+	unpin_user_pages(xc->pages, xc->npinned);
+	rdmamig_pin_unaccount(sess, xc->npinned);
+	xc->npinned = 0;
+}
+
 static void io_done(struct ib_cq *cq, struct ib_wc *wc)
 {
 	struct xfer_io *io = container_of(wc->wr_cqe, struct xfer_io, cqe);
@@ -655,21 +729,30 @@ static void io_done(struct ib_cq *cq, struct ib_wc *wc)
 	wake_up_all(&sess->tx_wait);
 }
 
-/* Hold the data path to max-bandwidth, measured from the round's start. */
-static void throttle(struct rdmamig_session *sess)
+/*
+ * Hold the data path to max-bandwidth, measured from the round's start.
+ * A cancel or failure ends the sleep: it must not wait out the limit,
+ * which SET_SESSION may lower to 1 B/s while the round's windows are
+ * pinned.  So does a signal, which fails the session.
+ * Return: 0, or -EINTR.
+ */
+static int throttle(struct rdmamig_session *sess)
 {
 	u64 bw = READ_ONCE(sess->params.max_bandwidth);	/* SET_SESSION */
 	s64 ahead_ns;
 
 	if (!bw)
-		return;
-	ahead_ns = div64_u64(sess->round_bytes * NSEC_PER_SEC, bw) -
+		return 0;
+	/* Past 18 GB a round, round_bytes * NSEC_PER_SEC wraps. */
+	ahead_ns = min_t(u64, mul_div_sat(sess->round_bytes, NSEC_PER_SEC, bw),
+			 S64_MAX) -
 		   ktime_to_ns(ktime_sub(ktime_get(), sess->round_start));
-	/* A cancel or failure ends the sleep: it must not wait out the limit. */
-	if (ahead_ns > 0)
-		wait_event_interruptible_timeout(sess->wait,
-						 rdmamig_session_dead(sess),
-						 nsecs_to_jiffies(ahead_ns) ?: 1);
+	if (ahead_ns <= 0)
+		return 0;
+	if (wait_event_interruptible_timeout(sess->wait, rdmamig_session_dead(sess),
+					     nsecs_to_jiffies(ahead_ns) ?: 1) < 0)
+		return interrupted(sess, "while held to max-bandwidth");
+	return 0;
 }
 
 /*
@@ -701,7 +784,9 @@ static int post_pages(struct rdmamig_session *sess, struct page **pages,
 	io->ch = sess->next_chan++ % nchan;
 	io->qp = rdmamig_chan_qp(sess, io->ch);
 	n = min(n, rdmamig_pace_max_pages(sess, io->ch));
-	throttle(sess);
+	ret = throttle(sess);
+	if (ret)
+		return ret;
 	ret = sg_alloc_table_from_pages(&io->sgt, pages, n, 0,
 					(unsigned long)n << PAGE_SHIFT, GFP_KERNEL);
 	if (ret)
@@ -851,14 +936,20 @@ static bool window_idle(struct xfer_window *w)
  * Wait for the window's writes to be placed (an RC WRITE completes once
  * the destination acknowledged it), then release everything it holds.
  * Writes posted before a failure are waited for too: their pages stay
- * pinned until the QP is done with them; a failed session's QP is
- * disconnected, so they complete (flushed) soon.
+ * pinned and DMA-mapped until the QP is done with them.  That wait always
+ * ends, with no help from the peer: every posted write completes, placed,
+ * failed once the transport's retries ran out (retry_count 7), or flushed
+ * when its QP enters the error state, which the disconnect of a failed or
+ * cancelled session (ctrl_fail_work()) does at once.  A signal fails the
+ * session, so that the flush ends the wait without waiting for the peer.
  */
 static int finish_window(struct rdmamig_session *sess, struct xfer_window *w)
 {
 	ktime_t t0 = ktime_get();
 	u32 i;
 
+	if (wait_event_interruptible(sess->tx_wait, window_idle(w)))
+		interrupted(sess, "waiting for RDMA WRITEs to complete");
 	wait_event(sess->tx_wait, window_idle(w));
 	rdmamig_time_add(&sess->writes_wait_ns, t0);
 	for (i = 0; i < w->nio; i++) {
@@ -872,25 +963,47 @@ static int finish_window(struct rdmamig_session *sess, struct xfer_window *w)
 	kvfree(w->ios);
 	w->ios = NULL;
 	w->nio = 0;
-	for (i = 0; i < w->n; i++) {
-		unpin_user_pages(w->chunks[i].pages, w->chunks[i].npinned);
-		w->chunks[i].npinned = 0;
-	}
+	for (i = 0; i < w->n; i++)
+		release_chunk(sess, &w->chunks[i]);
 	w->n = 0;
 	return rdmamig_session_error(sess);
 }
 
-/* Chunks per window, and whether two windows may be registered at once. */
+/*
+ * Chunks per window the owner's RLIMIT_MEMLOCK leaves room for.  A round
+ * holds two windows pinned at most (the next one is scanned while the
+ * last one's writes are in flight), whether or not their registrations
+ * overlap, and a chunk pins at most RDMAMIG_CHUNK_PAGES.
+ */
+static u32 memlock_chunks(struct rdmamig_session *sess)
+{
+	u64 have = atomic64_read(&sess->mm->pinned_vm);
+
+	if (sess->ipc_lock)
+		return XFER_WINDOW_CHUNKS;
+	if (have >= sess->memlock_pages)
+		return 0;
+	return min_t(u64, div64_u64(sess->memlock_pages - have, 2 * RDMAMIG_CHUNK_PAGES),
+		     XFER_WINDOW_CHUNKS);
+}
+
+/*
+ * Chunks per window, and whether two windows may be registered at once.
+ * 0: not even one chunk per window fits in the memlock limit.
+ */
 static u32 window_chunks(struct rdmamig_session *sess, bool *overlap)
 {
 	u64 max = sess->params.max_registered >> RDMAMIG_CHUNK_SHIFT;
+	u32 n;
 
 	if (sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL) {
 		*overlap = true;
-		return XFER_WINDOW_CHUNKS;
+		n = XFER_WINDOW_CHUNKS;
+	} else {
+		*overlap = max >= 2;
+		n = clamp_t(u64, *overlap ? max / 2 : 1, 1, XFER_WINDOW_CHUNKS);
 	}
-	*overlap = max >= 2;
-	return clamp_t(u64, *overlap ? max / 2 : 1, 1, XFER_WINDOW_CHUNKS);
+	return min(n, memlock_chunks(sess));
 }
 
 /**
@@ -926,10 +1039,19 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 	    end > bpages)
 		return -EINVAL;
 
+	wmax = window_chunks(sess, &overlap);
+	if (!wmax) {
+		/* Pinned elsewhere in the owner's mm since CONNECT checked. */
+		rdmamig_session_fail(sess, -ENOMEM, true,
+				     "memlock limit %llu bytes too low: %llu bytes needed (already pinned %llu)",
+				     (u64)sess->memlock_pages << PAGE_SHIFT,
+				     (u64)2 * RDMAMIG_CHUNK_SIZE,
+				     (u64)atomic64_read(&sess->mm->pinned_vm) << PAGE_SHIFT);
+		return -ENOMEM;
+	}
 	x = kvzalloc(sizeof(*x), GFP_KERNEL);
 	if (!x)
 		return -ENOMEM;
-	wmax = window_chunks(sess, &overlap);
 	cur = &x->win[0];
 
 	if (!sess->round_start)
@@ -969,8 +1091,7 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 			 * of a chunk or two.
 			 */
 			if (!ret && !xc->nruns) {
-				unpin_user_pages(xc->pages, xc->npinned);
-				xc->npinned = 0;
+				release_chunk(sess, xc);
 				cur->n--;
 			}
 			rdmamig_time_add(&sess->scan_ns, t0);
@@ -1010,10 +1131,8 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 	 * not been paid for yet: without this a round of one write (a
 	 * sparse chunk) would not be limited at all.
 	 */
-	if (!ret) {
-		throttle(sess);
-		ret = rdmamig_session_error(sess);
-	}
+	if (!ret)
+		ret = throttle(sess) ?: rdmamig_session_error(sess);
 	/*
 	 * A page the VMM sends again later in this round must not be zeroed
 	 * after its new content lands: COMPRESS is applied before we go on.
@@ -1028,7 +1147,8 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 	if (ret && !rdmamig_session_dead(sess))
 		rdmamig_session_fail(sess, ret, true, "sending block %s failed",
 				     b->name);
-	return ret;
+	/* Not restarted: the session failed.  Its error, EINTR, is told. */
+	return ret == -ERESTARTSYS ? -EINTR : ret;
 }
 
 /*
@@ -1065,7 +1185,7 @@ static void forget_keys(struct rdmamig_session *sess)
 int rdmamig_xfer_end_round(struct rdmamig_session *sess)
 {
 	ktime_t now;
-	u64 ns;
+	u64 ns, rate;
 	int ret;
 
 	lockdep_assert_held(&sess->lock);
@@ -1082,13 +1202,15 @@ int rdmamig_xfer_end_round(struct rdmamig_session *sess)
 
 	now = ktime_get();
 	ns = sess->round_start ? ktime_to_ns(ktime_sub(now, sess->round_start)) : 0;
+	/* Past 18 GB a round, round_bytes * NSEC_PER_SEC wraps. */
+	rate = ns ? mul_div_sat(sess->round_bytes, NSEC_PER_SEC, ns) : 0;
 	spin_lock_irq(&sess->slock);
 	sess->stats.rounds++;
 	sess->stats.pages += sess->round_pages;
 	sess->stats.zero_pages += sess->round_zero_pages;
 	sess->stats.zero_skipped += sess->round_zero_skipped;
 	sess->stats.bytes += sess->round_bytes;
-	sess->stats.throughput = ns ? div64_u64(sess->round_bytes * NSEC_PER_SEC, ns) : 0;
+	sess->stats.throughput = rate;
 	spin_unlock_irq(&sess->slock);
 	sess->round_pages = 0;
 	sess->round_zero_pages = 0;
@@ -1310,6 +1432,55 @@ static bool dst_register_one(struct rdmamig_session *sess,
 	return true;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The source asks for the distinct chunks of one window at a time.  A
+ * chunk named again in the same request would have its key sent twice,
+ * or with sparse keys be pinned and registered again for every repeat
+ * (revoking the key just made): up to 2730 registrations a message that
+ * the max-registered bound never sees, since each replaces the last.
+ * Such a request is refused before anything is registered.
+ * Return: true when every chunk is named once; false after failing.
+ */
+static bool dst_register_distinct(struct rdmamig_session *sess,
+				  const struct rdmamig_cmd_chunk *cmds,
+				  const struct rdmamig_cmd_pages *pages, u32 n)
+{
+	bool ok = true;
+	u64 *ids;
+	u32 i;
+
+	if (n < 2)
+		return true;
+	ids = kvmalloc_array(n, sizeof(*ids), GFP_KERNEL);
+	if (!ids) {
+		rdmamig_session_fail(sess, -ENOMEM, true, "out of memory");
+		return false;
+	}
+	for (i = 0; i < n; i++)
+		ids[i] = pages ? (u64)be32_to_cpu(pages[i].block) << 32 |
+				 be32_to_cpu(pages[i].chunk) :
+				 (u64)be32_to_cpu(cmds[i].block) << 32 |
+				 be32_to_cpu(cmds[i].chunk);
+	sort(ids, n, sizeof(*ids), cmp_u64, NULL);
+	for (i = 1; i < n && ok; i++) {
+		if (ids[i] != ids[i - 1])
+			continue;
+		rdmamig_session_fail(sess, -EPROTO, true,
+				     "block %u chunk %u named twice in one register request",
+				     (u32)(ids[i] >> 32), (u32)ids[i]);
+		ok = false;
+	}
+	kvfree(ids);
+	return ok;
+}
+
 /* REGISTER_REQUEST (@pages NULL) or REGISTER_PAGES_REQUEST. */
 static void dst_register(struct rdmamig_session *sess,
 			 const struct rdmamig_cmd_chunk *cmds,
@@ -1338,6 +1509,8 @@ static void dst_register(struct rdmamig_session *sess,
 				     n, RDMAMIG_MAX_REGISTER);
 		return;
 	}
+	if (!dst_register_distinct(sess, cmds, pages, n))
+		return;
 	keys = kvcalloc(n, sizeof(*keys), GFP_KERNEL);
 	if (!keys) {
 		rdmamig_session_fail(sess, -ENOMEM, true, "out of memory");

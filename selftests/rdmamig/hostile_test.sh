@@ -25,7 +25,11 @@
 # source waiting for its keys).  Modes 19 and 20 put a keepalive of
 # 2^32 - 1 ms in the rdma_cm private data, offered by the source (the
 # destination rejects the request and keeps listening until its timeout)
-# or chosen by the destination (the source fails the session).
+# or chosen by the destination (the source fails the session).  Mode 21
+# names the first chunk of a REGISTER_REQUEST (or, sparse, a
+# REGISTER_PAGES_REQUEST) once more at its end: refused, as the source
+# never asks for a chunk twice at once and a repeat would be registered
+# again outside what the request seems to ask for.
 source "$(dirname "$0")/lib.sh"
 require_root
 
@@ -62,6 +66,8 @@ CASES=(
 	"18:keys would not fit one message"
 	"19:source:destination refused: not an rdmamig peer"
 	"20:source:destination chose a keepalive of 4294967295 ms"
+	"21:twice in one register request"
+	"21/sparse:twice in one register request"
 )
 
 # RDMAMIG_HOSTILE_MODES="19 20/sparse": run only those cases.

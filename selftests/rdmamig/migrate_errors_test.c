@@ -12,9 +12,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -514,6 +516,9 @@ FIXTURE_SETUP(net)
 
 FIXTURE_TEARDOWN(net)
 {
+	/* A test that ran as nobody kept root as its saved uid for this. */
+	if (geteuid() && (setresuid(0, 0, 0) || setresgid(0, 0, 0)))
+		TH_LOG("cannot become root again: %s", strerror(errno));
 	if (self->child > 0) {
 		kill(self->child, SIGKILL);
 		waitpid(self->child, NULL, 0);
@@ -1069,6 +1074,247 @@ TEST_F_TIMEOUT(net, close_dest_mid_round, 60)
 	/* And the session stays failed. */
 	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_COMPLETE));
 	close(fd);
+}
+
+/* ---- source pins: accounted, bounded, released; signals ---------------- */
+
+/*
+ * Become unprivileged as the destination child does, with RLIMIT_MEMLOCK
+ * at @limit: uid and gid nobody, no CAP_IPC_LOCK.  Root stays the saved
+ * uid, so that the fixture's teardown can kill the root destination.
+ */
+static int as_nobody(uint64_t limit)
+{
+	struct rlimit rl = { .rlim_cur = limit, .rlim_max = limit };
+
+	if (setrlimit(RLIMIT_MEMLOCK, &rl) || setresgid(65534, 65534, 0) ||
+	    setresuid(65534, 65534, 0))
+		return -1;
+	return 0;
+}
+
+/* This process's mm->pinned_vm, in KiB ("VmPin" of /proc/self/status). */
+static long vm_pin_kb(void)
+{
+	char line[128];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPin: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* Samples VmPin every 5 ms until told to stop; keeps the highest. */
+struct pin_sampler {
+	pthread_t th;
+	volatile int stop;
+	long max_kb;
+	unsigned int samples;
+};
+
+static void *pin_sampler_main(void *arg)
+{
+	struct pin_sampler *ps = arg;
+	long kb;
+
+	while (!ps->stop) {
+		kb = vm_pin_kb();
+		if (kb > ps->max_kb)
+			ps->max_kb = kb;
+		ps->samples++;
+		usleep(5000);
+	}
+	return NULL;
+}
+
+/*
+ * An unprivileged source whose RLIMIT_MEMLOCK cannot hold one 1 MiB chunk
+ * per window (it pins two windows: one scanned while the other is
+ * written) is refused at CONNECT with ENOMEM, its reason naming the limit
+ * and the bytes it needs.  Before its pins were accounted it connected.
+ */
+TEST_F_TIMEOUT(net, source_memlock_refused, 60)
+{
+	struct dest_cfg c = { .len = 4 * MIB, .accept_ms = 3000 };
+	struct rdmamig_stats st;
+	struct dest_msg m;
+	void *mem;
+	int fd, ret;
+
+	NEED_NET();
+	start_dest(_metadata, self, &c);
+	DEST_LISTENING(m);
+	fd = source_open(0, 4 * MIB, &mem);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, as_nobody(MIB)) TH_LOG("%s", strerror(errno));
+	ret = source_connect(fd, self->addr, m.port);
+	EXPECT_EQ(-1, ret);
+	EXPECT_EQ(ENOMEM, errno);
+	ASSERT_EQ(0, get_stats(fd, &st));
+	TH_LOG("source CONNECT: %s, reason \"%s\"", ret ? strerror(errno) : "connected",
+	       st.reason);
+	EXPECT_NE(NULL, strstr(st.reason, "memlock limit 1048576 bytes"));
+	EXPECT_NE(NULL, strstr(st.reason, "2097152 bytes needed"));
+	EXPECT_EQ((uint32_t)RDMAMIG_STATE_NONE, st.state) TH_LOG("refused before it started");
+	close(fd);
+	/* The destination gives up waiting; it must not hang. */
+	ASSERT_EQ(0, dest_report(self, &m, 20000)) TH_LOG("destination hangs");
+}
+
+/*
+ * An unprivileged source with Debian's default RLIMIT_MEMLOCK (8 MiB)
+ * migrates 32 MiB, more than its usual two windows of 16 chunks: its
+ * windows shrink to what the limit holds.  Its pins are charged to its
+ * VmPin (mm->pinned_vm) while the round runs, never above the limit, and
+ * given back at the end.  Before the fix VmPin stayed 0 on the source.
+ */
+TEST_F_TIMEOUT(net, source_pins_accounted, 120)
+{
+	const uint64_t len = 32 * MIB, npages = len / PG, limit = 8 * MIB;
+	struct dest_cfg c = {
+		.len = len, .accept_ms = 15000, .then = DEST_FOLLOW,
+		.seed = 11, .zero_page = -1,
+	};
+	static uint64_t bitmap[32 * MIB / PG / 64];
+	struct pin_sampler ps = { .max_kb = -1 };
+	struct rdmamig_stats st;
+	struct dest_msg m;
+	long before, after;
+	uint8_t *mem;
+	int fd;
+
+	NEED_NET();
+	start_dest(_metadata, self, &c);
+	DEST_LISTENING(m);
+	fd = source_open(0, len, (void **)&mem);
+	ASSERT_LE(0, fd);
+	fill(mem, len, c.seed);
+	/* 16 MB/s: the round takes two seconds or more, to be sampled. */
+	ASSERT_EQ(0, set_params(fd, RDMAMIG_PARAM_MAX_BANDWIDTH, 0, 16000000));
+	ASSERT_EQ(0, as_nobody(limit)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, source_connect(fd, self->addr, m.port))
+		TH_LOG("CONNECT: %s", strerror(errno));
+	ASSERT_EQ(0, dest_report(self, &m, 20000));
+	ASSERT_EQ(0, m.ret) TH_LOG("ACCEPT: %s (%s)", strerror(m.err), m.reason);
+
+	before = vm_pin_kb();
+	ASSERT_LE(0, before);
+	ASSERT_EQ(0, pthread_create(&ps.th, NULL, pin_sampler_main, &ps));
+	memset(bitmap, 0xff, sizeof(bitmap));
+	EXPECT_EQ(0, send_all(fd, npages, RDMAMIG_ROUND_FINAL, bitmap))
+		TH_LOG("SEND_ROUND: %s", strerror(errno));
+	ps.stop = 1;
+	pthread_join(ps.th, NULL);
+	EXPECT_EQ(0, ioctl(fd, RDMAMIG_IOC_END_ROUND)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(0, ioctl(fd, RDMAMIG_IOC_COMPLETE)) TH_LOG("%s", strerror(errno));
+	after = vm_pin_kb();
+	ASSERT_EQ(0, get_stats(fd, &st));
+	TH_LOG("VmPin %ld kB before, at most %ld kB in %u samples, %ld kB after; "
+	       "state %u, reason \"%s\"", before, ps.max_kb, ps.samples, after,
+	       st.state, st.reason);
+	EXPECT_EQ((uint32_t)RDMAMIG_STATE_COMPLETED, st.state);
+	EXPECT_LT(before, ps.max_kb) TH_LOG("the source's pins are not in VmPin");
+	EXPECT_GE((long)(limit >> 10), ps.max_kb) TH_LOG("pinned past RLIMIT_MEMLOCK");
+	EXPECT_EQ(before, after) TH_LOG("pins not given back");
+	close(fd);
+
+	ASSERT_EQ(0, dest_report(self, &m, 30000)) TH_LOG("destination hangs");
+	EXPECT_EQ((uint32_t)RDMAMIG_EVENT_COMPLETED, m.event)
+		TH_LOG("event %u error %d (%s)", m.event, m.ev_error, m.reason);
+	EXPECT_EQ(0ULL, m.bad_pages);
+}
+
+struct round_thread {
+	pthread_t th;
+	int fd;
+	uint64_t npages;
+	uint64_t *bitmap;
+	int ret, err;
+	volatile int done;
+};
+
+static void *round_main(void *arg)
+{
+	struct round_thread *rt = arg;
+
+	rt->ret = send_all(rt->fd, rt->npages, 0, rt->bitmap);
+	rt->err = errno;
+	rt->done = 1;
+	return NULL;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * max-bandwidth set to 1 B/s on a connected session holds its round in
+ * the rate limit's sleep, pages pinned.  A signal ends that sleep: the
+ * round returns EINTR within two seconds and the session fails with a
+ * reason naming the signal (what was sent of the round cannot be
+ * resumed), and the pins are given back.  Before the fix the signal was
+ * ignored and left pending, and the rest of the round ran unthrottled.
+ */
+TEST_F_TIMEOUT(net, signal_ends_throttled_round, 90)
+{
+	struct dest_cfg c = { .len = SLOW_LEN, .accept_ms = 15000, .then = DEST_FOLLOW };
+	struct sigaction sa = { .sa_handler = on_signal };	/* no SA_RESTART */
+	static uint64_t bitmap[SLOW_LEN / PG / 64];
+	struct round_thread rt = { .npages = SLOW_LEN / PG, .bitmap = bitmap };
+	struct rdmamig_stats st;
+	struct timespec t0;
+	struct dest_msg m;
+	uint64_t ms;
+	long before, held;
+	void *mem;
+
+	NEED_NET();
+	start_dest(_metadata, self, &c);
+	DEST_LISTENING(m);
+	rt.fd = slow_source(self->addr, m.port, &mem, bitmap);
+	ASSERT_LE(0, rt.fd) TH_LOG("source: %s", strerror(errno));
+	ASSERT_EQ(0, dest_report(self, &m, 20000));
+	ASSERT_EQ(0, m.ret) TH_LOG("ACCEPT: %s", strerror(m.err));
+	/* On the running session: one write goes, then it sleeps. */
+	ASSERT_EQ(0, set_params(rt.fd, RDMAMIG_PARAM_MAX_BANDWIDTH, 0, 1));
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	before = vm_pin_kb();
+
+	ASSERT_EQ(0, pthread_create(&rt.th, NULL, round_main, &rt));
+	usleep(1500 * 1000);
+	held = vm_pin_kb();
+	EXPECT_FALSE(rt.done) TH_LOG("the round at 1 B/s ended: %s",
+				     rt.ret ? strerror(rt.err) : "ok");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_kill(rt.th, SIGUSR1);
+	while (!rt.done && msec_since(&t0) < 10000)
+		usleep(10 * 1000);
+	ms = msec_since(&t0);
+	if (!rt.done)
+		ioctl(rt.fd, RDMAMIG_IOC_CANCEL);	/* not to hang the test */
+	pthread_join(rt.th, NULL);
+	ASSERT_EQ(0, get_stats(rt.fd, &st));
+	TH_LOG("VmPin %ld kB before, %ld kB held; the round returned %d (%s) "
+	       "%llu ms after the signal; state %u error %d reason \"%s\"",
+	       before, held, rt.ret, rt.ret ? strerror(rt.err) : "ok",
+	       (unsigned long long)ms, st.state, st.error, st.reason);
+	EXPECT_EQ(-1, rt.ret);
+	EXPECT_EQ(EINTR, rt.err);
+	EXPECT_GT(2000ULL, ms);
+	EXPECT_EQ((uint32_t)RDMAMIG_STATE_FAILED, st.state);
+	EXPECT_EQ(-EINTR, st.error);
+	EXPECT_NE(NULL, strstr(st.reason, "signal"));
+	EXPECT_EQ(before, vm_pin_kb()) TH_LOG("pins not given back");
+	close(rt.fd);
+
+	ASSERT_EQ(0, dest_report(self, &m, 30000)) TH_LOG("destination hangs");
+	EXPECT_EQ((uint32_t)RDMAMIG_EVENT_FAILED, m.event);
 }
 
 TEST_HARNESS_MAIN
