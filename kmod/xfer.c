@@ -19,6 +19,7 @@
 #include <linux/slab.h>
 #include <rdma/rw.h>
 
+#include "hostile.h"
 #include "proto.h"
 #include "session.h"
 
