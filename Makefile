@@ -5,6 +5,7 @@
 #   make deps            install packages and fetch the guest kernel (idempotent)
 #   make                 rdmamig.ko for the guest kernel, rdmamigctl, selftests
 #   make KDIR=/lib/modules/$(uname -r)/build module    build for your own kernel
+#   make module FAULT_INJECTION=n                      ... without the hostile peer
 #   make demo            the main job: a live migration between two QEMU VMs
 #   make check           the kselftests in the QEMU testbed, Linux 6.1 and
 #                        6.12, both topologies (CI)
@@ -17,7 +18,8 @@
 #                        before closing an issue that touches kmod/)
 #   make bench           rdmamig against the link's limit, loop and pair
 #   make bench TOPOLOGIES=loop                         ... loop only
-#   make install         install module (into /lib/modules/$(KVER)/extra) and tool
+#   make install         install module (into /lib/modules/$(KVER)/extra, built
+#                        without the hostile peer) and tool
 #   make deb             Debian packages rdmamig-dkms and rdmamigctl in build/deb/
 #
 # SERIES picks the Debian kernel series of the testbed (6.1 or 6.12); KVER
@@ -28,6 +30,13 @@
 # kernel, resolved once, after the lists are current.  Resolving it when
 # make starts, from lists as old as the machine, named a kernel that
 # deps.sh then did not install.
+#
+# The module of make module (build/mod-<kver>/, what the testbed loads)
+# has the hostile peer of the selftests (kmod/hostile.c, Kbuild's
+# CONFIG_RDMAMIG_FAULT_INJECTION) unless FAULT_INJECTION=n.  Its
+# parameter lets root arm the next session of any user, so make install
+# (which builds its own, in build/install-<kver>/) and the DKMS package
+# never build it in (Documentation/security.rst).
 
 SERIES ?= 6.1
 ifneq ($(origin KDIR),undefined)
@@ -37,6 +46,8 @@ KDIR := /lib/modules/$(KVER)/build
 endif
 MODDIR := build/mod-$(KVER)
 KO := $(MODDIR)/rdmamig.ko
+INSTALL_MODDIR := build/install-$(KVER)
+FAULT_INJECTION ?= y
 TOPOLOGIES ?= loop pair
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -47,7 +58,7 @@ CHECK_SERIES := $(if $(filter command line environment,$(origin SERIES)),$(SERIE
 	deb debug-kernel check-debug demo bench install clean help
 
 help:
-	@sed -n '3,21s/^# \{0,1\}//p' Makefile
+	@sed -n '3,23s/^# \{0,1\}//p' Makefile
 
 deps:
 	scripts/deps.sh $(SERIES)
@@ -72,13 +83,20 @@ else
 all: module tools selftests
 
 # kbuild writes its objects beside the sources; a symlink tree per kernel
-# keeps the 6.1 and 6.12 builds apart.
-module:
+# keeps the 6.1 and 6.12 builds apart, and one per kernel for make install
+# keeps the module it installs (no fault injection) apart from the
+# testbed's.
+# $(call build_module,DIR,FAULT_INJECTION): rdmamig.ko in DIR.
+define build_module
 	@test -e $(KDIR)/Makefile || { echo "no kbuild tree at $(KDIR) (KVER=$(KVER)): run make deps" >&2; exit 1; }
-	@mkdir -p $(MODDIR)
-	@cp -rsf $(CURDIR)/kmod $(CURDIR)/uapi $(MODDIR)/
-	@ln -sf $(CURDIR)/Kbuild $(MODDIR)/Kbuild
-	$(MAKE) -C $(KDIR) M=$(CURDIR)/$(MODDIR) modules
+	@mkdir -p $(1)
+	@cp -rsf $(CURDIR)/kmod $(CURDIR)/uapi $(1)/
+	@ln -sf $(CURDIR)/Kbuild $(1)/Kbuild
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/$(1) CONFIG_RDMAMIG_FAULT_INJECTION=$(2) modules
+endef
+
+module:
+	$(call build_module,$(MODDIR),$(FAULT_INJECTION))
 
 # One kernel's suite, both topologies (make check runs it per kernel).
 # A topology's suite takes 8-12 min on an idle 2-core host and twice that
@@ -88,8 +106,9 @@ check-kernel: all
 	selftests/vm/check.sh -k $(KVER) -m $(CURDIR)/$(KO) -t "$(TOPOLOGIES)" \
 		-T $(CHECK_TIMEOUT) $(CHECK_FLAGS)
 
-install: module tools
-	$(MAKE) -C $(KDIR) M=$(CURDIR)/$(MODDIR) INSTALL_MOD_DIR=extra modules_install
+install: tools
+	$(call build_module,$(INSTALL_MODDIR),n)
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/$(INSTALL_MODDIR) INSTALL_MOD_DIR=extra modules_install
 	$(MAKE) -C tools/rdmamigctl install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
 
 # The benchmark against the link's own limit (Documentation/performance.rst),
@@ -171,6 +190,6 @@ check-debug: debug-kernel
 		-m $(CURDIR)/build/mod-$(DEBUG_KVER)/rdmamig.ko -t "$(TOPOLOGIES)"
 
 clean:
-	rm -rf build/mod-* build/selftests build/deb
+	rm -rf build/mod-* build/install-* build/selftests build/deb
 	$(MAKE) -C tools/rdmamigctl clean
 	$(MAKE) -C selftests/rdmamig clean

@@ -12,6 +12,7 @@
 #include <rdma/rw.h>
 #include <rdma/ib_cm.h>
 
+#include "hostile.h"
 #include "proto.h"
 #include "session.h"
 

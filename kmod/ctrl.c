@@ -17,6 +17,7 @@
 
 #include <linux/slab.h>
 
+#include "hostile.h"
 #include "proto.h"
 #include "session.h"
 

@@ -7,11 +7,15 @@
  * tested against a real sender.  0 (the default) is off
  * and costs one branch per message.  Documentation/testing.rst lists the
  * modes and what the receiver must answer.
+ *
+ * Built only into the testbed's module (CONFIG_RDMAMIG_FAULT_INJECTION,
+ * hostile.h): a module without it has no such parameter.
  */
 #include "rdmamig.h"
 
 #include <linux/module.h>
 
+#include "hostile.h"
 #include "proto.h"
 #include "session.h"
 

@@ -238,7 +238,9 @@ struct rdmamig_session {
 	 */
 	struct mutex reg_mutex;
 	struct work_struct pinall_work;
+#ifdef CONFIG_RDMAMIG_FAULT_INJECTION
 	int hostile;			/* selftests: see hostile.c */
+#endif
 
 	/*
 	 * Data channels (chan.c).  @nchan counts channel 0: 1 until the
@@ -436,13 +438,6 @@ int rdmamig_auth_check_dst(struct rdmamig_session *sess,
 int rdmamig_auth_send_proof(struct rdmamig_session *sess);
 void rdmamig_auth_dst_handle(struct rdmamig_session *sess, u16 type,
 			     const struct rdmamig_cmd_auth *cmd);
-
-/* hostile.c */
-void rdmamig_hostile_arm(struct rdmamig_session *sess);
-void rdmamig_hostile_mangle(struct rdmamig_session *sess,
-			    struct rdmamig_msg_hdr *hdr, u32 *sge_len);
-bool rdmamig_hostile_keeps_keys(struct rdmamig_session *sess);
-u32 rdmamig_hostile_keepalive(struct rdmamig_session *sess, u32 ms);
 
 /* stream.c */
 ssize_t rdmamig_stream_write(struct rdmamig_session *sess,

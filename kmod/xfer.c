@@ -21,6 +21,7 @@
 #include <linux/sort.h>
 #include <rdma/rw.h>
 
+#include "hostile.h"
 #include "proto.h"
 #include "session.h"
 

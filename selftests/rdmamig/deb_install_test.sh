@@ -5,7 +5,9 @@
 # in the guest as an administrator would, and purged:
 #  - apt-get installs rdmamig-dkms and rdmamigctl from the files; DKMS
 #    builds the module for the running kernel and installs it
-#    (dkms status); modprobe rdmamig loads that module;
+#    (dkms status); modprobe rdmamig loads that module, which has no
+#    fault injection (no parameter "hostile", no rdmamig_hostile_*
+#    code: the Kbuild option CONFIG_RDMAMIG_FAULT_INJECTION is off);
 #  - the installed rdmamigctl lists rxe0 and reports the module's
 #    version; man rdmamigctl shows its page; its bash completion
 #    completes objects and, from the module, device names;
@@ -175,7 +177,7 @@ cleanup()
 trap cleanup EXIT
 trap 'terminated=1; exit 1' TERM INT
 
-ktap_plan 13
+ktap_plan 14
 diag "packages: ${debs[*]##*/} (version $version), kernel $KVER"
 t0=$SECONDS
 
@@ -223,6 +225,20 @@ if modprobe rdmamig 2>"$tmp/modprobe.err" && module_loaded &&
 else
 	diag "modinfo -n: $(modinfo -n rdmamig 2>&1)"
 	show modprobe.err
+	ktap_fail "$t"
+fi
+
+# The hostile peer of the selftests (kmod/hostile.c) is built only into
+# the testbed's module: in a shipped one, root could arm it for the next
+# session of any user (Documentation/security.rst).
+t="the packaged module has no fault injection: no parameter hostile"
+params=$(modinfo -p rdmamig 2>/dev/null | cut -d: -f1 | tr '\n' ' ')
+code=$(grep -c ' rdmamig_hostile_' /proc/kallsyms)
+diag "modinfo -p: $params; rdmamig_hostile_* symbols: $code"
+if module_loaded && [ ! -e /sys/module/rdmamig/parameters/hostile ] &&
+   [[ " $params" != *" hostile "* ]] && [ "$code" = 0 ]; then
+	ktap_ok "$t"
+else
 	ktap_fail "$t"
 fi
 
