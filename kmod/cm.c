@@ -264,7 +264,7 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	param.private_data_len = sizeof(acc);
 	param.rnr_retry_count = 7;
 	param.retry_count = 7;
-	ret = rdma_accept(id, &param);
+	ret = rdmamig_hostile_accept(sess) ?: rdma_accept(id, &param);
 	if (ret) {
 		sess->cm_id = NULL;
 		goto err;
@@ -272,7 +272,11 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	return 0;
 
 err:
-	/* The QP is not connected yet: nothing in flight to drain. */
+	/*
+	 * The QP never connected: only its receives are posted, and they
+	 * can only be flushed, which destroy_conn() lets finish (QP, then
+	 * CQ) before it frees their buffers (hostile mode 23).
+	 */
 	id->qp = NULL;
 	destroy_conn(sess);
 	dst_reject(id, sess, RDMAMIG_REJ_NO_RESOURCES);
@@ -701,6 +705,8 @@ int rdmamig_cm_connect(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 	ret = rdmamig_xfer_exchange_blocks(sess);
 	if (ret)
 		rdmamig_session_fail(sess, ret, true, "RAM blocks not accepted");
+	else
+		ret = rdmamig_hostile_flood(sess);
 	return rdmamig_session_error(sess) ?: ret;
 }
 

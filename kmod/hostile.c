@@ -14,6 +14,7 @@
 #include "rdmamig.h"
 
 #include <linux/module.h>
+#include <linux/slab.h>
 
 #include "hostile.h"
 #include "proto.h"
@@ -46,12 +47,16 @@ enum hostile_mode {
 	HOSTILE_KEEPALIVE_OFFER, /* source: offer a keepalive of 2^32 - 1 ms */
 	HOSTILE_KEEPALIVE_CHOICE, /* destination: choose 2^32 - 1 ms */
 	HOSTILE_REGISTER_TWICE,	/* name the first chunk again at the end */
+	HOSTILE_COMPRESS_FLOOD,	/* source: COMPRESS every chunk, 12 x 4095 */
+	HOSTILE_ACCEPT_FAIL,	/* destination: fail as if rdma_accept() had */
+	HOSTILE_COMPRESS_BLOCKS, /* source: 12 x 4095 COMPRESS of whole blocks */
 	HOSTILE_MAX
 };
 
 static bool destination_mode(int mode)
 {
-	return mode == HOSTILE_FRESH_RANGE || mode == HOSTILE_KEEPALIVE_CHOICE;
+	return mode == HOSTILE_FRESH_RANGE || mode == HOSTILE_KEEPALIVE_CHOICE ||
+	       mode == HOSTILE_ACCEPT_FAIL;
 }
 
 /*
@@ -94,6 +99,11 @@ static bool wants(int mode, u16 type)
 	case HOSTILE_KEEPALIVE_OFFER:
 	case HOSTILE_KEEPALIVE_CHOICE:
 		return false;	/* see rdmamig_hostile_keepalive() */
+	case HOSTILE_COMPRESS_FLOOD:
+	case HOSTILE_COMPRESS_BLOCKS:
+		return false;	/* see rdmamig_hostile_flood() */
+	case HOSTILE_ACCEPT_FAIL:
+		return false;	/* see rdmamig_hostile_accept() */
 	default:
 		/* Both carry the block and chunk at the same offsets. */
 		return type == RDMAMIG_MSG_REGISTER_REQUEST ||
@@ -124,6 +134,68 @@ u32 rdmamig_hostile_keepalive(struct rdmamig_session *sess, u32 ms)
 		return U32_MAX;
 	}
 	return ms;
+}
+
+/*
+ * Destination, mode 23: the error path of a failed rdma_accept(), taken
+ * after the connection's resources were made and its receives posted, as
+ * when the source's REJ overtakes our REP.  The parameter is read here:
+ * a destination is armed only once it accepted.
+ */
+int rdmamig_hostile_accept(struct rdmamig_session *sess)
+{
+	if (READ_ONCE(hostile) != HOSTILE_ACCEPT_FAIL || sess->role != RDMAMIG_ROLE_DEST)
+		return 0;
+	sess_warn_rl(sess, "selftest: hostile mode %d: failing the accept\n",
+		     HOSTILE_ACCEPT_FAIL);
+	return -EIO;
+}
+
+#define FLOOD_MESSAGES	12	/* within the credits: no wait for the peer */
+
+/*
+ * Source, once the RAM blocks were agreed, as many COMPRESS messages of
+ * 4095 commands as the credits take without waiting: in mode 22 each
+ * command one whole chunk, round the blocks' chunks (valid: one message
+ * is some 4 GiB of zeroing); in mode 24 each a whole block (hours of
+ * zeroing a message, which the destination must refuse).
+ */
+int rdmamig_hostile_flood(struct rdmamig_session *sess)
+{
+	struct rdmamig_cmd_compress *z;
+	u32 n = RDMAMIG_MSG_PAYLOAD / sizeof(*z), m, i, b = 0, c = 0;
+	int mode = sess->hostile, ret = 0;
+
+	if (mode != HOSTILE_COMPRESS_FLOOD && mode != HOSTILE_COMPRESS_BLOCKS)
+		return 0;
+	sess->hostile = 0;
+	z = kvcalloc(n, sizeof(*z), GFP_KERNEL);
+	if (!z)
+		return -ENOMEM;
+	for (m = 0; m < FLOOD_MESSAGES && !ret; m++) {
+		for (i = 0; i < n; i++) {
+			struct rdmamig_block_ram *blk = sess->blocks[b];
+
+			z[i].block = cpu_to_be32(b);
+			z[i].npages = cpu_to_be32(rdmamig_chunk_pages(blk, c));
+			z[i].offset = cpu_to_be64((u64)c << RDMAMIG_CHUNK_SHIFT);
+			if (mode == HOSTILE_COMPRESS_BLOCKS) {
+				z[i].npages = cpu_to_be32(min_t(u64, blk->length >> PAGE_SHIFT,
+								U32_MAX));
+				z[i].offset = 0;
+				b = (b + 1) % sess->nblocks;
+			} else if (++c == blk->nchunks) {
+				c = 0;
+				b = (b + 1) % sess->nblocks;
+			}
+		}
+		ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_COMPRESS, n, z,
+					n * sizeof(*z));
+	}
+	kvfree(z);
+	sess_warn_rl(sess, "selftest: hostile mode %d: sent %u COMPRESS messages\n",
+		     mode, m);
+	return ret;
 }
 
 /* Leave the highest page out of the map; the source still writes it. */

@@ -25,6 +25,8 @@ void rdmamig_hostile_mangle(struct rdmamig_session *sess,
 			    struct rdmamig_msg_hdr *hdr, u32 *sge_len);
 bool rdmamig_hostile_keeps_keys(struct rdmamig_session *sess);
 u32 rdmamig_hostile_keepalive(struct rdmamig_session *sess, u32 ms);
+int rdmamig_hostile_accept(struct rdmamig_session *sess);
+int rdmamig_hostile_flood(struct rdmamig_session *sess);
 #else
 static inline void rdmamig_hostile_arm(struct rdmamig_session *sess)
 {
@@ -45,6 +47,16 @@ static inline u32 rdmamig_hostile_keepalive(struct rdmamig_session *sess,
 					    u32 ms)
 {
 	return ms;
+}
+
+static inline int rdmamig_hostile_accept(struct rdmamig_session *sess)
+{
+	return 0;
+}
+
+static inline int rdmamig_hostile_flood(struct rdmamig_session *sess)
+{
+	return 0;
 }
 #endif
 
