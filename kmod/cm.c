@@ -520,6 +520,7 @@ static void capture_owner(struct rdmamig_session *sess)
 static int start_session(struct rdmamig_session *sess, enum rdmamig_role role)
 {
 	unsigned long flags;
+	bool started;
 	int ret;
 
 	if (!sess->nblocks)
@@ -529,11 +530,16 @@ static int start_session(struct rdmamig_session *sess, enum rdmamig_role role)
 		if (ret)
 			return ret;
 	}
+	/* A cancel since the caller looked at the state wins. */
 	spin_lock_irqsave(&sess->slock, flags);
-	sess->role = role;
-	sess->state = RDMAMIG_STATE_SETUP;
-	sess->t_start = ktime_get();
+	started = rdmamig_session_change_state_locked(sess, RDMAMIG_STATE_SETUP);
+	if (started) {
+		sess->role = role;
+		sess->t_start = ktime_get();
+	}
 	spin_unlock_irqrestore(&sess->slock, flags);
+	if (!started)
+		return rdmamig_session_error(sess) ?: -EBUSY;
 	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
 	return 0;
 }

@@ -25,10 +25,76 @@ static DEFINE_IDA(session_ida);
 static void push_event_locked(struct rdmamig_session *sess,
 			      const struct rdmamig_event *ev);
 
+/*
+ * The state machine: every change of @state goes through
+ * rdmamig_session_change_state_locked(), which allows a change only if
+ * this table lists it (Documentation/protocol.rst has it as a diagram).
+ * A terminal state (no entry) is never left: a cancel that lands first
+ * is not overwritten by a completion, nor by a connect going on.  States
+ * added later (post-copy, checkpoint epochs) get a row and the arrows
+ * into them here, nowhere else.
+ */
+#define TO(s)	BIT(RDMAMIG_STATE_##s)
+#define ENDS	(TO(FAILED) | TO(CANCELLED))
+static const u32 state_next[] = {
+	[RDMAMIG_STATE_NONE]		= TO(SETUP) | ENDS,
+	[RDMAMIG_STATE_SETUP]		= TO(CONNECTED) | ENDS,
+	[RDMAMIG_STATE_CONNECTED]	= TO(ACTIVE) | TO(COMPLETED) | ENDS,
+	[RDMAMIG_STATE_ACTIVE]		= TO(COMPLETED) | ENDS,
+	[RDMAMIG_STATE_COMPLETED]	= 0,
+	[RDMAMIG_STATE_FAILED]		= 0,
+	[RDMAMIG_STATE_CANCELLED]	= 0,
+};
+#undef ENDS
+#undef TO
+
 static bool state_terminal(enum rdmamig_state s)
 {
-	return s == RDMAMIG_STATE_COMPLETED || s == RDMAMIG_STATE_FAILED ||
-	       s == RDMAMIG_STATE_CANCELLED;
+	return s >= ARRAY_SIZE(state_next) || !state_next[s];
+}
+
+/**
+ * rdmamig_session_change_state_locked() - move to @new if the table allows
+ * @sess: the session, @slock held
+ * @new: the state to enter
+ *
+ * Return: whether the state changed.  The caller wakes waiters and tells
+ * the faces (rdmamig_session_notify()) after dropping @slock.
+ */
+bool rdmamig_session_change_state_locked(struct rdmamig_session *sess,
+					 enum rdmamig_state new)
+{
+	enum rdmamig_state old = sess->state;
+
+	lockdep_assert_held(&sess->slock);
+	if (old >= ARRAY_SIZE(state_next) || !(state_next[old] & BIT(new)))
+		return false;
+	sess->state = new;
+	return true;
+}
+
+/**
+ * rdmamig_session_change_state() - rdmamig_session_change_state_locked()
+ * for a caller without @slock, which wakes the waiters and tells the faces
+ * @sess: the session
+ * @new: the state to enter
+ *
+ * Return: 0, the session's error if it ended meanwhile, else -EINVAL.
+ */
+int rdmamig_session_change_state(struct rdmamig_session *sess,
+				 enum rdmamig_state new)
+{
+	unsigned long flags;
+	bool changed;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	changed = rdmamig_session_change_state_locked(sess, new);
+	spin_unlock_irqrestore(&sess->slock, flags);
+	if (!changed)
+		return rdmamig_session_error(sess) ?: -EINVAL;
+	wake_up_all(&sess->wait);
+	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
+	return 0;
 }
 
 static void (*notifier)(struct rdmamig_session *sess, enum rdmamig_notify what);
@@ -217,8 +283,7 @@ void rdmamig_session_cancel(struct rdmamig_session *sess)
 	};
 
 	spin_lock_irqsave(&sess->slock, flags);
-	if (!state_terminal(sess->state)) {
-		sess->state = RDMAMIG_STATE_CANCELLED;
+	if (rdmamig_session_change_state_locked(sess, RDMAMIG_STATE_CANCELLED)) {
 		sess->error = -ECANCELED;
 		sess->t_end = ktime_get();
 		strscpy(sess->reason, "cancelled", sizeof(sess->reason));
@@ -428,19 +493,6 @@ int rdmamig_session_pop_event(struct rdmamig_session *sess,
 	}
 }
 
-void rdmamig_session_set_state(struct rdmamig_session *sess,
-			       enum rdmamig_state state)
-{
-	unsigned long flags;
-
-	spin_lock_irqsave(&sess->slock, flags);
-	if (!state_terminal(sess->state))
-		sess->state = state;
-	spin_unlock_irqrestore(&sess->slock, flags);
-	wake_up_all(&sess->wait);
-	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
-}
-
 void rdmamig_session_set_notifier(void (*fn)(struct rdmamig_session *sess,
 					     enum rdmamig_notify what))
 {
@@ -476,7 +528,8 @@ static void fail_locked(struct rdmamig_session *sess, int error,
 	};
 
 	lockdep_assert_held(&sess->slock);
-	sess->state = RDMAMIG_STATE_FAILED;
+	if (!rdmamig_session_change_state_locked(sess, RDMAMIG_STATE_FAILED))
+		return;
 	sess->error = error;
 	sess->t_end = ktime_get();
 	strscpy(sess->reason, reason, sizeof(sess->reason));

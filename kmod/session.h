@@ -159,7 +159,7 @@ struct rdmamig_session {
 	enum rdmamig_state notified;	/* last state announced, @slock */
 
 	/* Under @slock. */
-	enum rdmamig_state state;
+	enum rdmamig_state state;	/* changed by session.c's table only */
 	enum rdmamig_role role;
 	int error;
 	char reason[RDMAMIG_REASON_MAX];
@@ -341,8 +341,10 @@ void rdmamig_session_peer_failed(struct rdmamig_session *sess, int error,
 				 const char *text);
 bool rdmamig_session_dead(struct rdmamig_session *sess);
 int rdmamig_session_error(struct rdmamig_session *sess);
-void rdmamig_session_set_state(struct rdmamig_session *sess,
-			       enum rdmamig_state state);
+bool rdmamig_session_change_state_locked(struct rdmamig_session *sess,
+					 enum rdmamig_state new);
+int rdmamig_session_change_state(struct rdmamig_session *sess,
+				 enum rdmamig_state new);
 void rdmamig_session_push_event(struct rdmamig_session *sess,
 				const struct rdmamig_event *ev);
 void rdmamig_session_unpop_event(struct rdmamig_session *sess,

@@ -177,8 +177,7 @@ static void mark_ready(struct rdmamig_session *sess)
 
 	spin_lock_irqsave(&sess->slock, flags);
 	sess->peer_ready = true;
-	if (sess->state == RDMAMIG_STATE_SETUP)
-		sess->state = RDMAMIG_STATE_CONNECTED;
+	rdmamig_session_change_state_locked(sess, RDMAMIG_STATE_CONNECTED);
 	sess->t_setup = ktime_get();
 	spin_unlock_irqrestore(&sess->slock, flags);
 	rdmamig_session_push_event(sess, &ev);
@@ -1061,7 +1060,7 @@ int rdmamig_xfer_send_round(struct rdmamig_session *sess,
 	if ((r->flags & RDMAMIG_ROUND_FINAL) && !sess->t_final)
 		sess->t_final = ktime_get();
 	if (sess->state == RDMAMIG_STATE_CONNECTED)
-		sess->state = RDMAMIG_STATE_ACTIVE;
+		rdmamig_session_change_state_locked(sess, RDMAMIG_STATE_ACTIVE);
 	spin_unlock_irq(&sess->slock);
 	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
 
@@ -1226,6 +1225,7 @@ int rdmamig_xfer_end_round(struct rdmamig_session *sess)
 /* Source: everything is sent; the destination confirms and we are done. */
 int rdmamig_xfer_complete(struct rdmamig_session *sess)
 {
+	bool done;
 	int ret;
 
 	lockdep_assert_held(&sess->lock);
@@ -1239,12 +1239,17 @@ int rdmamig_xfer_complete(struct rdmamig_session *sess)
 		rdmamig_session_fail(sess, ret, true, "completion not acknowledged");
 		return ret;
 	}
+	/* A cancel or failure that came first stands: no success over it. */
 	spin_lock_irq(&sess->slock);
-	sess->state = RDMAMIG_STATE_COMPLETED;
-	sess->t_end = ktime_get();
-	if (!sess->t_final)
-		sess->t_final = sess->t_end;
+	done = rdmamig_session_change_state_locked(sess, RDMAMIG_STATE_COMPLETED);
+	if (done) {
+		sess->t_end = ktime_get();
+		if (!sess->t_final)
+			sess->t_final = sess->t_end;
+	}
 	spin_unlock_irq(&sess->slock);
+	if (!done)
+		return rdmamig_session_error(sess) ?: -EINVAL;
 	wake_up_all(&sess->wait);
 	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
 	sess_info(sess, "migration completed: %llu rounds, %llu pages, %llu zero pages\n",
@@ -1652,7 +1657,7 @@ static void dst_round_end(struct rdmamig_session *sess,
 	sess->stats.zero_pages += ev.zero_pages;
 	sess->stats.bytes += ev.pages << PAGE_SHIFT;
 	if (sess->state == RDMAMIG_STATE_CONNECTED)
-		sess->state = RDMAMIG_STATE_ACTIVE;
+		rdmamig_session_change_state_locked(sess, RDMAMIG_STATE_ACTIVE);
 	spin_unlock_irq(&sess->slock);
 	rdmamig_session_push_event(sess, &ev);
 	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
@@ -1665,15 +1670,25 @@ static void dst_complete(struct rdmamig_session *sess,
 			 const struct rdmamig_cmd_round *cmd)
 {
 	struct rdmamig_event ev = { .type = RDMAMIG_EVENT_COMPLETED };
+	bool done;
 
-	/* Acknowledge first: the source may disconnect once it knows. */
-	if (send_ack(sess, cmd))
-		return;
+	/*
+	 * Completed before the ACK goes out: a cancel that came first stands
+	 * and the source, unanswered, fails too; one that comes after leaves
+	 * the destination completed.  Never the other way round, where the
+	 * source would stop its workload for a destination that dropped it.
+	 * The event follows the ACK: a VMM that closes on it lets it leave.
+	 */
 	spin_lock_irq(&sess->slock);
-	sess->state = RDMAMIG_STATE_COMPLETED;
-	sess->stream_eof = true;
-	sess->t_end = ktime_get();
+	done = rdmamig_session_change_state_locked(sess, RDMAMIG_STATE_COMPLETED);
+	if (done) {
+		sess->stream_eof = true;
+		sess->t_end = ktime_get();
+	}
 	spin_unlock_irq(&sess->slock);
+	if (!done)
+		return;
+	send_ack(sess, cmd);
 	ev.round = sess->stats.rounds;
 	rdmamig_session_push_event(sess, &ev);
 	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
