@@ -15,6 +15,7 @@
 #     session mutex (before: 4.9 s, the rest of the message);
 #   - the cancel returns within 4 s: teardown stops the zeroing between
 #     two batches of 64 pages (before: 5.8 s, the message's end);
+#     both limits three times that on the debug kernel;
 #   - the destination VMM, told by its blocked call, exits within 10 s
 #     with the reason "cancelled".
 #
@@ -66,6 +67,13 @@ cleanup()
 trap cleanup EXIT
 
 ktap_plan 7
+
+# The time limits are for Debian's kernels; the debug kernel (KASAN,
+# lockdep) runs everything some three times slower.
+slow=1
+case $(uname -r) in *debug*) slow=3 ;; esac
+LIST_MS=$((3000 * slow))
+CANCEL_MS=$((4000 * slow))
 
 # Milliseconds since the epoch, without forking (exec is slow under TCG).
 now_ms()
@@ -121,14 +129,14 @@ timeout 60 setpriv --reuid=65534 --regid=65534 --clear-groups \
 lrc=$?
 list_ms=$(($(now_ms) - t1))
 ktap_result "flood: an unprivileged session list is not held by the cancel (rc $lrc, $list_ms ms)" \
-	test "$lrc" = 0 -a "$list_ms" -lt 3000
+	test "$lrc" = 0 -a "$list_ms" -lt "$LIST_MS"
 wait_for 60 gone "$cpid"
 wait "$cpid"
 crc=$?
 cancel_ms=$(($(now_ms) - t0))
 diag "cancel: rc $crc: $(tr '\n' ' ' < "$tmp/cancel")"
-ktap_result "flood: CANCEL_SESSION of a flooded destination returns within 4 s ($cancel_ms ms)" \
-	test "$crc" = 0 -a "$cancel_ms" -lt 4000
+ktap_result "flood: CANCEL_SESSION of a flooded destination returns in time ($cancel_ms ms, limit $CANCEL_MS)" \
+	test "$crc" = 0 -a "$cancel_ms" -lt "$CANCEL_MS"
 # The destination VMM learns of the cancel from its blocked call and
 # exits; killed if it does not within 10 s.
 t0=$(now_ms)
