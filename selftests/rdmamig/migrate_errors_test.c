@@ -1093,22 +1093,6 @@ static int as_nobody(uint64_t limit)
 	return 0;
 }
 
-/* This process's mm->pinned_vm, in KiB ("VmPin" of /proc/self/status). */
-static long vm_pin_kb(void)
-{
-	char line[128];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmPin: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
 /* Samples VmPin every 5 ms until told to stop; keeps the highest. */
 struct pin_sampler {
 	pthread_t th;

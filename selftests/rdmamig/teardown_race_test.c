@@ -1105,21 +1105,6 @@ TEST_F_TIMEOUT(race, cancel_then_close, 240)
 	       (unsigned long long)max_close);
 }
 
-static long vm_pin_kb(void)
-{
-	char line[128];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmPin: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
 /*
  * 5. A pin-all destination closed right after the RAM blocks were
  * exchanged, while its pin-all work registers a 256 MiB block chunk by

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Small helpers the ioctl selftests share: reading a session's stats and
- * parameters, building an address, and checking that a refused ioctl
- * left the session as it was.
+ * parameters, building an address, checking that a refused ioctl left the
+ * session as it was, and reading what this process has pinned.
  */
 #ifndef RDMAMIG_TEST_SESSION_H
 #define RDMAMIG_TEST_SESSION_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -66,6 +67,22 @@ static inline bool unchanged(int fd, const struct snapshot *before)
 
 	snap(fd, &now);
 	return !memcmp(&now, before, sizeof(now));
+}
+
+/* This process's mm->pinned_vm, in KiB ("VmPin" of /proc/self/status). */
+static inline long vm_pin_kb(void)
+{
+	char line[128];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPin: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
 }
 
 #endif /* RDMAMIG_TEST_SESSION_H */
