@@ -279,7 +279,7 @@ static int post_msg(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b,
  * @len: bytes of @payload, at most RDMAMIG_MSG_PAYLOAD
  *
  * Sleeps, interruptibly.  Return: 0, the session's error if it failed
- * meanwhile or a signal came (the session then fails), -ESHUTDOWN once
+ * meanwhile, -ERESTARTSYS on a signal (nothing sent), -ESHUTDOWN once
  * teardown began, -ETIMEDOUT if the peer returned no credit for 30 s.
  */
 int rdmamig_ctrl_send(struct rdmamig_session *sess, enum rdmamig_msg_type type,
@@ -303,12 +303,13 @@ int rdmamig_ctrl_send(struct rdmamig_session *sess, enum rdmamig_msg_type type,
 				  CTRL_SEND_TIMEOUT);
 	if (!b && rdmamig_session_closing(sess))
 		return rdmamig_session_error(sess) ?: -ESHUTDOWN;
-	/* Only a VMM's thread gets signals; the works never do. */
-	if (!b && left < 0) {
-		rdmamig_session_fail(sess, -EINTR, true,
-				     "interrupted by a signal while waiting for a credit");
-		return rdmamig_session_error(sess) ?: -EINTR;
-	}
+	/*
+	 * Only a VMM's thread gets signals (the works never do).  Nothing
+	 * was sent: the call can be restarted, and the session goes on;
+	 * a caller that had sent part of something fails it itself.
+	 */
+	if (!b && left < 0)
+		return -ERESTARTSYS;
 	if (!b) {
 		ret = rdmamig_session_error(sess);
 		if (!ret) {

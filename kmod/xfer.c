@@ -6,10 +6,10 @@
  * destination registered, at most max-bandwidth bytes per second.
  * Destination: the commands that make that possible, every field checked.
  *
- * The engine moves pages "to the peer's registered chunk"; which side
- * posts the work request is one place (post_run()), so the pull mode
- * (destination posts RDMA READ from chunks the source exposes) reuses the
- * chunk, key and run machinery with the direction swapped.
+ * Every work request of the data path is posted by post_pages(), with
+ * rdma_rw towards a key of the peer's chunk: the pull mode (destination
+ * posts RDMA READ from chunks the source exposes) is to reuse the chunk,
+ * key and run machinery there with the direction swapped.
  */
 #include "rdmamig.h"
 
@@ -155,6 +155,8 @@ static int send_and_wait_ack(struct rdmamig_session *sess,
 
 	WRITE_ONCE(sess->ack_seq, sess->ack_seq + 1);
 	ret = rdmamig_ctrl_send(sess, type, 1, &cmd, sizeof(cmd));
+	if (ret == -ERESTARTSYS)	/* its sequence number is spent */
+		return interrupted(sess, "waiting to send a message");
 	if (ret)
 		return ret;
 	ret = rdmamig_session_wait(sess, acked, XFER_WAIT);
@@ -164,11 +166,6 @@ static int send_and_wait_ack(struct rdmamig_session *sess,
 }
 
 /* ---- Source: connection set-up ------------------------------------------ */
-
-static bool peer_ready(struct rdmamig_session *sess)
-{
-	return READ_ONCE(sess->peer_ready);
-}
 
 static void mark_ready(struct rdmamig_session *sess)
 {
@@ -216,9 +213,11 @@ int rdmamig_xfer_exchange_blocks(struct rdmamig_session *sess)
 	ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_RAM_BLOCKS_REQUEST,
 				sess->nblocks, cmds, sess->nblocks * sizeof(*cmds));
 	kfree(cmds);
+	if (ret == -ERESTARTSYS)
+		return interrupted(sess, "waiting to send the RAM blocks");
 	if (ret)
 		return ret;
-	ret = rdmamig_session_wait(sess, peer_ready, XFER_WAIT);
+	ret = rdmamig_session_wait(sess, rdmamig_peer_ready, XFER_WAIT);
 	if (ret == -ERESTARTSYS)
 		ret = interrupted(sess, "waiting for the destination to accept the RAM blocks");
 	return ret;
@@ -1273,7 +1272,7 @@ static void dst_blocks(struct rdmamig_session *sess,
 	u64 fresh = 0;
 	u32 i;
 
-	if (peer_ready(sess)) {
+	if (rdmamig_peer_ready(sess)) {
 		rdmamig_session_fail(sess, -EPROTO, true, "RAM blocks sent twice");
 		return;
 	}
@@ -1734,7 +1733,7 @@ void rdmamig_xfer_handle(struct rdmamig_session *sess, u16 type, u32 repeat,
 			 const void *payload, u32 len)
 {
 	bool src = is_source(sess);
-	bool ready = peer_ready(sess);
+	bool ready = rdmamig_peer_ready(sess);
 
 	if (src) {
 		switch (type) {
