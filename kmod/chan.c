@@ -193,9 +193,10 @@ static void publish(struct rdmamig_session *sess, u32 nchan)
 	wake_up_all(&sess->wait);
 }
 
+/* Pairs with the release in the CHANNELS_RESULT handler. */
 static bool exchanged(struct rdmamig_session *sess)
 {
-	return READ_ONCE(sess->chan_exchanged);
+	return smp_load_acquire(&sess->chan_exchanged);
 }
 
 /**
@@ -239,9 +240,6 @@ int rdmamig_chan_connect(struct rdmamig_session *sess)
 				     "destination did not connect the data channels");
 		goto out;
 	}
-	/* The answer was taken in the ordered work before @chan_exchanged. */
-	spin_lock_irq(&sess->slock);
-	spin_unlock_irq(&sess->slock);
 	for (i = 1; i < n; i++) {
 		ret = connect_one(sess, &sess->chans[i]);
 		if (ret) {
@@ -321,9 +319,13 @@ static void src_result(struct rdmamig_session *sess,
 		return;
 	}
 	take_peer(sess, cmds, sess->chan_granted - 1);
-	/* @nchan follows once our side is connected too. */
+	/*
+	 * @nchan follows once our side is connected too.  Released after the
+	 * peer's QP numbers: exchanged()'s acquire lets the waiting connect
+	 * read them.
+	 */
 	spin_lock_irq(&sess->slock);
-	sess->chan_exchanged = true;
+	smp_store_release(&sess->chan_exchanged, true);
 	spin_unlock_irq(&sess->slock);
 	wake_up_all(&sess->wait);
 }

@@ -608,11 +608,6 @@ err_id:
 	return ret;
 }
 
-static bool peer_ready(struct rdmamig_session *sess)
-{
-	return READ_ONCE(sess->peer_ready);
-}
-
 /* Destination: wait until a source connected and its blocks matched. */
 int rdmamig_cm_accept(struct rdmamig_session *sess, unsigned long timeout_ms)
 {
@@ -629,7 +624,7 @@ int rdmamig_cm_accept(struct rdmamig_session *sess, unsigned long timeout_ms)
 		return -EBUSY;
 	if (timeout_ms > INT_MAX)
 		return -EINVAL;
-	ret = rdmamig_session_wait(sess, peer_ready, wait_jiffies(timeout_ms));
+	ret = rdmamig_session_wait(sess, rdmamig_peer_ready, wait_jiffies(timeout_ms));
 	if (ret == -ETIMEDOUT && sess->cm_id)
 		rdmamig_session_fail(sess, ret, true,
 				     "source connected but sent no RAM blocks");

@@ -288,6 +288,12 @@ struct rdmamig_session {
 	u64 zero_ns;
 };
 
+/* The RAM blocks were exchanged and agreed on: rounds may flow. */
+static inline bool rdmamig_peer_ready(struct rdmamig_session *sess)
+{
+	return READ_ONCE(sess->peer_ready);
+}
+
 /* Add the time since @t0 to one of the session's *_ns counters. */
 static inline void rdmamig_time_add(u64 *ns, ktime_t t0)
 {
