@@ -26,6 +26,8 @@
 
 #include "proto.h"
 #include "session.h"
+#include "auth.h"
+#include "ctrl.h"
 
 static const char label_dst[] = "rdmamig dst";
 static const char label_src[] = "rdmamig src";

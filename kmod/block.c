@@ -20,6 +20,9 @@
 #include "compat.h"
 #include "proto.h"
 #include "session.h"
+#include "block.h"
+#include "cm.h"
+#include "ctrl.h"
 
 /* No single block larger than this (1 TiB); chunk indexes fit a u32. */
 #define RDMAMIG_BLOCK_MAX	(1ULL << 40)

@@ -43,6 +43,9 @@
 
 #include "proto.h"
 #include "session.h"
+#include "chan.h"
+#include "cm.h"
+#include "ctrl.h"
 
 #define CHAN_WAIT	(30 * HZ)
 #define PSN_MASK	0xffffff

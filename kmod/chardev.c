@@ -18,6 +18,11 @@
 #include "chardev.h"
 #include "proto.h"
 #include "session.h"
+#include "auth.h"
+#include "block.h"
+#include "cm.h"
+#include "stream.h"
+#include "xfer.h"
 
 /* Smallest size accepted for each struct: its first published version. */
 #define PARAMS_SIZE_VER0	offsetofend(struct rdmamig_params, wire_version)

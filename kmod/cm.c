@@ -15,6 +15,12 @@
 #include "hostile.h"
 #include "proto.h"
 #include "session.h"
+#include "auth.h"
+#include "block.h"
+#include "chan.h"
+#include "cm.h"
+#include "ctrl.h"
+#include "xfer.h"
 
 #define CM_TIMEOUT_MS		5000
 #define DEFAULT_WAIT_MS		30000

@@ -20,6 +20,9 @@
 #include "hostile.h"
 #include "proto.h"
 #include "session.h"
+#include "chan.h"
+#include "ctrl.h"
+#include "xfer.h"
 
 #define CTRL_SEND_TIMEOUT	(30 * HZ)
 

@@ -19,6 +19,8 @@
 #include "hostile.h"
 #include "proto.h"
 #include "session.h"
+#include "block.h"
+#include "ctrl.h"
 
 static int hostile;
 module_param(hostile, int, 0600);

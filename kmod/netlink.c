@@ -34,6 +34,10 @@
 #include "netlink.h"
 #include "proto.h"
 #include "session.h"
+#include "auth.h"
+#include "block.h"
+#include "cm.h"
+#include "xfer.h"
 
 static struct genl_family rdmamig_genl_family;
 

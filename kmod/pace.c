@@ -45,6 +45,7 @@
 #include "rdmamig.h"
 
 #include "session.h"
+#include "pace.h"
 
 /* The smallest piece channel 0's writes are cut to: 16 KiB, 4 packets. */
 #define PACE_MIN_BYTES	((u64)RDMAMIG_PACE_MIN_PAGES << PAGE_SHIFT)

@@ -15,6 +15,11 @@
 #include "ibdev.h"
 #include "proto.h"
 #include "session.h"
+#include "auth.h"
+#include "block.h"
+#include "cm.h"
+#include "ctrl.h"
+#include "stream.h"
 
 static LIST_HEAD(session_list);
 static DEFINE_MUTEX(session_list_mutex);	/* protects session_list */

@@ -13,6 +13,8 @@
 
 #include "proto.h"
 #include "session.h"
+#include "ctrl.h"
+#include "stream.h"
 
 ssize_t rdmamig_stream_write(struct rdmamig_session *sess,
 			     const char __user *buf, size_t len)

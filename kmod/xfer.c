@@ -24,6 +24,13 @@
 #include "hostile.h"
 #include "proto.h"
 #include "session.h"
+#include "auth.h"
+#include "block.h"
+#include "chan.h"
+#include "ctrl.h"
+#include "pace.h"
+#include "stream.h"
+#include "xfer.h"
 
 #define XFER_WINDOW_CHUNKS	16	/* chunks pinned and written at once */
 #define XFER_WAIT		(120 * HZ)

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * RAM blocks, pinning with memlock accounting, the destination's
+ * chunk registrations (block.c).
+ */
+#ifndef _RDMAMIG_BLOCK_H
+#define _RDMAMIG_BLOCK_H
+
+#include "session.h"
+
+int rdmamig_block_add(struct rdmamig_session *sess, struct rdmamig_block *ub);
+void rdmamig_blocks_free(struct rdmamig_session *sess);
+int rdmamig_memlock_check(struct rdmamig_session *sess, u64 bytes);
+int rdmamig_pin_account(struct rdmamig_session *sess, unsigned long npages);
+void rdmamig_pin_unaccount(struct rdmamig_session *sess, unsigned long npages);
+u32 rdmamig_chunk_pages(struct rdmamig_block_ram *b, u32 chunk);
+int rdmamig_dst_register(struct rdmamig_session *sess,
+			 struct rdmamig_block_ram *b, u32 chunk,
+			 const unsigned long *map);
+void rdmamig_dst_unregister(struct rdmamig_session *sess,
+			    struct rdmamig_block_ram *b, u32 chunk);
+int rdmamig_dst_zero(struct rdmamig_session *sess, struct rdmamig_block_ram *b,
+		     u64 offset, u32 npages);
+int rdmamig_pin_range(struct rdmamig_session *sess, u64 addr,
+		      unsigned long npages, unsigned int gup_flags,
+		      struct page **pages);
+void rdmamig_dst_pinall_work(struct work_struct *work);
+long rdmamig_pin_bits(struct rdmamig_session *sess, u64 base,
+		      const unsigned long *map, unsigned long start,
+		      unsigned long end, unsigned int gup_flags,
+		      struct page **pages);
+u64 rdmamig_blocks_bytes(struct rdmamig_session *sess, u32 *nblocks);
+
+#endif /* _RDMAMIG_BLOCK_H */
