@@ -78,30 +78,6 @@ bool rdmamig_session_change_state_locked(struct rdmamig_session *sess,
 	return true;
 }
 
-/**
- * rdmamig_session_change_state() - rdmamig_session_change_state_locked()
- * for a caller without @slock, which wakes the waiters and tells the faces
- * @sess: the session
- * @new: the state to enter
- *
- * Return: 0, the session's error if it ended meanwhile, else -EINVAL.
- */
-int rdmamig_session_change_state(struct rdmamig_session *sess,
-				 enum rdmamig_state new)
-{
-	unsigned long flags;
-	bool changed;
-
-	spin_lock_irqsave(&sess->slock, flags);
-	changed = rdmamig_session_change_state_locked(sess, new);
-	spin_unlock_irqrestore(&sess->slock, flags);
-	if (!changed)
-		return rdmamig_session_error(sess) ?: -EINVAL;
-	wake_up_all(&sess->wait);
-	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
-	return 0;
-}
-
 static void (*notifier)(struct rdmamig_session *sess, enum rdmamig_notify what);
 
 /* Parameters new sessions start with (netlink SET_DEFAULTS). */
@@ -694,19 +670,6 @@ struct rdmamig_session *rdmamig_session_find(u32 id)
 		if (sess->id == id)
 			return sess;
 	return NULL;
-}
-
-/*
- * Under rdmamig_sessions_lock(): the session with @id, with a reference
- * that keeps its struct after the mutex is dropped (rdmamig_session_put()).
- */
-struct rdmamig_session *rdmamig_session_find_get(u32 id)
-{
-	struct rdmamig_session *sess = rdmamig_session_find(id);
-
-	if (sess)
-		rdmamig_session_get(sess);
-	return sess;
 }
 
 /**

@@ -326,7 +326,6 @@ void rdmamig_session_set_notifier(void (*fn)(struct rdmamig_session *sess,
 void rdmamig_session_notify(struct rdmamig_session *sess,
 			    enum rdmamig_notify what);
 struct rdmamig_session *rdmamig_session_find(u32 id);
-struct rdmamig_session *rdmamig_session_find_get(u32 id);
 void rdmamig_sessions_lock(void);
 void rdmamig_sessions_unlock(void);
 int rdmamig_sessions_for_each_from(unsigned long *cursor,
@@ -349,8 +348,6 @@ bool rdmamig_session_dead(struct rdmamig_session *sess);
 int rdmamig_session_error(struct rdmamig_session *sess);
 bool rdmamig_session_change_state_locked(struct rdmamig_session *sess,
 					 enum rdmamig_state new);
-int rdmamig_session_change_state(struct rdmamig_session *sess,
-				 enum rdmamig_state new);
 void rdmamig_session_push_event(struct rdmamig_session *sess,
 				const struct rdmamig_event *ev);
 void rdmamig_session_unpop_event(struct rdmamig_session *sess,

@@ -739,8 +739,8 @@ TEST_F_TIMEOUT(race, close_dest_at_completed, 240)
 
 /*
  * 2. The source closes the moment COMPLETE returned 0; the destination
- * may still be handling the last messages (it acknowledged COMPLETE
- * first) and is then disconnected.  It must report COMPLETED with all the
+ * may still be handling the last messages (it entered COMPLETED, then
+ * acknowledged COMPLETE) and is then disconnected.  It must report COMPLETED with all the
  * data and the device state, and close.
  */
 TEST_F_TIMEOUT(race, close_source_after_complete, 240)
