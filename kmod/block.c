@@ -289,7 +289,7 @@ int rdmamig_pin_range(struct rdmamig_session *sess, u64 addr,
 static void reg_done(struct ib_cq *cq, struct ib_wc *wc)
 {
 	struct rdmamig_session *sess =
-		container_of(wc->wr_cqe, struct rdmamig_session, reg_cqe);
+		container_of(wc->wr_cqe, struct rdmamig_session, conn.reg_cqe);
 
 	rdmamig_sq_put(sess, 0, 1);
 	if (wc->status != IB_WC_SUCCESS && wc->status != IB_WC_WR_FLUSH_ERR)
@@ -364,12 +364,14 @@ static int pin_map(struct rdmamig_session *sess, u64 base, u32 nbits,
 }
 
 /**
- * rdmamig_dst_register() - pin and register one chunk for RDMA WRITE
+ * rdmamig_chunk_register() - pin and register one chunk for the peer
  * @sess: destination session with a PD and QP
  * @b: the block
  * @chunk: index of the chunk in @b
  * @map: the pages of the chunk to expose (REGISTER_PAGES_REQUEST, checked
  *	by the caller: not empty, none beyond the chunk), or NULL for all
+ * @access: what the peer may do through the key: IB_ACCESS_REMOTE_WRITE
+ *	(pre-copy's destination), IB_ACCESS_REMOTE_READ (a source pulled from)
  *
  * With a map, the pages it names are laid out back to back in the
  * registration, in chunk order; no other page of the chunk is pinned or
@@ -382,12 +384,12 @@ static int pin_map(struct rdmamig_session *sess, u64 base, u32 nbits,
  *
  * Return: 0, or a negative errno; nothing stays pinned on failure.
  */
-int rdmamig_dst_register(struct rdmamig_session *sess,
-			 struct rdmamig_block_ram *b, u32 chunk,
-			 const unsigned long *map)
+int rdmamig_chunk_register(struct rdmamig_session *sess,
+			   struct rdmamig_block_ram *b, u32 chunk,
+			   const unsigned long *map, int access)
 {
 	struct rdmamig_dst_chunk *c = &b->dst[chunk];
-	struct ib_device *dev = sess->pd->device;
+	struct ib_device *dev = sess->conn.pd->device;
 	u64 off = (u64)chunk << RDMAMIG_CHUNK_SHIFT;
 	u32 nbits = rdmamig_chunk_pages(b, chunk);
 	struct ib_reg_wr reg = {};
@@ -399,7 +401,7 @@ int rdmamig_dst_register(struct rdmamig_session *sess,
 	if (c->mr && !map)
 		return 0;
 	t0 = ktime_get();
-	rdmamig_dst_unregister(sess, b, chunk);
+	rdmamig_chunk_unregister(sess, b, chunk);
 	npages = map ? bitmap_weight(map, nbits) : nbits;
 
 	c->pages = kvcalloc(npages, sizeof(*c->pages), GFP_KERNEL);
@@ -434,7 +436,7 @@ int rdmamig_dst_register(struct rdmamig_session *sess,
 	 * last page of a 1 MiB chunk (256 entries: one map).  KASAN in the
 	 * debug kernel caught it; the spare entry gives it a second map.
 	 */
-	c->mr = ib_alloc_mr(sess->pd, IB_MR_TYPE_MEM_REG, npages + 1);
+	c->mr = ib_alloc_mr(sess->conn.pd, IB_MR_TYPE_MEM_REG, npages + 1);
 	if (IS_ERR(c->mr)) {
 		ret = PTR_ERR(c->mr);
 		c->mr = NULL;
@@ -451,14 +453,14 @@ int rdmamig_dst_register(struct rdmamig_session *sess,
 	ret = rdmamig_sq_take(sess, 0, 1);
 	if (ret)
 		goto err_mr;
-	sess->reg_cqe.done = reg_done;
+	sess->conn.reg_cqe.done = reg_done;
 	reg.wr.opcode = IB_WR_REG_MR;
-	reg.wr.wr_cqe = &sess->reg_cqe;
+	reg.wr.wr_cqe = &sess->conn.reg_cqe;
 	reg.wr.send_flags = IB_SEND_SIGNALED;
 	reg.mr = c->mr;
 	reg.key = c->mr->rkey;
-	reg.access = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE;
-	ret = ib_post_send(sess->qp, &reg.wr, NULL);
+	reg.access = IB_ACCESS_LOCAL_WRITE | access;
+	ret = ib_post_send(sess->conn.chans[0].qp, &reg.wr, NULL);
 	if (ret) {
 		rdmamig_sq_put(sess, 0, 1);
 		goto err_mr;
@@ -495,7 +497,7 @@ err_free_pages:
  * teardown, or on UNREGISTER_REQUEST when the source has no write in
  * flight to the chunk.
  */
-void rdmamig_dst_unregister(struct rdmamig_session *sess,
+void rdmamig_chunk_unregister(struct rdmamig_session *sess,
 			    struct rdmamig_block_ram *b, u32 chunk)
 {
 	struct rdmamig_dst_chunk *c = &b->dst[chunk];
@@ -505,7 +507,7 @@ void rdmamig_dst_unregister(struct rdmamig_session *sess,
 		return;
 	ib_dereg_mr(c->mr);
 	c->mr = NULL;
-	ib_dma_unmap_sg(sess->pd->device, c->sgt.sgl, c->sgt.orig_nents,
+	ib_dma_unmap_sg(sess->conn.pd->device, c->sgt.sgl, c->sgt.orig_nents,
 			DMA_BIDIRECTIONAL);
 	sg_free_table(&c->sgt);
 	unpin_user_pages_dirty_lock(c->pages, c->npages, true);
@@ -591,6 +593,20 @@ int rdmamig_dst_zero(struct rdmamig_session *sess, struct rdmamig_block_ram *b,
 	return 0;
 }
 
+/* Teardown: every chunk's registration, before the PD goes (conn.c). */
+void rdmamig_blocks_unregister(struct rdmamig_session *sess)
+{
+	u32 i, c;
+
+	for (i = 0; i < sess->nblocks; i++) {
+		struct rdmamig_block_ram *b = sess->blocks[i];
+
+		if (b->dst)
+			for (c = 0; c < b->nchunks; c++)
+				rdmamig_chunk_unregister(sess, b, c);
+	}
+}
+
 void rdmamig_blocks_free(struct rdmamig_session *sess)
 {
 	u32 i, c;
@@ -598,7 +614,7 @@ void rdmamig_blocks_free(struct rdmamig_session *sess)
 	for (i = 0; i < sess->nblocks; i++) {
 		struct rdmamig_block_ram *b = sess->blocks[i];
 
-		/* Registrations went with the PD in rdmamig_cm_teardown(). */
+		/* Registrations went before the PD: rdmamig_conn_destroy(). */
 		if (b->dst)
 			for (c = 0; c < b->nchunks; c++)
 				WARN_ON_ONCE(b->dst[c].mr);

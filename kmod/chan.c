@@ -28,11 +28,11 @@
  * and answers with CHANNELS_RESULT; the source brings its own to RTS.  The
  * destination posts nothing on them: they only take WRITEs.
  *
- * Teardown (rdmamig_cm_teardown()): a failure moves every channel to the
- * error state (rdmamig_chan_stop(), from the failure work) so that writes
- * in flight on them flush at once, as rdma_disconnect() does for channel
- * 0; then each connected channel is drained and all are destroyed before
- * the PD.
+ * Teardown (rdmamig_session_teardown()): a failure moves every channel to
+ * the error state (rdmamig_chan_stop(), from the failure work) so that
+ * writes in flight on them flush at once, as rdma_disconnect() does for
+ * channel 0; then rdmamig_conn_drain() drains each connected channel and
+ * rdmamig_conn_destroy() destroys them all before the PD.
  */
 #include "rdmamig.h"
 
@@ -68,14 +68,15 @@ static void chan_qp_event(struct ib_event *ev, void *ctx)
 /* A channel's CQ and QP, moved to INIT; undone by rdmamig_chan_destroy(). */
 static int create_one(struct rdmamig_session *sess, u32 index)
 {
-	struct rdmamig_chan *c = &sess->chans[index];
-	struct ib_device *dev = sess->pd->device;
+	struct rdmamig_chan *c = &sess->conn.chans[index];
+	struct ib_device *dev = sess->conn.pd->device;
 	struct ib_qp_init_attr attr = {};
 	struct ib_qp_attr qa = {};
 	int mask, ret;
 
 	c->sess = sess;
 	c->index = index;
+	c->sq_depth = RDMAMIG_SQ_DEPTH;
 	c->sq_avail = RDMAMIG_SQ_DEPTH;
 	c->psn = get_random_u32() & PSN_MASK;
 	/* Flushed WRs complete even when unsignaled: room for all of them. */
@@ -93,20 +94,20 @@ static int create_one(struct rdmamig_session *sess, u32 index)
 	attr.recv_cq = c->cq;
 	attr.qp_type = IB_QPT_RC;
 	attr.sq_sig_type = IB_SIGNAL_REQ_WR;
-	attr.port_num = sess->port_num;
+	attr.port_num = sess->conn.port_num;
 	attr.cap.max_send_wr = RDMAMIG_SQ_DEPTH + 1;	/* + drain */
 	attr.cap.max_recv_wr = 1;			/* the drain's */
 	attr.cap.max_send_sge = min_t(u32, dev->attrs.max_send_sge, 32);
 	attr.cap.max_recv_sge = 1;
 	attr.cap.max_rdma_ctxs = RDMAMIG_RW_CTXS;
-	c->qp = ib_create_qp(sess->pd, &attr);
+	c->qp = ib_create_qp(sess->conn.pd, &attr);
 	if (IS_ERR(c->qp)) {
 		ret = PTR_ERR(c->qp);
 		c->qp = NULL;
 		return ret;
 	}
 	qa.qp_state = IB_QPS_INIT;
-	ret = rdma_init_qp_attr(sess->cm_id, &qa, &mask);
+	ret = rdma_init_qp_attr(sess->conn.cm_id, &qa, &mask);
 	if (ret)
 		return ret;
 	return ib_modify_qp(c->qp, &qa, mask);
@@ -119,7 +120,7 @@ static int connect_one(struct rdmamig_session *sess, struct rdmamig_chan *c)
 	int mask, ret;
 
 	qa.qp_state = IB_QPS_RTR;
-	ret = rdma_init_qp_attr(sess->cm_id, &qa, &mask);
+	ret = rdma_init_qp_attr(sess->conn.cm_id, &qa, &mask);
 	if (ret)
 		return ret;
 	qa.dest_qp_num = c->peer_qpn;
@@ -129,7 +130,7 @@ static int connect_one(struct rdmamig_session *sess, struct rdmamig_chan *c)
 		return ret;
 	memset(&qa, 0, sizeof(qa));
 	qa.qp_state = IB_QPS_RTS;
-	ret = rdma_init_qp_attr(sess->cm_id, &qa, &mask);
+	ret = rdma_init_qp_attr(sess->conn.cm_id, &qa, &mask);
 	if (ret)
 		return ret;
 	qa.sq_psn = c->psn;
@@ -146,7 +147,7 @@ static void describe(struct rdmamig_session *sess,
 	u32 i;
 
 	for (i = 0; i < n; i++) {
-		struct rdmamig_chan *c = &sess->chans[i + 1];
+		struct rdmamig_chan *c = &sess->conn.chans[i + 1];
 
 		cmds[i].channel = cpu_to_be32(c->index);
 		cmds[i].qpn = cpu_to_be32(c->qp->qp_num);
@@ -182,16 +183,16 @@ static void take_peer(struct rdmamig_session *sess,
 	u32 i;
 
 	for (i = 0; i < n; i++) {
-		sess->chans[i + 1].peer_qpn = be32_to_cpu(cmds[i].qpn);
-		sess->chans[i + 1].peer_psn = be32_to_cpu(cmds[i].psn);
+		sess->conn.chans[i + 1].peer_qpn = be32_to_cpu(cmds[i].qpn);
+		sess->conn.chans[i + 1].peer_psn = be32_to_cpu(cmds[i].psn);
 	}
 }
 
 static void publish(struct rdmamig_session *sess, u32 nchan)
 {
 	spin_lock_irq(&sess->slock);
-	sess->chan_exchanged = true;
-	WRITE_ONCE(sess->nchan, nchan);
+	sess->conn.chan_exchanged = true;
+	WRITE_ONCE(sess->conn.nchan, nchan);
 	spin_unlock_irq(&sess->slock);
 	wake_up_all(&sess->wait);
 }
@@ -199,19 +200,19 @@ static void publish(struct rdmamig_session *sess, u32 nchan)
 /* Pairs with the release in the CHANNELS_RESULT handler. */
 static bool exchanged(struct rdmamig_session *sess)
 {
-	return smp_load_acquire(&sess->chan_exchanged);
+	return smp_load_acquire(&sess->conn.chan_exchanged);
 }
 
 /**
  * rdmamig_chan_connect() - source: bring up the granted extra channels
  * @sess: a source session whose channel 0 is established and authenticated
  *
- * On failure the QPs made so far stay for rdmamig_cm_teardown().
+ * On failure the QPs made so far stay for rdmamig_conn_destroy().
  * Return: 0 (also with a single channel), or an errno; the session failed.
  */
 int rdmamig_chan_connect(struct rdmamig_session *sess)
 {
-	u32 n = sess->chan_granted, i;
+	u32 n = sess->conn.chan_granted, i;
 	struct rdmamig_cmd_channel *cmds;
 	int ret = 0;
 
@@ -232,7 +233,7 @@ int rdmamig_chan_connect(struct rdmamig_session *sess)
 	}
 	describe(sess, cmds, n - 1);
 	spin_lock_irq(&sess->slock);
-	sess->chan_requested = true;
+	sess->conn.chan_requested = true;
 	spin_unlock_irq(&sess->slock);
 	ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_CHANNELS_REQUEST, n - 1, cmds,
 				(n - 1) * sizeof(*cmds));
@@ -244,7 +245,7 @@ int rdmamig_chan_connect(struct rdmamig_session *sess)
 		goto out;
 	}
 	for (i = 1; i < n; i++) {
-		ret = connect_one(sess, &sess->chans[i]);
+		ret = connect_one(sess, &sess->conn.chans[i]);
 		if (ret) {
 			rdmamig_session_fail(sess, ret, true,
 					     "channel %u: connecting its queue pair failed (%d)",
@@ -253,7 +254,7 @@ int rdmamig_chan_connect(struct rdmamig_session *sess)
 		}
 	}
 	spin_lock_irq(&sess->slock);
-	WRITE_ONCE(sess->nchan, n);
+	WRITE_ONCE(sess->conn.nchan, n);
 	spin_unlock_irq(&sess->slock);
 	sess_info(sess, "striping over %u channels\n", n);
 out:
@@ -261,16 +262,20 @@ out:
 	return ret;
 }
 
-/* Destination: the source's extra QPs; make ours and connect both ways. */
-static void dst_request(struct rdmamig_session *sess,
-			const struct rdmamig_cmd_channel *cmds, u32 repeat)
+/*
+ * CHANNELS_REQUEST, destination: the source's extra QPs; make ours and
+ * connect both ways.  In the ordered work, before the RAM blocks.
+ */
+void rdmamig_chan_dst_request(struct rdmamig_session *sess, const void *payload,
+			      u32 repeat, u32 len)
 {
-	u32 n = sess->chan_granted, i;
+	const struct rdmamig_cmd_channel *cmds = payload;
+	u32 n = sess->conn.chan_granted, i;
 	struct rdmamig_cmd_channel *res;
 	const char *why;
 	int ret;
 
-	if (n <= 1 || READ_ONCE(sess->chan_exchanged)) {
+	if (n <= 1 || READ_ONCE(sess->conn.chan_exchanged)) {
 		rdmamig_session_fail(sess, -EPROTO, true,
 				     "channels requested, none were granted or they exist already");
 		return;
@@ -288,7 +293,7 @@ static void dst_request(struct rdmamig_session *sess,
 	}
 	take_peer(sess, cmds, n - 1);
 	for (i = 1; i < n; i++) {
-		ret = create_one(sess, i) ?: connect_one(sess, &sess->chans[i]);
+		ret = create_one(sess, i) ?: connect_one(sess, &sess->conn.chans[i]);
 		if (ret) {
 			rdmamig_session_fail(sess, ret, true,
 					     "channel %u: destination could not set up its queue pair (%d)",
@@ -305,54 +310,34 @@ out:
 	kfree(res);
 }
 
-static void src_result(struct rdmamig_session *sess,
-		       const struct rdmamig_cmd_channel *cmds, u32 repeat)
+/* CHANNELS_RESULT, source: the destination's twins, connected. */
+void rdmamig_chan_src_result(struct rdmamig_session *sess, const void *payload,
+			     u32 repeat, u32 len)
 {
+	const struct rdmamig_cmd_channel *cmds = payload;
 	const char *why;
 
-	if (!READ_ONCE(sess->chan_requested) || READ_ONCE(sess->chan_exchanged)) {
+	if (!READ_ONCE(sess->conn.chan_requested) || READ_ONCE(sess->conn.chan_exchanged)) {
 		rdmamig_session_fail(sess, -EPROTO, true,
 				     "channels result nobody asked for");
 		return;
 	}
-	why = check_peer(sess, cmds, repeat, sess->chan_granted - 1);
+	why = check_peer(sess, cmds, repeat, sess->conn.chan_granted - 1);
 	if (why) {
 		rdmamig_session_fail(sess, -EPROTO, true,
 				     "bad channels result: %s", why);
 		return;
 	}
-	take_peer(sess, cmds, sess->chan_granted - 1);
+	take_peer(sess, cmds, sess->conn.chan_granted - 1);
 	/*
 	 * @nchan follows once our side is connected too.  Released after the
 	 * peer's QP numbers: exchanged()'s acquire lets the waiting connect
 	 * read them.
 	 */
 	spin_lock_irq(&sess->slock);
-	smp_store_release(&sess->chan_exchanged, true);
+	smp_store_release(&sess->conn.chan_exchanged, true);
 	spin_unlock_irq(&sess->slock);
 	wake_up_all(&sess->wait);
-}
-
-/**
- * rdmamig_chan_handle() - CHANNELS_REQUEST or CHANNELS_RESULT
- * @sess: the session; called in its ordered work, before the RAM blocks
- * @type: which of the two; the role was checked by the caller
- * @repeat: commands, consistent with the message length
- * @cmds: the commands
- */
-void rdmamig_chan_handle(struct rdmamig_session *sess, u16 type, u32 repeat,
-			 const struct rdmamig_cmd_channel *cmds)
-{
-	if (type == RDMAMIG_MSG_CHANNELS_REQUEST)
-		dst_request(sess, cmds, repeat);
-	else
-		src_result(sess, cmds, repeat);
-}
-
-/* The QP of channel @ch, below READ_ONCE(sess->nchan). */
-struct ib_qp *rdmamig_chan_qp(struct rdmamig_session *sess, u32 ch)
-{
-	return ch ? sess->chans[ch].qp : sess->qp;
 }
 
 /*
@@ -367,30 +352,20 @@ void rdmamig_chan_stop(struct rdmamig_session *sess)
 	u32 i, n;
 
 	spin_lock_irq(&sess->slock);
-	n = sess->nchan;
+	n = sess->conn.nchan;
 	spin_unlock_irq(&sess->slock);
 	for (i = 1; i < n; i++)
-		if (sess->chans[i].qp)
-			ib_modify_qp(sess->chans[i].qp, &qa, IB_QP_STATE);
+		if (sess->conn.chans[i].qp)
+			ib_modify_qp(sess->conn.chans[i].qp, &qa, IB_QP_STATE);
 }
 
-/* Teardown: after this no completion of an extra channel runs. */
-void rdmamig_chan_drain(struct rdmamig_session *sess)
-{
-	u32 i;
-
-	for (i = 1; i < RDMAMIG_CHANNELS_MAX; i++)
-		if (sess->chans[i].qp && sess->chans[i].connected)
-			ib_drain_qp(sess->chans[i].qp);
-}
-
-/* Teardown, after rdmamig_chan_drain() and before the PD goes. */
+/* Teardown (rdmamig_conn_destroy()): after the drain, before the PD goes. */
 void rdmamig_chan_destroy(struct rdmamig_session *sess)
 {
 	u32 i;
 
 	for (i = 1; i < RDMAMIG_CHANNELS_MAX; i++) {
-		struct rdmamig_chan *c = &sess->chans[i];
+		struct rdmamig_chan *c = &sess->conn.chans[i];
 
 		if (c->qp)
 			ib_destroy_qp(c->qp);

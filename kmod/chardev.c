@@ -22,7 +22,7 @@
 #include "block.h"
 #include "cm.h"
 #include "stream.h"
-#include "xfer.h"
+#include "mode.h"
 
 /* Smallest size accepted for each struct: its first published version. */
 #define PARAMS_SIZE_VER0	offsetofend(struct rdmamig_params, wire_version)
@@ -152,7 +152,7 @@ static int send_round(struct rdmamig_session *sess, void __user *u)
 			      DIV_ROUND_UP(r.npages, 64) * sizeof(u64));
 	if (IS_ERR(bitmap))
 		return PTR_ERR(bitmap);
-	ret = rdmamig_xfer_send_round(sess, &r, bitmap);
+	ret = rdmamig_mode_send_round(sess, &r, bitmap);
 	kvfree(bitmap);
 	return ret;
 }
@@ -266,10 +266,10 @@ static long rdmamig_ioctl(struct file *file, unsigned int cmd,
 		ret = send_round(sess, u);
 		break;
 	case _IOC_NR(RDMAMIG_IOC_END_ROUND):
-		ret = rdmamig_xfer_end_round(sess);
+		ret = rdmamig_mode_end_round(sess);
 		break;
 	case _IOC_NR(RDMAMIG_IOC_COMPLETE):
-		ret = rdmamig_xfer_complete(sess);
+		ret = rdmamig_mode_complete(sess);
 		break;
 	default:
 		ret = -ENOTTY;

@@ -19,7 +19,9 @@
 #include "block.h"
 #include "chan.h"
 #include "cm.h"
+#include "conn.h"
 #include "ctrl.h"
+#include "mode.h"
 #include "xfer.h"
 
 #define CM_TIMEOUT_MS		5000
@@ -64,95 +66,6 @@ static void set_ibdev(struct rdmamig_session *sess, struct ib_device *dev)
 	spin_unlock_irqrestore(&sess->slock, flags);
 }
 
-/* PD, CQ, QP and control buffers on @id's device; called from the handler. */
-static int create_conn(struct rdmamig_session *sess, struct rdma_cm_id *id)
-{
-	struct ib_device *dev = id->device;
-	struct ib_qp_init_attr attr = {};
-	unsigned long flags;
-	int ret;
-
-	sess->pd = ib_alloc_pd(dev, 0);
-	if (IS_ERR(sess->pd)) {
-		ret = PTR_ERR(sess->pd);
-		sess->pd = NULL;
-		return ret;
-	}
-	sess->sq_depth = RDMAMIG_SQ_DEPTH;
-	sess->sq_avail = RDMAMIG_SQ_DEPTH;
-	/* Flushed WRs complete even when unsignaled: room for all of them. */
-	sess->cq = ib_alloc_cq(dev, sess,
-			       RDMAMIG_SQ_DEPTH * 2 + RDMAMIG_RX_DEPTH + 2, 0,
-			       IB_POLL_SOFTIRQ);
-	if (IS_ERR(sess->cq)) {
-		ret = PTR_ERR(sess->cq);
-		sess->cq = NULL;
-		return ret;
-	}
-
-	attr.send_cq = sess->cq;
-	attr.recv_cq = sess->cq;
-	attr.qp_type = IB_QPT_RC;
-	attr.sq_sig_type = IB_SIGNAL_REQ_WR;
-	attr.port_num = id->port_num;
-	attr.cap.max_send_wr = RDMAMIG_SQ_DEPTH + 1;	/* + drain */
-	attr.cap.max_recv_wr = RDMAMIG_RX_DEPTH + 1;	/* + drain */
-	attr.cap.max_send_sge = min_t(u32, dev->attrs.max_send_sge, 32);
-	attr.cap.max_recv_sge = 1;
-	attr.cap.max_rdma_ctxs = RDMAMIG_RW_CTXS;
-	ret = rdma_create_qp(id, sess->pd, &attr);
-	if (ret)
-		return ret;
-	sess->qp = id->qp;
-	sess->port_num = id->port_num;
-
-	ret = rdmamig_ctrl_create(sess);
-	if (ret)
-		return ret;
-	ret = rdmamig_ctrl_post_all_recvs(sess);
-	if (ret)
-		return ret;
-
-	spin_lock_irqsave(&sess->slock, flags);
-	sess->ibdev = dev;
-	sess->nchan = 1;
-	spin_unlock_irqrestore(&sess->slock, flags);
-	return 0;
-}
-
-/*
- * Undo create_conn().  Nothing may post to the QP any more (it was
- * drained, or never connected): QPs first, then the CQ, whose freeing
- * waits for a running completion handler; only then what completions
- * point at, the control buffers, and the registrations.
- */
-static void destroy_conn(struct rdmamig_session *sess)
-{
-	u32 i, c;
-
-	rdmamig_chan_destroy(sess);
-	if (sess->qp) {
-		ib_destroy_qp(sess->qp);
-		sess->qp = NULL;
-	}
-	if (sess->cq) {
-		ib_free_cq(sess->cq);
-		sess->cq = NULL;
-	}
-	if (!sess->pd)
-		return;
-	rdmamig_ctrl_destroy(sess);
-	for (i = 0; i < sess->nblocks; i++) {
-		struct rdmamig_block_ram *b = sess->blocks[i];
-
-		if (b->dst)
-			for (c = 0; c < b->nchunks; c++)
-				rdmamig_dst_unregister(sess, b, c);
-	}
-	ib_dealloc_pd(sess->pd);
-	sess->pd = NULL;
-}
-
 static const char *reject_reason(u8 status)
 {
 	switch (status) {
@@ -194,7 +107,7 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	u8 version;
 	int ret;
 
-	if (sess->cm_id || READ_ONCE(sess->state) != RDMAMIG_STATE_SETUP)
+	if (sess->conn.cm_id || READ_ONCE(sess->state) != RDMAMIG_STATE_SETUP)
 		return dst_reject(id, sess, RDMAMIG_REJ_BUSY);
 	if (ev->param.conn.private_data_len < sizeof(*req) ||
 	    be32_to_cpu(req->magic) != RDMAMIG_WIRE_MAGIC)
@@ -228,11 +141,11 @@ static int dst_connect_request(struct rdmamig_session *sess,
 		sess->caps &= ~RDMAMIG_WIRE_CAP_SPARSE;
 	if ((want & RDMAMIG_WIRE_CAP_PIN_ALL) && !(sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL))
 		sess_info(sess, "source asked for pin-all, not allowed here: dynamic registration\n");
-	sess->keepalive_ms = (ka && sess->params.keepalive_ms) ?
+	sess->conn.keepalive_ms = (ka && sess->params.keepalive_ms) ?
 			     max(ka, sess->params.keepalive_ms) : 0;
 	sess->wire_version = version;
-	sess->peer_depth = be16_to_cpu(req->credits);
-	sess->credits = sess->peer_depth;
+	sess->conn.peer_depth = be16_to_cpu(req->credits);
+	sess->conn.credits = sess->conn.peer_depth;
 	/*
 	 * Channels: at most what we allow.  A source that predates them sent
 	 * zeroes there (or nothing): one channel; an offer over the maximum
@@ -240,26 +153,27 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	 */
 	if (ev->param.conn.private_data_len >= sizeof(struct rdmamig_cm_request))
 		offer = ((const struct rdmamig_cm_request *)req)->ext.channels ?: 1;
-	sess->chan_granted = clamp_t(u32, min(offer, sess->params.channels), 1,
+	sess->conn.chan_granted = clamp_t(u32, min(offer, sess->params.channels), 1,
 				     RDMAMIG_CHANNELS_MAX);
 
-	ret = create_conn(sess, id);
+	ret = rdmamig_conn_create(sess, id);
 	if (ret)
 		goto err;
-	sess->cm_id = id;
+	rdmamig_mode_select(sess);
+	sess->conn.cm_id = id;
 	snprintf(sess->peer_addr, sizeof(sess->peer_addr), "%pISpc",
 		 &id->route.addr.dst_addr);
 
 	fill_priv(sess, &acc.priv, version, sess->caps,
-		  rdmamig_hostile_keepalive(sess, sess->keepalive_ms), 0);
-	acc.ext.channels = sess->chan_granted;
+		  rdmamig_hostile_keepalive(sess, sess->conn.keepalive_ms), 0);
+	acc.ext.channels = sess->conn.chan_granted;
 	if (sess->caps & RDMAMIG_WIRE_CAP_AUTH) {
 		rdmamig_auth_challenge(&acc.priv);
 		sess->auth_req = *req;
 		sess->auth_rep = acc.priv;
 		ret = rdmamig_auth_dst_mac(sess, acc.mac);
 		if (ret) {
-			sess->cm_id = NULL;
+			sess->conn.cm_id = NULL;
 			goto err;
 		}
 		/* Before the accept: the source's first message checks it. */
@@ -272,7 +186,7 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	param.retry_count = 7;
 	ret = rdmamig_hostile_accept(sess) ?: rdma_accept(id, &param);
 	if (ret) {
-		sess->cm_id = NULL;
+		sess->conn.cm_id = NULL;
 		goto err;
 	}
 	return 0;
@@ -280,11 +194,12 @@ static int dst_connect_request(struct rdmamig_session *sess,
 err:
 	/*
 	 * The QP never connected: only its receives are posted, and they
-	 * can only be flushed, which destroy_conn() lets finish (QP, then
-	 * CQ) before it frees their buffers (hostile mode 23).
+	 * can only be flushed, which rdmamig_conn_destroy() lets finish (QP,
+	 * then CQ) before it frees their buffers (hostile mode 23).  The CM
+	 * destroys @id; the listener stays.
 	 */
 	id->qp = NULL;
-	destroy_conn(sess);
+	rdmamig_conn_destroy(sess);
 	dst_reject(id, sess, RDMAMIG_REJ_NO_RESOURCES);
 	return ret;
 }
@@ -322,21 +237,21 @@ static int src_established(struct rdmamig_session *sess,
 		sess_info(sess, "destination declined pin-all: dynamic registration\n");
 	sess->caps = caps;
 	sess->wire_version = rep->version;
-	sess->keepalive_ms = be32_to_cpu(rep->keepalive_ms);
-	sess->peer_depth = be16_to_cpu(rep->credits);
-	if (sess->peer_depth < 2 || sess->peer_depth > RDMAMIG_MAX_REPEAT) {
+	sess->conn.keepalive_ms = be32_to_cpu(rep->keepalive_ms);
+	sess->conn.peer_depth = be16_to_cpu(rep->credits);
+	if (sess->conn.peer_depth < 2 || sess->conn.peer_depth > RDMAMIG_MAX_REPEAT) {
 		rdmamig_session_fail(sess, -EPROTO, false,
 				     "destination announced %d receive buffers",
-				     sess->peer_depth);
+				     sess->conn.peer_depth);
 		return -EPROTO;
 	}
-	sess->credits = sess->peer_depth;
+	sess->conn.credits = sess->conn.peer_depth;
 	/* Chosen from our offer: 0 if we offered none, else within range. */
-	if (!keepalive_valid(sess->keepalive_ms) ||
-	    (sess->keepalive_ms && !be32_to_cpu(sess->auth_req.keepalive_ms))) {
+	if (!keepalive_valid(sess->conn.keepalive_ms) ||
+	    (sess->conn.keepalive_ms && !be32_to_cpu(sess->auth_req.keepalive_ms))) {
 		rdmamig_session_fail(sess, -EPROTO, true,
 				     "destination chose a keepalive of %u ms",
-				     sess->keepalive_ms);
+				     sess->conn.keepalive_ms);
 		return -EPROTO;
 	}
 	/* A destination that predates channels answers zero: one. */
@@ -349,7 +264,7 @@ static int src_established(struct rdmamig_session *sess,
 				     granted, sess->params.channels);
 		return -EPROTO;
 	}
-	sess->chan_granted = granted;
+	sess->conn.chan_granted = granted;
 	/* Checked last: with the credits known, the failure reaches the peer. */
 	if (rdmamig_auth_required(sess)) {
 		if (!(caps & RDMAMIG_WIRE_CAP_AUTH)) {
@@ -362,7 +277,7 @@ static int src_established(struct rdmamig_session *sess,
 		if (ret) {
 			rdmamig_session_fail(sess, ret, true,
 					     "destination %pISpc failed authentication: %s",
-					     &sess->cm_id->route.addr.dst_addr,
+					     &sess->conn.cm_id->route.addr.dst_addr,
 					     ret == -EACCES ? "it does not hold this session's secret" :
 					     "HMAC computation failed");
 			return ret;
@@ -371,6 +286,7 @@ static int src_established(struct rdmamig_session *sess,
 		sess->authenticated = true;
 		spin_unlock_irq(&sess->slock);
 	}
+	rdmamig_mode_select(sess);
 	return 0;
 }
 
@@ -407,7 +323,7 @@ static int src_route_resolved(struct rdmamig_session *sess,
 	u32 caps;
 	int ret;
 
-	ret = create_conn(sess, id);
+	ret = rdmamig_conn_create(sess, id);
 	if (ret)
 		return ret;
 	caps = sess->params.caps & RDMAMIG_WIRE_CAP_PIN_ALL;
@@ -531,8 +447,8 @@ static int start_session(struct rdmamig_session *sess, enum rdmamig_role role)
 
 	if (!sess->nblocks)
 		return -EINVAL;
-	if (!sess->wq) {
-		ret = rdmamig_ctrl_alloc_wq(sess);
+	if (!sess->conn.wq) {
+		ret = rdmamig_conn_alloc_wq(sess);
 		if (ret)
 			return ret;
 	}
@@ -631,7 +547,7 @@ int rdmamig_cm_accept(struct rdmamig_session *sess, unsigned long timeout_ms)
 	if (timeout_ms > INT_MAX)
 		return -EINVAL;
 	ret = rdmamig_session_wait(sess, rdmamig_peer_ready, wait_jiffies(timeout_ms));
-	if (ret == -ETIMEDOUT && sess->cm_id)
+	if (ret == -ETIMEDOUT && sess->conn.cm_id)
 		rdmamig_session_fail(sess, ret, true,
 				     "source connected but sent no RAM blocks");
 	if (!ret)
@@ -664,7 +580,7 @@ int rdmamig_cm_connect(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 	if (rdmamig_auth_required(sess) && !sess->auth_tfm)
 		return -ENOKEY;
 	capture_owner(sess);
-	ret = rdmamig_xfer_memlock_check(sess);
+	ret = rdmamig_precopy_src_memlock_check(sess);
 	if (ret)
 		return ret;
 
@@ -677,7 +593,7 @@ int rdmamig_cm_connect(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 		rdmamig_session_fail(sess, ret, false, "cannot create a CM id");
 		return ret;
 	}
-	sess->cm_id = id;
+	sess->conn.cm_id = id;
 	ret = rdma_resolve_addr(id, NULL, (struct sockaddr *)&ss, CM_TIMEOUT_MS);
 	if (ret) {
 		rdmamig_session_fail(sess, ret, false, "cannot resolve %s", ua->host);
@@ -709,7 +625,7 @@ int rdmamig_cm_connect(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 	ret = rdmamig_chan_connect(sess);
 	if (ret)
 		return rdmamig_session_error(sess) ?: ret;
-	ret = rdmamig_xfer_exchange_blocks(sess);
+	ret = rdmamig_mode_start(sess);
 	if (ret)
 		rdmamig_session_fail(sess, ret, true, "RAM blocks not accepted");
 	else
@@ -718,61 +634,18 @@ int rdmamig_cm_connect(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 }
 
 /*
- * Release the connection's resources, in the order rdmamig_session_teardown()
- * gives: stop, drain, destroy, then free.
+ * Teardown's first step here: no listener, and the handler of the
+ * connection's id idle.  Once the handler lock was taken with @closing
+ * set, handlers return at once (cm_handler()).
  */
-void rdmamig_cm_teardown(struct rdmamig_session *sess)
+void rdmamig_cm_stop(struct rdmamig_session *sess)
 {
-	struct workqueue_struct *wq;
-
-	/* From here on no work is queued: each is stopped once, below. */
-	spin_lock_irq(&sess->slock);
-	sess->closing = true;
-	spin_unlock_irq(&sess->slock);
-	/* A reply of the rx work waiting for a credit gives up. */
-	wake_up_all(&sess->tx_wait);
 	if (sess->listen_id) {
-		rdma_destroy_id(sess->listen_id);
+		rdma_destroy_id(sess->listen_id);	/* waits for its handler */
 		sess->listen_id = NULL;
 	}
-	/* Once the handler lock was taken with @closing set, handlers idle. */
-	if (sess->cm_id) {
-		rdma_lock_handler(sess->cm_id);
-		rdma_unlock_handler(sess->cm_id);
+	if (sess->conn.cm_id) {
+		rdma_lock_handler(sess->conn.cm_id);
+		rdma_unlock_handler(sess->conn.cm_id);
 	}
-	/* Registrations it posts are done before the QP drains. */
-	cancel_work_sync(&sess->pinall_work);
-	cancel_delayed_work_sync(&sess->keepalive_work);
-	cancel_delayed_work_sync(&sess->disconnect_work);
-	/* A failure's ERROR still goes out: the peer learns why. */
-	flush_work(&sess->fail_work);
-	/* It sees @closing: it handles and re-posts nothing more. */
-	cancel_work_sync(&sess->rx_work);
-	/*
-	 * A completed destination's last ACK may still be on the send queue:
-	 * let it leave before the disconnect flushes it.
-	 */
-	if (sess->qp && READ_ONCE(sess->state) == RDMAMIG_STATE_COMPLETED)
-		wait_event_timeout(sess->tx_wait,
-				   READ_ONCE(sess->sq_avail) == sess->sq_depth, HZ);
-	/* Nothing can post any more: after the drains no completion comes. */
-	if (sess->cm_id && sess->qp)
-		rdma_disconnect(sess->cm_id);
-	if (sess->qp)
-		ib_drain_qp(sess->qp);
-	rdmamig_chan_drain(sess);
-	if (sess->cm_id)
-		sess->cm_id->qp = NULL;	/* destroyed below, not by the CM */
-	destroy_conn(sess);
-	if (sess->cm_id) {
-		rdma_destroy_id(sess->cm_id);
-		sess->cm_id = NULL;
-	}
-	spin_lock_irq(&sess->slock);
-	wq = sess->wq;
-	sess->wq = NULL;
-	sess->ibdev = NULL;
-	spin_unlock_irq(&sess->slock);
-	if (wq)
-		destroy_workqueue(wq);
 }

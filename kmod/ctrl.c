@@ -22,7 +22,7 @@
 #include "session.h"
 #include "chan.h"
 #include "ctrl.h"
-#include "xfer.h"
+#include "msg.h"
 
 #define CTRL_SEND_TIMEOUT	(30 * HZ)
 
@@ -34,7 +34,7 @@ static int alloc_bufs(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *buf
 		      int n, enum dma_data_direction dir,
 		      void (*done)(struct ib_cq *cq, struct ib_wc *wc))
 {
-	struct ib_device *dev = sess->pd->device;
+	struct ib_device *dev = sess->conn.pd->device;
 	int i;
 
 	for (i = 0; i < n; i++) {
@@ -65,7 +65,7 @@ static void free_bufs(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *buf
 	for (i = 0; i < n; i++) {
 		if (!bufs[i].data)
 			continue;
-		ib_dma_unmap_single(sess->pd->device, bufs[i].dma,
+		ib_dma_unmap_single(sess->conn.pd->device, bufs[i].dma,
 				    RDMAMIG_MSG_SIZE, dir);
 		kfree(bufs[i].data);
 	}
@@ -77,32 +77,32 @@ int rdmamig_ctrl_create(struct rdmamig_session *sess)
 {
 	int i, ret;
 
-	sess->rx = kcalloc(RDMAMIG_RX_DEPTH, sizeof(*sess->rx), GFP_KERNEL);
-	sess->tx = kcalloc(RDMAMIG_TX_DEPTH, sizeof(*sess->tx), GFP_KERNEL);
-	if (!sess->rx || !sess->tx)
+	sess->conn.rx = kcalloc(RDMAMIG_RX_DEPTH, sizeof(*sess->conn.rx), GFP_KERNEL);
+	sess->conn.tx = kcalloc(RDMAMIG_TX_DEPTH, sizeof(*sess->conn.tx), GFP_KERNEL);
+	if (!sess->conn.rx || !sess->conn.tx)
 		return -ENOMEM;
-	ret = alloc_bufs(sess, sess->rx, RDMAMIG_RX_DEPTH, DMA_FROM_DEVICE,
+	ret = alloc_bufs(sess, sess->conn.rx, RDMAMIG_RX_DEPTH, DMA_FROM_DEVICE,
 			 ctrl_rx_done);
 	if (ret)
 		return ret;
-	ret = alloc_bufs(sess, sess->tx, RDMAMIG_TX_DEPTH, DMA_TO_DEVICE,
+	ret = alloc_bufs(sess, sess->conn.tx, RDMAMIG_TX_DEPTH, DMA_TO_DEVICE,
 			 ctrl_tx_done);
 	if (ret)
 		return ret;
 	for (i = 0; i < RDMAMIG_TX_DEPTH; i++)
-		list_add_tail(&sess->tx[i].list, &sess->tx_free);
+		list_add_tail(&sess->conn.tx[i].list, &sess->conn.tx_free);
 	return 0;
 }
 
 /* After the QP is drained: no completion can touch the buffers. */
 void rdmamig_ctrl_destroy(struct rdmamig_session *sess)
 {
-	free_bufs(sess, sess->rx, RDMAMIG_RX_DEPTH, DMA_FROM_DEVICE);
-	free_bufs(sess, sess->tx, RDMAMIG_TX_DEPTH, DMA_TO_DEVICE);
-	sess->rx = NULL;
-	sess->tx = NULL;
-	INIT_LIST_HEAD(&sess->tx_free);
-	INIT_LIST_HEAD(&sess->rx_queue);
+	free_bufs(sess, sess->conn.rx, RDMAMIG_RX_DEPTH, DMA_FROM_DEVICE);
+	free_bufs(sess, sess->conn.tx, RDMAMIG_TX_DEPTH, DMA_TO_DEVICE);
+	sess->conn.rx = NULL;
+	sess->conn.tx = NULL;
+	INIT_LIST_HEAD(&sess->conn.tx_free);
+	INIT_LIST_HEAD(&sess->conn.rx_queue);
 }
 
 static int post_recv(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b)
@@ -110,7 +110,7 @@ static int post_recv(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b)
 	struct ib_sge sge = {
 		.addr = b->dma,
 		.length = RDMAMIG_MSG_SIZE,
-		.lkey = sess->pd->local_dma_lkey,
+		.lkey = sess->conn.pd->local_dma_lkey,
 	};
 	struct ib_recv_wr wr = {
 		.wr_cqe = &b->cqe,
@@ -118,7 +118,7 @@ static int post_recv(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b)
 		.num_sge = 1,
 	};
 
-	return ib_post_recv(sess->qp, &wr, NULL);
+	return ib_post_recv(sess->conn.chans[0].qp, &wr, NULL);
 }
 
 int rdmamig_ctrl_post_all_recvs(struct rdmamig_session *sess)
@@ -126,7 +126,7 @@ int rdmamig_ctrl_post_all_recvs(struct rdmamig_session *sess)
 	int i, ret;
 
 	for (i = 0; i < RDMAMIG_RX_DEPTH; i++) {
-		ret = post_recv(sess, &sess->rx[i]);
+		ret = post_recv(sess, &sess->conn.rx[i]);
 		if (ret)
 			return ret;
 	}
@@ -146,10 +146,10 @@ static void ctrl_tx_done(struct ib_cq *cq, struct ib_wc *wc)
 	unsigned long flags;
 
 	spin_lock_irqsave(&sess->slock, flags);
-	list_add_tail(&b->list, &sess->tx_free);
-	sess->sq_avail++;
+	list_add_tail(&b->list, &sess->conn.tx_free);
+	sess->conn.chans[0].sq_avail++;
 	spin_unlock_irqrestore(&sess->slock, flags);
-	wake_up_all(&sess->tx_wait);
+	wake_up_all(&sess->conn.tx_wait);
 
 	if (wc->status != IB_WC_SUCCESS && !flushed(wc))
 		rdmamig_session_fail(sess, -EIO, false, "control send failed: %s",
@@ -174,7 +174,7 @@ static void ctrl_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 		return;
 	}
 	b->byte_len = wc->byte_len;
-	ib_dma_sync_single_for_cpu(sess->pd->device, b->dma, RDMAMIG_MSG_SIZE,
+	ib_dma_sync_single_for_cpu(sess->conn.pd->device, b->dma, RDMAMIG_MSG_SIZE,
 				   DMA_FROM_DEVICE);
 	if (b->byte_len >= sizeof(*hdr))
 		credits = be16_to_cpu(hdr->credits);
@@ -183,20 +183,20 @@ static void ctrl_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 
 	spin_lock_irqsave(&sess->slock, flags);
 	/* The peer cannot grant more buffers than it has. */
-	if (credits > sess->peer_depth - sess->credits)
+	if (credits > sess->conn.peer_depth - sess->conn.credits)
 		bad = true;
 	else
-		sess->credits += credits;
-	list_add_tail(&b->list, &sess->rx_queue);
-	sess->last_rx = jiffies;
+		sess->conn.credits += credits;
+	list_add_tail(&b->list, &sess->conn.rx_queue);
+	sess->conn.last_rx = jiffies;
 	spin_unlock_irqrestore(&sess->slock, flags);
 
 	if (bad)
 		rdmamig_session_fail(sess, -EPROTO, true,
 				     "peer granted %u credits, more than it has",
 				     credits);
-	wake_up_all(&sess->tx_wait);
-	rdmamig_session_queue_work(sess, sess->wq, &sess->rx_work);
+	wake_up_all(&sess->conn.tx_wait);
+	rdmamig_session_queue_work(sess, sess->conn.wq, &sess->conn.rx_work);
 }
 
 /* Take a send buffer, a send-queue slot and a credit, or nothing. */
@@ -209,15 +209,15 @@ static struct rdmamig_ctrl_buf *tx_get(struct rdmamig_session *sess,
 	unsigned long flags;
 
 	spin_lock_irqsave(&sess->slock, flags);
-	if (!list_empty(&sess->tx_free) && sess->sq_avail > 0 &&
-	    sess->credits >= reserve) {
-		b = list_first_entry(&sess->tx_free, struct rdmamig_ctrl_buf,
+	if (!list_empty(&sess->conn.tx_free) && sess->conn.chans[0].sq_avail > 0 &&
+	    sess->conn.credits >= reserve) {
+		b = list_first_entry(&sess->conn.tx_free, struct rdmamig_ctrl_buf,
 				     list);
 		list_del(&b->list);
-		sess->sq_avail--;
-		sess->credits--;
-		*grant = sess->grant;
-		sess->grant = 0;
+		sess->conn.chans[0].sq_avail--;
+		sess->conn.credits--;
+		*grant = sess->conn.grant;
+		sess->conn.grant = 0;
 	}
 	spin_unlock_irqrestore(&sess->slock, flags);
 	return b;
@@ -229,10 +229,10 @@ static void tx_put_back(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b
 	unsigned long flags;
 
 	spin_lock_irqsave(&sess->slock, flags);
-	list_add(&b->list, &sess->tx_free);
-	sess->sq_avail++;
-	sess->credits++;
-	sess->grant += grant;
+	list_add(&b->list, &sess->conn.tx_free);
+	sess->conn.chans[0].sq_avail++;
+	sess->conn.credits++;
+	sess->conn.grant += grant;
 	spin_unlock_irqrestore(&sess->slock, flags);
 }
 
@@ -244,7 +244,7 @@ static int post_msg(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b,
 	struct ib_sge sge = {
 		.addr = b->dma,
 		.length = sizeof(*hdr) + len,
-		.lkey = sess->pd->local_dma_lkey,
+		.lkey = sess->conn.pd->local_dma_lkey,
 	};
 	struct ib_send_wr wr = {
 		.wr_cqe = &b->cqe,
@@ -264,10 +264,10 @@ static int post_msg(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b,
 		memcpy(hdr + 1, payload, len);
 	rdmamig_hostile_mangle(sess, hdr, &sge.length);
 	/* sge.length: a hostile mode may have made the message longer. */
-	ib_dma_sync_single_for_device(sess->pd->device, b->dma,
+	ib_dma_sync_single_for_device(sess->conn.pd->device, b->dma,
 				      max_t(u32, sge.length, sizeof(*hdr) + len),
 				      DMA_TO_DEVICE);
-	ret = ib_post_send(sess->qp, &wr, NULL);
+	ret = ib_post_send(sess->conn.chans[0].qp, &wr, NULL);
 	if (ret)
 		tx_put_back(sess, b, grant);
 	return ret;
@@ -299,7 +299,7 @@ int rdmamig_ctrl_send(struct rdmamig_session *sess, enum rdmamig_msg_type type,
 	 * A completed session is not dead, and its rx work may be waiting
 	 * here for a credit when teardown begins: @closing ends the wait.
 	 */
-	left = wait_event_interruptible_timeout(sess->tx_wait,
+	left = wait_event_interruptible_timeout(sess->conn.tx_wait,
 				  rdmamig_session_dead(sess) ||
 				  rdmamig_session_closing(sess) ||
 				  (b = tx_get(sess, type, &grant)),
@@ -334,13 +334,13 @@ int rdmamig_ctrl_send(struct rdmamig_session *sess, enum rdmamig_msg_type type,
 }
 
 /*
- * Channel 0's slots are shared with the control messages (@sq_avail);
- * each extra channel counts its own.  One lock for all: the data path
- * posts from a single thread, completions only add.
+ * Channel 0's slots are shared with the control messages; each extra
+ * channel counts its own.  One lock for all: the data path posts from a
+ * single thread, completions only add.
  */
 static int *sq_slots(struct rdmamig_session *sess, u32 ch)
 {
-	return ch ? &sess->chans[ch].sq_avail : &sess->sq_avail;
+	return &sess->conn.chans[ch].sq_avail;
 }
 
 /*
@@ -380,7 +380,7 @@ int rdmamig_sq_take(struct rdmamig_session *sess, u32 ch, int n)
 {
 	bool took = false;
 
-	if (!wait_event_timeout(sess->tx_wait, rdmamig_session_dead(sess) ||
+	if (!wait_event_timeout(sess->conn.tx_wait, rdmamig_session_dead(sess) ||
 				(took = sq_try(sess, ch, n)), CTRL_SEND_TIMEOUT))
 		return -ETIMEDOUT;
 	if (rdmamig_session_dead(sess)) {
@@ -399,95 +399,7 @@ void rdmamig_sq_put(struct rdmamig_session *sess, u32 ch, int n)
 	spin_lock_irqsave(&sess->slock, flags);
 	*sq_slots(sess, ch) += n;
 	spin_unlock_irqrestore(&sess->slock, flags);
-	wake_up_all(&sess->tx_wait);
-}
-
-/* Size of one command of each type; 0: no payload; -1: variable. */
-static int cmd_size(u16 type)
-{
-	switch (type) {
-	case RDMAMIG_MSG_ERROR:
-		return sizeof(struct rdmamig_cmd_error);
-	case RDMAMIG_MSG_READY:
-	case RDMAMIG_MSG_KEEPALIVE:
-		return 0;
-	case RDMAMIG_MSG_DEVICE_STATE:
-		return -1;
-	case RDMAMIG_MSG_RAM_BLOCKS_REQUEST:
-		return sizeof(struct rdmamig_cmd_block);
-	case RDMAMIG_MSG_COMPRESS:
-		return sizeof(struct rdmamig_cmd_compress);
-	case RDMAMIG_MSG_REGISTER_REQUEST:
-	case RDMAMIG_MSG_UNREGISTER_REQUEST:
-	case RDMAMIG_MSG_UNREGISTER_FINISHED:
-		return sizeof(struct rdmamig_cmd_chunk);
-	case RDMAMIG_MSG_REGISTER_PAGES_REQUEST:
-		return sizeof(struct rdmamig_cmd_pages);
-	case RDMAMIG_MSG_REGISTER_RESULT:
-		return sizeof(struct rdmamig_cmd_key);
-	case RDMAMIG_MSG_AUTH:
-		return sizeof(struct rdmamig_cmd_auth);
-	case RDMAMIG_MSG_CHANNELS_REQUEST:
-	case RDMAMIG_MSG_CHANNELS_RESULT:
-		return sizeof(struct rdmamig_cmd_channel);
-	case RDMAMIG_MSG_RAM_BLOCKS_RESULT:
-		return sizeof(struct rdmamig_cmd_blocks_result);
-	case RDMAMIG_MSG_REGISTER_FINISHED:
-	case RDMAMIG_MSG_ACK:
-	case RDMAMIG_MSG_COMPLETE:
-	case RDMAMIG_MSG_BARRIER:
-		return sizeof(struct rdmamig_cmd_round);
-	default:
-		return -2;
-	}
-}
-
-static bool single_command(u16 type)
-{
-	switch (type) {
-	case RDMAMIG_MSG_ERROR:
-	case RDMAMIG_MSG_AUTH:
-	case RDMAMIG_MSG_RAM_BLOCKS_RESULT:
-	case RDMAMIG_MSG_REGISTER_FINISHED:
-	case RDMAMIG_MSG_ACK:
-	case RDMAMIG_MSG_COMPLETE:
-	case RDMAMIG_MSG_BARRIER:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* Header checks common to every type.  Return: NULL or what is wrong. */
-static const char *check_header(struct rdmamig_ctrl_buf *b, u16 *type,
-				u32 *repeat, u32 *len)
-{
-	struct rdmamig_msg_hdr *hdr = b->data;
-	int size;
-
-	if (b->byte_len < sizeof(*hdr))
-		return "message shorter than its header";
-	*len = be32_to_cpu(hdr->len);
-	*type = be16_to_cpu(hdr->type);
-	*repeat = be32_to_cpu(hdr->repeat);
-	if (*len != b->byte_len - sizeof(*hdr))
-		return "length field does not match the message";
-	if (hdr->reserved)
-		return "reserved header field not zero";
-	if (*repeat > RDMAMIG_MAX_REPEAT)
-		return "repeat over 4096";
-	size = cmd_size(*type);
-	if (size == -2)
-		return "unknown message type";
-	if (size == -1)
-		return (*repeat == 1 && *len) ? NULL : "bad device-state message";
-	if (size == 0)
-		return (*repeat || *len) ? "payload in a message without one" : NULL;
-	if (!*repeat || (u64)*repeat * size != *len)
-		return "length does not match repeat count";
-	if (*repeat != 1 && single_command(*type))
-		return "repeat must be 1 for this type";
-	return NULL;
+	wake_up_all(&sess->conn.tx_wait);
 }
 
 static void rx_one(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b)
@@ -496,20 +408,16 @@ static void rx_one(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b)
 	u32 repeat, len;
 	u16 type;
 
-	why = check_header(b, &type, &repeat, &len);
+	why = rdmamig_msg_check(b->data, b->byte_len, &type, &repeat, &len);
 	if (why) {
 		rdmamig_session_fail(sess, -EPROTO, true, "bad message: %s", why);
 		return;
 	}
-	switch (type) {
-	case RDMAMIG_MSG_READY:
-	case RDMAMIG_MSG_KEEPALIVE:
-	case RDMAMIG_MSG_ERROR:		/* handled in ctrl_rx_done() */
+	/* READY and KEEPALIVE only return credits; ERROR: ctrl_rx_done(). */
+	if (rdmamig_msg_is_ctrl(type))
 		return;
-	default:
-		rdmamig_xfer_handle(sess, type, repeat,
-				    b->data + sizeof(struct rdmamig_msg_hdr), len);
-	}
+	rdmamig_msg_dispatch(sess, type, repeat,
+			     b->data + sizeof(struct rdmamig_msg_hdr), len);
 }
 
 /*
@@ -524,7 +432,8 @@ static void rx_error(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b)
 	u32 repeat, len, err;
 	u16 type;
 
-	if (check_header(b, &type, &repeat, &len) || type != RDMAMIG_MSG_ERROR)
+	if (rdmamig_msg_check(b->data, b->byte_len, &type, &repeat, &len) ||
+	    type != RDMAMIG_MSG_ERROR)
 		return;
 	memcpy(text, e->text, sizeof(text));
 	text[sizeof(text) - 1] = '\0';
@@ -537,14 +446,14 @@ static void rx_error(struct rdmamig_session *sess, struct rdmamig_ctrl_buf *b)
 static void ctrl_rx_work(struct work_struct *work)
 {
 	struct rdmamig_session *sess =
-		container_of(work, struct rdmamig_session, rx_work);
+		container_of(work, struct rdmamig_session, conn.rx_work);
 	struct rdmamig_ctrl_buf *b;
 	unsigned long flags;
 	bool ready;
 
 	for (;;) {
 		spin_lock_irqsave(&sess->slock, flags);
-		b = list_first_entry_or_null(&sess->rx_queue,
+		b = list_first_entry_or_null(&sess->conn.rx_queue,
 					     struct rdmamig_ctrl_buf, list);
 		if (b)
 			list_del(&b->list);
@@ -570,13 +479,13 @@ static void ctrl_rx_work(struct work_struct *work)
 			continue;
 		}
 		spin_lock_irqsave(&sess->slock, flags);
-		sess->grant++;
+		sess->conn.grant++;
 		spin_unlock_irqrestore(&sess->slock, flags);
 		cond_resched();
 	}
 
 	spin_lock_irqsave(&sess->slock, flags);
-	ready = sess->grant >= RDMAMIG_RX_DEPTH / 2;
+	ready = sess->conn.grant >= RDMAMIG_RX_DEPTH / 2;
 	spin_unlock_irqrestore(&sess->slock, flags);
 	if (ready && !rdmamig_session_dead(sess) && !rdmamig_session_closing(sess))
 		rdmamig_ctrl_send(sess, RDMAMIG_MSG_READY, 0, NULL, 0);
@@ -589,7 +498,7 @@ static void ctrl_rx_work(struct work_struct *work)
 static void ctrl_fail_work(struct work_struct *work)
 {
 	struct rdmamig_session *sess =
-		container_of(work, struct rdmamig_session, fail_work);
+		container_of(work, struct rdmamig_session, conn.fail_work);
 	struct rdmamig_cmd_error e = {};
 	struct rdmamig_ctrl_buf *b;
 	unsigned long flags;
@@ -597,28 +506,28 @@ static void ctrl_fail_work(struct work_struct *work)
 	u16 grant;
 
 	spin_lock_irqsave(&sess->slock, flags);
-	notify = sess->fail_notify;
+	notify = sess->conn.fail_notify;
 	e.error = cpu_to_be32(-sess->error);
 	strscpy(e.text, sess->reason, sizeof(e.text));
 	spin_unlock_irqrestore(&sess->slock, flags);
 
-	if (notify && sess->qp) {
+	if (notify && sess->conn.chans[0].qp) {
 		b = tx_get(sess, RDMAMIG_MSG_ERROR, &grant);
 		if (b && !post_msg(sess, b, RDMAMIG_MSG_ERROR, 1, &e, sizeof(e), grant))
-			wait_event_timeout(sess->tx_wait,
-					   READ_ONCE(sess->sq_avail) == sess->sq_depth,
+			wait_event_timeout(sess->conn.tx_wait,
+					   READ_ONCE(sess->conn.chans[0].sq_avail) == sess->conn.chans[0].sq_depth,
 					   HZ);
 	}
-	if (sess->cm_id)
-		rdma_disconnect(sess->cm_id);
+	if (sess->conn.cm_id)
+		rdma_disconnect(sess->conn.cm_id);
 	rdmamig_chan_stop(sess);
 }
 
 static void ctrl_keepalive_work(struct work_struct *work)
 {
 	struct rdmamig_session *sess = container_of(to_delayed_work(work),
-				struct rdmamig_session, keepalive_work);
-	unsigned long interval = msecs_to_jiffies(sess->keepalive_ms);
+				struct rdmamig_session, conn.keepalive_work);
+	unsigned long interval = msecs_to_jiffies(sess->conn.keepalive_ms);
 	unsigned long deadline, next;
 	struct rdmamig_ctrl_buf *b;
 	u16 grant;
@@ -627,11 +536,11 @@ static void ctrl_keepalive_work(struct work_struct *work)
 	    READ_ONCE(sess->state) == RDMAMIG_STATE_COMPLETED)
 		return;
 	/* Silent for two intervals and a second: the peer is gone. */
-	deadline = READ_ONCE(sess->last_rx) + 2 * interval + HZ;
+	deadline = READ_ONCE(sess->conn.last_rx) + 2 * interval + HZ;
 	if (time_after(jiffies, deadline)) {
 		rdmamig_session_fail(sess, -ETIMEDOUT, false,
 				     "peer silent for over %u ms",
-				     2 * sess->keepalive_ms + 1000);
+				     2 * sess->conn.keepalive_ms + 1000);
 		return;
 	}
 	/* Never wait here: with no credit, other traffic is flowing. */
@@ -640,17 +549,17 @@ static void ctrl_keepalive_work(struct work_struct *work)
 		rdmamig_session_fail(sess, -EIO, false, "posting a keepalive failed");
 	/* Next send in an interval, but look again right after the deadline. */
 	next = min(interval, deadline - jiffies + 1);
-	rdmamig_session_queue_delayed(sess, &sess->keepalive_work, next);
+	rdmamig_session_queue_delayed(sess, &sess->conn.keepalive_work, next);
 }
 
 void rdmamig_ctrl_start_keepalive(struct rdmamig_session *sess)
 {
-	if (!sess->keepalive_ms)
+	if (!sess->conn.keepalive_ms)
 		return;
-	sess->last_rx = jiffies;
+	sess->conn.last_rx = jiffies;
 	/* Not on the ordered queue: a long registration must not stall it. */
-	rdmamig_session_queue_delayed(sess, &sess->keepalive_work,
-				      msecs_to_jiffies(sess->keepalive_ms));
+	rdmamig_session_queue_delayed(sess, &sess->conn.keepalive_work,
+				      msecs_to_jiffies(sess->conn.keepalive_ms));
 }
 
 /*
@@ -661,7 +570,7 @@ void rdmamig_ctrl_start_keepalive(struct rdmamig_session *sess)
 static void ctrl_disconnect_work(struct work_struct *work)
 {
 	struct rdmamig_session *sess = container_of(to_delayed_work(work),
-				struct rdmamig_session, disconnect_work);
+				struct rdmamig_session, conn.disconnect_work);
 
 	if (READ_ONCE(sess->state) != RDMAMIG_STATE_COMPLETED)
 		rdmamig_session_fail(sess, -ECONNRESET, false, "peer disconnected");
@@ -669,7 +578,7 @@ static void ctrl_disconnect_work(struct work_struct *work)
 
 void rdmamig_ctrl_peer_disconnected(struct rdmamig_session *sess)
 {
-	rdmamig_session_queue_delayed(sess, &sess->disconnect_work, HZ / 5);
+	rdmamig_session_queue_delayed(sess, &sess->conn.disconnect_work, HZ / 5);
 }
 
 /*
@@ -679,21 +588,8 @@ void rdmamig_ctrl_peer_disconnected(struct rdmamig_session *sess)
  */
 void rdmamig_ctrl_init(struct rdmamig_session *sess)
 {
-	INIT_WORK(&sess->rx_work, ctrl_rx_work);
-	INIT_WORK(&sess->fail_work, ctrl_fail_work);
-	INIT_DELAYED_WORK(&sess->keepalive_work, ctrl_keepalive_work);
-	INIT_DELAYED_WORK(&sess->disconnect_work, ctrl_disconnect_work);
-}
-
-int rdmamig_ctrl_alloc_wq(struct rdmamig_session *sess)
-{
-	struct workqueue_struct *wq;
-
-	wq = alloc_ordered_workqueue("rdmamig-%u", WQ_MEM_RECLAIM, sess->id);
-	if (!wq)
-		return -ENOMEM;
-	spin_lock_irq(&sess->slock);
-	sess->wq = wq;
-	spin_unlock_irq(&sess->slock);
-	return 0;
+	INIT_WORK(&sess->conn.rx_work, ctrl_rx_work);
+	INIT_WORK(&sess->conn.fail_work, ctrl_fail_work);
+	INIT_DELAYED_WORK(&sess->conn.keepalive_work, ctrl_keepalive_work);
+	INIT_DELAYED_WORK(&sess->conn.disconnect_work, ctrl_disconnect_work);
 }

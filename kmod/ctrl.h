@@ -9,7 +9,6 @@
 #include "session.h"
 
 void rdmamig_ctrl_init(struct rdmamig_session *sess);
-int rdmamig_ctrl_alloc_wq(struct rdmamig_session *sess);
 int rdmamig_ctrl_create(struct rdmamig_session *sess);
 void rdmamig_ctrl_destroy(struct rdmamig_session *sess);
 int rdmamig_ctrl_post_all_recvs(struct rdmamig_session *sess);

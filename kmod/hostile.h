@@ -2,7 +2,7 @@
 /*
  * The hostile peer of the selftests (hostile.c): one hook per injection
  * point, in connection set-up (cm.c), the send path (ctrl.c) and key
- * management (xfer.c).
+ * management (precopy_src.c, precopy_dst.c).
  *
  * Built only with CONFIG_RDMAMIG_FAULT_INJECTION, which the top-level
  * Makefile passes to kbuild for the testbed's module.  Its parameter lets

@@ -37,7 +37,7 @@
 #include "auth.h"
 #include "block.h"
 #include "cm.h"
-#include "xfer.h"
+#include "mode.h"
 
 static struct genl_family rdmamig_genl_family;
 
@@ -830,10 +830,10 @@ static int nl_drive(struct sk_buff *skb, struct genl_info *info)
 		ret = rdmamig_cm_connect(sess, &a);
 		break;
 	case RDMAMIG_CMD_END_ROUND:
-		ret = rdmamig_xfer_end_round(sess);
+		ret = rdmamig_mode_end_round(sess);
 		break;
 	case RDMAMIG_CMD_COMPLETE:
-		ret = rdmamig_xfer_complete(sess);
+		ret = rdmamig_mode_complete(sess);
 		break;
 	default:
 		ret = -EOPNOTSUPP;
@@ -891,7 +891,7 @@ static int nl_round(struct sk_buff *skb, struct genl_info *info)
 		kvfree(bitmap);
 		return nl_errno(info, -EINTR);
 	}
-	ret = rdmamig_xfer_send_round(sess, &r, bitmap);
+	ret = rdmamig_mode_send_round(sess, &r, bitmap);
 	mutex_unlock(&sess->lock);
 	kvfree(bitmap);
 	if (ret == -EINVAL)

@@ -52,7 +52,7 @@
 
 static bool paced(struct rdmamig_session *sess, u32 ch)
 {
-	return ch == 0 && READ_ONCE(sess->keepalive_ms);
+	return ch == 0 && READ_ONCE(sess->conn.keepalive_ms);
 }
 
 /*
@@ -61,13 +61,13 @@ static bool paced(struct rdmamig_session *sess, u32 ch)
  */
 static u64 span_ns(struct rdmamig_session *sess)
 {
-	return (u64)sess->keepalive_ms * NSEC_PER_MSEC / 4;
+	return (u64)sess->conn.keepalive_ms * NSEC_PER_MSEC / 4;
 }
 
 /* Bytes channel 0 may hold in flight; 0: one write at a time. */
 static u64 pace_budget(struct rdmamig_session *sess)
 {
-	return div_u64(sess->pace.rate * sess->keepalive_ms, 4 * MSEC_PER_SEC);
+	return div_u64(sess->conn.pace.rate * sess->conn.keepalive_ms, 4 * MSEC_PER_SEC);
 }
 
 /**
@@ -94,7 +94,7 @@ u32 rdmamig_pace_max_pages(struct rdmamig_session *sess, u32 ch)
 
 static bool pace_try(struct rdmamig_session *sess, u64 bytes)
 {
-	struct rdmamig_pace *p = &sess->pace;
+	struct rdmamig_pace *p = &sess->conn.pace;
 	unsigned long flags;
 	bool ok;
 
@@ -140,7 +140,7 @@ int rdmamig_pace_take(struct rdmamig_session *sess, u32 ch, u64 bytes,
 
 	if (!paced(sess, ch))
 		return 0;
-	if (!wait_event_timeout(sess->tx_wait, pace_ready(sess, bytes, &taken),
+	if (!wait_event_timeout(sess->conn.tx_wait, pace_ready(sess, bytes, &taken),
 				timeout))
 		return -ETIMEDOUT;
 	if (!taken) {
@@ -163,9 +163,9 @@ void rdmamig_pace_undo(struct rdmamig_session *sess, u32 ch, u64 bytes)
 	if (!paced(sess, ch))
 		return;
 	spin_lock_irqsave(&sess->slock, flags);
-	pace_sub(&sess->pace, bytes);
+	pace_sub(&sess->conn.pace, bytes);
 	spin_unlock_irqrestore(&sess->slock, flags);
-	wake_up_all(&sess->tx_wait);
+	wake_up_all(&sess->conn.tx_wait);
 }
 
 /*
@@ -181,7 +181,7 @@ void rdmamig_pace_undo(struct rdmamig_session *sess, u32 ch, u64 bytes)
  */
 void rdmamig_pace_done(struct rdmamig_session *sess, u32 ch, u64 bytes)
 {
-	struct rdmamig_pace *p = &sess->pace;
+	struct rdmamig_pace *p = &sess->conn.pace;
 	unsigned long flags;
 	s64 ns;
 	u64 sample;

@@ -18,7 +18,9 @@
 #include "auth.h"
 #include "block.h"
 #include "cm.h"
+#include "conn.h"
 #include "ctrl.h"
+#include "mode.h"
 #include "stream.h"
 
 static LIST_HEAD(session_list);
@@ -76,6 +78,25 @@ bool rdmamig_session_change_state_locked(struct rdmamig_session *sess,
 		return false;
 	sess->state = new;
 	return true;
+}
+
+/*
+ * The RAM blocks were exchanged and agreed on: rounds may flow, the
+ * keepalive starts.  From either side's handler of the exchange.
+ */
+void rdmamig_session_mark_ready(struct rdmamig_session *sess)
+{
+	struct rdmamig_event ev = { .type = RDMAMIG_EVENT_CONNECTED };
+	unsigned long flags;
+
+	spin_lock_irqsave(&sess->slock, flags);
+	sess->peer_ready = true;
+	rdmamig_session_change_state_locked(sess, RDMAMIG_STATE_CONNECTED);
+	sess->t_setup = ktime_get();
+	spin_unlock_irqrestore(&sess->slock, flags);
+	rdmamig_session_push_event(sess, &ev);
+	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
+	rdmamig_ctrl_start_keepalive(sess);
 }
 
 static void (*notifier)(struct rdmamig_session *sess, enum rdmamig_notify what);
@@ -199,17 +220,14 @@ struct rdmamig_session *rdmamig_session_create(struct mm_struct *mm)
 	kref_init(&sess->ref);
 	mutex_init(&sess->lock);
 	mutex_init(&sess->reg_mutex);
-	INIT_WORK(&sess->pinall_work, rdmamig_dst_pinall_work);
 	spin_lock_init(&sess->slock);
 	INIT_LIST_HEAD(&sess->events);
 	INIT_LIST_HEAD(&sess->stream);
-	INIT_LIST_HEAD(&sess->tx_free);
-	INIT_LIST_HEAD(&sess->rx_queue);
 	INIT_LIST_HEAD(&sess->lru);
 	init_waitqueue_head(&sess->wait);
-	init_waitqueue_head(&sess->tx_wait);
 	atomic64_set(&sess->pinned_pages, 0);
-	rdmamig_ctrl_init(sess);
+	rdmamig_conn_init(sess);
+	rdmamig_mode_init(sess);
 
 	rdmamig_defaults_get(&sess->params);
 	sess->params.mask = 0;
@@ -230,21 +248,40 @@ struct rdmamig_session *rdmamig_session_create(struct mm_struct *mm)
  * Teardown, in this order: stop, drain, destroy, then free.
  *  1. the caller moved the session to a final state: every waiter
  *     returns and nothing new starts (ioctls check the state);
- *  2. rdmamig_cm_teardown(): set @closing, after which no work is queued
- *     and no handler acts; destroy the listener (waits for its handler);
- *     stop every work (the failure's ERROR still leaves); disconnect and
- *     drain the QPs: nothing can post any more, so no completion comes
- *     after; destroy the QPs and free the CQs, after which no completion
- *     handler runs; only then free control buffers, registrations, PD
- *     and cm_id;
- *  3. at destroy, free blocks and queued data; the struct itself goes
+ *  2. @closing is set: no work is queued from here on, no CM handler
+ *     acts, long loops over a peer's commands stop;
+ *  3. stop: the listener goes (rdma_destroy_id() waits for its handler)
+ *     and the connection's handler idles; the destination's pin-all
+ *     registrations, which post, end; every work of the connection ends
+ *     (a failure's ERROR still leaves);
+ *  4. drain: disconnect, drain every QP: nothing can post any more, so
+ *     no completion comes after;
+ *  5. destroy: QPs, CQs (no completion handler runs after), then control
+ *     buffers, registrations, PD, cm_id; the workqueue last;
+ *  6. at destroy, free blocks and queued data; the struct itself goes
  *     with the last reference.
- * Called with @lock held; idempotent.
+ * Called with @lock held; idempotent.  Every step is another file's, and
+ * this one makes no verbs call.
  */
 void rdmamig_session_teardown(struct rdmamig_session *sess)
 {
 	lockdep_assert_held(&sess->lock);
-	rdmamig_cm_teardown(sess);
+
+	spin_lock_irq(&sess->slock);
+	sess->closing = true;
+	spin_unlock_irq(&sess->slock);
+
+	rdmamig_cm_stop(sess);
+	rdmamig_mode_stop(sess);
+	rdmamig_conn_stop(sess);
+
+	rdmamig_conn_drain(sess, READ_ONCE(sess->state) == RDMAMIG_STATE_COMPLETED);
+
+	rdmamig_conn_destroy(sess);
+	rdmamig_conn_free_wq(sess);
+	spin_lock_irq(&sess->slock);
+	sess->ibdev = NULL;
+	spin_unlock_irq(&sess->slock);
 }
 
 /**
@@ -275,7 +312,7 @@ void rdmamig_session_cancel(struct rdmamig_session *sess)
 	spin_unlock_irqrestore(&sess->slock, flags);
 	if (changed) {
 		wake_up_all(&sess->wait);
-		wake_up_all(&sess->tx_wait);
+		wake_up_all(&sess->conn.tx_wait);
 		rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
 	}
 	mutex_lock(&sess->lock);
@@ -310,7 +347,7 @@ bool rdmamig_session_closing(struct rdmamig_session *sess)
  * @wq: where; NULL (no ordered queue yet) queues nothing
  * @work: a work of @sess
  *
- * Under @slock, against rdmamig_cm_teardown() setting @closing: a work
+ * Under @slock, against rdmamig_session_teardown() setting @closing: a work
  * that teardown has cancelled is never queued again.
  * Return: whether it was queued.
  */
@@ -514,7 +551,7 @@ static void fail_locked(struct rdmamig_session *sess, int error,
 	sess->error = error;
 	sess->t_end = ktime_get();
 	strscpy(sess->reason, reason, sizeof(sess->reason));
-	sess->fail_notify = notify_peer;
+	sess->conn.fail_notify = notify_peer;
 	push_event_locked(sess, &ev);
 }
 
@@ -554,9 +591,9 @@ void rdmamig_session_fail(struct rdmamig_session *sess, int error,
 
 	sess_warn_rl(sess, "failed: %s (%d)\n", reason, error);
 	wake_up_all(&sess->wait);
-	wake_up_all(&sess->tx_wait);
+	wake_up_all(&sess->conn.tx_wait);
 	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
-	rdmamig_session_queue_work(sess, sess->wq, &sess->fail_work);
+	rdmamig_session_queue_work(sess, sess->conn.wq, &sess->conn.fail_work);
 }
 
 /* The peer sent ERROR: fail with its reason, without answering. */
@@ -635,7 +672,7 @@ void rdmamig_session_get_stats(struct rdmamig_session *sess,
 	st->caps = (sess->caps & ~RDMAMIG_WIRE_CAP_AUTH) |
 		   (sess->authenticated ? RDMAMIG_CAP_AUTH : 0);
 	st->wire_version = sess->wire_version;
-	st->channels = sess->nchan;
+	st->channels = sess->conn.nchan;
 	strscpy(st->reason, sess->reason, sizeof(st->reason));
 	end = sess->t_end ?: ktime_get();
 	st->setup_ms = ms_between(sess->t_start, sess->t_setup);

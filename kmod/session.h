@@ -42,51 +42,12 @@
 #include <rdma/rdma_cm.h>
 
 #include "proto.h"
+#include "conn.h"
 
 #define RDMAMIG_MAX_BLOCKS	64
-#define RDMAMIG_RX_DEPTH	16	/* receive buffers posted per side */
-#define RDMAMIG_TX_DEPTH	8	/* send buffers per side */
-#define RDMAMIG_SQ_DEPTH	256	/* send WRs per QP: data and control */
-#define RDMAMIG_RW_CTXS		32
 #define RDMAMIG_STREAM_MAX	(64 << 20) /* device state queued, destination */
 
 struct rdmamig_session;
-
-/*
- * An extra data channel (chan.c): an RC queue pair of its own, connected
- * by hand to its twin on the peer, striped over by the source's writes.
- * Channel 0 is the rdma_cm connection (sess->qp) and has no entry here.
- */
-struct rdmamig_chan {
-	struct rdmamig_session *sess;
-	u32 index;
-	struct ib_cq *cq;
-	struct ib_qp *qp;
-	u32 psn;		/* our first send PSN */
-	u32 peer_qpn;		/* from CHANNELS_REQUEST or _RESULT */
-	u32 peer_psn;
-	bool connected;		/* reached RTS: drain before destroying */
-	int sq_avail;		/* free send-queue slots, sess->slock */
-};
-
-/* Channel 0's writes in flight and their rate (pace.c), sess->slock. */
-struct rdmamig_pace {
-	u64 inflight;		/* bytes posted, not completed */
-	u64 rate;		/* bytes/s, 0: not measured yet */
-	ktime_t span_start;	/* of the busy span being measured */
-	u64 span_bytes;		/* completed in it */
-	bool span_idle;		/* it began with nothing in flight */
-};
-
-/* One control-channel buffer of RDMAMIG_MSG_SIZE bytes, DMA-mapped. */
-struct rdmamig_ctrl_buf {
-	struct ib_cqe cqe;
-	struct rdmamig_session *sess;
-	struct list_head list;	/* tx: free list; rx: queued for the work */
-	void *data;
-	u64 dma;
-	u32 byte_len;		/* rx: bytes received */
-};
 
 /* Destination: a registered 1 MiB chunk of a block. */
 struct rdmamig_dst_chunk {
@@ -184,6 +145,8 @@ struct rdmamig_session {
 
 	/* Negotiated. */
 	u32 caps;
+	/* Mode and role (mode.c), set once connected; rdmamig_mode_ops(). */
+	const struct rdmamig_mode_ops *ops;
 	u32 wire_version;
 
 	/* Authentication (auth.c). */
@@ -193,43 +156,18 @@ struct rdmamig_session {
 	bool auth_pending;		/* destination: AUTH not seen yet */
 	bool authenticated;		/* the peer proved the secret, @slock */
 
-	/* RDMA resources; see rdmamig_session_teardown() for their order. */
-	struct ib_device *ibdev;	/* device in use, under @slock */
-	struct rdma_cm_id *listen_id;
-	struct rdma_cm_id *cm_id;
-	struct ib_pd *pd;
-	struct ib_cq *cq;
-	struct ib_qp *qp;
-	u32 port_num;
-	int cm_status;			/* 1: established, <0: failed; @slock */
-
-	/* Control channel (ctrl.c). */
-	struct rdmamig_ctrl_buf *rx;
-	struct rdmamig_ctrl_buf *tx;
-	struct list_head tx_free;	/* under @slock */
-	struct list_head rx_queue;	/* under @slock */
-	int credits;			/* sends the peer can take, @slock */
-	int sq_avail;			/* free send-queue slots, @slock */
-	int sq_depth;
-	int peer_depth;			/* receive buffers the peer posted */
-	int grant;			/* buffers to return to peer, @slock */
-	wait_queue_head_t tx_wait;
-	struct workqueue_struct *wq;	/* ordered: messages in order */
-	struct work_struct rx_work;
-	struct work_struct fail_work;
-	bool fail_notify;		/* send ERROR to the peer, @slock */
-	struct delayed_work keepalive_work;
-	struct delayed_work disconnect_work;	/* peer left: fail, a bit later */
-	unsigned long last_rx;		/* jiffies of the last message */
-	u32 keepalive_ms;		/* negotiated; 0: off */
-	struct rdmamig_pace pace;	/* channel 0's writes, pace.c */
+	/* The device in use, for device removal; under @slock. */
+	struct ib_device *ibdev;
+	struct rdma_cm_id *listen_id;	/* destination, until it accepts */
 	/*
 	 * Teardown began (set under @slock): the CM handler idles, no work
 	 * is queued (rdmamig_session_queue_work()), the control work handles
 	 * no more messages and long loops over a peer's commands stop.
 	 */
 	bool closing;
-	struct ib_cqe reg_cqe;		/* completes IB_WR_REG_MR */
+	int cm_status;			/* 1: established, <0: failed; @slock */
+	/* PD, queue pairs, control channel and their works (conn.c). */
+	struct rdmamig_conn conn;
 	/*
 	 * Destination: the chunks' registrations (block.c) change under
 	 * @reg_mutex: the rx work registers what the source asks for while
@@ -242,19 +180,8 @@ struct rdmamig_session {
 	int hostile;			/* selftests: see hostile.c */
 #endif
 
-	/*
-	 * Data channels (chan.c).  @nchan counts channel 0: 1 until the
-	 * extra ones are connected; written under @slock, read with
-	 * READ_ONCE by the data path and the failure work.
-	 */
-	u32 chan_granted;		/* negotiated in the private data */
-	u32 nchan;
-	struct rdmamig_chan chans[RDMAMIG_CHANNELS_MAX];	/* [0] unused */
-	bool chan_requested;		/* source sent CHANNELS_REQUEST */
-	bool chan_exchanged;		/* CHANNELS_* done; @slock */
-	u32 next_chan;			/* source: where the next run goes */
-
-	/* Source data path (xfer.c). */
+	/* Source data path (precopy_src.c, xfer.c). */
+	u32 next_chan;			/* where the next run goes */
 	int send_error;			/* first failed RDMA WRITE status */
 	struct list_head lru;		/* registered chunks, oldest first */
 	u32 registered_chunks;
@@ -348,6 +275,7 @@ bool rdmamig_session_dead(struct rdmamig_session *sess);
 int rdmamig_session_error(struct rdmamig_session *sess);
 bool rdmamig_session_change_state_locked(struct rdmamig_session *sess,
 					 enum rdmamig_state new);
+void rdmamig_session_mark_ready(struct rdmamig_session *sess);
 void rdmamig_session_push_event(struct rdmamig_session *sess,
 				const struct rdmamig_event *ev);
 void rdmamig_session_unpop_event(struct rdmamig_session *sess,

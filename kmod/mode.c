@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The choice of a session's mode, and the calls the VMM makes into it
+ * (SEND_ROUND, END_ROUND, COMPLETE by ioctl or netlink).
+ */
+#include "rdmamig.h"
+
+#include "session.h"
+#include "mode.h"
+
+/* Works of every mode exist from creation on: teardown cancels them. */
+void rdmamig_mode_init(struct rdmamig_session *sess)
+{
+	INIT_WORK(&sess->pinall_work, rdmamig_precopy_dst_pinall_work);
+}
+
+/*
+ * From the CM handler once the capabilities are known: the source when
+ * the destination accepted, the destination before it accepts.  Nothing
+ * of the peer's is dispatched before (no message arrives before the
+ * connection is established); a destination whose accept failed
+ * chooses again for the next source.
+ */
+void rdmamig_mode_select(struct rdmamig_session *sess)
+{
+	const struct rdmamig_mode_ops *ops;
+
+	ops = sess->role == RDMAMIG_ROLE_SOURCE ? &rdmamig_precopy_src_ops :
+						  &rdmamig_precopy_dst_ops;
+	smp_store_release(&sess->ops, ops);
+}
+
+static int not_this_side(struct rdmamig_session *sess)
+{
+	return rdmamig_session_error(sess) ?: -ENOTCONN;
+}
+
+int rdmamig_mode_start(struct rdmamig_session *sess)
+{
+	const struct rdmamig_mode_ops *ops = rdmamig_mode_ops(sess);
+
+	return ops && ops->start ? ops->start(sess) : 0;
+}
+
+int rdmamig_mode_send_round(struct rdmamig_session *sess,
+			    struct rdmamig_round *r, const unsigned long *bitmap)
+{
+	const struct rdmamig_mode_ops *ops = rdmamig_mode_ops(sess);
+
+	lockdep_assert_held(&sess->lock);
+	if (!ops || !ops->send_round)
+		return not_this_side(sess);
+	return ops->send_round(sess, r, bitmap);
+}
+
+int rdmamig_mode_end_round(struct rdmamig_session *sess)
+{
+	const struct rdmamig_mode_ops *ops = rdmamig_mode_ops(sess);
+
+	lockdep_assert_held(&sess->lock);
+	if (!ops || !ops->end_round)
+		return not_this_side(sess);
+	return ops->end_round(sess);
+}
+
+int rdmamig_mode_complete(struct rdmamig_session *sess)
+{
+	const struct rdmamig_mode_ops *ops = rdmamig_mode_ops(sess);
+
+	lockdep_assert_held(&sess->lock);
+	if (!ops || !ops->complete)
+		return not_this_side(sess);
+	return ops->complete(sess);
+}
+
+/* Teardown, with @closing set: nothing queues the mode's works again. */
+void rdmamig_mode_stop(struct rdmamig_session *sess)
+{
+	const struct rdmamig_mode_ops *ops = rdmamig_mode_ops(sess);
+
+	if (ops && ops->stop)
+		ops->stop(sess);
+}

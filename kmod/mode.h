@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Modes and roles (mode.c): what a session does with its connection,
+ * chosen once from its role and the negotiated capabilities.  Each
+ * mode-and-role is one file and one ops table: precopy_src.c,
+ * precopy_dst.c.  A new mode adds its files, its capability bit and a
+ * line in rdmamig_mode_select().
+ */
+#ifndef _RDMAMIG_MODE_H
+#define _RDMAMIG_MODE_H
+
+#include "session.h"
+
+struct rdmamig_msg_handler;
+
+/*
+ * Every function but the handlers is called by the VMM's thread with
+ * @lock held; a NULL one is refused as not this side's (ENOTCONN).
+ */
+struct rdmamig_mode_ops {
+	const char *name;
+	/* Control messages this side takes, by type (msg.h). */
+	const struct rdmamig_msg_handler *msgs;
+	/* Connected and authenticated: what the source does before rounds. */
+	int (*start)(struct rdmamig_session *sess);
+	int (*send_round)(struct rdmamig_session *sess, struct rdmamig_round *r,
+			  const unsigned long *bitmap);
+	int (*end_round)(struct rdmamig_session *sess);
+	int (*complete)(struct rdmamig_session *sess);
+	/* Teardown, before the connection stops: end the mode's own works. */
+	void (*stop)(struct rdmamig_session *sess);
+};
+
+extern const struct rdmamig_mode_ops rdmamig_precopy_src_ops;
+extern const struct rdmamig_mode_ops rdmamig_precopy_dst_ops;
+
+/* Set once the connection is made (cm.c), read by the rx work. */
+static inline const struct rdmamig_mode_ops *
+rdmamig_mode_ops(struct rdmamig_session *sess)
+{
+	return smp_load_acquire(&sess->ops);
+}
+
+void rdmamig_mode_init(struct rdmamig_session *sess);
+void rdmamig_mode_select(struct rdmamig_session *sess);
+int rdmamig_mode_start(struct rdmamig_session *sess);
+int rdmamig_mode_send_round(struct rdmamig_session *sess,
+			    struct rdmamig_round *r, const unsigned long *bitmap);
+int rdmamig_mode_end_round(struct rdmamig_session *sess);
+int rdmamig_mode_complete(struct rdmamig_session *sess);
+void rdmamig_mode_stop(struct rdmamig_session *sess);
+
+/* Mode-specific, before a mode is chosen. */
+int rdmamig_precopy_src_memlock_check(struct rdmamig_session *sess);
+void rdmamig_precopy_dst_pinall_work(struct work_struct *work);
+
+#endif /* _RDMAMIG_MODE_H */
