@@ -242,9 +242,3 @@ void rdmamig_conn_destroy(struct rdmamig_session *sess)
 		conn->cm_id = NULL;
 	}
 }
-
-/* The QP of channel @ch, below READ_ONCE(conn.nchan). */
-struct ib_qp *rdmamig_conn_qp(struct rdmamig_session *sess, u32 ch)
-{
-	return sess->conn.chans[ch].qp;
-}

@@ -110,6 +110,11 @@ int rdmamig_conn_create(struct rdmamig_session *sess, struct rdma_cm_id *id);
 void rdmamig_conn_stop(struct rdmamig_session *sess);
 void rdmamig_conn_drain(struct rdmamig_session *sess, bool let_sends_leave);
 void rdmamig_conn_destroy(struct rdmamig_session *sess);
-struct ib_qp *rdmamig_conn_qp(struct rdmamig_session *sess, u32 ch);
+
+/* The QP of channel @ch, below READ_ONCE(conn.nchan). */
+static inline struct ib_qp *rdmamig_conn_qp(struct rdmamig_conn *conn, u32 ch)
+{
+	return conn->chans[ch].qp;
+}
 
 #endif /* _RDMAMIG_CONN_H */

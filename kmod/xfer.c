@@ -171,7 +171,7 @@ static int post_one(struct rdmamig_session *sess, struct rdmamig_xfer_io *io,
 	int ret;
 
 	io->ch = sess->next_chan++ % nchan;
-	io->qp = rdmamig_conn_qp(sess, io->ch);
+	io->qp = rdmamig_conn_qp(&sess->conn, io->ch);
 	n = min(n, rdmamig_pace_max_pages(sess, io->ch));
 	ret = rdmamig_xfer_throttle(sess);
 	if (ret)
