@@ -180,8 +180,6 @@ void rdmamig_conn_stop(struct rdmamig_session *sess)
 {
 	struct rdmamig_conn *conn = &sess->conn;
 
-	/* A reply of the rx work waiting for a credit gives up. */
-	wake_up_all(&conn->tx_wait);
 	cancel_delayed_work_sync(&conn->keepalive_work);
 	cancel_delayed_work_sync(&conn->disconnect_work);
 	flush_work(&conn->fail_work);

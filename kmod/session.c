@@ -270,6 +270,8 @@ void rdmamig_session_teardown(struct rdmamig_session *sess)
 	spin_lock_irq(&sess->slock);
 	sess->closing = true;
 	spin_unlock_irq(&sess->slock);
+	/* A reply of the rx work waiting for a credit gives up. */
+	wake_up_all(&sess->conn.tx_wait);
 
 	rdmamig_cm_stop(sess);
 	rdmamig_mode_stop(sess);
