@@ -93,7 +93,9 @@ static bool wants(int mode, u16 type)
 		return false;	/* see rdmamig_hostile_keeps_keys() */
 	case HOSTILE_PAGES_EMPTY:
 	case HOSTILE_PAGES_SHORT:
-		return type == RDMAMIG_MSG_REGISTER_PAGES_REQUEST;
+		/* READ_REQUEST's commands begin with REGISTER_PAGES_REQUEST's. */
+		return type == RDMAMIG_MSG_REGISTER_PAGES_REQUEST ||
+		       type == RDMAMIG_MSG_READ_REQUEST;
 	case HOSTILE_FRESH_RANGE:
 		return type == RDMAMIG_MSG_RAM_BLOCKS_RESULT;
 	case HOSTILE_REGISTER_MANY:
@@ -107,9 +109,10 @@ static bool wants(int mode, u16 type)
 	case HOSTILE_ACCEPT_FAIL:
 		return false;	/* see rdmamig_hostile_accept() */
 	default:
-		/* Both carry the block and chunk at the same offsets. */
+		/* All three carry the block and chunk at the same offsets. */
 		return type == RDMAMIG_MSG_REGISTER_REQUEST ||
-		       type == RDMAMIG_MSG_REGISTER_PAGES_REQUEST;
+		       type == RDMAMIG_MSG_REGISTER_PAGES_REQUEST ||
+		       type == RDMAMIG_MSG_READ_REQUEST;
 	}
 }
 

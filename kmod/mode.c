@@ -25,8 +25,12 @@ void rdmamig_mode_select(struct rdmamig_session *sess)
 {
 	const struct rdmamig_mode_ops *ops;
 
-	ops = sess->role == RDMAMIG_ROLE_SOURCE ? &rdmamig_precopy_src_ops :
-						  &rdmamig_precopy_dst_ops;
+	if (sess->caps & RDMAMIG_WIRE_CAP_PULL)
+		ops = sess->role == RDMAMIG_ROLE_SOURCE ? &rdmamig_pull_src_ops :
+							  &rdmamig_pull_dst_ops;
+	else
+		ops = sess->role == RDMAMIG_ROLE_SOURCE ? &rdmamig_precopy_src_ops :
+							  &rdmamig_precopy_dst_ops;
 	smp_store_release(&sess->ops, ops);
 }
 

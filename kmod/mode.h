@@ -3,7 +3,8 @@
  * Modes and roles (mode.c): what a session does with its connection,
  * chosen once from its role and the negotiated capabilities.  Each
  * mode-and-role is one file and one ops table: precopy_src.c,
- * precopy_dst.c.  A new mode adds its files, its capability bit and a
+ * precopy_dst.c, pull_src.c, pull_dst.c (pre-copy rounds read by the
+ * destination, RDMAMIG_WIRE_CAP_PULL).  A new mode adds its files, its capability bit and a
  * line in rdmamig_mode_select().
  */
 #ifndef _RDMAMIG_MODE_H
@@ -33,6 +34,8 @@ struct rdmamig_mode_ops {
 
 extern const struct rdmamig_mode_ops rdmamig_precopy_src_ops;
 extern const struct rdmamig_mode_ops rdmamig_precopy_dst_ops;
+extern const struct rdmamig_mode_ops rdmamig_pull_src_ops;
+extern const struct rdmamig_mode_ops rdmamig_pull_dst_ops;
 
 /* Set once the connection is made (cm.c), read by the rx work. */
 static inline const struct rdmamig_mode_ops *

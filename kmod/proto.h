@@ -19,8 +19,9 @@
 #define RDMAMIG_WIRE_CAP_PIN_ALL	(1U << 0)
 #define RDMAMIG_WIRE_CAP_AUTH		(1U << 1)	/* challenge-response */
 #define RDMAMIG_WIRE_CAP_SPARSE		(1U << 2)	/* REGISTER_PAGES_REQUEST */
+#define RDMAMIG_WIRE_CAP_PULL		(1U << 3)	/* READ_REQUEST, READ_DONE */
 #define RDMAMIG_WIRE_CAPS_KNOWN		(RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_AUTH | \
-					 RDMAMIG_WIRE_CAP_SPARSE)
+					 RDMAMIG_WIRE_CAP_SPARSE | RDMAMIG_WIRE_CAP_PULL)
 
 /* Why a destination rejected a connection (rdmamig_cm_priv.status). */
 enum rdmamig_reject {
@@ -104,6 +105,8 @@ enum rdmamig_msg_type {
 	RDMAMIG_MSG_CHANNELS_REQUEST,	/* source's extra queue pairs */
 	RDMAMIG_MSG_CHANNELS_RESULT,	/* destination's, connected */
 	RDMAMIG_MSG_REGISTER_PAGES_REQUEST, /* expose these pages of chunks */
+	RDMAMIG_MSG_READ_REQUEST,	/* pull: read these pages of ours */
+	RDMAMIG_MSG_READ_DONE,		/* pull: they are read */
 	__RDMAMIG_MSG_MAX
 };
 
@@ -184,6 +187,26 @@ struct rdmamig_cmd_key {
 #define RDMAMIG_MAX_REGISTER	(RDMAMIG_MSG_PAYLOAD / sizeof(struct rdmamig_cmd_key))
 
 /*
+ * READ_REQUEST (with CAP_PULL): the source registered, for RDMA READ by
+ * the destination, the pages of a chunk that @pages.map names, back to
+ * back in chunk order from @addr of key @rkey (the layout of
+ * REGISTER_PAGES_REQUEST's registration, on the other side).  The
+ * destination reads them into the same pages of its chunk, then answers
+ * READ_DONE, which echoes the (block, chunk) of every command, in order,
+ * as struct rdmamig_cmd_chunk.  At most RDMAMIG_MAX_READ commands: the
+ * destination pins all their pages at once (the source sends a window,
+ * 16 chunks at most).
+ */
+struct rdmamig_cmd_read {
+	struct rdmamig_cmd_pages pages;	/* block, chunk, map */
+	__be64 addr;		/* source's address of the first page named */
+	__be32 rkey;
+	__be32 reserved;	/* zero */
+};
+
+#define RDMAMIG_MAX_READ	64
+
+/*
  * REGISTER_FINISHED (end of a round), COMPLETE and BARRIER ask for an ACK;
  * the ACK echoes @seq.  Always one command, repeat 1.
  */
@@ -240,6 +263,7 @@ static_assert(sizeof(struct rdmamig_cmd_compress) == 16);
 static_assert(sizeof(struct rdmamig_cmd_chunk) == 8);
 static_assert(sizeof(struct rdmamig_cmd_key) == 24);
 static_assert(sizeof(struct rdmamig_cmd_pages) == 40);
+static_assert(sizeof(struct rdmamig_cmd_read) == 56);
 static_assert(sizeof(struct rdmamig_cmd_round) == 32);
 static_assert(sizeof(struct rdmamig_cmd_blocks_result) == 32);
 

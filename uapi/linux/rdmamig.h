@@ -201,7 +201,15 @@ enum rdmamig_stat {
 
 /* Capabilities, negotiated with the peer in the rdma_cm private data. */
 #define RDMAMIG_CAP_PIN_ALL	(1ULL << 0)	/* register all RAM up front */
-#define RDMAMIG_CAPS_ALL	(RDMAMIG_CAP_PIN_ALL)
+/*
+ * Pull mode: the destination moves the pre-copy rounds with RDMA READ from
+ * pages the source registered for it, instead of the source writing them
+ * (Documentation/protocol.rst, "Pull mode").  Wanted by the source,
+ * allowed by the destination; with it, pin-all and sparse are not
+ * granted (the source registers what each window dirtied).
+ */
+#define RDMAMIG_CAP_PULL	(1ULL << 3)
+#define RDMAMIG_CAPS_ALL	(RDMAMIG_CAP_PIN_ALL | RDMAMIG_CAP_PULL)
 /*
  * Reported only (rdmamig_stats.caps, the session's CAPS attribute): the
  * peer proved it knows the session's secret.  Authentication is not a
