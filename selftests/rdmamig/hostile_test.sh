@@ -31,7 +31,12 @@
 # names the first chunk of a REGISTER_REQUEST (or, sparse, a
 # REGISTER_PAGES_REQUEST) once more at its end: refused, as the source
 # never asks for a chunk twice at once and a repeat would be registered
-# again outside what the request seems to ask for.
+# again outside what the request seems to ask for.  Modes marked "/pull"
+# run in pull mode (--pull at both ends): the spoiled message is then a
+# READ_REQUEST, whose commands begin as REGISTER_PAGES_REQUEST's (block,
+# chunk, page map): a chunk that does not exist (5, 6), a map of no page
+# (15) and a chunk named twice (21) are refused before anything is pinned
+# or read.
 source "$(dirname "$0")/lib.sh"
 require_root
 
@@ -43,6 +48,7 @@ SPARSE=/sys/module/rdmamig/parameters/sparse
 # mode: what the destination's reason must contain
 # mode:source:...: what the source's must contain instead
 # mode/sparse:...: the same with sparse registration
+# mode/pull:...: the same in pull mode
 CASES=(
 	"1:length field does not match"
 	"2:shorter than its header"
@@ -70,6 +76,10 @@ CASES=(
 	"20:source:destination chose a keepalive of 4294967295 ms"
 	"21:twice in one register request"
 	"21/sparse:twice in one register request"
+	"5/pull:does not exist"
+	"6/pull:does not exist"
+	"15/pull:read of no pages"
+	"21/pull:twice in one read request"
 )
 
 # RDMAMIG_HOSTILE_MODES="19 20/sparse": run only those cases.
@@ -111,9 +121,13 @@ ktap_plan $(( ${#CASES[@]} * 2 ))
 for c in "${CASES[@]}"; do
 	mode=${c%%:*}
 	want=${c#*:}
-	num=${mode%/sparse}
+	num=${mode%/*}
 	sparse=0
-	[ "$num" = "$mode" ] || sparse=1
+	pull=()
+	case $mode in
+	*/sparse) sparse=1 ;;
+	*/pull) pull=(--pull) ;;
+	esac
 	echo $sparse > "$SPARSE"
 	side=dest
 	if [ "${want%%:*}" = source ]; then
@@ -124,12 +138,12 @@ for c in "${CASES[@]}"; do
 	# --prefill: not fresh, so the bulk round's zero pages go out as
 	# COMPRESS too (the COMPRESS modes mangle the first one).
 	"$VMM" dest --listen "$ADDR:0" --port-file "$tmp/port" --size 8 --blocks 2 \
-		--prefill --timeout 30 > "$tmp/dest" 2>&1 &
+		--prefill --timeout 30 "${pull[@]}" > "$tmp/dest" 2>&1 &
 	dpid=$!
 	wait_for 10 test -s "$tmp/port"
 	echo "$num" > "$PARAM"
 	"$VMM" source --connect "$ADDR:$(cat "$tmp/port")" --size 8 --blocks 2 \
-		--zero-holes 30 --rounds 1 --redirty 20 --timeout 30 > "$tmp/src" 2>&1
+		--zero-holes 30 --rounds 1 --redirty 20 --timeout 30 "${pull[@]}" > "$tmp/src" 2>&1
 	src_rc=$?
 	echo 0 > "$PARAM"
 	wait "$dpid"

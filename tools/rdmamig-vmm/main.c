@@ -5,12 +5,12 @@
  *   rdmamig-vmm source --connect HOST:PORT [--blocks N] [--size MiB]
  *                      [--zero-holes PCT] [--zero-layout holes|regions]
  *                      [--rounds R] [--redirty PCT]
- *                      [--pin-all] [--max-bandwidth BYTES/S]
+ *                      [--pin-all] [--pull] [--max-bandwidth BYTES/S]
  *                      [--max-registered BYTES] [--seed S] [--retry SEC]
  *                      [--timeout SEC] [--secret-file F | --no-auth] [--json]
  *                      [--channels N]
  *   rdmamig-vmm dest   --listen HOST:PORT [--port-file F] [--blocks N]
- *                      [--size MiB] [--pin-all] [--max-registered BYTES]
+ *                      [--size MiB] [--pin-all] [--pull] [--max-registered BYTES]
  *                      [--timeout SEC] [--secret-file F | --no-auth] [--json]
  *                      [--prefill]
  *
@@ -34,6 +34,10 @@
  * pages it never wrote there (stats.zero_skipped).  --prefill, for tests,
  * writes 0xa5 to every byte of it first and leaves the flag off, so that
  * every zero page must really be cleared for the check to pass.
+ *
+ * --pull asks (source) for, or allows (destination), pull mode: each
+ * round is read by the destination with RDMA READ from pages the source
+ * registered; stats.caps then has RDMAMIG_CAP_PULL on both ends.
  *
  * Both ends need the same secret (--secret-file, or the file that
  * $RDMAMIG_SECRET_FILE names) unless both say --no-auth.
@@ -65,6 +69,9 @@ static void usage(FILE *f)
 		"  --rounds R            source: rounds after the bulk one (default 3)\n"
 		"  --redirty PCT         source: pages dirtied before each (default 5)\n"
 		"  --pin-all             want (source) / allow (dest) pinning all RAM\n"
+		"  --pull                want (source) / allow (dest) pull mode: the\n"
+		"                        destination reads each round with RDMA READ\n"
+		"                        (both ends must say it; else the source writes)\n"
 		"  --max-bandwidth B     source: bytes/s on the data path\n"
 		"  --max-registered B    bytes registered at once, dynamic mode\n"
 		"  --keepalive MS        keepalive interval (both ends must set it)\n"
@@ -136,7 +143,7 @@ enum {
 	OPT_ZERO, OPT_ROUNDS, OPT_REDIRTY, OPT_PIN_ALL, OPT_BW, OPT_MAXREG,
 	OPT_SEED, OPT_RETRY, OPT_TIMEOUT, OPT_JSON, OPT_HELP, OPT_KEEPALIVE,
 	OPT_SECRET_FILE, OPT_NO_AUTH, OPT_CHANNELS, OPT_STOP_AT,
-	OPT_ZERO_LAYOUT, OPT_PREFILL,
+	OPT_ZERO_LAYOUT, OPT_PREFILL, OPT_PULL,
 };
 
 static const struct option long_opts[] = {
@@ -150,6 +157,7 @@ static const struct option long_opts[] = {
 	{ "rounds", required_argument, NULL, OPT_ROUNDS },
 	{ "redirty", required_argument, NULL, OPT_REDIRTY },
 	{ "pin-all", no_argument, NULL, OPT_PIN_ALL },
+	{ "pull", no_argument, NULL, OPT_PULL },
 	{ "max-bandwidth", required_argument, NULL, OPT_BW },
 	{ "max-registered", required_argument, NULL, OPT_MAXREG },
 	{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
@@ -208,6 +216,9 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr)
 		return parse_uint(arg, &o->rounds, 100000);
 	case OPT_REDIRTY:
 		return parse_uint(arg, &o->redirty_pct, 100);
+	case OPT_PULL:
+		o->pull = true;
+		return 0;
 	case OPT_PIN_ALL:
 		o->pin_all = true;
 		return 0;

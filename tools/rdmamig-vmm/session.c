@@ -155,7 +155,11 @@ static int session_params(int fd, const struct vmm_opts *o)
 
 	if (o->pin_all) {
 		p.mask |= RDMAMIG_PARAM_CAPS;
-		p.caps = RDMAMIG_CAP_PIN_ALL;
+		p.caps |= RDMAMIG_CAP_PIN_ALL;
+	}
+	if (o->pull) {
+		p.mask |= RDMAMIG_PARAM_CAPS;
+		p.caps |= RDMAMIG_CAP_PULL;
 	}
 	if (o->max_bandwidth) {
 		p.mask |= RDMAMIG_PARAM_MAX_BANDWIDTH;

@@ -37,6 +37,7 @@ struct vmm_opts {
 	unsigned int rounds;		/* source: --rounds after the bulk one */
 	unsigned int redirty_pct;	/* source: --redirty */
 	bool pin_all;			/* --pin-all */
+	bool pull;			/* --pull */
 	uint64_t max_bandwidth;		/* source: --max-bandwidth (0: none) */
 	uint64_t max_registered;	/* --max-registered (0: default) */
 	uint64_t keepalive_ms;		/* --keepalive (0: off) */
