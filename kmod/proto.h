@@ -213,7 +213,7 @@ struct rdmamig_cmd_read {
 struct rdmamig_cmd_round {
 	__be64 seq;		/* increases by one with every request */
 	__be64 round;
-	__be64 pages;		/* pages written with RDMA in the round */
+	__be64 pages;		/* pages written (pull: read) with RDMA in the round */
 	__be64 zero_pages;	/* zero pages: COMPRESS, or not sent (fresh) */
 };
 

@@ -288,12 +288,12 @@ static const struct param params[] = {
 };
 
 /*
- * Capability names; the bit is the index.  The first NCAPS can be set;
+ * Capability names; the bit is the index.  Those in SET_CAPS can be set;
  * "auth" (the peer proved the secret; param auth) and "sparse" (module
  * parameter sparse of both ends) are only reported.
  */
-static const char *const cap_names[] = { "pin-all", "auth", "sparse" };
-#define NCAPS 1
+static const char *const cap_names[] = { "pin-all", "auth", "sparse", "pull" };
+#define SET_CAPS (RDMAMIG_CAP_PIN_ALL | RDMAMIG_CAP_PULL)
 #define NCAP_NAMES (sizeof(cap_names) / sizeof(cap_names[0]))
 
 /* "max_bandwidth" is "max-bandwidth"; "rdma-pin-all" is QEMU's name. */
@@ -337,8 +337,8 @@ static int cap_lookup(const char *word)
 	size_t i;
 
 	normalize(word, name, sizeof(name));
-	for (i = 0; i < NCAPS; i++)
-		if (!strcmp(cap_names[i], name))
+	for (i = 0; i < NCAP_NAMES; i++)
+		if ((SET_CAPS & (1ULL << i)) && !strcmp(cap_names[i], name))
 			return (int)i;
 	return -1;
 }

@@ -433,9 +433,9 @@ int main(void)
 
 	reply_defaults(&defaults);
 	output_case("capability show, text", false, false, capabilities,
-		    "pin-all on\n");
+		    "pin-all on\npull off\n");
 	output_case("capability show, JSON", true, false, capabilities,
-		    "{\"pin_all\":true}\n");
+		    "{\"pin_all\":true,\"pull\":false}\n");
 	output_case("param show, text", false, false, params,
 		    "max-bandwidth 1GB/s\n"
 		    "max-registered 256MiB\n"
