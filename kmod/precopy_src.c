@@ -6,7 +6,9 @@
  * WRITE straight from the pinned pages into the chunks the destination
  * registered and keyed for us; END_ROUND and COMPLETE acknowledged by
  * the destination.  Its half of the control messages is the table at
- * the bottom; precopy_dst.c is the other side.
+ * the bottom; precopy_dst.c is the other side.  The round loop serves
+ * pull mode too (pull_src.c), with another struct rdmamig_src_mover
+ * (precopy_src.h): what is done with a full window.
  *
  * Everything runs in the VMM's thread (ioctl or netlink, @lock held)
  * but the message handlers, which run in the session's ordered work and

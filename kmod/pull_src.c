@@ -55,7 +55,7 @@ static int pull_send(struct rdmamig_session *sess, struct xfer_window *w,
 		     struct xfer_window *busy, struct xfer_round *x)
 {
 	struct rdmamig_cmd_read *cmds;
-	u64 pages = 0;
+	u64 pages = 0, upto;
 	u32 i, n = 0;
 	int ret = 0;
 
@@ -96,11 +96,13 @@ static int pull_send(struct rdmamig_session *sess, struct xfer_window *w,
 	/* Before the send: READ_DONE may come back before it returns. */
 	spin_lock_irq(&sess->slock);
 	sess->reads_sent += n;
-	w->reads_upto = sess->reads_sent;
+	upto = sess->reads_sent;
 	spin_unlock_irq(&sess->slock);
 	ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_READ_REQUEST, n, cmds,
 				n * sizeof(*cmds));
-	if (ret == -ERESTARTSYS)
+	if (!ret)
+		w->reads_upto = upto;	/* else no READ_DONE is to be waited for */
+	else if (ret == -ERESTARTSYS)
 		ret = rdmamig_xfer_interrupted(sess, "waiting to send a read request");
 out:
 	kfree(cmds);

@@ -36,7 +36,8 @@
 # READ_REQUEST, whose commands begin as REGISTER_PAGES_REQUEST's (block,
 # chunk, page map): a chunk that does not exist (5, 6), a map of no page
 # (15) and a chunk named twice (21) are refused before anything is pinned
-# or read.
+# or read; a map one page short (16) is read as asked, and the round's
+# end, whose page count is one more than what was read, is refused.
 source "$(dirname "$0")/lib.sh"
 require_root
 
@@ -79,6 +80,7 @@ CASES=(
 	"5/pull:does not exist"
 	"6/pull:does not exist"
 	"15/pull:read of no pages"
+	"16/pull:we read"
 	"21/pull:twice in one read request"
 )
 
