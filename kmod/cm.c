@@ -149,10 +149,10 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	sess->caps = want & RDMAMIG_WIRE_CAPS_KNOWN & allowed;
 	/*
 	 * Pull: the source registers what each window dirtied, and we
-	 * register nothing; neither pin-all nor sparse keys (both about
-	 * our registrations) then mean anything.  Pull wins: it is the
-	 * rarer wish, and a source asking for both gets at least what it
-	 * asked for first.
+	 * register nothing, so neither pin-all nor sparse keys (both about
+	 * our registrations) mean anything with it.  A source that asks for
+	 * pull and pin-all, of a destination that allows both, gets pull:
+	 * asking for pull is asking for its way of registering.
 	 */
 	if (!read_depth(id, ev))		/* no READ could be answered */
 		sess->caps &= ~RDMAMIG_WIRE_CAP_PULL;
