@@ -267,7 +267,9 @@ static int src_established(struct rdmamig_session *sess,
 		return -EPROTO;
 	}
 	if ((sess->params.caps & RDMAMIG_CAP_PIN_ALL) && !(caps & RDMAMIG_WIRE_CAP_PIN_ALL))
-		sess_info(sess, "destination declined pin-all: dynamic registration\n");
+		sess_info(sess, "%s\n", (caps & RDMAMIG_WIRE_CAP_PULL) ?
+			  "pull granted, pin-all does not apply" :
+			  "destination declined pin-all: dynamic registration");
 	if ((sess->params.caps & RDMAMIG_CAP_PULL) && !(caps & RDMAMIG_WIRE_CAP_PULL))
 		sess_info(sess, "destination declined pull: we write (push)\n");
 	sess->caps = caps;

@@ -130,8 +130,12 @@ static void unpin_read(struct rdmamig_session *sess, struct pull_read *rd)
 static void finish_reads(struct rdmamig_session *sess,
 			 struct rdmamig_xfer_batch *batch)
 {
+	ktime_t t0 = ktime_get();
+
 	wait_event(sess->conn.tx_wait, !atomic_read(&batch->inflight) ||
 				       rdmamig_session_dead(sess));
+	/* rdmamig_xfer_finish() adds what it waits on top. */
+	rdmamig_time_add(&sess->writes_wait_ns, t0);
 	if (atomic_read(&batch->inflight)) {
 		if (sess->conn.cm_id)
 			rdma_disconnect(sess->conn.cm_id);
