@@ -364,7 +364,7 @@ static int pin_map(struct rdmamig_session *sess, u64 base, u32 nbits,
 }
 
 /*
- * Register @c->pages (@npages, pinned) as @b's chunk @chunk: DMA-map them,
+ * Register @c->pages (@npages of a chunk, pinned) for the peer: DMA-map them,
  * map an FRWR MR over them and post IB_WR_REG_MR.  Return: 0, or a
  * negative errno with nothing mapped or allocated but @c->pages.
  */

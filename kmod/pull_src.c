@@ -59,6 +59,15 @@ static int pull_send(struct rdmamig_session *sess, struct xfer_window *w,
 	u32 i, n = 0;
 	int ret = 0;
 
+	if (!w->n)
+		return 0;
+	/*
+	 * max-bandwidth: a window is offered once the last one is paid for,
+	 * and registered only then, so that no key is out while we wait.
+	 */
+	ret = rdmamig_xfer_throttle(sess);
+	if (ret)
+		return ret;
 	cmds = kcalloc(XFER_WINDOW_CHUNKS, sizeof(*cmds), GFP_KERNEL);
 	if (!cmds)
 		return -ENOMEM;
@@ -86,10 +95,6 @@ static int pull_send(struct rdmamig_session *sess, struct xfer_window *w,
 		pages += np;
 	}
 	if (!n)
-		goto out;
-	/* max-bandwidth: a window goes out once the last one is paid for. */
-	ret = rdmamig_xfer_throttle(sess);
-	if (ret)
 		goto out;
 	sess->round_pages += pages;
 	sess->round_bytes += pages << PAGE_SHIFT;
