@@ -27,6 +27,7 @@
 #include "chan.h"
 #include "conn.h"
 #include "ctrl.h"
+#include "hostile.h"
 
 /* Lists, wait queue and works exist from session creation on. */
 void rdmamig_conn_init(struct rdmamig_session *sess)
@@ -150,7 +151,7 @@ int rdmamig_conn_create(struct rdmamig_session *sess, struct rdma_cm_id *id)
 	ret = rdmamig_ctrl_create(sess);
 	if (ret)
 		goto err_chan0;
-	ret = rdmamig_ctrl_post_all_recvs(sess);
+	ret = rdmamig_ctrl_post_all_recvs(sess) ?: rdmamig_hostile_conn_create(sess);
 	if (ret)
 		goto err_chan0;
 

@@ -52,13 +52,14 @@ enum hostile_mode {
 	HOSTILE_COMPRESS_FLOOD,	/* source: COMPRESS every chunk, 12 x 4095 */
 	HOSTILE_ACCEPT_FAIL,	/* destination: fail as if rdma_accept() had */
 	HOSTILE_COMPRESS_BLOCKS, /* source: 12 x 4095 COMPRESS of whole blocks */
+	HOSTILE_CONN_FAIL,	/* destination: fail making the connection */
 	HOSTILE_MAX
 };
 
 static bool destination_mode(int mode)
 {
 	return mode == HOSTILE_FRESH_RANGE || mode == HOSTILE_KEEPALIVE_CHOICE ||
-	       mode == HOSTILE_ACCEPT_FAIL;
+	       mode == HOSTILE_ACCEPT_FAIL || mode == HOSTILE_CONN_FAIL;
 }
 
 /*
@@ -108,6 +109,8 @@ static bool wants(int mode, u16 type)
 		return false;	/* see rdmamig_hostile_flood() */
 	case HOSTILE_ACCEPT_FAIL:
 		return false;	/* see rdmamig_hostile_accept() */
+	case HOSTILE_CONN_FAIL:
+		return false;	/* see rdmamig_hostile_conn_create() */
 	default:
 		/* All three carry the block and chunk at the same offsets. */
 		return type == RDMAMIG_MSG_REGISTER_REQUEST ||
@@ -154,6 +157,21 @@ int rdmamig_hostile_accept(struct rdmamig_session *sess)
 	sess_warn_rl(sess, "selftest: hostile mode %d: failing the accept\n",
 		     HOSTILE_ACCEPT_FAIL);
 	return -EIO;
+}
+
+/*
+ * Destination, mode 25: rdmamig_conn_create() fails at its last step,
+ * with channel 0 made and its receives posted, so that its own unwinding
+ * runs (the receives flushed before their buffers go).  Read from the
+ * parameter, like mode 23.
+ */
+int rdmamig_hostile_conn_create(struct rdmamig_session *sess)
+{
+	if (READ_ONCE(hostile) != HOSTILE_CONN_FAIL || sess->role != RDMAMIG_ROLE_DEST)
+		return 0;
+	sess_warn_rl(sess, "selftest: hostile mode %d: failing the connection's creation\n",
+		     HOSTILE_CONN_FAIL);
+	return -ENOMEM;
 }
 
 #define FLOOD_MESSAGES	12	/* within the credits: no wait for the peer */

@@ -26,6 +26,7 @@ void rdmamig_hostile_mangle(struct rdmamig_session *sess,
 bool rdmamig_hostile_keeps_keys(struct rdmamig_session *sess);
 u32 rdmamig_hostile_keepalive(struct rdmamig_session *sess, u32 ms);
 int rdmamig_hostile_accept(struct rdmamig_session *sess);
+int rdmamig_hostile_conn_create(struct rdmamig_session *sess);
 int rdmamig_hostile_flood(struct rdmamig_session *sess);
 #else
 static inline void rdmamig_hostile_arm(struct rdmamig_session *sess)
@@ -50,6 +51,11 @@ static inline u32 rdmamig_hostile_keepalive(struct rdmamig_session *sess,
 }
 
 static inline int rdmamig_hostile_accept(struct rdmamig_session *sess)
+{
+	return 0;
+}
+
+static inline int rdmamig_hostile_conn_create(struct rdmamig_session *sess)
 {
 	return 0;
 }

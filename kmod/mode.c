@@ -31,6 +31,7 @@ void rdmamig_mode_select(struct rdmamig_session *sess)
 	else
 		ops = sess->role == RDMAMIG_ROLE_SOURCE ? &rdmamig_precopy_src_ops :
 							  &rdmamig_precopy_dst_ops;
+	/* Pairs with rdmamig_mode_ops(): the rx work sees the table whole. */
 	smp_store_release(&sess->ops, ops);
 }
 

@@ -41,6 +41,7 @@ extern const struct rdmamig_mode_ops rdmamig_pull_dst_ops;
 static inline const struct rdmamig_mode_ops *
 rdmamig_mode_ops(struct rdmamig_session *sess)
 {
+	/* Pairs with the release in rdmamig_mode_select(). */
 	return smp_load_acquire(&sess->ops);
 }
 

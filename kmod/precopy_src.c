@@ -868,9 +868,9 @@ int rdmamig_precopy_src_round(struct rdmamig_session *sess,
 	}
 	mv->retire(sess, cur);	/* chunks scanned before a failure */
 	/*
-	 * rdmamig_xfer_throttle() runs before each write, so the last one's bytes have
-	 * not been paid for yet: without this a round of one write (a
-	 * sparse chunk) would not be limited at all.
+	 * rdmamig_xfer_throttle() runs before each write, so the last
+	 * one's bytes have not been paid for yet: without this a round of
+	 * one write (a sparse chunk) would not be limited at all.
 	 */
 	if (!ret)
 		ret = rdmamig_xfer_throttle(sess) ?: rdmamig_session_error(sess);

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# A peer that keeps the destination busy, and a connection whose accept
-# fails; both with the hostile peer (kmod/hostile.c), loop topology.
+# A peer that keeps the destination busy, and a connection whose making
+# or accept fails; all with the hostile peer (kmod/hostile.c), loop
+# topology.
 #
 # flood (hostile mode 22): once the RAM blocks are agreed, the source
 # sends 12 COMPRESS messages of 4095 commands, each one whole 1 MiB chunk
@@ -31,6 +32,10 @@
 # "could not set up the connection", the destination keeps listening, and
 # a second source then migrates to it with every page checked.  The
 # debug kernel (KASAN) checks that nothing touched the freed buffers.
+#
+# conn (hostile mode 25): the same when making the connection itself
+# fails, at its last step (channel 0 made, its receives posted): the
+# unwinding of rdmamig_conn_create(), not the caller's, frees it all.
 source "$(dirname "$0")/lib.sh"
 require_root
 
@@ -40,6 +45,7 @@ PARAM=/sys/module/rdmamig/parameters/hostile
 HOSTILE_COMPRESS_FLOOD=22
 HOSTILE_ACCEPT_FAIL=23
 HOSTILE_COMPRESS_BLOCKS=24
+HOSTILE_CONN_FAIL=25
 
 for prog in "$VMM" "$RDMAMIGCTL"; do
 	[ -x "$prog" ] || { echo "1..0 # SKIP $prog not built"; exit $KSFT_SKIP; }
@@ -66,7 +72,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-ktap_plan 7
+ktap_plan 10
 
 # The time limits are for Debian's kernels; the debug kernel (KASAN,
 # lockdep) runs everything some three times slower.
@@ -173,6 +179,31 @@ wait "$dpid"
 dst_rc=$?
 diag "second source rc $src_rc, destination rc $dst_rc: $(grep -i -m1 'verified\|reason\|fail' "$tmp/dest2")"
 ktap_result "accept: a second source then migrates, every page checked" \
+	test "$src_rc/$dst_rc" = 0/0
+
+# ---- conn ------------------------------------------------------------------
+rm -f "$tmp/port"
+"$VMM" dest --listen "$ADDR:0" --port-file "$tmp/port" --size 16 --blocks 2 \
+	--timeout 120 > "$tmp/dest4" 2>&1 &
+dpid=$!
+pids+=("$dpid")
+wait_for 20 test -s "$tmp/port"
+echo $HOSTILE_CONN_FAIL > "$PARAM"
+"$VMM" source --connect "$ADDR:$(cat "$tmp/port")" --size 16 --blocks 2 \
+	--rounds 1 --timeout 60 > "$tmp/src4" 2>&1
+rc=$?
+echo 0 > "$PARAM"
+diag "first source: rc $rc: $(grep -i -m1 'reason\|fail' "$tmp/src4")"
+ktap_result "conn: the first source is refused: could not set up the connection" \
+	eval "[ $rc -ne 0 ] && grep -q 'could not set up the connection' '$tmp/src4'"
+ktap_result "conn: the destination still listens" kill -0 "$dpid"
+"$VMM" source --connect "$ADDR:$(cat "$tmp/port")" --size 16 --blocks 2 \
+	--rounds 1 --timeout 60 > "$tmp/src5" 2>&1
+src_rc=$?
+wait "$dpid"
+dst_rc=$?
+diag "second source rc $src_rc, destination rc $dst_rc: $(grep -i -m1 'verified\|reason\|fail' "$tmp/dest4")"
+ktap_result "conn: a second source then migrates, every page checked" \
 	test "$src_rc/$dst_rc" = 0/0
 
 # ---- blocks (last: before the fix, it wedged the destination) ------------
