@@ -144,6 +144,16 @@ u32 rdmamig_hostile_keepalive(struct rdmamig_session *sess, u32 ms)
 	return ms;
 }
 
+/* Destination, in @mode: fail at this point with @err, saying @what. */
+static int dest_fails(struct rdmamig_session *sess, int mode, const char *what,
+		      int err)
+{
+	if (READ_ONCE(hostile) != mode || sess->role != RDMAMIG_ROLE_DEST)
+		return 0;
+	sess_warn_rl(sess, "selftest: hostile mode %d: failing %s\n", mode, what);
+	return err;
+}
+
 /*
  * Destination, mode 23: the error path of a failed rdma_accept(), taken
  * after the connection's resources were made and its receives posted, as
@@ -152,11 +162,7 @@ u32 rdmamig_hostile_keepalive(struct rdmamig_session *sess, u32 ms)
  */
 int rdmamig_hostile_accept(struct rdmamig_session *sess)
 {
-	if (READ_ONCE(hostile) != HOSTILE_ACCEPT_FAIL || sess->role != RDMAMIG_ROLE_DEST)
-		return 0;
-	sess_warn_rl(sess, "selftest: hostile mode %d: failing the accept\n",
-		     HOSTILE_ACCEPT_FAIL);
-	return -EIO;
+	return dest_fails(sess, HOSTILE_ACCEPT_FAIL, "the accept", -EIO);
 }
 
 /*
@@ -167,11 +173,7 @@ int rdmamig_hostile_accept(struct rdmamig_session *sess)
  */
 int rdmamig_hostile_conn_create(struct rdmamig_session *sess)
 {
-	if (READ_ONCE(hostile) != HOSTILE_CONN_FAIL || sess->role != RDMAMIG_ROLE_DEST)
-		return 0;
-	sess_warn_rl(sess, "selftest: hostile mode %d: failing the connection's creation\n",
-		     HOSTILE_CONN_FAIL);
-	return -ENOMEM;
+	return dest_fails(sess, HOSTILE_CONN_FAIL, "the connection's creation", -ENOMEM);
 }
 
 #define FLOOD_MESSAGES	12	/* within the credits: no wait for the peer */

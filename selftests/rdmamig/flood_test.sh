@@ -156,55 +156,40 @@ ktap_result "flood: the destination VMM is told of the cancel and exits within 1
 wait "$spid" 2>/dev/null
 diag "source: $(grep -i -m1 'reason\|fail' "$tmp/src")"
 
-# ---- accept ---------------------------------------------------------------
-rm -f "$tmp/port"
-"$VMM" dest --listen "$ADDR:0" --port-file "$tmp/port" --size 16 --blocks 2 \
-	--timeout 120 > "$tmp/dest2" 2>&1 &
-dpid=$!
-pids+=("$dpid")
-wait_for 20 test -s "$tmp/port"
-echo $HOSTILE_ACCEPT_FAIL > "$PARAM"
-"$VMM" source --connect "$ADDR:$(cat "$tmp/port")" --size 16 --blocks 2 \
-	--rounds 1 --timeout 60 > "$tmp/src1" 2>&1
-rc=$?
-echo 0 > "$PARAM"
-diag "first source: rc $rc: $(grep -i -m1 'reason\|fail' "$tmp/src1")"
-ktap_result "accept: the first source is refused: could not set up the connection" \
-	eval "[ $rc -ne 0 ] && grep -q 'could not set up the connection' '$tmp/src1'"
-ktap_result "accept: the destination still listens" kill -0 "$dpid"
-"$VMM" source --connect "$ADDR:$(cat "$tmp/port")" --size 16 --blocks 2 \
-	--rounds 1 --timeout 60 > "$tmp/src2" 2>&1
-src_rc=$?
-wait "$dpid"
-dst_rc=$?
-diag "second source rc $src_rc, destination rc $dst_rc: $(grep -i -m1 'verified\|reason\|fail' "$tmp/dest2")"
-ktap_result "accept: a second source then migrates, every page checked" \
-	test "$src_rc/$dst_rc" = 0/0
+# refused_then_migrates NAME MODE: the destination fails its first
+# connection in hostile MODE; the source is refused, the destination
+# keeps listening, and a second source migrates with every page checked.
+refused_then_migrates() {
+	local name=$1 mode=$2 rc src_rc dst_rc
 
-# ---- conn ------------------------------------------------------------------
-rm -f "$tmp/port"
-"$VMM" dest --listen "$ADDR:0" --port-file "$tmp/port" --size 16 --blocks 2 \
-	--timeout 120 > "$tmp/dest4" 2>&1 &
-dpid=$!
-pids+=("$dpid")
-wait_for 20 test -s "$tmp/port"
-echo $HOSTILE_CONN_FAIL > "$PARAM"
-"$VMM" source --connect "$ADDR:$(cat "$tmp/port")" --size 16 --blocks 2 \
-	--rounds 1 --timeout 60 > "$tmp/src4" 2>&1
-rc=$?
-echo 0 > "$PARAM"
-diag "first source: rc $rc: $(grep -i -m1 'reason\|fail' "$tmp/src4")"
-ktap_result "conn: the first source is refused: could not set up the connection" \
-	eval "[ $rc -ne 0 ] && grep -q 'could not set up the connection' '$tmp/src4'"
-ktap_result "conn: the destination still listens" kill -0 "$dpid"
-"$VMM" source --connect "$ADDR:$(cat "$tmp/port")" --size 16 --blocks 2 \
-	--rounds 1 --timeout 60 > "$tmp/src5" 2>&1
-src_rc=$?
-wait "$dpid"
-dst_rc=$?
-diag "second source rc $src_rc, destination rc $dst_rc: $(grep -i -m1 'verified\|reason\|fail' "$tmp/dest4")"
-ktap_result "conn: a second source then migrates, every page checked" \
-	test "$src_rc/$dst_rc" = 0/0
+	rm -f "$tmp/port"
+	"$VMM" dest --listen "$ADDR:0" --port-file "$tmp/port" --size 16 --blocks 2 \
+		--timeout 120 > "$tmp/$name-dest" 2>&1 &
+	dpid=$!
+	pids+=("$dpid")
+	wait_for 20 test -s "$tmp/port"
+	echo "$mode" > "$PARAM"
+	"$VMM" source --connect "$ADDR:$(cat "$tmp/port")" --size 16 --blocks 2 \
+		--rounds 1 --timeout 60 > "$tmp/$name-src1" 2>&1
+	rc=$?
+	echo 0 > "$PARAM"
+	diag "first source: rc $rc: $(grep -i -m1 'reason\|fail' "$tmp/$name-src1")"
+	ktap_result "$name: the first source is refused: could not set up the connection" \
+		eval "[ $rc -ne 0 ] && grep -q 'could not set up the connection' '$tmp/$name-src1'"
+	ktap_result "$name: the destination still listens" kill -0 "$dpid"
+	"$VMM" source --connect "$ADDR:$(cat "$tmp/port")" --size 16 --blocks 2 \
+		--rounds 1 --timeout 60 > "$tmp/$name-src2" 2>&1
+	src_rc=$?
+	wait "$dpid"
+	dst_rc=$?
+	diag "second source rc $src_rc, destination rc $dst_rc: $(grep -i -m1 'verified\|reason\|fail' "$tmp/$name-dest")"
+	ktap_result "$name: a second source then migrates, every page checked" \
+		test "$src_rc/$dst_rc" = 0/0
+}
+
+# ---- accept and conn -------------------------------------------------------
+refused_then_migrates accept $HOSTILE_ACCEPT_FAIL
+refused_then_migrates conn $HOSTILE_CONN_FAIL
 
 # ---- blocks (last: before the fix, it wedged the destination) ------------
 rm -f "$tmp/port"

@@ -130,8 +130,9 @@ static void tally_reset(void)
 
 /*
  * What the module may answer: its own errnos (uapi/linux/rdmamig.h,
- * chardev.c, block.c, cm.c, xfer.c, stream.c, auth.c: ENOKEY for LISTEN
- * or CONNECT without the secret authentication requires), what rdma_cm
+ * chardev.c, block.c, cm.c, mode.c, precopy_src.c, stream.c, auth.c:
+ * ENOKEY for LISTEN or CONNECT without the secret authentication
+ * requires), what rdma_cm
  * and the address parser pass on, EINTR from our own timers, and from
  * the VFS ESPIPE (non-seekable) and ENODEV (no mmap).  Not EACCES: both
  * ends of every connection here hold the same key.
