@@ -136,7 +136,8 @@ static int dst_connect_request(struct rdmamig_session *sess,
 		return dst_reject(id, sess, RDMAMIG_REJ_BAD_MAGIC);
 
 	want = be32_to_cpu(req->caps);
-	allowed = sess->params.caps & (RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_PULL);
+	allowed = sess->params.caps & (RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_PULL |
+				       RDMAMIG_WIRE_CAP_POSTCOPY);
 	if (rdmamig_xfer_sparse())
 		allowed |= RDMAMIG_WIRE_CAP_SPARSE;
 	/* Refused before anything is allocated: the listener stays. */
@@ -155,7 +156,7 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	 * asking for pull is asking for its way of registering.
 	 */
 	if (!read_depth(id, ev))		/* no READ could be answered */
-		sess->caps &= ~RDMAMIG_WIRE_CAP_PULL;
+		sess->caps &= ~(RDMAMIG_WIRE_CAP_PULL | RDMAMIG_WIRE_CAP_POSTCOPY);
 	if (sess->caps & RDMAMIG_WIRE_CAP_PULL)
 		sess->caps &= ~(RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_SPARSE);
 	/* Sparse keys are a kind of dynamic registration. */
@@ -166,6 +167,8 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	if ((want & RDMAMIG_WIRE_CAP_PIN_ALL) &&
 	    !(sess->caps & (RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_PULL)))
 		sess_info(sess, "source asked for pin-all, not allowed here: dynamic registration\n");
+	if ((want & RDMAMIG_WIRE_CAP_POSTCOPY) && !(sess->caps & RDMAMIG_WIRE_CAP_POSTCOPY))
+		sess_info(sess, "source asked for post-copy, not allowed here\n");
 	sess->conn.keepalive_ms = (ka && sess->params.keepalive_ms) ?
 			     max(ka, sess->params.keepalive_ms) : 0;
 	sess->wire_version = version;
@@ -208,12 +211,12 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	param.private_data = &acc;
 	param.private_data_len = sizeof(acc);
 	/*
-	 * Pull: we issue RDMA READs, read_depth() at once.  The CM
-	 * gives the same depth to the source's QPs as responder, and
-	 * rdma_init_qp_attr() to the extra channels.  Without pull, 0 as
-	 * always: no READ is allowed on the connection.
+	 * Pull and post-copy: we issue RDMA READs, read_depth() at once.
+	 * The CM gives the same depth to the source's QPs as responder,
+	 * and rdma_init_qp_attr() to the extra channels.  Without either,
+	 * 0 as always: no READ is allowed on the connection.
 	 */
-	if (sess->caps & RDMAMIG_WIRE_CAP_PULL)
+	if (sess->caps & (RDMAMIG_WIRE_CAP_PULL | RDMAMIG_WIRE_CAP_POSTCOPY))
 		param.initiator_depth = read_depth(id, ev);
 	param.rnr_retry_count = 7;
 	param.retry_count = 7;
@@ -272,6 +275,8 @@ static int src_established(struct rdmamig_session *sess,
 			  "destination declined pin-all: dynamic registration");
 	if ((sess->params.caps & RDMAMIG_CAP_PULL) && !(caps & RDMAMIG_WIRE_CAP_PULL))
 		sess_info(sess, "destination declined pull: we write (push)\n");
+	if ((sess->params.caps & RDMAMIG_CAP_POSTCOPY) && !(caps & RDMAMIG_WIRE_CAP_POSTCOPY))
+		sess_info(sess, "destination declined post-copy\n");
 	sess->caps = caps;
 	sess->wire_version = rep->version;
 	sess->conn.keepalive_ms = be32_to_cpu(rep->keepalive_ms);
@@ -363,7 +368,8 @@ static int src_route_resolved(struct rdmamig_session *sess,
 	ret = rdmamig_conn_create(sess, id);
 	if (ret)
 		return ret;
-	caps = sess->params.caps & (RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_PULL);
+	caps = sess->params.caps & (RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_PULL |
+				    RDMAMIG_WIRE_CAP_POSTCOPY);
 	if (rdmamig_auth_required(sess))
 		caps |= RDMAMIG_WIRE_CAP_AUTH;
 	if (rdmamig_xfer_sparse())
@@ -377,11 +383,11 @@ static int src_route_resolved(struct rdmamig_session *sess,
 	param.private_data = &req;
 	param.private_data_len = sizeof(req);
 	/*
-	 * Offering pull: the destination may read from us, with as many
-	 * READs outstanding as our device answers at once (0 otherwise, as
-	 * always: a push connection allows no READ).
+	 * Offering pull or post-copy: the destination may read from us,
+	 * with as many READs outstanding as our device answers at once (0
+	 * otherwise, as always: a push connection allows no READ).
 	 */
-	if (caps & RDMAMIG_WIRE_CAP_PULL)
+	if (caps & (RDMAMIG_WIRE_CAP_PULL | RDMAMIG_WIRE_CAP_POSTCOPY))
 		param.responder_resources = min_t(u32, id->device->attrs.max_qp_rd_atom,
 						  U8_MAX);
 	param.rnr_retry_count = 7;

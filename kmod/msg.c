@@ -51,6 +51,10 @@ static const struct msg_format msg_formats[__RDMAMIG_MSG_MAX] = {
 	[RDMAMIG_MSG_CHANNELS_RESULT]	= { sizeof(struct rdmamig_cmd_channel) },
 	[RDMAMIG_MSG_READ_REQUEST]	= { sizeof(struct rdmamig_cmd_read) },
 	[RDMAMIG_MSG_READ_DONE]		= { sizeof(struct rdmamig_cmd_chunk) },
+	[RDMAMIG_MSG_POSTCOPY_CHUNKS]	= { sizeof(struct rdmamig_cmd_read) },
+	[RDMAMIG_MSG_POSTCOPY_RUN]	= { sizeof(struct rdmamig_cmd_postcopy), true },
+	[RDMAMIG_MSG_POSTCOPY_RELEASE]	= { sizeof(struct rdmamig_cmd_chunk) },
+	[RDMAMIG_MSG_POSTCOPY_END]	= { sizeof(struct rdmamig_cmd_postcopy), true },
 };
 
 static const struct msg_format *format(u16 type)

@@ -20,6 +20,7 @@
 #include "ctrl.h"
 #include "mode.h"
 #include "msg.h"
+#include "postcopy.h"
 #include "precopy_dst.h"
 #include "stream.h"
 
@@ -547,16 +548,11 @@ static const struct rdmamig_msg_handler dst_msgs[__RDMAMIG_MSG_MAX] = {
 	[RDMAMIG_MSG_BARRIER]		= { rdmamig_precopy_dst_barrier, RDMAMIG_PHASE_RUN },
 	[RDMAMIG_MSG_REGISTER_FINISHED]	= { rdmamig_precopy_dst_round_end, RDMAMIG_PHASE_RUN },
 	[RDMAMIG_MSG_COMPLETE]		= { rdmamig_precopy_dst_complete, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_POSTCOPY_CHUNKS]	= { rdmamig_postcopy_dst_chunks, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_POSTCOPY_RUN]	= { rdmamig_postcopy_dst_run, RDMAMIG_PHASE_RUN },
 };
-
-/* Teardown: the pin-all registrations post on channel 0; end them first. */
-static void dst_stop(struct rdmamig_session *sess)
-{
-	cancel_work_sync(&sess->pinall_work);
-}
 
 const struct rdmamig_mode_ops rdmamig_precopy_dst_ops = {
 	.name		= "precopy destination",
 	.msgs		= dst_msgs,
-	.stop		= dst_stop,
 };

@@ -20,8 +20,10 @@
 #define RDMAMIG_WIRE_CAP_AUTH		(1U << 1)	/* challenge-response */
 #define RDMAMIG_WIRE_CAP_SPARSE		(1U << 2)	/* REGISTER_PAGES_REQUEST */
 #define RDMAMIG_WIRE_CAP_PULL		(1U << 3)	/* READ_REQUEST, READ_DONE */
+#define RDMAMIG_WIRE_CAP_POSTCOPY	(1U << 4)	/* POSTCOPY_* */
 #define RDMAMIG_WIRE_CAPS_KNOWN		(RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_AUTH | \
-					 RDMAMIG_WIRE_CAP_SPARSE | RDMAMIG_WIRE_CAP_PULL)
+					 RDMAMIG_WIRE_CAP_SPARSE | RDMAMIG_WIRE_CAP_PULL | \
+					 RDMAMIG_WIRE_CAP_POSTCOPY)
 
 /* Why a destination rejected a connection (rdmamig_cm_priv.status). */
 enum rdmamig_reject {
@@ -107,6 +109,10 @@ enum rdmamig_msg_type {
 	RDMAMIG_MSG_REGISTER_PAGES_REQUEST, /* expose these pages of chunks */
 	RDMAMIG_MSG_READ_REQUEST,	/* pull: read these pages of ours */
 	RDMAMIG_MSG_READ_DONE,		/* pull: they are read */
+	RDMAMIG_MSG_POSTCOPY_CHUNKS,	/* post-copy: owed pages, read them */
+	RDMAMIG_MSG_POSTCOPY_RUN,	/* post-copy: that was all; run */
+	RDMAMIG_MSG_POSTCOPY_RELEASE,	/* post-copy: these chunks are read */
+	RDMAMIG_MSG_POSTCOPY_END,	/* post-copy: every page is read */
 	__RDMAMIG_MSG_MAX
 };
 
@@ -207,6 +213,25 @@ struct rdmamig_cmd_read {
 #define RDMAMIG_MAX_READ	64
 
 /*
+ * Post-copy (with CAP_POSTCOPY), after the source switched:
+ *  - POSTCOPY_CHUNKS: struct rdmamig_cmd_read, one per chunk with owed
+ *    pages (the map names them, laid out as for READ_REQUEST); a chunk is
+ *    named once in the whole switch.
+ *  - POSTCOPY_RUN: struct rdmamig_cmd_postcopy, repeat 1: the chunks and
+ *    pages named before it.  The destination runs from here on.
+ *  - POSTCOPY_RELEASE: struct rdmamig_cmd_chunk: the destination read
+ *    every owed page of these chunks; the source may release them.
+ *  - POSTCOPY_END: struct rdmamig_cmd_postcopy, repeat 1: every owed page
+ *    is read (the counts must be the switch's); the source releases all
+ *    and completes.  The destination completed before sending it.
+ */
+struct rdmamig_cmd_postcopy {
+	__be64 chunks;
+	__be64 pages;
+	__be64 reserved[2];	/* zero */
+};
+
+/*
  * REGISTER_FINISHED (end of a round), COMPLETE and BARRIER ask for an ACK;
  * the ACK echoes @seq.  Always one command, repeat 1.
  */
@@ -265,6 +290,7 @@ static_assert(sizeof(struct rdmamig_cmd_key) == 24);
 static_assert(sizeof(struct rdmamig_cmd_pages) == 40);
 static_assert(sizeof(struct rdmamig_cmd_read) == 56);
 static_assert(sizeof(struct rdmamig_cmd_round) == 32);
+static_assert(sizeof(struct rdmamig_cmd_postcopy) == 32);
 static_assert(sizeof(struct rdmamig_cmd_blocks_result) == 32);
 
 #endif /* _RDMAMIG_PROTO_H */

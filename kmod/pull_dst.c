@@ -29,6 +29,7 @@
 #include "ctrl.h"
 #include "mode.h"
 #include "msg.h"
+#include "postcopy.h"
 #include "precopy_dst.h"
 #include "xfer.h"
 
@@ -120,30 +121,6 @@ static void unpin_read(struct rdmamig_session *sess, struct pull_read *rd)
 	kvfree(rd->pages);
 }
 
-/*
- * Wait for the batch's READs.  After a failure they would end only once
- * the QPs are in the error state, which the failure work does, queued on
- * the ordered queue behind this very work: move them there ourselves, as
- * it would (rdma_disconnect() once more is harmless).  Without that, the
- * wait would last until the transport gave up on a vanished source.
- */
-static void finish_reads(struct rdmamig_session *sess,
-			 struct rdmamig_xfer_batch *batch)
-{
-	ktime_t t0 = ktime_get();
-
-	wait_event(sess->conn.tx_wait, !atomic_read(&batch->inflight) ||
-				       rdmamig_session_dead(sess));
-	/* rdmamig_xfer_finish() adds what it waits on top. */
-	rdmamig_time_add(&sess->writes_wait_ns, t0);
-	if (atomic_read(&batch->inflight)) {
-		if (sess->conn.cm_id)
-			rdma_disconnect(sess->conn.cm_id);
-		rdmamig_chan_stop(sess);
-	}
-	rdmamig_xfer_finish(sess, batch);
-}
-
 /* READ_REQUEST: read the pages the source names; answer READ_DONE. */
 static void pull_read_request(struct rdmamig_session *sess, const void *payload,
 			      u32 n, u32 len)
@@ -191,7 +168,7 @@ static void pull_read_request(struct rdmamig_session *sess, const void *payload,
 		ret = rdmamig_xfer_post(sess, &batch, rds[i].pages, rds[i].npages,
 					rds[i].raddr, rds[i].rkey);
 	if (batch.ios)
-		finish_reads(sess, &batch);
+		rdmamig_xfer_finish_reads(sess, &batch);
 	if (ret && !rdmamig_session_dead(sess))
 		rdmamig_session_fail(sess, ret, true, "reading from the source failed (%d)",
 				     ret);
@@ -246,6 +223,8 @@ static const struct rdmamig_msg_handler pull_dst_msgs[__RDMAMIG_MSG_MAX] = {
 	[RDMAMIG_MSG_BARRIER]		= { rdmamig_precopy_dst_barrier, RDMAMIG_PHASE_RUN },
 	[RDMAMIG_MSG_REGISTER_FINISHED]	= { pull_round_end, RDMAMIG_PHASE_RUN },
 	[RDMAMIG_MSG_COMPLETE]		= { rdmamig_precopy_dst_complete, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_POSTCOPY_CHUNKS]	= { rdmamig_postcopy_dst_chunks, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_POSTCOPY_RUN]	= { rdmamig_postcopy_dst_run, RDMAMIG_PHASE_RUN },
 };
 
 const struct rdmamig_mode_ops rdmamig_pull_dst_ops = {

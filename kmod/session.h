@@ -45,6 +45,8 @@
 #include "conn.h"
 
 #define RDMAMIG_MAX_BLOCKS	64
+
+#include "postcopy.h"
 #define RDMAMIG_STREAM_MAX	(64 << 20) /* device state queued, destination */
 
 struct rdmamig_session;
@@ -182,6 +184,8 @@ struct rdmamig_session {
 	 */
 	struct mutex reg_mutex;
 	struct work_struct pinall_work;
+	/* Post-copy, both sides (postcopy.h has its locking). */
+	struct rdmamig_postcopy pc;
 #ifdef CONFIG_RDMAMIG_FAULT_INJECTION
 	int hostile;			/* selftests: see hostile.c */
 #endif

@@ -17,6 +17,7 @@
 #include <rdma/rw.h>
 
 #include "session.h"
+#include "chan.h"
 #include "conn.h"
 #include "ctrl.h"
 #include "pace.h"
@@ -95,6 +96,26 @@ int rdmamig_xfer_batch_start(struct rdmamig_session *sess,
 	return 0;
 }
 
+/**
+ * rdmamig_xfer_batch_urgent() - make @batch one of post-copy's fetches
+ * @sess: the session
+ * @batch: started, nothing posted yet
+ * @fault: for a fault, or for the sweep
+ *
+ * A fault's READs go on channel 0 and the sweep's on the others, when
+ * there are others: a fault then waits for no sweep READ queued ahead of
+ * it on its queue pair.  With one channel both share it.
+ */
+void rdmamig_xfer_batch_urgent(struct rdmamig_session *sess,
+			       struct rdmamig_xfer_batch *batch, bool fault)
+{
+	u32 nchan = max_t(u32, READ_ONCE(sess->conn.nchan), 1);
+
+	batch->urgent = true;
+	batch->ch_first = (fault || nchan == 1) ? 0 : 1;
+	batch->ch_count = (fault || nchan == 1) ? 1 : nchan - 1;
+}
+
 /* Transfers rdmamig_xfer_post() may make of @npages: see pace.c. */
 u32 rdmamig_xfer_ios(struct rdmamig_session *sess, u32 npages)
 {
@@ -170,12 +191,16 @@ static int post_one(struct rdmamig_session *sess, struct rdmamig_xfer_io *io,
 	u32 nchan = max_t(u32, READ_ONCE(sess->conn.nchan), 1);
 	int ret;
 
-	io->ch = sess->next_chan++ % nchan;
+	if (batch->urgent) {
+		io->ch = batch->ch_first + batch->nio % batch->ch_count;
+	} else {
+		io->ch = sess->next_chan++ % nchan;
+		ret = rdmamig_xfer_throttle(sess);
+		if (ret)
+			return ret;
+	}
 	io->qp = rdmamig_conn_qp(&sess->conn, io->ch);
 	n = min(n, rdmamig_pace_max_pages(sess, io->ch));
-	ret = rdmamig_xfer_throttle(sess);
-	if (ret)
-		return ret;
 	ret = sg_alloc_table_from_pages(&io->sgt, pages, n, 0,
 					(unsigned long)n << PAGE_SHIFT, GFP_KERNEL);
 	if (ret)
@@ -204,8 +229,10 @@ static int post_one(struct rdmamig_session *sess, struct rdmamig_xfer_io *io,
 		goto err_pace;
 	}
 	io->posted = true;
-	sess->round_pages += n;
-	sess->round_bytes += io->bytes;
+	if (!batch->urgent) {
+		sess->round_pages += n;
+		sess->round_bytes += io->bytes;
+	}
 	return n;
 
 err_pace:
@@ -295,4 +322,35 @@ void rdmamig_xfer_finish(struct rdmamig_session *sess,
 	batch->ios = NULL;
 	batch->nio = 0;
 	batch->maxio = 0;
+}
+
+/**
+ * rdmamig_xfer_finish_reads() - rdmamig_xfer_finish() for a reader
+ * @sess: the session
+ * @batch: READs posted
+ *
+ * After a failure, READs in flight end only once the queue pairs are in
+ * the error state, which the failure work does; but a reader may run in
+ * the ordered work that work waits behind (pull_dst.c), or hold what
+ * teardown waits for (post-copy's fetches).  Move them there ourselves,
+ * as the failure work would: rdma_disconnect() once more is harmless.
+ * Without that, the wait would last until the transport gave up on a
+ * vanished peer.
+ */
+void rdmamig_xfer_finish_reads(struct rdmamig_session *sess,
+			       struct rdmamig_xfer_batch *batch)
+{
+	ktime_t t0 = ktime_get();
+
+	wait_event(sess->conn.tx_wait, batch_idle(batch) ||
+				       rdmamig_session_dead(sess) ||
+				       rdmamig_session_closing(sess));
+	/* rdmamig_xfer_finish() adds what it waits on top. */
+	rdmamig_time_add(&sess->writes_wait_ns, t0);
+	if (!batch_idle(batch)) {
+		if (sess->conn.cm_id)
+			rdma_disconnect(sess->conn.cm_id);
+		rdmamig_chan_stop(sess);
+	}
+	rdmamig_xfer_finish(sess, batch);
 }

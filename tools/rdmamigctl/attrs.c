@@ -249,6 +249,7 @@ const char *attr_state_name(uint32_t state)
 		[RDMAMIG_STATE_COMPLETED] = "completed",
 		[RDMAMIG_STATE_FAILED] = "failed",
 		[RDMAMIG_STATE_CANCELLED] = "cancelled",
+		[RDMAMIG_STATE_POSTCOPY] = "postcopy",
 	};
 	static char buf[ATTR_BUF_LEN];
 

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Post-copy, what both sides keep (postcopy.h): the owed pages, the
+ * statistics and the end of it all at teardown.  The source's switch is
+ * postcopy_src.c, the destination's fetches postcopy_dst.c.
+ */
+#include "rdmamig.h"
+
+#include <linux/log2.h>
+#include <linux/slab.h>
+
+#include "session.h"
+#include "postcopy.h"
+
+static_assert(RDMAMIG_CAP_POSTCOPY == RDMAMIG_WIRE_CAP_POSTCOPY);
+
+void rdmamig_postcopy_init(struct rdmamig_session *sess)
+{
+	init_rwsem(&sess->pc.rwsem);
+	spin_lock_init(&sess->pc.lock);
+}
+
+bool rdmamig_postcopy_negotiated(struct rdmamig_session *sess)
+{
+	return sess->caps & RDMAMIG_WIRE_CAP_POSTCOPY;
+}
+
+/*
+ * Block @i's bitmaps and, on the destination, its chunks.  Called before
+ * @active is set: nobody reads them yet.
+ */
+int rdmamig_postcopy_alloc_block(struct rdmamig_session *sess, u32 i)
+{
+	struct rdmamig_postcopy *pc = &sess->pc;
+	struct rdmamig_block_ram *b = sess->blocks[i];
+	unsigned long nbits = b->length >> PAGE_SHIFT;
+
+	if (pc->owed[i])
+		return 0;
+	pc->owed[i] = bitmap_zalloc(nbits, GFP_KERNEL);
+	if (!pc->owed[i])
+		return -ENOMEM;
+	if (sess->role == RDMAMIG_ROLE_SOURCE)
+		return 0;
+	pc->todo[i] = bitmap_zalloc(nbits, GFP_KERNEL);
+	pc->got[i] = bitmap_zalloc(nbits, GFP_KERNEL);
+	pc->chunks[i] = kvcalloc(b->nchunks, sizeof(*pc->chunks[i]), GFP_KERNEL);
+	if (!pc->todo[i] || !pc->got[i] || !pc->chunks[i])
+		return -ENOMEM;	/* rdmamig_postcopy_stop() frees them */
+	return 0;
+}
+
+/*
+ * Teardown, before the connection stops: wait for the FETCH and OWED
+ * calls in progress (they end once the session is closing: see
+ * postcopy_dst.c), and free what they used.  The source's registrations
+ * of owed pages are among the blocks' and go with the connection.
+ */
+void rdmamig_postcopy_stop(struct rdmamig_session *sess)
+{
+	struct rdmamig_postcopy *pc = &sess->pc;
+	u32 i;
+
+	down_write(&pc->rwsem);
+	spin_lock(&pc->lock);
+	pc->stopped = true;
+	spin_unlock(&pc->lock);
+	up_write(&pc->rwsem);
+
+	for (i = 0; i < RDMAMIG_MAX_BLOCKS; i++) {
+		bitmap_free(pc->owed[i]);
+		bitmap_free(pc->todo[i]);
+		bitmap_free(pc->got[i]);
+		kvfree(pc->chunks[i]);
+		pc->owed[i] = NULL;
+		pc->todo[i] = NULL;
+		pc->got[i] = NULL;
+		pc->chunks[i] = NULL;
+	}
+}
+
+/* Bucket of @us: its power of two, then which eighth of it. */
+static u32 hist_bucket(u64 us)
+{
+	u32 log, sub;
+
+	if (us < RDMAMIG_PC_HIST_SUB)
+		return us;
+	log = ilog2(us);
+	sub = (us >> (log - 3)) & (RDMAMIG_PC_HIST_SUB - 1);
+	return min_t(u32, (log - 2) * RDMAMIG_PC_HIST_SUB + sub,
+		     RDMAMIG_PC_HIST_BUCKETS - 1);
+}
+
+/* The least value of bucket @i, the inverse of hist_bucket(). */
+static u64 hist_value(u32 i)
+{
+	u32 log = i / RDMAMIG_PC_HIST_SUB + 2, sub = i % RDMAMIG_PC_HIST_SUB;
+
+	if (i < RDMAMIG_PC_HIST_SUB)
+		return i;
+	return (1ULL << log) + ((u64)sub << (log - 3));
+}
+
+/* One fault served in @us microseconds. */
+void rdmamig_postcopy_fault_time(struct rdmamig_session *sess, u64 us)
+{
+	struct rdmamig_postcopy *pc = &sess->pc;
+
+	spin_lock(&pc->lock);
+	pc->hist[hist_bucket(us)]++;
+	pc->fault_us_max = max(pc->fault_us_max, us);
+	spin_unlock(&pc->lock);
+}
+
+/*
+ * The @pct percentile of the recorded service times: the bucket's upper
+ * end (the next bucket's least value), never above the maximum seen.
+ */
+static u64 percentile(const struct rdmamig_postcopy *pc, u64 n, u32 pct)
+{
+	u64 rank = DIV_ROUND_UP_ULL(n * pct, 100), seen = 0;
+	u32 i;
+
+	for (i = 0; i < RDMAMIG_PC_HIST_BUCKETS; i++) {
+		seen += pc->hist[i];
+		if (seen >= rank)
+			return min(hist_value(i + 1), pc->fault_us_max);
+	}
+	return pc->fault_us_max;
+}
+
+static u64 ms_since(ktime_t t0, ktime_t t1)
+{
+	return t0 ? ktime_ms_delta(t1 ?: ktime_get(), t0) : 0;
+}
+
+void rdmamig_postcopy_get_stats(struct rdmamig_session *sess,
+				struct rdmamig_stats *st)
+{
+	struct rdmamig_postcopy *pc = &sess->pc;
+	u64 n = 0;
+	u32 i;
+
+	spin_lock(&pc->lock);
+	st->postcopy_owed = pc->owed_pages;
+	st->postcopy_ms = ms_since(pc->t_switch, pc->t_done);
+	st->postcopy_faults = pc->faults;
+	st->postcopy_fault_pages = pc->fault_pages;
+	st->postcopy_sweep_pages = pc->sweep_pages;
+	st->postcopy_fetched_twice = pc->fetched_twice;
+	for (i = 0; i < RDMAMIG_PC_HIST_BUCKETS; i++)
+		n += pc->hist[i];
+	if (n) {
+		st->fault_us_p50 = percentile(pc, n, 50);
+		st->fault_us_p99 = percentile(pc, n, 99);
+		st->fault_us_max = pc->fault_us_max;
+	}
+	spin_unlock(&pc->lock);
+}

@@ -1,0 +1,350 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Post-copy, source side (postcopy.h).  The VMM stopped its workload and
+ * named the pages it still owes with SEND_ROUND(RDMAMIG_ROUND_POSTCOPY)
+ * (rdmamig_postcopy_src_owe()); RDMAMIG_IOC_POSTCOPY
+ * (rdmamig_postcopy_src_switch()) registers them for RDMA READ, chunk by
+ * chunk and only them (the pages of each chunk back to back, as pull
+ * mode lays them out), names them in POSTCOPY_CHUNKS, and sends
+ * POSTCOPY_RUN.  The destination reads each page once, releases each
+ * chunk when it has read all of it (POSTCOPY_RELEASE: we deregister and
+ * unpin it) and ends with POSTCOPY_END, when COMPLETE returns.
+ *
+ * The registrations are the blocks' own (b->dst[], block.c), so that a
+ * teardown at any point releases them with the connection.
+ */
+#include "rdmamig.h"
+
+#include <linux/bitmap.h>
+#include <linux/slab.h>
+
+#include "proto.h"
+#include "session.h"
+#include "block.h"
+#include "ctrl.h"
+#include "mode.h"
+#include "msg.h"
+#include "postcopy.h"
+#include "xfer.h"
+
+/* POSTCOPY_CHUNKS commands per message. */
+#define CHUNKS_PER_MSG	(RDMAMIG_MSG_PAYLOAD / sizeof(struct rdmamig_cmd_read))
+
+static bool connected(struct rdmamig_session *sess)
+{
+	enum rdmamig_state s = READ_ONCE(sess->state);
+
+	return s == RDMAMIG_STATE_CONNECTED || s == RDMAMIG_STATE_ACTIVE;
+}
+
+/* Checks common to the VMM's two calls.  Return: 0 or the errno. */
+static int switch_allowed(struct rdmamig_session *sess)
+{
+	lockdep_assert_held(&sess->lock);
+	if (sess->role != RDMAMIG_ROLE_SOURCE || !connected(sess))
+		return rdmamig_session_error(sess) ?: -ENOTCONN;
+	if (!rdmamig_postcopy_negotiated(sess))
+		return -EOPNOTSUPP;
+	if (sess->round_start)
+		return -EBUSY;		/* a pre-copy round is open: end it */
+	return 0;
+}
+
+/**
+ * rdmamig_postcopy_src_owe() - SEND_ROUND with RDMAMIG_ROUND_POSTCOPY
+ * @sess: the source, connected, with post-copy negotiated
+ * @r: the round's block and page range (checked here)
+ * @bitmap: the pages of @r the destination lacks
+ *
+ * Only records them: nothing moves before the switch.  The first call
+ * starts the downtime, as a final round does.
+ * Return: 0, or -EINVAL, -EOPNOTSUPP, -EBUSY, -ENOTCONN, -ENOMEM.
+ */
+int rdmamig_postcopy_src_owe(struct rdmamig_session *sess,
+			     const struct rdmamig_round *r,
+			     const unsigned long *bitmap)
+{
+	struct rdmamig_block_ram *b;
+	unsigned long bit;
+	u64 end;
+	int ret;
+
+	if (r->flags != RDMAMIG_ROUND_POSTCOPY || r->reserved ||
+	    r->block >= sess->nblocks)
+		return -EINVAL;
+	ret = switch_allowed(sess);
+	if (ret)
+		return ret;
+	b = sess->blocks[r->block];
+	if (!r->npages || check_add_overflow(r->first_page, r->npages, &end) ||
+	    end > b->length >> PAGE_SHIFT)
+		return -EINVAL;
+	ret = rdmamig_postcopy_alloc_block(sess, r->block);
+	if (ret)
+		return ret;
+	for_each_set_bit(bit, bitmap, r->npages)
+		__set_bit(r->first_page + bit, sess->pc.owed[r->block]);
+
+	spin_lock_irq(&sess->slock);
+	if (!sess->t_final)
+		sess->t_final = ktime_get();
+	if (sess->state == RDMAMIG_STATE_CONNECTED)
+		rdmamig_session_change_state_locked(sess, RDMAMIG_STATE_ACTIVE);
+	spin_unlock_irq(&sess->slock);
+	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
+	return 0;
+}
+
+/* The owed pages of @b's chunk @c, as a bitmap of the chunk. */
+static unsigned long *chunk_map(struct rdmamig_session *sess, u32 i, u32 c)
+{
+	return sess->pc.owed[i] + c * (RDMAMIG_CHUNK_PAGES / BITS_PER_LONG);
+}
+
+static void fill_cmd(struct rdmamig_cmd_read *cmd, u32 i, u32 c,
+		     const unsigned long *map, u32 nbits,
+		     const struct ib_mr *mr)
+{
+	u64 words[RDMAMIG_PAGE_MAP_WORDS] = {};
+	u32 w;
+
+	bitmap_to_arr64(words, map, nbits);
+	cmd->pages.block = cpu_to_be32(i);
+	cmd->pages.chunk = cpu_to_be32(c);
+	for (w = 0; w < RDMAMIG_PAGE_MAP_WORDS; w++)
+		cmd->pages.map[w] = cpu_to_be64(words[w]);
+	cmd->addr = cpu_to_be64(mr->iova);
+	cmd->rkey = cpu_to_be32(mr->rkey);
+	cmd->reserved = 0;
+}
+
+static int send_chunks(struct rdmamig_session *sess,
+		       struct rdmamig_cmd_read *cmds, u32 *n)
+{
+	int ret = 0;
+
+	if (*n)
+		ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_POSTCOPY_CHUNKS, *n, cmds,
+					*n * sizeof(*cmds));
+	*n = 0;
+	return ret;
+}
+
+/*
+ * Register every chunk with owed pages and name it to the destination.
+ * The REG_MRs go on channel 0 before the SENDs naming them: each is in
+ * place before the destination can read through it.
+ */
+static int expose_owed(struct rdmamig_session *sess)
+{
+	struct rdmamig_postcopy *pc = &sess->pc;
+	struct rdmamig_cmd_read *cmds;
+	u32 i, c, n = 0;
+	int ret = 0;
+
+	cmds = kvcalloc(CHUNKS_PER_MSG, sizeof(*cmds), GFP_KERNEL);
+	if (!cmds)
+		return -ENOMEM;
+	for (i = 0; i < sess->nblocks && !ret; i++) {
+		struct rdmamig_block_ram *b = sess->blocks[i];
+
+		if (!pc->owed[i])
+			continue;
+		if (!b->dst) {
+			b->dst = kvcalloc(b->nchunks, sizeof(*b->dst), GFP_KERNEL);
+			if (!b->dst) {
+				ret = -ENOMEM;
+				break;
+			}
+		}
+		for (c = 0; c < b->nchunks && !ret; c++) {
+			u32 nbits = rdmamig_chunk_pages(b, c);
+			unsigned long *map = chunk_map(sess, i, c);
+			u32 np = bitmap_weight(map, nbits);
+
+			if (!np)
+				continue;
+			ret = rdmamig_chunk_register(sess, b, c, map, IB_ACCESS_REMOTE_READ);
+			if (ret) {
+				rdmamig_session_fail(sess, ret, true,
+						     "registering '%s' chunk %u for post-copy failed (%d)",
+						     b->name, c, ret);
+				break;
+			}
+			fill_cmd(&cmds[n++], i, c, map, nbits, b->dst[c].mr);
+			pc->owed_pages += np;
+			pc->owed_chunks++;
+			if (n == CHUNKS_PER_MSG)
+				ret = send_chunks(sess, cmds, &n);
+		}
+	}
+	if (!ret)
+		ret = send_chunks(sess, cmds, &n);
+	kvfree(cmds);
+	return ret;
+}
+
+/**
+ * rdmamig_postcopy_src_switch() - RDMAMIG_IOC_POSTCOPY
+ * @sess: the source, connected, post-copy negotiated, no round open
+ *
+ * Exposes the owed pages and lets the destination run.  A failure in the
+ * middle fails the session: the destination, which has not run yet,
+ * reports it, and our workload may resume here.
+ * Return: 0, or a negative errno.
+ */
+int rdmamig_postcopy_src_switch(struct rdmamig_session *sess)
+{
+	struct rdmamig_postcopy *pc = &sess->pc;
+	struct rdmamig_cmd_postcopy run = {};
+	bool moved;
+	int ret;
+
+	ret = switch_allowed(sess);
+	if (ret)
+		return ret;
+	ret = expose_owed(sess);
+	if (ret == -ERESTARTSYS)
+		return rdmamig_xfer_interrupted(sess, "switching to post-copy");
+	if (ret) {
+		rdmamig_session_fail(sess, ret, true, "switching to post-copy failed (%d)",
+				     ret);
+		return ret;
+	}
+
+	spin_lock_irq(&sess->slock);
+	if (!sess->t_final)
+		sess->t_final = ktime_get();
+	moved = rdmamig_session_change_state_locked(sess, RDMAMIG_STATE_POSTCOPY);
+	spin_unlock_irq(&sess->slock);
+	if (!moved)	/* cancelled or failed meanwhile */
+		return rdmamig_session_error(sess) ?: -ECANCELED;
+	spin_lock(&pc->lock);
+	pc->active = true;
+	pc->t_switch = ktime_get();
+	spin_unlock(&pc->lock);
+	/* Before POSTCOPY_RUN: the answers to it are post-copy's. */
+	rdmamig_mode_switch(sess, &rdmamig_postcopy_src_ops);
+	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
+
+	run.chunks = cpu_to_be64(pc->owed_chunks);
+	run.pages = cpu_to_be64(pc->owed_pages);
+	ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_POSTCOPY_RUN, 1, &run, sizeof(run));
+	if (ret == -ERESTARTSYS)
+		return rdmamig_xfer_interrupted(sess, "switching to post-copy");
+	if (ret) {
+		rdmamig_session_fail(sess, ret, true, "sending post-copy run failed (%d)",
+				     ret);
+		return ret;
+	}
+	sess_info(sess, "post-copy: %llu pages in %llu chunks exposed; the destination runs\n",
+		  pc->owed_pages, pc->owed_chunks);
+	return 0;
+}
+
+/* The chunk a RELEASE names, exposed by us; NULL after failing. */
+static struct rdmamig_block_ram *released_chunk(struct rdmamig_session *sess,
+						const struct rdmamig_cmd_chunk *cmd,
+						u32 *chunk)
+{
+	u32 bi = be32_to_cpu(cmd->block), ci = be32_to_cpu(cmd->chunk);
+	struct rdmamig_block_ram *b;
+
+	if (bi >= sess->nblocks || !sess->pc.owed[bi] ||
+	    ci >= sess->blocks[bi]->nchunks || !sess->blocks[bi]->dst ||
+	    !sess->blocks[bi]->dst[ci].mr) {
+		rdmamig_session_fail(sess, -EPROTO, true,
+				     "post-copy release of block %u chunk %u, which is not exposed",
+				     bi, ci);
+		return NULL;
+	}
+	b = sess->blocks[bi];
+	*chunk = ci;
+	return b;
+}
+
+/*
+ * POSTCOPY_RELEASE: the destination read these chunks.  Deregistering
+ * revokes the key before the pages are unpinned.  After completion every
+ * chunk is released already: a RELEASE that crossed the END is dropped.
+ */
+static void src_release(struct rdmamig_session *sess, const void *payload,
+			u32 n, u32 len)
+{
+	const struct rdmamig_cmd_chunk *cmds = payload;
+	struct rdmamig_block_ram *b;
+	u32 i, c;
+
+	if (READ_ONCE(sess->state) == RDMAMIG_STATE_COMPLETED)
+		return;
+	for (i = 0; i < n; i++) {
+		b = released_chunk(sess, &cmds[i], &c);
+		if (!b)
+			return;
+		rdmamig_chunk_unregister(sess, b, c);
+		spin_lock(&sess->pc.lock);
+		sess->pc.released++;
+		spin_unlock(&sess->pc.lock);
+	}
+}
+
+/* POSTCOPY_END: every owed page is read; release the rest and complete. */
+static void src_end(struct rdmamig_session *sess, const void *payload,
+		    u32 repeat, u32 len)
+{
+	const struct rdmamig_cmd_postcopy *cmd = payload;
+	struct rdmamig_postcopy *pc = &sess->pc;
+	bool done;
+
+	if (be64_to_cpu(cmd->pages) != pc->owed_pages ||
+	    be64_to_cpu(cmd->chunks) != pc->owed_chunks ||
+	    cmd->reserved[0] || cmd->reserved[1]) {
+		rdmamig_session_fail(sess, -EPROTO, true,
+				     "post-copy end for %llu pages in %llu chunks, %llu in %llu are owed",
+				     be64_to_cpu(cmd->pages), be64_to_cpu(cmd->chunks),
+				     pc->owed_pages, pc->owed_chunks);
+		return;
+	}
+	rdmamig_blocks_unregister(sess);
+	spin_lock(&pc->lock);
+	pc->done = true;
+	pc->t_done = ktime_get();
+	spin_unlock(&pc->lock);
+	spin_lock_irq(&sess->slock);
+	done = rdmamig_session_change_state_locked(sess, RDMAMIG_STATE_COMPLETED);
+	if (done)
+		sess->t_end = ktime_get();
+	spin_unlock_irq(&sess->slock);
+	if (!done)
+		return;
+	wake_up_all(&sess->wait);
+	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
+	sess_info(sess, "post-copy completed: the destination read %llu pages; ours are released\n",
+		  pc->owed_pages);
+}
+
+static bool src_completed(struct rdmamig_session *sess)
+{
+	return READ_ONCE(sess->state) == RDMAMIG_STATE_COMPLETED;
+}
+
+/*
+ * COMPLETE after the switch: wait for POSTCOPY_END, however long the
+ * destination takes.  A signal leaves the session as it is: neither side
+ * has all the memory, so only a cancel may give up.
+ */
+static int src_complete(struct rdmamig_session *sess)
+{
+	return rdmamig_session_wait(sess, src_completed, MAX_SCHEDULE_TIMEOUT);
+}
+
+static const struct rdmamig_msg_handler postcopy_src_msgs[__RDMAMIG_MSG_MAX] = {
+	[RDMAMIG_MSG_POSTCOPY_RELEASE]	= { src_release, RDMAMIG_PHASE_RUN | RDMAMIG_PHASE_DONE },
+	[RDMAMIG_MSG_POSTCOPY_END]	= { src_end, RDMAMIG_PHASE_RUN },
+};
+
+const struct rdmamig_mode_ops rdmamig_postcopy_src_ops = {
+	.name		= "post-copy source",
+	.msgs		= postcopy_src_msgs,
+	.complete	= src_complete,
+};
