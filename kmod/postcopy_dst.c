@@ -30,6 +30,7 @@
 #include "session.h"
 #include "block.h"
 #include "ctrl.h"
+#include "hostile.h"
 #include "mode.h"
 #include "msg.h"
 #include "postcopy.h"
@@ -357,9 +358,10 @@ static int read_run(struct rdmamig_session *sess, const struct fetch_run *run,
 				       rdmamig_xfer_ios(sess, run->n));
 	if (!ret) {
 		rdmamig_xfer_batch_urgent(sess, &batch, fault);
+		u64 raddr = pch->raddr + (owed_rank(pc, run->bi, run->page) << PAGE_SHIFT);
+
 		ret = rdmamig_xfer_post(sess, &batch, pages, run->n,
-					pch->raddr + (owed_rank(pc, run->bi, run->page) << PAGE_SHIFT),
-					pch->rkey);
+					rdmamig_hostile_read_addr(sess, raddr), pch->rkey);
 		rdmamig_xfer_finish_reads(sess, &batch);
 	}
 	/* A READ that failed failed the session. */
