@@ -14,6 +14,12 @@
  * The kernel places the pages itself; the VMM only follows the events
  * and consumes the device state.  Here, at the end, it also checks every
  * page against the hashes the source sent as its final device state.
+ *
+ * With --postcopy (RDMAMIG_CAP_POSTCOPY allowed) the source may switch
+ * instead of sending a final round: RDMAMIG_EVENT_POSTCOPY comes once
+ * the device state up to the switch is readable, and the stream ends
+ * there.  The guest then runs while its missing pages are fetched on
+ * demand (postcopy.c), until COMPLETED.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +37,8 @@
 
 struct dest_run {
 	int fd;
+	struct guest_ram *ram;
+	struct postcopy *pc;		/* --postcopy: ready before LISTEN */
 	struct ds_parser ds;
 	uint64_t last_round;		/* from ROUND_DONE events */
 	uint64_t ev_pages, ev_zero_pages;
@@ -86,6 +94,48 @@ static void event_problem(struct dest_run *d, const char *msg, uint64_t round)
 			 ", last %" PRIu64 ")", msg, round, d->last_round);
 }
 
+static int drain_data(struct dest_run *d, const struct vmm_opts *o);
+
+/*
+ * RDMAMIG_EVENT_POSTCOPY: the source stopped its guest and switched.
+ * Everything it wrote to the device-state stream before is readable now
+ * and the stream ends there: read it to its end (the hashes of every
+ * page at the switch are in it), then run the guest here with
+ * userfaultfd (postcopy.c).
+ */
+static int dest_switch(struct dest_run *d, const struct vmm_opts *o,
+		       uint64_t pages)
+{
+	struct pollfd pfd = { .fd = d->fd, .events = POLLIN };
+	const uint64_t *hashes = NULL;
+	int n;
+
+	if (!d->pc) {
+		event_problem(d, "RDMAMIG_EVENT_POSTCOPY, but post-copy was not allowed", 0);
+		return -1;
+	}
+	while (!d->eof) {
+		if (drain_data(d, o))
+			return -1;
+		if (d->eof)
+			break;
+		n = poll(&pfd, 1, o->timeout_s * 1000);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			session_fail(d->fd, o, "device state after the switch",
+				     n ? errno : ETIMEDOUT);
+			return -1;
+		}
+	}
+	if (ds_finish(&d->ds, d->ram) == 0)
+		hashes = d->ds.hashes + 1 + d->ram->nblocks;
+	else if (!o->json)
+		fprintf(stderr, "rdmamig-vmm: dest: device state at the switch: %s\n",
+			d->ds.error);
+	return postcopy_start(d->pc, d->fd, d->ram, hashes, pages);
+}
+
 /*
  * RDMAMIG_IOC_WAIT_EVENT on a non-blocking fd: take every pending event
  * (EAGAIN: none left).  Returns -1 when the session failed.
@@ -114,7 +164,16 @@ static int drain_events(struct dest_run *d, const struct vmm_opts *o)
 			d->ev_pages += ev.pages;
 			d->ev_zero_pages += ev.zero_pages;
 			break;
+		case RDMAMIG_EVENT_POSTCOPY:
+			if (postcopy_started(d->pc)) {
+				event_problem(d, "RDMAMIG_EVENT_POSTCOPY twice", 0);
+				break;
+			}
+			if (dest_switch(d, o, ev.pages))
+				return -1;
+			break;
 		case RDMAMIG_EVENT_COMPLETED:
+			postcopy_set_completed(d->pc);
 			d->completed = true;
 			break;
 		case RDMAMIG_EVENT_FAILED:
@@ -206,9 +265,20 @@ static uint64_t verify_pages(const struct guest_ram *ram, const uint64_t *hashes
 	return bad;
 }
 
-/* The ROUND_DONE events must add up to what the kernel counted. */
+/*
+ * The ROUND_DONE events must add up to what the kernel counted.  After a
+ * post-copy switch the source wrote one record more than it ended rounds
+ * (its device state at the switch), and the owed pages arrive outside
+ * any round.
+ */
 static void check_events(struct dest_run *d, const struct rdmamig_stats *st)
 {
+	if (postcopy_started(d->pc)) {
+		if (d->last_round + 2 != d->ds.next_round)
+			event_problem(d, "rounds in events and device state differ",
+				      d->ds.next_round - 2);
+		return;
+	}
 	if (d->last_round != d->ds.next_round - 1)
 		event_problem(d, "rounds in events and device state differ",
 			      d->ds.next_round - 1);
@@ -222,18 +292,22 @@ static void check_events(struct dest_run *d, const struct rdmamig_stats *st)
 static int dest_verify(struct dest_run *d, const struct vmm_opts *o,
 		       const struct guest_ram *ram, const struct rdmamig_stats *st)
 {
+	const uint64_t *expect = postcopy_expected(d->pc);
 	uint64_t bad = 0;
-	char extra[1024], err[400];
+	char extra[4096], err[400], pcrep[2048];
 	const char *what = "";
 
+	/* After post-copy: the source's hashes as the guest has changed them. */
 	if (ds_finish(&d->ds, ram) == 0)
-		bad = verify_pages(ram, d->ds.hashes + 1 + ram->nblocks);
+		bad = verify_pages(ram, expect ? expect : d->ds.hashes + 1 + ram->nblocks);
 	check_events(d, st);
 
 	if (d->ds.error[0])
 		what = d->ds.error;
 	else if (d->problem[0])
 		what = d->problem;
+	else if (*postcopy_problem(d->pc))
+		what = postcopy_problem(d->pc);
 	if (*what)
 		fprintf(stderr, "rdmamig-vmm: dest: %s\n", what);
 	json_string(err, sizeof(err), what);
@@ -244,10 +318,13 @@ static int dest_verify(struct dest_run *d, const struct vmm_opts *o,
 		 ",\"verify_error\":%s",
 		 !bad && !*what ? "true" : "false", ram->total_pages, bad,
 		 d->ds.records, d->last_round, d->ev_pages, d->ev_zero_pages, err);
+	postcopy_report(d->pc, o->json, pcrep, sizeof(pcrep));
+	if (o->json && pcrep[0])
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), ",%s", pcrep);
 	print_summary(o, st, NULL, 0, extra);
 	if (!o->json)
-		printf("  %s: %" PRIu64 " of %" PRIu64 " pages differ, %" PRIu64
-		       " device-state records\n", bad || *what ? "FAILED" : "verified",
+		printf("%s  %s: %" PRIu64 " of %" PRIu64 " pages differ, %" PRIu64
+		       " device-state records\n", pcrep, bad || *what ? "FAILED" : "verified",
 		       bad, ram->total_pages, d->ds.records);
 	return bad || *what ? EXIT_VERIFY : 0;
 }
@@ -255,12 +332,15 @@ static int dest_verify(struct dest_run *d, const struct vmm_opts *o,
 int run_dest(const struct vmm_opts *o)
 {
 	struct guest_ram ram = { 0 };
-	struct dest_run d = { .fd = -1 };
+	struct dest_run d = { .fd = -1, .ram = &ram };
 	struct rdmamig_stats st;
 	int ret = EXIT_MIGRATION;
 
 	ds_parser_init(&d.ds);
 	if (ram_alloc(&ram, o->nblocks, o->size_mib, false))
+		goto out;
+	/* Before LISTEN: a destination that cannot run post-copy says so now. */
+	if (o->postcopy && !(d.pc = postcopy_prepare(o)))
 		goto out;
 	/* Before the session: once pages arrive, only the kernel writes RAM. */
 	if (o->prefill)
@@ -268,8 +348,12 @@ int run_dest(const struct vmm_opts *o)
 	d.fd = session_open(o, &ram);
 	if (d.fd < 0)
 		goto out;
-	if (dest_accept(d.fd, o) || dest_follow(&d, o))
+	if (dest_accept(d.fd, o) || dest_follow(&d, o)) {
+		postcopy_finish(d.pc, true);
 		goto out;
+	}
+	/* Post-copy: the guest and the threads end, the userfaultfd closes. */
+	postcopy_finish(d.pc, false);
 	if (session_stats(d.fd, &st)) {
 		session_fail(d.fd, o, "GET_STATS", errno);
 		goto out;
@@ -278,6 +362,7 @@ int run_dest(const struct vmm_opts *o)
 out:
 	if (d.fd >= 0)
 		close(d.fd);
+	postcopy_free(d.pc);
 	ds_parser_free(&d.ds);
 	ram_free(&ram);
 	return ret;

@@ -13,6 +13,18 @@
  *                            state
  *   COMPLETE                 the destination has everything
  *   close
+ *
+ * With post-copy (RDMAMIG_CAP_POSTCOPY, --postcopy=N) the end differs:
+ *
+ *   rounds 1..N              as above, none of them final (N may be 0)
+ *   the switch:              guest stopped; SEND_ROUND with
+ *                            RDMAMIG_ROUND_POSTCOPY for every block, naming
+ *                            the pages the destination lacks (all of them
+ *                            when N is 0, else those dirtied since round N);
+ *                            final device state; RDMAMIG_IOC_POSTCOPY: the
+ *                            destination runs the guest from here on
+ *   COMPLETE                 returns once the destination has fetched
+ *                            every owed page; our memory is free then
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -147,26 +159,103 @@ static int source_round(int fd, const struct vmm_opts *o, struct guest_ram *ram,
 	return 0;
 }
 
+/* What the source saw of a post-copy switch. */
+struct switch_stat {
+	bool granted;			/* RDMAMIG_CAP_POSTCOPY negotiated */
+	bool switched;
+	uint64_t owed;			/* pages named with ROUND_POSTCOPY */
+	uint64_t switch_us;		/* guest stopped to POSTCOPY returned */
+	uint64_t complete_us;		/* COMPLETE: until all was fetched */
+};
+
+/*
+ * The switch to post-copy, after @rounds pre-copy rounds.  The guest ran
+ * during the last round and dirtied memory; then it stops.  Every page
+ * the destination lacks is named with RDMAMIG_ROUND_POSTCOPY (one
+ * SEND_ROUND per block, as in a round; nothing is sent, the pages are
+ * owed), the device state at the switch written, and RDMAMIG_IOC_POSTCOPY
+ * exposes the owed pages: the destination runs the guest from then on
+ * and fetches them.  COMPLETE waits for the last one.
+ */
+static int source_switch(int fd, const struct vmm_opts *o, struct guest_ram *ram,
+			 struct rng *r, uint64_t rounds, struct switch_stat *ss)
+{
+	char op[48 + RDMAMIG_BLOCK_NAME_MAX];
+	uint64_t t0, owed = 0;
+	unsigned int i;
+
+	if (rounds)
+		ram_redirty(ram, r, o->redirty_pct, o->zero_pct);
+	t0 = now_us();				/* the guest stops */
+	for (i = 0; i < ram->nblocks; i++)
+		owed += ram_dirty_count(&ram->blocks[i]);
+	for (i = 0; i < ram->nblocks; i++) {
+		if (send_block(fd, &ram->blocks[i], RDMAMIG_ROUND_POSTCOPY,
+			       i == 0 && owed == 0)) {
+			snprintf(op, sizeof(op), "SEND_ROUND(POSTCOPY) %s",
+				 ram->blocks[i].name);
+			session_fail(fd, o, op, errno);
+			return -1;
+		}
+	}
+	ram_clear_dirty(ram);
+	ss->owed = owed;
+	/* Device state at the switch: a record, then every page's hash. */
+	if (ds_write_round(fd, r, rounds + 1) ||
+	    ds_write_hashes(fd, ram, rounds + 1)) {
+		session_fail(fd, o, "write final device state", errno);
+		return -1;
+	}
+	stop_point(o, "final");
+	if (ioctl(fd, RDMAMIG_IOC_POSTCOPY)) {
+		session_fail(fd, o, "POSTCOPY", errno);
+		return -1;
+	}
+	ss->switched = true;
+	ss->switch_us = now_us() - t0;
+	if (!o->json)
+		fprintf(stderr, "rdmamig-vmm: source: switched to post-copy after %"
+			PRIu64 " round%s, %" PRIu64 " pages owed\n", rounds,
+			rounds == 1 ? "" : "s", owed);
+	stop_point(o, "switched");
+	t0 = now_us();
+	if (ioctl(fd, RDMAMIG_IOC_COMPLETE)) {
+		session_fail(fd, o, "COMPLETE", errno);
+		return -1;
+	}
+	ss->complete_us = now_us() - t0;
+	stop_point(o, "completed");
+	return 0;
+}
+
+/*
+ * @rounds pre-copy rounds, then either a final round (pre-copy) or the
+ * switch (post-copy, when the destination allowed it).
+ */
 static int source_migrate(int fd, const struct vmm_opts *o,
 			  struct guest_ram *ram, struct rng *r,
-			  struct round_stat *rs)
+			  struct round_stat *rs, uint64_t rounds,
+			  struct switch_stat *ss)
 {
-	uint64_t round, last = o->rounds + 1;
+	uint64_t round, last = ss->granted ? rounds : rounds + 1;
 
 	for (round = 1; round <= last; round++) {
 		/* Between rounds the guest runs and dirties memory. */
 		if (round > 1)
 			ram_redirty(ram, r, o->redirty_pct, o->zero_pct);
-		if (source_round(fd, o, ram, round, round == last, &rs[round - 1]))
+		if (source_round(fd, o, ram, round, !ss->granted && round == last,
+				 &rs[round - 1]))
 			return -1;
 		/* Device state may be written at any time after CONNECT. */
 		if (ds_write_round(fd, r, round)) {
 			session_fail(fd, o, "write device state", errno);
 			return -1;
 		}
-		if (round == 1 && round < last)
+		if (round == 1 && (round < last || ss->granted))
 			stop_point(o, "between");
 	}
+	if (ss->granted)
+		return source_switch(fd, o, ram, r, rounds, ss);
 	/* The guest is stopped: its final device state, then COMPLETE. */
 	if (ds_write_hashes(fd, ram, last)) {
 		session_fail(fd, o, "write final device state", errno);
@@ -183,12 +272,15 @@ static int source_migrate(int fd, const struct vmm_opts *o,
 
 int run_source(const struct vmm_opts *o)
 {
-	struct round_stat *rs = calloc(o->rounds + 1, sizeof(*rs));
+	/* Pre-copy rounds before the final round or the switch. */
+	uint64_t rounds = o->postcopy ? o->postcopy_rounds : o->rounds, nrs;
+	struct round_stat *rs = calloc(rounds + 1, sizeof(*rs));
+	struct switch_stat ss = { 0 };
 	struct rdmamig_stats st;
 	struct guest_ram ram = { 0 };
 	struct rng r = { .s = o->seed };
 	uint64_t dirty = 0;
-	char extra[128];
+	char extra[512];
 	unsigned int i;
 	int fd, ret = EXIT_MIGRATION;
 
@@ -199,13 +291,33 @@ int run_source(const struct vmm_opts *o)
 	fd = source_connect(o, &ram);
 	if (fd < 0)
 		goto out;
-	if (source_migrate(fd, o, &ram, &r, rs) == 0 && session_stats(fd, &st) == 0) {
-		for (i = 0; i <= o->rounds; i++)
+	/*
+	 * The destination may not allow post-copy (an older one, or one that
+	 * cannot run it): then a final round takes the switch's place.
+	 */
+	if (o->postcopy && session_stats(fd, &st) == 0) {
+		ss.granted = st.caps & RDMAMIG_CAP_POSTCOPY;
+		if (!ss.granted && !o->json)
+			fprintf(stderr, "rdmamig-vmm: source: the destination does not "
+				"allow post-copy: a final round instead\n");
+	}
+	nrs = ss.granted ? rounds : rounds + 1;
+	if (source_migrate(fd, o, &ram, &r, rs, rounds, &ss) == 0 &&
+	    session_stats(fd, &st) == 0) {
+		for (i = 0; i < nrs; i++)
 			dirty += rs[i].pages_dirty;
 		snprintf(extra, sizeof(extra),
-			 "\"pages_dirty\":%" PRIu64 ",\"total_pages\":%" PRIu64,
-			 dirty, ram.total_pages);
-		print_summary(o, &st, rs, o->rounds + 1, extra);
+			 "\"pages_dirty\":%" PRIu64 ",\"total_pages\":%" PRIu64
+			 ",\"postcopy\":%s,\"owed_named\":%" PRIu64
+			 ",\"switch_us\":%" PRIu64 ",\"postcopy_wait_us\":%" PRIu64,
+			 dirty, ram.total_pages, ss.switched ? "true" : "false",
+			 ss.owed, ss.switch_us, ss.complete_us);
+		print_summary(o, &st, rs, nrs, extra);
+		if (ss.switched && !o->json)
+			printf("  switch: %" PRIu64 " pages owed, guest stopped for %.1f ms"
+			       " (SEND_ROUND, device state, POSTCOPY); COMPLETE waited"
+			       " %.1f ms for the fetches\n", ss.owed,
+			       ss.switch_us / 1000.0, ss.complete_us / 1000.0);
 		ret = 0;
 	}
 	/* close() ends the session; after COMPLETE that frees it. */
