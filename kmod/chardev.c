@@ -8,6 +8,7 @@
 #include "rdmamig.h"
 
 #include <linux/fs.h>
+#include <linux/file.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/poll.h>
@@ -127,8 +128,12 @@ static int listen_or_connect(struct rdmamig_session *sess, void __user *u,
 	ret = copy_in(&a, sizeof(a), u, ADDR_SIZE_VER0);
 	if (ret)
 		return ret;
-	if (!listen)
+	if (!listen) {
+		/* A destination's post-copy state was resumed here. */
+		if (sess->pc.resumed)
+			return -EINVAL;
 		return rdmamig_cm_connect(sess, &a);
+	}
 	/* An unwritable answer fails the call before anything changes. */
 	if (put_user(a.port, &((struct rdmamig_addr __user *)u)->port))
 		return -EFAULT;
@@ -175,6 +180,28 @@ static int fetch(struct rdmamig_session *sess, void __user *u)
 	if (ret)
 		return ret;
 	return copy_out(u, &f, sizeof(f), FETCH_SIZE_VER0);
+}
+
+static const struct file_operations rdmamig_fops;
+
+/*
+ * RDMAMIG_IOC_POSTCOPY_RESUME: @fd is another open /dev/rdmamig, held
+ * for the call; postcopy.c checks the two sessions make a pair.
+ */
+static int postcopy_resume(struct rdmamig_session *sess, unsigned long fd)
+{
+	struct file *file;
+	int ret;
+
+	if (fd > INT_MAX)
+		return -EBADF;
+	file = fget(fd);
+	if (!file)
+		return -EBADF;
+	ret = file->f_op == &rdmamig_fops ?
+	      rdmamig_postcopy_resume(sess, file->private_data) : -EINVAL;
+	fput(file);
+	return ret;
 }
 
 /* RDMAMIG_IOC_OWED: without @lock, as FETCH, whose callers use it. */
@@ -309,6 +336,9 @@ static long rdmamig_ioctl(struct file *file, unsigned int cmd,
 		break;
 	case _IOC_NR(RDMAMIG_IOC_POSTCOPY):
 		ret = rdmamig_postcopy_src_switch(sess);
+		break;
+	case _IOC_NR(RDMAMIG_IOC_POSTCOPY_RESUME):
+		ret = postcopy_resume(sess, arg);
 		break;
 	default:
 		ret = -ENOTTY;

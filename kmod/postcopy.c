@@ -35,18 +35,21 @@ int rdmamig_postcopy_alloc_block(struct rdmamig_session *sess, u32 i)
 	struct rdmamig_block_ram *b = sess->blocks[i];
 	unsigned long nbits = b->length >> PAGE_SHIFT;
 
-	if (pc->owed[i])
-		return 0;
-	pc->owed[i] = bitmap_zalloc(nbits, GFP_KERNEL);
+	/* Each only if missing: a call that failed half-way may be retried. */
 	if (!pc->owed[i])
-		return -ENOMEM;
+		pc->owed[i] = bitmap_zalloc(nbits, GFP_KERNEL);
+	if (!pc->todo[i])
+		pc->todo[i] = bitmap_zalloc(nbits, GFP_KERNEL);
+	if (!pc->owed[i] || !pc->todo[i])
+		return -ENOMEM;	/* rdmamig_postcopy_stop() frees them */
 	if (sess->role == RDMAMIG_ROLE_SOURCE)
 		return 0;
-	pc->todo[i] = bitmap_zalloc(nbits, GFP_KERNEL);
-	pc->got[i] = bitmap_zalloc(nbits, GFP_KERNEL);
-	pc->chunks[i] = kvcalloc(b->nchunks, sizeof(*pc->chunks[i]), GFP_KERNEL);
-	if (!pc->todo[i] || !pc->got[i] || !pc->chunks[i])
-		return -ENOMEM;	/* rdmamig_postcopy_stop() frees them */
+	if (!pc->got[i])
+		pc->got[i] = bitmap_zalloc(nbits, GFP_KERNEL);
+	if (!pc->chunks[i])
+		pc->chunks[i] = kvcalloc(b->nchunks, sizeof(*pc->chunks[i]), GFP_KERNEL);
+	if (!pc->got[i] || !pc->chunks[i])
+		return -ENOMEM;
 	return 0;
 }
 
@@ -157,4 +160,109 @@ void rdmamig_postcopy_get_stats(struct rdmamig_session *sess,
 		st->fault_us_max = pc->fault_us_max;
 	}
 	spin_unlock(&pc->lock);
+}
+
+/* The same blocks, in the same order: names and lengths. */
+static bool same_blocks(struct rdmamig_session *a, struct rdmamig_session *b)
+{
+	u32 i;
+
+	if (a->nblocks != b->nblocks)
+		return false;
+	for (i = 0; i < a->nblocks; i++)
+		if (a->blocks[i]->length != b->blocks[i]->length ||
+		    strcmp(a->blocks[i]->name, b->blocks[i]->name))
+			return false;
+	return true;
+}
+
+/*
+ * Take @old's per-block bitmaps: the source's pages still owed (its
+ * @todo) become our @owed; the destination's pages read (@got) stay
+ * read, and its counters go on.  @old keeps nothing.
+ */
+static int take_over(struct rdmamig_session *sess, struct rdmamig_session *old)
+{
+	struct rdmamig_postcopy *pc = &sess->pc, *opc = &old->pc;
+	u32 i;
+	int ret;
+
+	for (i = 0; i < sess->nblocks; i++) {
+		if (!opc->owed[i])
+			continue;
+		ret = rdmamig_postcopy_alloc_block(sess, i);
+		if (ret)
+			return ret;
+		if (old->role == RDMAMIG_ROLE_SOURCE) {
+			bitmap_copy(pc->owed[i], opc->todo[i],
+				    sess->blocks[i]->length >> PAGE_SHIFT);
+		} else {
+			swap(pc->got[i], opc->got[i]);
+		}
+	}
+	spin_lock(&pc->lock);
+	pc->resumed = true;
+	if (old->role == RDMAMIG_ROLE_DEST) {
+		pc->faults = opc->faults;
+		pc->fault_pages = opc->fault_pages;
+		pc->sweep_pages = opc->sweep_pages;
+		pc->fetched_twice = opc->fetched_twice;
+		pc->fault_us_max = opc->fault_us_max;
+		memcpy(pc->hist, opc->hist, sizeof(pc->hist));
+	}
+	spin_unlock(&pc->lock);
+	return 0;
+}
+
+/**
+ * rdmamig_postcopy_resume() - RDMAMIG_IOC_POSTCOPY_RESUME
+ * @sess: a new session, its blocks added; a source connected (with
+ *	post-copy) and not switched, a destination not listening yet (it
+ *	may then only LISTEN: CONNECT refuses it)
+ * @old: a session of the same role and blocks that failed in post-copy
+ *
+ * The old session's state moves here under its @rwsem: a FETCH of the
+ * old session in progress ends first, and later ones find it stopped.
+ * Return: 0, or -EINVAL (not such a pair), -EBUSY (@sess too far on),
+ * -EOPNOTSUPP (post-copy not negotiated), -ENOMEM.
+ */
+int rdmamig_postcopy_resume(struct rdmamig_session *sess,
+			    struct rdmamig_session *old)
+{
+	enum rdmamig_state st = READ_ONCE(sess->state);
+	int ret;
+
+	lockdep_assert_held(&sess->lock);
+	if (old == sess || READ_ONCE(old->state) != RDMAMIG_STATE_FAILED ||
+	    !same_blocks(sess, old))
+		return -EINVAL;
+	if (old->role == RDMAMIG_ROLE_SOURCE) {
+		if (sess->role != RDMAMIG_ROLE_SOURCE)
+			return -EINVAL;
+		if (st != RDMAMIG_STATE_CONNECTED)
+			return rdmamig_session_error(sess) ?: -EBUSY;
+		if (!rdmamig_postcopy_negotiated(sess))
+			return -EOPNOTSUPP;
+	} else {
+		/* Before LISTEN: no source can have connected yet. */
+		if (sess->role != RDMAMIG_ROLE_NONE)
+			return sess->role == RDMAMIG_ROLE_DEST ? -EBUSY : -EINVAL;
+	}
+	if (sess->pc.resumed)
+		return -EBUSY;
+
+	down_write(&old->pc.rwsem);
+	if (!old->pc.active || old->pc.stopped) {
+		ret = -EINVAL;	/* never switched, or taken over already */
+		goto out;
+	}
+	ret = take_over(sess, old);
+	if (!ret) {
+		spin_lock(&old->pc.lock);
+		old->pc.active = false;
+		spin_unlock(&old->pc.lock);
+	}
+out:
+	up_write(&old->pc.rwsem);
+	return ret;
 }

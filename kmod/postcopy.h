@@ -56,11 +56,14 @@ struct rdmamig_postcopy {
 	bool active;		/* switched: the arrays are complete */
 	bool stopped;		/* teardown: nothing may use them */
 	bool done;		/* every owed page is read */
-	bool end_sent;		/* destination: POSTCOPY_END sent */
+	bool resumed;		/* took over a failed session's state */
 
 	/* Per block: the pages owed at the switch (both sides). */
 	unsigned long *owed[RDMAMIG_MAX_BLOCKS];
-	/* Destination, per block: owed and not yet claimed by a FETCH. */
+	/*
+	 * Per block, destination: owed and not yet claimed by a FETCH;
+	 * source: owed and not yet released by the destination.
+	 */
 	unsigned long *todo[RDMAMIG_MAX_BLOCKS];
 	/* Destination, per block: read from the source at least once. */
 	unsigned long *got[RDMAMIG_MAX_BLOCKS];
@@ -95,6 +98,9 @@ void rdmamig_postcopy_get_stats(struct rdmamig_session *sess,
 				struct rdmamig_stats *st);
 void rdmamig_postcopy_fault_time(struct rdmamig_session *sess, u64 us);
 bool rdmamig_postcopy_negotiated(struct rdmamig_session *sess);
+
+int rdmamig_postcopy_resume(struct rdmamig_session *sess,
+			    struct rdmamig_session *old);
 
 /* postcopy_src.c */
 int rdmamig_postcopy_src_owe(struct rdmamig_session *sess,

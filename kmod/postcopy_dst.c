@@ -48,17 +48,28 @@ static u32 window_pages(void)
 
 /* ---- the switch (rx work) --------------------------------------------- */
 
-/* Set the owed pages of @b's chunk @c, which @map names, in @pc's maps. */
-static void owe_chunk(struct rdmamig_postcopy *pc, u32 bi, u32 c,
-		      const unsigned long *map, u32 nbits)
+/*
+ * Set the owed pages of @b's chunk @c, which @map names, in @pc's maps.
+ * After a resume some are here already (@got): they are not to be
+ * fetched, and count as fetched.  Return: the pages still to fetch.
+ */
+static u32 owe_chunk(struct rdmamig_postcopy *pc, u32 bi, u32 c,
+		     const unsigned long *map, u32 nbits)
 {
 	u64 base = (u64)c * RDMAMIG_CHUNK_PAGES;
 	unsigned long bit;
+	u32 left = 0;
 
 	for_each_set_bit(bit, map, nbits) {
 		__set_bit(base + bit, pc->owed[bi]);
+		if (test_bit(base + bit, pc->got[bi])) {
+			pc->fetched++;
+			continue;
+		}
 		__set_bit(base + bit, pc->todo[bi]);
+		left++;
 	}
+	return left;
 }
 
 /*
@@ -121,8 +132,7 @@ void rdmamig_postcopy_dst_chunks(struct rdmamig_session *sess,
 		pch->keyed = true;
 		pch->raddr = raddr;
 		pch->rkey = be32_to_cpu(cmds[i].rkey);
-		pch->left = np;
-		owe_chunk(pc, bi, c, map, rdmamig_chunk_pages(b, c));
+		pch->left = owe_chunk(pc, bi, c, map, rdmamig_chunk_pages(b, c));
 		pc->owed_pages += np;
 		pc->owed_chunks++;
 	}
@@ -174,7 +184,7 @@ void rdmamig_postcopy_dst_run(struct rdmamig_session *sess, const void *payload,
 		return;
 	spin_lock(&pc->lock);
 	pc->active = true;
-	pc->unclaimed = pc->owed_pages;
+	pc->unclaimed = pc->owed_pages - pc->fetched;	/* see owe_chunk() */
 	pc->t_switch = ktime_get();
 	spin_unlock(&pc->lock);
 
@@ -183,7 +193,7 @@ void rdmamig_postcopy_dst_run(struct rdmamig_session *sess, const void *payload,
 	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
 	sess_info(sess, "post-copy: running; the source owes %llu pages in %llu chunks\n",
 		  pc->owed_pages, pc->owed_chunks);
-	if (!pc->owed_pages) {
+	if (!pc->unclaimed) {	/* nothing owed, or all fetched before a resume */
 		spin_lock(&pc->lock);
 		pc->done = true;
 		pc->t_done = pc->t_switch;

@@ -157,6 +157,8 @@ static int expose_owed(struct rdmamig_session *sess)
 				break;
 			}
 		}
+		/* Owed until the destination releases it. */
+		bitmap_copy(pc->todo[i], pc->owed[i], b->length >> PAGE_SHIFT);
 		for (c = 0; c < b->nchunks && !ret; c++) {
 			u32 nbits = rdmamig_chunk_pages(b, c);
 			unsigned long *map = chunk_map(sess, i, c);
@@ -283,6 +285,8 @@ static void src_release(struct rdmamig_session *sess, const void *payload,
 			return;
 		rdmamig_chunk_unregister(sess, b, c);
 		spin_lock(&sess->pc.lock);
+		bitmap_clear(sess->pc.todo[b->index], c * RDMAMIG_CHUNK_PAGES,
+			     rdmamig_chunk_pages(b, c));
 		sess->pc.released++;
 		spin_unlock(&sess->pc.lock);
 	}

@@ -519,5 +519,13 @@ struct rdmamig_fetch {
  * (MADV_DONTNEED) so that the guest's first touch faults.
  */
 #define RDMAMIG_IOC_OWED	_IOW(RDMAMIG_IOC_MAGIC, 0x10, struct rdmamig_round)
+/*
+ * Post-copy resume over a new connection (arg: the descriptor of the
+ * session that failed in post-copy; Documentation/uapi.rst): the new
+ * session of the same role and blocks takes over what the old one owed
+ * (source) or had fetched (destination).  Source: after CONNECT, before
+ * RDMAMIG_IOC_POSTCOPY.  Destination: before LISTEN.
+ */
+#define RDMAMIG_IOC_POSTCOPY_RESUME _IO(RDMAMIG_IOC_MAGIC, 0x11)
 
 #endif /* _UAPI_LINUX_RDMAMIG_H */
