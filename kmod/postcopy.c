@@ -18,6 +18,7 @@ void rdmamig_postcopy_init(struct rdmamig_session *sess)
 {
 	init_rwsem(&sess->pc.rwsem);
 	spin_lock_init(&sess->pc.lock);
+	init_waitqueue_head(&sess->pc.fault_wq);
 }
 
 bool rdmamig_postcopy_negotiated(struct rdmamig_session *sess)
@@ -69,6 +70,7 @@ void rdmamig_postcopy_stop(struct rdmamig_session *sess)
 	pc->stopped = true;
 	spin_unlock(&pc->lock);
 	up_write(&pc->rwsem);
+	wake_up_all(&pc->fault_wq);
 
 	for (i = 0; i < RDMAMIG_MAX_BLOCKS; i++) {
 		bitmap_free(pc->owed[i]);

@@ -17,6 +17,7 @@
 #include <linux/rwsem.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/wait.h>
 
 struct rdmamig_session;
 struct rdmamig_round;
@@ -77,6 +78,14 @@ struct rdmamig_postcopy {
 	u64 released;		/* source: chunks the destination released */
 	ktime_t t_switch;
 	ktime_t t_done;
+
+	/*
+	 * Destination: fault calls between their claim and their pages in
+	 * the buffer; a sweep call waits until there are none (@fault_wq),
+	 * so that a fault's READs do not queue behind the sweep's.
+	 */
+	u32 faults_inflight;
+	wait_queue_head_t fault_wq;
 
 	/* Where the sweep looks next: after the last fault. */
 	u32 hint_block;

@@ -38,6 +38,9 @@
 #include "xfer.h"
 
 static unsigned int fault_window = 16;
+static bool faults_first = true;
+module_param(faults_first, bool, 0644);
+MODULE_PARM_DESC(faults_first, "post-copy: a sweep step waits while a fault is being read (default: on)");
 module_param(fault_window, uint, 0644);
 MODULE_PARM_DESC(fault_window, "post-copy: pages fetched for a fault, the faulting one and the owed ones after it (1-256, default 16)");
 
@@ -425,6 +428,25 @@ static void unclaim(struct rdmamig_postcopy *pc, const struct fetch_run *run)
 	spin_unlock(&pc->lock);
 }
 
+static bool no_fault_reading(struct rdmamig_session *sess)
+{
+	return !READ_ONCE(sess->pc.faults_inflight) || READ_ONCE(sess->pc.stopped) ||
+	       rdmamig_session_dead(sess) || rdmamig_session_closing(sess);
+}
+
+/*
+ * A sweep step gives way to the faults being read: their READs would
+ * otherwise wait behind its own (a chunk, on a soft-RoCE device a few
+ * milliseconds).  Bounded: a stream of faults delays the sweep, never
+ * stops it.
+ */
+static void sweep_yield(struct rdmamig_session *sess)
+{
+	if (READ_ONCE(faults_first))
+		wait_event_timeout(sess->pc.fault_wq, no_fault_reading(sess),
+				   msecs_to_jiffies(20));
+}
+
 /*
  * Post-copy running: 0.  Before the switch, on the source, or after a
  * failure: the session's error, else -ENOTCONN.
@@ -465,6 +487,8 @@ int rdmamig_postcopy_dst_fetch(struct rdmamig_session *sess,
 	max = f->buf_len >> PAGE_SHIFT;
 	if (fault)
 		max = min(max, window_pages());
+	else
+		sweep_yield(sess);
 	f->start = 0;
 	f->npages = 0;
 
@@ -482,11 +506,19 @@ int rdmamig_postcopy_dst_fetch(struct rdmamig_session *sess,
 	else if (!ret)
 		claim_sweep(sess, max, &run);
 	f->remaining = pc->unclaimed;
+	if (fault && run.n)
+		pc->faults_inflight++;
 	spin_unlock(&pc->lock);
 	if (ret || !run.n)
 		goto out;
 
 	ret = read_run(sess, &run, f->buf, fault);
+	if (fault) {
+		spin_lock(&pc->lock);
+		pc->faults_inflight--;
+		spin_unlock(&pc->lock);
+		wake_up_all(&pc->fault_wq);
+	}
 	if (ret) {
 		unclaim(pc, &run);
 		goto out;
