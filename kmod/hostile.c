@@ -199,9 +199,10 @@ int rdmamig_hostile_conn_create(struct rdmamig_session *sess)
  */
 u64 rdmamig_hostile_read_addr(struct rdmamig_session *sess, u64 raddr)
 {
-	if (likely(sess->hostile != HOSTILE_PC_READ_OUTSIDE))
+	/* FETCH calls run in parallel: one of them takes the mode. */
+	if (likely(READ_ONCE(sess->hostile) != HOSTILE_PC_READ_OUTSIDE) ||
+	    cmpxchg(&sess->hostile, HOSTILE_PC_READ_OUTSIDE, 0) != HOSTILE_PC_READ_OUTSIDE)
 		return raddr;
-	sess->hostile = 0;
 	sess_warn_rl(sess, "selftest: hostile mode %d: reading past the exposed pages\n",
 		     HOSTILE_PC_READ_OUTSIDE);
 	return raddr + RDMAMIG_CHUNK_SIZE;

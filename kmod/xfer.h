@@ -31,6 +31,7 @@ struct rdmamig_xfer_batch {
 	struct rdmamig_xfer_io *ios;
 	u32 nio, maxio;
 	atomic_t inflight;	/* posted, not completed */
+	bool failed;		/* a transfer completed in error or flushed */
 	/*
 	 * Post-copy's fetches (rdmamig_xfer_batch_urgent()): not held to
 	 * max-bandwidth, not counted in the round, and posted from several
