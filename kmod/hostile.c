@@ -103,7 +103,7 @@ static bool wants(int mode, u16 type)
 		/* READ_REQUEST's commands begin with REGISTER_PAGES_REQUEST's. */
 		return type == RDMAMIG_MSG_REGISTER_PAGES_REQUEST ||
 		       type == RDMAMIG_MSG_READ_REQUEST ||
-		       type == RDMAMIG_MSG_POSTCOPY_CHUNKS ||
+		       type == RDMAMIG_MSG_POSTCOPY_OWED ||
 		       (mode == HOSTILE_REGISTER_TWICE &&
 			type == RDMAMIG_MSG_REGISTER_REQUEST);
 	case HOSTILE_PC_RELEASE:
@@ -131,7 +131,7 @@ static bool wants(int mode, u16 type)
 		return type == RDMAMIG_MSG_REGISTER_REQUEST ||
 		       type == RDMAMIG_MSG_REGISTER_PAGES_REQUEST ||
 		       type == RDMAMIG_MSG_READ_REQUEST ||
-		       type == RDMAMIG_MSG_POSTCOPY_CHUNKS;
+		       type == RDMAMIG_MSG_POSTCOPY_OWED;
 	}
 }
 

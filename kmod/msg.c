@@ -55,6 +55,8 @@ static const struct msg_format msg_formats[__RDMAMIG_MSG_MAX] = {
 	[RDMAMIG_MSG_POSTCOPY_RUN]	= { sizeof(struct rdmamig_cmd_postcopy), true },
 	[RDMAMIG_MSG_POSTCOPY_RELEASE]	= { sizeof(struct rdmamig_cmd_chunk) },
 	[RDMAMIG_MSG_POSTCOPY_END]	= { sizeof(struct rdmamig_cmd_postcopy), true },
+	[RDMAMIG_MSG_POSTCOPY_OWED]	= { sizeof(struct rdmamig_cmd_pages) },
+	[RDMAMIG_MSG_POSTCOPY_WANT]	= { sizeof(struct rdmamig_cmd_chunk) },
 };
 
 static const struct msg_format *format(u16 type)

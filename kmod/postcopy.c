@@ -65,6 +65,9 @@ void rdmamig_postcopy_stop(struct rdmamig_session *sess)
 	struct rdmamig_postcopy *pc = &sess->pc;
 	u32 i;
 
+	/* A FETCH waiting for a key or a fault gives up: @closing is set. */
+	wake_up_all(&sess->wait);
+	wake_up_all(&pc->fault_wq);
 	down_write(&pc->rwsem);
 	spin_lock(&pc->lock);
 	pc->stopped = true;
@@ -76,10 +79,12 @@ void rdmamig_postcopy_stop(struct rdmamig_session *sess)
 		bitmap_free(pc->owed[i]);
 		bitmap_free(pc->todo[i]);
 		bitmap_free(pc->got[i]);
+		bitmap_free(pc->keyed[i]);
 		kvfree(pc->chunks[i]);
 		pc->owed[i] = NULL;
 		pc->todo[i] = NULL;
 		pc->got[i] = NULL;
+		pc->keyed[i] = NULL;
 		pc->chunks[i] = NULL;
 	}
 }

@@ -29,7 +29,17 @@ struct rdmamig_pc_chunk {
 	u64 raddr;		/* the first owed page, back to back from it */
 	u32 rkey;
 	u16 left;		/* owed pages not yet read */
-	bool keyed;		/* POSTCOPY_CHUNKS named it */
+	bool named;		/* POSTCOPY_OWED named it */
+	bool keyed;		/* POSTCOPY_CHUNKS gave its key (@lock) */
+	bool wanted;		/* POSTCOPY_WANT sent for it (@lock) */
+};
+
+/* Source: chunks whose keys a fault of the destination waits for. */
+#define RDMAMIG_PC_WANT_MAX	64
+
+struct rdmamig_pc_want {
+	u32 block;
+	u32 chunk;
 };
 
 /*
@@ -70,6 +80,11 @@ struct rdmamig_postcopy {
 	unsigned long *got[RDMAMIG_MAX_BLOCKS];
 	/* Destination, per block and chunk. */
 	struct rdmamig_pc_chunk *chunks[RDMAMIG_MAX_BLOCKS];
+	/* Source, per block: the chunks whose keys were sent. */
+	unsigned long *keyed[RDMAMIG_MAX_BLOCKS];
+	/* Source: POSTCOPY_WANT's chunks, a ring (@lock). */
+	struct rdmamig_pc_want wants[RDMAMIG_PC_WANT_MAX];
+	u32 want_head, want_tail;
 
 	u64 owed_pages;		/* at the switch */
 	u64 owed_chunks;
@@ -118,8 +133,8 @@ int rdmamig_postcopy_src_owe(struct rdmamig_session *sess,
 int rdmamig_postcopy_src_switch(struct rdmamig_session *sess);
 
 /* postcopy_dst.c */
-void rdmamig_postcopy_dst_chunks(struct rdmamig_session *sess,
-				 const void *payload, u32 n, u32 len);
+void rdmamig_postcopy_dst_owed_msg(struct rdmamig_session *sess,
+				   const void *payload, u32 n, u32 len);
 void rdmamig_postcopy_dst_run(struct rdmamig_session *sess, const void *payload,
 			      u32 repeat, u32 len);
 int rdmamig_postcopy_dst_fetch(struct rdmamig_session *sess,

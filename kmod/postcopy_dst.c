@@ -76,69 +76,128 @@ static u32 owe_chunk(struct rdmamig_postcopy *pc, u32 bi, u32 c,
 }
 
 /*
- * POSTCOPY_CHUNKS: where the source put each chunk's owed pages.  The
- * first one switches us to post-copy's handlers: no pre-copy message is
- * taken after it.
+ * A POSTCOPY_OWED or POSTCOPY_CHUNKS command's chunk and map, checked.
+ * Return: the block, or NULL after failing the session.
  */
-void rdmamig_postcopy_dst_chunks(struct rdmamig_session *sess,
-				 const void *payload, u32 n, u32 len)
+static struct rdmamig_block_ram *check_pages(struct rdmamig_session *sess,
+					     const struct rdmamig_cmd_pages *cmd,
+					     u32 *c, unsigned long *map)
+{
+	struct rdmamig_cmd_chunk id = { cmd->block, cmd->chunk };
+	struct rdmamig_block_ram *b;
+
+	b = rdmamig_precopy_dst_chunk(sess, &id, c);
+	if (!b)
+		return NULL;
+	rdmamig_precopy_dst_map(cmd, map);
+	if (!rdmamig_precopy_dst_map_ok(sess, b, *c, map, "post-copy"))
+		return NULL;
+	if (rdmamig_postcopy_alloc_block(sess, b->index)) {
+		rdmamig_session_fail(sess, -ENOMEM, true, "out of memory");
+		return NULL;
+	}
+	return b;
+}
+
+/*
+ * POSTCOPY_OWED: the pages the source owes, chunk by chunk.  The first
+ * one switches us to post-copy's handlers: no pre-copy message is taken
+ * after it.
+ */
+void rdmamig_postcopy_dst_owed_msg(struct rdmamig_session *sess,
+				   const void *payload, u32 n, u32 len)
+{
+	const struct rdmamig_cmd_pages *cmds = payload;
+	struct rdmamig_postcopy *pc = &sess->pc;
+	DECLARE_BITMAP(map, RDMAMIG_CHUNK_PAGES);
+	u32 i;
+
+	if (!rdmamig_postcopy_negotiated(sess) || pc->active) {
+		rdmamig_session_fail(sess, -EPROTO, true, "unexpected post-copy owed pages%s",
+				     pc->active ? ": running already" : "");
+		return;
+	}
+	rdmamig_mode_switch(sess, &rdmamig_postcopy_dst_ops);
+	for (i = 0; i < n; i++) {
+		struct rdmamig_pc_chunk *pch;
+		struct rdmamig_block_ram *b;
+		u32 c;
+
+		b = check_pages(sess, &cmds[i], &c, map);
+		if (!b)
+			return;
+		pch = &pc->chunks[b->index][c];
+		if (pch->named) {
+			rdmamig_session_fail(sess, -EPROTO, true,
+					     "post-copy names '%s' chunk %u twice", b->name, c);
+			return;
+		}
+		pch->named = true;
+		pch->left = owe_chunk(pc, b->index, c, map, rdmamig_chunk_pages(b, c));
+		pc->owed_pages += bitmap_weight(map, RDMAMIG_CHUNK_PAGES);
+		pc->owed_chunks++;
+	}
+}
+
+/* The map POSTCOPY_OWED named for @b's chunk @c: is it @map? */
+static bool same_map(struct rdmamig_postcopy *pc, struct rdmamig_block_ram *b,
+		     u32 c, const unsigned long *map)
+{
+	DECLARE_BITMAP(owed, RDMAMIG_CHUNK_PAGES);
+
+	bitmap_zero(owed, RDMAMIG_CHUNK_PAGES);
+	bitmap_copy(owed, pc->owed[b->index] + c * (RDMAMIG_CHUNK_PAGES / BITS_PER_LONG),
+		    rdmamig_chunk_pages(b, c));
+	return bitmap_equal(owed, map, RDMAMIG_CHUNK_PAGES);
+}
+
+/*
+ * POSTCOPY_CHUNKS, after POSTCOPY_RUN: where the source registered a
+ * chunk's owed pages.  A FETCH waiting for the key goes on.
+ */
+static void dst_chunks(struct rdmamig_session *sess, const void *payload,
+		       u32 n, u32 len)
 {
 	const struct rdmamig_cmd_read *cmds = payload;
 	struct rdmamig_postcopy *pc = &sess->pc;
 	DECLARE_BITMAP(map, RDMAMIG_CHUNK_PAGES);
 	u32 i;
 
-	if (!rdmamig_postcopy_negotiated(sess)) {
-		rdmamig_session_fail(sess, -EPROTO, true,
-				     "post-copy message, but post-copy was not negotiated");
+	/* Keys still on their way when the last page was read. */
+	if (READ_ONCE(sess->state) == RDMAMIG_STATE_COMPLETED)
 		return;
-	}
-	if (pc->active) {
-		rdmamig_session_fail(sess, -EPROTO, true,
-				     "post-copy chunks after post-copy run");
-		return;
-	}
-	rdmamig_mode_switch(sess, &rdmamig_postcopy_dst_ops);
 	for (i = 0; i < n; i++) {
-		struct rdmamig_cmd_chunk id = { cmds[i].pages.block, cmds[i].pages.chunk };
 		struct rdmamig_pc_chunk *pch;
 		struct rdmamig_block_ram *b;
-		u32 c, bi, np;
 		u64 raddr, end;
+		u32 c, np;
 
-		b = rdmamig_precopy_dst_chunk(sess, &id, &c);
+		b = check_pages(sess, &cmds[i].pages, &c, map);
 		if (!b)
 			return;
-		bi = b->index;
-		rdmamig_precopy_dst_map(&cmds[i].pages, map);
-		if (!rdmamig_precopy_dst_map_ok(sess, b, c, map, "post-copy"))
-			return;
+		pch = &pc->chunks[b->index][c];
 		np = bitmap_weight(map, RDMAMIG_CHUNK_PAGES);
 		raddr = be64_to_cpu(cmds[i].addr);
-		if (cmds[i].reserved ||
+		if (!pc->active || !pch->named || pch->keyed || cmds[i].reserved ||
+		    !same_map(pc, b, c, map) ||
 		    check_add_overflow(raddr, (u64)np << PAGE_SHIFT, &end)) {
 			rdmamig_session_fail(sess, -EPROTO, true,
-					     "post-copy of '%s' chunk %u: bad %s", b->name, c,
-					     cmds[i].reserved ? "reserved field" : "remote address");
+					     "post-copy key of '%s' chunk %u: %s", b->name, c,
+					     !pc->active ? "before the run" :
+					     !pch->named ? "not owed" :
+					     pch->keyed ? "given twice" :
+					     cmds[i].reserved ? "reserved field" :
+					     !same_map(pc, b, c, map) ? "not the owed pages" :
+					     "bad remote address");
 			return;
 		}
-		if (rdmamig_postcopy_alloc_block(sess, bi)) {
-			rdmamig_session_fail(sess, -ENOMEM, true, "out of memory");
-			return;
-		}
-		pch = &pc->chunks[bi][c];
-		if (pch->keyed) {
-			rdmamig_session_fail(sess, -EPROTO, true,
-					     "post-copy names '%s' chunk %u twice", b->name, c);
-			return;
-		}
-		pch->keyed = true;
+		spin_lock(&pc->lock);
 		pch->raddr = raddr;
 		pch->rkey = be32_to_cpu(cmds[i].rkey);
-		pch->left = owe_chunk(pc, bi, c, map, rdmamig_chunk_pages(b, c));
-		pc->owed_pages += np;
-		pc->owed_chunks++;
+		pch->keyed = true;
+		spin_unlock(&pc->lock);
 	}
+	wake_up_all(&sess->wait);
 }
 
 static void dst_finish(struct rdmamig_session *sess);
@@ -346,6 +405,54 @@ static u64 owed_rank(struct rdmamig_postcopy *pc, u32 bi, u64 page)
 	return bitmap_weight(pc->owed[bi] + first / BITS_PER_LONG, page - first);
 }
 
+static bool key_or_end(struct rdmamig_session *sess,
+		       const struct rdmamig_pc_chunk *pch)
+{
+	return READ_ONCE(pch->keyed) || rdmamig_session_dead(sess) ||
+	       rdmamig_session_closing(sess);
+}
+
+/*
+ * The source sends the chunks' keys as it registers them, after the run
+ * began: wait for @run's, and ask for it first (POSTCOPY_WANT, once a
+ * chunk), so that a fault waits for one registration, not for all those
+ * ahead of it.
+ */
+static int wait_key(struct rdmamig_session *sess, const struct fetch_run *run)
+{
+	struct rdmamig_postcopy *pc = &sess->pc;
+	u32 c = run->page / RDMAMIG_CHUNK_PAGES;
+	struct rdmamig_pc_chunk *pch = &pc->chunks[run->bi][c];
+	struct rdmamig_cmd_chunk cmd = { cpu_to_be32(run->bi), cpu_to_be32(c) };
+	bool keyed, want;
+	int ret;
+
+	spin_lock(&pc->lock);
+	keyed = pch->keyed;
+	want = !keyed && !pch->wanted;
+	if (want)
+		pch->wanted = true;
+	spin_unlock(&pc->lock);
+	if (keyed)
+		return 0;
+	if (want) {
+		ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_POSTCOPY_WANT, 1, &cmd, sizeof(cmd));
+		if (ret) {
+			spin_lock(&pc->lock);
+			pch->wanted = false;
+			spin_unlock(&pc->lock);
+			return ret;
+		}
+	}
+	ret = wait_event_interruptible(sess->wait, key_or_end(sess, pch));
+	if (ret)
+		return ret;
+	spin_lock(&pc->lock);
+	keyed = pch->keyed;
+	spin_unlock(&pc->lock);
+	return keyed ? 0 : rdmamig_session_error(sess) ?: -ESHUTDOWN;
+}
+
 /* Read @run into the caller's @buf, pinned for the READs' time only. */
 static int read_run(struct rdmamig_session *sess, const struct fetch_run *run,
 		    u64 buf, bool fault)
@@ -512,7 +619,7 @@ int rdmamig_postcopy_dst_fetch(struct rdmamig_session *sess,
 	if (ret || !run.n)
 		goto out;
 
-	ret = read_run(sess, &run, f->buf, fault);
+	ret = wait_key(sess, &run) ?: read_run(sess, &run, f->buf, fault);
 	if (fault) {
 		spin_lock(&pc->lock);
 		pc->faults_inflight--;
@@ -582,8 +689,9 @@ int rdmamig_postcopy_dst_owed(struct rdmamig_session *sess,
 }
 
 static const struct rdmamig_msg_handler postcopy_dst_msgs[__RDMAMIG_MSG_MAX] = {
-	[RDMAMIG_MSG_POSTCOPY_CHUNKS]	= { rdmamig_postcopy_dst_chunks, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_POSTCOPY_OWED]	= { rdmamig_postcopy_dst_owed_msg, RDMAMIG_PHASE_RUN },
 	[RDMAMIG_MSG_POSTCOPY_RUN]	= { rdmamig_postcopy_dst_run, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_POSTCOPY_CHUNKS]	= { dst_chunks, RDMAMIG_PHASE_RUN | RDMAMIG_PHASE_DONE },
 };
 
 const struct rdmamig_mode_ops rdmamig_postcopy_dst_ops = {

@@ -27,9 +27,6 @@
 #include "postcopy.h"
 #include "xfer.h"
 
-/* POSTCOPY_CHUNKS commands per message. */
-#define CHUNKS_PER_MSG	(RDMAMIG_MSG_PAYLOAD / sizeof(struct rdmamig_cmd_read))
-
 static bool connected(struct rdmamig_session *sess)
 {
 	enum rdmamig_state s = READ_ONCE(sess->state);
@@ -101,62 +98,75 @@ static unsigned long *chunk_map(struct rdmamig_session *sess, u32 i, u32 c)
 	return sess->pc.owed[i] + c * (RDMAMIG_CHUNK_PAGES / BITS_PER_LONG);
 }
 
-static void fill_cmd(struct rdmamig_cmd_read *cmd, u32 i, u32 c,
-		     const unsigned long *map, u32 nbits,
-		     const struct ib_mr *mr)
+static void fill_map(struct rdmamig_cmd_pages *cmd, u32 i, u32 c,
+		     const unsigned long *map, u32 nbits)
 {
 	u64 words[RDMAMIG_PAGE_MAP_WORDS] = {};
 	u32 w;
 
 	bitmap_to_arr64(words, map, nbits);
-	cmd->pages.block = cpu_to_be32(i);
-	cmd->pages.chunk = cpu_to_be32(c);
+	cmd->block = cpu_to_be32(i);
+	cmd->chunk = cpu_to_be32(c);
 	for (w = 0; w < RDMAMIG_PAGE_MAP_WORDS; w++)
-		cmd->pages.map[w] = cpu_to_be64(words[w]);
-	cmd->addr = cpu_to_be64(mr->iova);
-	cmd->rkey = cpu_to_be32(mr->rkey);
-	cmd->reserved = 0;
-}
-
-static int send_chunks(struct rdmamig_session *sess,
-		       struct rdmamig_cmd_read *cmds, u32 *n)
-{
-	int ret = 0;
-
-	if (*n)
-		ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_POSTCOPY_CHUNKS, *n, cmds,
-					*n * sizeof(*cmds));
-	*n = 0;
-	return ret;
+		cmd->map[w] = cpu_to_be64(words[w]);
 }
 
 /*
- * Register every chunk with owed pages and name it to the destination.
- * The REG_MRs go on channel 0 before the SENDs naming them: each is in
- * place before the destination can read through it.
+ * Commands gathered for one message, sent when full or when flushed.
+ * @size is one command's.
  */
-static int expose_owed(struct rdmamig_session *sess)
+struct cmd_batch {
+	enum rdmamig_msg_type type;
+	void *cmds;
+	size_t size;
+	u32 n, max;
+};
+
+static int batch_flush(struct rdmamig_session *sess, struct cmd_batch *cb)
 {
-	struct rdmamig_postcopy *pc = &sess->pc;
-	struct rdmamig_cmd_read *cmds;
-	u32 i, c, n = 0;
 	int ret = 0;
 
-	cmds = kvcalloc(CHUNKS_PER_MSG, sizeof(*cmds), GFP_KERNEL);
-	if (!cmds)
-		return -ENOMEM;
+	if (cb->n)
+		ret = rdmamig_ctrl_send(sess, cb->type, cb->n, cb->cmds, cb->n * cb->size);
+	cb->n = 0;
+	return ret;
+}
+
+static void *batch_next(struct cmd_batch *cb)
+{
+	return cb->cmds + cb->n++ * cb->size;
+}
+
+static int batch_init(struct cmd_batch *cb, enum rdmamig_msg_type type,
+		      size_t size)
+{
+	cb->type = type;
+	cb->size = size;
+	cb->n = 0;
+	cb->max = RDMAMIG_MSG_PAYLOAD / size;
+	cb->cmds = kvcalloc(cb->max, size, GFP_KERNEL);
+	return cb->cmds ? 0 : -ENOMEM;
+}
+
+/*
+ * The switch's first step, in the downtime: name every chunk's owed pages
+ * (POSTCOPY_OWED: maps only, nothing pinned yet) and count them.
+ */
+static int name_owed(struct rdmamig_session *sess)
+{
+	struct rdmamig_postcopy *pc = &sess->pc;
+	struct cmd_batch cb;
+	u32 i, c;
+	int ret;
+
+	ret = batch_init(&cb, RDMAMIG_MSG_POSTCOPY_OWED, sizeof(struct rdmamig_cmd_pages));
+	if (ret)
+		return ret;
 	for (i = 0; i < sess->nblocks && !ret; i++) {
 		struct rdmamig_block_ram *b = sess->blocks[i];
 
 		if (!pc->owed[i])
 			continue;
-		if (!b->dst) {
-			b->dst = kvcalloc(b->nchunks, sizeof(*b->dst), GFP_KERNEL);
-			if (!b->dst) {
-				ret = -ENOMEM;
-				break;
-			}
-		}
 		/* Owed until the destination releases it. */
 		bitmap_copy(pc->todo[i], pc->owed[i], b->length >> PAGE_SHIFT);
 		for (c = 0; c < b->nchunks && !ret; c++) {
@@ -166,46 +176,157 @@ static int expose_owed(struct rdmamig_session *sess)
 
 			if (!np)
 				continue;
-			ret = rdmamig_chunk_register(sess, b, c, map, IB_ACCESS_REMOTE_READ);
-			if (ret) {
-				rdmamig_session_fail(sess, ret, true,
-						     "registering '%s' chunk %u for post-copy failed (%d)",
-						     b->name, c, ret);
-				break;
-			}
-			fill_cmd(&cmds[n++], i, c, map, nbits, b->dst[c].mr);
+			fill_map(batch_next(&cb), i, c, map, nbits);
 			pc->owed_pages += np;
 			pc->owed_chunks++;
-			if (n == CHUNKS_PER_MSG)
-				ret = send_chunks(sess, cmds, &n);
+			if (cb.n == cb.max)
+				ret = batch_flush(sess, &cb);
 		}
 	}
 	if (!ret)
-		ret = send_chunks(sess, cmds, &n);
-	kvfree(cmds);
+		ret = batch_flush(sess, &cb);
+	kvfree(cb.cmds);
 	return ret;
+}
+
+/*
+ * The next chunk to register: one the destination asked for first
+ * (POSTCOPY_WANT: a fault waits for it), else the next in order after
+ * @*bi, @*c.  Return: false when every owed chunk has its key.
+ */
+static bool next_chunk(struct rdmamig_session *sess, u32 *bi, u32 *c)
+{
+	struct rdmamig_postcopy *pc = &sess->pc;
+	bool found = false;
+
+	spin_lock(&pc->lock);
+	while (pc->want_head != pc->want_tail && !found) {
+		u32 k = pc->want_head++ % RDMAMIG_PC_WANT_MAX;
+
+		*bi = pc->wants[k].block;
+		*c = pc->wants[k].chunk;
+		found = !test_bit(*c, pc->keyed[*bi]);
+	}
+	spin_unlock(&pc->lock);
+	if (found)
+		return true;
+	for (; *bi < sess->nblocks; (*bi)++, *c = 0) {
+		struct rdmamig_block_ram *b = sess->blocks[*bi];
+
+		if (!pc->owed[*bi])
+			continue;
+		for (; *c < b->nchunks; (*c)++)
+			if (!test_bit(*c, pc->keyed[*bi]) &&
+			    !bitmap_empty(chunk_map(sess, *bi, *c), rdmamig_chunk_pages(b, *c)))
+				return true;
+	}
+	return false;
+}
+
+/*
+ * The switch's last step, the destination running: register each owed
+ * chunk for RDMA READ (its owed pages back to back) and send its key,
+ * those asked for first.  A key goes out at once when a fault may wait
+ * for it, else with up to KEYS_PER_MSG others.
+ */
+#define KEYS_PER_MSG	16
+
+static int expose_owed(struct rdmamig_session *sess)
+{
+	struct rdmamig_postcopy *pc = &sess->pc;
+	u32 i, bi = 0, c = 0, wb, wc;
+	struct cmd_batch cb;
+	int ret;
+
+	ret = batch_init(&cb, RDMAMIG_MSG_POSTCOPY_CHUNKS, sizeof(struct rdmamig_cmd_read));
+	if (ret)
+		return ret;
+	for (i = 0; i < sess->nblocks && !ret; i++) {
+		struct rdmamig_block_ram *b = sess->blocks[i];
+
+		if (pc->owed[i] && !b->dst) {
+			b->dst = kvcalloc(b->nchunks, sizeof(*b->dst), GFP_KERNEL);
+			if (!b->dst)
+				ret = -ENOMEM;
+		}
+	}
+	/* Until every key is out, or the destination read it all anyway. */
+	while (!ret && !rdmamig_session_dead(sess) &&
+	       READ_ONCE(sess->state) != RDMAMIG_STATE_COMPLETED) {
+		struct rdmamig_block_ram *b;
+		struct rdmamig_cmd_read *cmd;
+		bool asked;
+
+		wb = bi;
+		wc = c;
+		if (!next_chunk(sess, &wb, &wc))
+			break;
+		asked = wb != bi || wc != c;
+		if (!asked) {		/* in order: go on after it next time */
+			bi = wb;
+			c = wc + 1;
+		}
+		b = sess->blocks[wb];
+		/* The rx work releases chunks meanwhile (src_release()). */
+		mutex_lock(&sess->reg_mutex);
+		ret = rdmamig_chunk_register(sess, b, wc, chunk_map(sess, wb, wc),
+					     IB_ACCESS_REMOTE_READ);
+		mutex_unlock(&sess->reg_mutex);
+		if (ret) {
+			rdmamig_session_fail(sess, ret, true,
+					     "registering '%s' chunk %u for post-copy failed (%d)",
+					     b->name, wc, ret);
+			break;
+		}
+		spin_lock(&pc->lock);
+		__set_bit(wc, pc->keyed[wb]);
+		spin_unlock(&pc->lock);
+		cmd = batch_next(&cb);
+		fill_map(&cmd->pages, wb, wc, chunk_map(sess, wb, wc),
+			 rdmamig_chunk_pages(b, wc));
+		cmd->addr = cpu_to_be64(b->dst[wc].mr->iova);
+		cmd->rkey = cpu_to_be32(b->dst[wc].mr->rkey);
+		cmd->reserved = 0;
+		if (asked || cb.n == KEYS_PER_MSG ||
+		    READ_ONCE(pc->want_head) != READ_ONCE(pc->want_tail))
+			ret = batch_flush(sess, &cb);
+	}
+	if (!ret)
+		ret = batch_flush(sess, &cb);
+	kvfree(cb.cmds);
+	return ret ?: rdmamig_session_error(sess);
 }
 
 /**
  * rdmamig_postcopy_src_switch() - RDMAMIG_IOC_POSTCOPY
  * @sess: the source, connected, post-copy negotiated, no round open
  *
- * Exposes the owed pages and lets the destination run.  A failure in the
- * middle fails the session: the destination, which has not run yet,
- * reports it, and our workload may resume here.
- * Return: 0, or a negative errno.
+ * Names the owed pages and lets the destination run at once (the
+ * downtime ends there), then registers them and sends their keys, those
+ * the destination's faults ask for first.  A failure before
+ * POSTCOPY_RUN fails the session with the destination not running: the
+ * workload may resume here; after it, see Documentation/protocol.rst.
+ * Return: 0 once every key is sent, or a negative errno.
  */
 int rdmamig_postcopy_src_switch(struct rdmamig_session *sess)
 {
 	struct rdmamig_postcopy *pc = &sess->pc;
 	struct rdmamig_cmd_postcopy run = {};
 	bool moved;
+	u32 i;
 	int ret;
 
 	ret = switch_allowed(sess);
 	if (ret)
 		return ret;
-	ret = expose_owed(sess);
+	for (i = 0; i < sess->nblocks && !ret; i++) {
+		if (!pc->owed[i])
+			continue;
+		pc->keyed[i] = bitmap_zalloc(sess->blocks[i]->nchunks, GFP_KERNEL);
+		if (!pc->keyed[i])
+			ret = -ENOMEM;
+	}
+	ret = ret ?: name_owed(sess);
 	if (ret == -ERESTARTSYS)
 		return rdmamig_xfer_interrupted(sess, "switching to post-copy");
 	if (ret) {
@@ -232,16 +353,53 @@ int rdmamig_postcopy_src_switch(struct rdmamig_session *sess)
 	run.chunks = cpu_to_be64(pc->owed_chunks);
 	run.pages = cpu_to_be64(pc->owed_pages);
 	ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_POSTCOPY_RUN, 1, &run, sizeof(run));
+	if (!ret) {
+		sess_info(sess, "post-copy: %llu pages in %llu chunks owed; the destination runs\n",
+			  pc->owed_pages, pc->owed_chunks);
+		ret = expose_owed(sess);
+	}
 	if (ret == -ERESTARTSYS)
 		return rdmamig_xfer_interrupted(sess, "switching to post-copy");
-	if (ret) {
-		rdmamig_session_fail(sess, ret, true, "sending post-copy run failed (%d)",
+	if (ret && !rdmamig_session_dead(sess))
+		rdmamig_session_fail(sess, ret, true, "post-copy: exposing the owed pages failed (%d)",
 				     ret);
-		return ret;
+	return ret;
+}
+
+/*
+ * POSTCOPY_WANT: a fault of the destination waits for these chunks' keys.
+ * Queued for expose_owed(); one already keyed, or a full queue, is
+ * skipped (its key comes in order anyway).
+ */
+static void src_want(struct rdmamig_session *sess, const void *payload,
+		     u32 n, u32 len)
+{
+	const struct rdmamig_cmd_chunk *cmds = payload;
+	struct rdmamig_postcopy *pc = &sess->pc;
+	u32 i;
+
+	if (READ_ONCE(sess->state) == RDMAMIG_STATE_COMPLETED)
+		return;
+	for (i = 0; i < n; i++) {
+		u32 bi = be32_to_cpu(cmds[i].block), ci = be32_to_cpu(cmds[i].chunk);
+
+		if (bi >= sess->nblocks || ci >= sess->blocks[bi]->nchunks ||
+		    !pc->owed[bi] ||
+		    bitmap_empty(chunk_map(sess, bi, ci), rdmamig_chunk_pages(sess->blocks[bi], ci))) {
+			rdmamig_session_fail(sess, -EPROTO, true,
+					     "post-copy wants block %u chunk %u, which is not owed",
+					     bi, ci);
+			return;
+		}
+		spin_lock(&pc->lock);
+		if (!test_bit(ci, pc->keyed[bi]) &&
+		    pc->want_tail - pc->want_head < RDMAMIG_PC_WANT_MAX) {
+			pc->wants[pc->want_tail % RDMAMIG_PC_WANT_MAX].block = bi;
+			pc->wants[pc->want_tail % RDMAMIG_PC_WANT_MAX].chunk = ci;
+			pc->want_tail++;
+		}
+		spin_unlock(&pc->lock);
 	}
-	sess_info(sess, "post-copy: %llu pages in %llu chunks exposed; the destination runs\n",
-		  pc->owed_pages, pc->owed_chunks);
-	return 0;
 }
 
 /* The chunk a RELEASE names, exposed by us; NULL after failing. */
@@ -283,7 +441,9 @@ static void src_release(struct rdmamig_session *sess, const void *payload,
 		b = released_chunk(sess, &cmds[i], &c);
 		if (!b)
 			return;
+		mutex_lock(&sess->reg_mutex);
 		rdmamig_chunk_unregister(sess, b, c);
+		mutex_unlock(&sess->reg_mutex);
 		spin_lock(&sess->pc.lock);
 		bitmap_clear(sess->pc.todo[b->index], c * RDMAMIG_CHUNK_PAGES,
 			     rdmamig_chunk_pages(b, c));
@@ -309,7 +469,6 @@ static void src_end(struct rdmamig_session *sess, const void *payload,
 				     pc->owed_pages, pc->owed_chunks);
 		return;
 	}
-	rdmamig_blocks_unregister(sess);
 	spin_lock(&pc->lock);
 	pc->done = true;
 	pc->t_done = ktime_get();
@@ -323,7 +482,7 @@ static void src_end(struct rdmamig_session *sess, const void *payload,
 		return;
 	wake_up_all(&sess->wait);
 	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
-	sess_info(sess, "post-copy completed: the destination read %llu pages; ours are released\n",
+	sess_info(sess, "post-copy completed: the destination read %llu pages\n",
 		  pc->owed_pages);
 }
 
@@ -339,10 +498,23 @@ static bool src_completed(struct rdmamig_session *sess)
  */
 static int src_complete(struct rdmamig_session *sess)
 {
-	return rdmamig_session_wait(sess, src_completed, MAX_SCHEDULE_TIMEOUT);
+	int ret = rdmamig_session_wait(sess, src_completed, MAX_SCHEDULE_TIMEOUT);
+
+	if (ret)
+		return ret;
+	/*
+	 * Here, not in src_end(): this thread's RDMAMIG_IOC_POSTCOPY, which
+	 * registers, has returned.  The memory is the VMM's to free now.
+	 */
+	mutex_lock(&sess->reg_mutex);
+	rdmamig_blocks_unregister(sess);
+	mutex_unlock(&sess->reg_mutex);
+	sess_info(sess, "post-copy: our memory is released\n");
+	return 0;
 }
 
 static const struct rdmamig_msg_handler postcopy_src_msgs[__RDMAMIG_MSG_MAX] = {
+	[RDMAMIG_MSG_POSTCOPY_WANT]	= { src_want, RDMAMIG_PHASE_RUN | RDMAMIG_PHASE_DONE },
 	[RDMAMIG_MSG_POSTCOPY_RELEASE]	= { src_release, RDMAMIG_PHASE_RUN | RDMAMIG_PHASE_DONE },
 	[RDMAMIG_MSG_POSTCOPY_END]	= { src_end, RDMAMIG_PHASE_RUN },
 };

@@ -113,6 +113,8 @@ enum rdmamig_msg_type {
 	RDMAMIG_MSG_POSTCOPY_RUN,	/* post-copy: that was all; run */
 	RDMAMIG_MSG_POSTCOPY_RELEASE,	/* post-copy: these chunks are read */
 	RDMAMIG_MSG_POSTCOPY_END,	/* post-copy: every page is read */
+	RDMAMIG_MSG_POSTCOPY_OWED,	/* post-copy: these pages are owed */
+	RDMAMIG_MSG_POSTCOPY_WANT,	/* post-copy: a fault waits for these keys */
 	__RDMAMIG_MSG_MAX
 };
 
@@ -213,14 +215,18 @@ struct rdmamig_cmd_read {
 #define RDMAMIG_MAX_READ	64
 
 /*
- * Post-copy (with CAP_POSTCOPY), after the source switched:
- *  - POSTCOPY_CHUNKS: struct rdmamig_cmd_read, one per chunk with owed
- *    pages (the map names them, laid out as for READ_REQUEST); a chunk is
- *    named once in the whole switch.
+ * Post-copy (with CAP_POSTCOPY), the source's switch:
+ *  - POSTCOPY_OWED: struct rdmamig_cmd_pages, one per chunk with owed
+ *    pages (the map names them), each chunk once in the whole switch;
  *  - POSTCOPY_RUN: struct rdmamig_cmd_postcopy, repeat 1: the chunks and
- *    pages named before it.  The destination runs from here on.
+ *    pages named before it.  The destination runs from here on;
+ *  - POSTCOPY_CHUNKS: struct rdmamig_cmd_read, after POSTCOPY_RUN, as the
+ *    source registers them: where a chunk's owed pages are (its map the
+ *    POSTCOPY_OWED one, the pages back to back as for READ_REQUEST);
+ *  - POSTCOPY_WANT: struct rdmamig_cmd_chunk, from the destination: a
+ *    fault waits for these chunks' keys, register them first;
  *  - POSTCOPY_RELEASE: struct rdmamig_cmd_chunk: the destination read
- *    every owed page of these chunks; the source may release them.
+ *    every owed page of these chunks; the source may release them;
  *  - POSTCOPY_END: struct rdmamig_cmd_postcopy, repeat 1: every owed page
  *    is read (the counts must be the switch's); the source releases all
  *    and completes.  The destination completed before sending it.

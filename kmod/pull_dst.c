@@ -223,7 +223,7 @@ static const struct rdmamig_msg_handler pull_dst_msgs[__RDMAMIG_MSG_MAX] = {
 	[RDMAMIG_MSG_BARRIER]		= { rdmamig_precopy_dst_barrier, RDMAMIG_PHASE_RUN },
 	[RDMAMIG_MSG_REGISTER_FINISHED]	= { pull_round_end, RDMAMIG_PHASE_RUN },
 	[RDMAMIG_MSG_COMPLETE]		= { rdmamig_precopy_dst_complete, RDMAMIG_PHASE_RUN },
-	[RDMAMIG_MSG_POSTCOPY_CHUNKS]	= { rdmamig_postcopy_dst_chunks, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_POSTCOPY_OWED]	= { rdmamig_postcopy_dst_owed_msg, RDMAMIG_PHASE_RUN },
 	[RDMAMIG_MSG_POSTCOPY_RUN]	= { rdmamig_postcopy_dst_run, RDMAMIG_PHASE_RUN },
 };
 
