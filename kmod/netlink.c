@@ -183,6 +183,8 @@ static int put_stats(struct sk_buff *skb, const struct rdmamig_stats *st)
 		{ RDMAMIG_STAT_FAULT_US_P50, offsetof(struct rdmamig_stats, fault_us_p50) },
 		{ RDMAMIG_STAT_FAULT_US_P99, offsetof(struct rdmamig_stats, fault_us_p99) },
 		{ RDMAMIG_STAT_FAULT_US_MAX, offsetof(struct rdmamig_stats, fault_us_max) },
+		{ RDMAMIG_STAT_POSTCOPY_DOWNTIME_US,
+		  offsetof(struct rdmamig_stats, postcopy_downtime_us) },
 	};
 	struct nlattr *nest;
 	size_t i;

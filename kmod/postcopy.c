@@ -166,6 +166,8 @@ void rdmamig_postcopy_get_stats(struct rdmamig_session *sess,
 		st->fault_us_p99 = percentile(pc, n, 99);
 		st->fault_us_max = pc->fault_us_max;
 	}
+	if (pc->t_stop && pc->t_switch)
+		st->postcopy_downtime_us = ktime_us_delta(pc->t_switch, pc->t_stop);
 	spin_unlock(&pc->lock);
 }
 

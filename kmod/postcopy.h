@@ -91,7 +91,8 @@ struct rdmamig_postcopy {
 	u64 unclaimed;		/* destination: bits set in @todo */
 	u64 fetched;		/* destination: pages read */
 	u64 released;		/* source: chunks the destination released */
-	ktime_t t_switch;
+	ktime_t t_stop;		/* source: the first owed page named */
+	ktime_t t_switch;	/* POSTCOPY_RUN sent (source), received */
 	ktime_t t_done;
 
 	/*

@@ -88,6 +88,10 @@ int rdmamig_postcopy_src_owe(struct rdmamig_session *sess,
 	if (sess->state == RDMAMIG_STATE_CONNECTED)
 		rdmamig_session_change_state_locked(sess, RDMAMIG_STATE_ACTIVE);
 	spin_unlock_irq(&sess->slock);
+	spin_lock(&sess->pc.lock);
+	if (!sess->pc.t_stop)
+		sess->pc.t_stop = ktime_get();
+	spin_unlock(&sess->pc.lock);
 	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
 	return 0;
 }
@@ -344,7 +348,8 @@ int rdmamig_postcopy_src_switch(struct rdmamig_session *sess)
 		return rdmamig_session_error(sess) ?: -ECANCELED;
 	spin_lock(&pc->lock);
 	pc->active = true;
-	pc->t_switch = ktime_get();
+	if (!pc->t_stop)	/* after a resume, or nothing owed by name */
+		pc->t_stop = sess->t_final;
 	spin_unlock(&pc->lock);
 	/* Before POSTCOPY_RUN: the answers to it are post-copy's. */
 	rdmamig_mode_switch(sess, &rdmamig_postcopy_src_ops);
@@ -353,6 +358,9 @@ int rdmamig_postcopy_src_switch(struct rdmamig_session *sess)
 	run.chunks = cpu_to_be64(pc->owed_chunks);
 	run.pages = cpu_to_be64(pc->owed_pages);
 	ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_POSTCOPY_RUN, 1, &run, sizeof(run));
+	spin_lock(&pc->lock);
+	pc->t_switch = ktime_get();	/* the downtime's end */
+	spin_unlock(&pc->lock);
 	if (!ret) {
 		sess_info(sess, "post-copy: %llu pages in %llu chunks owed; the destination runs\n",
 			  pc->owed_pages, pc->owed_chunks);

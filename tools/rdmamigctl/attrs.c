@@ -654,6 +654,8 @@ static const struct stat_field {
 	{ RDMAMIG_STAT_FAULT_US_P50, "fault_us_p50", "fault-us-p50", S_NUM, 4 },
 	{ RDMAMIG_STAT_FAULT_US_P99, "fault_us_p99", "fault-us-p99", S_NUM, 4 },
 	{ RDMAMIG_STAT_FAULT_US_MAX, "fault_us_max", "fault-us-max", S_NUM, 4 },
+	{ RDMAMIG_STAT_POSTCOPY_DOWNTIME_US, "postcopy_downtime_us", "postcopy-downtime-us",
+	  S_NUM, 4 },
 };
 
 int attr_print_stats(const struct nlattr *nest, const char *sep, bool all)

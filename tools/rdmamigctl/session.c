@@ -336,7 +336,8 @@ static int session_help(struct rm *rm)
 	      "             \"zero_ms\", \"postcopy_owed\", \"postcopy_ms\",\n"
 	      "             \"postcopy_faults\", \"postcopy_fault_pages\",\n"
 	      "             \"postcopy_sweep_pages\", \"postcopy_fetched_twice\",\n"
-	      "             \"fault_us_p50\", \"fault_us_p99\", \"fault_us_max\"}}\n"
+	      "             \"fault_us_p50\", \"fault_us_p99\", \"fault_us_max\",\n"
+	      "             \"postcopy_downtime_us\"}}\n"
 	      "  sizes in bytes, rates in bytes/s, times in ms, error a negative\n"
 	      "  errno (0: none).\n",
 	      stdout);

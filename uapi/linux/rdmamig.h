@@ -186,6 +186,7 @@ enum rdmamig_stat {
 	RDMAMIG_STAT_FAULT_US_P50,
 	RDMAMIG_STAT_FAULT_US_P99,
 	RDMAMIG_STAT_FAULT_US_MAX,
+	RDMAMIG_STAT_POSTCOPY_DOWNTIME_US,
 
 	__RDMAMIG_STAT_MAX,
 	RDMAMIG_STAT_MAX = __RDMAMIG_STAT_MAX - 1
@@ -452,6 +453,12 @@ struct rdmamig_stats {
 	__u64 fault_us_p50;
 	__u64 fault_us_p99;
 	__u64 fault_us_max;
+	/*
+	 * Source: the guest's downtime in post-copy, in microseconds: from
+	 * the first RDMAMIG_ROUND_POSTCOPY (the guest stopped) to the
+	 * POSTCOPY_RUN that lets the destination run (posted).
+	 */
+	__u64 postcopy_downtime_us;
 };
 
 /*

@@ -344,7 +344,7 @@ int main(void)
 		    "\"writes_wait_ms\":0,\"register_ms\":0,\"zero_ms\":0,"
 		    "\"postcopy_owed\":0,\"postcopy_ms\":0,\"postcopy_faults\":0,"
 		    "\"postcopy_fault_pages\":0,\"postcopy_sweep_pages\":0,\"postcopy_fetched_twice\":0,"
-		    "\"fault_us_p50\":0,\"fault_us_p99\":0,\"fault_us_max\":0}},"
+		    "\"fault_us_p50\":0,\"fault_us_p99\":0,\"fault_us_max\":0,\"postcopy_downtime_us\":0}},"
 		    "{\"id\":7,\"role\":\"source\",\"state\":\"failed\","
 		    "\"error\":-104,\"error_text\":\"Connection reset by peer\","
 		    "\"reason\":\"peer: \\\"gone\\\"\",\"owner_pid\":107,"
@@ -364,7 +364,7 @@ int main(void)
 		    "\"register_ms\":1000018,\"zero_ms\":1000019,"
 		    "\"postcopy_owed\":1000021,\"postcopy_ms\":1000022,\"postcopy_faults\":1000023,"
 		    "\"postcopy_fault_pages\":1000024,\"postcopy_sweep_pages\":1000025,\"postcopy_fetched_twice\":1000026,"
-		    "\"fault_us_p50\":1000027,\"fault_us_p99\":1000028,\"fault_us_max\":1000029}}]\n");
+		    "\"fault_us_p50\":1000027,\"fault_us_p99\":1000028,\"fault_us_max\":1000029,\"postcopy_downtime_us\":1000030}}]\n");
 	output_case("session show, text", false, false, session_detail,
 		    "session 7: source failed error ECONNRESET (Connection reset by peer)"
 		    " reason \"peer: \"gone\"\"\n"
@@ -382,7 +382,8 @@ int main(void)
 		    " register 1000018ms zero 1000019ms\n"
 		    "           postcopy-owed 1000021 postcopy 1000022ms faults 1000023"
 		    " fault-pages 1000024 sweep-pages 1000025 fetched-twice 1000026"
-		    " fault-us-p50 1000027 fault-us-p99 1000028 fault-us-max 1000029\n");
+		    " fault-us-p50 1000027 fault-us-p99 1000028 fault-us-max 1000029"
+		    " postcopy-downtime-us 1000030\n");
 	output_case("session show, fresh, text", false, false, session_fresh,
 		    "session 0: dest setup\n"
 		    "    owner pid 100 target pid 200\n"
@@ -445,7 +446,8 @@ int main(void)
 		    "        \"postcopy_fetched_twice\": 0,\n"
 		    "        \"fault_us_p50\": 0,\n"
 		    "        \"fault_us_p99\": 0,\n"
-		    "        \"fault_us_max\": 0\n"
+		    "        \"fault_us_max\": 0,\n"
+		    "        \"postcopy_downtime_us\": 0\n"
 		    "    }\n"
 		    "}\n");
 
@@ -493,7 +495,7 @@ int main(void)
 		    "\"zero_ms\":2019,"
 		    "\"postcopy_owed\":2021,\"postcopy_ms\":2022,\"postcopy_faults\":2023,"
 		    "\"postcopy_fault_pages\":2024,\"postcopy_sweep_pages\":2025,\"postcopy_fetched_twice\":2026,"
-		    "\"fault_us_p50\":2027,\"fault_us_p99\":2028,\"fault_us_max\":2029},\"error\":0,\"reason\":\"\"}\n"
+		    "\"fault_us_p50\":2027,\"fault_us_p99\":2028,\"fault_us_max\":2029,\"postcopy_downtime_us\":2030},\"error\":0,\"reason\":\"\"}\n"
 		    "{\"time\":\"2023-11-14T22:13:20.123+0000\",\"event\":\"state\","
 		    "\"id\":3,\"role\":\"source\",\"state\":\"cancelled\","
 		    "\"error\":-125,\"error_text\":\"Operation canceled\","
