@@ -17,17 +17,23 @@
 #      pages in untouched 2 MiB regions included
 #   4. refused: a destination that does not allow post-copy gets a final
 #      round in the switch's place (64 MiB)
+#   5. zero regions: 64 MiB, 30% of it in 2 MiB regions the source never
+#      wrote (and, the destination being fresh, never sent: nothing there
+#      is in memory), the bulk round, 1% owed at the switch; the guest's
+#      touches of the never-written pages fault too, FETCH says ENOENT
+#      (never owed) and the VMM maps the zero page (UFFDIO_ZEROPAGE)
 #
-# Statistics asserted for 1-3: both ends negotiated post-copy; the pages
-# owed agree between the source's SEND_ROUNDs, RDMAMIG_EVENT_POSTCOPY,
-# RDMAMIG_IOC_OWED and both ends' stats.postcopy_owed; owed = pages
-# fetched for faults + pages fetched by the sweep, and the VMM placed
-# exactly those (none twice: UFFDIO_COPY never met EEXIST, none left);
-# nothing fetched twice; faults served, with p50 <= p99 <= max, none 0.
+# Statistics asserted for 1-3 and 5: both ends negotiated post-copy; the
+# pages owed agree between the source's SEND_ROUNDs,
+# RDMAMIG_EVENT_POSTCOPY, RDMAMIG_IOC_OWED and both ends'
+# stats.postcopy_owed; owed = pages fetched for faults + pages fetched by
+# the sweep, and the VMM placed exactly those (none twice: UFFDIO_COPY
+# never met EEXIST, none left); nothing fetched twice; faults served,
+# with p50 <= p99 <= max, none 0.
 #
 # Loop topology: both ends in this VM.  Pair: the destination runs on the
-# peer VM.  RDMAMIG_POSTCOPY_CASES="allowed tworounds noprecopy refused"
-# picks cases; RDMAMIG_VMM names another VMM binary.
+# peer VM.  RDMAMIG_POSTCOPY_CASES="allowed tworounds noprecopy refused
+# zeroregions" picks cases; RDMAMIG_VMM names another VMM binary.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/vmm_lib.sh"
 require_root
@@ -57,7 +63,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-ktap_plan 8
+ktap_plan 10
 diag "topology $topology, vmm $VMM"
 ulimit -l unlimited 2>/dev/null || diag "ulimit -l unlimited: not permitted"
 
@@ -128,7 +134,8 @@ postcopy_stats()
 	local name=$1 want=${2:-} s=$tmp/$1.src d=$tmp/$1.dst bad=0 v k
 	local -A S D
 	for k in caps state postcopy owed_named postcopy_owed postcopy_ms \
-		switch_us postcopy_wait_us total_ms downtime_ms total_pages; do
+		switch_us postcopy_wait_us total_ms downtime_ms total_pages \
+		postcopy_downtime_us; do
 		S[$k]=$(jget "$s" ".$k")
 	done
 	for k in caps state postcopy_owed postcopy_ms postcopy_faults \
@@ -156,7 +163,8 @@ postcopy_stats()
 		"(VMM, with UFFDIO_COPY: ${D[vmm_fault_us_p50]}/${D[vmm_fault_us_p99]}/${D[vmm_fault_us_max]} us);" \
 		"postcopy_ms ${D[postcopy_ms]} (source ${S[postcopy_ms]}), VMM switch to end" \
 		"${D[postcopy_wall_ms]} ms"
-	diag "$name: source: guest stopped for $((S[switch_us] / 1000)) ms at the switch," \
+	diag "$name: source: guest stopped for $((S[switch_us] / 1000)) ms at the switch" \
+		"(the module: $((S[postcopy_downtime_us] / 1000)) ms to POSTCOPY_RUN)," \
 		"COMPLETE waited $((S[postcopy_wait_us] / 1000)) ms; total ${S[total_ms]} ms," \
 		"downtime ${S[downtime_ms]} ms; destination total ${D[total_ms]} ms"
 
@@ -186,6 +194,11 @@ postcopy_stats()
 		[ "${D[fault_us_p50]}" -gt 0 -a "${D[fault_us_p50]}" -le "${D[fault_us_p99]}" -a \
 		  "${D[fault_us_p99]}" -le "${D[fault_us_max]}" ]
 	check "postcopy_ms ${D[postcopy_ms]}" [ "${D[postcopy_ms]}" -gt 0 ]
+	# The module's stop (first owed page named to POSTCOPY_RUN posted) is
+	# inside the VMM's (guest stopped to POSTCOPY returned).
+	check "postcopy_downtime_us ${S[postcopy_downtime_us]}, switch ${S[switch_us]} us" \
+		[ "${S[postcopy_downtime_us]}" -gt 0 -a \
+		  "${S[postcopy_downtime_us]}" -le "${S[switch_us]}" ]
 	check "guest wrote ${D[guest_writes]} pages, read ${D[guest_reads_bad]} wrong" \
 		[ "${D[guest_writes]}" = "$GUEST_WRITES" -a "${D[guest_reads_bad]}" = 0 ]
 	[ $bad = 0 ] || show_output "$name"
@@ -194,7 +207,7 @@ postcopy_stats()
 
 selected()
 {
-	[[ " ${RDMAMIG_POSTCOPY_CASES:-allowed tworounds noprecopy refused} " == *" $1 "* ]]
+	[[ " ${RDMAMIG_POSTCOPY_CASES:-allowed tworounds noprecopy refused zeroregions} " == *" $1 "* ]]
 }
 
 skip_case()
@@ -256,6 +269,27 @@ if selected refused; then
 	migrate refused --blocks 4 --size 64 -- --blocks 4 --size 64 --postcopy=2 --seed 14
 	ktap_result "$t1" migrated refused
 	ktap_result "$t2" refused_stats
+else
+	skip_case "$t1" "$t2"
+fi
+
+# Pages never written nor owed are not in the destination's memory: the
+# guest's touch faults, FETCH says ENOENT, the VMM maps the zero page.
+t1="zero regions: 64 MiB, 30% never written, 1% owed, guest running, verified"
+t2="zero regions: never-written pages zero-filled on fault (ENOENT), owed ones fetched"
+zero_filled()
+{
+	local z
+	postcopy_stats zeroregions 163 || return 1
+	z=$(jget "$tmp/zeroregions.dst" .zero_filled)
+	diag "zeroregions: $z pages zero-filled on the guest's faults"
+	[[ "$z" =~ ^[0-9]+$ ]] && [ "$z" -gt 0 ]
+}
+if selected zeroregions; then
+	migrate zeroregions --blocks 4 --size 64 "${DEST[@]}" -- --blocks 4 --size 64 \
+		--postcopy=1 --redirty 1 --zero-holes 30 --zero-layout regions --seed 15
+	ktap_result "$t1" migrated zeroregions
+	ktap_result "$t2" zero_filled
 else
 	skip_case "$t1" "$t2"
 fi
