@@ -117,6 +117,18 @@ if [ -n "${RDMAMIG_HOSTILE_MODES:-}" ]; then
 fi
 
 [ -x "$VMM" ] || { echo "1..0 # SKIP $VMM not built"; exit $KSFT_SKIP; }
+# Post-copy's cases need userfaultfd at the destination (CONFIG_USERFAULTFD).
+if [ ! -e /proc/sys/vm/unprivileged_userfaultfd ]; then
+	sel=()
+	for c in "${CASES[@]}"; do
+		case ${c%%:*} in
+		*/pc) ;;
+		*) sel+=("$c") ;;
+		esac
+	done
+	echo "# no userfaultfd in this kernel: the /pc cases are left out"
+	CASES=("${sel[@]}")
+fi
 if [ "${RDMAMIG_TOPOLOGY:-loop}" != loop ]; then
 	echo "1..0 # SKIP the hostile peer runs in the loop topology"
 	exit $KSFT_SKIP
