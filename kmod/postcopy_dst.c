@@ -37,12 +37,17 @@
 #include "precopy_dst.h"
 #include "xfer.h"
 
-static unsigned int fault_window = 16;
+/*
+ * 4 pages: measured in the testbed (256 MiB all owed, 6.1 loop), a fault
+ * with 16 KiB was served in 0.5 ms at the median, with 64 KiB in 1.5 ms,
+ * for the same total time: the sweep brings the neighbours soon anyway.
+ */
+static unsigned int fault_window = 4;
 static bool faults_first = true;
 module_param(faults_first, bool, 0644);
 MODULE_PARM_DESC(faults_first, "post-copy: a sweep step waits while a fault is being read (default: on)");
 module_param(fault_window, uint, 0644);
-MODULE_PARM_DESC(fault_window, "post-copy: pages fetched for a fault, the faulting one and the owed ones after it (1-256, default 16)");
+MODULE_PARM_DESC(fault_window, "post-copy: pages fetched for a fault, the faulting one and the owed ones after it (1-256, default 4)");
 
 static u32 window_pages(void)
 {
@@ -602,15 +607,13 @@ int rdmamig_postcopy_dst_fetch(struct rdmamig_session *sess,
 	down_read(&pc->rwsem);
 	spin_lock(&pc->lock);
 	ret = fetch_allowed(sess);
-	if (!ret && pc->done) {
-		/* Every page is read (some perhaps not placed yet). */
-		f->remaining = 0;
-		spin_unlock(&pc->lock);
-		goto out;
-	}
+	/*
+	 * After the last page was read too: a page never owed is ENOENT,
+	 * one read already 0 pages (some may not be placed yet).
+	 */
 	if (!ret && fault)
 		ret = claim_fault(sess, f->addr, max, &run);
-	else if (!ret)
+	else if (!ret && !pc->done)
 		claim_sweep(sess, max, &run);
 	f->remaining = pc->unclaimed;
 	if (fault && run.n)
