@@ -9,6 +9,7 @@
 #include <linux/log2.h>
 #include <linux/slab.h>
 
+#include "proto.h"
 #include "session.h"
 #include "postcopy.h"
 
@@ -87,6 +88,26 @@ void rdmamig_postcopy_stop(struct rdmamig_session *sess)
 		pc->keyed[i] = NULL;
 		pc->chunks[i] = NULL;
 	}
+}
+
+/*
+ * POSTCOPY_RUN and POSTCOPY_END carry the switch's counts: they must be
+ * ours.  Return: true, or false after failing the session.
+ */
+bool rdmamig_postcopy_counts_ok(struct rdmamig_session *sess,
+				const struct rdmamig_cmd_postcopy *cmd, const char *what)
+{
+	struct rdmamig_postcopy *pc = &sess->pc;
+
+	if (be64_to_cpu(cmd->pages) == pc->owed_pages &&
+	    be64_to_cpu(cmd->chunks) == pc->owed_chunks &&
+	    !cmd->reserved[0] && !cmd->reserved[1])
+		return true;
+	rdmamig_session_fail(sess, -EPROTO, true,
+			     "post-copy %s for %llu pages in %llu chunks, %llu in %llu are owed",
+			     what, be64_to_cpu(cmd->pages), be64_to_cpu(cmd->chunks),
+			     pc->owed_pages, pc->owed_chunks);
+	return false;
 }
 
 /* Bucket of @us: its power of two, then which eighth of it. */

@@ -23,6 +23,7 @@ struct rdmamig_session;
 struct rdmamig_round;
 struct rdmamig_fetch;
 struct rdmamig_stats;
+struct rdmamig_cmd_postcopy;
 
 /* Destination: where the source put a chunk's owed pages. */
 struct rdmamig_pc_chunk {
@@ -123,6 +124,8 @@ void rdmamig_postcopy_get_stats(struct rdmamig_session *sess,
 				struct rdmamig_stats *st);
 void rdmamig_postcopy_fault_time(struct rdmamig_session *sess, u64 us);
 bool rdmamig_postcopy_negotiated(struct rdmamig_session *sess);
+bool rdmamig_postcopy_counts_ok(struct rdmamig_session *sess,
+				const struct rdmamig_cmd_postcopy *cmd, const char *what);
 
 int rdmamig_postcopy_resume(struct rdmamig_session *sess,
 			    struct rdmamig_session *old);

@@ -225,15 +225,8 @@ void rdmamig_postcopy_dst_run(struct rdmamig_session *sess, const void *payload,
 		return;
 	}
 	rdmamig_mode_switch(sess, &rdmamig_postcopy_dst_ops);
-	if (be64_to_cpu(cmd->pages) != pc->owed_pages ||
-	    be64_to_cpu(cmd->chunks) != pc->owed_chunks ||
-	    cmd->reserved[0] || cmd->reserved[1]) {
-		rdmamig_session_fail(sess, -EPROTO, true,
-				     "post-copy run for %llu pages in %llu chunks, %llu in %llu were named",
-				     be64_to_cpu(cmd->pages), be64_to_cpu(cmd->chunks),
-				     pc->owed_pages, pc->owed_chunks);
+	if (!rdmamig_postcopy_counts_ok(sess, cmd, "run"))
 		return;
-	}
 	/* Our registrations pin pages the VMM is about to discard. */
 	cancel_work_sync(&sess->pinall_work);
 	mutex_lock(&sess->reg_mutex);

@@ -468,15 +468,8 @@ static void src_end(struct rdmamig_session *sess, const void *payload,
 	struct rdmamig_postcopy *pc = &sess->pc;
 	bool done;
 
-	if (be64_to_cpu(cmd->pages) != pc->owed_pages ||
-	    be64_to_cpu(cmd->chunks) != pc->owed_chunks ||
-	    cmd->reserved[0] || cmd->reserved[1]) {
-		rdmamig_session_fail(sess, -EPROTO, true,
-				     "post-copy end for %llu pages in %llu chunks, %llu in %llu are owed",
-				     be64_to_cpu(cmd->pages), be64_to_cpu(cmd->chunks),
-				     pc->owed_pages, pc->owed_chunks);
+	if (!rdmamig_postcopy_counts_ok(sess, cmd, "end"))
 		return;
-	}
 	spin_lock(&pc->lock);
 	pc->done = true;
 	pc->t_done = ktime_get();
