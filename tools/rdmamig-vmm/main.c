@@ -8,12 +8,12 @@
  *                      [--pin-all] [--pull] [--max-bandwidth BYTES/S]
  *                      [--max-registered BYTES] [--seed S] [--retry SEC]
  *                      [--timeout SEC] [--secret-file F | --no-auth] [--json]
- *                      [--channels N] [--postcopy[=N]]
+ *                      [--channels N] [--postcopy[=N]] [--resume-wait SEC]
  *   rdmamig-vmm dest   --listen HOST:PORT [--port-file F] [--blocks N]
  *                      [--size MiB] [--pin-all] [--pull] [--max-registered BYTES]
  *                      [--timeout SEC] [--secret-file F | --no-auth] [--json]
  *                      [--prefill] [--postcopy [--guest-writes N]
- *                      [--fetch-window FAULT[,SWEEP]]]
+ *                      [--fetch-window FAULT[,SWEEP]] [--resume-wait SEC]]
  *
  * The source fills --size MiB of "guest RAM" (--blocks blocks named
  * ram0, ram1, ...) with pseudo-random data and zero pages, and migrates
@@ -101,6 +101,13 @@ static void usage(FILE *f)
 		"                        (default: the file $RDMAMIG_SECRET_FILE names)\n"
 		"  --no-auth             no peer authentication (both ends must say it)\n"
 		"  --json                one JSON line as summary\n"
+		"  --resume-wait SEC     post-copy: when the session fails after the\n"
+		"                        switch (not cancelled), resume it over a new\n"
+		"                        connection (RDMAMIG_IOC_POSTCOPY_RESUME): the\n"
+		"                        source reconnects to the same address for up\n"
+		"                        to SEC s, the destination listens again on the\n"
+		"                        same port for SEC s; the guest's faults wait.\n"
+		"                        Use with --keepalive to see a cut link\n"
 		"\n"
 		"Source:\n"
 		"  --zero-holes PCT      %% of pages that are zero (default 10)\n"
@@ -216,7 +223,7 @@ enum {
 	OPT_SEED, OPT_RETRY, OPT_TIMEOUT, OPT_JSON, OPT_HELP, OPT_KEEPALIVE,
 	OPT_SECRET_FILE, OPT_NO_AUTH, OPT_CHANNELS, OPT_STOP_AT,
 	OPT_ZERO_LAYOUT, OPT_PREFILL, OPT_PULL, OPT_POSTCOPY, OPT_GUEST_WRITES,
-	OPT_FETCH_WINDOW,
+	OPT_FETCH_WINDOW, OPT_RESUME_WAIT,
 };
 
 static const struct option long_opts[] = {
@@ -247,6 +254,7 @@ static const struct option long_opts[] = {
 	{ "postcopy", optional_argument, NULL, OPT_POSTCOPY },
 	{ "guest-writes", required_argument, NULL, OPT_GUEST_WRITES },
 	{ "fetch-window", required_argument, NULL, OPT_FETCH_WINDOW },
+	{ "resume-wait", required_argument, NULL, OPT_RESUME_WAIT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -380,6 +388,8 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr,
 		return o->source ? -1 : parse_u64(arg, &o->guest_writes);
 	case OPT_FETCH_WINDOW:
 		return o->source ? -1 : parse_fetch_window(arg, o);
+	case OPT_RESUME_WAIT:
+		return parse_uint(arg, &o->resume_wait_s, 3600);
 	}
 	return -1;
 }

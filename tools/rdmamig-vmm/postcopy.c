@@ -29,6 +29,18 @@
  * (a fresh block the source sent no zero page to): FETCH says ENOENT and
  * the fault thread maps the zero page (UFFDIO_ZEROPAGE).
  *
+ * Resume (--resume-wait): when the session fails after the switch (the
+ * link, the source's machine), the guest's threads stay blocked in their
+ * faults and the userfaultfd stays registered.  The fault thread keeps
+ * the faults whose FETCH failed; the sweep waits.  dest.c opens a new
+ * session, hands it the failed one (RDMAMIG_IOC_POSTCOPY_RESUME) and
+ * listens again; at the new session's RDMAMIG_EVENT_POSTCOPY,
+ * postcopy_resumed() points the threads at it: the kept faults are
+ * served first, then UFFDIO_WAKE over the blocks lets every thread still
+ * waiting (on a page a failed sweep FETCH had claimed, say) fault again.
+ * Nothing is discarded again: the pages placed stay, and the module
+ * neither reads nor names again those the old session read.
+ *
  * Checks, for the tests: every owed page placed exactly once (EEXIST
  * from UFFDIO_COPY counts as "placed twice"), nothing placed that was
  * not owed, each page the guest reads as the source had it at the switch
@@ -65,9 +77,15 @@ struct pc_block {
 
 struct postcopy {
 	const struct vmm_opts *o;
-	int fd;				/* the session */
+	int fd;				/* the session (atomic: a resume swaps it) */
 	int uffd;
 	int stopfd;			/* eventfd: the fault thread ends */
+	int kickfd;			/* eventfd: resumed, serve the kept faults */
+	unsigned int gen;		/* resumes so far (atomic) */
+	uint64_t *held;			/* fault thread: faults kept for a resume */
+	size_t nheld, capheld;
+	uint64_t held_total;		/* faults kept, all in all */
+	uint64_t resume_event_pages;	/* the last resume's EVENT_POSTCOPY */
 	struct guest_ram *ram;
 	struct pc_block *pb;
 	uint64_t *expect;		/* hash of each page, global index */
@@ -141,6 +159,22 @@ static inline uint64_t get(const uint64_t *c)
 	return __atomic_load_n(c, __ATOMIC_RELAXED);
 }
 
+static inline int pc_fd(const struct postcopy *pc)
+{
+	return __atomic_load_n(&pc->fd, __ATOMIC_ACQUIRE);
+}
+
+static inline unsigned int pc_gen(const struct postcopy *pc)
+{
+	return __atomic_load_n(&pc->gen, __ATOMIC_ACQUIRE);
+}
+
+/* Faults and the sweep wait for a resume instead of giving up. */
+static inline bool resuming(const struct postcopy *pc)
+{
+	return pc->o->resume_wait_s && !pc->stop && !pc->completed;
+}
+
 /* ---- set-up ------------------------------------------------------------ */
 
 /*
@@ -190,6 +224,7 @@ struct postcopy *postcopy_prepare(const struct vmm_opts *o)
 	pc->o = o;
 	pc->fd = -1;
 	pc->stopfd = -1;
+	pc->kickfd = -1;
 	pthread_mutex_init(&pc->lock, NULL);
 	pc->uffd = uffd_open(o);
 	if (pc->uffd < 0) {
@@ -455,6 +490,24 @@ static void record_latency(struct postcopy *pc, uint64_t us)
  * page comes along, as far as the buffer and the module's fault_window
  * allow.
  */
+/* A fault the session could not serve: kept for the resumed one. */
+static void hold_fault(struct postcopy *pc, uint64_t addr)
+{
+	uint64_t *n;
+
+	if (pc->nheld == pc->capheld) {
+		pc->capheld = pc->capheld ? 2 * pc->capheld : 256;
+		n = realloc(pc->held, pc->capheld * sizeof(*n));
+		if (!n) {
+			pc_problem(pc, "no memory to keep a fault");
+			return;
+		}
+		pc->held = n;
+	}
+	pc->held[pc->nheld++] = addr;
+	add(&pc->held_total, 1);
+}
+
 static void handle_fault(struct postcopy *pc, uint64_t addr)
 {
 	struct rdmamig_fetch f;
@@ -469,7 +522,7 @@ static void handle_fault(struct postcopy *pc, uint64_t addr)
 		f.addr = addr;
 		f.buf = (uintptr_t)pc->fault_buf;
 		f.buf_len = pc->fault_len;
-		ret = ioctl(pc->fd, RDMAMIG_IOC_FETCH, &f);
+		ret = ioctl(pc_fd(pc), RDMAMIG_IOC_FETCH, &f);
 	} while (ret && errno == EINTR);
 	add(&pc->fault_fetches, 1);
 
@@ -515,12 +568,50 @@ static void handle_fault(struct postcopy *pc, uint64_t addr)
 		 */
 		if (!owed)
 			zero_fill(pc, addr);
+		else if (!placed && resuming(pc))
+			hold_fault(pc, addr);
 		else if (!placed)
 			add(&pc->fault_notconn, 1);
 		return;
 	default:
+		/* The session failed: the guest waits for the resume. */
+		if (resuming(pc)) {
+			hold_fault(pc, addr);
+			return;
+		}
 		if (!pc->stop)
 			pc_problem(pc, "FETCH for the fault at %#" PRIx64 ": %s", addr,
+				   strerror(errno));
+	}
+}
+
+/*
+ * After a resume: the faults kept, on the new session, then a wake-up of
+ * every thread still waiting in the blocks.  A thread whose page is
+ * still missing faults again (a new uffd_msg); one whose page was placed
+ * meanwhile just goes on.
+ */
+static void serve_held(struct postcopy *pc)
+{
+	uint64_t *list = pc->held, v;
+	size_t n = pc->nheld, i;
+	unsigned int b;
+
+	if (read(pc->kickfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		pc_problem(pc, "read the resume eventfd: %s", strerror(errno));
+	pc->held = NULL;
+	pc->nheld = pc->capheld = 0;
+	for (i = 0; i < n; i++)
+		handle_fault(pc, list[i]);
+	free(list);
+	for (b = 0; b < pc->ram->nblocks; b++) {
+		struct uffdio_range r = {
+			.start = (uintptr_t)pc->ram->blocks[b].mem,
+			.len = pc->ram->blocks[b].npages * page_size,
+		};
+
+		if (ioctl(pc->uffd, UFFDIO_WAKE, &r))
+			pc_problem(pc, "UFFDIO_WAKE %s: %s", pc->ram->blocks[b].name,
 				   strerror(errno));
 	}
 }
@@ -528,15 +619,16 @@ static void handle_fault(struct postcopy *pc, uint64_t addr)
 static void *fault_main(void *arg)
 {
 	struct postcopy *pc = arg;
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{ .fd = pc->uffd, .events = POLLIN },
 		{ .fd = pc->stopfd, .events = POLLIN },
+		{ .fd = pc->kickfd, .events = POLLIN },
 	};
 	struct uffd_msg msg[16];
 	ssize_t n, i;
 
 	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
+		if (poll(pfd, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			pc_problem(pc, "poll userfaultfd: %s", strerror(errno));
@@ -544,6 +636,10 @@ static void *fault_main(void *arg)
 		}
 		if (pfd[1].revents)
 			break;
+		if (pfd[2].revents) {
+			serve_held(pc);
+			continue;
+		}
 		n = read(pc->uffd, msg, sizeof(msg));
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -573,6 +669,7 @@ static void *sweep_main(void *arg)
 {
 	struct postcopy *pc = arg;
 	struct rdmamig_fetch f;
+	unsigned int gen;
 	int ret;
 
 	while (!pc->stop) {
@@ -581,9 +678,16 @@ static void *sweep_main(void *arg)
 		f.flags = RDMAMIG_FETCH_SWEEP;
 		f.buf = (uintptr_t)pc->sweep_buf;
 		f.buf_len = pc->sweep_len;
-		ret = ioctl(pc->fd, RDMAMIG_IOC_FETCH, &f);
+		gen = pc_gen(pc);
+		ret = ioctl(pc_fd(pc), RDMAMIG_IOC_FETCH, &f);
 		if (ret && errno == EINTR)
 			continue;
+		if (ret && errno != ENOENT && resuming(pc)) {
+			/* Its pages stay owed: wait for the resumed session. */
+			while (pc_gen(pc) == gen && resuming(pc))
+				usleep(10 * 1000);
+			continue;
+		}
 		if (ret) {
 			if (!pc->stop)
 				pc_problem(pc, "sweep: FETCH: %s", strerror(errno));
@@ -671,7 +775,7 @@ static void *watch_main(void *arg)
 		}
 		if (now - since > (uint64_t)pc->o->timeout_s * 1000000) {
 			pc_problem(pc, "no progress for %u s: cancelling", pc->o->timeout_s);
-			ioctl(pc->fd, RDMAMIG_IOC_CANCEL);
+			ioctl(pc_fd(pc), RDMAMIG_IOC_CANCEL);
 			break;
 		}
 	}
@@ -704,8 +808,9 @@ int postcopy_start(struct postcopy *pc, int fd, struct guest_ram *ram,
 	pc->fault_buf = alloc_buf(pc->fault_len);
 	pc->sweep_buf = alloc_buf(pc->sweep_len);
 	pc->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pc->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!pc->pb || !pc->expect || !pc->fault_buf || !pc->sweep_buf ||
-	    pc->stopfd < 0) {
+	    pc->stopfd < 0 || pc->kickfd < 0) {
 		perror("rdmamig-vmm: dest: post-copy set-up");
 		return -1;
 	}
@@ -769,6 +874,33 @@ void postcopy_set_completed(struct postcopy *pc)
 {
 	if (pc)
 		pc->completed = 1;
+}
+
+/*
+ * The new session switched (its RDMAMIG_EVENT_POSTCOPY): the threads
+ * FETCH on @fd from now on, and the fault thread serves what it kept.
+ * Nothing is discarded again.
+ */
+void postcopy_resumed(struct postcopy *pc, int fd, uint64_t event_pages)
+{
+	uint64_t one = 1;
+
+	pc->resume_event_pages = event_pages;
+	__atomic_store_n(&pc->fd, fd, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&pc->gen, 1, __ATOMIC_RELEASE);
+	if (write(pc->kickfd, &one, sizeof(one)) != sizeof(one))
+		pc_problem(pc, "write the resume eventfd: %s", strerror(errno));
+	if (!pc->o->json)
+		fprintf(stderr, "rdmamig-vmm: dest: post-copy resumed: %" PRIu64
+			" pages owed by the new session, %zu faults kept\n",
+			event_pages, pc->nheld);
+}
+
+/* Owed pages never placed (after postcopy_finish()); @owed: all owed. */
+uint64_t postcopy_missing(const struct postcopy *pc, uint64_t *owed)
+{
+	*owed = pc ? pc->owed : 0;
+	return pc ? pc->unplaced : 0;
 }
 
 /* Wait for @flag to be set, up to @timeout_s; then join. */
@@ -907,7 +1039,9 @@ void postcopy_report(const struct postcopy *pc, bool json, char *out, size_t siz
 			 ",\"fault_notconn\":%" PRIu64 ",\"unplaced\":%" PRIu64
 			 ",\"guest_writes\":%" PRIu64 ",\"guest_reads_bad\":%" PRIu64
 			 ",\"vmm_fault_us_p50\":%" PRIu64 ",\"vmm_fault_us_p99\":%" PRIu64
-			 ",\"vmm_fault_us_max\":%" PRIu64 ",\"postcopy_wall_ms\":%" PRIu64,
+			 ",\"vmm_fault_us_max\":%" PRIu64 ",\"postcopy_wall_ms\":%" PRIu64
+			 ",\"resumes\":%u,\"faults_kept\":%" PRIu64
+			 ",\"resume_event_pages\":%" PRIu64,
 			 pc->event_pages, pc->owed, pc->discarded,
 			 pc->t_ready_us - pc->t_event_us, pc->fault_msgs,
 			 pc->fault_fetches, pc->fault_empty, pc->fault_empty_not_owed,
@@ -915,7 +1049,8 @@ void postcopy_report(const struct postcopy *pc, bool json, char *out, size_t siz
 			 pc->sweep_pages, pc->sweep_calls, pc->sweep_waits,
 			 pc->placed_twice, pc->not_owed, pc->zero_filled,
 			 pc->fault_notconn, pc->unplaced, pc->guest_writes,
-			 pc->guest_reads_bad, p50, p99, max, wall);
+			 pc->guest_reads_bad, p50, p99, max, wall, pc->gen,
+			 pc->held_total, pc->resume_event_pages);
 		return;
 	}
 	snprintf(out, size,
@@ -931,6 +1066,11 @@ void postcopy_report(const struct postcopy *pc, bool json, char *out, size_t siz
 		 pc->fault_pages, pc->fault_empty, pc->zero_filled, pc->sweep_pages,
 		 pc->sweep_calls, pc->placed_twice, pc->unplaced, p50, p99, max,
 		 pc->guest_writes, pc->guest_reads_bad, wall);
+	if (pc->gen)
+		snprintf(out + strlen(out), size - strlen(out),
+			 "  resumed %u time%s: %" PRIu64 " faults kept across the failure,"
+			 " %" PRIu64 " pages owed by the last new session\n", pc->gen,
+			 pc->gen == 1 ? "" : "s", pc->held_total, pc->resume_event_pages);
 }
 
 void postcopy_free(struct postcopy *pc)
@@ -943,6 +1083,9 @@ void postcopy_free(struct postcopy *pc)
 		close(pc->uffd);
 	if (pc->stopfd >= 0)
 		close(pc->stopfd);
+	if (pc->kickfd >= 0)
+		close(pc->kickfd);
+	free(pc->held);
 	for (i = 0; pc->pb && i < pc->ram->nblocks; i++) {
 		free(pc->pb[i].owed);
 		free(pc->pb[i].placed);

@@ -25,6 +25,14 @@
  *                            destination runs the guest from here on
  *   COMPLETE                 returns once the destination has fetched
  *                            every owed page; our memory is free then
+ *
+ * With --resume-wait, a COMPLETE that fails (not ECANCELED: the link, the
+ * destination's machine) is not the end: the destination's guest runs
+ * on pages only we have.  Keeping the failed session open (its owed
+ * pages stay pinned), a new session connects to the same address, takes
+ * the failed one's state (RDMAMIG_IOC_POSTCOPY_RESUME), switches again
+ * (RDMAMIG_IOC_POSTCOPY: the pages still owed) and COMPLETEs; then the
+ * old one is closed (source_resume()).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -159,6 +167,8 @@ static int source_round(int fd, const struct vmm_opts *o, struct guest_ram *ram,
 	return 0;
 }
 
+/* CONNECT of a resume: short tries, so that a link still cut is retried. */
+#define RESUME_CONNECT_MS	3000
 /* What the source saw of a post-copy switch. */
 struct switch_stat {
 	bool granted;			/* RDMAMIG_CAP_POSTCOPY negotiated */
@@ -166,7 +176,81 @@ struct switch_stat {
 	uint64_t owed;			/* pages named with ROUND_POSTCOPY */
 	uint64_t switch_us;		/* guest stopped to POSTCOPY returned */
 	uint64_t complete_us;		/* COMPLETE: until all was fetched */
+	unsigned int resumes;
+	int fd;				/* the session that completed */
+	uint64_t fail_us;		/* first failure: COMPLETE returned, */
+	uint64_t reconnect_us;		/* ... to the new CONNECT done, */
+	uint64_t resumed_us;		/* ... to the new POSTCOPY done */
+	int fail_err;			/* the first failure's errno */
+	struct rdmamig_stats old;	/* the first failed session's stats */
 };
+
+/*
+ * Post-copy failed after the switch (@err): a new session to the same
+ * destination, retried until it listens again or --resume-wait runs out,
+ * takes over the failed one (RDMAMIG_IOC_POSTCOPY_RESUME, after CONNECT)
+ * and switches again: RDMAMIG_IOC_POSTCOPY names the pages still owed;
+ * no device state is sent again.  The failed session is closed once the
+ * new one holds its pages.  On success ss->fd is the new session.
+ */
+static int source_resume(const struct vmm_opts *o, struct guest_ram *ram,
+			 struct switch_stat *ss, int err)
+{
+	uint64_t t0 = now_us(), deadline = t0 + (uint64_t)o->resume_wait_s * 1000000;
+	struct rdmamig_addr a = { .size = sizeof(a), .port = o->port };
+	int fd, old = ss->fd, tries = 0;
+
+	memcpy(a.host, o->host, sizeof(a.host));
+	a.timeout_ms = o->timeout_s * 1000 < RESUME_CONNECT_MS ?
+		       o->timeout_s * 1000 : RESUME_CONNECT_MS;
+	if (!ss->resumes) {
+		ss->fail_err = err;
+		session_stats(old, &ss->old);
+	}
+	if (!o->json)
+		fprintf(stderr, "rdmamig-vmm: source: post-copy failed (%s): reconnecting"
+			" for up to %u s to resume\n", strerror(err), o->resume_wait_s);
+	/* The tries' failures are expected: only the last one is said. */
+	for (;;) {
+		fd = session_open(o, ram);
+		if (fd < 0)
+			return -1;
+		tries++;
+		if (ioctl(fd, RDMAMIG_IOC_CONNECT, &a) == 0)
+			break;
+		err = errno;
+		if (now_us() >= deadline || err == ECANCELED || err == EPROTO ||
+		    err == ENOKEY || err == EACCES) {
+			session_fail(fd, o, "CONNECT (resume)", err);
+			close(fd);
+			return -1;
+		}
+		close(fd);
+		usleep(200 * 1000);
+	}
+	if (!ss->resumes)
+		ss->reconnect_us = now_us() - t0;
+	if (ioctl(fd, RDMAMIG_IOC_POSTCOPY_RESUME, old)) {
+		session_fail(fd, o, "POSTCOPY_RESUME", errno);
+		close(fd);
+		return -1;
+	}
+	if (ioctl(fd, RDMAMIG_IOC_POSTCOPY)) {
+		session_fail(fd, o, "POSTCOPY (resume)", errno);
+		close(fd);
+		return -1;
+	}
+	if (!ss->resumes)
+		ss->resumed_us = now_us() - t0;
+	ss->resumes++;
+	close(old);		/* its pins and registrations go with it */
+	ss->fd = fd;
+	if (!o->json)
+		fprintf(stderr, "rdmamig-vmm: source: post-copy resumed after %" PRIu64
+			" ms (%d connection attempt%s)\n", (now_us() - t0) / 1000, tries,
+			tries == 1 ? "" : "s");
+	return 0;
+}
 
 /*
  * The switch to post-copy, after @rounds pre-copy rounds.  The guest ran
@@ -219,9 +303,14 @@ static int source_switch(int fd, const struct vmm_opts *o, struct guest_ram *ram
 			rounds == 1 ? "" : "s", owed);
 	stop_point(o, "switched");
 	t0 = now_us();
-	if (ioctl(fd, RDMAMIG_IOC_COMPLETE)) {
-		session_fail(fd, o, "COMPLETE", errno);
-		return -1;
+	ss->fd = fd;
+	while (ioctl(ss->fd, RDMAMIG_IOC_COMPLETE)) {
+		int err = errno;
+
+		session_fail(ss->fd, o, "COMPLETE", err);
+		if (!o->resume_wait_s || err == ECANCELED || ss->resumes >= 8 ||
+		    source_resume(o, ram, ss, err))
+			return -1;
 	}
 	ss->complete_us = now_us() - t0;
 	stop_point(o, "completed");
@@ -302,26 +391,42 @@ int run_source(const struct vmm_opts *o)
 				"allow post-copy: a final round instead\n");
 	}
 	nrs = ss.granted ? rounds : rounds + 1;
+	ss.fd = fd;
 	if (source_migrate(fd, o, &ram, &r, rs, rounds, &ss) == 0 &&
-	    session_stats(fd, &st) == 0) {
+	    session_stats(ss.fd, &st) == 0) {
 		for (i = 0; i < nrs; i++)
 			dirty += rs[i].pages_dirty;
 		snprintf(extra, sizeof(extra),
 			 "\"pages_dirty\":%" PRIu64 ",\"total_pages\":%" PRIu64
 			 ",\"postcopy\":%s,\"owed_named\":%" PRIu64
-			 ",\"switch_us\":%" PRIu64 ",\"postcopy_wait_us\":%" PRIu64,
+			 ",\"switch_us\":%" PRIu64 ",\"postcopy_wait_us\":%" PRIu64
+			 ",\"resumes\":%u,\"resume_errno\":%d,\"resume_reconnect_us\":%" PRIu64
+			 ",\"resume_us\":%" PRIu64 ",\"first_postcopy_owed\":%" PRIu64
+			 ",\"first_total_ms\":%" PRIu64,
 			 dirty, ram.total_pages, ss.switched ? "true" : "false",
-			 ss.owed, ss.switch_us, ss.complete_us);
+			 ss.owed, ss.switch_us, ss.complete_us, ss.resumes,
+			 ss.fail_err, ss.reconnect_us, ss.resumed_us,
+			 (uint64_t)ss.old.postcopy_owed, (uint64_t)ss.old.total_ms);
 		print_summary(o, &st, rs, nrs, extra);
 		if (ss.switched && !o->json)
 			printf("  switch: %" PRIu64 " pages owed, guest stopped for %.1f ms"
 			       " (SEND_ROUND, device state, POSTCOPY); COMPLETE waited"
 			       " %.1f ms for the fetches\n", ss.owed,
 			       ss.switch_us / 1000.0, ss.complete_us / 1000.0);
+		if (ss.resumes && !o->json)
+			printf("  resumed %u time%s: the first session failed (%s, reason:"
+			       " %s) after %" PRIu64 " ms; reconnected %.1f ms and switched"
+			       " again %.1f ms after the failure, %" PRIu64 " pages owed then\n",
+			       ss.resumes, ss.resumes == 1 ? "" : "s", strerror(ss.fail_err),
+			       ss.old.reason, (uint64_t)ss.old.total_ms,
+			       ss.reconnect_us / 1000.0, ss.resumed_us / 1000.0,
+			       (uint64_t)st.postcopy_owed);
 		ret = 0;
 	}
 	/* close() ends the session; after COMPLETE that frees it. */
-	close(fd);
+	close(ss.fd);
+	if (ss.fd != fd)
+		close(fd);
 out:
 	ram_free(&ram);
 	free(rs);

@@ -55,6 +55,7 @@ struct vmm_opts {
 	uint64_t guest_writes;		/* dest: --guest-writes, during post-copy */
 	uint64_t fault_buf;		/* dest: --fetch-window FAULT (bytes) */
 	uint64_t sweep_buf;		/* dest: --fetch-window ...,SWEEP (bytes) */
+	unsigned int resume_wait_s;	/* --resume-wait: post-copy resume (0: off) */
 };
 
 /* ---- guest RAM (ram.c) ---------------------------------------------- */
@@ -159,6 +160,8 @@ struct postcopy *postcopy_prepare(const struct vmm_opts *o);
 int postcopy_start(struct postcopy *pc, int fd, struct guest_ram *ram,
 		   const uint64_t *hashes, uint64_t event_pages);
 void postcopy_set_completed(struct postcopy *pc);
+void postcopy_resumed(struct postcopy *pc, int fd, uint64_t event_pages);
+uint64_t postcopy_missing(const struct postcopy *pc, uint64_t *owed);
 int postcopy_finish(struct postcopy *pc, bool failed);
 bool postcopy_started(const struct postcopy *pc);
 const uint64_t *postcopy_expected(const struct postcopy *pc);
