@@ -363,65 +363,24 @@ static int pin_map(struct rdmamig_session *sess, u64 base, u32 nbits,
 	return ret < 0 ? ret : 0;
 }
 
-/**
- * rdmamig_chunk_register() - pin and register one chunk for the peer
- * @sess: destination session with a PD and QP
- * @b: the block
- * @chunk: index of the chunk in @b
- * @map: the pages of the chunk to expose (REGISTER_PAGES_REQUEST, checked
- *	by the caller: not empty, none beyond the chunk), or NULL for all
- * @access: what the peer may do through the key: IB_ACCESS_REMOTE_WRITE
- *	(pre-copy's destination), IB_ACCESS_REMOTE_READ (a source pulled from)
- *
- * With a map, the pages it names are laid out back to back in the
- * registration, in chunk order; no other page of the chunk is pinned or
- * reachable through the key.  A chunk registered already is registered
- * again only for a map (the source asks anew for each run of pages it
- * sends; its writes to the old registration are complete).
- *
- * Posts IB_WR_REG_MR; a SEND posted after it on the same QP (the
- * REGISTER_RESULT) executes after the registration.
- *
- * Return: 0, or a negative errno; nothing stays pinned on failure.
+/*
+ * Register @c->pages (@npages of a chunk, pinned) for the peer: DMA-map them,
+ * map an FRWR MR over them and post IB_WR_REG_MR.  Return: 0, or a
+ * negative errno with nothing mapped or allocated but @c->pages.
  */
-int rdmamig_chunk_register(struct rdmamig_session *sess,
-			   struct rdmamig_block_ram *b, u32 chunk,
-			   const unsigned long *map, int access)
+static int reg_pages(struct rdmamig_session *sess, struct rdmamig_dst_chunk *c,
+		     unsigned int npages, int access)
 {
-	struct rdmamig_dst_chunk *c = &b->dst[chunk];
 	struct ib_device *dev = sess->conn.pd->device;
-	u64 off = (u64)chunk << RDMAMIG_CHUNK_SHIFT;
-	u32 nbits = rdmamig_chunk_pages(b, chunk);
 	struct ib_reg_wr reg = {};
 	unsigned long flags;
-	unsigned int npages;
-	ktime_t t0;
 	int ret, n;
 
-	if (c->mr && !map)
-		return 0;
-	t0 = ktime_get();
-	rdmamig_chunk_unregister(sess, b, chunk);
-	npages = map ? bitmap_weight(map, nbits) : nbits;
-
-	c->pages = kvcalloc(npages, sizeof(*c->pages), GFP_KERNEL);
-	if (!c->pages)
-		return -ENOMEM;
-	ret = rdmamig_pin_account(sess, npages);
-	if (ret) {
-		rdmamig_session_fail(sess, ret, true,
-				     "memlock limit reached registering %s chunk %u",
-				     b->name, chunk);
-		goto err_free_pages;
-	}
-	ret = pin_map(sess, b->addr + off, nbits, map, c->pages);
-	if (ret)
-		goto err_unaccount;
 	ret = sg_alloc_table_from_pages(&c->sgt, c->pages, npages, 0,
 					(unsigned long)npages << PAGE_SHIFT,
 					GFP_KERNEL);
 	if (ret)
-		goto err_unpin;
+		return ret;
 	n = ib_dma_map_sg(dev, c->sgt.sgl, c->sgt.orig_nents, DMA_BIDIRECTIONAL);
 	if (!n) {
 		ret = -EIO;
@@ -471,7 +430,6 @@ int rdmamig_chunk_register(struct rdmamig_session *sess,
 	sess->stats.chunks_registered++;
 	sess->stats.registered_bytes += (u64)npages << PAGE_SHIFT;
 	spin_unlock_irqrestore(&sess->slock, flags);
-	rdmamig_time_add(&sess->register_ns, t0);
 	return 0;
 
 err_mr:
@@ -481,6 +439,68 @@ err_unmap:
 	ib_dma_unmap_sg(dev, c->sgt.sgl, c->sgt.orig_nents, DMA_BIDIRECTIONAL);
 err_free_sgt:
 	sg_free_table(&c->sgt);
+	return ret;
+}
+
+/**
+ * rdmamig_chunk_register() - pin and register one chunk for the peer
+ * @sess: destination session with a PD and QP
+ * @b: the block
+ * @chunk: index of the chunk in @b
+ * @map: the pages of the chunk to expose (REGISTER_PAGES_REQUEST, checked
+ *	by the caller: not empty, none beyond the chunk), or NULL for all
+ * @access: what the peer may do through the key: IB_ACCESS_REMOTE_WRITE
+ *	(pre-copy's destination); a source pulled from registers pages it
+ *	pinned itself, with rdmamig_chunk_register_pinned()
+ *
+ * With a map, the pages it names are laid out back to back in the
+ * registration, in chunk order; no other page of the chunk is pinned or
+ * reachable through the key.  A chunk registered already is registered
+ * again only for a map (the source asks anew for each run of pages it
+ * sends; its writes to the old registration are complete).
+ *
+ * Posts IB_WR_REG_MR; a SEND posted after it on the same QP (the
+ * REGISTER_RESULT) executes after the registration.
+ *
+ * Return: 0, or a negative errno; nothing stays pinned on failure.
+ */
+int rdmamig_chunk_register(struct rdmamig_session *sess,
+			   struct rdmamig_block_ram *b, u32 chunk,
+			   const unsigned long *map, int access)
+{
+	struct rdmamig_dst_chunk *c = &b->dst[chunk];
+	u64 off = (u64)chunk << RDMAMIG_CHUNK_SHIFT;
+	u32 nbits = rdmamig_chunk_pages(b, chunk);
+	unsigned int npages;
+	ktime_t t0;
+	int ret;
+
+	if (c->mr && !map)
+		return 0;
+	t0 = ktime_get();
+	rdmamig_chunk_unregister(sess, b, chunk);
+	npages = map ? bitmap_weight(map, nbits) : nbits;
+
+	c->pages = kvcalloc(npages, sizeof(*c->pages), GFP_KERNEL);
+	if (!c->pages)
+		return -ENOMEM;
+	ret = rdmamig_pin_account(sess, npages);
+	if (ret) {
+		rdmamig_session_fail(sess, ret, true,
+				     "memlock limit reached registering %s chunk %u",
+				     b->name, chunk);
+		goto err_free_pages;
+	}
+	ret = pin_map(sess, b->addr + off, nbits, map, c->pages);
+	if (ret)
+		goto err_unaccount;
+	ret = reg_pages(sess, c, npages, access);
+	if (ret)
+		goto err_unpin;
+	c->own_pins = true;
+	rdmamig_time_add(&sess->register_ns, t0);
+	return 0;
+
 err_unpin:
 	unpin_user_pages(c->pages, npages);
 err_unaccount:
@@ -489,6 +509,44 @@ err_free_pages:
 	kvfree(c->pages);
 	c->pages = NULL;
 	return ret;
+}
+
+/**
+ * rdmamig_chunk_register_pinned() - register pages the caller pinned
+ * @sess: a session with a PD and QP
+ * @b: the block
+ * @chunk: index of the chunk in @b
+ * @pages: @npages pages of the chunk, pinned by the caller until
+ *	rdmamig_chunk_unregister() returned; laid out back to back in the
+ *	registration, in the order given
+ * @npages: 1 to RDMAMIG_CHUNK_PAGES
+ * @access: IB_ACCESS_REMOTE_READ: a pull source, whose scan pinned the
+ *	pages already (read-only, charged to its memlock limit once)
+ *
+ * The registration neither pins nor unpins: its unregistration leaves the
+ * pages pinned, clean, to their owner.
+ * Return: 0 or a negative errno.
+ */
+int rdmamig_chunk_register_pinned(struct rdmamig_session *sess,
+				  struct rdmamig_block_ram *b, u32 chunk,
+				  struct page **pages, unsigned int npages,
+				  int access)
+{
+	struct rdmamig_dst_chunk *c = &b->dst[chunk];
+	ktime_t t0 = ktime_get();
+	int ret;
+
+	rdmamig_chunk_unregister(sess, b, chunk);
+	c->pages = pages;
+	ret = reg_pages(sess, c, npages, access);
+	if (ret) {
+		c->pages = NULL;
+		return ret;
+	}
+	c->own_pins = false;
+	c->pages = NULL;	/* the caller's; the MR has what it needs */
+	rdmamig_time_add(&sess->register_ns, t0);
+	return 0;
 }
 
 /*
@@ -510,9 +568,11 @@ void rdmamig_chunk_unregister(struct rdmamig_session *sess,
 	ib_dma_unmap_sg(sess->conn.pd->device, c->sgt.sgl, c->sgt.orig_nents,
 			DMA_BIDIRECTIONAL);
 	sg_free_table(&c->sgt);
-	unpin_user_pages_dirty_lock(c->pages, c->npages, true);
-	rdmamig_pin_unaccount(sess, c->npages);
-	kvfree(c->pages);
+	if (c->own_pins) {
+		unpin_user_pages_dirty_lock(c->pages, c->npages, true);
+		rdmamig_pin_unaccount(sess, c->npages);
+		kvfree(c->pages);
+	}
 	c->pages = NULL;
 	spin_lock_irqsave(&sess->slock, flags);
 	sess->stats.chunks_unregistered++;

@@ -18,6 +18,10 @@ u32 rdmamig_chunk_pages(struct rdmamig_block_ram *b, u32 chunk);
 int rdmamig_chunk_register(struct rdmamig_session *sess,
 			   struct rdmamig_block_ram *b, u32 chunk,
 			   const unsigned long *map, int access);
+int rdmamig_chunk_register_pinned(struct rdmamig_session *sess,
+				  struct rdmamig_block_ram *b, u32 chunk,
+				  struct page **pages, unsigned int npages,
+				  int access);
 void rdmamig_chunk_unregister(struct rdmamig_session *sess,
 			    struct rdmamig_block_ram *b, u32 chunk);
 int rdmamig_dst_zero(struct rdmamig_session *sess, struct rdmamig_block_ram *b,

@@ -8,6 +8,7 @@
 #include "rdmamig.h"
 
 #include <linux/fs.h>
+#include <linux/file.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/poll.h>
@@ -20,6 +21,7 @@
 #include "session.h"
 #include "auth.h"
 #include "block.h"
+#include "postcopy.h"
 #include "cm.h"
 #include "stream.h"
 #include "mode.h"
@@ -32,6 +34,7 @@
 #define EVENT_SIZE_VER0		sizeof(struct rdmamig_event)
 #define STATS_SIZE_VER0		offsetofend(struct rdmamig_stats, reason)
 #define SECRET_SIZE_VER0	sizeof(struct rdmamig_secret)
+#define FETCH_SIZE_VER0		sizeof(struct rdmamig_fetch)
 
 /* Copy in an extensible struct; @ver0 is the smallest size we accept. */
 static int copy_in(void *k, size_t ksize, void __user *u, size_t ver0)
@@ -125,8 +128,12 @@ static int listen_or_connect(struct rdmamig_session *sess, void __user *u,
 	ret = copy_in(&a, sizeof(a), u, ADDR_SIZE_VER0);
 	if (ret)
 		return ret;
-	if (!listen)
+	if (!listen) {
+		/* A destination's post-copy state was resumed here. */
+		if (sess->pc.resumed)
+			return -EINVAL;
 		return rdmamig_cm_connect(sess, &a);
+	}
 	/* An unwritable answer fails the call before anything changes. */
 	if (put_user(a.port, &((struct rdmamig_addr __user *)u)->port))
 		return -EFAULT;
@@ -152,9 +159,61 @@ static int send_round(struct rdmamig_session *sess, void __user *u)
 			      DIV_ROUND_UP(r.npages, 64) * sizeof(u64));
 	if (IS_ERR(bitmap))
 		return PTR_ERR(bitmap);
-	ret = rdmamig_mode_send_round(sess, &r, bitmap);
+	if (r.flags & RDMAMIG_ROUND_POSTCOPY)
+		ret = rdmamig_postcopy_src_owe(sess, &r, bitmap);
+	else
+		ret = rdmamig_mode_send_round(sess, &r, bitmap);
 	kvfree(bitmap);
 	return ret;
+}
+
+/* RDMAMIG_IOC_FETCH: post-copy's fault and sweep calls, without @lock. */
+static int fetch(struct rdmamig_session *sess, void __user *u)
+{
+	struct rdmamig_fetch f;
+	int ret;
+
+	ret = copy_in(&f, sizeof(f), u, FETCH_SIZE_VER0);
+	if (ret)
+		return ret;
+	ret = rdmamig_postcopy_dst_fetch(sess, &f);
+	if (ret)
+		return ret;
+	return copy_out(u, &f, sizeof(f), FETCH_SIZE_VER0);
+}
+
+static const struct file_operations rdmamig_fops;
+
+/*
+ * RDMAMIG_IOC_POSTCOPY_RESUME: @fd is another open /dev/rdmamig, held
+ * for the call; postcopy.c checks the two sessions make a pair.
+ */
+static int postcopy_resume(struct rdmamig_session *sess, unsigned long fd)
+{
+	struct file *file;
+	int ret;
+
+	if (fd > INT_MAX)
+		return -EBADF;
+	file = fget(fd);
+	if (!file)
+		return -EBADF;
+	ret = file->f_op == &rdmamig_fops ?
+	      rdmamig_postcopy_resume(sess, file->private_data) : -EINVAL;
+	fput(file);
+	return ret;
+}
+
+/* RDMAMIG_IOC_OWED: without @lock, as FETCH, whose callers use it. */
+static int owed(struct rdmamig_session *sess, void __user *u)
+{
+	struct rdmamig_round r;
+	int ret;
+
+	ret = copy_in(&r, sizeof(r), u, ROUND_SIZE_VER0);
+	if (ret)
+		return ret;
+	return rdmamig_postcopy_dst_owed(sess, &r);
 }
 
 static int wait_event_ioctl(struct rdmamig_session *sess, struct file *file,
@@ -236,6 +295,10 @@ static long rdmamig_ioctl(struct file *file, unsigned int cmd,
 	case _IOC_NR(RDMAMIG_IOC_CANCEL):
 		rdmamig_session_cancel(sess);
 		return 0;
+	case _IOC_NR(RDMAMIG_IOC_FETCH):
+		return fetch(sess, u);
+	case _IOC_NR(RDMAMIG_IOC_OWED):
+		return owed(sess, u);
 	}
 
 	if (mutex_lock_interruptible(&sess->lock))
@@ -270,6 +333,12 @@ static long rdmamig_ioctl(struct file *file, unsigned int cmd,
 		break;
 	case _IOC_NR(RDMAMIG_IOC_COMPLETE):
 		ret = rdmamig_mode_complete(sess);
+		break;
+	case _IOC_NR(RDMAMIG_IOC_POSTCOPY):
+		ret = rdmamig_postcopy_src_switch(sess);
+		break;
+	case _IOC_NR(RDMAMIG_IOC_POSTCOPY_RESUME):
+		ret = postcopy_resume(sess, arg);
 		break;
 	default:
 		ret = -ENOTTY;

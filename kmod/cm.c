@@ -96,6 +96,17 @@ static int dst_reject(struct rdma_cm_id *id, struct rdmamig_session *sess,
 	return -ECONNREFUSED;
 }
 
+/*
+ * Destination, pull: the RDMA READs we may have outstanding, the least of
+ * the source's responder resources (the CM hands them to us as our
+ * initiator depth) and what our device can issue.
+ */
+static u8 read_depth(struct rdma_cm_id *id, struct rdma_cm_event *ev)
+{
+	return min_t(u32, ev->param.conn.initiator_depth,
+		     id->device->attrs.max_qp_init_rd_atom);
+}
+
 /* Destination: a source asks to connect. */
 static int dst_connect_request(struct rdmamig_session *sess,
 			       struct rdma_cm_id *id, struct rdma_cm_event *ev)
@@ -125,7 +136,8 @@ static int dst_connect_request(struct rdmamig_session *sess,
 		return dst_reject(id, sess, RDMAMIG_REJ_BAD_MAGIC);
 
 	want = be32_to_cpu(req->caps);
-	allowed = sess->params.caps & RDMAMIG_WIRE_CAP_PIN_ALL;
+	allowed = sess->params.caps & (RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_PULL |
+				       RDMAMIG_WIRE_CAP_POSTCOPY);
 	if (rdmamig_xfer_sparse())
 		allowed |= RDMAMIG_WIRE_CAP_SPARSE;
 	/* Refused before anything is allocated: the listener stays. */
@@ -136,11 +148,27 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	}
 	/* Unknown bits and what we do not allow are answered with zero. */
 	sess->caps = want & RDMAMIG_WIRE_CAPS_KNOWN & allowed;
+	/*
+	 * Pull: the source registers what each window dirtied, and we
+	 * register nothing, so neither pin-all nor sparse keys (both about
+	 * our registrations) mean anything with it.  A source that asks for
+	 * pull and pin-all, of a destination that allows both, gets pull:
+	 * asking for pull is asking for its way of registering.
+	 */
+	if (!read_depth(id, ev))		/* no READ could be answered */
+		sess->caps &= ~(RDMAMIG_WIRE_CAP_PULL | RDMAMIG_WIRE_CAP_POSTCOPY);
+	if (sess->caps & RDMAMIG_WIRE_CAP_PULL)
+		sess->caps &= ~(RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_SPARSE);
 	/* Sparse keys are a kind of dynamic registration. */
 	if (sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL)
 		sess->caps &= ~RDMAMIG_WIRE_CAP_SPARSE;
-	if ((want & RDMAMIG_WIRE_CAP_PIN_ALL) && !(sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL))
+	if ((want & RDMAMIG_WIRE_CAP_PULL) && !(sess->caps & RDMAMIG_WIRE_CAP_PULL))
+		sess_info(sess, "source asked for pull, not allowed here: it writes (push)\n");
+	if ((want & RDMAMIG_WIRE_CAP_PIN_ALL) &&
+	    !(sess->caps & (RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_PULL)))
 		sess_info(sess, "source asked for pin-all, not allowed here: dynamic registration\n");
+	if ((want & RDMAMIG_WIRE_CAP_POSTCOPY) && !(sess->caps & RDMAMIG_WIRE_CAP_POSTCOPY))
+		sess_info(sess, "source asked for post-copy, not allowed here\n");
 	sess->conn.keepalive_ms = (ka && sess->params.keepalive_ms) ?
 			     max(ka, sess->params.keepalive_ms) : 0;
 	sess->wire_version = version;
@@ -182,6 +210,14 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	rdmamig_hostile_arm(sess);
 	param.private_data = &acc;
 	param.private_data_len = sizeof(acc);
+	/*
+	 * Pull and post-copy: we issue RDMA READs, read_depth() at once.
+	 * The CM gives the same depth to the source's QPs as responder,
+	 * and rdma_init_qp_attr() to the extra channels.  Without either,
+	 * 0 as always: no READ is allowed on the connection.
+	 */
+	if (sess->caps & (RDMAMIG_WIRE_CAP_PULL | RDMAMIG_WIRE_CAP_POSTCOPY))
+		param.initiator_depth = read_depth(id, ev);
 	param.rnr_retry_count = 7;
 	param.retry_count = 7;
 	ret = rdmamig_hostile_accept(sess) ?: rdma_accept(id, &param);
@@ -234,7 +270,13 @@ static int src_established(struct rdmamig_session *sess,
 		return -EPROTO;
 	}
 	if ((sess->params.caps & RDMAMIG_CAP_PIN_ALL) && !(caps & RDMAMIG_WIRE_CAP_PIN_ALL))
-		sess_info(sess, "destination declined pin-all: dynamic registration\n");
+		sess_info(sess, "%s\n", (caps & RDMAMIG_WIRE_CAP_PULL) ?
+			  "pull granted, pin-all does not apply" :
+			  "destination declined pin-all: dynamic registration");
+	if ((sess->params.caps & RDMAMIG_CAP_PULL) && !(caps & RDMAMIG_WIRE_CAP_PULL))
+		sess_info(sess, "destination declined pull: we write (push)\n");
+	if ((sess->params.caps & RDMAMIG_CAP_POSTCOPY) && !(caps & RDMAMIG_WIRE_CAP_POSTCOPY))
+		sess_info(sess, "destination declined post-copy\n");
 	sess->caps = caps;
 	sess->wire_version = rep->version;
 	sess->conn.keepalive_ms = be32_to_cpu(rep->keepalive_ms);
@@ -326,7 +368,8 @@ static int src_route_resolved(struct rdmamig_session *sess,
 	ret = rdmamig_conn_create(sess, id);
 	if (ret)
 		return ret;
-	caps = sess->params.caps & RDMAMIG_WIRE_CAP_PIN_ALL;
+	caps = sess->params.caps & (RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_PULL |
+				    RDMAMIG_WIRE_CAP_POSTCOPY);
 	if (rdmamig_auth_required(sess))
 		caps |= RDMAMIG_WIRE_CAP_AUTH;
 	if (rdmamig_xfer_sparse())
@@ -339,6 +382,14 @@ static int src_route_resolved(struct rdmamig_session *sess,
 	sess->auth_req = req.priv;
 	param.private_data = &req;
 	param.private_data_len = sizeof(req);
+	/*
+	 * Offering pull or post-copy: the destination may read from us,
+	 * with as many READs outstanding as our device answers at once (0
+	 * otherwise, as always: a push connection allows no READ).
+	 */
+	if (caps & (RDMAMIG_WIRE_CAP_PULL | RDMAMIG_WIRE_CAP_POSTCOPY))
+		param.responder_resources = min_t(u32, id->device->attrs.max_qp_rd_atom,
+						  U8_MAX);
 	param.rnr_retry_count = 7;
 	param.retry_count = 7;
 	return rdma_connect_locked(id, &param);

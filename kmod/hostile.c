@@ -53,13 +53,18 @@ enum hostile_mode {
 	HOSTILE_ACCEPT_FAIL,	/* destination: fail as if rdma_accept() had */
 	HOSTILE_COMPRESS_BLOCKS, /* source: 12 x 4095 COMPRESS of whole blocks */
 	HOSTILE_CONN_FAIL,	/* destination: fail making the connection */
+	HOSTILE_PC_RELEASE,	/* destination: release a chunk of block 999 */
+	HOSTILE_PC_READ_OUTSIDE, /* destination: read past what was exposed */
+	HOSTILE_PC_END_SHORT,	/* destination: end post-copy one page short */
 	HOSTILE_MAX
 };
 
 static bool destination_mode(int mode)
 {
 	return mode == HOSTILE_FRESH_RANGE || mode == HOSTILE_KEEPALIVE_CHOICE ||
-	       mode == HOSTILE_ACCEPT_FAIL || mode == HOSTILE_CONN_FAIL;
+	       mode == HOSTILE_ACCEPT_FAIL || mode == HOSTILE_CONN_FAIL ||
+	       mode == HOSTILE_PC_RELEASE || mode == HOSTILE_PC_READ_OUTSIDE ||
+	       mode == HOSTILE_PC_END_SHORT;
 }
 
 /*
@@ -94,7 +99,19 @@ static bool wants(int mode, u16 type)
 		return false;	/* see rdmamig_hostile_keeps_keys() */
 	case HOSTILE_PAGES_EMPTY:
 	case HOSTILE_PAGES_SHORT:
-		return type == RDMAMIG_MSG_REGISTER_PAGES_REQUEST;
+	case HOSTILE_REGISTER_TWICE:
+		/* READ_REQUEST's commands begin with REGISTER_PAGES_REQUEST's. */
+		return type == RDMAMIG_MSG_REGISTER_PAGES_REQUEST ||
+		       type == RDMAMIG_MSG_READ_REQUEST ||
+		       type == RDMAMIG_MSG_POSTCOPY_OWED ||
+		       (mode == HOSTILE_REGISTER_TWICE &&
+			type == RDMAMIG_MSG_REGISTER_REQUEST);
+	case HOSTILE_PC_RELEASE:
+		return type == RDMAMIG_MSG_POSTCOPY_RELEASE;
+	case HOSTILE_PC_END_SHORT:
+		return type == RDMAMIG_MSG_POSTCOPY_END;
+	case HOSTILE_PC_READ_OUTSIDE:
+		return false;	/* see rdmamig_hostile_read_addr() */
 	case HOSTILE_FRESH_RANGE:
 		return type == RDMAMIG_MSG_RAM_BLOCKS_RESULT;
 	case HOSTILE_REGISTER_MANY:
@@ -110,9 +127,11 @@ static bool wants(int mode, u16 type)
 	case HOSTILE_CONN_FAIL:
 		return false;	/* see rdmamig_hostile_conn_create() */
 	default:
-		/* Both carry the block and chunk at the same offsets. */
+		/* All four carry the block and chunk at the same offsets. */
 		return type == RDMAMIG_MSG_REGISTER_REQUEST ||
-		       type == RDMAMIG_MSG_REGISTER_PAGES_REQUEST;
+		       type == RDMAMIG_MSG_REGISTER_PAGES_REQUEST ||
+		       type == RDMAMIG_MSG_READ_REQUEST ||
+		       type == RDMAMIG_MSG_POSTCOPY_OWED;
 	}
 }
 
@@ -171,6 +190,22 @@ int rdmamig_hostile_accept(struct rdmamig_session *sess)
 int rdmamig_hostile_conn_create(struct rdmamig_session *sess)
 {
 	return dest_fails(sess, HOSTILE_CONN_FAIL, "the connection's creation", -ENOMEM);
+}
+
+/*
+ * Destination, mode 27: the first post-copy READ goes one chunk past the
+ * address the source gave, beyond its registration (at most a chunk):
+ * the source's device must refuse it.
+ */
+u64 rdmamig_hostile_read_addr(struct rdmamig_session *sess, u64 raddr)
+{
+	/* FETCH calls run in parallel: one of them takes the mode. */
+	if (likely(READ_ONCE(sess->hostile) != HOSTILE_PC_READ_OUTSIDE) ||
+	    cmpxchg(&sess->hostile, HOSTILE_PC_READ_OUTSIDE, 0) != HOSTILE_PC_READ_OUTSIDE)
+		return raddr;
+	sess_warn_rl(sess, "selftest: hostile mode %d: reading past the exposed pages\n",
+		     HOSTILE_PC_READ_OUTSIDE);
+	return raddr + RDMAMIG_CHUNK_SIZE;
 }
 
 #define FLOOD_MESSAGES	12	/* within the credits: no wait for the peer */
@@ -342,6 +377,12 @@ void rdmamig_hostile_mangle(struct rdmamig_session *sess,
 		break;
 	case HOSTILE_REGISTER_TWICE:
 		register_twice(hdr, sge_len);
+		break;
+	case HOSTILE_PC_RELEASE:
+		((struct rdmamig_cmd_chunk *)payload)->block = cpu_to_be32(999);
+		break;
+	case HOSTILE_PC_END_SHORT:
+		be64_add_cpu(&((struct rdmamig_cmd_postcopy *)payload)->pages, -1);
 		break;
 	}
 	sess_warn_rl(sess, "selftest: sent a message spoiled by hostile mode %d\n",

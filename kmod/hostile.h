@@ -28,6 +28,7 @@ u32 rdmamig_hostile_keepalive(struct rdmamig_session *sess, u32 ms);
 int rdmamig_hostile_accept(struct rdmamig_session *sess);
 int rdmamig_hostile_conn_create(struct rdmamig_session *sess);
 int rdmamig_hostile_flood(struct rdmamig_session *sess);
+u64 rdmamig_hostile_read_addr(struct rdmamig_session *sess, u64 raddr);
 #else
 static inline void rdmamig_hostile_arm(struct rdmamig_session *sess)
 {
@@ -63,6 +64,12 @@ static inline int rdmamig_hostile_conn_create(struct rdmamig_session *sess)
 static inline int rdmamig_hostile_flood(struct rdmamig_session *sess)
 {
 	return 0;
+}
+
+static inline u64 rdmamig_hostile_read_addr(struct rdmamig_session *sess,
+					    u64 raddr)
+{
+	return raddr;
 }
 #endif
 

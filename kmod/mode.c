@@ -7,11 +7,13 @@
 
 #include "session.h"
 #include "mode.h"
+#include "postcopy.h"
 
 /* Works of every mode exist from creation on: teardown cancels them. */
 void rdmamig_mode_init(struct rdmamig_session *sess)
 {
 	INIT_WORK(&sess->pinall_work, rdmamig_precopy_dst_pinall_work);
+	rdmamig_postcopy_init(sess);
 }
 
 /*
@@ -25,9 +27,23 @@ void rdmamig_mode_select(struct rdmamig_session *sess)
 {
 	const struct rdmamig_mode_ops *ops;
 
-	ops = sess->role == RDMAMIG_ROLE_SOURCE ? &rdmamig_precopy_src_ops :
-						  &rdmamig_precopy_dst_ops;
+	if (sess->caps & RDMAMIG_WIRE_CAP_PULL)
+		ops = sess->role == RDMAMIG_ROLE_SOURCE ? &rdmamig_pull_src_ops :
+							  &rdmamig_pull_dst_ops;
+	else
+		ops = sess->role == RDMAMIG_ROLE_SOURCE ? &rdmamig_precopy_src_ops :
+							  &rdmamig_precopy_dst_ops;
 	/* Pairs with rdmamig_mode_ops(): the rx work sees the table whole. */
+	smp_store_release(&sess->ops, ops);
+}
+
+/*
+ * Post-copy's switch: from the VMM's thread (source) or the rx work
+ * (destination), once nothing of the old mode is in flight.
+ */
+void rdmamig_mode_switch(struct rdmamig_session *sess,
+			 const struct rdmamig_mode_ops *ops)
+{
 	smp_store_release(&sess->ops, ops);
 }
 
@@ -81,4 +97,7 @@ void rdmamig_mode_stop(struct rdmamig_session *sess)
 
 	if (ops && ops->stop)
 		ops->stop(sess);
+	/* The pin-all registrations post on channel 0: end them first. */
+	cancel_work_sync(&sess->pinall_work);
+	rdmamig_postcopy_stop(sess);
 }

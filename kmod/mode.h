@@ -3,8 +3,11 @@
  * Modes and roles (mode.c): what a session does with its connection,
  * chosen once from its role and the negotiated capabilities.  Each
  * mode-and-role is one file and one ops table: precopy_src.c,
- * precopy_dst.c.  A new mode adds its files, its capability bit and a
- * line in rdmamig_mode_select().
+ * precopy_dst.c, pull_src.c, pull_dst.c (pre-copy rounds read by the
+ * destination, RDMAMIG_WIRE_CAP_PULL).  A new mode adds its files, its capability bit and a
+ * line in rdmamig_mode_select().  Post-copy (postcopy_src.c,
+ * postcopy_dst.c) is a phase that any of them may end with: the switch
+ * replaces the ops with its own (rdmamig_mode_switch()).
  */
 #ifndef _RDMAMIG_MODE_H
 #define _RDMAMIG_MODE_H
@@ -33,6 +36,10 @@ struct rdmamig_mode_ops {
 
 extern const struct rdmamig_mode_ops rdmamig_precopy_src_ops;
 extern const struct rdmamig_mode_ops rdmamig_precopy_dst_ops;
+extern const struct rdmamig_mode_ops rdmamig_pull_src_ops;
+extern const struct rdmamig_mode_ops rdmamig_pull_dst_ops;
+extern const struct rdmamig_mode_ops rdmamig_postcopy_src_ops;
+extern const struct rdmamig_mode_ops rdmamig_postcopy_dst_ops;
 
 /* Set once the connection is made (cm.c), read by the rx work. */
 static inline const struct rdmamig_mode_ops *
@@ -44,6 +51,8 @@ rdmamig_mode_ops(struct rdmamig_session *sess)
 
 void rdmamig_mode_init(struct rdmamig_session *sess);
 void rdmamig_mode_select(struct rdmamig_session *sess);
+void rdmamig_mode_switch(struct rdmamig_session *sess,
+			 const struct rdmamig_mode_ops *ops);
 int rdmamig_mode_start(struct rdmamig_session *sess);
 int rdmamig_mode_send_round(struct rdmamig_session *sess,
 			    struct rdmamig_round *r, const unsigned long *bitmap);

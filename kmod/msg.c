@@ -49,6 +49,14 @@ static const struct msg_format msg_formats[__RDMAMIG_MSG_MAX] = {
 	[RDMAMIG_MSG_AUTH]		= { sizeof(struct rdmamig_cmd_auth), true },
 	[RDMAMIG_MSG_CHANNELS_REQUEST]	= { sizeof(struct rdmamig_cmd_channel) },
 	[RDMAMIG_MSG_CHANNELS_RESULT]	= { sizeof(struct rdmamig_cmd_channel) },
+	[RDMAMIG_MSG_READ_REQUEST]	= { sizeof(struct rdmamig_cmd_read) },
+	[RDMAMIG_MSG_READ_DONE]		= { sizeof(struct rdmamig_cmd_chunk) },
+	[RDMAMIG_MSG_POSTCOPY_CHUNKS]	= { sizeof(struct rdmamig_cmd_read) },
+	[RDMAMIG_MSG_POSTCOPY_RUN]	= { sizeof(struct rdmamig_cmd_postcopy), true },
+	[RDMAMIG_MSG_POSTCOPY_RELEASE]	= { sizeof(struct rdmamig_cmd_chunk) },
+	[RDMAMIG_MSG_POSTCOPY_END]	= { sizeof(struct rdmamig_cmd_postcopy), true },
+	[RDMAMIG_MSG_POSTCOPY_OWED]	= { sizeof(struct rdmamig_cmd_pages) },
+	[RDMAMIG_MSG_POSTCOPY_WANT]	= { sizeof(struct rdmamig_cmd_chunk) },
 };
 
 static const struct msg_format *format(u16 type)

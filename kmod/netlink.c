@@ -170,6 +170,21 @@ static int put_stats(struct sk_buff *skb, const struct rdmamig_stats *st)
 		{ RDMAMIG_STAT_REGISTER_MS, offsetof(struct rdmamig_stats, register_ms) },
 		{ RDMAMIG_STAT_ZERO_MS, offsetof(struct rdmamig_stats, zero_ms) },
 		{ RDMAMIG_STAT_ZERO_SKIPPED, offsetof(struct rdmamig_stats, zero_skipped) },
+		{ RDMAMIG_STAT_POSTCOPY_OWED, offsetof(struct rdmamig_stats, postcopy_owed) },
+		{ RDMAMIG_STAT_POSTCOPY_MS, offsetof(struct rdmamig_stats, postcopy_ms) },
+		{ RDMAMIG_STAT_POSTCOPY_FAULTS,
+		  offsetof(struct rdmamig_stats, postcopy_faults) },
+		{ RDMAMIG_STAT_POSTCOPY_FAULT_PAGES,
+		  offsetof(struct rdmamig_stats, postcopy_fault_pages) },
+		{ RDMAMIG_STAT_POSTCOPY_SWEEP_PAGES,
+		  offsetof(struct rdmamig_stats, postcopy_sweep_pages) },
+		{ RDMAMIG_STAT_POSTCOPY_FETCHED_TWICE,
+		  offsetof(struct rdmamig_stats, postcopy_fetched_twice) },
+		{ RDMAMIG_STAT_FAULT_US_P50, offsetof(struct rdmamig_stats, fault_us_p50) },
+		{ RDMAMIG_STAT_FAULT_US_P99, offsetof(struct rdmamig_stats, fault_us_p99) },
+		{ RDMAMIG_STAT_FAULT_US_MAX, offsetof(struct rdmamig_stats, fault_us_max) },
+		{ RDMAMIG_STAT_POSTCOPY_DOWNTIME_US,
+		  offsetof(struct rdmamig_stats, postcopy_downtime_us) },
 	};
 	struct nlattr *nest;
 	size_t i;

@@ -20,6 +20,8 @@
 #include "ctrl.h"
 #include "mode.h"
 #include "msg.h"
+#include "postcopy.h"
+#include "precopy_dst.h"
 #include "stream.h"
 
 static int send_ack(struct rdmamig_session *sess, const struct rdmamig_cmd_round *req)
@@ -30,8 +32,8 @@ static int send_ack(struct rdmamig_session *sess, const struct rdmamig_cmd_round
 }
 
 /* RAM_BLOCKS_REQUEST: the source's blocks must be ours, name and size. */
-static void dst_blocks(struct rdmamig_session *sess, const void *payload,
-		       u32 n, u32 len)
+void rdmamig_precopy_dst_blocks(struct rdmamig_session *sess, const void *payload,
+				u32 n, u32 len)
 {
 	const struct rdmamig_cmd_block *cmds = payload;
 	struct rdmamig_cmd_blocks_result res = {};
@@ -129,9 +131,9 @@ void rdmamig_precopy_dst_pinall_work(struct work_struct *work)
 }
 
 /* Checks a (block, chunk) pair from the peer. */
-static struct rdmamig_block_ram *peer_chunk(struct rdmamig_session *sess,
-					    const struct rdmamig_cmd_chunk *cmd,
-					    u32 *chunk)
+struct rdmamig_block_ram *rdmamig_precopy_dst_chunk(struct rdmamig_session *sess,
+						    const struct rdmamig_cmd_chunk *cmd,
+						    u32 *chunk)
 {
 	u32 bi = be32_to_cpu(cmd->block);
 
@@ -142,6 +144,44 @@ static struct rdmamig_block_ram *peer_chunk(struct rdmamig_session *sess,
 		return NULL;
 	}
 	return sess->blocks[bi];
+}
+
+/**
+ * rdmamig_precopy_dst_map_ok() - check a page map from the peer
+ * @sess: the session
+ * @b: the block of the chunk, checked
+ * @chunk: the chunk, checked
+ * @map: RDMAMIG_CHUNK_PAGES bits
+ * @what: the request, for the reason: "register", "read"
+ *
+ * Return: true if @map names a page and none past the chunk's end;
+ * false after failing the session.
+ */
+bool rdmamig_precopy_dst_map_ok(struct rdmamig_session *sess,
+				struct rdmamig_block_ram *b, u32 chunk,
+				const unsigned long *map, const char *what)
+{
+	u32 nbits = rdmamig_chunk_pages(b, chunk);
+	bool none = bitmap_empty(map, nbits);
+
+	if (!none && find_next_bit(map, RDMAMIG_CHUNK_PAGES, nbits) >= RDMAMIG_CHUNK_PAGES)
+		return true;
+	rdmamig_session_fail(sess, -EPROTO, true,
+			     "%s of %s pages of '%s' chunk %u (%u pages)", what,
+			     none ? "no" : "nonexistent", b->name, chunk, nbits);
+	return false;
+}
+
+/* The map of a REGISTER_PAGES_REQUEST or READ_REQUEST command. */
+void rdmamig_precopy_dst_map(const struct rdmamig_cmd_pages *cmd,
+			     unsigned long *map)
+{
+	u64 words[RDMAMIG_PAGE_MAP_WORDS];
+	u32 w;
+
+	for (w = 0; w < RDMAMIG_PAGE_MAP_WORDS; w++)
+		words[w] = be64_to_cpu(cmd->map[w]);
+	bitmap_from_arr64(map, words, RDMAMIG_CHUNK_PAGES);
 }
 
 /*
@@ -157,22 +197,12 @@ static bool dst_register_one(struct rdmamig_session *sess,
 	u32 chunk, nbits;
 	int ret;
 
-	b = peer_chunk(sess, id, &chunk);
+	b = rdmamig_precopy_dst_chunk(sess, id, &chunk);
 	if (!b)
 		return false;
 	nbits = rdmamig_chunk_pages(b, chunk);
-	if (map) {
-		bool none = bitmap_empty(map, nbits);
-
-		if (none || find_next_bit(map, RDMAMIG_CHUNK_PAGES, nbits) <
-			    RDMAMIG_CHUNK_PAGES) {
-			rdmamig_session_fail(sess, -EPROTO, true,
-					     "register of %s pages of '%s' chunk %u (%u pages)",
-					     none ? "no" : "nonexistent", b->name, chunk,
-					     nbits);
-			return false;
-		}
-	}
+	if (map && !rdmamig_precopy_dst_map_ok(sess, b, chunk, map, "register"))
+		return false;
 	mutex_lock(&sess->reg_mutex);
 	/* Our own bound holds whatever the source believes. */
 	held = (u64)b->dst[chunk].npages << PAGE_SHIFT;
@@ -210,18 +240,27 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/*
+/**
+ * rdmamig_precopy_dst_distinct() - is every chunk of a request named once?
+ * @sess: the session
+ * @cmds: @n commands of @size bytes, each starting with a struct
+ *	rdmamig_cmd_chunk (REGISTER_REQUEST, REGISTER_PAGES_REQUEST,
+ *	READ_REQUEST)
+ * @size: bytes of one command
+ * @n: commands
+ * @what: the request, for the reason: "register request", "read request"
+ *
  * The source asks for the distinct chunks of one window at a time.  A
  * chunk named again in the same request would have its key sent twice,
  * or with sparse keys be pinned and registered again for every repeat
  * (revoking the key just made): up to 2730 registrations a message that
- * the max-registered bound never sees, since each replaces the last.
- * Such a request is refused before anything is registered.
+ * the max-registered bound never sees, since each replaces the last; in
+ * pull mode it would be read twice.  Such a request is refused before
+ * anything is registered or read.
  * Return: true when every chunk is named once; false after failing.
  */
-static bool dst_register_distinct(struct rdmamig_session *sess,
-				  const struct rdmamig_cmd_chunk *cmds,
-				  const struct rdmamig_cmd_pages *pages, u32 n)
+bool rdmamig_precopy_dst_distinct(struct rdmamig_session *sess, const void *cmds,
+				  size_t size, u32 n, const char *what)
 {
 	bool ok = true;
 	u64 *ids;
@@ -234,18 +273,18 @@ static bool dst_register_distinct(struct rdmamig_session *sess,
 		rdmamig_session_fail(sess, -ENOMEM, true, "out of memory");
 		return false;
 	}
-	for (i = 0; i < n; i++)
-		ids[i] = pages ? (u64)be32_to_cpu(pages[i].block) << 32 |
-				 be32_to_cpu(pages[i].chunk) :
-				 (u64)be32_to_cpu(cmds[i].block) << 32 |
-				 be32_to_cpu(cmds[i].chunk);
+	for (i = 0; i < n; i++) {
+		const struct rdmamig_cmd_chunk *id = cmds + i * size;
+
+		ids[i] = (u64)be32_to_cpu(id->block) << 32 | be32_to_cpu(id->chunk);
+	}
 	sort(ids, n, sizeof(*ids), cmp_u64, NULL);
 	for (i = 1; i < n && ok; i++) {
 		if (ids[i] != ids[i - 1])
 			continue;
 		rdmamig_session_fail(sess, -EPROTO, true,
-				     "block %u chunk %u named twice in one register request",
-				     (u32)(ids[i] >> 32), (u32)ids[i]);
+				     "block %u chunk %u named twice in one %s",
+				     (u32)(ids[i] >> 32), (u32)ids[i], what);
 		ok = false;
 	}
 	kvfree(ids);
@@ -259,7 +298,7 @@ static void dst_register_chunks(struct rdmamig_session *sess,
 {
 	DECLARE_BITMAP(map, RDMAMIG_CHUNK_PAGES);
 	struct rdmamig_cmd_key *keys;
-	u32 i, w;
+	u32 i;
 	int ret;
 
 	/* Sparse keys replace registrations: never with pin-all. */
@@ -280,7 +319,9 @@ static void dst_register_chunks(struct rdmamig_session *sess,
 				     n, RDMAMIG_MAX_REGISTER);
 		return;
 	}
-	if (!dst_register_distinct(sess, cmds, pages, n))
+	if (!rdmamig_precopy_dst_distinct(sess, pages ? (const void *)pages : cmds,
+					  pages ? sizeof(*pages) : sizeof(*cmds), n,
+					  "register request"))
 		return;
 	keys = kvcalloc(n, sizeof(*keys), GFP_KERNEL);
 	if (!keys) {
@@ -289,14 +330,11 @@ static void dst_register_chunks(struct rdmamig_session *sess,
 	}
 	for (i = 0; i < n; i++) {
 		struct rdmamig_cmd_chunk id;
-		u64 words[RDMAMIG_PAGE_MAP_WORDS];
 
 		if (pages) {
 			id.block = pages[i].block;
 			id.chunk = pages[i].chunk;
-			for (w = 0; w < RDMAMIG_PAGE_MAP_WORDS; w++)
-				words[w] = be64_to_cpu(pages[i].map[w]);
-			bitmap_from_arr64(map, words, RDMAMIG_CHUNK_PAGES);
+			rdmamig_precopy_dst_map(&pages[i], map);
 		} else {
 			id = cmds[i];
 		}
@@ -321,7 +359,7 @@ static void dst_unregister(struct rdmamig_session *sess, const void *payload,
 	u32 i, chunk;
 
 	for (i = 0; i < n; i++) {
-		struct rdmamig_block_ram *b = peer_chunk(sess, &cmds[i], &chunk);
+		struct rdmamig_block_ram *b = rdmamig_precopy_dst_chunk(sess, &cmds[i], &chunk);
 
 		if (!b)
 			return;
@@ -337,8 +375,8 @@ static void dst_unregister(struct rdmamig_session *sess, const void *payload,
 }
 
 /* COMPRESS: runs of zero pages, each within one chunk. */
-static void dst_compress(struct rdmamig_session *sess, const void *payload,
-			 u32 n, u32 len)
+void rdmamig_precopy_dst_compress(struct rdmamig_session *sess, const void *payload,
+				  u32 n, u32 len)
 {
 	const struct rdmamig_cmd_compress *z = payload;
 	u32 i;
@@ -406,8 +444,8 @@ static void dst_invalidate_round(struct rdmamig_session *sess)
 }
 
 /* REGISTER_FINISHED: the round is placed. */
-static void dst_round_end(struct rdmamig_session *sess, const void *payload,
-			  u32 repeat, u32 len)
+void rdmamig_precopy_dst_round_end(struct rdmamig_session *sess, const void *payload,
+				   u32 repeat, u32 len)
 {
 	const struct rdmamig_cmd_round *cmd = payload;
 	struct rdmamig_event ev = { .type = RDMAMIG_EVENT_ROUND_DONE };
@@ -438,8 +476,8 @@ static void dst_round_end(struct rdmamig_session *sess, const void *payload,
 }
 
 /* COMPLETE: the source is done; so are we. */
-static void dst_complete(struct rdmamig_session *sess, const void *payload,
-			 u32 repeat, u32 len)
+void rdmamig_precopy_dst_complete(struct rdmamig_session *sess, const void *payload,
+				  u32 repeat, u32 len)
 {
 	const struct rdmamig_cmd_round *cmd = payload;
 	struct rdmamig_event ev = { .type = RDMAMIG_EVENT_COMPLETED };
@@ -482,14 +520,14 @@ static void dst_register_pages_request(struct rdmamig_session *sess,
 }
 
 /* BARRIER: everything before it is placed (it came after, in order). */
-static void dst_barrier(struct rdmamig_session *sess, const void *payload,
-			u32 repeat, u32 len)
+void rdmamig_precopy_dst_barrier(struct rdmamig_session *sess, const void *payload,
+				 u32 repeat, u32 len)
 {
 	send_ack(sess, payload);
 }
 
-static void dst_device_state(struct rdmamig_session *sess, const void *payload,
-			     u32 repeat, u32 len)
+void rdmamig_precopy_dst_device_state(struct rdmamig_session *sess,
+				      const void *payload, u32 repeat, u32 len)
 {
 	rdmamig_stream_queue(sess, payload, len);
 }
@@ -500,26 +538,21 @@ static void dst_device_state(struct rdmamig_session *sess, const void *payload,
  * session that agreed on the blocks and is not completed yet.
  */
 static const struct rdmamig_msg_handler dst_msgs[__RDMAMIG_MSG_MAX] = {
-	[RDMAMIG_MSG_RAM_BLOCKS_REQUEST] = { dst_blocks, RDMAMIG_PHASE_ANY },
+	[RDMAMIG_MSG_RAM_BLOCKS_REQUEST] = { rdmamig_precopy_dst_blocks, RDMAMIG_PHASE_ANY },
 	[RDMAMIG_MSG_CHANNELS_REQUEST]	= { rdmamig_chan_dst_request, RDMAMIG_PHASE_SETUP },
 	[RDMAMIG_MSG_REGISTER_REQUEST]	= { dst_register_request, RDMAMIG_PHASE_RUN },
 	[RDMAMIG_MSG_REGISTER_PAGES_REQUEST] = { dst_register_pages_request, RDMAMIG_PHASE_RUN },
 	[RDMAMIG_MSG_UNREGISTER_REQUEST] = { dst_unregister, RDMAMIG_PHASE_RUN },
-	[RDMAMIG_MSG_COMPRESS]		= { dst_compress, RDMAMIG_PHASE_RUN },
-	[RDMAMIG_MSG_DEVICE_STATE]	= { dst_device_state, RDMAMIG_PHASE_RUN },
-	[RDMAMIG_MSG_BARRIER]		= { dst_barrier, RDMAMIG_PHASE_RUN },
-	[RDMAMIG_MSG_REGISTER_FINISHED]	= { dst_round_end, RDMAMIG_PHASE_RUN },
-	[RDMAMIG_MSG_COMPLETE]		= { dst_complete, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_COMPRESS]		= { rdmamig_precopy_dst_compress, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_DEVICE_STATE]	= { rdmamig_precopy_dst_device_state, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_BARRIER]		= { rdmamig_precopy_dst_barrier, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_REGISTER_FINISHED]	= { rdmamig_precopy_dst_round_end, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_COMPLETE]		= { rdmamig_precopy_dst_complete, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_POSTCOPY_OWED]	= { rdmamig_postcopy_dst_owed_msg, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_POSTCOPY_RUN]	= { rdmamig_postcopy_dst_run, RDMAMIG_PHASE_RUN },
 };
-
-/* Teardown: the pin-all registrations post on channel 0; end them first. */
-static void dst_stop(struct rdmamig_session *sess)
-{
-	cancel_work_sync(&sess->pinall_work);
-}
 
 const struct rdmamig_mode_ops rdmamig_precopy_dst_ops = {
 	.name		= "precopy destination",
 	.msgs		= dst_msgs,
-	.stop		= dst_stop,
 };

@@ -6,7 +6,9 @@
  * WRITE straight from the pinned pages into the chunks the destination
  * registered and keyed for us; END_ROUND and COMPLETE acknowledged by
  * the destination.  Its half of the control messages is the table at
- * the bottom; precopy_dst.c is the other side.
+ * the bottom; precopy_dst.c is the other side.  The round loop serves
+ * pull mode too (pull_src.c), with another struct rdmamig_src_mover
+ * (precopy_src.h): what is done with a full window.
  *
  * Everything runs in the VMM's thread (ioctl or netlink, @lock held)
  * but the message handlers, which run in the session's ordered work and
@@ -25,45 +27,8 @@
 #include "ctrl.h"
 #include "mode.h"
 #include "msg.h"
+#include "precopy_src.h"
 #include "xfer.h"
-
-#define XFER_WINDOW_CHUNKS	16	/* chunks pinned and written at once */
-
-/* A chunk of the current window: its pinned span and dirty runs. */
-struct xfer_chunk {
-	struct rdmamig_block_ram *b;
-	u32 chunk;
-	u32 first;		/* first dirty page, relative to the chunk */
-	u32 npinned;
-	struct page *pages[RDMAMIG_CHUNK_PAGES];	/* see scan_chunk() */
-	u32 nruns;
-	u16 run_start[RDMAMIG_CHUNK_PAGES / 2 + 1];	/* relative to @first */
-	u16 run_page[RDMAMIG_CHUNK_PAGES / 2 + 1];	/* its first in @pages */
-	u16 run_len[RDMAMIG_CHUNK_PAGES / 2 + 1];
-	bool asked;		/* in this window's REGISTER_(PAGES_)REQUEST */
-};
-
-/*
- * Chunks pinned, keyed and written together.  Two windows alternate so
- * that the next one is scanned while the last one's writes are in flight.
- */
-struct xfer_window {
-	struct xfer_chunk chunks[XFER_WINDOW_CHUNKS];
-	u32 n;
-	struct rdmamig_xfer_batch io;	/* their writes */
-};
-
-/* The state of one SEND_ROUND. */
-struct xfer_round {
-	struct xfer_window win[2];
-	struct page *packed[RDMAMIG_CHUNK_PAGES];	/* a sparse chunk's pages */
-	struct rdmamig_cmd_compress zero[RDMAMIG_MSG_PAYLOAD /
-					 sizeof(struct rdmamig_cmd_compress)];
-	u32 nzero;
-	bool zero_sent;		/* COMPRESS went out in this SEND_ROUND */
-	struct folio *zero_folio;	/* all zero, held: dirty_page_is_zero() */
-	const struct folio *mixed_folio; /* not all zero; not held */
-};
 
 static bool connected(struct rdmamig_session *sess)
 {
@@ -105,13 +70,13 @@ static int send_and_wait_ack(struct rdmamig_session *sess,
 }
 
 /**
- * src_start() - tell the destination our RAM layout
+ * rdmamig_precopy_src_start() - tell the destination our RAM layout
  * @sess: a source session whose connection is established
  *
  * Return: 0 once the destination agreed (and, with pin-all, registered
  * everything), or the error it or the connection reported.
  */
-static int src_start(struct rdmamig_session *sess)
+int rdmamig_precopy_src_start(struct rdmamig_session *sess)
 {
 	struct rdmamig_cmd_block *cmds;
 	u32 i;
@@ -234,8 +199,8 @@ static bool sparse_keys(struct rdmamig_session *sess)
 	       RDMAMIG_WIRE_CAP_SPARSE;
 }
 
-/* The chunk's pages to write, as REGISTER_PAGES_REQUEST's map. */
-static void fill_pages_cmd(struct xfer_chunk *xc, struct rdmamig_cmd_pages *cmd)
+/* The chunk's pages to write (or, pull, to read), as a command's map. */
+void rdmamig_precopy_src_map(struct xfer_chunk *xc, struct rdmamig_cmd_pages *cmd)
 {
 	DECLARE_BITMAP(map, RDMAMIG_CHUNK_PAGES);
 	u64 words[RDMAMIG_PAGE_MAP_WORDS];
@@ -288,7 +253,7 @@ static int get_keys(struct rdmamig_session *sess, struct xfer_window *w,
 			continue;
 		}
 		if (sparse)
-			fill_pages_cmd(xc, &pcmds[n]);
+			rdmamig_precopy_src_map(xc, &pcmds[n]);
 		cmds[n].block = cpu_to_be32(xc->b->index);
 		cmds[n].chunk = cpu_to_be32(xc->chunk);
 		n++;
@@ -630,18 +595,19 @@ static int scan_chunk(struct rdmamig_session *sess, struct xfer_round *w,
 }
 
 /* Unpin what scan_chunk() pinned, and give back its charge. */
-static void release_chunk(struct rdmamig_session *sess, struct xfer_chunk *xc)
+void rdmamig_precopy_src_release(struct rdmamig_session *sess, struct xfer_chunk *xc)
 {
 	unpin_user_pages(xc->pages, xc->npinned);
 	rdmamig_pin_unaccount(sess, xc->npinned);
 	xc->npinned = 0;
 }
 
-/* A chunk's sparse registration: its runs, back to back. */
-static int post_sparse(struct rdmamig_session *sess, struct xfer_chunk *xc,
-		       struct page **packed, struct xfer_window *w)
+/*
+ * The pages of @xc's runs, back to back in @packed (as a sparse
+ * registration lays them out).  Return: how many.
+ */
+u32 rdmamig_precopy_src_pack(struct xfer_chunk *xc, struct page **packed)
 {
-	struct rdmamig_src_chunk *sc = &xc->b->src[xc->chunk];
 	u32 r, n = 0;
 
 	for (r = 0; r < xc->nruns; r++) {
@@ -649,6 +615,16 @@ static int post_sparse(struct rdmamig_session *sess, struct xfer_chunk *xc,
 		       xc->run_len[r] * sizeof(*packed));
 		n += xc->run_len[r];
 	}
+	return n;
+}
+
+/* A chunk's sparse registration: its runs, back to back. */
+static int post_sparse(struct rdmamig_session *sess, struct xfer_chunk *xc,
+		       struct page **packed, struct xfer_window *w)
+{
+	struct rdmamig_src_chunk *sc = &xc->b->src[xc->chunk];
+	u32 n = rdmamig_precopy_src_pack(xc, packed);
+
 	return rdmamig_xfer_post(sess, &w->io, packed, n, sc->raddr, sc->rkey);
 }
 
@@ -715,7 +691,7 @@ static int finish_window(struct rdmamig_session *sess, struct xfer_window *w)
 
 	rdmamig_xfer_finish(sess, &w->io);
 	for (i = 0; i < w->n; i++)
-		release_chunk(sess, &w->chunks[i]);
+		rdmamig_precopy_src_release(sess, &w->chunks[i]);
 	w->n = 0;
 	return rdmamig_session_error(sess);
 }
@@ -726,7 +702,7 @@ static int finish_window(struct rdmamig_session *sess, struct xfer_window *w)
  * last one's writes are in flight), whether or not their registrations
  * overlap, and a chunk pins at most RDMAMIG_CHUNK_PAGES.
  */
-static u32 memlock_chunks(struct rdmamig_session *sess)
+u32 rdmamig_precopy_src_memlock_chunks(struct rdmamig_session *sess)
 {
 	u64 have = atomic64_read(&sess->mm->pinned_vm);
 
@@ -754,20 +730,36 @@ static u32 window_chunks(struct rdmamig_session *sess, bool *overlap)
 		*overlap = max >= 2;
 		n = clamp_t(u64, *overlap ? max / 2 : 1, 1, XFER_WINDOW_CHUNKS);
 	}
-	return min(n, memlock_chunks(sess));
+	return min(n, rdmamig_precopy_src_memlock_chunks(sess));
 }
 
+/* Push: keys for the window, then its writes. */
+static int push_send(struct rdmamig_session *sess, struct xfer_window *w,
+		     struct xfer_window *busy, struct xfer_round *x)
+{
+	return get_keys(sess, w, busy) ?: post_window(sess, w, x->packed);
+}
+
+static const struct rdmamig_src_mover push_mover = {
+	.send		= push_send,
+	.retire		= finish_window,
+	.window_chunks	= window_chunks,
+};
+
 /**
- * src_send_round() - send one block's dirty pages
+ * rdmamig_precopy_src_round() - send one block's dirty pages
  * @sess: a connected source session
  * @r: the round request, validated here
  * @bitmap: @r->npages bits, in kernel memory
+ * @mv: how a window's pages move: written by us (push), read by the
+ *	destination (pull_src.c)
  *
  * Return: 0 once every page is written or queued as COMPRESS (the round's
  * END_ROUND confirms placement), or a negative errno.
  */
-static int src_send_round(struct rdmamig_session *sess,
-			  struct rdmamig_round *r, const unsigned long *bitmap)
+int rdmamig_precopy_src_round(struct rdmamig_session *sess,
+			      struct rdmamig_round *r, const unsigned long *bitmap,
+			      const struct rdmamig_src_mover *mv)
 {
 	struct xfer_window *cur, *prev = NULL;
 	struct rdmamig_block_ram *b;
@@ -790,7 +782,7 @@ static int src_send_round(struct rdmamig_session *sess,
 	    end > bpages)
 		return -EINVAL;
 
-	wmax = window_chunks(sess, &overlap);
+	wmax = mv->window_chunks(sess, &overlap);
 	if (!wmax) {
 		/* Pinned elsewhere in the owner's mm since CONNECT checked. */
 		rdmamig_session_fail(sess, -ENOMEM, true,
@@ -842,7 +834,7 @@ static int src_send_round(struct rdmamig_session *sess,
 			 * of a chunk or two.
 			 */
 			if (!ret && !xc->nruns) {
-				release_chunk(sess, xc);
+				rdmamig_precopy_src_release(sess, xc);
 				cur->n--;
 			}
 			rdmamig_time_add(&sess->scan_ns, t0);
@@ -855,15 +847,13 @@ static int src_send_round(struct rdmamig_session *sess,
 		 * for two windows' registrations, retire it first.
 		 */
 		if (prev && !overlap) {
-			ret = finish_window(sess, prev);
+			ret = mv->retire(sess, prev);
 			prev = NULL;
 		}
 		if (!ret)
-			ret = get_keys(sess, cur, prev);
-		if (!ret)
-			ret = post_window(sess, cur, x->packed);
+			ret = mv->send(sess, cur, prev, x);
 		if (prev) {
-			int err = finish_window(sess, prev);
+			int err = mv->retire(sess, prev);
 
 			ret = ret ?: err;
 		}
@@ -872,11 +862,11 @@ static int src_send_round(struct rdmamig_session *sess,
 		cond_resched();
 	}
 	if (prev) {
-		int err = finish_window(sess, prev);
+		int err = mv->retire(sess, prev);
 
 		ret = ret ?: err;
 	}
-	finish_window(sess, cur);	/* chunks scanned before a failure */
+	mv->retire(sess, cur);	/* chunks scanned before a failure */
 	/*
 	 * rdmamig_xfer_throttle() runs before each write, so the last
 	 * one's bytes have not been paid for yet: without this a round of
@@ -900,6 +890,12 @@ static int src_send_round(struct rdmamig_session *sess,
 				     b->name);
 	/* Not restarted: the session failed.  Its error, EINTR, is told. */
 	return ret == -ERESTARTSYS ? -EINTR : ret;
+}
+
+static int src_send_round(struct rdmamig_session *sess,
+			  struct rdmamig_round *r, const unsigned long *bitmap)
+{
+	return rdmamig_precopy_src_round(sess, r, bitmap, &push_mover);
 }
 
 /*
@@ -928,12 +924,12 @@ static void forget_keys(struct rdmamig_session *sess)
 }
 
 /**
- * src_end_round() - end the round once the destination placed it
+ * rdmamig_precopy_src_end_round() - end the round once the destination placed it
  * @sess: a connected source session
  *
  * Return: 0 after the destination acknowledged the round, or an errno.
  */
-static int src_end_round(struct rdmamig_session *sess)
+int rdmamig_precopy_src_end_round(struct rdmamig_session *sess)
 {
 	ktime_t now;
 	u64 ns, rate;
@@ -974,7 +970,7 @@ static int src_end_round(struct rdmamig_session *sess)
 }
 
 /* Everything is sent; the destination confirms and we are done. */
-static int src_complete(struct rdmamig_session *sess)
+int rdmamig_precopy_src_complete(struct rdmamig_session *sess)
 {
 	bool done;
 	int ret;
@@ -1009,8 +1005,8 @@ static int src_complete(struct rdmamig_session *sess)
 }
 
 /* ACK: of the last BARRIER, REGISTER_FINISHED or COMPLETE, in order. */
-static void src_ack(struct rdmamig_session *sess, const void *payload, u32 repeat,
-		    u32 len)
+void rdmamig_precopy_src_ack(struct rdmamig_session *sess, const void *payload,
+			     u32 repeat, u32 len)
 {
 	const struct rdmamig_cmd_round *cmd = payload;
 	u64 seq = be64_to_cpu(cmd->seq);
@@ -1037,26 +1033,26 @@ static void src_unregistered(struct rdmamig_session *sess, const void *payload,
 }
 
 /* RAM_BLOCKS_RESULT: the destination agreed; rounds may flow. */
-static void src_blocks_agreed(struct rdmamig_session *sess, const void *payload,
-			      u32 repeat, u32 len)
+void rdmamig_precopy_src_blocks_agreed(struct rdmamig_session *sess,
+				       const void *payload, u32 repeat, u32 len)
 {
 	if (!src_blocks_result(sess, payload))
 		rdmamig_session_mark_ready(sess);
 }
 
 static const struct rdmamig_msg_handler src_msgs[__RDMAMIG_MSG_MAX] = {
-	[RDMAMIG_MSG_RAM_BLOCKS_RESULT]	= { src_blocks_agreed, RDMAMIG_PHASE_SETUP },
+	[RDMAMIG_MSG_RAM_BLOCKS_RESULT]	= { rdmamig_precopy_src_blocks_agreed, RDMAMIG_PHASE_SETUP },
 	[RDMAMIG_MSG_CHANNELS_RESULT]	= { rdmamig_chan_src_result, RDMAMIG_PHASE_SETUP },
 	[RDMAMIG_MSG_REGISTER_RESULT]	= { src_register_result, RDMAMIG_PHASE_AGREED },
 	[RDMAMIG_MSG_UNREGISTER_FINISHED] = { src_unregistered, RDMAMIG_PHASE_AGREED },
-	[RDMAMIG_MSG_ACK]		= { src_ack, RDMAMIG_PHASE_AGREED },
+	[RDMAMIG_MSG_ACK]		= { rdmamig_precopy_src_ack, RDMAMIG_PHASE_AGREED },
 };
 
 const struct rdmamig_mode_ops rdmamig_precopy_src_ops = {
 	.name		= "precopy source",
 	.msgs		= src_msgs,
-	.start		= src_start,
+	.start		= rdmamig_precopy_src_start,
 	.send_round	= src_send_round,
-	.end_round	= src_end_round,
-	.complete	= src_complete,
+	.end_round	= rdmamig_precopy_src_end_round,
+	.complete	= rdmamig_precopy_src_complete,
 };

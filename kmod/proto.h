@@ -19,8 +19,11 @@
 #define RDMAMIG_WIRE_CAP_PIN_ALL	(1U << 0)
 #define RDMAMIG_WIRE_CAP_AUTH		(1U << 1)	/* challenge-response */
 #define RDMAMIG_WIRE_CAP_SPARSE		(1U << 2)	/* REGISTER_PAGES_REQUEST */
+#define RDMAMIG_WIRE_CAP_PULL		(1U << 3)	/* READ_REQUEST, READ_DONE */
+#define RDMAMIG_WIRE_CAP_POSTCOPY	(1U << 4)	/* POSTCOPY_* */
 #define RDMAMIG_WIRE_CAPS_KNOWN		(RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_AUTH | \
-					 RDMAMIG_WIRE_CAP_SPARSE)
+					 RDMAMIG_WIRE_CAP_SPARSE | RDMAMIG_WIRE_CAP_PULL | \
+					 RDMAMIG_WIRE_CAP_POSTCOPY)
 
 /* Why a destination rejected a connection (rdmamig_cm_priv.status). */
 enum rdmamig_reject {
@@ -104,6 +107,14 @@ enum rdmamig_msg_type {
 	RDMAMIG_MSG_CHANNELS_REQUEST,	/* source's extra queue pairs */
 	RDMAMIG_MSG_CHANNELS_RESULT,	/* destination's, connected */
 	RDMAMIG_MSG_REGISTER_PAGES_REQUEST, /* expose these pages of chunks */
+	RDMAMIG_MSG_READ_REQUEST,	/* pull: read these pages of ours */
+	RDMAMIG_MSG_READ_DONE,		/* pull: they are read */
+	RDMAMIG_MSG_POSTCOPY_CHUNKS,	/* post-copy: owed pages, read them */
+	RDMAMIG_MSG_POSTCOPY_RUN,	/* post-copy: that was all; run */
+	RDMAMIG_MSG_POSTCOPY_RELEASE,	/* post-copy: these chunks are read */
+	RDMAMIG_MSG_POSTCOPY_END,	/* post-copy: every page is read */
+	RDMAMIG_MSG_POSTCOPY_OWED,	/* post-copy: these pages are owed */
+	RDMAMIG_MSG_POSTCOPY_WANT,	/* post-copy: a fault waits for these keys */
 	__RDMAMIG_MSG_MAX
 };
 
@@ -184,13 +195,56 @@ struct rdmamig_cmd_key {
 #define RDMAMIG_MAX_REGISTER	(RDMAMIG_MSG_PAYLOAD / sizeof(struct rdmamig_cmd_key))
 
 /*
+ * READ_REQUEST (with CAP_PULL): the source registered, for RDMA READ by
+ * the destination, the pages of a chunk that @pages.map names, back to
+ * back in chunk order from @addr of key @rkey (the layout of
+ * REGISTER_PAGES_REQUEST's registration, on the other side).  The
+ * destination reads them into the same pages of its chunk, then answers
+ * READ_DONE, which echoes the (block, chunk) of every command, in order,
+ * as struct rdmamig_cmd_chunk.  At most RDMAMIG_MAX_READ commands: the
+ * destination pins all their pages at once (the source sends a window,
+ * 16 chunks at most).
+ */
+struct rdmamig_cmd_read {
+	struct rdmamig_cmd_pages pages;	/* block, chunk, map */
+	__be64 addr;		/* source's address of the first page named */
+	__be32 rkey;
+	__be32 reserved;	/* zero */
+};
+
+#define RDMAMIG_MAX_READ	64
+
+/*
+ * Post-copy (with CAP_POSTCOPY), the source's switch:
+ *  - POSTCOPY_OWED: struct rdmamig_cmd_pages, one per chunk with owed
+ *    pages (the map names them), each chunk once in the whole switch;
+ *  - POSTCOPY_RUN: struct rdmamig_cmd_postcopy, repeat 1: the chunks and
+ *    pages named before it.  The destination runs from here on;
+ *  - POSTCOPY_CHUNKS: struct rdmamig_cmd_read, after POSTCOPY_RUN, as the
+ *    source registers them: where a chunk's owed pages are (its map the
+ *    POSTCOPY_OWED one, the pages back to back as for READ_REQUEST);
+ *  - POSTCOPY_WANT: struct rdmamig_cmd_chunk, from the destination: a
+ *    fault waits for these chunks' keys, register them first;
+ *  - POSTCOPY_RELEASE: struct rdmamig_cmd_chunk: the destination read
+ *    every owed page of these chunks; the source may release them;
+ *  - POSTCOPY_END: struct rdmamig_cmd_postcopy, repeat 1: every owed page
+ *    is read (the counts must be the switch's); the source releases all
+ *    and completes.  The destination completed before sending it.
+ */
+struct rdmamig_cmd_postcopy {
+	__be64 chunks;
+	__be64 pages;
+	__be64 reserved[2];	/* zero */
+};
+
+/*
  * REGISTER_FINISHED (end of a round), COMPLETE and BARRIER ask for an ACK;
  * the ACK echoes @seq.  Always one command, repeat 1.
  */
 struct rdmamig_cmd_round {
 	__be64 seq;		/* increases by one with every request */
 	__be64 round;
-	__be64 pages;		/* pages written with RDMA in the round */
+	__be64 pages;		/* pages written (pull: read) with RDMA in the round */
 	__be64 zero_pages;	/* zero pages: COMPRESS, or not sent (fresh) */
 };
 
@@ -240,7 +294,9 @@ static_assert(sizeof(struct rdmamig_cmd_compress) == 16);
 static_assert(sizeof(struct rdmamig_cmd_chunk) == 8);
 static_assert(sizeof(struct rdmamig_cmd_key) == 24);
 static_assert(sizeof(struct rdmamig_cmd_pages) == 40);
+static_assert(sizeof(struct rdmamig_cmd_read) == 56);
 static_assert(sizeof(struct rdmamig_cmd_round) == 32);
+static_assert(sizeof(struct rdmamig_cmd_postcopy) == 32);
 static_assert(sizeof(struct rdmamig_cmd_blocks_result) == 32);
 
 #endif /* _RDMAMIG_PROTO_H */

@@ -46,8 +46,9 @@ static void push_event_locked(struct rdmamig_session *sess,
 static const u32 state_next[] = {
 	[RDMAMIG_STATE_NONE]		= TO(SETUP) | ENDS,
 	[RDMAMIG_STATE_SETUP]		= TO(CONNECTED) | ENDS,
-	[RDMAMIG_STATE_CONNECTED]	= TO(ACTIVE) | TO(COMPLETED) | ENDS,
-	[RDMAMIG_STATE_ACTIVE]		= TO(COMPLETED) | ENDS,
+	[RDMAMIG_STATE_CONNECTED]	= TO(ACTIVE) | TO(POSTCOPY) | TO(COMPLETED) | ENDS,
+	[RDMAMIG_STATE_ACTIVE]		= TO(POSTCOPY) | TO(COMPLETED) | ENDS,
+	[RDMAMIG_STATE_POSTCOPY]	= TO(COMPLETED) | ENDS,
 	[RDMAMIG_STATE_COMPLETED]	= 0,
 	[RDMAMIG_STATE_FAILED]		= 0,
 	[RDMAMIG_STATE_CANCELLED]	= 0,
@@ -686,6 +687,7 @@ void rdmamig_session_get_stats(struct rdmamig_session *sess,
 	st->writes_wait_ms = div_u64(READ_ONCE(sess->writes_wait_ns), NSEC_PER_MSEC);
 	st->register_ms = div_u64(READ_ONCE(sess->register_ns), NSEC_PER_MSEC);
 	st->zero_ms = div_u64(READ_ONCE(sess->zero_ns), NSEC_PER_MSEC);
+	rdmamig_postcopy_get_stats(sess, st);
 }
 
 /* Holding the list mutex keeps every session on the list alive. */

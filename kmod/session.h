@@ -45,16 +45,24 @@
 #include "conn.h"
 
 #define RDMAMIG_MAX_BLOCKS	64
+
+#include "postcopy.h"
 #define RDMAMIG_STREAM_MAX	(64 << 20) /* device state queued, destination */
 
 struct rdmamig_session;
 
-/* Destination: a registered 1 MiB chunk of a block. */
+/*
+ * A registered 1 MiB chunk of a block: the destination's, for the
+ * source's writes; in pull mode the source's, for the destination's
+ * reads (b->dst is then the source's own array: the name says what the
+ * registration is for in push mode, exposing memory to the peer).
+ */
 struct rdmamig_dst_chunk {
 	struct ib_mr *mr;
 	struct page **pages;
 	struct sg_table sgt;
 	unsigned int npages;
+	bool own_pins;		/* @pages pinned and charged for the MR */
 };
 
 /* Source: what the destination told us about a chunk. */
@@ -73,7 +81,7 @@ struct rdmamig_block_ram {
 	u32 index;
 	u32 nchunks;
 	u32 flags;			/* RDMAMIG_BLOCK_* from ADD_BLOCK */
-	struct rdmamig_dst_chunk *dst;	/* destination only */
+	struct rdmamig_dst_chunk *dst;	/* destination; pull: source */
 	struct rdmamig_src_chunk *src;	/* source only */
 	/*
 	 * Source, when the destination's block is fresh: one bit per page
@@ -176,6 +184,8 @@ struct rdmamig_session {
 	 */
 	struct mutex reg_mutex;
 	struct work_struct pinall_work;
+	/* Post-copy, both sides (postcopy.h has its locking). */
+	struct rdmamig_postcopy pc;
 #ifdef CONFIG_RDMAMIG_FAULT_INJECTION
 	int hostile;			/* selftests: see hostile.c */
 #endif
@@ -194,6 +204,14 @@ struct rdmamig_session {
 	u64 round_zero_skipped;		/* of those, not sent (fresh block) */
 	u64 round_bytes;
 	ktime_t round_start;
+	/*
+	 * Pull source (pull_src.c): chunks named in READ_REQUESTs, and
+	 * confirmed by READ_DONE (under @slock); the count the VMM's thread
+	 * waits for.  The destination answers in order.
+	 */
+	u64 reads_sent;
+	u64 reads_done;
+	u64 reads_target;
 
 	/* Statistics (struct rdmamig_stats fields), under @slock. */
 	struct rdmamig_stats stats;

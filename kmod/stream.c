@@ -24,8 +24,10 @@ ssize_t rdmamig_stream_write(struct rdmamig_session *sess,
 	int ret = 0;
 
 	lockdep_assert_held(&sess->lock);
+	/* After post-copy's switch too: the destination runs already. */
 	if (sess->role != RDMAMIG_ROLE_SOURCE || !READ_ONCE(sess->peer_ready) ||
-	    READ_ONCE(sess->state) == RDMAMIG_STATE_COMPLETED)
+	    READ_ONCE(sess->state) == RDMAMIG_STATE_COMPLETED ||
+	    READ_ONCE(sess->state) == RDMAMIG_STATE_POSTCOPY)
 		return rdmamig_session_error(sess) ?: -ENOTCONN;
 	if (!len)
 		return 0;

@@ -17,6 +17,7 @@
 #include <rdma/rw.h>
 
 #include "session.h"
+#include "chan.h"
 #include "conn.h"
 #include "ctrl.h"
 #include "pace.h"
@@ -39,7 +40,8 @@ bool rdmamig_xfer_sparse(void)
 
 /* One RDMA WRITE or READ of a run of pages. */
 struct rdmamig_xfer_io {
-	struct ib_cqe cqe;
+	struct ib_cqe cqe;	/* the last WR's, signaled */
+	struct ib_cqe err_cqe;	/* the others': they complete only on error */
 	struct rdmamig_session *sess;
 	struct rdmamig_xfer_batch *batch;
 	struct rdma_rw_ctx ctx;
@@ -87,12 +89,33 @@ int rdmamig_xfer_batch_start(struct rdmamig_session *sess,
 			     enum rdmamig_xfer_dir dir, u32 maxio)
 {
 	batch->dir = dir;
+	batch->failed = false;
 	batch->nio = 0;
 	batch->ios = kvcalloc(maxio, sizeof(*batch->ios), GFP_KERNEL);
 	if (!batch->ios)
 		return -ENOMEM;
 	batch->maxio = maxio;
 	return 0;
+}
+
+/**
+ * rdmamig_xfer_batch_urgent() - make @batch one of post-copy's fetches
+ * @sess: the session
+ * @batch: started, nothing posted yet
+ * @fault: for a fault, or for the sweep
+ *
+ * A fault's READs go on channel 0 and the sweep's on the others, when
+ * there are others: a fault then waits for no sweep READ queued ahead of
+ * it on its queue pair.  With one channel both share it.
+ */
+void rdmamig_xfer_batch_urgent(struct rdmamig_session *sess,
+			       struct rdmamig_xfer_batch *batch, bool fault)
+{
+	u32 nchan = max_t(u32, READ_ONCE(sess->conn.nchan), 1);
+
+	batch->urgent = true;
+	batch->ch_first = (fault || nchan == 1) ? 0 : 1;
+	batch->ch_count = (fault || nchan == 1) ? 1 : nchan - 1;
 }
 
 /* Transfers rdmamig_xfer_post() may make of @npages: see pace.c. */
@@ -102,6 +125,16 @@ u32 rdmamig_xfer_ios(struct rdmamig_session *sess, u32 npages)
 	       DIV_ROUND_UP(npages, RDMAMIG_PACE_MIN_PAGES) : 1;
 }
 
+static void io_failed(struct rdmamig_xfer_io *io, struct ib_wc *wc)
+{
+	WRITE_ONCE(io->batch->failed, true);
+	if (wc->status != IB_WC_WR_FLUSH_ERR)
+		rdmamig_session_fail(io->sess, -EIO, false,
+				     "%s failed on channel %u: %s",
+				     dir_name(io->batch), io->ch,
+				     ib_wc_status_msg(wc->status));
+}
+
 static void io_done(struct ib_cq *cq, struct ib_wc *wc)
 {
 	struct rdmamig_xfer_io *io = container_of(wc->wr_cqe, struct rdmamig_xfer_io, cqe);
@@ -109,13 +142,26 @@ static void io_done(struct ib_cq *cq, struct ib_wc *wc)
 
 	rdmamig_pace_done(sess, io->ch, io->bytes);
 	rdmamig_sq_put(sess, io->ch, io->nwr);
-	if (wc->status != IB_WC_SUCCESS && wc->status != IB_WC_WR_FLUSH_ERR)
-		rdmamig_session_fail(sess, -EIO, false,
-				     "%s failed on channel %u: %s",
-				     dir_name(io->batch), io->ch,
-				     ib_wc_status_msg(wc->status));
+	if (wc->status != IB_WC_SUCCESS)
+		io_failed(io, wc);
 	atomic_dec(&io->batch->inflight);
 	wake_up_all(&sess->conn.tx_wait);
+}
+
+/*
+ * An unsignaled WR of a transfer (rdma_rw splits one past the device's
+ * max_read_sge or max_send_sge into several, and signals the last only)
+ * completes only when it failed: the QP then goes to the error state and
+ * the last WR is flushed.  Without a handler of its own the completion
+ * would be dropped by the CQ core (a NULL wr_cqe), and the flush would be
+ * all we saw.  The last WR's io_done() accounts for the slots and pacing.
+ */
+static void io_err_done(struct ib_cq *cq, struct ib_wc *wc)
+{
+	struct rdmamig_xfer_io *io = container_of(wc->wr_cqe, struct rdmamig_xfer_io, err_cqe);
+
+	if (wc->status != IB_WC_SUCCESS)
+		io_failed(io, wc);
 }
 
 /**
@@ -168,14 +214,19 @@ static int post_one(struct rdmamig_session *sess, struct rdmamig_xfer_io *io,
 {
 	struct rdmamig_xfer_batch *batch = io->batch;
 	u32 nchan = max_t(u32, READ_ONCE(sess->conn.nchan), 1);
+	struct ib_send_wr *first, *wr;
 	int ret;
 
-	io->ch = sess->next_chan++ % nchan;
+	if (batch->urgent) {
+		io->ch = batch->ch_first + batch->nio % batch->ch_count;
+	} else {
+		io->ch = sess->next_chan++ % nchan;
+		ret = rdmamig_xfer_throttle(sess);
+		if (ret)
+			return ret;
+	}
 	io->qp = rdmamig_conn_qp(&sess->conn, io->ch);
 	n = min(n, rdmamig_pace_max_pages(sess, io->ch));
-	ret = rdmamig_xfer_throttle(sess);
-	if (ret)
-		return ret;
 	ret = sg_alloc_table_from_pages(&io->sgt, pages, n, 0,
 					(unsigned long)n << PAGE_SHIFT, GFP_KERNEL);
 	if (ret)
@@ -190,6 +241,7 @@ static int post_one(struct rdmamig_session *sess, struct rdmamig_xfer_io *io,
 	io->bytes = (u64)n << PAGE_SHIFT;
 	io->sess = sess;
 	io->cqe.done = io_done;
+	io->err_cqe.done = io_err_done;
 	ret = rdmamig_pace_take(sess, io->ch, io->bytes, RDMAMIG_XFER_WAIT);
 	if (ret)
 		goto err_ctx;
@@ -197,15 +249,21 @@ static int post_one(struct rdmamig_session *sess, struct rdmamig_xfer_io *io,
 	if (ret)
 		goto err_pace;
 	atomic_inc(&batch->inflight);
-	ret = rdma_rw_ctx_post(&io->ctx, io->qp, sess->conn.port_num, &io->cqe, NULL);
+	first = rdma_rw_ctx_wrs(&io->ctx, io->qp, sess->conn.port_num, &io->cqe, NULL);
+	for (wr = first; wr; wr = wr->next)
+		if (!wr->wr_cqe)
+			wr->wr_cqe = &io->err_cqe;
+	ret = ib_post_send(io->qp, first, NULL);
 	if (ret) {
 		atomic_dec(&batch->inflight);
 		rdmamig_sq_put(sess, io->ch, io->nwr);
 		goto err_pace;
 	}
 	io->posted = true;
-	sess->round_pages += n;
-	sess->round_bytes += io->bytes;
+	if (!batch->urgent) {
+		sess->round_pages += n;
+		sess->round_bytes += io->bytes;
+	}
 	return n;
 
 err_pace:
@@ -282,6 +340,14 @@ void rdmamig_xfer_finish(struct rdmamig_session *sess,
 					 "waiting for RDMA READs to complete");
 	wait_event(sess->conn.tx_wait, batch_idle(batch));
 	rdmamig_time_add(&sess->writes_wait_ns, t0);
+	/*
+	 * A flushed transfer moved nothing: never count it as done.  Its
+	 * cause failed the session already, unless only the flush was
+	 * seen (a peer's QP that failed without telling us).
+	 */
+	if (READ_ONCE(batch->failed))
+		rdmamig_session_fail(sess, -EIO, false, "an %s was flushed: its queue pair failed",
+				     dir_name(batch));
 	for (i = 0; i < batch->nio; i++) {
 		struct rdmamig_xfer_io *io = &batch->ios[i];
 
@@ -295,4 +361,35 @@ void rdmamig_xfer_finish(struct rdmamig_session *sess,
 	batch->ios = NULL;
 	batch->nio = 0;
 	batch->maxio = 0;
+}
+
+/**
+ * rdmamig_xfer_finish_reads() - rdmamig_xfer_finish() for a reader
+ * @sess: the session
+ * @batch: READs posted
+ *
+ * After a failure, READs in flight end only once the queue pairs are in
+ * the error state, which the failure work does; but a reader may run in
+ * the ordered work that work waits behind (pull_dst.c), or hold what
+ * teardown waits for (post-copy's fetches).  Move them there ourselves,
+ * as the failure work would: rdma_disconnect() once more is harmless.
+ * Without that, the wait would last until the transport gave up on a
+ * vanished peer.
+ */
+void rdmamig_xfer_finish_reads(struct rdmamig_session *sess,
+			       struct rdmamig_xfer_batch *batch)
+{
+	ktime_t t0 = ktime_get();
+
+	wait_event(sess->conn.tx_wait, batch_idle(batch) ||
+				       rdmamig_session_dead(sess) ||
+				       rdmamig_session_closing(sess));
+	/* rdmamig_xfer_finish() adds what it waits on top. */
+	rdmamig_time_add(&sess->writes_wait_ns, t0);
+	if (!batch_idle(batch)) {
+		if (sess->conn.cm_id)
+			rdma_disconnect(sess->conn.cm_id);
+		rdmamig_chan_stop(sess);
+	}
+	rdmamig_xfer_finish(sess, batch);
 }

@@ -31,6 +31,14 @@ struct rdmamig_xfer_batch {
 	struct rdmamig_xfer_io *ios;
 	u32 nio, maxio;
 	atomic_t inflight;	/* posted, not completed */
+	bool failed;		/* a transfer completed in error or flushed */
+	/*
+	 * Post-copy's fetches (rdmamig_xfer_batch_urgent()): not held to
+	 * max-bandwidth, not counted in the round, and posted from several
+	 * threads at once, each batch on the channels it names.
+	 */
+	bool urgent;
+	u32 ch_first, ch_count;
 };
 
 int rdmamig_xfer_batch_start(struct rdmamig_session *sess,
@@ -40,8 +48,12 @@ u32 rdmamig_xfer_ios(struct rdmamig_session *sess, u32 npages);
 int rdmamig_xfer_post(struct rdmamig_session *sess,
 		      struct rdmamig_xfer_batch *batch, struct page **pages,
 		      u32 n, u64 raddr, u32 rkey);
+void rdmamig_xfer_batch_urgent(struct rdmamig_session *sess,
+			       struct rdmamig_xfer_batch *batch, bool fault);
 void rdmamig_xfer_finish(struct rdmamig_session *sess,
 			 struct rdmamig_xfer_batch *batch);
+void rdmamig_xfer_finish_reads(struct rdmamig_session *sess,
+			       struct rdmamig_xfer_batch *batch);
 int rdmamig_xfer_throttle(struct rdmamig_session *sess);
 int rdmamig_xfer_interrupted(struct rdmamig_session *sess, const char *during);
 bool rdmamig_xfer_sparse(void);

@@ -13,6 +13,9 @@
 #      destination fails, every session is released
 #   5. the destination killed in the middle: the source fails with a
 #      reason, every session is released
+#   6. 4 and 5 again in pull mode (--pull at both ends): the source killed
+#      while the destination reads, the destination killed while the
+#      source's windows are registered for reading
 #
 # Loop topology: both ends here, at $RDMAMIG_LOCAL_ADDR.  Pair topology:
 # the destination runs on the peer VM ($RDMAMIG_PEER).
@@ -49,7 +52,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-ktap_plan 10
+ktap_plan 12
 diag "topology $topology, vmm $VMM"
 ulimit -l unlimited 2>/dev/null || diag "ulimit -l unlimited: not permitted"
 
@@ -173,36 +176,47 @@ released()
 SLOW=(--blocks 4 --size 128 --rounds 1 --seed 13 --channels 4
 	--max-bandwidth 8000000)
 
-t1="source killed mid-migration: destination fails, sessions released"
-if start_dest killsrc --blocks 4 --size 128 --channels 4; then
+# kill_src NAME TITLE VMM-ARGS...: the source killed after 6 s.
+kill_src()
+{
+	local name=$1 t1=$2 ok=0
+	shift 2
+	if ! start_dest "$name" --blocks 4 --size 128 --channels 4 "$@"; then
+		ktap_fail "$t1"
+		return
+	fi
 	"$VMM" source --connect "$(dest_host):$dest_port" --timeout "$TIMEOUT" \
-		--json "${SLOW[@]}" >"$tmp/killsrc.src" 2>&1 &
+		--json "${SLOW[@]}" "$@" >"$tmp/$name.src" 2>&1 &
 	src_pid=$!
 	sleep 6
 	kill -9 "$src_pid" 2>/dev/null
 	wait "$src_pid" 2>/dev/null
 	src_pid=
-	wait_dest killsrc 60
+	wait_dest "$name" 60
 	dst_rc=$?
-	diag "killsrc: destination exited $dst_rc: $(jget "$tmp/killsrc.dst" .reason)"
-	ok=0
-	[ "$dst_rc" != 0 ] || { diag "killsrc: destination succeeded"; ok=1; }
-	wait_for 30 released || { diag "killsrc: refcnt $(module_refcnt rdmamig), was $ref0"; ok=1; }
-	[ $ok = 0 ] || show_output killsrc
+	diag "$name: destination exited $dst_rc: $(jget "$tmp/$name.dst" .reason)"
+	[ "$dst_rc" != 0 ] || { diag "$name: destination succeeded"; ok=1; }
+	wait_for 30 released || { diag "$name: refcnt $(module_refcnt rdmamig), was $ref0"; ok=1; }
+	[ $ok = 0 ] || show_output "$name"
 	ktap_result "$t1" test $ok = 0
-else
-	ktap_fail "$t1"
-fi
+}
 
-t1="destination killed mid-migration: source fails, sessions released"
-if start_dest killdst --blocks 4 --size 128 --channels 4; then
+# kill_dst NAME TITLE VMM-ARGS...: the destination killed after 6 s.
+kill_dst()
+{
+	local name=$1 t1=$2 ok=0 start
+	shift 2
+	if ! start_dest "$name" --blocks 4 --size 128 --channels 4 "$@"; then
+		ktap_fail "$t1"
+		return
+	fi
 	"$VMM" source --connect "$(dest_host):$dest_port" --timeout "$TIMEOUT" \
-		--json "${SLOW[@]}" >"$tmp/killdst.src" 2>&1 &
+		--json "${SLOW[@]}" "$@" >"$tmp/$name.src" 2>&1 &
 	src_pid=$!
 	sleep 6
 	if [ $topology = pair ]; then
 		"$RDMAMIG_PEER" --kill "$dest_id" >/dev/null 2>&1
-		"$RDMAMIG_PEER" --wait "$dest_id" >"$tmp/killdst.dst" 2>&1
+		"$RDMAMIG_PEER" --wait "$dest_id" >"$tmp/$name.dst" 2>&1
 	else
 		kill -9 "$dest_pid" 2>/dev/null
 		wait "$dest_pid" 2>/dev/null
@@ -212,16 +226,25 @@ if start_dest killdst --blocks 4 --size 128 --channels 4; then
 	wait "$src_pid"
 	src_rc=$?
 	src_pid=
-	diag "killdst: source exited $src_rc after $((SECONDS - start)) s"
-	grep -v '^{' "$tmp/killdst.src" | sed 's|^|# killdst.src: |' | tail -n 3
-	ok=0
-	[ "$src_rc" = 1 ] || { diag "killdst: source exit $src_rc, not 1"; ok=1; }
-	[ $((SECONDS - start)) -le 60 ] || { diag "killdst: source took too long"; ok=1; }
-	wait_for 30 released || { diag "killdst: refcnt $(module_refcnt rdmamig), was $ref0"; ok=1; }
+	diag "$name: source exited $src_rc after $((SECONDS - start)) s"
+	grep -v '^{' "$tmp/$name.src" | sed "s|^|# $name.src: |" | tail -n 3
+	[ "$src_rc" = 1 ] || { diag "$name: source exit $src_rc, not 1"; ok=1; }
+	[ $((SECONDS - start)) -le 60 ] || { diag "$name: source took too long"; ok=1; }
+	wait_for 30 released || { diag "$name: refcnt $(module_refcnt rdmamig), was $ref0"; ok=1; }
 	ktap_result "$t1" test $ok = 0
-else
-	ktap_fail "$t1"
-fi
+}
+
+kill_src killsrc "source killed mid-migration: destination fails, sessions released"
+kill_dst killdst "destination killed mid-migration: source fails, sessions released"
+# Pull mode: the destination's READs in flight (on 4 channels) when the
+# source goes, the source's windows registered for reading when the
+# destination goes (Documentation/protocol.rst, "Pull mode").  The
+# destination's own max-bandwidth paces its READs, so that it is reading,
+# not waiting for the source's next window, most of the time.
+kill_src pullkillsrc "pull: source killed mid-migration: destination fails, sessions released" \
+	--pull --max-bandwidth 8000000
+kill_dst pullkilldst "pull: destination killed mid-migration: source fails, sessions released" \
+	--pull --max-bandwidth 8000000
 
 migrate after --blocks 2 --size 32 --channels 4 -- --blocks 2 --size 32 \
 	--rounds 1 --seed 14 --channels 4

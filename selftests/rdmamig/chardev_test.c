@@ -2,9 +2,11 @@
 /*
  * /dev/rdmamig basics: the node opens, each open is independent, an
  * ioctl the module does not know is refused with ENOTTY, and SET_SECRET
- * (authentication is required by default) is known.
+ * (authentication is required by default) and post-copy's four ioctls
+ * are known.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -47,8 +49,41 @@ TEST(unknown_ioctl)
 	EXPECT_EQ(-1, ioctl(fd, _IO(0xee, 0x7f), 0));
 	EXPECT_EQ(ENOTTY, errno);
 	/* The first number after the last one the module knows. */
-	EXPECT_EQ(-1, ioctl(fd, _IO(RDMAMIG_IOC_MAGIC, 0x0e), 0));
+	EXPECT_EQ(-1, ioctl(fd, _IO(RDMAMIG_IOC_MAGIC, 0x12), 0));
 	EXPECT_EQ(ENOTTY, errno);
+	close(fd);
+}
+
+/*
+ * POSTCOPY (0x0e), FETCH (0x0f), OWED (0x10) and POSTCOPY_RESUME (0x11)
+ * are known: on a session that never connected the first two say
+ * ENOTCONN, and RESUME's argument must be a descriptor.
+ */
+TEST(postcopy_ioctls_known)
+{
+	static char buf[4096] __attribute__((aligned(4096)));
+	struct rdmamig_fetch f = {
+		.size = sizeof(f), .buf = (uintptr_t)buf, .buf_len = sizeof(buf),
+	};
+	uint64_t bitmap;
+	struct rdmamig_round r = {
+		.size = sizeof(r), .npages = 1, .bitmap = (uintptr_t)&bitmap,
+	};
+	int fd = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_POSTCOPY));
+	EXPECT_EQ(ENOTCONN, errno);
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_FETCH, &f));
+	EXPECT_EQ(ENOTCONN, errno);
+	/* No block 0 yet: the arguments are refused first. */
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_OWED, &r));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_POSTCOPY_RESUME, -1));
+	EXPECT_EQ(EBADF, errno);
+	/* Itself: never a session that failed in post-copy. */
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_POSTCOPY_RESUME, fd));
+	EXPECT_EQ(EINVAL, errno);
 	close(fd);
 }
 

@@ -93,7 +93,7 @@ static uint32_t any32(void)
 #define NERR 4096
 
 enum {
-	OP_READ = 0x11,		/* 0x00..0x10: ioctl numbers of magic 0xd7 */
+	OP_READ = 0x13,		/* 0x00..0x12: ioctl numbers of magic 0xd7 */
 	OP_WRITE,
 	OP_POLL,
 	OP_SEEKMAP,		/* pread, pwrite, lseek, mmap */
@@ -104,8 +104,9 @@ enum {
 static const char *const opname[NOPS] = {
 	"ioctl 0x00", "SET_PARAMS", "GET_PARAMS", "ADD_BLOCK", "LISTEN",
 	"ACCEPT", "CONNECT", "SEND_ROUND", "END_ROUND", "COMPLETE", "CANCEL",
-	"WAIT_EVENT", "GET_STATS", "SET_SECRET", "ioctl 0x0e", "ioctl 0x0f",
-	"ioctl 0x10", "read", "write", "poll", "pread/lseek/mmap",
+	"WAIT_EVENT", "GET_STATS", "SET_SECRET", "POSTCOPY", "FETCH", "OWED",
+	"POSTCOPY_RESUME", "ioctl 0x12", "read", "write", "poll",
+	"pread/lseek/mmap",
 	"other magics",
 };
 
@@ -132,7 +133,9 @@ static void tally_reset(void)
  * What the module may answer: its own errnos (uapi/linux/rdmamig.h,
  * chardev.c, block.c, cm.c, mode.c, precopy_src.c, stream.c, auth.c:
  * ENOKEY for LISTEN or CONNECT without the secret authentication
- * requires), what rdma_cm
+ * requires; postcopy_src.c: EOPNOTSUPP for post-copy's calls on a
+ * session that did not negotiate it; EBADF for POSTCOPY_RESUME's
+ * argument that is no descriptor), what rdma_cm
  * and the address parser pass on, EINTR from our own timers, and from
  * the VFS ESPIPE (non-seekable) and ENODEV (no mmap).  Not EACCES: both
  * ends of every connection here hold the same key.
@@ -145,6 +148,7 @@ static bool errno_ok(int e)
 	case EAGAIN: case EINTR: case ECANCELED: case ENODEV: case EADDRINUSE:
 	case EADDRNOTAVAIL: case EAFNOSUPPORT: case ENOENT: case ERANGE:
 	case EHOSTUNREACH: case ENETUNREACH: case ECONNREFUSED: case ESPIPE:
+	case EOPNOTSUPP: case EBADF:
 		return true;
 	}
 	return false;
@@ -699,7 +703,7 @@ static unsigned long cmd_for(unsigned int nr, unsigned long official)
 	return _IOC(rn(4), RDMAMIG_IOC_MAGIC, nr, rn(1U << _IOC_SIZEBITS));
 }
 
-static const unsigned long official_cmd[0x11] = {
+static const unsigned long official_cmd[0x13] = {
 	[0x00] = _IO(RDMAMIG_IOC_MAGIC, 0x00),
 	[0x01] = RDMAMIG_IOC_SET_PARAMS,
 	[0x02] = RDMAMIG_IOC_GET_PARAMS,
@@ -714,9 +718,11 @@ static const unsigned long official_cmd[0x11] = {
 	[0x0b] = RDMAMIG_IOC_WAIT_EVENT,
 	[0x0c] = RDMAMIG_IOC_GET_STATS,
 	[0x0d] = RDMAMIG_IOC_SET_SECRET,
-	[0x0e] = _IOWR(RDMAMIG_IOC_MAGIC, 0x0e, struct rdmamig_stats),
-	[0x0f] = _IOW(RDMAMIG_IOC_MAGIC, 0x0f, struct rdmamig_block),
-	[0x10] = _IO(RDMAMIG_IOC_MAGIC, 0x10),
+	[0x0e] = RDMAMIG_IOC_POSTCOPY,
+	[0x0f] = RDMAMIG_IOC_FETCH,
+	[0x10] = RDMAMIG_IOC_OWED,
+	[0x11] = RDMAMIG_IOC_POSTCOPY_RESUME,
+	[0x12] = _IOWR(RDMAMIG_IOC_MAGIC, 0x12, struct rdmamig_stats),
 };
 
 static void gen_params(struct rdmamig_params *p, bool live)
@@ -836,6 +842,35 @@ static void gen_round(struct fs *s, struct rdmamig_round *r)
 	} else {
 		r->bitmap = place(pick_place(), 8);
 	}
+}
+
+/*
+ * RDMAMIG_IOC_FETCH: mostly good arguments (a fault in a block, or the
+ * sweep, into a page-aligned buffer), else anything.  None of the fuzz's
+ * sessions is ever in post-copy, so nothing is read.
+ */
+static void gen_fetch(struct rdmamig_fetch *f)
+{
+	static const uint64_t lens[] = {
+		0, 1, PG - 1, PG, PG + 1, 2 * PG, 16 * PG, RDMAMIG_FETCH_MAX,
+		RDMAMIG_FETCH_MAX + PG, RDMAMIG_FETCH_MAX - 1, UINT64_MAX & ~(PG - 1),
+	};
+
+	f->flags = chance(80) ? (chance(50) ? 0 : RDMAMIG_FETCH_SWEEP) : any32();
+	if (chance(70))
+		f->addr = (uintptr_t)A.blk + rn(BLK_PAGES * PG);
+	else
+		f->addr = any64();
+	if (chance(70))
+		f->buf = (uintptr_t)A.bm;
+	else if (chance(50))
+		f->buf = place(pick_place(), 0);
+	else
+		f->buf = any64();
+	f->buf_len = chance(70) ? PICK(lens) : any64();
+	f->start = any64();
+	f->npages = any64();
+	f->remaining = any64();
 }
 
 static bool may_block_accept(int fd)
@@ -979,17 +1014,34 @@ static long fuzz_ioctl(struct ctx *c, unsigned int nr)
 		else
 			arg = any64();
 		break;
-	case 0x07: {	/* SEND_ROUND */
+	case 0x07:	/* SEND_ROUND */
+	case 0x10: {	/* OWED: the same struct, flags must be 0 */
 		struct rdmamig_round r = {};
 
 		usize = pick_size(sizeof(r), sizeof(r));
 		gen_round(s, &r);
+		if (nr == 0x10)
+			r.flags = chance(80) ? 0 : any32();
 		tmpl_start(usize, sizeof(r));
 		r.size = usize;
 		memcpy(A.tmpl, &r, sizeof(r));
 		arg = place(pl, usize);
 		break;
 	}
+	case 0x0f: {	/* FETCH */
+		struct rdmamig_fetch f = {};
+
+		usize = pick_size(sizeof(f), sizeof(f));
+		gen_fetch(&f);
+		tmpl_start(usize, sizeof(f));
+		f.size = usize;
+		memcpy(A.tmpl, &f, sizeof(f));
+		arg = place(pl, usize);
+		break;
+	}
+	case 0x11:	/* POSTCOPY_RESUME: a descriptor, often one of ours */
+		arg = chance(60) ? rn(64) : chance(50) ? (uint64_t)-1 : any64();
+		break;
 	default:	/* no argument, or a number nobody knows */
 		arg = chance(50) ? any64() : place(pl, 64);
 	}
@@ -1019,7 +1071,7 @@ static void call_ioctl(struct ctx *c, unsigned int nr)
 	ret = fuzz_ioctl(c, nr);
 	err = errno;
 	add_time(nr, t0);
-	if (nr == 0x00 || nr > 0x0d)
+	if (nr == 0x00 || nr > 0x11)
 		expect_exact(nr, ret, err, ENOTTY, "cmd %#lx", last.cmd);
 	else if (nr == 0x0a)
 		expect_exact(nr, ret, err, 0, "cmd %#lx", last.cmd);
@@ -1351,7 +1403,7 @@ TEST_F_TIMEOUT(fuzz, unknown_numbers, 120)
 	ASSERT_EQ(0, add_good_block(s));
 	n = cfg_iters / 8 + 1;
 	for (m = 0; m < ARRAY_LEN(magics); m++)
-		for (nr = 0; nr <= 0x10; nr++)
+		for (nr = 0; nr <= 0x12; nr++)
 			for (i = 0; i < n; i++) {
 				unsigned long cmd = _IOC(rn(4), magics[m], chance(90) ? nr : rn(256),
 							 rn(1U << _IOC_SIZEBITS));
@@ -1361,8 +1413,8 @@ TEST_F_TIMEOUT(fuzz, unknown_numbers, 120)
 				err = errno;
 				expect_exact(OP_MAGIC, ret, err, ENOTTY, "cmd %#lx", cmd);
 			}
-	for (nr = 0; nr <= 0x10; nr++) {
-		if (nr && nr <= 0x0d)
+	for (nr = 0; nr <= 0x12; nr++) {
+		if (nr && nr <= 0x11)
 			continue;
 		for (i = 0; i < n * 4; i++) {
 			unsigned long cmd = chance(50) ? official_cmd[nr] :
@@ -1382,7 +1434,7 @@ TEST_F_TIMEOUT(fuzz, unknown_numbers, 120)
 }
 
 /*
- * Every number 0x00..0x10 in turn, cfg_iters calls each, on a pool of
+ * Every number 0x00..0x12 in turn, cfg_iters calls each, on a pool of
  * sessions moved between none, none with blocks, listening, failed and
  * cancelled as it goes.
  */
@@ -1393,7 +1445,7 @@ TEST_F_TIMEOUT(fuzz, each_number, 300)
 	unsigned int nr;
 
 	NEED_DEV();
-	for (nr = 0; nr <= 0x10; nr++) {
+	for (nr = 0; nr <= 0x12; nr++) {
 		for (i = 0; i < cfg_iters; i++) {
 			c.s = &self->pool[rn(NPOOL)];
 			shape(_metadata, c.s);
@@ -1574,7 +1626,8 @@ static void pair_op(struct ctx *c, struct pair *p)
 	struct fs *s = chance(60) ? &p->src : &p->dst;
 	static const unsigned int nrs[] = {
 		0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x07, 0x07, 0x07, 0x08,
-		0x08, 0x09, 0x0b, 0x0b, 0x0c, 0x0c, 0x00, 0x0d, 0x0e,
+		0x08, 0x09, 0x0b, 0x0b, 0x0c, 0x0c, 0x00, 0x0d, 0x0e, 0x0f, 0x10,
+		0x11, 0x12,
 	};
 	unsigned int r = rn(100), nr;
 
@@ -1807,7 +1860,7 @@ static void *thr_main(void *arg)
 	struct ctx c = { .max_connects = 2 };
 	static const unsigned int nrs[] = {
 		0x01, 0x02, 0x03, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a,
-		0x0b, 0x0c, 0x0c, 0x0d, 0x0e,
+		0x0b, 0x0c, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12,
 	};
 	unsigned long i;
 	struct fs *s;

@@ -8,6 +8,15 @@
  * sessions of this VM to each other over rxe at $RDMAMIG_LOCAL_ADDR (the
  * destination in a forked child reporting over a pipe); they are
  * skipped without that address.
+ *
+ * Post-copy's calls (RDMAMIG_CAP_POSTCOPY): SEND_ROUND with
+ * RDMAMIG_ROUND_POSTCOPY and RDMAMIG_IOC_POSTCOPY refused without the
+ * capability negotiated (EOPNOTSUPP, either end's doing) and the session
+ * still migrating; RDMAMIG_IOC_FETCH and RDMAMIG_IOC_OWED on a source,
+ * on a destination before the switch (ENOTCONN), with bad arguments
+ * (EINVAL, EFAULT, ENOENT) in post-copy, and after completion.  The
+ * destination here places what it fetches with memcpy(): the userfaultfd
+ * side is postcopy_test.sh's, through rdmamig-vmm.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -444,6 +453,52 @@ TEST_F(dev, rounds_before_connect)
 	}
 }
 
+/*
+ * Post-copy's calls on a session that never connected: the argument
+ * checks first (EINVAL), then ENOTCONN; nothing changes.
+ */
+TEST_F(dev, postcopy_calls_before_connect)
+{
+	uint64_t bitmap = 1, owed[1];
+	struct rdmamig_round r = {
+		.size = sizeof(r), .flags = RDMAMIG_ROUND_POSTCOPY, .block = 0,
+		.npages = 1, .bitmap = (uintptr_t)&bitmap,
+	};
+	struct rdmamig_round o = {
+		.size = sizeof(o), .block = 0, .npages = 4, .bitmap = (uintptr_t)owed,
+	};
+	struct rdmamig_fetch f = {
+		.size = sizeof(f), .addr = (uintptr_t)self->mem,
+		.buf = (uintptr_t)self->mem + 8 * PG, .buf_len = 4 * PG,
+	};
+	struct snapshot s;
+
+	ASSERT_EQ(0, add_block(self->fd, self->mem, 4 * PG, "a", NULL));
+	snap(self->fd, &s);
+	EXPECT_EQ(-1, ioctl(self->fd, RDMAMIG_IOC_SEND_ROUND, &r));
+	EXPECT_EQ(ENOTCONN, errno);
+	EXPECT_EQ(-1, ioctl(self->fd, RDMAMIG_IOC_POSTCOPY));
+	EXPECT_EQ(ENOTCONN, errno);
+	EXPECT_EQ(-1, ioctl(self->fd, RDMAMIG_IOC_FETCH, &f));
+	EXPECT_EQ(ENOTCONN, errno);
+	f.flags = RDMAMIG_FETCH_SWEEP;
+	EXPECT_EQ(-1, ioctl(self->fd, RDMAMIG_IOC_FETCH, &f));
+	EXPECT_EQ(ENOTCONN, errno);
+	EXPECT_EQ(-1, ioctl(self->fd, RDMAMIG_IOC_OWED, &o));
+	EXPECT_EQ(ENOTCONN, errno);
+	/* Bad arguments are refused as such, in any state. */
+	f.flags = RDMAMIG_FETCH_SWEEP << 1;
+	EXPECT_EQ(-1, ioctl(self->fd, RDMAMIG_IOC_FETCH, &f));
+	EXPECT_EQ(EINVAL, errno);
+	o.flags = 1;
+	EXPECT_EQ(-1, ioctl(self->fd, RDMAMIG_IOC_OWED, &o));
+	EXPECT_EQ(EINVAL, errno);
+	r.flags |= RDMAMIG_ROUND_FINAL;
+	EXPECT_EQ(-1, ioctl(self->fd, RDMAMIG_IOC_SEND_ROUND, &r));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_TRUE(unchanged(self->fd, &s));
+}
+
 TEST_F(dev, connect_bad_host)
 {
 	static const char *const hosts[] = {
@@ -597,6 +652,79 @@ TEST_F(net, wait_event_nonblock_nothing_pending)
 enum dest_then {
 	DEST_FOLLOW,		/* wait for COMPLETED/FAILED, check the data */
 	DEST_CLOSE,		/* close the fd close_ms after ACCEPT */
+	DEST_POSTCOPY,		/* post-copy's calls, then fetch it all */
+};
+
+/*
+ * The post-copy tests' pages: the source re-writes these (with seed + 1)
+ * after the bulk round and owes them: pages 3, 100-131, 600 and 1023 of a
+ * 4 MiB block, in three of its four 1 MiB chunks.  Page 0 is never owed.
+ */
+#define PC_LEN		(4 * MIB)
+#define PC_FAULT	100	/* the first page of the 32-page run */
+#define PC_OWED		35
+
+/* The module's post-copy fault window in pages; 0 if it cannot be read. */
+static uint64_t module_fault_window(void)
+{
+	FILE *f = fopen("/sys/module/rdmamig/parameters/fault_window", "r");
+	unsigned int w = 0;
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%u", &w) != 1)
+		w = 0;
+	fclose(f);
+	/* The fault is at the start of a 32-page run of owed pages. */
+	return w > 32 ? 32 : w;
+}
+
+static bool bit_set_in(const uint64_t *map, uint64_t i)
+{
+	return map[i / 64] >> (i % 64) & 1;
+}
+
+static bool pc_owed_page(uint64_t pg)
+{
+	return pg == 3 || (pg >= PC_FAULT && pg < PC_FAULT + 32) || pg == 600 ||
+	       pg == 1023;
+}
+
+/* The source's memory at the switch: what the destination must hold. */
+static uint64_t pc_bad_pages(const uint8_t *mem, uint64_t seed)
+{
+	uint64_t bad = 0, pg, i;
+	const uint64_t *w;
+
+	for (pg = 0; pg < PC_LEN / PG; pg++) {
+		w = (const uint64_t *)(mem + pg * PG);
+		for (i = 0; i < PG / 8; i++) {
+			if (w[i] != pattern(pc_owed_page(pg) ? seed + 1 : seed,
+					    pg * PG / 8 + i)) {
+				bad++;
+				break;
+			}
+		}
+	}
+	return bad;
+}
+
+/* What the destination child saw of post-copy (DEST_POSTCOPY). */
+struct pc_report {
+	int before_fetch, before_owed;	/* errnos before the switch */
+	uint64_t ev_pages;		/* RDMAMIG_EVENT_POSTCOPY */
+	uint64_t owed;			/* bits OWED set */
+	int owed_ok;			/* ... exactly the pages owed */
+	int e_owed_flags, e_owed_reserved, e_owed_range;
+	int e_flags, e_flags_high, e_misaligned, e_len_odd, e_len_zero,
+	    e_len_big, e_outside, e_not_owed, e_postcopy, e_send_round;
+	uint64_t fault_npages, fault_start_ok, refetch_npages;
+	uint64_t sweep_pages, sweep_calls;
+	int sweep_err;
+	uint64_t after_npages, after_remaining, after_fault_npages;
+	int after_ret, after_fault_ret;
+	uint32_t state_after;
+	struct rdmamig_stats st;	/* after completion (reason cut) */
 };
 
 struct dest_cfg {
@@ -624,6 +752,7 @@ struct dest_msg {
 	uint64_t bad_pages;
 	int state_ok;		/* device state as expected, then EOF */
 	char reason[RDMAMIG_REASON_MAX];
+	struct pc_report pc;	/* DEST_POSTCOPY */
 };
 
 static void report(int wfd, int fd, struct dest_msg *m, int op, int ret)
@@ -675,6 +804,178 @@ static void dest_follow(int fd, const struct dest_cfg *c, void *mem,
 	m->bad_pages = bad_pages(mem, c->len, c->seed, c->zero_page);
 }
 
+static int errno_of(int ret)
+{
+	return ret ? errno : 0;
+}
+
+static int fetch(int fd, uint32_t flags, uint64_t addr, void *buf, uint64_t len,
+		 struct rdmamig_fetch *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->size = sizeof(*f);
+	f->flags = flags;
+	f->addr = addr;
+	f->buf = (uintptr_t)buf;
+	f->buf_len = len;
+	return ioctl(fd, RDMAMIG_IOC_FETCH, f);
+}
+
+static int owed_of(int fd, uint32_t flags, uint32_t reserved, uint64_t first,
+		   uint64_t npages, uint64_t *bitmap)
+{
+	struct rdmamig_round r = {
+		.size = sizeof(r), .flags = flags, .reserved = reserved, .block = 0,
+		.first_page = first, .npages = npages, .bitmap = (uintptr_t)bitmap,
+	};
+
+	return ioctl(fd, RDMAMIG_IOC_OWED, &r);
+}
+
+/*
+ * DEST_POSTCOPY, after ACCEPT: FETCH and OWED before the switch; at the
+ * switch, every bad argument; one fault and its window; the sweep to its
+ * end (placing with memcpy); completion; the calls after it.
+ */
+static void dest_postcopy(int fd, const struct dest_cfg *c, uint8_t *mem,
+			  struct dest_msg *m)
+{
+	static uint64_t owed[PC_LEN / PG / 64];
+	struct pc_report *p = &m->pc;
+	uint8_t *buf = map_pages(RDMAMIG_FETCH_MAX / PG + 1);
+	struct rdmamig_event ev;
+	struct rdmamig_fetch f;
+	char sbuf[256];
+	size_t got = 0, want = c->state ? strlen(c->state) : 0;
+	uint64_t pg;
+	ssize_t n;
+	int ret;
+
+	if (!buf) {
+		m->ret = -1;
+		m->err = ENOMEM;
+		return;
+	}
+	p->before_fetch = errno_of(fetch(fd, 0, (uintptr_t)mem, buf, PG, &f));
+	p->before_owed = errno_of(owed_of(fd, 0, 0, 0, PC_LEN / PG, owed));
+
+	/* Rounds, then the switch. */
+	for (;;) {
+		memset(&ev, 0, sizeof(ev));
+		ev.size = sizeof(ev);
+		if (ioctl(fd, RDMAMIG_IOC_WAIT_EVENT, &ev)) {
+			m->ret = -1;
+			m->err = errno;
+			return;
+		}
+		if (ev.type == RDMAMIG_EVENT_POSTCOPY ||
+		    ev.type == RDMAMIG_EVENT_COMPLETED ||
+		    ev.type == RDMAMIG_EVENT_FAILED)
+			break;
+	}
+	m->event = ev.type;
+	m->ev_error = ev.error;
+	if (ev.type != RDMAMIG_EVENT_POSTCOPY)
+		return;
+	p->ev_pages = ev.pages;
+	/* The device state before the switch, and its end. */
+	while ((n = read(fd, sbuf + got, sizeof(sbuf) - got)) > 0)
+		got += n;
+	m->state_ok = n == 0 && got == want && !memcmp(sbuf, c->state, want);
+
+	p->e_owed_flags = errno_of(owed_of(fd, 1, 0, 0, PC_LEN / PG, owed));
+	p->e_owed_reserved = errno_of(owed_of(fd, 0, 1, 0, PC_LEN / PG, owed));
+	p->e_owed_range = errno_of(owed_of(fd, 0, 0, 1, PC_LEN / PG, owed));
+	memset(owed, 0, sizeof(owed));
+	ret = owed_of(fd, 0, 0, 0, PC_LEN / PG, owed);
+	p->owed_ok = !ret;
+	for (pg = 0; !ret && pg < PC_LEN / PG; pg++) {
+		if (bit_set_in(owed, pg))
+			p->owed++;
+		if (bit_set_in(owed, pg) != pc_owed_page(pg))
+			p->owed_ok = 0;
+	}
+
+	p->e_flags = errno_of(fetch(fd, RDMAMIG_FETCH_SWEEP << 1,
+				    (uintptr_t)mem + PC_FAULT * PG, buf, PG, &f));
+	p->e_flags_high = errno_of(fetch(fd, RDMAMIG_FETCH_SWEEP | 1U << 31, 0,
+					 buf, PG, &f));
+	p->e_misaligned = errno_of(fetch(fd, 0, (uintptr_t)mem + PC_FAULT * PG,
+					 buf + 8, PG, &f));
+	p->e_len_odd = errno_of(fetch(fd, 0, (uintptr_t)mem + PC_FAULT * PG, buf,
+				      PG + 512, &f));
+	p->e_len_zero = errno_of(fetch(fd, RDMAMIG_FETCH_SWEEP, 0, buf, 0, &f));
+	p->e_len_big = errno_of(fetch(fd, RDMAMIG_FETCH_SWEEP, 0, buf,
+				      RDMAMIG_FETCH_MAX + PG, &f));
+	/* The staging buffer is no RAM block. */
+	p->e_outside = errno_of(fetch(fd, 0, (uintptr_t)buf, buf, PG, &f));
+	p->e_not_owed = errno_of(fetch(fd, 0, (uintptr_t)mem, buf, PG, &f));
+	p->e_postcopy = errno_of(ioctl(fd, RDMAMIG_IOC_POSTCOPY));
+	{
+		uint64_t one = 1;
+		struct rdmamig_round r = {
+			.size = sizeof(r), .flags = RDMAMIG_ROUND_POSTCOPY,
+			.npages = 1, .bitmap = (uintptr_t)&one,
+		};
+
+		p->e_send_round = errno_of(ioctl(fd, RDMAMIG_IOC_SEND_ROUND, &r));
+	}
+
+	/* A fault in the middle of the 32-page run: its window comes along. */
+	if (!fetch(fd, 0, (uintptr_t)mem + PC_FAULT * PG + 123, buf,
+		   RDMAMIG_FETCH_MAX, &f)) {
+		p->fault_npages = f.npages;
+		p->fault_start_ok = f.start == (uintptr_t)mem + PC_FAULT * PG;
+		if (p->fault_start_ok && f.npages <= 32)
+			memcpy(mem + PC_FAULT * PG, buf, f.npages * PG);
+	}
+	/* Fetched already: nothing to place. */
+	p->refetch_npages = fetch(fd, 0, (uintptr_t)mem + PC_FAULT * PG, buf, PG, &f) ?
+			    UINT64_MAX : f.npages;
+
+	for (;;) {
+		if (fetch(fd, RDMAMIG_FETCH_SWEEP, 0, buf, RDMAMIG_FETCH_MAX, &f)) {
+			p->sweep_err = errno;
+			break;
+		}
+		p->sweep_calls++;
+		if (!f.npages && !f.remaining)
+			break;
+		if (!f.npages || f.start < (uintptr_t)mem ||
+		    f.start + f.npages * PG > (uintptr_t)mem + PC_LEN) {
+			p->sweep_err = EDOM;	/* npages 0 with pages left */
+			break;
+		}
+		memcpy((void *)(uintptr_t)f.start, buf, f.npages * PG);
+		p->sweep_pages += f.npages;
+	}
+
+	for (;;) {
+		memset(&ev, 0, sizeof(ev));
+		ev.size = sizeof(ev);
+		if (ioctl(fd, RDMAMIG_IOC_WAIT_EVENT, &ev)) {
+			m->ret = -1;
+			m->err = errno;
+			return;
+		}
+		if (ev.type == RDMAMIG_EVENT_COMPLETED || ev.type == RDMAMIG_EVENT_FAILED)
+			break;
+	}
+	m->event = ev.type;
+	m->ev_error = ev.error;
+
+	/* After completion: nothing left, for a sweep or a fault. */
+	p->after_ret = errno_of(fetch(fd, RDMAMIG_FETCH_SWEEP, 0, buf, PG, &f));
+	p->after_npages = f.npages;
+	p->after_remaining = f.remaining;
+	p->after_fault_ret = errno_of(fetch(fd, 0, (uintptr_t)mem + 600 * PG, buf, PG, &f));
+	p->after_fault_npages = f.npages;
+	get_stats(fd, &p->st);
+	p->state_after = p->st.state;
+	m->bad_pages = pc_bad_pages(mem, c->seed);
+	munmap(buf, RDMAMIG_FETCH_MAX + PG);
+}
+
 static int dest_main(const struct dest_cfg *c, int wfd)
 {
 	struct rlimit rl = { .rlim_cur = MIB, .rlim_max = MIB };
@@ -717,6 +1018,12 @@ static int dest_main(const struct dest_cfg *c, int wfd)
 		usleep(c->close_ms * 1000);
 		close(fd);
 		report(wfd, -1, &m, MSG_END, 0);
+		return 0;
+	}
+	if (c->then == DEST_POSTCOPY) {
+		dest_postcopy(fd, c, mem, &m);
+		report(wfd, fd, &m, MSG_END, m.ret);
+		close(fd);
 		return 0;
 	}
 	dest_follow(fd, c, mem, &m);
@@ -1074,6 +1381,296 @@ TEST_F_TIMEOUT(net, close_dest_mid_round, 60)
 	/* And the session stays failed. */
 	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_COMPLETE));
 	close(fd);
+}
+
+/* ---- post-copy ------------------------------------------------------------ */
+
+/*
+ * Post-copy not negotiated: SEND_ROUND(RDMAMIG_ROUND_POSTCOPY) and
+ * RDMAMIG_IOC_POSTCOPY give EOPNOTSUPP and change nothing; the session
+ * then migrates as pre-copy, verified.  @src_caps/@dst_caps: what each
+ * end asks for or allows.
+ */
+static void postcopy_refused(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(net) *self, uint64_t src_caps,
+			     uint64_t dst_caps)
+{
+	const uint64_t len = 4 * MIB, npages = len / PG;
+	const char *state = "device state of a migration without post-copy";
+	struct dest_cfg c = {
+		.caps = dst_caps, .len = len, .accept_ms = 15000,
+		.then = DEST_FOLLOW, .seed = 77, .zero_page = -1, .state = state,
+	};
+	uint64_t bitmap[npages / 64];
+	struct rdmamig_stats st;
+	struct dest_msg m;
+	struct snapshot s;
+	uint8_t *mem;
+	int fd;
+
+	start_dest(_metadata, self, &c);
+	DEST_LISTENING(m);
+	fd = source_open(src_caps, len, (void **)&mem);
+	ASSERT_LE(0, fd);
+	fill(mem, len, c.seed);
+	ASSERT_EQ(0, source_connect(fd, self->addr, m.port))
+		TH_LOG("CONNECT: %s", strerror(errno));
+	ASSERT_EQ(0, dest_report(self, &m, 20000));
+	ASSERT_EQ(0, m.ret) TH_LOG("ACCEPT: %s (%s)", strerror(m.err), m.reason);
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(0ULL, st.caps & RDMAMIG_CAP_POSTCOPY);
+	EXPECT_EQ(0ULL, m.caps & RDMAMIG_CAP_POSTCOPY);
+
+	memset(bitmap, 0xff, sizeof(bitmap));
+	snap(fd, &s);
+	EXPECT_EQ(-1, send_all(fd, npages, RDMAMIG_ROUND_POSTCOPY, bitmap));
+	EXPECT_EQ(EOPNOTSUPP, errno) TH_LOG("SEND_ROUND(POSTCOPY): %s", strerror(errno));
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_POSTCOPY));
+	EXPECT_EQ(EOPNOTSUPP, errno) TH_LOG("POSTCOPY: %s", strerror(errno));
+	EXPECT_TRUE(unchanged(fd, &s));
+
+	ASSERT_EQ(0, send_all(fd, npages, RDMAMIG_ROUND_FINAL, bitmap))
+		TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, ioctl(fd, RDMAMIG_IOC_END_ROUND)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ((ssize_t)strlen(state), write(fd, state, strlen(state)));
+	ASSERT_EQ(0, ioctl(fd, RDMAMIG_IOC_COMPLETE)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ((uint32_t)RDMAMIG_STATE_COMPLETED, st.state);
+	EXPECT_EQ(0ULL, st.postcopy_owed);
+	close(fd);
+
+	ASSERT_EQ(0, dest_report(self, &m, 20000)) TH_LOG("destination hangs");
+	EXPECT_EQ((uint32_t)RDMAMIG_EVENT_COMPLETED, m.event)
+		TH_LOG("event %u error %d (%s)", m.event, m.ev_error, m.reason);
+	EXPECT_EQ(0ULL, m.bad_pages);
+	EXPECT_TRUE(m.state_ok);
+}
+
+/* The source does not ask for post-copy; the destination would allow it. */
+TEST_F_TIMEOUT(net, postcopy_not_wanted, 90)
+{
+	NEED_NET();
+	postcopy_refused(_metadata, self, 0, RDMAMIG_CAP_POSTCOPY);
+}
+
+/* The source asks; the destination does not allow it (as an older one). */
+TEST_F_TIMEOUT(net, postcopy_not_allowed, 90)
+{
+	NEED_NET();
+	postcopy_refused(_metadata, self, RDMAMIG_CAP_POSTCOPY, 0);
+}
+
+/*
+ * A post-copy migration of 4 MiB and every call that must fail on the
+ * way: on the source (FETCH, OWED: ENOTCONN; SEND_ROUND(POSTCOPY) inside
+ * an open round: EBUSY; with FINAL: EINVAL; POSTCOPY twice: ENOTCONN),
+ * on the destination before the switch (ENOTCONN) and in post-copy (see
+ * dest_postcopy()).  A bulk round, then the source re-writes the pages
+ * pc_owed_page() names and owes them; the destination fetches one fault's
+ * window and sweeps the rest, and holds the source's memory in the end.
+ */
+TEST_F_TIMEOUT(net, postcopy_calls, 120)
+{
+	const uint64_t npages = PC_LEN / PG;
+	const char *state = "device state up to the post-copy switch";
+	struct dest_cfg c = {
+		.caps = RDMAMIG_CAP_POSTCOPY, .len = PC_LEN, .accept_ms = 15000,
+		.then = DEST_POSTCOPY, .seed = 99, .state = state,
+	};
+	static uint64_t bitmap[PC_LEN / PG / 64], owed[PC_LEN / PG / 64];
+	uint8_t *mem, *buf = map_pages(4);
+	const struct pc_report *p;
+	struct rdmamig_stats st;
+	struct rdmamig_fetch f;
+	uint64_t window;
+	struct rdmamig_round o = {
+		.size = sizeof(o), .npages = npages, .bitmap = (uintptr_t)owed,
+	};
+	struct dest_msg m;
+	uint64_t pg;
+	int fd;
+
+	NEED_NET();
+	ASSERT_NE(NULL, buf);
+	start_dest(_metadata, self, &c);
+	DEST_LISTENING(m);
+	fd = source_open(RDMAMIG_CAP_POSTCOPY, PC_LEN, (void **)&mem);
+	ASSERT_LE(0, fd);
+	fill(mem, PC_LEN, c.seed);
+	ASSERT_EQ(0, source_connect(fd, self->addr, m.port))
+		TH_LOG("CONNECT: %s", strerror(errno));
+	ASSERT_EQ(0, dest_report(self, &m, 20000));
+	ASSERT_EQ(0, m.ret) TH_LOG("ACCEPT: %s (%s)", strerror(m.err), m.reason);
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(RDMAMIG_CAP_POSTCOPY, st.caps & RDMAMIG_CAP_POSTCOPY);
+	EXPECT_EQ(RDMAMIG_CAP_POSTCOPY, m.caps & RDMAMIG_CAP_POSTCOPY);
+
+	/* A source neither fetches nor is owed. */
+	memset(&f, 0, sizeof(f));
+	f.size = sizeof(f);
+	f.addr = (uintptr_t)mem;
+	f.buf = (uintptr_t)buf;
+	f.buf_len = PG;
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_FETCH, &f));
+	EXPECT_EQ(ENOTCONN, errno) TH_LOG("FETCH on a source: %s", strerror(errno));
+	f.flags = RDMAMIG_FETCH_SWEEP;
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_FETCH, &f));
+	EXPECT_EQ(ENOTCONN, errno) TH_LOG("FETCH (sweep) on a source: %s", strerror(errno));
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_OWED, &o));
+	EXPECT_EQ(ENOTCONN, errno) TH_LOG("OWED on a source: %s", strerror(errno));
+
+	/* The bulk round; inside it, no post-copy. */
+	memset(bitmap, 0xff, sizeof(bitmap));
+	ASSERT_EQ(0, send_all(fd, npages, 0, bitmap)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(-1, send_all(fd, npages, RDMAMIG_ROUND_POSTCOPY, bitmap));
+	EXPECT_EQ(EBUSY, errno) TH_LOG("SEND_ROUND(POSTCOPY) in a round: %s",
+				       strerror(errno));
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_POSTCOPY));
+	EXPECT_EQ(EBUSY, errno) TH_LOG("POSTCOPY in a round: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(fd, RDMAMIG_IOC_END_ROUND)) TH_LOG("%s", strerror(errno));
+
+	/* The guest re-writes the owed pages, then stops. */
+	memset(bitmap, 0, sizeof(bitmap));
+	for (pg = 0; pg < npages; pg++) {
+		if (!pc_owed_page(pg))
+			continue;
+		for (uint64_t i = 0; i < PG / 8; i++)
+			((uint64_t *)(mem + pg * PG))[i] = pattern(c.seed + 1, pg * PG / 8 + i);
+		bitmap[pg / 64] |= 1ULL << (pg % 64);
+	}
+	EXPECT_EQ(-1, send_all(fd, npages, RDMAMIG_ROUND_POSTCOPY | RDMAMIG_ROUND_FINAL,
+			       bitmap));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("SEND_ROUND(POSTCOPY | FINAL): %s", strerror(errno));
+	ASSERT_EQ(0, send_all(fd, npages, RDMAMIG_ROUND_POSTCOPY, bitmap))
+		TH_LOG("SEND_ROUND(POSTCOPY): %s", strerror(errno));
+	ASSERT_EQ((ssize_t)strlen(state), write(fd, state, strlen(state)));
+	ASSERT_EQ(0, ioctl(fd, RDMAMIG_IOC_POSTCOPY)) TH_LOG("POSTCOPY: %s", strerror(errno));
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_POSTCOPY));
+	EXPECT_EQ(ENOTCONN, errno) TH_LOG("POSTCOPY twice: %s", strerror(errno));
+	EXPECT_EQ(-1, write(fd, "x", 1));
+	EXPECT_EQ(ENOTCONN, errno) TH_LOG("device state after the switch: %s",
+					  strerror(errno));
+	ASSERT_EQ(0, ioctl(fd, RDMAMIG_IOC_COMPLETE)) TH_LOG("COMPLETE: %s", strerror(errno));
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ((uint32_t)RDMAMIG_STATE_COMPLETED, st.state);
+	EXPECT_EQ((uint64_t)PC_OWED, (uint64_t)st.postcopy_owed);
+	TH_LOG("source: owed %llu, postcopy_ms %llu, reason \"%s\"",
+	       (unsigned long long)st.postcopy_owed,
+	       (unsigned long long)st.postcopy_ms, st.reason);
+	close(fd);
+
+	ASSERT_EQ(0, dest_report(self, &m, 30000)) TH_LOG("destination hangs");
+	p = &m.pc;
+	window = module_fault_window();
+	ASSERT_LT(0ULL, window) TH_LOG("no module parameter fault_window");
+	EXPECT_EQ((uint32_t)RDMAMIG_EVENT_COMPLETED, m.event)
+		TH_LOG("event %u error %d (%s)", m.event, m.ev_error, m.reason);
+	EXPECT_EQ(ENOTCONN, p->before_fetch) TH_LOG("FETCH before the switch: %s",
+						    strerror(p->before_fetch));
+	EXPECT_EQ(ENOTCONN, p->before_owed) TH_LOG("OWED before the switch: %s",
+						   strerror(p->before_owed));
+	EXPECT_EQ((uint64_t)PC_OWED, p->ev_pages);
+	EXPECT_EQ((uint64_t)PC_OWED, p->owed);
+	EXPECT_TRUE(p->owed_ok) TH_LOG("OWED's bitmap is not the pages owed");
+	EXPECT_TRUE(m.state_ok) TH_LOG("device state before the switch");
+	EXPECT_EQ(EINVAL, p->e_owed_flags) TH_LOG("OWED flags 1: %s", strerror(p->e_owed_flags));
+	EXPECT_EQ(EINVAL, p->e_owed_reserved);
+	EXPECT_EQ(EINVAL, p->e_owed_range) TH_LOG("OWED past the block: %s",
+						 strerror(p->e_owed_range));
+	EXPECT_EQ(EINVAL, p->e_flags) TH_LOG("FETCH unknown flag: %s", strerror(p->e_flags));
+	EXPECT_EQ(EINVAL, p->e_flags_high);
+	EXPECT_EQ(EINVAL, p->e_misaligned) TH_LOG("FETCH misaligned buf: %s",
+						 strerror(p->e_misaligned));
+	EXPECT_EQ(EINVAL, p->e_len_odd);
+	EXPECT_EQ(EINVAL, p->e_len_zero);
+	EXPECT_EQ(EINVAL, p->e_len_big);
+	EXPECT_EQ(EFAULT, p->e_outside) TH_LOG("FETCH outside the blocks: %s",
+					       strerror(p->e_outside));
+	EXPECT_EQ(ENOENT, p->e_not_owed) TH_LOG("FETCH of a page never owed: %s",
+						strerror(p->e_not_owed));
+	EXPECT_EQ(ENOTCONN, p->e_postcopy) TH_LOG("POSTCOPY on a destination: %s",
+						  strerror(p->e_postcopy));
+	EXPECT_EQ(ENOTCONN, p->e_send_round) TH_LOG("SEND_ROUND(POSTCOPY) on a destination: %s",
+						    strerror(p->e_send_round));
+	/* The fault's page and the owed pages after it, fault_window of them. */
+	EXPECT_TRUE(p->fault_start_ok);
+	EXPECT_EQ(window, p->fault_npages);
+	EXPECT_EQ(0ULL, p->refetch_npages);
+	EXPECT_EQ(0, p->sweep_err) TH_LOG("sweep: %s", strerror(p->sweep_err));
+	EXPECT_EQ((uint64_t)PC_OWED - window, p->sweep_pages);
+	EXPECT_EQ(0, p->after_ret) TH_LOG("sweep after completion: %s", strerror(p->after_ret));
+	EXPECT_EQ(0ULL, p->after_npages);
+	EXPECT_EQ(0ULL, p->after_remaining);
+	EXPECT_EQ(0, p->after_fault_ret);
+	EXPECT_EQ(0ULL, p->after_fault_npages);
+	EXPECT_EQ((uint32_t)RDMAMIG_STATE_COMPLETED, p->state_after);
+	EXPECT_EQ((uint64_t)PC_OWED, (uint64_t)p->st.postcopy_owed);
+	EXPECT_EQ(1ULL, (uint64_t)p->st.postcopy_faults);
+	EXPECT_EQ(window, (uint64_t)p->st.postcopy_fault_pages);
+	EXPECT_EQ((uint64_t)PC_OWED - window, (uint64_t)p->st.postcopy_sweep_pages);
+	EXPECT_EQ(0ULL, (uint64_t)p->st.postcopy_fetched_twice);
+	EXPECT_LT(0ULL, (uint64_t)p->st.fault_us_p50);
+	EXPECT_LE(p->st.fault_us_p50, p->st.fault_us_p99);
+	EXPECT_LE(p->st.fault_us_p99, p->st.fault_us_max);
+	TH_LOG("destination: %llu sweep calls; fault service p50 %llu p99 %llu max %llu us",
+	       (unsigned long long)p->sweep_calls, (unsigned long long)p->st.fault_us_p50,
+	       (unsigned long long)p->st.fault_us_p99, (unsigned long long)p->st.fault_us_max);
+	EXPECT_EQ(0ULL, m.bad_pages);
+}
+
+/*
+ * The switch with nothing owed (the last round left nothing dirty): the
+ * destination gets RDMAMIG_EVENT_POSTCOPY with 0 pages, then COMPLETED
+ * at once; the source's COMPLETE returns.
+ */
+TEST_F_TIMEOUT(net, postcopy_nothing_owed, 90)
+{
+	const uint64_t npages = PC_LEN / PG;
+	const char *state = "device state, nothing owed";
+	struct dest_cfg c = {
+		.caps = RDMAMIG_CAP_POSTCOPY, .len = PC_LEN, .accept_ms = 15000,
+		.then = DEST_POSTCOPY, .seed = 5, .state = state,
+	};
+	static uint64_t bitmap[PC_LEN / PG / 64];
+	struct rdmamig_stats st;
+	struct dest_msg m;
+	uint8_t *mem;
+	uint64_t pg;
+	int fd;
+
+	NEED_NET();
+	start_dest(_metadata, self, &c);
+	DEST_LISTENING(m);
+	fd = source_open(RDMAMIG_CAP_POSTCOPY, PC_LEN, (void **)&mem);
+	ASSERT_LE(0, fd);
+	/* What pc_bad_pages() expects, sent in the one round. */
+	for (pg = 0; pg < npages; pg++)
+		for (uint64_t i = 0; i < PG / 8; i++)
+			((uint64_t *)(mem + pg * PG))[i] =
+				pattern(pc_owed_page(pg) ? c.seed + 1 : c.seed, pg * PG / 8 + i);
+	ASSERT_EQ(0, source_connect(fd, self->addr, m.port))
+		TH_LOG("CONNECT: %s", strerror(errno));
+	ASSERT_EQ(0, dest_report(self, &m, 20000));
+	ASSERT_EQ(0, m.ret) TH_LOG("ACCEPT: %s (%s)", strerror(m.err), m.reason);
+	memset(bitmap, 0xff, sizeof(bitmap));
+	ASSERT_EQ(0, send_all(fd, npages, 0, bitmap)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, ioctl(fd, RDMAMIG_IOC_END_ROUND)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ((ssize_t)strlen(state), write(fd, state, strlen(state)));
+	ASSERT_EQ(0, ioctl(fd, RDMAMIG_IOC_POSTCOPY)) TH_LOG("POSTCOPY: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(fd, RDMAMIG_IOC_COMPLETE)) TH_LOG("COMPLETE: %s", strerror(errno));
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ((uint32_t)RDMAMIG_STATE_COMPLETED, st.state);
+	EXPECT_EQ(0ULL, st.postcopy_owed);
+	close(fd);
+
+	ASSERT_EQ(0, dest_report(self, &m, 30000)) TH_LOG("destination hangs");
+	EXPECT_EQ((uint32_t)RDMAMIG_EVENT_COMPLETED, m.event)
+		TH_LOG("event %u error %d (%s)", m.event, m.ev_error, m.reason);
+	EXPECT_EQ(0ULL, m.pc.ev_pages);
+	EXPECT_TRUE(m.state_ok);
+	EXPECT_EQ(0ULL, m.pc.sweep_pages);
+	EXPECT_EQ(0ULL, (uint64_t)m.pc.st.postcopy_owed);
+	EXPECT_EQ(0ULL, m.bad_pages);
 }
 
 /* ---- source pins: accounted, bounded, released; signals ---------------- */

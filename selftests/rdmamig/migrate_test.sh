@@ -17,6 +17,14 @@
 #   3. the same as 1 with sparse registration (module parameter sparse=1
 #      on the source, which then offers CAP_SPARSE; the destination's
 #      decides whether it is granted, so in pair it is set there too)
+#   5. pull (--pull at both ends, RDMAMIG_CAP_PULL): the same as 1, but
+#      every round read by the destination with RDMA READ from pages the
+#      source registered; the destination registers nothing
+#   6. pull asked by both ends together with pin-all, to a prefilled
+#      destination: pull is granted, pin-all is not (pull registers on
+#      the source, window by window), every zero page cleared
+#   7. pull asked by the source only (a destination that does not allow
+#      it, as an old one): the source writes, as in 1
 #   4. 64 MiB at --max-bandwidth 20 MB/s: the bulk round's throughput
 #      (stats.throughput) within 5% of it (with a lower limit when the
 #      guests cannot reach 25 MB/s without one); never above it, and
@@ -27,7 +35,8 @@
 # topology: the destination runs on the peer VM ($RDMAMIG_PEER --bg/--wait)
 # and the source connects to $RDMAMIG_PEER_ADDR.
 #
-# RDMAMIG_MIGRATE_CASES="dynamic pinall sparse bandwidth" picks cases (the rest
+# RDMAMIG_MIGRATE_CASES="dynamic pinall sparse pull pullpin pullold bandwidth"
+# picks cases (the rest
 # are skipped); RDMAMIG_VMM names another VMM binary.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/vmm_lib.sh"
@@ -62,7 +71,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-ktap_plan 8
+ktap_plan 14
 diag "topology $topology, vmm $VMM"
 
 # Pinning (--pin-all, and dynamic mode's registrations) counts against
@@ -120,13 +129,13 @@ migrated()
 	return $ok
 }
 
-# stats_add_up NAME PIN-ALL(0|1) SPARSE(0|1) FRESH(0|1): the source's
-# counters against the pages it put in its bitmaps, and the destination's
-# against the source's.
-stats_add_up()
+# pages_add_up NAME: the source's counters against the pages it put in
+# its bitmaps, the destination's against the source's, and each end
+# authenticated by the other; sets scaps and dcaps, the negotiated caps.
+pages_add_up()
 {
-	local name=$1 pin=$2 sparse=$3 fresh=$4 s=$tmp/$1.src d=$tmp/$1.dst ok=0
-	local pages zero dirty bytes rounds dpages dzero scaps dcaps
+	local name=$1 s=$tmp/$1.src d=$tmp/$1.dst ok=0
+	local pages zero dirty bytes rounds dpages dzero
 	pages=$(jget "$s" .pages)
 	zero=$(jget "$s" .zero_pages)
 	dirty=$(jget "$s" .pages_dirty)
@@ -152,11 +161,21 @@ stats_add_up()
 	[ "$rounds" = 4 ] || { diag "$name: $rounds rounds, not 4"; ok=1; }
 	[ "$dpages" = "$pages" ] && [ "$dzero" = "$zero" ] ||
 		{ diag "$name: destination counted other pages"; ok=1; }
-	[ $((scaps & 1)) = "$pin" ] && [ $((dcaps & 1)) = "$pin" ] ||
-		{ diag "$name: negotiated caps $scaps/$dcaps, pin-all wanted: $pin"; ok=1; }
 	# RDMAMIG_CAP_AUTH: each end proved the testbed's secret to the other.
 	[ $((scaps & 2)) = 2 ] && [ $((dcaps & 2)) = 2 ] ||
 		{ diag "$name: caps $scaps/$dcaps: peer not authenticated"; ok=1; }
+	return $ok
+}
+
+# stats_add_up NAME PIN-ALL(0|1) SPARSE(0|1) FRESH(0|1): pages_add_up,
+# the capabilities negotiated, and the checks of a push migration.
+stats_add_up()
+{
+	local name=$1 pin=$2 sparse=$3 fresh=$4 ok=0 scaps dcaps
+	pages_add_up "$name" || ok=1
+	[[ "$scaps$dcaps" =~ ^[0-9]+$ ]] || return 1
+	[ $((scaps & 1)) = "$pin" ] && [ $((dcaps & 1)) = "$pin" ] ||
+		{ diag "$name: negotiated caps $scaps/$dcaps, pin-all wanted: $pin"; ok=1; }
 	# RDMAMIG_CAP_SPARSE: dynamic registration of just the pages written.
 	[ $((scaps >> 2 & 1)) = "$sparse" ] && [ $((dcaps >> 2 & 1)) = "$sparse" ] ||
 		{ diag "$name: caps $scaps/$dcaps, sparse registration wanted: $sparse"; ok=1; }
@@ -240,6 +259,39 @@ keys_invalidated()
 	fi
 }
 
+# pull_stats NAME FRESH: a pull migration's counters.  The pages add up
+# as in push (pages_add_up; the destination refused the round unless the
+# pages it read were the source's count, which its statistics then
+# show); both ends
+# have RDMAMIG_CAP_PULL (8) and neither pin-all nor sparse; the source
+# registered chunks for reading and deregistered every one of them; the
+# destination registered nothing (so nothing was written into it: the
+# pages were read) and waited for its reads.
+pull_stats()
+{
+	local name=$1 fresh=$2 s=$tmp/$1.src d=$tmp/$1.dst ok=0 scaps dcaps
+	local sreg sunreg dreg dwait
+	pages_add_up "$name" || ok=1
+	sreg=$(jget "$s" .chunks_registered)
+	sunreg=$(jget "$s" .chunks_unregistered)
+	dreg=$(jget "$d" .chunks_registered)
+	dwait=$(jget "$d" .writes_wait_ms)
+	diag "$name: source chunks registered $sreg, deregistered $sunreg;" \
+		"destination chunks registered $dreg, waited $dwait ms for its reads"
+	[[ "$scaps$dcaps$sreg$sunreg$dreg$dwait" =~ ^[0-9]+$ ]] ||
+		{ diag "$name: no statistics"; show_output "$name"; return 1; }
+	[ $((scaps & 8)) = 8 ] && [ $((dcaps & 8)) = 8 ] ||
+		{ diag "$name: caps $scaps/$dcaps: pull not negotiated"; ok=1; }
+	[ $((scaps & 5)) = 0 ] && [ $((dcaps & 5)) = 0 ] ||
+		{ diag "$name: caps $scaps/$dcaps: pin-all or sparse with pull"; ok=1; }
+	[ "$sreg" -ge 256 ] && [ "$sreg" = "$sunreg" ] ||
+		{ diag "$name: source registered $sreg chunks for reading, deregistered $sunreg"; ok=1; }
+	[ "$dreg" = 0 ] || { diag "$name: the destination registered $dreg chunks"; ok=1; }
+	[ "$dwait" -gt 0 ] || { diag "$name: the destination never waited for a read"; ok=1; }
+	zero_skipped "$name" "$fresh" || ok=1
+	return $ok
+}
+
 # Bulk round's throughput within BW_TOLERANCE % of the limit.
 bandwidth_held()
 {
@@ -264,7 +316,7 @@ under_limit()
 # one case; the others are reported skipped.
 selected()
 {
-	[[ " ${RDMAMIG_MIGRATE_CASES:-dynamic pinall sparse bandwidth} " == *" $1 "* ]]
+	[[ " ${RDMAMIG_MIGRATE_CASES:-dynamic pinall sparse pull pullpin pullold bandwidth} " == *" $1 "* ]]
 }
 
 skip_case()
@@ -316,6 +368,47 @@ if selected sparse && [ -w "$SPARSE" ]; then
 elif selected sparse; then
 	ktap_skip "$t1" "no $SPARSE"
 	ktap_skip "$t2" "no $SPARSE"
+else
+	skip_case "$t1" "$t2"
+fi
+
+# Pull: both ends must allow it (params.caps RDMAMIG_CAP_PULL).
+t1="pull: 256 MiB read by the destination, pages and device state verified"
+t2="pull: statistics add up, pull negotiated, the destination registered nothing"
+if selected pull; then
+	migrate pull "${RAM[@]}" --pull -- "${RAM[@]}" "${ROUNDS[@]}" --pull --seed 5
+	ktap_result "$t1" migrated pull
+	ktap_result "$t2" pull_stats pull 1
+else
+	skip_case "$t1" "$t2"
+fi
+
+# Pull and pin-all both asked and allowed: pull is granted, pin-all not.
+t1="pull with pin-all asked: 256 MiB read into a prefilled destination, verified"
+t2="pull with pin-all asked: pull granted, pin-all not, no zero page skipped"
+if selected pullpin; then
+	migrate pullpin "${RAM[@]}" --pull --pin-all --prefill -- "${RAM[@]}" "${ROUNDS[@]}" \
+		--pull --pin-all --seed 6 --zero-layout regions
+	ktap_result "$t1" migrated pullpin
+	ktap_result "$t2" pull_stats pullpin 0
+else
+	skip_case "$t1" "$t2"
+fi
+
+# A destination that does not allow pull (as one that predates it): the
+# source asked, is refused, and writes as in the dynamic case.
+t1="pull refused by the destination: 256 MiB written instead, verified"
+t2="pull refused: push statistics add up, pull not negotiated"
+pull_refused()
+{
+	stats_add_up pullold 0 0 1 || return 1
+	[ $(($(jget "$tmp/pullold.src" .caps) & 8)) = 0 ] &&
+		[ $(($(jget "$tmp/pullold.dst" .caps) & 8)) = 0 ]
+}
+if selected pullold; then
+	migrate pullold "${RAM[@]}" -- "${RAM[@]}" "${ROUNDS[@]}" --pull --seed 7
+	ktap_result "$t1" migrated pullold
+	ktap_result "$t2" pull_refused
 else
 	skip_case "$t1" "$t2"
 fi

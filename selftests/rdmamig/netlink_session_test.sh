@@ -42,6 +42,7 @@ tmp=$(mktemp -d)
 bg_pids=()
 saved_params=
 saved_pin_all=
+saved_pull=
 
 # The defaults as they were, from the saved JSON.
 restore_defaults()
@@ -59,6 +60,11 @@ restore_defaults()
 			"$([ "$saved_pin_all" = true ] && echo on || echo off)" ||
 			diag "could not restore pin-all"
 	fi
+	if [ -n "$saved_pull" ]; then
+		"$RDMAMIGCTL" capability set pull \
+			"$([ "$saved_pull" = true ] && echo on || echo off)" ||
+			diag "could not restore pull"
+	fi
 }
 
 cleanup()
@@ -73,11 +79,12 @@ cleanup()
 }
 trap cleanup EXIT
 
-ktap_plan 21
+ktap_plan 23
 
 saved_params=$("$RDMAMIGCTL" -j param show)
 saved_pin_all=$("$RDMAMIGCTL" -j capability show | jq -r .pin_all)
-diag "defaults: $saved_params, pin_all $saved_pin_all"
+saved_pull=$("$RDMAMIGCTL" -j capability show | jq -r .pull)
+diag "defaults: $saved_params, pin_all $saved_pin_all, pull $saved_pull"
 
 port_ready()
 {
@@ -233,6 +240,12 @@ ktap_result "capability set pin-all on: capability show -j pin_all true" \
 "$RDMAMIGCTL" capability set rdma-pin-all off
 ktap_result "capability set rdma-pin-all off (QEMU's name): pin_all false" \
 	test "$("$RDMAMIGCTL" -j capability show | jq -r .pin_all)" = false
+"$RDMAMIGCTL" capability set pull on
+ktap_result "capability set pull on: capability show -j pull true, pin_all unchanged" \
+	test "$("$RDMAMIGCTL" -j capability show | jq -r '"\(.pull) \(.pin_all)"')" = "true false"
+"$RDMAMIGCTL" capability set pull off
+ktap_result "capability set pull off: pull false" \
+	test "$("$RDMAMIGCTL" -j capability show | jq -r .pull)" = false
 
 # ---- Permissions --------------------------------------------------------------
 

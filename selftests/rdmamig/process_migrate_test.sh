@@ -24,6 +24,9 @@
 #      debug kernel in pair a round outlasts what the writer needs, at 1%
 #      of the time, to dirty everything again), it migrates with equal checksums, and the
 #      source is left stopped (the duty cycle ended before the final round)
+#   4. pull (migrate --pull, incoming --pull): the running workload read by
+#      the destination with RDMA READ; checksums equal, both ends report
+#      pull
 #
 # Loop topology: both ends in this VM.  Pair topology: the twin and
 # rdmamigctl incoming run on the peer VM ($RDMAMIG_PEER), the source here.
@@ -202,7 +205,7 @@ hb_beyond()
 	[ "$(hb_last "$1")" -gt "$2" ]
 }
 
-ktap_plan 12
+ktap_plan 15
 diag "topology $topology, destination $DEST_ADDR, workload $SIZE MiB"
 
 # ---- Rejections --------------------------------------------------------------
@@ -277,7 +280,8 @@ wait "$src_pid" 2>/dev/null
 
 # migrate_once NAME RATE [MIGRATE OPTIONS...]: source and twin started,
 # migrated; the outputs in NAME.src (JSON) and inc_NAME.out (JSON); exit
-# statuses src_rc, dst_rc.
+# statuses src_rc, dst_rc.  INC_ARGS: options for incoming.
+INC_ARGS=()
 migrate_once()
 {
 	local name=$1 rate=$2
@@ -287,7 +291,7 @@ migrate_once()
 	start_source "$name.source" "$rate" || { diag "$name: no source"; return 1; }
 	start_twin "$name.twin" "$SIZE" || { diag "$name: no twin"; return 1; }
 	peer_bg "inc_$name" "$RDMAMIGCTL" -j incoming --pid "$twin_pid" --checksum \
-		--timeout 120 --port-file "$dir/$name.port" "rdma:$DEST_ADDR:0" || return 1
+		"${INC_ARGS[@]}" --timeout 120 --port-file "$dir/$name.port" "rdma:$DEST_ADDR:0" || return 1
 	wait_for 60 test -s "$dir/$name.port" || { diag "$name: incoming did not listen"; }
 	"$RDMAMIGCTL" -j migrate --pid "$src_pid" --checksum "$@" \
 		"rdma:$DEST_ADDR:$(cat "$dir/$name.port" 2>/dev/null)" \
@@ -452,5 +456,29 @@ diag "auto: checksums source $src_sum destination $dst_sum"
 ktap_result "$t2" test "$src_rc/$dst_rc/$src_sum" = "0/0/$dst_sum" -a -n "$src_sum"
 ktap_result "$t3" test "$(state "$src_pid")" = T
 kill_twin auto.twin "$twin_pid"
+
+kill -KILL "$src_pid" 2>/dev/null
+wait "$src_pid" 2>/dev/null
+
+# Pull: the twin's rdmamigctl allows it, the source's asks for it.
+t1="pull: $SIZE MiB of a running workload read by the destination, checksums equal"
+t2="pull: both ends report pull"
+INC_ARGS=(--pull)
+migrate_once pull "$RATE" --pull
+INC_ARGS=()
+src_sum=$(jget pull.src .checksum)
+dst_sum=$(jget inc_pull.out .checksum)
+scaps=$(jget pull.src .caps)
+dcaps=$(jget inc_pull.out .caps)
+diag "pull: exit $src_rc/$dst_rc, rounds $(jget pull.src .rounds), caps $scaps/$dcaps," \
+	"checksums source $src_sum destination $dst_sum"
+[ "$src_rc/$dst_rc" = 0/0 ] || show pull.src.err inc_pull.err
+ktap_result "$t1" test "$src_rc/$dst_rc/$src_sum" = "0/0/$dst_sum" -a -n "$src_sum"
+if [[ "$scaps$dcaps" =~ ^[0-9]+$ ]] && [ $((scaps & 8)) = 8 ] && [ $((dcaps & 8)) = 8 ]; then
+	ktap_ok "$t2"
+else
+	ktap_fail "$t2"
+fi
+kill_twin pull.twin "$twin_pid"
 
 ktap_finish

@@ -25,6 +25,15 @@
 #                 (--zero-layout holes, the VMM's default); zero90 and
 #                 zero90_holes run BENCH_ZERO_RUNS times (3), the report
 #                 takes the median
+#   pull          the same as pin_all, the destination reading (--pull),
+#                 beside ib_read_bw (read_1)
+#   post-copy     postcopy_0, postcopy_1: the example VMM's source rewrites
+#                 its whole memory every round (--redirty 100, faster than
+#                 any link) and switches to post-copy after 0 or 1 rounds;
+#                 precopy_final the same workload ended by pre-copy (its
+#                 final round moves the whole memory, guest stopped);
+#                 lat_read, ib_read_lat of 4 KiB: what a fault's READ costs
+#                 the link itself
 #   dirty25/50    rdmamigctl migrate/incoming (--pin-all, --auto-converge) of an
 #                 rdmamig-workload that keeps writing random pages at 25% and
 #                 50% of the ib_write_bw figure measured first in this run;
@@ -48,6 +57,8 @@
 #   and ib_write_bw run)
 #   BENCH_IPERF_S (10)  BENCH_DIRTY_MB (256)  BENCH_DOWNTIME_MS (300)
 #   BENCH_AUTO_CONVERGE (1; empty: dirty cases without --auto-converge)
+#   BENCH_LAT_ITERS (2000: ib_read_lat)  BENCH_PC_GUEST_WRITES (512: pages
+#   the post-copy destination's guest thread touches)
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -116,13 +127,16 @@ downtime=${BENCH_DOWNTIME_MS:-300}
 auto_converge=${BENCH_AUTO_CONVERGE-1}	# empty: the dirty cases without it
 iperf_s=${BENCH_IPERF_S:-10}
 bw_iters=${BENCH_BW_ITERS:-400}
+lat_iters=${BENCH_LAT_ITERS:-2000}
+pc_guest_writes=${BENCH_PC_GUEST_WRITES:-512}
+dest_opts=
 if [ "$topo" = pair ]; then
 	[ -n "${RDMAMIG_PEER:-}" ] || { echo "bench: pair without \$RDMAMIG_PEER" >&2; exit 2; }
 	dest=$RDMAMIG_PEER_ADDR
-	cases=${BENCH_CASES:-link_1 iperf3 pin_all dirty_25 dirty_50 link_2 link_4 link_1}
+	cases=${BENCH_CASES:-link_1 read_1 iperf3 lat_read pin_all pull precopy_final postcopy_0 postcopy_1 dirty_25 dirty_50 dirty_200 link_2 link_4 link_1}
 else
 	dest=$addr
-	cases=${BENCH_CASES:-link_1 iperf3 pin_all dynamic dynamic_sparse dirty_25 dirty_50 link_2 chan_1 chan_2 chan_4 link_4 zero90 zero90_holes zero90_sparse sizes link_1}
+	cases=${BENCH_CASES:-link_1 read_1 iperf3 lat_read pin_all pull precopy_final postcopy_0 postcopy_1 dynamic dynamic_sparse dirty_25 dirty_50 link_2 chan_1 chan_2 chan_4 link_4 zero90 zero90_holes zero90_sparse sizes link_1}
 fi
 ulimit -l unlimited
 rm -rf "$dir"
@@ -260,34 +274,60 @@ link_limit()
 	# against the clock first; on a loaded TCG host that may fail
 	# ("Correlation coefficient r^2 < 0.9") and it then reports 0 MB/s:
 	# try again, up to 3 times.  wall_mbs is the bytes over the client's
-	# run as timed here, connection set-up included.
-	local qps=$1 iters=$bw_iters log bw='' attempt ts te wall
+	# run as timed here, connection set-up included.  OP: write
+	# (ib_write_bw, the default) or read (ib_read_bw: pull's limit).
+	local qps=$1 op=${2:-write} iters=$bw_iters log bw='' attempt ts te wall tool name
+	tool=ib_${op}_bw
+	name=${tool}_q$qps
 	log=$(mktemp)
 	for attempt in 1 2 3; do
-		dest_bg ib_write_bw timeout 900 ib_write_bw -R -d "$RDMAMIG_IBDEV" -s 1048576 \
+		dest_bg "$tool" timeout 900 "$tool" -R -d "$RDMAMIG_IBDEV" -s 1048576 \
 			-n "$iters" -q "$qps" -F
-		measure_start "ib_write_bw_q$qps"
+		measure_start "$name"
 		# The server may take a while to listen on a loaded host: retry.
 		for _ in $(seq 30); do
 			sleep 1
 			ts=$(date +%s.%N)
-			timeout 900 ib_write_bw -R -d "$RDMAMIG_IBDEV" -s 1048576 -n "$iters" \
+			timeout 900 "$tool" -R -d "$RDMAMIG_IBDEV" -s 1048576 -n "$iters" \
 				-q "$qps" -F "$dest" >"$log" 2>&1 && break
 		done
 		te=$(date +%s.%N)
 		measure_stop
-		dest_wait ib_write_bw
+		dest_wait "$tool"
 		# The result line: bytes iterations BW-peak BW-average MsgRate (MB/s).
 		bw=$(awk '$1 == 1048576 { print $4 }' "$log" | tail -n 1)
-		cp -f "$log" "$dir/ib_write_bw_q$qps.$(date +%s).txt"
+		cp -f "$log" "$dir/$name.$(date +%s).txt"
 		awk -v b="${bw:-0}" 'BEGIN { exit !(b > 0) }' && break
-		echo "# bench: ib_write_bw -q $qps reported ${bw:-nothing} MB/s: $(grep -m 1 -i 'correlation' "$log")" >&2
+		echo "# bench: $tool -q $qps reported ${bw:-nothing} MB/s: $(grep -m 1 -i 'correlation' "$log")" >&2
 	done
 	rm -f "$log"
 	wall=$(awk -v s="$ts" -v e="$te" -v b=$((iters * qps * 1048576)) 'BEGIN { printf "%.2f", b / (e - s) / 1e6 }')
-	[ "$qps" = 1 ] && [ -z "$link1" ] && awk -v b="${bw:-0}" 'BEGIN { exit !(b > 0) }' &&
-		link1=$bw
-	emit "ib_write_bw_q$qps" "\"qps\":$qps,\"mbs\":${bw:-0},\"wall_mbs\":$wall,\"attempts\":$attempt,$measured,\"bytes\":$((iters * qps * 1048576))"
+	[ "$op" = write ] && [ "$qps" = 1 ] && [ -z "$link1" ] &&
+		awk -v b="${bw:-0}" 'BEGIN { exit !(b > 0) }' && link1=$bw
+	emit "$name" "\"qps\":$qps,\"mbs\":${bw:-0},\"wall_mbs\":$wall,\"attempts\":$attempt,$measured,\"bytes\":$((iters * qps * 1048576))"
+}
+
+# read_latency: perftest's ib_read_lat of 4 KiB, the link's own time for
+# what a post-copy fault reads (one page); the typical (median) and 99th
+# percentile in microseconds.
+read_latency()
+{
+	local log lat='' attempt
+	log=$dir/ib_read_lat.txt
+	for attempt in 1 2 3; do
+		dest_bg ib_read_lat timeout 300 ib_read_lat -R -d "$RDMAMIG_IBDEV" -s 4096 -n "$lat_iters" -F
+		for _ in $(seq 30); do
+			sleep 1
+			timeout 300 ib_read_lat -R -d "$RDMAMIG_IBDEV" -s 4096 -n "$lat_iters" -F \
+				"$dest" >"$log" 2>&1 && break
+		done
+		dest_wait ib_read_lat
+		# bytes iterations t_min t_max t_typical t_avg t_stdev p99 p99.9
+		lat=$(awk '$1 == 4096 && NF >= 9 { printf "\"min_us\":%s,\"median_us\":%s,\"avg_us\":%s,\"p99_us\":%s,\"p999_us\":%s,\"max_us\":%s", $3, $5, $6, $8, $9, $4 }' "$log")
+		[ -n "$lat" ] && break
+		echo "# bench: ib_read_lat gave nothing: $(grep -m 1 -i 'correlation\|error' "$log")" >&2
+	done
+	emit ib_read_lat "\"bytes\":4096,\"iters\":$lat_iters,\"attempts\":$attempt,${lat:-\"failed\":true}"
 }
 
 iperf()
@@ -323,7 +363,7 @@ migrate()
 	# The destination allows pin-all and every channel count: the
 	# source's options (or the module's defaults) decide.
 	dest_bg vmm "$vmm" dest --listen "$dest:0" --port-file "$pf" --size "$mb" --blocks 1 \
-		--pin-all --channels 8 --json --timeout 300
+		--pin-all --channels 8 --json --timeout 300 ${dest_opts:+$dest_opts}
 	until_ok 60 test -s "$pf"
 	measure_start "$name"
 	src=$("$vmm" source --connect "$dest:$(cat "$pf")" --size "$mb" --blocks 1 \
@@ -338,6 +378,18 @@ migrate()
 	fi
 	jq -e .ok <<<"$dst" >/dev/null 2>&1 || dst=null
 	emit "$name" "\"size_mb\":$mb,\"zero_pct\":$holes,$measured,\"source\":$src,\"dest\":$dst"
+}
+
+# postcopy NAME N: the source rewrites all its memory at every round
+# (--redirty 100: faster than any link), so pre-copy never converges;
+# after N rounds (0: none) it switches to post-copy, and the destination's
+# guest thread touches pages while the rest is swept.  precopy_final is
+# the pre-copy answer to the same workload: the whole memory in the final
+# round, with the guest stopped.
+postcopy()
+{
+	dest_opts="--postcopy --guest-writes $pc_guest_writes" \
+		migrate "$1" "$size" 0 --postcopy="$2" --redirty 100
 }
 
 # sparse CASE: CASE with sparse registration (module parameter sparse=1
@@ -430,6 +482,11 @@ for c in $cases; do
 	echo "# $(date +%T) $c" >&2
 	case $c in
 	link_*) link_limit "${c#link_}" ;;
+	read_*) link_limit "${c#read_}" read ;;
+	lat_read) read_latency ;;
+	pull) migrate pull "$size" 0 --pin-all --pull ;;
+	postcopy_*) postcopy "$c" "${c#postcopy_}" ;;
+	precopy_final) migrate precopy_final "$size" 0 --pin-all --rounds 2 --redirty 100 ;;
 	iperf3) iperf ;;
 	pin_all) migrate pin_all "$size" 0 --pin-all ;;
 	dynamic) migrate dynamic "$size" 0 ;;

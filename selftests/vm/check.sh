@@ -47,8 +47,9 @@ cd "$top"
 # The tests' time limits reach the guests when set: a debug kernel's
 # pair run needs more.  RDMAMIG_TEST_TIMEOUT: seconds per test
 # (run_tests.sh's default 900); RDMAMIG_MIGRATE_TIMEOUT: the VMMs'
-# --timeout in migrate_test and channels_test (120); RDMAMIG_KA_SLACK_MS:
-# how late a keepalive timer may fire in netem_test and vmkill_test (500).
+# --timeout in migrate_test, channels_test and postcopy_test (120);
+# RDMAMIG_KA_SLACK_MS: how late a keepalive timer may fire in netem_test
+# and vmkill_test (500).
 guest_env=()
 for v in RDMAMIG_TEST_TIMEOUT RDMAMIG_MIGRATE_TIMEOUT RDMAMIG_KA_SLACK_MS; do
 	[ -z "${!v:-}" ] || guest_env+=("$v=${!v}")

@@ -14,6 +14,19 @@
  * The kernel places the pages itself; the VMM only follows the events
  * and consumes the device state.  Here, at the end, it also checks every
  * page against the hashes the source sent as its final device state.
+ *
+ * With --postcopy (RDMAMIG_CAP_POSTCOPY allowed) the source may switch
+ * instead of sending a final round: RDMAMIG_EVENT_POSTCOPY comes once
+ * the device state up to the switch is readable, and the stream ends
+ * there.  The guest then runs while its missing pages are fetched on
+ * demand (postcopy.c), until COMPLETED.
+ *
+ * With --resume-wait, a session that fails after the switch (not
+ * cancelled) is resumed: the guest's faults wait while a new session is
+ * opened with the same blocks, given the failed one
+ * (RDMAMIG_IOC_POSTCOPY_RESUME, before LISTEN), listens on the same
+ * address and port and accepts the source's new connection; at its
+ * RDMAMIG_EVENT_POSTCOPY the threads carry on with it (dest_resume()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,10 +44,17 @@
 
 struct dest_run {
 	int fd;
+	struct guest_ram *ram;
+	struct postcopy *pc;		/* --postcopy: ready before LISTEN */
 	struct ds_parser ds;
 	uint64_t last_round;		/* from ROUND_DONE events */
 	uint64_t ev_pages, ev_zero_pages;
 	bool completed, eof;
+	bool resuming;			/* a resumed session, before its switch */
+	uint16_t port;			/* the port listened on */
+	unsigned int resumes;
+	int old_fd[8];			/* failed sessions, closed at the end */
+	unsigned int nold;
 	char problem[160];		/* first inconsistency in the events */
 };
 
@@ -55,9 +75,10 @@ static int write_port_file(const char *path, uint16_t port)
 }
 
 /* LISTEN then ACCEPT: returns 0 once a source connected and matched. */
-static int dest_accept(int fd, const struct vmm_opts *o)
+static int dest_accept(int fd, const struct vmm_opts *o, uint16_t *port,
+		       unsigned int timeout_s)
 {
-	struct rdmamig_addr a = { .size = sizeof(a), .port = o->port };
+	struct rdmamig_addr a = { .size = sizeof(a), .port = *port };
 
 	memcpy(a.host, o->host, sizeof(a.host));
 	if (ioctl(fd, RDMAMIG_IOC_LISTEN, &a)) {
@@ -67,12 +88,13 @@ static int dest_accept(int fd, const struct vmm_opts *o)
 	if (!o->json)
 		fprintf(stderr, "rdmamig-vmm: dest: listening on %s port %u\n",
 			a.host, a.port);
+	*port = a.port;
 	if (o->port_file && write_port_file(o->port_file, a.port)) {
 		perror("rdmamig-vmm: port file");
 		return -1;
 	}
 	/* ACCEPT's argument is the timeout in ms, by value. */
-	if (ioctl(fd, RDMAMIG_IOC_ACCEPT, (unsigned long)o->timeout_s * 1000)) {
+	if (ioctl(fd, RDMAMIG_IOC_ACCEPT, (unsigned long)timeout_s * 1000)) {
 		session_fail(fd, o, "ACCEPT", errno);
 		return -1;
 	}
@@ -84,6 +106,48 @@ static void event_problem(struct dest_run *d, const char *msg, uint64_t round)
 	if (!d->problem[0])
 		snprintf(d->problem, sizeof(d->problem), "%s (event round %" PRIu64
 			 ", last %" PRIu64 ")", msg, round, d->last_round);
+}
+
+static int drain_data(struct dest_run *d, const struct vmm_opts *o);
+
+/*
+ * RDMAMIG_EVENT_POSTCOPY: the source stopped its guest and switched.
+ * Everything it wrote to the device-state stream before is readable now
+ * and the stream ends there: read it to its end (the hashes of every
+ * page at the switch are in it), then run the guest here with
+ * userfaultfd (postcopy.c).
+ */
+static int dest_switch(struct dest_run *d, const struct vmm_opts *o,
+		       uint64_t pages)
+{
+	struct pollfd pfd = { .fd = d->fd, .events = POLLIN };
+	const uint64_t *hashes = NULL;
+	int n;
+
+	if (!d->pc) {
+		event_problem(d, "RDMAMIG_EVENT_POSTCOPY, but post-copy was not allowed", 0);
+		return -1;
+	}
+	while (!d->eof) {
+		if (drain_data(d, o))
+			return -1;
+		if (d->eof)
+			break;
+		n = poll(&pfd, 1, o->timeout_s * 1000);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			session_fail(d->fd, o, "device state after the switch",
+				     n ? errno : ETIMEDOUT);
+			return -1;
+		}
+	}
+	if (ds_finish(&d->ds, d->ram) == 0)
+		hashes = d->ds.hashes + 1 + d->ram->nblocks;
+	else if (!o->json)
+		fprintf(stderr, "rdmamig-vmm: dest: device state at the switch: %s\n",
+			d->ds.error);
+	return postcopy_start(d->pc, d->fd, d->ram, hashes, pages);
 }
 
 /*
@@ -114,7 +178,22 @@ static int drain_events(struct dest_run *d, const struct vmm_opts *o)
 			d->ev_pages += ev.pages;
 			d->ev_zero_pages += ev.zero_pages;
 			break;
+		case RDMAMIG_EVENT_POSTCOPY:
+			if (d->resuming) {
+				/* The resumed session switched: carry on with it. */
+				d->resuming = false;
+				postcopy_resumed(d->pc, d->fd, ev.pages);
+				break;
+			}
+			if (postcopy_started(d->pc)) {
+				event_problem(d, "RDMAMIG_EVENT_POSTCOPY twice", 0);
+				break;
+			}
+			if (dest_switch(d, o, ev.pages))
+				return -1;
+			break;
 		case RDMAMIG_EVENT_COMPLETED:
+			postcopy_set_completed(d->pc);
 			d->completed = true;
 			break;
 		case RDMAMIG_EVENT_FAILED:
@@ -206,9 +285,20 @@ static uint64_t verify_pages(const struct guest_ram *ram, const uint64_t *hashes
 	return bad;
 }
 
-/* The ROUND_DONE events must add up to what the kernel counted. */
+/*
+ * The ROUND_DONE events must add up to what the kernel counted.  After a
+ * post-copy switch the source wrote one record more than it ended rounds
+ * (its device state at the switch), and the owed pages arrive outside
+ * any round.
+ */
 static void check_events(struct dest_run *d, const struct rdmamig_stats *st)
 {
+	if (postcopy_started(d->pc)) {
+		if (d->last_round + 2 != d->ds.next_round)
+			event_problem(d, "rounds in events and device state differ",
+				      d->ds.next_round - 2);
+		return;
+	}
 	if (d->last_round != d->ds.next_round - 1)
 		event_problem(d, "rounds in events and device state differ",
 			      d->ds.next_round - 1);
@@ -222,18 +312,22 @@ static void check_events(struct dest_run *d, const struct rdmamig_stats *st)
 static int dest_verify(struct dest_run *d, const struct vmm_opts *o,
 		       const struct guest_ram *ram, const struct rdmamig_stats *st)
 {
+	const uint64_t *expect = postcopy_expected(d->pc);
 	uint64_t bad = 0;
-	char extra[1024], err[400];
+	char extra[4096], err[400], pcrep[2048];
 	const char *what = "";
 
+	/* After post-copy: the source's hashes as the guest has changed them. */
 	if (ds_finish(&d->ds, ram) == 0)
-		bad = verify_pages(ram, d->ds.hashes + 1 + ram->nblocks);
+		bad = verify_pages(ram, expect ? expect : d->ds.hashes + 1 + ram->nblocks);
 	check_events(d, st);
 
 	if (d->ds.error[0])
 		what = d->ds.error;
 	else if (d->problem[0])
 		what = d->problem;
+	else if (*postcopy_problem(d->pc))
+		what = postcopy_problem(d->pc);
 	if (*what)
 		fprintf(stderr, "rdmamig-vmm: dest: %s\n", what);
 	json_string(err, sizeof(err), what);
@@ -244,23 +338,117 @@ static int dest_verify(struct dest_run *d, const struct vmm_opts *o,
 		 ",\"verify_error\":%s",
 		 !bad && !*what ? "true" : "false", ram->total_pages, bad,
 		 d->ds.records, d->last_round, d->ev_pages, d->ev_zero_pages, err);
+	postcopy_report(d->pc, o->json, pcrep, sizeof(pcrep));
+	if (o->json && pcrep[0])
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), ",%s", pcrep);
 	print_summary(o, st, NULL, 0, extra);
 	if (!o->json)
-		printf("  %s: %" PRIu64 " of %" PRIu64 " pages differ, %" PRIu64
-		       " device-state records\n", bad || *what ? "FAILED" : "verified",
+		printf("%s  %s: %" PRIu64 " of %" PRIu64 " pages differ, %" PRIu64
+		       " device-state records\n", pcrep, bad || *what ? "FAILED" : "verified",
 		       bad, ram->total_pages, d->ds.records);
 	return bad || *what ? EXIT_VERIFY : 0;
+}
+
+/*
+ * The session failed for good after the switch: the guest ran on pages
+ * that are not all here.  Say how many are missing (JSON: a last line
+ * the tests read).
+ */
+static void dest_incomplete(struct dest_run *d, const struct vmm_opts *o)
+{
+	struct rdmamig_stats st;
+	uint64_t owed, missing;
+
+	if (!postcopy_started(d->pc))
+		return;
+	missing = postcopy_missing(d->pc, &owed);
+	if (session_stats(d->fd, &st))
+		memset(&st, 0, sizeof(st));
+	st.reason[RDMAMIG_REASON_MAX - 1] = 0;
+	fprintf(stderr, "rdmamig-vmm: dest: post-copy failed: guest memory INCOMPLETE,"
+		" %" PRIu64 " of %" PRIu64 " owed pages missing (%u resume%s); the guest"
+		" must not run on\n", missing, owed, d->resumes, d->resumes == 1 ? "" : "s");
+	if (o->json) {
+		char reason[2 * RDMAMIG_REASON_MAX + 8];
+
+		json_string(reason, sizeof(reason), st.reason);
+		printf("{\"ok\":false,\"role\":\"dest\",\"op\":\"postcopy\","
+		       "\"errno\":%d,\"error\":\"%s\",\"reason\":%s,"
+		       "\"incomplete\":true,\"missing_pages\":%" PRIu64
+		       ",\"owed_named\":%" PRIu64 ",\"resumes\":%u}\n",
+		       -st.error, strerror(-st.error), reason, missing, owed,
+		       d->resumes);
+		fflush(stdout);
+	}
+}
+
+/*
+ * Can the failed session @fd be resumed?  It switched to post-copy, and
+ * failed (not cancelled: ECANCELED gives up, as the source's death does).
+ */
+static bool resumable(struct dest_run *d, const struct vmm_opts *o)
+{
+	struct rdmamig_stats st;
+
+	if (!o->resume_wait_s || !postcopy_started(d->pc) || d->completed ||
+	    d->nold >= sizeof(d->old_fd) / sizeof(d->old_fd[0]))
+		return false;
+	if (session_stats(d->fd, &st) || st.state != RDMAMIG_STATE_FAILED)
+		return false;
+	return st.error != -ECANCELED;
+}
+
+/*
+ * A new session takes over the failed one's post-copy state: the same
+ * blocks, RDMAMIG_IOC_POSTCOPY_RESUME before LISTEN, LISTEN on the same
+ * address and port (and the port file written again), ACCEPT within
+ * --resume-wait.  The guest's threads meanwhile wait in their faults; the
+ * new session's RDMAMIG_EVENT_POSTCOPY (dest_follow()) resumes them.
+ */
+static int dest_resume(struct dest_run *d, const struct vmm_opts *o)
+{
+	uint64_t t0 = now_us();
+	int fd, old = d->fd;
+
+	if (!o->json)
+		fprintf(stderr, "rdmamig-vmm: dest: post-copy session failed:"
+			" resuming (listening again for %u s)\n", o->resume_wait_s);
+	fd = session_open(o, d->ram);
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, RDMAMIG_IOC_POSTCOPY_RESUME, old)) {
+		session_fail(fd, o, "POSTCOPY_RESUME", errno);
+		close(fd);
+		return -1;
+	}
+	/*
+	 * The old session keeps nothing now; closed at the end only, so that
+	 * its number is not reused while a thread may still FETCH on it.
+	 */
+	d->old_fd[d->nold++] = old;
+	d->fd = fd;
+	d->resuming = true;
+	d->resumes++;
+	if (dest_accept(fd, o, &d->port, o->resume_wait_s))
+		return -1;
+	if (!o->json)
+		fprintf(stderr, "rdmamig-vmm: dest: source reconnected %" PRIu64
+			" ms after the failure was handled\n", (now_us() - t0) / 1000);
+	return 0;
 }
 
 int run_dest(const struct vmm_opts *o)
 {
 	struct guest_ram ram = { 0 };
-	struct dest_run d = { .fd = -1 };
+	struct dest_run d = { .fd = -1, .ram = &ram, .port = o->port };
 	struct rdmamig_stats st;
 	int ret = EXIT_MIGRATION;
 
 	ds_parser_init(&d.ds);
 	if (ram_alloc(&ram, o->nblocks, o->size_mib, false))
+		goto out;
+	/* Before LISTEN: a destination that cannot run post-copy says so now. */
+	if (o->postcopy && !(d.pc = postcopy_prepare(o)))
 		goto out;
 	/* Before the session: once pages arrive, only the kernel writes RAM. */
 	if (o->prefill)
@@ -268,8 +456,19 @@ int run_dest(const struct vmm_opts *o)
 	d.fd = session_open(o, &ram);
 	if (d.fd < 0)
 		goto out;
-	if (dest_accept(d.fd, o) || dest_follow(&d, o))
+	if (dest_accept(d.fd, o, &d.port, o->timeout_s)) {
+		postcopy_finish(d.pc, true);
 		goto out;
+	}
+	while (dest_follow(&d, o)) {
+		if (resumable(&d, o) && dest_resume(&d, o) == 0)
+			continue;
+		postcopy_finish(d.pc, true);
+		dest_incomplete(&d, o);
+		goto out;
+	}
+	/* Post-copy: the guest and the threads end, the userfaultfd closes. */
+	postcopy_finish(d.pc, false);
 	if (session_stats(d.fd, &st)) {
 		session_fail(d.fd, o, "GET_STATS", errno);
 		goto out;
@@ -278,6 +477,9 @@ int run_dest(const struct vmm_opts *o)
 out:
 	if (d.fd >= 0)
 		close(d.fd);
+	while (d.nold)
+		close(d.old_fd[--d.nold]);
+	postcopy_free(d.pc);
 	ds_parser_free(&d.ds);
 	ram_free(&ram);
 	return ret;

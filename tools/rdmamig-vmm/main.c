@@ -5,14 +5,15 @@
  *   rdmamig-vmm source --connect HOST:PORT [--blocks N] [--size MiB]
  *                      [--zero-holes PCT] [--zero-layout holes|regions]
  *                      [--rounds R] [--redirty PCT]
- *                      [--pin-all] [--max-bandwidth BYTES/S]
+ *                      [--pin-all] [--pull] [--max-bandwidth BYTES/S]
  *                      [--max-registered BYTES] [--seed S] [--retry SEC]
  *                      [--timeout SEC] [--secret-file F | --no-auth] [--json]
- *                      [--channels N]
+ *                      [--channels N] [--postcopy[=N]] [--resume-wait SEC]
  *   rdmamig-vmm dest   --listen HOST:PORT [--port-file F] [--blocks N]
- *                      [--size MiB] [--pin-all] [--max-registered BYTES]
+ *                      [--size MiB] [--pin-all] [--pull] [--max-registered BYTES]
  *                      [--timeout SEC] [--secret-file F | --no-auth] [--json]
- *                      [--prefill]
+ *                      [--prefill] [--postcopy [--guest-writes N]
+ *                      [--fetch-window FAULT[,SWEEP]] [--resume-wait SEC]]
  *
  * The source fills --size MiB of "guest RAM" (--blocks blocks named
  * ram0, ram1, ...) with pseudo-random data and zero pages, and migrates
@@ -35,6 +36,18 @@
  * writes 0xa5 to every byte of it first and leaves the flag off, so that
  * every zero page must really be cleared for the check to pass.
  *
+ * --pull asks (source) for, or allows (destination), pull mode: each
+ * round is read by the destination with RDMA READ from pages the source
+ * registered; stats.caps then has RDMAMIG_CAP_PULL on both ends.
+ *
+ * --postcopy asks (source) for, or allows (destination), post-copy: the
+ * source ends with a switch instead of a final round (after N pre-copy
+ * rounds; bare --postcopy: --rounds of them), the pages the destination
+ * still lacks owed; the destination runs its guest at once and fetches
+ * them on demand with userfaultfd(2) (postcopy.c), while a guest thread
+ * reads and rewrites --guest-writes pages.  The usage text below and
+ * Documentation/rdmamig-vmm.rst say more.
+ *
  * Both ends need the same secret (--secret-file, or the file that
  * $RDMAMIG_SECRET_FILE names) unless both say --no-auth.
  *
@@ -55,35 +68,108 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: rdmamig-vmm source --connect HOST:PORT [options]\n"
 		"       rdmamig-vmm dest --listen HOST:PORT [--port-file F] [options]\n"
-		"options:\n"
+		"       rdmamig-vmm --help\n");
+	if (f == stderr) {
+		fprintf(f, "Try 'rdmamig-vmm --help' for the options.\n");
+		return;
+	}
+	fprintf(f,
+		"\n"
+		"An example VMM for /dev/rdmamig and a test tool.  The source fills\n"
+		"--size MiB of \"guest RAM\" (--blocks blocks ram0, ram1, ...) with\n"
+		"pseudo-random pages and zero pages and migrates it to the destination\n"
+		"(same --blocks and --size): a bulk round, then --rounds rounds each\n"
+		"after the guest re-dirtied --redirty %% of its pages, the last with the\n"
+		"guest stopped; a device-state record after each round and the hash of\n"
+		"every page as final device state.  The destination checks them all.\n"
+		"\n"
+		"Both ends:\n"
 		"  --blocks N            RAM blocks (default 4)\n"
 		"  --size MiB            total RAM (default 64)\n"
-		"  --zero-holes PCT      source: %% of pages that are zero (default 10)\n"
-		"  --zero-layout L       source: where they are: holes (default): runs\n"
-		"                        of 1-15 pages written as zeros; regions: 2 MiB\n"
-		"                        regions never written (a guest's untouched RAM)\n"
-		"  --rounds R            source: rounds after the bulk one (default 3)\n"
-		"  --redirty PCT         source: pages dirtied before each (default 5)\n"
 		"  --pin-all             want (source) / allow (dest) pinning all RAM\n"
-		"  --max-bandwidth B     source: bytes/s on the data path\n"
+		"  --pull                want (source) / allow (dest) pull mode: the\n"
+		"                        destination reads each round with RDMA READ\n"
+		"                        (both ends must say it; else the source writes)\n"
+		"  --postcopy            want (source) / allow (dest) post-copy; see below\n"
 		"  --max-registered B    bytes registered at once, dynamic mode\n"
 		"  --keepalive MS        keepalive interval (both ends must set it)\n"
 		"  --channels N          queue pairs: offered (source), allowed (dest),\n"
 		"                        1 to 8 (default: the kernel's default)\n"
-		"  --seed S              source: content seed (default 1)\n"
-		"  --retry SEC           source: retry CONNECT refused for SEC s\n"
-		"  --timeout SEC         connect/accept/idle timeout (default 60)\n"
+		"  --timeout SEC         connect/accept/idle timeout (default 60); in\n"
+		"                        post-copy, also the longest time without progress\n"
 		"  --secret-file F       the shared secret: F's bytes, 16 to 64 of them\n"
 		"                        (default: the file $RDMAMIG_SECRET_FILE names)\n"
 		"  --no-auth             no peer authentication (both ends must say it)\n"
 		"  --json                one JSON line as summary\n"
-		"  --prefill             dest, for tests: write 0xa5 to all RAM first and\n"
-		"                        do not register it as fresh (zero pages must then\n"
-		"                        be cleared, not skipped)\n"
-		"  --stop-at POINT       source, for tests: stop (SIGSTOP) at POINT:\n"
-		"                        connect (before CONNECT), connected (after it),\n"
-		"                        between (after round 1), final (before COMPLETE),\n"
-		"                        completed (after COMPLETE, before close)\n");
+		"  --resume-wait SEC     post-copy: when the session fails after the\n"
+		"                        switch (not cancelled), resume it over a new\n"
+		"                        connection (RDMAMIG_IOC_POSTCOPY_RESUME): the\n"
+		"                        source reconnects to the same address for up\n"
+		"                        to SEC s, the destination listens again on the\n"
+		"                        same port for SEC s; the guest's faults wait.\n"
+		"                        Use with --keepalive to see a cut link\n"
+		"\n"
+		"Source:\n"
+		"  --zero-holes PCT      %% of pages that are zero (default 10)\n"
+		"  --zero-layout L       where they are: holes (default): runs of 1-15\n"
+		"                        pages written as zeros; regions: 2 MiB regions\n"
+		"                        never written (a guest's untouched RAM)\n"
+		"  --rounds R            rounds after the bulk one (default 3)\n"
+		"  --redirty PCT         pages dirtied before each, and before a post-copy\n"
+		"                        switch (default 5; 100: every page)\n"
+		"  --postcopy[=N]        end with a switch to post-copy after N pre-copy\n"
+		"                        rounds (the bulk one included) instead of a\n"
+		"                        final round; N=0: no round at all, every page\n"
+		"                        owed; bare --postcopy: N=R, the switch in the\n"
+		"                        final round's place.  A destination that does\n"
+		"                        not allow it gets a final round after round N\n"
+		"  --max-bandwidth B     bytes/s on the data path (pull: the windows\n"
+		"                        offered); pull destination: its READs\n"
+		"  --seed S              content seed (default 1; the destination's\n"
+		"                        guest thread uses it too)\n"
+		"  --retry SEC           retry CONNECT refused for SEC s\n"
+		"\n"
+		"Destination:\n"
+		"  --port-file F         write the port listened on to F (with port 0)\n"
+		"  --postcopy            allow post-copy; userfaultfd(2) is checked at\n"
+		"                        start (root, or vm.unprivileged_userfaultfd=1)\n"
+		"  --guest-writes N      post-copy: pages the guest thread reads, checks\n"
+		"                        and rewrites while the owed pages arrive, half\n"
+		"                        of them among the owed ones (default 256; 0: no\n"
+		"                        guest thread)\n"
+		"  --fetch-window F[,S]  post-copy: staging buffers of the fault thread\n"
+		"                        (F, default 64K) and of the sweep (S, default\n"
+		"                        1M), bytes with an optional K or M, page\n"
+		"                        multiples up to 1M; a fault fetches the page and\n"
+		"                        the owed pages after it in its chunk, as far as\n"
+		"                        F and the module's fault_window allow\n"
+		"\n"
+		"Tests:\n"
+		"  --prefill             dest: write 0xa5 to all RAM first and do not\n"
+		"                        register it as fresh (zero pages must then be\n"
+		"                        cleared, not skipped)\n"
+		"  --stop-at POINT       source: stop (SIGSTOP) at POINT: connect (before\n"
+		"                        CONNECT), connected (after it), between (after\n"
+		"                        round 1), final (before COMPLETE, or before\n"
+		"                        POSTCOPY), switched (after POSTCOPY, before\n"
+		"                        COMPLETE), completed (after COMPLETE, before close)\n"
+		"\n"
+		"Post-copy: the source stops its guest, names every page the destination\n"
+		"lacks (RDMAMIG_ROUND_POSTCOPY), writes the device state and switches\n"
+		"(RDMAMIG_IOC_POSTCOPY).  The destination, on RDMAMIG_EVENT_POSTCOPY,\n"
+		"reads the device state to its end, registers its RAM with userfaultfd\n"
+		"(missing mode), discards the owed pages (RDMAMIG_IOC_OWED, MADV_DONTNEED)\n"
+		"and runs three threads until RDMAMIG_EVENT_COMPLETED: one serving the\n"
+		"guest's faults (RDMAMIG_IOC_FETCH at the fault, UFFDIO_COPY), a sweep\n"
+		"fetching the rest (RDMAMIG_FETCH_SWEEP), and the guest.  It then checks\n"
+		"every page against the source's hashes at the switch, or the guest's own\n"
+		"writes, and that no page was placed twice.  The summary adds the\n"
+		"kernel's post-copy counters (pages owed, faults, sweep pages, fault\n"
+		"service p50/p99/max) and the VMM's own.\n"
+		"\n"
+		"Exit status: 0 success; 1 the migration failed (the errno text and the\n"
+		"kernel's reason are printed); 2 usage; 3 destination: pages, device\n"
+		"state or post-copy checks differ.\n");
 }
 
 static int parse_u64(const char *s, uint64_t *v)
@@ -136,7 +222,8 @@ enum {
 	OPT_ZERO, OPT_ROUNDS, OPT_REDIRTY, OPT_PIN_ALL, OPT_BW, OPT_MAXREG,
 	OPT_SEED, OPT_RETRY, OPT_TIMEOUT, OPT_JSON, OPT_HELP, OPT_KEEPALIVE,
 	OPT_SECRET_FILE, OPT_NO_AUTH, OPT_CHANNELS, OPT_STOP_AT,
-	OPT_ZERO_LAYOUT, OPT_PREFILL,
+	OPT_ZERO_LAYOUT, OPT_PREFILL, OPT_PULL, OPT_POSTCOPY, OPT_GUEST_WRITES,
+	OPT_FETCH_WINDOW, OPT_RESUME_WAIT,
 };
 
 static const struct option long_opts[] = {
@@ -150,6 +237,7 @@ static const struct option long_opts[] = {
 	{ "rounds", required_argument, NULL, OPT_ROUNDS },
 	{ "redirty", required_argument, NULL, OPT_REDIRTY },
 	{ "pin-all", no_argument, NULL, OPT_PIN_ALL },
+	{ "pull", no_argument, NULL, OPT_PULL },
 	{ "max-bandwidth", required_argument, NULL, OPT_BW },
 	{ "max-registered", required_argument, NULL, OPT_MAXREG },
 	{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
@@ -163,6 +251,10 @@ static const struct option long_opts[] = {
 	{ "channels", required_argument, NULL, OPT_CHANNELS },
 	{ "stop-at", required_argument, NULL, OPT_STOP_AT },
 	{ "prefill", no_argument, NULL, OPT_PREFILL },
+	{ "postcopy", optional_argument, NULL, OPT_POSTCOPY },
+	{ "guest-writes", required_argument, NULL, OPT_GUEST_WRITES },
+	{ "fetch-window", required_argument, NULL, OPT_FETCH_WINDOW },
+	{ "resume-wait", required_argument, NULL, OPT_RESUME_WAIT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -177,7 +269,43 @@ static const char *opt_name(int c)
 	return "?";
 }
 
-static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr)
+/* Bytes, with an optional K or M (binary): a page multiple up to 1 MiB. */
+static int parse_window(const char *s, uint64_t *v)
+{
+	uint64_t shift = 0;
+	char *end;
+
+	if (!*s || *s == '-')
+		return -1;
+	*v = strtoull(s, &end, 0);
+	if (*end == 'k' || *end == 'K')
+		shift = 10, end++;
+	else if (*end == 'm' || *end == 'M')
+		shift = 20, end++;
+	if (*end || *v > RDMAMIG_FETCH_MAX)
+		return -1;
+	*v <<= shift;
+	return !*v || *v % page_size || *v > RDMAMIG_FETCH_MAX ? -1 : 0;
+}
+
+static int parse_fetch_window(const char *arg, struct vmm_opts *o)
+{
+	char buf[64], *comma;
+
+	if (strlen(arg) >= sizeof(buf))
+		return -1;
+	strcpy(buf, arg);
+	comma = strchr(buf, ',');
+	if (comma) {
+		*comma = 0;
+		if (parse_window(comma + 1, &o->sweep_buf))
+			return -1;
+	}
+	return parse_window(buf, &o->fault_buf);
+}
+
+static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr,
+		     bool *pc_rounds)
 {
 	switch (c) {
 	case OPT_CONNECT:
@@ -208,6 +336,9 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr)
 		return parse_uint(arg, &o->rounds, 100000);
 	case OPT_REDIRTY:
 		return parse_uint(arg, &o->redirty_pct, 100);
+	case OPT_PULL:
+		o->pull = true;
+		return 0;
 	case OPT_PIN_ALL:
 		o->pin_all = true;
 		return 0;
@@ -238,7 +369,7 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr)
 	case OPT_STOP_AT:
 		if (strcmp(arg, "connect") && strcmp(arg, "connected") &&
 		    strcmp(arg, "between") && strcmp(arg, "final") &&
-		    strcmp(arg, "completed"))
+		    strcmp(arg, "switched") && strcmp(arg, "completed"))
 			return -1;
 		o->stop_at = arg;
 		return o->source ? 0 : -1;
@@ -246,6 +377,19 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr)
 		/* A source's RAM is its content: nothing to prefill there. */
 		o->prefill = true;
 		return o->source ? -1 : 0;
+	case OPT_POSTCOPY:
+		o->postcopy = true;
+		if (!arg)
+			return 0;
+		/* How many rounds before the switch is the source's choice. */
+		*pc_rounds = true;
+		return o->source ? parse_uint(arg, &o->postcopy_rounds, 100000) : -1;
+	case OPT_GUEST_WRITES:
+		return o->source ? -1 : parse_u64(arg, &o->guest_writes);
+	case OPT_FETCH_WINDOW:
+		return o->source ? -1 : parse_fetch_window(arg, o);
+	case OPT_RESUME_WAIT:
+		return parse_uint(arg, &o->resume_wait_s, 3600);
 	}
 	return -1;
 }
@@ -255,8 +399,10 @@ int main(int argc, char **argv)
 	struct vmm_opts o = {
 		.nblocks = 4, .size_mib = 64, .zero_pct = 10, .rounds = 3,
 		.redirty_pct = 5, .seed = 1, .timeout_s = 60,
+		.guest_writes = 256, .fault_buf = 64 << 10,
+		.sweep_buf = RDMAMIG_FETCH_MAX,
 	};
-	bool addr = false;
+	bool addr = false, pc_rounds = false;
 	long ps = sysconf(_SC_PAGESIZE);
 	int c;
 
@@ -278,7 +424,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		}
-		if (c == '?' || parse_opt(c, optarg, &o, &addr)) {
+		if (c == '?' || parse_opt(c, optarg, &o, &addr, &pc_rounds)) {
 			if (c != '?')
 				fprintf(stderr, "rdmamig-vmm: bad option --%s %s\n",
 					opt_name(c), optarg ? optarg : "");
@@ -291,5 +437,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	/* Bare --postcopy: the switch takes the final round's place. */
+	if (o.postcopy && !pc_rounds)
+		o.postcopy_rounds = o.rounds;
 	return o.source ? run_source(&o) : run_dest(&o);
 }

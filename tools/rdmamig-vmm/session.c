@@ -98,6 +98,7 @@ static const char *state_name(uint32_t state)
 		[RDMAMIG_STATE_COMPLETED] = "COMPLETED",
 		[RDMAMIG_STATE_FAILED] = "FAILED",
 		[RDMAMIG_STATE_CANCELLED] = "CANCELLED",
+		[RDMAMIG_STATE_POSTCOPY] = "POSTCOPY",
 	};
 
 	if (state < sizeof(names) / sizeof(names[0]) && names[state])
@@ -155,7 +156,15 @@ static int session_params(int fd, const struct vmm_opts *o)
 
 	if (o->pin_all) {
 		p.mask |= RDMAMIG_PARAM_CAPS;
-		p.caps = RDMAMIG_CAP_PIN_ALL;
+		p.caps |= RDMAMIG_CAP_PIN_ALL;
+	}
+	if (o->pull) {
+		p.mask |= RDMAMIG_PARAM_CAPS;
+		p.caps |= RDMAMIG_CAP_PULL;
+	}
+	if (o->postcopy) {
+		p.mask |= RDMAMIG_PARAM_CAPS;
+		p.caps |= RDMAMIG_CAP_POSTCOPY;
 	}
 	if (o->max_bandwidth) {
 		p.mask |= RDMAMIG_PARAM_MAX_BANDWIDTH;
@@ -310,6 +319,22 @@ static void print_human(const struct vmm_opts *o, const struct rdmamig_stats *st
 	       (uint64_t)st->scan_ms, (uint64_t)st->keys_wait_ms,
 	       (uint64_t)st->writes_wait_ms, (uint64_t)st->register_ms,
 	       (uint64_t)st->zero_ms);
+	/* The guest's stop is the source's figure; the fetches the destination's. */
+	if (o->source && (st->postcopy_owed || st->postcopy_downtime_us))
+		printf("  post-copy: %" PRIu64 " pages owed, guest stopped %.1f ms,"
+		       " %" PRIu64 " ms from the switch to the last page\n",
+		       (uint64_t)st->postcopy_owed, st->postcopy_downtime_us / 1000.0,
+		       (uint64_t)st->postcopy_ms);
+	else if (st->postcopy_owed)
+		printf("  post-copy: %" PRIu64 " pages owed, %" PRIu64 " ms from the switch"
+		       " to the last page; %" PRIu64 " faults fetched %" PRIu64 " pages,"
+		       " the sweep %" PRIu64 ", %" PRIu64 " fetched twice; fault service"
+		       " p50 %" PRIu64 " us, p99 %" PRIu64 " us, max %" PRIu64 " us\n",
+		       (uint64_t)st->postcopy_owed, (uint64_t)st->postcopy_ms,
+		       (uint64_t)st->postcopy_faults, (uint64_t)st->postcopy_fault_pages,
+		       (uint64_t)st->postcopy_sweep_pages,
+		       (uint64_t)st->postcopy_fetched_twice, (uint64_t)st->fault_us_p50,
+		       (uint64_t)st->fault_us_p99, (uint64_t)st->fault_us_max);
 	for (i = 0; i < nrs; i++)
 		printf("  round %" PRIu64 ": %" PRIu64 " dirty, %" PRIu64 " pages, %"
 		       PRIu64 " zero, %.1f MB/s (wall %.1f MB/s)\n",
@@ -344,6 +369,16 @@ static void print_json(const struct vmm_opts *o, const struct rdmamig_stats *st,
 	       (uint64_t)st->scan_ms, (uint64_t)st->keys_wait_ms,
 	       (uint64_t)st->writes_wait_ms, (uint64_t)st->register_ms,
 	       (uint64_t)st->zero_ms, (uint64_t)st->zero_skipped);
+	printf(",\"postcopy_owed\":%" PRIu64 ",\"postcopy_ms\":%" PRIu64
+	       ",\"postcopy_faults\":%" PRIu64 ",\"postcopy_fault_pages\":%" PRIu64
+	       ",\"postcopy_sweep_pages\":%" PRIu64 ",\"postcopy_fetched_twice\":%" PRIu64
+	       ",\"fault_us_p50\":%" PRIu64 ",\"fault_us_p99\":%" PRIu64
+	       ",\"fault_us_max\":%" PRIu64 ",\"postcopy_downtime_us\":%" PRIu64,
+	       (uint64_t)st->postcopy_owed, (uint64_t)st->postcopy_ms,
+	       (uint64_t)st->postcopy_faults, (uint64_t)st->postcopy_fault_pages,
+	       (uint64_t)st->postcopy_sweep_pages, (uint64_t)st->postcopy_fetched_twice,
+	       (uint64_t)st->fault_us_p50, (uint64_t)st->fault_us_p99,
+	       (uint64_t)st->fault_us_max, (uint64_t)st->postcopy_downtime_us);
 	printf(",\"round_stats\":[");
 	for (i = 0; i < nrs; i++)
 		printf("%s{\"round\":%" PRIu64 ",\"pages_dirty\":%" PRIu64

@@ -37,6 +37,7 @@ struct vmm_opts {
 	unsigned int rounds;		/* source: --rounds after the bulk one */
 	unsigned int redirty_pct;	/* source: --redirty */
 	bool pin_all;			/* --pin-all */
+	bool pull;			/* --pull */
 	uint64_t max_bandwidth;		/* source: --max-bandwidth (0: none) */
 	uint64_t max_registered;	/* --max-registered (0: default) */
 	uint64_t keepalive_ms;		/* --keepalive (0: off) */
@@ -49,6 +50,12 @@ struct vmm_opts {
 	const char *secret_file;	/* --secret-file (NULL: $RDMAMIG_SECRET_FILE) */
 	bool no_auth;			/* --no-auth */
 	const char *stop_at;		/* source: --stop-at POINT (tests) */
+	bool postcopy;			/* --postcopy: want (source) / allow (dest) */
+	unsigned int postcopy_rounds;	/* source: pre-copy rounds before the switch */
+	uint64_t guest_writes;		/* dest: --guest-writes, during post-copy */
+	uint64_t fault_buf;		/* dest: --fetch-window FAULT (bytes) */
+	uint64_t sweep_buf;		/* dest: --fetch-window ...,SWEEP (bytes) */
+	unsigned int resume_wait_s;	/* --resume-wait: post-copy resume (0: off) */
 };
 
 /* ---- guest RAM (ram.c) ---------------------------------------------- */
@@ -144,6 +151,23 @@ void ds_parser_init(struct ds_parser *p);
 void ds_parser_free(struct ds_parser *p);
 int ds_feed(struct ds_parser *p, const void *data, size_t len);
 int ds_finish(struct ds_parser *p, const struct guest_ram *ram);
+
+/* ---- destination post-copy (postcopy.c) ------------------------------ */
+
+struct postcopy;
+
+struct postcopy *postcopy_prepare(const struct vmm_opts *o);
+int postcopy_start(struct postcopy *pc, int fd, struct guest_ram *ram,
+		   const uint64_t *hashes, uint64_t event_pages);
+void postcopy_set_completed(struct postcopy *pc);
+void postcopy_resumed(struct postcopy *pc, int fd, uint64_t event_pages);
+uint64_t postcopy_missing(const struct postcopy *pc, uint64_t *owed);
+int postcopy_finish(struct postcopy *pc, bool failed);
+bool postcopy_started(const struct postcopy *pc);
+const uint64_t *postcopy_expected(const struct postcopy *pc);
+const char *postcopy_problem(const struct postcopy *pc);
+void postcopy_report(const struct postcopy *pc, bool json, char *out, size_t size);
+void postcopy_free(struct postcopy *pc);
 
 /* ---- session helpers (session.c) ------------------------------------ */
 

@@ -249,6 +249,7 @@ const char *attr_state_name(uint32_t state)
 		[RDMAMIG_STATE_COMPLETED] = "completed",
 		[RDMAMIG_STATE_FAILED] = "failed",
 		[RDMAMIG_STATE_CANCELLED] = "cancelled",
+		[RDMAMIG_STATE_POSTCOPY] = "postcopy",
 	};
 	static char buf[ATTR_BUF_LEN];
 
@@ -288,12 +289,12 @@ static const struct param params[] = {
 };
 
 /*
- * Capability names; the bit is the index.  The first NCAPS can be set;
+ * Capability names; the bit is the index.  Those in SET_CAPS can be set;
  * "auth" (the peer proved the secret; param auth) and "sparse" (module
  * parameter sparse of both ends) are only reported.
  */
-static const char *const cap_names[] = { "pin-all", "auth", "sparse" };
-#define NCAPS 1
+static const char *const cap_names[] = { "pin-all", "auth", "sparse", "pull", "postcopy" };
+#define SET_CAPS (RDMAMIG_CAP_PIN_ALL | RDMAMIG_CAP_PULL)
 #define NCAP_NAMES (sizeof(cap_names) / sizeof(cap_names[0]))
 
 /* "max_bandwidth" is "max-bandwidth"; "rdma-pin-all" is QEMU's name. */
@@ -337,8 +338,8 @@ static int cap_lookup(const char *word)
 	size_t i;
 
 	normalize(word, name, sizeof(name));
-	for (i = 0; i < NCAPS; i++)
-		if (!strcmp(cap_names[i], name))
+	for (i = 0; i < NCAP_NAMES; i++)
+		if ((SET_CAPS & (1ULL << i)) && !strcmp(cap_names[i], name))
 			return (int)i;
 	return -1;
 }
@@ -640,6 +641,21 @@ static const struct stat_field {
 	{ RDMAMIG_STAT_WRITES_WAIT_MS, "writes_wait_ms", "writes-wait", S_MS, 3 },
 	{ RDMAMIG_STAT_REGISTER_MS, "register_ms", "register", S_MS, 3 },
 	{ RDMAMIG_STAT_ZERO_MS, "zero_ms", "zero", S_MS, 3 },
+	/* Post-copy (both sides; the fault figures are the destination's). */
+	{ RDMAMIG_STAT_POSTCOPY_OWED, "postcopy_owed", "postcopy-owed", S_NUM, 4 },
+	{ RDMAMIG_STAT_POSTCOPY_MS, "postcopy_ms", "postcopy", S_MS, 4 },
+	{ RDMAMIG_STAT_POSTCOPY_FAULTS, "postcopy_faults", "faults", S_NUM, 4 },
+	{ RDMAMIG_STAT_POSTCOPY_FAULT_PAGES, "postcopy_fault_pages", "fault-pages",
+	  S_NUM, 4 },
+	{ RDMAMIG_STAT_POSTCOPY_SWEEP_PAGES, "postcopy_sweep_pages", "sweep-pages",
+	  S_NUM, 4 },
+	{ RDMAMIG_STAT_POSTCOPY_FETCHED_TWICE, "postcopy_fetched_twice",
+	  "fetched-twice", S_NUM, 4 },
+	{ RDMAMIG_STAT_FAULT_US_P50, "fault_us_p50", "fault-us-p50", S_NUM, 4 },
+	{ RDMAMIG_STAT_FAULT_US_P99, "fault_us_p99", "fault-us-p99", S_NUM, 4 },
+	{ RDMAMIG_STAT_FAULT_US_MAX, "fault_us_max", "fault-us-max", S_NUM, 4 },
+	{ RDMAMIG_STAT_POSTCOPY_DOWNTIME_US, "postcopy_downtime_us", "postcopy-downtime-us",
+	  S_NUM, 4 },
 };
 
 int attr_print_stats(const struct nlattr *nest, const char *sep, bool all)
@@ -662,6 +678,10 @@ int attr_print_stats(const struct nlattr *nest, const char *sep, bool all)
 		v = nla_get_u64(tb[f->attr]);
 		pr_u64(f->key, NULL, v);
 		if (f->line && !all)
+			continue;
+		/* Post-copy's line only for a session that switched. */
+		if (f->line == 4 && (!tb[RDMAMIG_STAT_POSTCOPY_OWED] ||
+				     !nla_get_u64(tb[RDMAMIG_STAT_POSTCOPY_OWED])))
 			continue;
 		if (f->line != line) {
 			pr_text("%s", sep);

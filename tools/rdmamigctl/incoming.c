@@ -71,6 +71,9 @@ static int incoming_help(void)
 	      "  --no-cont          leave PID stopped after the migration\n"
 	      "  --pin-all          allow the source to have all of PID's memory\n"
 	      "                     registered up front (migrate --pin-all)\n"
+	      "  --pull             allow the source to have each round read from it\n"
+	      "                     with RDMA READ (migrate --pull), PID's pages\n"
+	      "                     pinned only while they are read\n"
 	      "  --secret-file FILE the secret both ends share: FILE's bytes, 16 to\n"
 	      "                     64 of them (head -c 32 /dev/urandom > FILE);\n"
 	      "                     default: the file $RDMAMIG_SECRET_FILE names.\n"
@@ -91,6 +94,7 @@ static int incoming_help(void)
 enum {
 	OPT_PID = 256, OPT_REGION, OPT_CHECKSUM, OPT_TIMEOUT, OPT_PORT_FILE,
 	OPT_NO_CONT, OPT_PIN_ALL, OPT_SECRET_FILE, OPT_NO_AUTH, OPT_CHANNELS,
+	OPT_PULL,
 };
 
 static const struct option incoming_options[] = {
@@ -101,6 +105,7 @@ static const struct option incoming_options[] = {
 	{ "port-file",	required_argument, NULL, OPT_PORT_FILE },
 	{ "no-cont",	no_argument,	   NULL, OPT_NO_CONT },
 	{ "pin-all",	no_argument,	   NULL, OPT_PIN_ALL },
+	{ "pull",	no_argument,	   NULL, OPT_PULL },
 	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
 	{ "no-auth",	no_argument,	   NULL, OPT_NO_AUTH },
 	{ "channels",	required_argument, NULL, OPT_CHANNELS },
@@ -140,7 +145,11 @@ static int inc_option(struct inc *in, int c, const char *arg)
 		break;
 	case OPT_PIN_ALL:
 		in->params.has_caps = true;
-		in->params.caps = RDMAMIG_CAP_PIN_ALL;
+		in->params.caps |= RDMAMIG_CAP_PIN_ALL;
+		break;
+	case OPT_PULL:
+		in->params.has_caps = true;
+		in->params.caps |= RDMAMIG_CAP_PULL;
 		break;
 	case OPT_SECRET_FILE:
 		in->params.secret_file = arg;
@@ -369,6 +378,8 @@ static void inc_print_summary(const struct inc *in, const struct pm_session *s,
 	pr_u64("caps", NULL, s->caps);
 	if (s->caps & RDMAMIG_CAP_PIN_ALL)
 		pr_text("  pin-all      all memory was registered up front\n");
+	if (s->caps & RDMAMIG_CAP_PULL)
+		pr_text("  pull         every round was read from the source (RDMA READ)\n");
 	if (s->caps & RDMAMIG_CAP_AUTH)
 		pr_text("  auth         the source proved the shared secret\n");
 	if (have_sum) {

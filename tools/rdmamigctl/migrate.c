@@ -128,6 +128,11 @@ static int migrate_help(void)
 	      "  --after stop|kill      what to do with the process afterwards (stop)\n"
 	      "  --pin-all              ask the destination to register all of its\n"
 	      "                         memory up front (if 'incoming --pin-all' allows)\n"
+	      "  --pull                 ask the destination to read each round with\n"
+	      "                         RDMA READ from pages registered here, instead\n"
+	      "                         of writing them (if 'incoming --pull' allows;\n"
+	      "                         otherwise they are written; pull wins over\n"
+	      "                         --pin-all when both are granted)\n"
 	      "  --secret-file FILE     the secret both ends share: FILE's bytes, 16 to\n"
 	      "                         64 of them (head -c 32 /dev/urandom > FILE);\n"
 	      "                         default: the file $RDMAMIG_SECRET_FILE names.\n"
@@ -164,7 +169,7 @@ static bool is_help(const char *word)
 enum {
 	OPT_PID = 256, OPT_REGION, OPT_CHECKSUM, OPT_RETRY, OPT_TIMEOUT,
 	OPT_DOWNTIME, OPT_ROUNDS, OPT_BW, OPT_AFTER, OPT_PIN_ALL, OPT_SECRET_FILE, OPT_NO_AUTH,
-	OPT_CHANNELS, OPT_AUTO_CONVERGE,
+	OPT_CHANNELS, OPT_AUTO_CONVERGE, OPT_PULL,
 };
 
 static const struct option migrate_options[] = {
@@ -178,6 +183,7 @@ static const struct option migrate_options[] = {
 	{ "max-bandwidth",	required_argument, NULL, OPT_BW },
 	{ "after",		required_argument, NULL, OPT_AFTER },
 	{ "pin-all",		no_argument,	   NULL, OPT_PIN_ALL },
+	{ "pull",		no_argument,	   NULL, OPT_PULL },
 	{ "secret-file",	required_argument, NULL, OPT_SECRET_FILE },
 	{ "no-auth",		no_argument,	   NULL, OPT_NO_AUTH },
 	{ "channels",		required_argument, NULL, OPT_CHANNELS },
@@ -235,7 +241,11 @@ static int mig_option(struct mig *m, int c, const char *arg)
 		break;
 	case OPT_PIN_ALL:
 		m->params.has_caps = true;
-		m->params.caps = RDMAMIG_CAP_PIN_ALL;
+		m->params.caps |= RDMAMIG_CAP_PIN_ALL;
+		break;
+	case OPT_PULL:
+		m->params.has_caps = true;
+		m->params.caps |= RDMAMIG_CAP_PULL;
 		break;
 	case OPT_SECRET_FILE:
 		m->params.secret_file = arg;
@@ -780,6 +790,8 @@ static void mig_print_summary(const struct mig *m, const struct pm_session *s,
 	pr_u64("caps", NULL, s->caps);
 	if (s->caps & RDMAMIG_CAP_PIN_ALL)
 		pr_text("  pin-all      the destination registered all memory up front\n");
+	if (s->caps & RDMAMIG_CAP_PULL)
+		pr_text("  pull         the destination read every round (RDMA READ)\n");
 	if (s->caps & RDMAMIG_CAP_AUTH)
 		pr_text("  auth         the destination proved the shared secret\n");
 	pr_u64("setup_ms", NULL, st[RDMAMIG_STAT_SETUP_MS]);

@@ -39,6 +39,7 @@ static int defaults_print(struct nlattr **tb, void *arg)
 	if (d->caps_only) {
 		pr_bool("pin_all", "pin-all %s\n",
 			d->caps & RDMAMIG_CAP_PIN_ALL);
+		pr_bool("pull", "pull %s\n", d->caps & RDMAMIG_CAP_PULL);
 	} else {
 		attr_print_params(tb, "", "\n");
 		pr_text("\n");
@@ -133,10 +134,13 @@ static int cap_help(struct rm *rm)
 	      "    pin-all on|off    register all RAM up front (source: wanted,\n"
 	      "                      destination: allowed) instead of chunks on\n"
 	      "                      demand; QEMU's name rdma-pin-all works too\n"
+	      "    pull on|off       pre-copy rounds read by the destination with\n"
+	      "                      RDMA READ (source: wanted, destination:\n"
+	      "                      allowed) instead of written by the source\n"
 	      "A session uses a capability if both ends have it; a VMM may\n"
 	      "change its own.  set needs CAP_NET_ADMIN.\n"
 	      "\n"
-	      "JSON: {\"pin_all\": BOOLEAN}\n",
+	      "JSON: {\"pin_all\": BOOLEAN, \"pull\": BOOLEAN}\n",
 	      stdout);
 	return RM_EXIT_OK;
 }

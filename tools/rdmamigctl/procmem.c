@@ -678,6 +678,7 @@ const char *pm_state_name(uint32_t state)
 		[RDMAMIG_STATE_COMPLETED] = "completed",
 		[RDMAMIG_STATE_FAILED] = "failed",
 		[RDMAMIG_STATE_CANCELLED] = "cancelled",
+		[RDMAMIG_STATE_POSTCOPY] = "postcopy",
 	};
 
 	return state < sizeof(names) / sizeof(names[0]) ? names[state] : "unknown";

@@ -319,7 +319,7 @@ static int session_help(struct rm *rm)
 	      "cancel cancels a session, whoever drives it (needs CAP_NET_ADMIN).\n"
 	      "\n"
 	      "ROLE: source, dest.  STATE: none, setup, connected, active,\n"
-	      "completed, failed, cancelled.\n"
+	      "postcopy, completed, failed, cancelled.\n"
 	      "\n"
 	      "JSON: list: an array of the objects show prints; show:\n"
 	      "  {\"id\", \"role\", \"state\", \"error\", \"error_text\", \"reason\",\n"
@@ -333,7 +333,11 @@ static int session_help(struct rm *rm)
 	      "             \"device_state_bytes\", \"zero_skipped\", \"setup_ms\",\n"
 	      "             \"total_ms\", \"downtime_ms\", \"channels\", \"scan_ms\",\n"
 	      "             \"keys_wait_ms\", \"writes_wait_ms\", \"register_ms\",\n"
-	      "             \"zero_ms\"}}\n"
+	      "             \"zero_ms\", \"postcopy_owed\", \"postcopy_ms\",\n"
+	      "             \"postcopy_faults\", \"postcopy_fault_pages\",\n"
+	      "             \"postcopy_sweep_pages\", \"postcopy_fetched_twice\",\n"
+	      "             \"fault_us_p50\", \"fault_us_p99\", \"fault_us_max\",\n"
+	      "             \"postcopy_downtime_us\"}}\n"
 	      "  sizes in bytes, rates in bytes/s, times in ms, error a negative\n"
 	      "  errno (0: none).\n",
 	      stdout);

@@ -177,6 +177,16 @@ enum rdmamig_stat {
 	RDMAMIG_STAT_REGISTER_MS,
 	RDMAMIG_STAT_ZERO_MS,
 	RDMAMIG_STAT_ZERO_SKIPPED,
+	RDMAMIG_STAT_POSTCOPY_OWED,	/* post-copy, see struct rdmamig_stats */
+	RDMAMIG_STAT_POSTCOPY_MS,
+	RDMAMIG_STAT_POSTCOPY_FAULTS,
+	RDMAMIG_STAT_POSTCOPY_FAULT_PAGES,
+	RDMAMIG_STAT_POSTCOPY_SWEEP_PAGES,
+	RDMAMIG_STAT_POSTCOPY_FETCHED_TWICE,
+	RDMAMIG_STAT_FAULT_US_P50,
+	RDMAMIG_STAT_FAULT_US_P99,
+	RDMAMIG_STAT_FAULT_US_MAX,
+	RDMAMIG_STAT_POSTCOPY_DOWNTIME_US,
 
 	__RDMAMIG_STAT_MAX,
 	RDMAMIG_STAT_MAX = __RDMAMIG_STAT_MAX - 1
@@ -201,7 +211,24 @@ enum rdmamig_stat {
 
 /* Capabilities, negotiated with the peer in the rdma_cm private data. */
 #define RDMAMIG_CAP_PIN_ALL	(1ULL << 0)	/* register all RAM up front */
-#define RDMAMIG_CAPS_ALL	(RDMAMIG_CAP_PIN_ALL)
+/*
+ * Pull mode: the destination moves the pre-copy rounds with RDMA READ from
+ * pages the source registered for it, instead of the source writing them
+ * (Documentation/protocol.rst, "Pull mode").  Wanted by the source,
+ * allowed by the destination; with it, pin-all and sparse are not
+ * granted (the source registers what each window dirtied).
+ */
+#define RDMAMIG_CAP_PULL	(1ULL << 3)
+/*
+ * Post-copy: the source may end the migration with RDMAMIG_IOC_POSTCOPY
+ * instead of a final round.  The destination runs at once and fetches,
+ * with RDMA READ, the pages the source still owes it
+ * (Documentation/protocol.rst, "Post-copy").  Wanted by the source,
+ * allowed by the destination; works with push and pull rounds before it.
+ */
+#define RDMAMIG_CAP_POSTCOPY	(1ULL << 4)
+#define RDMAMIG_CAPS_ALL	(RDMAMIG_CAP_PIN_ALL | RDMAMIG_CAP_PULL | \
+				 RDMAMIG_CAP_POSTCOPY)
 /*
  * Reported only (rdmamig_stats.caps, the session's CAPS attribute): the
  * peer proved it knows the session's secret.  Authentication is not a
@@ -310,6 +337,12 @@ struct rdmamig_addr {
 };
 
 #define RDMAMIG_ROUND_FINAL	(1U << 0)	/* the VMM stopped the guest */
+/*
+ * Post-copy (source): the pages are owed, not sent.  The VMM stopped the
+ * guest and names every page the destination does not have yet (all of
+ * them if no round was sent); RDMAMIG_IOC_POSTCOPY exposes them.
+ */
+#define RDMAMIG_ROUND_POSTCOPY	(1U << 1)
 
 /* One block's dirty pages for the current round (source). */
 struct rdmamig_round {
@@ -328,6 +361,12 @@ enum rdmamig_event_type {
 	RDMAMIG_EVENT_ROUND_DONE,	/* destination: a round is placed */
 	RDMAMIG_EVENT_COMPLETED,	/* migration complete */
 	RDMAMIG_EVENT_FAILED,		/* session failed; see error */
+	/*
+	 * Destination: the source switched to post-copy and every device-
+	 * state byte before the switch is readable.  @pages: pages owed.
+	 * Run the guest; fetch what it lacks with RDMAMIG_IOC_FETCH.
+	 */
+	RDMAMIG_EVENT_POSTCOPY,
 };
 
 struct rdmamig_event {
@@ -354,6 +393,7 @@ enum rdmamig_state {
 	RDMAMIG_STATE_COMPLETED,
 	RDMAMIG_STATE_FAILED,
 	RDMAMIG_STATE_CANCELLED,
+	RDMAMIG_STATE_POSTCOPY,		/* the destination runs, pages owed */
 };
 
 #define RDMAMIG_REASON_MAX	128
@@ -396,6 +436,63 @@ struct rdmamig_stats {
 	 * session never wrote the page there.
 	 */
 	__u64 zero_skipped;
+	/*
+	 * Post-copy, both sides: pages owed at the switch, and the time from
+	 * the switch to the last page fetched.  Destination: pages fetched
+	 * for a fault (with the window around it) and by the sweep, pages
+	 * read from the source more than once (0 unless something is wrong),
+	 * and the service time of RDMAMIG_IOC_FETCH for faults: from the
+	 * call to the pages in the caller's buffer.
+	 */
+	__u64 postcopy_owed;
+	__u64 postcopy_ms;
+	__u64 postcopy_faults;		/* RDMAMIG_IOC_FETCH calls for a fault */
+	__u64 postcopy_fault_pages;
+	__u64 postcopy_sweep_pages;
+	__u64 postcopy_fetched_twice;
+	__u64 fault_us_p50;
+	__u64 fault_us_p99;
+	__u64 fault_us_max;
+	/*
+	 * Source: the guest's downtime in post-copy, in microseconds: from
+	 * the first RDMAMIG_ROUND_POSTCOPY (the guest stopped) to the
+	 * POSTCOPY_RUN that lets the destination run (posted).
+	 */
+	__u64 postcopy_downtime_us;
+};
+
+/*
+ * RDMAMIG_IOC_FETCH (destination, in post-copy): read pages the source
+ * owes into @buf, for the caller to place (UFFDIO_COPY from @buf to
+ * @start, @npages pages).  One call per fault, or per sweep step.
+ *
+ * A fault (no flag): the page at @addr, and the owed pages that follow
+ * it in the same chunk, up to @buf_len and the module parameter
+ * "fault_window".  @npages is 0 when the page is fetched already, or
+ * being fetched by another call (whose placing wakes the faulting
+ * thread); ENOENT when the page was never owed (the source sent it before
+ * the switch: it is there unless the VMM discarded it).
+ *
+ * RDMAMIG_FETCH_SWEEP: @addr is ignored; the module picks the next run of
+ * owed pages, nearest the last fault first.  @npages 0 with @remaining 0:
+ * every page is fetched (some may still be in other callers' buffers).
+ *
+ * @buf: page-aligned, @buf_len a multiple of the page size, up to
+ * RDMAMIG_FETCH_MAX.  Calls may run in parallel (a fault thread and a
+ * sweep thread): no page is read twice.
+ */
+#define RDMAMIG_FETCH_SWEEP	(1U << 0)
+#define RDMAMIG_FETCH_MAX	(1U << 20)	/* one chunk */
+
+struct rdmamig_fetch {
+	__u32 size;
+	__u32 flags;		/* RDMAMIG_FETCH_* */
+	__u64 addr;		/* fault: an address in a block */
+	__u64 buf;		/* staging buffer, page-aligned */
+	__u64 buf_len;		/* bytes, a page multiple */
+	__u64 start;		/* out: where the first page of @buf belongs */
+	__u64 npages;		/* out: pages in @buf, contiguous from @start */
+	__u64 remaining;	/* out: pages owed and not yet fetched */
 };
 
 #define RDMAMIG_IOC_MAGIC	0xd7
@@ -413,5 +510,29 @@ struct rdmamig_stats {
 #define RDMAMIG_IOC_WAIT_EVENT	_IOWR(RDMAMIG_IOC_MAGIC, 0x0b, struct rdmamig_event)
 #define RDMAMIG_IOC_GET_STATS	_IOWR(RDMAMIG_IOC_MAGIC, 0x0c, struct rdmamig_stats)
 #define RDMAMIG_IOC_SET_SECRET	_IOW(RDMAMIG_IOC_MAGIC, 0x0d, struct rdmamig_secret)
+/*
+ * Source: switch to post-copy.  The guest is stopped, the owed pages were
+ * named with RDMAMIG_ROUND_POSTCOPY and the device state written; they
+ * are exposed to the destination, which runs from then on.  Then
+ * RDMAMIG_IOC_COMPLETE waits until the destination has fetched every
+ * page; our pages are released (unpinned) by then and may be freed.
+ */
+#define RDMAMIG_IOC_POSTCOPY	_IO(RDMAMIG_IOC_MAGIC, 0x0e)
+/* Destination, in post-copy: see struct rdmamig_fetch. */
+#define RDMAMIG_IOC_FETCH	_IOWR(RDMAMIG_IOC_MAGIC, 0x0f, struct rdmamig_fetch)
+/*
+ * Destination, in post-copy: the owed pages of a block range, written to
+ * rdmamig_round.bitmap (flags must be 0).  The VMM discards them
+ * (MADV_DONTNEED) so that the guest's first touch faults.
+ */
+#define RDMAMIG_IOC_OWED	_IOW(RDMAMIG_IOC_MAGIC, 0x10, struct rdmamig_round)
+/*
+ * Post-copy resume over a new connection (arg: the descriptor of the
+ * session that failed in post-copy; Documentation/uapi.rst): the new
+ * session of the same role and blocks takes over what the old one owed
+ * (source) or had fetched (destination).  Source: after CONNECT, before
+ * RDMAMIG_IOC_POSTCOPY.  Destination: before LISTEN.
+ */
+#define RDMAMIG_IOC_POSTCOPY_RESUME _IO(RDMAMIG_IOC_MAGIC, 0x11)
 
 #endif /* _UAPI_LINUX_RDMAMIG_H */

@@ -118,6 +118,9 @@ t 2 "" "no capability given" capability set
 t 2 "" "invalid pin-all 'maybe': expected on or off" capability set pin-all maybe
 t 2 "" "unknown capability 'foo'" capability set foo on
 t 2 "" "pin-all given twice" capability set pin-all on rdma-pin-all off
+t 2 "" "invalid pull 'maybe': expected on or off" capability set pull maybe
+t 2 "" "pull given twice" capability set pull on pull off
+t 2 "" "unknown capability 'sparse'" capability set sparse on
 t 2 "" "invalid --count '0'" monitor --count 0
 t 2 "" "invalid --timeout 'x'" monitor --timeout x
 t 2 "" "option '--count' needs a value" monitor --count
@@ -138,7 +141,7 @@ if [ -d /sys/module/rdmamig ]; then
 	t 0 '^\[' "" -j session
 	t 0 '^\[' "" session list -j
 	t 0 '^\{"max_bandwidth":' "" -j param
-	t 0 '^\{"pin_all":(true|false)\}$' "" -j capability
+	t 0 '^\{"pin_all":(true|false),"pull":(true|false)\}$' "" -j capability
 	t 0 '^max-bandwidth ' "" param show
 	t 0 '^pin-all (on|off)$' "" capability show
 	t 1 "" "cannot show session 4294967295: No such file or directory \(kernel: no session" \

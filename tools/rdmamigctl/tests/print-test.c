@@ -341,7 +341,10 @@ int main(void)
 		    "\"chunks_unregistered\":0,\"registered_bytes\":0,"
 		    "\"device_state_bytes\":0,\"zero_skipped\":0,\"setup_ms\":0,\"total_ms\":0,"
 		    "\"downtime_ms\":0,\"channels\":0,\"scan_ms\":0,\"keys_wait_ms\":0,"
-		    "\"writes_wait_ms\":0,\"register_ms\":0,\"zero_ms\":0}},"
+		    "\"writes_wait_ms\":0,\"register_ms\":0,\"zero_ms\":0,"
+		    "\"postcopy_owed\":0,\"postcopy_ms\":0,\"postcopy_faults\":0,"
+		    "\"postcopy_fault_pages\":0,\"postcopy_sweep_pages\":0,\"postcopy_fetched_twice\":0,"
+		    "\"fault_us_p50\":0,\"fault_us_p99\":0,\"fault_us_max\":0,\"postcopy_downtime_us\":0}},"
 		    "{\"id\":7,\"role\":\"source\",\"state\":\"failed\","
 		    "\"error\":-104,\"error_text\":\"Connection reset by peer\","
 		    "\"reason\":\"peer: \\\"gone\\\"\",\"owner_pid\":107,"
@@ -358,7 +361,10 @@ int main(void)
 		    "\"device_state_bytes\":1000009,\"zero_skipped\":1000020,\"setup_ms\":1000011,"
 		    "\"total_ms\":1000012,\"downtime_ms\":1000013,\"channels\":1000014,"
 		    "\"scan_ms\":1000015,\"keys_wait_ms\":1000016,\"writes_wait_ms\":1000017,"
-		    "\"register_ms\":1000018,\"zero_ms\":1000019}}]\n");
+		    "\"register_ms\":1000018,\"zero_ms\":1000019,"
+		    "\"postcopy_owed\":1000021,\"postcopy_ms\":1000022,\"postcopy_faults\":1000023,"
+		    "\"postcopy_fault_pages\":1000024,\"postcopy_sweep_pages\":1000025,\"postcopy_fetched_twice\":1000026,"
+		    "\"fault_us_p50\":1000027,\"fault_us_p99\":1000028,\"fault_us_max\":1000029,\"postcopy_downtime_us\":1000030}}]\n");
 	output_case("session show, text", false, false, session_detail,
 		    "session 7: source failed error ECONNRESET (Connection reset by peer)"
 		    " reason \"peer: \"gone\"\"\n"
@@ -373,7 +379,11 @@ int main(void)
 		    " registered 976.6KiB device-state 976.6KiB zero-skipped 1000020\n"
 		    "           setup 1000011ms total 1000012ms downtime 1000013ms channels 1000014\n"
 		    "           scan 1000015ms keys-wait 1000016ms writes-wait 1000017ms"
-		    " register 1000018ms zero 1000019ms\n");
+		    " register 1000018ms zero 1000019ms\n"
+		    "           postcopy-owed 1000021 postcopy 1000022ms faults 1000023"
+		    " fault-pages 1000024 sweep-pages 1000025 fetched-twice 1000026"
+		    " fault-us-p50 1000027 fault-us-p99 1000028 fault-us-max 1000029"
+		    " postcopy-downtime-us 1000030\n");
 	output_case("session show, fresh, text", false, false, session_fresh,
 		    "session 0: dest setup\n"
 		    "    owner pid 100 target pid 200\n"
@@ -427,15 +437,25 @@ int main(void)
 		    "        \"keys_wait_ms\": 0,\n"
 		    "        \"writes_wait_ms\": 0,\n"
 		    "        \"register_ms\": 0,\n"
-		    "        \"zero_ms\": 0\n"
+		    "        \"zero_ms\": 0,\n"
+		    "        \"postcopy_owed\": 0,\n"
+		    "        \"postcopy_ms\": 0,\n"
+		    "        \"postcopy_faults\": 0,\n"
+		    "        \"postcopy_fault_pages\": 0,\n"
+		    "        \"postcopy_sweep_pages\": 0,\n"
+		    "        \"postcopy_fetched_twice\": 0,\n"
+		    "        \"fault_us_p50\": 0,\n"
+		    "        \"fault_us_p99\": 0,\n"
+		    "        \"fault_us_max\": 0,\n"
+		    "        \"postcopy_downtime_us\": 0\n"
 		    "    }\n"
 		    "}\n");
 
 	reply_defaults(&defaults);
 	output_case("capability show, text", false, false, capabilities,
-		    "pin-all on\n");
+		    "pin-all on\npull off\n");
 	output_case("capability show, JSON", true, false, capabilities,
-		    "{\"pin_all\":true}\n");
+		    "{\"pin_all\":true,\"pull\":false}\n");
 	output_case("param show, text", false, false, params,
 		    "max-bandwidth 1GB/s\n"
 		    "max-registered 256MiB\n"
@@ -472,7 +492,10 @@ int main(void)
 		    "\"total_ms\":2012,"
 		    "\"downtime_ms\":2013,\"channels\":2014,\"scan_ms\":2015,"
 		    "\"keys_wait_ms\":2016,\"writes_wait_ms\":2017,\"register_ms\":2018,"
-		    "\"zero_ms\":2019},\"error\":0,\"reason\":\"\"}\n"
+		    "\"zero_ms\":2019,"
+		    "\"postcopy_owed\":2021,\"postcopy_ms\":2022,\"postcopy_faults\":2023,"
+		    "\"postcopy_fault_pages\":2024,\"postcopy_sweep_pages\":2025,\"postcopy_fetched_twice\":2026,"
+		    "\"fault_us_p50\":2027,\"fault_us_p99\":2028,\"fault_us_max\":2029,\"postcopy_downtime_us\":2030},\"error\":0,\"reason\":\"\"}\n"
 		    "{\"time\":\"2023-11-14T22:13:20.123+0000\",\"event\":\"state\","
 		    "\"id\":3,\"role\":\"source\",\"state\":\"cancelled\","
 		    "\"error\":-125,\"error_text\":\"Operation canceled\","
