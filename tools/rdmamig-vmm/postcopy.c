@@ -667,9 +667,11 @@ static void *fault_main(void *arg)
  */
 static void *sweep_main(void *arg)
 {
+	struct rdmamig_fetch_run runs[RDMAMIG_FETCH_RUNS_MAX];
 	struct postcopy *pc = arg;
 	struct rdmamig_fetch f;
-	unsigned int gen;
+	unsigned int gen, i;
+	uint8_t *src;
 	int ret;
 
 	while (!pc->stop) {
@@ -678,6 +680,9 @@ static void *sweep_main(void *arg)
 		f.flags = RDMAMIG_FETCH_SWEEP;
 		f.buf = (uintptr_t)pc->sweep_buf;
 		f.buf_len = pc->sweep_len;
+		/* Scattered owed pages: many runs a call, read together. */
+		f.runs = (uintptr_t)runs;
+		f.nruns = RDMAMIG_FETCH_RUNS_MAX;
 		gen = pc_gen(pc);
 		ret = ioctl(pc_fd(pc), RDMAMIG_IOC_FETCH, &f);
 		if (ret && errno == EINTR)
@@ -695,8 +700,12 @@ static void *sweep_main(void *arg)
 		}
 		add(&pc->sweep_calls, 1);
 		if (f.npages) {
-			if (place(pc, f.start, f.npages, pc->sweep_buf, "sweep"))
-				break;
+			src = pc->sweep_buf;
+			for (i = 0; i < f.nruns; i++) {
+				if (place(pc, runs[i].start, runs[i].npages, src, "sweep"))
+					goto out;
+				src += runs[i].npages * page_size;
+			}
 			add(&pc->sweep_pages, f.npages);
 			continue;
 		}
@@ -708,6 +717,7 @@ static void *sweep_main(void *arg)
 		add(&pc->sweep_waits, 1);
 		usleep(1000);
 	}
+out:
 	pc->sweep_exited = 1;
 	return NULL;
 }
