@@ -86,6 +86,8 @@ struct postcopy {
 	size_t nheld, capheld;
 	uint64_t held_total;		/* faults kept, all in all */
 	uint64_t resume_event_pages;	/* the last resume's EVENT_POSTCOPY */
+	uint64_t placed_at_resume;	/* pages placed when the first resumed */
+	uint64_t t_resume_us;		/* the first resume's EVENT_POSTCOPY */
 	struct guest_ram *ram;
 	struct pc_block *pb;
 	uint64_t *expect;		/* hash of each page, global index */
@@ -896,6 +898,10 @@ void postcopy_resumed(struct postcopy *pc, int fd, uint64_t event_pages)
 	uint64_t one = 1;
 
 	pc->resume_event_pages = event_pages;
+	if (!pc_gen(pc)) {
+		pc->placed_at_resume = get(&pc->fault_pages) + get(&pc->sweep_pages);
+		pc->t_resume_us = now_us();
+	}
 	__atomic_store_n(&pc->fd, fd, __ATOMIC_RELEASE);
 	__atomic_fetch_add(&pc->gen, 1, __ATOMIC_RELEASE);
 	if (write(pc->kickfd, &one, sizeof(one)) != sizeof(one))
@@ -1051,7 +1057,8 @@ void postcopy_report(const struct postcopy *pc, bool json, char *out, size_t siz
 			 ",\"vmm_fault_us_p50\":%" PRIu64 ",\"vmm_fault_us_p99\":%" PRIu64
 			 ",\"vmm_fault_us_max\":%" PRIu64 ",\"postcopy_wall_ms\":%" PRIu64
 			 ",\"resumes\":%u,\"faults_kept\":%" PRIu64
-			 ",\"resume_event_pages\":%" PRIu64,
+			 ",\"resume_event_pages\":%" PRIu64
+			 ",\"placed_before_resume\":%" PRIu64 ",\"resume_after_ms\":%" PRIu64,
 			 pc->event_pages, pc->owed, pc->discarded,
 			 pc->t_ready_us - pc->t_event_us, pc->fault_msgs,
 			 pc->fault_fetches, pc->fault_empty, pc->fault_empty_not_owed,
@@ -1060,7 +1067,8 @@ void postcopy_report(const struct postcopy *pc, bool json, char *out, size_t siz
 			 pc->placed_twice, pc->not_owed, pc->zero_filled,
 			 pc->fault_notconn, pc->unplaced, pc->guest_writes,
 			 pc->guest_reads_bad, p50, p99, max, wall, pc->gen,
-			 pc->held_total, pc->resume_event_pages);
+			 pc->held_total, pc->resume_event_pages, pc->placed_at_resume,
+			 pc->t_resume_us ? (pc->t_resume_us - pc->t_event_us) / 1000 : 0);
 		return;
 	}
 	snprintf(out, size,
@@ -1079,8 +1087,11 @@ void postcopy_report(const struct postcopy *pc, bool json, char *out, size_t siz
 	if (pc->gen)
 		snprintf(out + strlen(out), size - strlen(out),
 			 "  resumed %u time%s: %" PRIu64 " faults kept across the failure,"
-			 " %" PRIu64 " pages owed by the last new session\n", pc->gen,
-			 pc->gen == 1 ? "" : "s", pc->held_total, pc->resume_event_pages);
+			 " %" PRIu64 " pages placed before the first resume, %" PRIu64
+			 " ms after the switch; %" PRIu64 " pages owed by the last new"
+			 " session\n", pc->gen, pc->gen == 1 ? "" : "s", pc->held_total,
+			 pc->placed_at_resume, (pc->t_resume_us - pc->t_event_us) / 1000,
+			 pc->resume_event_pages);
 }
 
 void postcopy_free(struct postcopy *pc)
