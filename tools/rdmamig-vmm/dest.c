@@ -432,9 +432,10 @@ static int dest_resume(struct dest_run *d, const struct vmm_opts *o)
 	/*
 	 * The old session keeps nothing now but its listening port, which it
 	 * holds until closed: close it, to listen on that port again.  A
-	 * thread still using its number gets an error and waits for the new
-	 * session like after the failure.
+	 * thread still in a call on it finishes with an error and waits for
+	 * the new session like after the failure.
 	 */
+	postcopy_detach(d->pc);
 	close(old);
 	d->fd = fd;
 	d->resuming = true;

@@ -912,6 +912,17 @@ void postcopy_resumed(struct postcopy *pc, int fd, uint64_t event_pages)
 			event_pages, pc->nheld);
 }
 
+/*
+ * The failed session is about to be closed (dest_resume()): until the
+ * resumed one switches, the threads use no descriptor at all, so that
+ * none acts on a number that open() may hand out again (the watchdog's
+ * CANCEL least of all).  FETCH then fails with EBADF, and they wait.
+ */
+void postcopy_detach(struct postcopy *pc)
+{
+	__atomic_store_n(&pc->fd, -1, __ATOMIC_RELEASE);
+}
+
 /* Owed pages never placed (after postcopy_finish()); @owed: all owed. */
 uint64_t postcopy_missing(const struct postcopy *pc, uint64_t *owed)
 {
