@@ -196,11 +196,11 @@ static void dst_chunks(struct rdmamig_session *sess, const void *payload,
 					     "bad remote address");
 			return;
 		}
-		spin_lock(&pc->lock);
+		spin_lock_irq(&pc->lock);
 		pch->raddr = raddr;
 		pch->rkey = be32_to_cpu(cmds[i].rkey);
 		pch->keyed = true;
-		spin_unlock(&pc->lock);
+		spin_unlock_irq(&pc->lock);
 	}
 	wake_up_all(&sess->wait);
 }
@@ -242,11 +242,11 @@ void rdmamig_postcopy_dst_run(struct rdmamig_session *sess, const void *payload,
 	spin_unlock_irq(&sess->slock);
 	if (!moved)
 		return;
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	pc->active = true;
 	pc->unclaimed = pc->owed_pages - pc->fetched;	/* see owe_chunk() */
 	pc->t_switch = ktime_get();
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 
 	ev.pages = pc->owed_pages;
 	rdmamig_session_push_event(sess, &ev);
@@ -254,10 +254,10 @@ void rdmamig_postcopy_dst_run(struct rdmamig_session *sess, const void *payload,
 	sess_info(sess, "post-copy: running; the source owes %llu pages in %llu chunks\n",
 		  pc->owed_pages, pc->owed_chunks);
 	if (!pc->unclaimed) {	/* nothing owed, or all fetched before a resume */
-		spin_lock(&pc->lock);
+		spin_lock_irq(&pc->lock);
 		pc->done = true;
 		pc->t_done = pc->t_switch;
-		spin_unlock(&pc->lock);
+		spin_unlock_irq(&pc->lock);
 		dst_finish(sess);
 	}
 }
@@ -417,29 +417,29 @@ static int wait_key(struct rdmamig_session *sess, const struct fetch_run *run)
 	bool keyed, want;
 	int ret;
 
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	keyed = pch->keyed;
 	want = !keyed && !pch->wanted;
 	if (want)
 		pch->wanted = true;
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 	if (keyed)
 		return 0;
 	if (want) {
 		ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_POSTCOPY_WANT, 1, &cmd, sizeof(cmd));
 		if (ret) {
-			spin_lock(&pc->lock);
+			spin_lock_irq(&pc->lock);
 			pch->wanted = false;
-			spin_unlock(&pc->lock);
+			spin_unlock_irq(&pc->lock);
 			return ret;
 		}
 	}
 	ret = wait_event_interruptible(sess->wait, key_or_end(sess, pch));
 	if (ret)
 		return ret;
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	keyed = pch->keyed;
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 	return keyed ? 0 : rdmamig_session_error(sess) ?: -ESHUTDOWN;
 }
 
@@ -509,7 +509,7 @@ static bool account(struct rdmamig_session *sess, const struct fetch_run *run,
 	bool whole;
 	u32 i;
 
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	for (i = 0; i < run->n; i++)
 		if (__test_and_set_bit(run->page + i, pc->got[run->bi]))
 			pc->fetched_twice++;
@@ -527,17 +527,17 @@ static bool account(struct rdmamig_session *sess, const struct fetch_run *run,
 		pc->done = true;
 		pc->t_done = ktime_get();
 	}
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 	return whole;
 }
 
 /* Give back what a failed call claimed: it is still owed. */
 static void unclaim(struct rdmamig_postcopy *pc, const struct fetch_run *run)
 {
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	bitmap_set(pc->todo[run->bi], run->page, run->n);
 	pc->unclaimed += run->n;
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 }
 
 static bool no_fault_reading(struct rdmamig_session *sess)
@@ -614,7 +614,7 @@ int rdmamig_postcopy_dst_fetch(struct rdmamig_session *sess,
 		return -ENOMEM;
 
 	down_read(&pc->rwsem);
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	ret = fetch_allowed(sess);
 	/*
 	 * After the last page was read too: a page never owed is ENOENT,
@@ -636,7 +636,7 @@ int rdmamig_postcopy_dst_fetch(struct rdmamig_session *sess,
 		pc->faults_inflight++;
 	}
 	f->remaining = pc->unclaimed;
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 	if (ret || !req->nruns)
 		goto out;
 
@@ -644,9 +644,9 @@ int rdmamig_postcopy_dst_fetch(struct rdmamig_session *sess,
 		ret = wait_key(sess, &req->runs[i]);
 	ret = ret ?: read_runs(sess, req, f->buf, fault);
 	if (fault) {
-		spin_lock(&pc->lock);
+		spin_lock_irq(&pc->lock);
 		pc->faults_inflight--;
-		spin_unlock(&pc->lock);
+		spin_unlock_irq(&pc->lock);
 		wake_up_all(&pc->fault_wq);
 	}
 	/* Where each run belongs, told before the pages count as read. */
@@ -728,9 +728,9 @@ int rdmamig_postcopy_dst_owed(struct rdmamig_session *sess,
 	if (!words)
 		return -ENOMEM;
 	down_read(&pc->rwsem);
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	ret = fetch_allowed(sess);
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 	/* @owed does not change once active. */
 	if (!ret && pc->owed[r->block]) {
 		bit = r->first_page;
