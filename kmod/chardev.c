@@ -34,7 +34,7 @@
 #define EVENT_SIZE_VER0		sizeof(struct rdmamig_event)
 #define STATS_SIZE_VER0		offsetofend(struct rdmamig_stats, reason)
 #define SECRET_SIZE_VER0	sizeof(struct rdmamig_secret)
-#define FETCH_SIZE_VER0		sizeof(struct rdmamig_fetch)
+#define FETCH_SIZE_VER0		offsetofend(struct rdmamig_fetch, remaining)
 
 /* Copy in an extensible struct; @ver0 is the smallest size we accept. */
 static int copy_in(void *k, size_t ksize, void __user *u, size_t ver0)

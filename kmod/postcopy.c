@@ -70,9 +70,9 @@ void rdmamig_postcopy_stop(struct rdmamig_session *sess)
 	wake_up_all(&sess->wait);
 	wake_up_all(&pc->fault_wq);
 	down_write(&pc->rwsem);
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	pc->stopped = true;
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 	up_write(&pc->rwsem);
 	wake_up_all(&pc->fault_wq);
 
@@ -138,10 +138,10 @@ void rdmamig_postcopy_fault_time(struct rdmamig_session *sess, u64 us)
 {
 	struct rdmamig_postcopy *pc = &sess->pc;
 
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	pc->hist[hist_bucket(us)]++;
 	pc->fault_us_max = max(pc->fault_us_max, us);
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 }
 
 /*
@@ -170,10 +170,12 @@ void rdmamig_postcopy_get_stats(struct rdmamig_session *sess,
 				struct rdmamig_stats *st)
 {
 	struct rdmamig_postcopy *pc = &sess->pc;
+	unsigned long flags;
 	u64 n = 0;
 	u32 i;
 
-	spin_lock(&pc->lock);
+	/* From a notification too, in a completion's softirq. */
+	spin_lock_irqsave(&pc->lock, flags);
 	st->postcopy_owed = pc->owed_pages;
 	st->postcopy_ms = ms_since(pc->t_switch, pc->t_done);
 	st->postcopy_faults = pc->faults;
@@ -189,7 +191,7 @@ void rdmamig_postcopy_get_stats(struct rdmamig_session *sess,
 	}
 	if (pc->t_stop && pc->t_switch)
 		st->postcopy_downtime_us = ktime_us_delta(pc->t_switch, pc->t_stop);
-	spin_unlock(&pc->lock);
+	spin_unlock_irqrestore(&pc->lock, flags);
 }
 
 /* The same blocks, in the same order: names and lengths. */
@@ -230,7 +232,7 @@ static int take_over(struct rdmamig_session *sess, struct rdmamig_session *old)
 			swap(pc->got[i], opc->got[i]);
 		}
 	}
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	pc->resumed = true;
 	if (old->role == RDMAMIG_ROLE_DEST) {
 		pc->faults = opc->faults;
@@ -240,7 +242,7 @@ static int take_over(struct rdmamig_session *sess, struct rdmamig_session *old)
 		pc->fault_us_max = opc->fault_us_max;
 		memcpy(pc->hist, opc->hist, sizeof(pc->hist));
 	}
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 	return 0;
 }
 
@@ -288,9 +290,9 @@ int rdmamig_postcopy_resume(struct rdmamig_session *sess,
 	}
 	ret = take_over(sess, old);
 	if (!ret) {
-		spin_lock(&old->pc.lock);
+		spin_lock_irq(&old->pc.lock);
 		old->pc.active = false;
-		spin_unlock(&old->pc.lock);
+		spin_unlock_irq(&old->pc.lock);
 	}
 out:
 	up_write(&old->pc.rwsem);

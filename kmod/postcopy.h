@@ -57,7 +57,9 @@ struct rdmamig_pc_want {
  *    takes it for writing, so that nothing uses them once it returned.
  *    FETCH runs without the session's @lock: the destination VMM's
  *    threads fetch in parallel while another blocks in read().
- *  - @lock (spinlock) protects the bitmaps, the chunks and the counters.
+ *  - @lock (spinlock, taken with interrupts off: the statistics are read
+ *    from a notification in a completion's softirq too) protects the
+ *    bitmaps, the chunks and the counters.
  *  - The arrays are allocated by the rx work (destination) or the VMM's
  *    thread under @lock (source) before @active is set, freed only by
  *    rdmamig_postcopy_stop().

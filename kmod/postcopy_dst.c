@@ -196,11 +196,11 @@ static void dst_chunks(struct rdmamig_session *sess, const void *payload,
 					     "bad remote address");
 			return;
 		}
-		spin_lock(&pc->lock);
+		spin_lock_irq(&pc->lock);
 		pch->raddr = raddr;
 		pch->rkey = be32_to_cpu(cmds[i].rkey);
 		pch->keyed = true;
-		spin_unlock(&pc->lock);
+		spin_unlock_irq(&pc->lock);
 	}
 	wake_up_all(&sess->wait);
 }
@@ -242,11 +242,11 @@ void rdmamig_postcopy_dst_run(struct rdmamig_session *sess, const void *payload,
 	spin_unlock_irq(&sess->slock);
 	if (!moved)
 		return;
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	pc->active = true;
 	pc->unclaimed = pc->owed_pages - pc->fetched;	/* see owe_chunk() */
 	pc->t_switch = ktime_get();
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 
 	ev.pages = pc->owed_pages;
 	rdmamig_session_push_event(sess, &ev);
@@ -254,23 +254,15 @@ void rdmamig_postcopy_dst_run(struct rdmamig_session *sess, const void *payload,
 	sess_info(sess, "post-copy: running; the source owes %llu pages in %llu chunks\n",
 		  pc->owed_pages, pc->owed_chunks);
 	if (!pc->unclaimed) {	/* nothing owed, or all fetched before a resume */
-		spin_lock(&pc->lock);
+		spin_lock_irq(&pc->lock);
 		pc->done = true;
 		pc->t_done = pc->t_switch;
-		spin_unlock(&pc->lock);
+		spin_unlock_irq(&pc->lock);
 		dst_finish(sess);
 	}
 }
 
 /* ---- the end ------------------------------------------------------------ */
-
-static int send_release(struct rdmamig_session *sess, u32 bi, u32 c)
-{
-	struct rdmamig_cmd_chunk cmd = { cpu_to_be32(bi), cpu_to_be32(c) };
-
-	return rdmamig_ctrl_send(sess, RDMAMIG_MSG_POSTCOPY_RELEASE, 1, &cmd,
-				 sizeof(cmd));
-}
 
 /*
  * Every owed page is read: complete, then tell the source, which releases
@@ -425,66 +417,81 @@ static int wait_key(struct rdmamig_session *sess, const struct fetch_run *run)
 	bool keyed, want;
 	int ret;
 
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	keyed = pch->keyed;
 	want = !keyed && !pch->wanted;
 	if (want)
 		pch->wanted = true;
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 	if (keyed)
 		return 0;
 	if (want) {
 		ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_POSTCOPY_WANT, 1, &cmd, sizeof(cmd));
 		if (ret) {
-			spin_lock(&pc->lock);
+			spin_lock_irq(&pc->lock);
 			pch->wanted = false;
-			spin_unlock(&pc->lock);
+			spin_unlock_irq(&pc->lock);
 			return ret;
 		}
 	}
 	ret = wait_event_interruptible(sess->wait, key_or_end(sess, pch));
 	if (ret)
 		return ret;
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	keyed = pch->keyed;
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 	return keyed ? 0 : rdmamig_session_error(sess) ?: -ESHUTDOWN;
 }
 
-/* Read @run into the caller's @buf, pinned for the READs' time only. */
-static int read_run(struct rdmamig_session *sess, const struct fetch_run *run,
-		    u64 buf, bool fault)
+/* The runs one FETCH reads, back to back in the caller's buffer. */
+struct fetch_req {
+	struct fetch_run runs[RDMAMIG_FETCH_RUNS_MAX];
+	u32 nruns;
+	u32 npages;
+};
+
+/* Read @req's runs into the caller's @buf, pinned for the READs' time only. */
+static int read_runs(struct rdmamig_session *sess, const struct fetch_req *req,
+		     u64 buf, bool fault)
 {
 	struct rdmamig_postcopy *pc = &sess->pc;
-	const struct rdmamig_pc_chunk *pch =
-		&pc->chunks[run->bi][run->page / RDMAMIG_CHUNK_PAGES];
 	struct rdmamig_xfer_batch batch = {};
 	struct page **pages;
+	u32 i, at = 0, maxio = 0;
 	int got, ret;
 
-	pages = kcalloc(run->n, sizeof(*pages), GFP_KERNEL);
+	pages = kcalloc(req->npages, sizeof(*pages), GFP_KERNEL);
 	if (!pages)
 		return -ENOMEM;
-	got = pin_user_pages_fast(buf, run->n, FOLL_WRITE, pages);
-	if (got != run->n) {
+	got = pin_user_pages_fast(buf, req->npages, FOLL_WRITE, pages);
+	if (got != req->npages) {
 		if (got > 0)
 			unpin_user_pages(pages, got);
 		kfree(pages);
 		return got < 0 ? got : -EFAULT;
 	}
-	ret = rdmamig_xfer_batch_start(sess, &batch, RDMAMIG_XFER_READ,
-				       rdmamig_xfer_ios(sess, run->n));
+	for (i = 0; i < req->nruns; i++)
+		maxio += rdmamig_xfer_ios(sess, req->runs[i].n);
+	ret = rdmamig_xfer_batch_start(sess, &batch, RDMAMIG_XFER_READ, maxio);
 	if (!ret) {
 		rdmamig_xfer_batch_urgent(sess, &batch, fault);
-		u64 raddr = pch->raddr + (owed_rank(pc, run->bi, run->page) << PAGE_SHIFT);
+		for (i = 0; i < req->nruns && !ret; i++) {
+			const struct fetch_run *run = &req->runs[i];
+			const struct rdmamig_pc_chunk *pch =
+				&pc->chunks[run->bi][run->page / RDMAMIG_CHUNK_PAGES];
+			u64 raddr = pch->raddr +
+				    (owed_rank(pc, run->bi, run->page) << PAGE_SHIFT);
 
-		ret = rdmamig_xfer_post(sess, &batch, pages, run->n,
-					rdmamig_hostile_read_addr(sess, raddr), pch->rkey);
+			ret = rdmamig_xfer_post(sess, &batch, pages + at, run->n,
+						rdmamig_hostile_read_addr(sess, raddr),
+						pch->rkey);
+			at += run->n;
+		}
 		rdmamig_xfer_finish_reads(sess, &batch);
 	}
 	/* A READ that failed failed the session. */
 	ret = ret ?: rdmamig_session_error(sess);
-	unpin_user_pages_dirty_lock(pages, run->n, true);
+	unpin_user_pages_dirty_lock(pages, req->npages, true);
 	kfree(pages);
 	return ret;
 }
@@ -502,7 +509,7 @@ static bool account(struct rdmamig_session *sess, const struct fetch_run *run,
 	bool whole;
 	u32 i;
 
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	for (i = 0; i < run->n; i++)
 		if (__test_and_set_bit(run->page + i, pc->got[run->bi]))
 			pc->fetched_twice++;
@@ -520,17 +527,17 @@ static bool account(struct rdmamig_session *sess, const struct fetch_run *run,
 		pc->done = true;
 		pc->t_done = ktime_get();
 	}
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 	return whole;
 }
 
 /* Give back what a failed call claimed: it is still owed. */
 static void unclaim(struct rdmamig_postcopy *pc, const struct fetch_run *run)
 {
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	bitmap_set(pc->todo[run->bi], run->page, run->n);
 	pc->unclaimed += run->n;
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 }
 
 static bool no_fault_reading(struct rdmamig_session *sess)
@@ -578,66 +585,119 @@ int rdmamig_postcopy_dst_fetch(struct rdmamig_session *sess,
 {
 	struct rdmamig_postcopy *pc = &sess->pc;
 	bool fault = !(f->flags & RDMAMIG_FETCH_SWEEP);
+	struct rdmamig_cmd_chunk *released = NULL;
+	struct rdmamig_fetch_run *out = NULL;
 	ktime_t t0 = ktime_get();
-	struct fetch_run run = {};
-	bool whole, done = false;
-	u32 max;
+	struct fetch_req *req;
+	u32 i, max, maxruns, nrel = 0;
+	bool done = false;
 	int ret;
 
 	if (f->flags & ~RDMAMIG_FETCH_SWEEP || !PAGE_ALIGNED(f->buf) ||
-	    !f->buf_len || !PAGE_ALIGNED(f->buf_len) || f->buf_len > RDMAMIG_FETCH_MAX)
+	    !f->buf_len || !PAGE_ALIGNED(f->buf_len) || f->buf_len > RDMAMIG_FETCH_MAX ||
+	    f->reserved || (f->runs && (fault || !f->nruns)) ||
+	    f->nruns > RDMAMIG_FETCH_RUNS_MAX)
 		return -EINVAL;
 	if (sess->role != RDMAMIG_ROLE_DEST)
 		return -ENOTCONN;
 	max = f->buf_len >> PAGE_SHIFT;
+	maxruns = f->runs ? f->nruns : 1;
 	if (fault)
 		max = min(max, window_pages());
 	else
 		sweep_yield(sess);
 	f->start = 0;
 	f->npages = 0;
+	f->nruns = 0;
+	req = kzalloc(sizeof(*req), GFP_KERNEL);
+	if (!req)
+		return -ENOMEM;
 
 	down_read(&pc->rwsem);
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	ret = fetch_allowed(sess);
 	/*
 	 * After the last page was read too: a page never owed is ENOENT,
 	 * one read already 0 pages (some may not be placed yet).
 	 */
-	if (!ret && fault)
-		ret = claim_fault(sess, f->addr, max, &run);
-	else if (!ret && !pc->done)
-		claim_sweep(sess, max, &run);
-	f->remaining = pc->unclaimed;
-	if (fault && run.n)
+	if (!ret && fault) {
+		ret = claim_fault(sess, f->addr, max, &req->runs[0]);
+		req->nruns = req->runs[0].n ? 1 : 0;
+	} else if (!ret && !pc->done) {
+		while (req->nruns < maxruns && req->npages < max) {
+			claim_sweep(sess, max - req->npages, &req->runs[req->nruns]);
+			if (!req->runs[req->nruns].n)
+				break;
+			req->npages += req->runs[req->nruns++].n;
+		}
+	}
+	if (fault && req->nruns) {
+		req->npages = req->runs[0].n;
 		pc->faults_inflight++;
-	spin_unlock(&pc->lock);
-	if (ret || !run.n)
+	}
+	f->remaining = pc->unclaimed;
+	spin_unlock_irq(&pc->lock);
+	if (ret || !req->nruns)
 		goto out;
 
-	ret = wait_key(sess, &run) ?: read_run(sess, &run, f->buf, fault);
+	for (i = 0; i < req->nruns && !ret; i++)
+		ret = wait_key(sess, &req->runs[i]);
+	ret = ret ?: read_runs(sess, req, f->buf, fault);
 	if (fault) {
-		spin_lock(&pc->lock);
+		spin_lock_irq(&pc->lock);
 		pc->faults_inflight--;
-		spin_unlock(&pc->lock);
+		spin_unlock_irq(&pc->lock);
 		wake_up_all(&pc->fault_wq);
 	}
+	/* Where each run belongs, told before the pages count as read. */
+	if (!ret && f->runs) {
+		out = kcalloc(req->nruns, sizeof(*out), GFP_KERNEL);
+		ret = out ? 0 : -ENOMEM;
+		for (i = 0; i < req->nruns && out; i++) {
+			const struct fetch_run *run = &req->runs[i];
+
+			out[i].start = sess->blocks[run->bi]->addr + (run->page << PAGE_SHIFT);
+			out[i].npages = run->n;
+		}
+		if (out && copy_to_user(u64_to_user_ptr(f->runs), out,
+					req->nruns * sizeof(*out)))
+			ret = -EFAULT;
+	}
+	released = kcalloc(req->nruns, sizeof(*released), GFP_KERNEL);
+	if (!ret && !released)
+		ret = -ENOMEM;
 	if (ret) {
-		unclaim(pc, &run);
+		for (i = 0; i < req->nruns; i++)
+			unclaim(pc, &req->runs[i]);
 		goto out;
 	}
-	whole = account(sess, &run, fault, &done);
-	f->start = sess->blocks[run.bi]->addr + (run.page << PAGE_SHIFT);
-	f->npages = run.n;
+	for (i = 0; i < req->nruns; i++) {
+		const struct fetch_run *run = &req->runs[i];
+		bool last = false;
+
+		if (account(sess, run, fault, &last)) {
+			released[nrel].block = cpu_to_be32(run->bi);
+			released[nrel++].chunk = cpu_to_be32(run->page / RDMAMIG_CHUNK_PAGES);
+		}
+		done |= last;
+	}
+	f->start = sess->blocks[req->runs[0].bi]->addr + (req->runs[0].page << PAGE_SHIFT);
+	f->npages = req->npages;
 	if (fault)
 		rdmamig_postcopy_fault_time(sess, ktime_us_delta(ktime_get(), t0));
 	/* The pages are in the caller's buffer: the call succeeded. */
-	if (whole && send_release(sess, run.bi, run.page / RDMAMIG_CHUNK_PAGES))
+	if (out)
+		f->nruns = req->nruns;
+	if (nrel && rdmamig_ctrl_send(sess, RDMAMIG_MSG_POSTCOPY_RELEASE, nrel, released,
+				      nrel * sizeof(*released)))
 		sess_warn_rl(sess, "post-copy release not sent\n");
 	if (done)
 		dst_finish(sess);
 out:
 	up_read(&pc->rwsem);
+	kfree(released);
+	kfree(out);
+	kfree(req);
 	return ret;
 }
 
@@ -668,9 +728,9 @@ int rdmamig_postcopy_dst_owed(struct rdmamig_session *sess,
 	if (!words)
 		return -ENOMEM;
 	down_read(&pc->rwsem);
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	ret = fetch_allowed(sess);
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 	/* @owed does not change once active. */
 	if (!ret && pc->owed[r->block]) {
 		bit = r->first_page;

@@ -88,10 +88,10 @@ int rdmamig_postcopy_src_owe(struct rdmamig_session *sess,
 	if (sess->state == RDMAMIG_STATE_CONNECTED)
 		rdmamig_session_change_state_locked(sess, RDMAMIG_STATE_ACTIVE);
 	spin_unlock_irq(&sess->slock);
-	spin_lock(&sess->pc.lock);
+	spin_lock_irq(&sess->pc.lock);
 	if (!sess->pc.t_stop)
 		sess->pc.t_stop = ktime_get();
-	spin_unlock(&sess->pc.lock);
+	spin_unlock_irq(&sess->pc.lock);
 	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
 	return 0;
 }
@@ -203,7 +203,7 @@ static bool next_chunk(struct rdmamig_session *sess, u32 *bi, u32 *c)
 	struct rdmamig_postcopy *pc = &sess->pc;
 	bool found = false;
 
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	while (pc->want_head != pc->want_tail && !found) {
 		u32 k = pc->want_head++ % RDMAMIG_PC_WANT_MAX;
 
@@ -211,7 +211,7 @@ static bool next_chunk(struct rdmamig_session *sess, u32 *bi, u32 *c)
 		*c = pc->wants[k].chunk;
 		found = !test_bit(*c, pc->keyed[*bi]);
 	}
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 	if (found)
 		return true;
 	for (; *bi < sess->nblocks; (*bi)++, *c = 0) {
@@ -282,9 +282,9 @@ static int expose_owed(struct rdmamig_session *sess)
 					     b->name, wc, ret);
 			break;
 		}
-		spin_lock(&pc->lock);
+		spin_lock_irq(&pc->lock);
 		__set_bit(wc, pc->keyed[wb]);
-		spin_unlock(&pc->lock);
+		spin_unlock_irq(&pc->lock);
 		cmd = batch_next(&cb);
 		fill_map(&cmd->pages, wb, wc, chunk_map(sess, wb, wc),
 			 rdmamig_chunk_pages(b, wc));
@@ -346,11 +346,11 @@ int rdmamig_postcopy_src_switch(struct rdmamig_session *sess)
 	spin_unlock_irq(&sess->slock);
 	if (!moved)	/* cancelled or failed meanwhile */
 		return rdmamig_session_error(sess) ?: -ECANCELED;
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	pc->active = true;
 	if (!pc->t_stop)	/* after a resume, or nothing owed by name */
 		pc->t_stop = sess->t_final;
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 	/* Before POSTCOPY_RUN: the answers to it are post-copy's. */
 	rdmamig_mode_switch(sess, &rdmamig_postcopy_src_ops);
 	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
@@ -358,9 +358,9 @@ int rdmamig_postcopy_src_switch(struct rdmamig_session *sess)
 	run.chunks = cpu_to_be64(pc->owed_chunks);
 	run.pages = cpu_to_be64(pc->owed_pages);
 	ret = rdmamig_ctrl_send(sess, RDMAMIG_MSG_POSTCOPY_RUN, 1, &run, sizeof(run));
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	pc->t_switch = ktime_get();	/* the downtime's end */
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 	if (!ret) {
 		sess_info(sess, "post-copy: %llu pages in %llu chunks owed; the destination runs\n",
 			  pc->owed_pages, pc->owed_chunks);
@@ -399,14 +399,14 @@ static void src_want(struct rdmamig_session *sess, const void *payload,
 					     bi, ci);
 			return;
 		}
-		spin_lock(&pc->lock);
+		spin_lock_irq(&pc->lock);
 		if (!test_bit(ci, pc->keyed[bi]) &&
 		    pc->want_tail - pc->want_head < RDMAMIG_PC_WANT_MAX) {
 			pc->wants[pc->want_tail % RDMAMIG_PC_WANT_MAX].block = bi;
 			pc->wants[pc->want_tail % RDMAMIG_PC_WANT_MAX].chunk = ci;
 			pc->want_tail++;
 		}
-		spin_unlock(&pc->lock);
+		spin_unlock_irq(&pc->lock);
 	}
 }
 
@@ -452,11 +452,11 @@ static void src_release(struct rdmamig_session *sess, const void *payload,
 		mutex_lock(&sess->reg_mutex);
 		rdmamig_chunk_unregister(sess, b, c);
 		mutex_unlock(&sess->reg_mutex);
-		spin_lock(&sess->pc.lock);
+		spin_lock_irq(&sess->pc.lock);
 		bitmap_clear(sess->pc.todo[b->index], c * RDMAMIG_CHUNK_PAGES,
 			     rdmamig_chunk_pages(b, c));
 		sess->pc.released++;
-		spin_unlock(&sess->pc.lock);
+		spin_unlock_irq(&sess->pc.lock);
 	}
 }
 
@@ -470,10 +470,10 @@ static void src_end(struct rdmamig_session *sess, const void *payload,
 
 	if (!rdmamig_postcopy_counts_ok(sess, cmd, "end"))
 		return;
-	spin_lock(&pc->lock);
+	spin_lock_irq(&pc->lock);
 	pc->done = true;
 	pc->t_done = ktime_get();
-	spin_unlock(&pc->lock);
+	spin_unlock_irq(&pc->lock);
 	spin_lock_irq(&sess->slock);
 	done = rdmamig_session_change_state_locked(sess, RDMAMIG_STATE_COMPLETED);
 	if (done)

@@ -65,6 +65,23 @@ cat "${files[@]}" | jq -s '
            cpu_src_s_per_gib: (map(.cpu_src_s_per_gib // empty) | if length > 0 then add / length else null end),
            cpu_dst_s_per_gib: (map(.cpu_dst_s_per_gib // empty) | if length > 0 then add / length else null end)}),
         failed: [$all[] | select(.failed) | .name],
+        # Pull and post-copy (bench.sh: read_1, lat_read, pull, precopy_final, postcopy_N)
+        read_link_mbs: ([$all[] | select(.name == "ib_read_bw_q1" and .mbs > 0) | .mbs] |
+          if length > 0 then add / length else null end),
+        read_lat: ([$all[] | select(.name == "ib_read_lat" and (.failed | not))] | first),
+        postcopy: [$all[] | select(.source and (.name | test("^(pin_all|pull|precopy_final|postcopy_[0-9]+)$"))) | {
+            name, size_mb,
+            total_s: (.source.total_ms / 1000),
+            data_mbs: ((.source.throughput // 0) / 1e6),
+            downtime_ms: (if (.source.postcopy_downtime_us // 0) > 0 then .source.postcopy_downtime_us / 1000
+                          else .source.downtime_ms end),
+            device_state_bytes: .source.device_state_bytes,
+            postcopy_s: (if .dest then (.dest.postcopy_ms // 0) / 1000 else null end),
+            owed: (.dest.postcopy_owed // 0), faults: (.dest.postcopy_faults // 0),
+            fault_pages: (.dest.postcopy_fault_pages // 0), sweep_pages: (.dest.postcopy_sweep_pages // 0),
+            twice: (.dest.postcopy_fetched_twice // 0),
+            p50_us: (.dest.fault_us_p50 // 0), p99_us: (.dest.fault_us_p99 // 0), max_us: (.dest.fault_us_max // 0)
+          }],
         results: [$all[] | select(.source) |
           ((.source.throughput // 0) / 1e6) as $mbs | {
             name, size_mb, zero_pct,
@@ -204,6 +221,27 @@ for t in $(jq -r 'keys[]' "$outdir/bench.json"); do
 			(.time.writes_wait_s*100|round/100), ((.time.register_s // 0)*100|round/100),
 			((.time.zero_s // 0)*100|round/100)] | @tsv' "$outdir/bench.json" |
 			awk -F'\t' '{ printf "%-14s %8s %8s %8s %8s %8s %8s %8s\n", $1,$2,$3,$4,$5,$6,$7,$8 }'
+		echo
+	fi
+	if [ "$(jq "$T.postcopy | length" "$outdir/bench.json")" -gt 1 ]; then
+		jq -r "$T"' | "pull and post-copy; RDMA READ link: ib_read_bw \(.read_link_mbs // "-") MB/s" +
+			(if .read_lat then ", ib_read_lat 4 KiB median \(.read_lat.median_us) us, p99 \(.read_lat.p99_us) us" else "" end)' "$outdir/bench.json"
+		printf '%-14s %8s %9s %11s %10s %7s %6s %11s %11s %15s %5s\n' \
+			case total-s data-MB/s downtime-ms postcopy-s owed faults fault-pages sweep-pages p50/p99/max-us twice
+		jq -r "$T"'.postcopy[] | [.name, (.total_s*100|round/100), (.data_mbs*10|round/10),
+			(.downtime_ms*10|round/10), (if .postcopy_s then (.postcopy_s*100|round/100) else "-" end),
+			.owed, .faults, .fault_pages, .sweep_pages, "\(.p50_us)/\(.p99_us)/\(.max_us)", .twice] | @tsv' "$outdir/bench.json" |
+			awk -F'\t' '{ printf "%-14s %8s %9s %11s %10s %7s %6s %11s %11s %15s %5s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11 }'
+		# The targets of the post-copy issue, each with its measured ratio.
+		jq -r "$T"' | . as $v | ([.postcopy[] | select(.name == "pin_all")] | first) as $bulk |
+			([.postcopy[] | select(.name == "pull")] | first) as $pull |
+			(if $pull and $v.read_link_mbs then "  pull rounds: \($pull.data_mbs*10|round/10) MB/s, \($pull.data_mbs / $v.read_link_mbs * 100 | round / 100) of ib_read_bw" +
+			   (if $bulk then " (push, pin_all: \($bulk.data_mbs / $v.link_mbs * 100 | round / 100) of ib_write_bw)" else "" end) else empty end),
+			(.postcopy[] | select(.name | startswith("postcopy_")) | . as $p |
+			 ($p.device_state_bytes / ($v.link_mbs * 1e6) * 1000) as $ds_ms |
+			 "  \($p.name): downtime \($p.downtime_ms*10|round/10) ms, target <= 50 ms + device state \($ds_ms*10|round/10) ms: \(if $p.downtime_ms <= 50 + $ds_ms then "met" else "MISSED" end)",
+			 (if $bulk then "    total \($p.total_s*100|round/100) s = \($p.total_s / $bulk.total_s * 100 | round / 100)x one bulk round (pin_all \($bulk.total_s*100|round/100) s), target <= 1.2x: \(if $p.total_s <= 1.2 * $bulk.total_s then "met" else "MISSED" end)" else empty end),
+			 (if $v.read_lat and $p.faults > 0 then "    fault p50 \($p.p50_us) us = \($p.p50_us / $v.read_lat.median_us * 10 | round / 10)x ib_read_lat (target <= 3x: \(if $p.p50_us <= 3 * $v.read_lat.median_us then "met" else "MISSED" end)), p99 \($p.p99_us) us = \($p.p99_us / $v.read_lat.p99_us * 10 | round / 10)x (target <= 20x: \(if $p.p99_us <= 20 * $v.read_lat.p99_us then "met" else "MISSED" end))" else empty end))' "$outdir/bench.json"
 		echo
 	fi
 	if [ "$(jq "$T.dirty | length" "$outdir/bench.json")" -gt 0 ]; then

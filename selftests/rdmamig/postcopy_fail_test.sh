@@ -324,6 +324,8 @@ else
 		"$(jget "$s" .postcopy_owed) still owed at the resume (fetched before:" \
 		"$(( $(jget "$s" .first_postcopy_owed) - $(jget "$s" .postcopy_owed) )));" \
 		"destination: resumes $(jget "$d" .resumes), faults kept $(jget "$d" .faults_kept)," \
+		"placed before the resume $(jget "$d" .placed_before_resume) (resumed" \
+		"$(jget "$d" .resume_after_ms) ms after the switch)," \
 		"new event pages $(jget "$d" .resume_event_pages), faults $(jget "$d" .postcopy_fault_pages)" \
 		"+ sweep $(jget "$d" .postcopy_sweep_pages) pages, owed $(jget "$d" .postcopy_owed)," \
 		"fetched twice $(jget "$d" .postcopy_fetched_twice), placed twice $(jget "$d" .placed_twice)," \

@@ -53,8 +53,8 @@ struct dest_run {
 	bool resuming;			/* a resumed session, before its switch */
 	uint16_t port;			/* the port listened on */
 	unsigned int resumes;
-	int old_fd[8];			/* failed sessions, closed at the end */
-	unsigned int nold;
+	int fail_err;			/* the last failure resumed from */
+	char fail_reason[RDMAMIG_REASON_MAX];
 	char problem[160];		/* first inconsistency in the events */
 };
 
@@ -365,6 +365,11 @@ static void dest_incomplete(struct dest_run *d, const struct vmm_opts *o)
 	if (session_stats(d->fd, &st))
 		memset(&st, 0, sizeof(st));
 	st.reason[RDMAMIG_REASON_MAX - 1] = 0;
+	/* A resumed session that no source reached: the failure before it. */
+	if (!st.error && d->fail_err) {
+		st.error = -d->fail_err;
+		memcpy(st.reason, d->fail_reason, sizeof(st.reason));
+	}
 	fprintf(stderr, "rdmamig-vmm: dest: post-copy failed: guest memory INCOMPLETE,"
 		" %" PRIu64 " of %" PRIu64 " owed pages missing (%u resume%s); the guest"
 		" must not run on\n", missing, owed, d->resumes, d->resumes == 1 ? "" : "s");
@@ -391,10 +396,13 @@ static bool resumable(struct dest_run *d, const struct vmm_opts *o)
 	struct rdmamig_stats st;
 
 	if (!o->resume_wait_s || !postcopy_started(d->pc) || d->completed ||
-	    d->nold >= sizeof(d->old_fd) / sizeof(d->old_fd[0]))
+	    d->resumes >= 8)
 		return false;
 	if (session_stats(d->fd, &st) || st.state != RDMAMIG_STATE_FAILED)
 		return false;
+	d->fail_err = -st.error;
+	memcpy(d->fail_reason, st.reason, sizeof(d->fail_reason));
+	d->fail_reason[sizeof(d->fail_reason) - 1] = 0;
 	return st.error != -ECANCELED;
 }
 
@@ -422,10 +430,13 @@ static int dest_resume(struct dest_run *d, const struct vmm_opts *o)
 		return -1;
 	}
 	/*
-	 * The old session keeps nothing now; closed at the end only, so that
-	 * its number is not reused while a thread may still FETCH on it.
+	 * The old session keeps nothing now but its listening port, which it
+	 * holds until closed: close it, to listen on that port again.  A
+	 * thread still in a call on it finishes with an error and waits for
+	 * the new session like after the failure.
 	 */
-	d->old_fd[d->nold++] = old;
+	postcopy_detach(d->pc);
+	close(old);
 	d->fd = fd;
 	d->resuming = true;
 	d->resumes++;
@@ -477,8 +488,6 @@ int run_dest(const struct vmm_opts *o)
 out:
 	if (d.fd >= 0)
 		close(d.fd);
-	while (d.nold)
-		close(d.old_fd[--d.nold]);
 	postcopy_free(d.pc);
 	ds_parser_free(&d.ds);
 	ram_free(&ram);

@@ -86,6 +86,8 @@ struct postcopy {
 	size_t nheld, capheld;
 	uint64_t held_total;		/* faults kept, all in all */
 	uint64_t resume_event_pages;	/* the last resume's EVENT_POSTCOPY */
+	uint64_t placed_at_resume;	/* pages placed when the first resumed */
+	uint64_t t_resume_us;		/* the first resume's EVENT_POSTCOPY */
 	struct guest_ram *ram;
 	struct pc_block *pb;
 	uint64_t *expect;		/* hash of each page, global index */
@@ -667,9 +669,11 @@ static void *fault_main(void *arg)
  */
 static void *sweep_main(void *arg)
 {
+	struct rdmamig_fetch_run runs[RDMAMIG_FETCH_RUNS_MAX];
 	struct postcopy *pc = arg;
 	struct rdmamig_fetch f;
-	unsigned int gen;
+	unsigned int gen, i;
+	uint8_t *src;
 	int ret;
 
 	while (!pc->stop) {
@@ -678,6 +682,9 @@ static void *sweep_main(void *arg)
 		f.flags = RDMAMIG_FETCH_SWEEP;
 		f.buf = (uintptr_t)pc->sweep_buf;
 		f.buf_len = pc->sweep_len;
+		/* Scattered owed pages: many runs a call, read together. */
+		f.runs = (uintptr_t)runs;
+		f.nruns = RDMAMIG_FETCH_RUNS_MAX;
 		gen = pc_gen(pc);
 		ret = ioctl(pc_fd(pc), RDMAMIG_IOC_FETCH, &f);
 		if (ret && errno == EINTR)
@@ -695,8 +702,12 @@ static void *sweep_main(void *arg)
 		}
 		add(&pc->sweep_calls, 1);
 		if (f.npages) {
-			if (place(pc, f.start, f.npages, pc->sweep_buf, "sweep"))
-				break;
+			src = pc->sweep_buf;
+			for (i = 0; i < f.nruns; i++) {
+				if (place(pc, runs[i].start, runs[i].npages, src, "sweep"))
+					goto out;
+				src += runs[i].npages * page_size;
+			}
 			add(&pc->sweep_pages, f.npages);
 			continue;
 		}
@@ -708,6 +719,7 @@ static void *sweep_main(void *arg)
 		add(&pc->sweep_waits, 1);
 		usleep(1000);
 	}
+out:
 	pc->sweep_exited = 1;
 	return NULL;
 }
@@ -886,6 +898,10 @@ void postcopy_resumed(struct postcopy *pc, int fd, uint64_t event_pages)
 	uint64_t one = 1;
 
 	pc->resume_event_pages = event_pages;
+	if (!pc_gen(pc)) {
+		pc->placed_at_resume = get(&pc->fault_pages) + get(&pc->sweep_pages);
+		pc->t_resume_us = now_us();
+	}
 	__atomic_store_n(&pc->fd, fd, __ATOMIC_RELEASE);
 	__atomic_fetch_add(&pc->gen, 1, __ATOMIC_RELEASE);
 	if (write(pc->kickfd, &one, sizeof(one)) != sizeof(one))
@@ -894,6 +910,17 @@ void postcopy_resumed(struct postcopy *pc, int fd, uint64_t event_pages)
 		fprintf(stderr, "rdmamig-vmm: dest: post-copy resumed: %" PRIu64
 			" pages owed by the new session, %zu faults kept\n",
 			event_pages, pc->nheld);
+}
+
+/*
+ * The failed session is about to be closed (dest_resume()): until the
+ * resumed one switches, the threads use no descriptor at all, so that
+ * none acts on a number that open() may hand out again (the watchdog's
+ * CANCEL least of all).  FETCH then fails with EBADF, and they wait.
+ */
+void postcopy_detach(struct postcopy *pc)
+{
+	__atomic_store_n(&pc->fd, -1, __ATOMIC_RELEASE);
 }
 
 /* Owed pages never placed (after postcopy_finish()); @owed: all owed. */
@@ -1041,7 +1068,8 @@ void postcopy_report(const struct postcopy *pc, bool json, char *out, size_t siz
 			 ",\"vmm_fault_us_p50\":%" PRIu64 ",\"vmm_fault_us_p99\":%" PRIu64
 			 ",\"vmm_fault_us_max\":%" PRIu64 ",\"postcopy_wall_ms\":%" PRIu64
 			 ",\"resumes\":%u,\"faults_kept\":%" PRIu64
-			 ",\"resume_event_pages\":%" PRIu64,
+			 ",\"resume_event_pages\":%" PRIu64
+			 ",\"placed_before_resume\":%" PRIu64 ",\"resume_after_ms\":%" PRIu64,
 			 pc->event_pages, pc->owed, pc->discarded,
 			 pc->t_ready_us - pc->t_event_us, pc->fault_msgs,
 			 pc->fault_fetches, pc->fault_empty, pc->fault_empty_not_owed,
@@ -1050,7 +1078,8 @@ void postcopy_report(const struct postcopy *pc, bool json, char *out, size_t siz
 			 pc->placed_twice, pc->not_owed, pc->zero_filled,
 			 pc->fault_notconn, pc->unplaced, pc->guest_writes,
 			 pc->guest_reads_bad, p50, p99, max, wall, pc->gen,
-			 pc->held_total, pc->resume_event_pages);
+			 pc->held_total, pc->resume_event_pages, pc->placed_at_resume,
+			 pc->t_resume_us ? (pc->t_resume_us - pc->t_event_us) / 1000 : 0);
 		return;
 	}
 	snprintf(out, size,
@@ -1069,8 +1098,11 @@ void postcopy_report(const struct postcopy *pc, bool json, char *out, size_t siz
 	if (pc->gen)
 		snprintf(out + strlen(out), size - strlen(out),
 			 "  resumed %u time%s: %" PRIu64 " faults kept across the failure,"
-			 " %" PRIu64 " pages owed by the last new session\n", pc->gen,
-			 pc->gen == 1 ? "" : "s", pc->held_total, pc->resume_event_pages);
+			 " %" PRIu64 " pages placed before the first resume, %" PRIu64
+			 " ms after the switch; %" PRIu64 " pages owed by the last new"
+			 " session\n", pc->gen, pc->gen == 1 ? "" : "s", pc->held_total,
+			 pc->placed_at_resume, (pc->t_resume_us - pc->t_event_us) / 1000,
+			 pc->resume_event_pages);
 }
 
 void postcopy_free(struct postcopy *pc)

@@ -185,6 +185,14 @@ struct switch_stat {
 	struct rdmamig_stats old;	/* the first failed session's stats */
 };
 
+/* Only a FAILED session (not a cancelled one) can be resumed. */
+static bool session_failed(int fd)
+{
+	struct rdmamig_stats st;
+
+	return session_stats(fd, &st) == 0 && st.state == RDMAMIG_STATE_FAILED;
+}
+
 /*
  * Post-copy failed after the switch (@err): a new session to the same
  * destination, retried until it listens again or --resume-wait runs out,
@@ -307,9 +315,12 @@ static int source_switch(int fd, const struct vmm_opts *o, struct guest_ram *ram
 	while (ioctl(ss->fd, RDMAMIG_IOC_COMPLETE)) {
 		int err = errno;
 
+		/* A signal leaves the session as it is: wait on. */
+		if (err == EINTR)
+			continue;
 		session_fail(ss->fd, o, "COMPLETE", err);
 		if (!o->resume_wait_s || err == ECANCELED || ss->resumes >= 8 ||
-		    source_resume(o, ram, ss, err))
+		    !session_failed(ss->fd) || source_resume(o, ram, ss, err))
 			return -1;
 	}
 	ss->complete_us = now_us() - t0;

@@ -161,6 +161,7 @@ int postcopy_start(struct postcopy *pc, int fd, struct guest_ram *ram,
 		   const uint64_t *hashes, uint64_t event_pages);
 void postcopy_set_completed(struct postcopy *pc);
 void postcopy_resumed(struct postcopy *pc, int fd, uint64_t event_pages);
+void postcopy_detach(struct postcopy *pc);
 uint64_t postcopy_missing(const struct postcopy *pc, uint64_t *owed);
 int postcopy_finish(struct postcopy *pc, bool failed);
 bool postcopy_started(const struct postcopy *pc);

@@ -491,9 +491,26 @@ struct rdmamig_fetch {
 	__u64 buf;		/* staging buffer, page-aligned */
 	__u64 buf_len;		/* bytes, a page multiple */
 	__u64 start;		/* out: where the first page of @buf belongs */
-	__u64 npages;		/* out: pages in @buf, contiguous from @start */
+	__u64 npages;		/* out: pages in @buf (all runs) */
 	__u64 remaining;	/* out: pages owed and not yet fetched */
+	/*
+	 * Sweep, optional: room for @nruns runs at @runs.  The sweep then
+	 * fills @buf with up to @nruns runs of owed pages, back to back, and
+	 * says where each belongs; @nruns is set to the runs filled.  0: one
+	 * run, @start and @npages (a fault is always one run).
+	 */
+	__u64 runs;		/* pointer to struct rdmamig_fetch_run[@nruns] */
+	__u32 nruns;
+	__u32 reserved;		/* must be 0 */
 };
+
+/* One run of a sweep's buffer: @npages pages that belong at @start. */
+struct rdmamig_fetch_run {
+	__u64 start;
+	__u64 npages;
+};
+
+#define RDMAMIG_FETCH_RUNS_MAX	64
 
 #define RDMAMIG_IOC_MAGIC	0xd7
 
