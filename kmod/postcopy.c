@@ -176,7 +176,7 @@ void rdmamig_postcopy_get_stats(struct rdmamig_session *sess,
 
 	/* From a notification too, in a completion's softirq. */
 	spin_lock_irqsave(&pc->lock, flags);
-	st->postcopy_owed = pc->owed_pages;
+	st->postcopy_owed = pc->owed_pages + pc->resumed_read - pc->renamed_read;
 	st->postcopy_ms = ms_since(pc->t_switch, pc->t_done);
 	st->postcopy_faults = pc->faults;
 	st->postcopy_fault_pages = pc->fault_pages;
@@ -225,8 +225,9 @@ static int take_over(struct rdmamig_session *sess, struct rdmamig_session *old)
 		ret = rdmamig_postcopy_alloc_block(sess, i);
 		if (ret)
 			return ret;
+		/* A session resumed that failed before its switch: its owed. */
 		if (old->role == RDMAMIG_ROLE_SOURCE) {
-			bitmap_copy(pc->owed[i], opc->todo[i],
+			bitmap_copy(pc->owed[i], opc->active ? opc->todo[i] : opc->owed[i],
 				    sess->blocks[i]->length >> PAGE_SHIFT);
 		} else {
 			swap(pc->got[i], opc->got[i]);
@@ -235,6 +236,7 @@ static int take_over(struct rdmamig_session *sess, struct rdmamig_session *old)
 	spin_lock_irq(&pc->lock);
 	pc->resumed = true;
 	if (old->role == RDMAMIG_ROLE_DEST) {
+		pc->resumed_read = opc->fault_pages + opc->sweep_pages;
 		pc->faults = opc->faults;
 		pc->fault_pages = opc->fault_pages;
 		pc->sweep_pages = opc->sweep_pages;
@@ -284,14 +286,20 @@ int rdmamig_postcopy_resume(struct rdmamig_session *sess,
 		return -EBUSY;
 
 	down_write(&old->pc.rwsem);
-	if (!old->pc.active || old->pc.stopped) {
-		ret = -EINVAL;	/* never switched, or taken over already */
+	/*
+	 * Never switched nor resumed itself, taken over already, or torn
+	 * down: nothing to take.  One resumed that failed again before its
+	 * own switch still holds what it took.
+	 */
+	if ((!old->pc.active && !old->pc.resumed) || old->pc.taken || old->pc.stopped) {
+		ret = -EINVAL;
 		goto out;
 	}
 	ret = take_over(sess, old);
 	if (!ret) {
 		spin_lock_irq(&old->pc.lock);
 		old->pc.active = false;
+		old->pc.taken = true;
 		spin_unlock_irq(&old->pc.lock);
 	}
 out:

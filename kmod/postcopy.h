@@ -71,6 +71,7 @@ struct rdmamig_postcopy {
 	bool stopped;		/* teardown: nothing may use them */
 	bool done;		/* every owed page is read */
 	bool resumed;		/* took over a failed session's state */
+	bool taken;		/* its state was taken over: it has none */
 
 	/* Per block: the pages owed at the switch (both sides). */
 	unsigned long *owed[RDMAMIG_MAX_BLOCKS];
@@ -94,6 +95,14 @@ struct rdmamig_postcopy {
 	u64 unclaimed;		/* destination: bits set in @todo */
 	u64 fetched;		/* destination: pages read */
 	u64 released;		/* source: chunks the destination released */
+	/*
+	 * Destination after a resume: pages the sessions before read (the
+	 * carried fault and sweep counts), and of them those this switch
+	 * named again (counted as read at POSTCOPY_OWED): the statistics'
+	 * owed pages are the first switch's.
+	 */
+	u64 resumed_read;
+	u64 renamed_read;
 	ktime_t t_stop;		/* source: the first owed page named */
 	ktime_t t_switch;	/* POSTCOPY_RUN sent (source), received */
 	ktime_t t_done;

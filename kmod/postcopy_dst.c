@@ -72,6 +72,7 @@ static u32 owe_chunk(struct rdmamig_postcopy *pc, u32 bi, u32 c,
 		__set_bit(base + bit, pc->owed[bi]);
 		if (test_bit(base + bit, pc->got[bi])) {
 			pc->fetched++;
+			pc->renamed_read++;
 			continue;
 		}
 		__set_bit(base + bit, pc->todo[bi]);

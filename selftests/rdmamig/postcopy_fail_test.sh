@@ -23,7 +23,7 @@
 #      timeline (cut to failure by the kernel's clock, failure to
 #      reconnection and to the new switch by the source's) is printed.
 #   2. source killed: 256 MiB all owed, the source SIGKILLed in
-#      post-copy; the destination (--resume-wait 10, keepalive) finds
+#      post-copy; the destination (--resume-wait 10) finds
 #      no source to resume with and gives up within the wait plus 30 s:
 #      exit 1, its output says the memory is INCOMPLETE and how many
 #      owed pages are missing (more than 0)
@@ -353,9 +353,9 @@ killed_incomplete()
 }
 if selected srckill; then
 	src_rc=- dst_rc=-
-	if start_dest srckill "${RAM[@]}" --postcopy --keepalive $KA --resume-wait 10; then
+	if start_dest srckill "${RAM[@]}" --postcopy --resume-wait 10; then
 		"$VMM" source --connect "$dest_host:$dest_port" "${RAM[@]}" "${SRC_PC[@]}" \
-			--seed 22 --keepalive $KA --timeout "$TIMEOUT" --json \
+			--seed 22 --timeout "$TIMEOUT" --json \
 			>"$tmp/srckill.src" 2>&1 &
 		src_pid=$!
 		wait_for 120 in_postcopy source "$src_pid" ||
@@ -379,6 +379,10 @@ fi
 
 # ---- 3. cancels at each post-copy state --------------------------------------
 
+# No keepalive here, nor for the killed source (the disconnect tells the
+# destination): only the cut needs one, and a 1000 ms keepalive has been
+# seen to fail a healthy bulk round on a loaded host (netem_test.sh).
+
 # cancel_case POINT:WHO
 cancel_case()
 {
@@ -386,10 +390,10 @@ cancel_case()
 	local cancelled other ok=0
 	src_rc=- dst_rc=- cancel_out=
 	[ "$point" = switch ] && stop=(--stop-at final)
-	start_dest "$name" "${RAM[@]}" --postcopy --keepalive $KA --resume-wait 5 ||
+	start_dest "$name" "${RAM[@]}" --postcopy --resume-wait 5 ||
 		{ diag "$name: destination did not start"; return 1; }
 	"$VMM" source --connect "$dest_host:$dest_port" "${RAM[@]}" "${SRC_PC[@]}" \
-		--seed 23 --keepalive $KA --resume-wait 5 --timeout "$TIMEOUT" --json \
+		--seed 23 --resume-wait 5 --timeout "$TIMEOUT" --json \
 		"${stop[@]}" >"$tmp/$name.src" 2>&1 &
 	src_pid=$!
 	if [ "$point" = switch ]; then
