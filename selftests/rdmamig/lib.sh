@@ -114,3 +114,40 @@ wait_for()
 		sleep 0.1
 	done
 }
+
+# peer_answers_arp: VM B answers ARP now.  The testbed has no ping: the
+# neighbour entry is dropped, a UDP datagram (to the discard port) makes
+# the kernel ask again, and only B's reply makes the entry REACHABLE.
+peer_answers_arp()
+{
+	local dev=$RDMAMIG_NETDEV i
+	ip neigh del "$RDMAMIG_PEER_ADDR" dev "$dev" 2>/dev/null
+	echo probe 2>/dev/null >"/dev/udp/$RDMAMIG_PEER_ADDR/9"
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		ip neigh show to "$RDMAMIG_PEER_ADDR" dev "$dev" | grep -q REACHABLE && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# pair_link_ready SECONDS: in the pair topology, VM B answers ARP within
+# SECONDS.  If it does not, prints as diagnostics what each side's kernel
+# says about the link (qdiscs, counters, neighbours, the last kernel
+# messages) and returns 1: a test that cut the link can then tell a link
+# that did not come back from a defect of its own.  True in loop.
+pair_link_ready()
+{
+	local bound=$1 dev=$RDMAMIG_NETDEV
+	[ "${RDMAMIG_TOPOLOGY:-loop}" = pair ] || return 0
+	wait_for "$bound" peer_answers_arp && return 0
+	diag "VM B ($RDMAMIG_PEER_ADDR) does not answer ARP after $bound s; VM A:"
+	{
+		tc -s qdisc show dev "$dev"
+		ip -s link show dev "$dev"
+		ip neigh show dev "$dev"
+		dmesg | tail -n 15
+	} 2>&1 | sed 's/^/#   A: /'
+	"$RDMAMIG_PEER" sh -c "ip -s link show dev $dev; ip neigh show dev $dev; dmesg | tail -n 15" \
+		2>&1 | sed 's/^/#   B: /'
+	return 1
+}

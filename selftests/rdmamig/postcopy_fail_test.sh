@@ -353,6 +353,7 @@ killed_incomplete()
 }
 if selected srckill; then
 	src_rc=- dst_rc=-
+	pair_link_ready 20 || diag "srckill: the link to VM B is not back"
 	if start_dest srckill "${RAM[@]}" --postcopy --resume-wait 10; then
 		"$VMM" source --connect "$dest_host:$dest_port" "${RAM[@]}" "${SRC_PC[@]}" \
 			--seed 22 --timeout "$TIMEOUT" --json \
@@ -390,6 +391,7 @@ cancel_case()
 	local cancelled other ok=0
 	src_rc=- dst_rc=- cancel_out=
 	[ "$point" = switch ] && stop=(--stop-at final)
+	pair_link_ready 20 || diag "$name: the link to VM B is not back"
 	start_dest "$name" "${RAM[@]}" --postcopy --resume-wait 5 ||
 		{ diag "$name: destination did not start"; return 1; }
 	"$VMM" source --connect "$dest_host:$dest_port" "${RAM[@]}" "${SRC_PC[@]}" \

@@ -8,6 +8,10 @@
 #
 #   run_tests.sh [TEST...]     run only the named tests
 #
+# Without names: every test in the loop topology; in the pair topology,
+# every test but the harness programs, whose two ends share VM A and so
+# would repeat the loop run (make list-pair).
+#
 # A program that crashes or exits non-zero without reporting a failing
 # case counts as one failure; one that exits 4 (kselftest skip) without
 # cases counts as one skip.
@@ -16,7 +20,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
 
 tests=("$@")
-[ ${#tests[@]} -eq 0 ] && read -r -a tests <<<"$(make -s list)"
+if [ ${#tests[@]} -eq 0 ]; then
+	list=list
+	[ "${RDMAMIG_TOPOLOGY:-loop}" = pair ] && list=list-pair
+	read -r -a tests <<<"$(make -s $list)"
+fi
 timeout=${RDMAMIG_TEST_TIMEOUT:-900}
 
 passed=0 failed=0 skipped=0
