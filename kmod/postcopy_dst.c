@@ -451,25 +451,56 @@ struct fetch_req {
 	u32 npages;
 };
 
-/* Read @req's runs into the caller's @buf, pinned for the READs' time only. */
+/*
+ * Pin the pages @req's runs are read into, for the READs' time only: the
+ * caller's @buf, back to back, or with @in_place each run's own pages in
+ * its block (the block's owner's memory, as the pre-copy rounds pin it).
+ */
+static int pin_targets(struct rdmamig_session *sess, const struct fetch_req *req,
+		       u64 buf, bool in_place, struct page **pages)
+{
+	u32 i, at = 0;
+	int got, ret = 0;
+
+	if (!in_place) {
+		got = pin_user_pages_fast(buf, req->npages, FOLL_WRITE, pages);
+		if (got == req->npages)
+			return 0;
+		if (got > 0)
+			unpin_user_pages(pages, got);
+		return got < 0 ? got : -EFAULT;
+	}
+	for (i = 0; i < req->nruns && !ret; i++) {
+		const struct fetch_run *run = &req->runs[i];
+
+		ret = rdmamig_pin_range(sess, sess->blocks[run->bi]->addr +
+					((u64)run->page << PAGE_SHIFT),
+					run->n, FOLL_WRITE, pages + at);
+		if (!ret)
+			at += run->n;
+	}
+	if (ret && at)
+		unpin_user_pages(pages, at);
+	return ret;
+}
+
+/* Read @req's runs into the pages pin_targets() gives. */
 static int read_runs(struct rdmamig_session *sess, const struct fetch_req *req,
-		     u64 buf, bool fault)
+		     u64 buf, bool in_place, bool fault)
 {
 	struct rdmamig_postcopy *pc = &sess->pc;
 	struct rdmamig_xfer_batch batch = {};
 	struct page **pages;
 	u32 i, at = 0, maxio = 0;
-	int got, ret;
+	int ret;
 
 	pages = kcalloc(req->npages, sizeof(*pages), GFP_KERNEL);
 	if (!pages)
 		return -ENOMEM;
-	got = pin_user_pages_fast(buf, req->npages, FOLL_WRITE, pages);
-	if (got != req->npages) {
-		if (got > 0)
-			unpin_user_pages(pages, got);
+	ret = pin_targets(sess, req, buf, in_place, pages);
+	if (ret) {
 		kfree(pages);
-		return got < 0 ? got : -EFAULT;
+		return ret;
 	}
 	for (i = 0; i < req->nruns; i++)
 		maxio += rdmamig_xfer_ios(sess, req->runs[i].n);
@@ -586,6 +617,7 @@ int rdmamig_postcopy_dst_fetch(struct rdmamig_session *sess,
 {
 	struct rdmamig_postcopy *pc = &sess->pc;
 	bool fault = !(f->flags & RDMAMIG_FETCH_SWEEP);
+	bool in_place = f->flags & RDMAMIG_FETCH_IN_PLACE;
 	struct rdmamig_cmd_chunk *released = NULL;
 	struct rdmamig_fetch_run *out = NULL;
 	ktime_t t0 = ktime_get();
@@ -594,7 +626,8 @@ int rdmamig_postcopy_dst_fetch(struct rdmamig_session *sess,
 	bool done = false;
 	int ret;
 
-	if (f->flags & ~RDMAMIG_FETCH_SWEEP || !PAGE_ALIGNED(f->buf) ||
+	if (f->flags & ~(RDMAMIG_FETCH_SWEEP | RDMAMIG_FETCH_IN_PLACE) ||
+	    (in_place ? f->buf : !f->buf || !PAGE_ALIGNED(f->buf)) ||
 	    !f->buf_len || !PAGE_ALIGNED(f->buf_len) || f->buf_len > RDMAMIG_FETCH_MAX ||
 	    f->reserved || (f->runs && (fault || !f->nruns)) ||
 	    f->nruns > RDMAMIG_FETCH_RUNS_MAX)
@@ -643,7 +676,7 @@ int rdmamig_postcopy_dst_fetch(struct rdmamig_session *sess,
 
 	for (i = 0; i < req->nruns && !ret; i++)
 		ret = wait_key(sess, &req->runs[i]);
-	ret = ret ?: read_runs(sess, req, f->buf, fault);
+	ret = ret ?: read_runs(sess, req, f->buf, in_place, fault);
 	if (fault) {
 		spin_lock_irq(&pc->lock);
 		pc->faults_inflight--;

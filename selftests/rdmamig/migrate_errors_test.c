@@ -487,7 +487,7 @@ TEST_F(dev, postcopy_calls_before_connect)
 	EXPECT_EQ(-1, ioctl(self->fd, RDMAMIG_IOC_OWED, &o));
 	EXPECT_EQ(ENOTCONN, errno);
 	/* Bad arguments are refused as such, in any state. */
-	f.flags = RDMAMIG_FETCH_SWEEP << 1;
+	f.flags = RDMAMIG_FETCH_IN_PLACE << 1;
 	EXPECT_EQ(-1, ioctl(self->fd, RDMAMIG_IOC_FETCH, &f));
 	EXPECT_EQ(EINVAL, errno);
 	o.flags = 1;
@@ -717,7 +717,9 @@ struct pc_report {
 	int owed_ok;			/* ... exactly the pages owed */
 	int e_owed_flags, e_owed_reserved, e_owed_range;
 	int e_flags, e_flags_high, e_misaligned, e_len_odd, e_len_zero,
-	    e_len_big, e_outside, e_not_owed, e_postcopy, e_send_round;
+	    e_len_big, e_outside, e_not_owed, e_postcopy, e_send_round,
+	    e_inplace_buf;
+	uint64_t inplace_pages;		/* the first sweep call's, read in place */
 	uint64_t fault_npages, fault_start_ok, refetch_npages;
 	uint64_t sweep_pages, sweep_calls;
 	int sweep_err;
@@ -896,7 +898,7 @@ static void dest_postcopy(int fd, const struct dest_cfg *c, uint8_t *mem,
 			p->owed_ok = 0;
 	}
 
-	p->e_flags = errno_of(fetch(fd, RDMAMIG_FETCH_SWEEP << 1,
+	p->e_flags = errno_of(fetch(fd, RDMAMIG_FETCH_IN_PLACE << 1,
 				    (uintptr_t)mem + PC_FAULT * PG, buf, PG, &f));
 	p->e_flags_high = errno_of(fetch(fd, RDMAMIG_FETCH_SWEEP | 1U << 31, 0,
 					 buf, PG, &f));
@@ -907,6 +909,9 @@ static void dest_postcopy(int fd, const struct dest_cfg *c, uint8_t *mem,
 	p->e_len_zero = errno_of(fetch(fd, RDMAMIG_FETCH_SWEEP, 0, buf, 0, &f));
 	p->e_len_big = errno_of(fetch(fd, RDMAMIG_FETCH_SWEEP, 0, buf,
 				      RDMAMIG_FETCH_MAX + PG, &f));
+	/* In place: the pages go where they belong, so no buffer is named. */
+	p->e_inplace_buf = errno_of(fetch(fd, RDMAMIG_FETCH_IN_PLACE,
+					  (uintptr_t)mem + PC_FAULT * PG, buf, PG, &f));
 	/* The staging buffer is no RAM block. */
 	p->e_outside = errno_of(fetch(fd, 0, (uintptr_t)buf, buf, PG, &f));
 	p->e_not_owed = errno_of(fetch(fd, 0, (uintptr_t)mem, buf, PG, &f));
@@ -934,7 +939,15 @@ static void dest_postcopy(int fd, const struct dest_cfg *c, uint8_t *mem,
 			    UINT64_MAX : f.npages;
 
 	for (;;) {
-		if (fetch(fd, RDMAMIG_FETCH_SWEEP, 0, buf, RDMAMIG_FETCH_MAX, &f)) {
+		/*
+		 * The first sweep step reads in place, straight into @mem (not
+		 * registered with userfaultfd here): only the final check of
+		 * every page sees whether its pages landed right.
+		 */
+		bool in_place = !p->sweep_calls;
+
+		if (fetch(fd, RDMAMIG_FETCH_SWEEP | (in_place ? RDMAMIG_FETCH_IN_PLACE : 0),
+			  0, in_place ? NULL : buf, RDMAMIG_FETCH_MAX, &f)) {
 			p->sweep_err = errno;
 			break;
 		}
@@ -946,7 +959,10 @@ static void dest_postcopy(int fd, const struct dest_cfg *c, uint8_t *mem,
 			p->sweep_err = EDOM;	/* npages 0 with pages left */
 			break;
 		}
-		memcpy((void *)(uintptr_t)f.start, buf, f.npages * PG);
+		if (in_place)
+			p->inplace_pages = f.npages;
+		else
+			memcpy((void *)(uintptr_t)f.start, buf, f.npages * PG);
 		p->sweep_pages += f.npages;
 	}
 
@@ -1584,6 +1600,9 @@ TEST_F_TIMEOUT(net, postcopy_calls, 120)
 	EXPECT_EQ(EINVAL, p->e_len_odd);
 	EXPECT_EQ(EINVAL, p->e_len_zero);
 	EXPECT_EQ(EINVAL, p->e_len_big);
+	EXPECT_EQ(EINVAL, p->e_inplace_buf) TH_LOG("FETCH in place with a buffer: %s",
+						  strerror(p->e_inplace_buf));
+	EXPECT_LT(0ULL, p->inplace_pages) TH_LOG("the first sweep step read nothing in place");
 	EXPECT_EQ(EFAULT, p->e_outside) TH_LOG("FETCH outside the blocks: %s",
 					       strerror(p->e_outside));
 	EXPECT_EQ(ENOENT, p->e_not_owed) TH_LOG("FETCH of a page never owed: %s",

@@ -22,6 +22,11 @@
 #      is in memory), the bulk round, 1% owed at the switch; the guest's
 #      touches of the never-written pages fault too, FETCH says ENOENT
 #      (never owed) and the VMM maps the zero page (UFFDIO_ZEROPAGE)
+#   6. shared memory (--memfd, both ends): 64 MiB in memfds, the bulk
+#      round, 30% owed; the destination's guest view is registered for
+#      MINOR faults, FETCH reads owed pages in place
+#      (RDMAMIG_FETCH_IN_PLACE) and UFFDIO_CONTINUE maps them; pages not
+#      owed are mapped as the rounds left them
 #
 # Statistics asserted for 1-3 and 5: both ends negotiated post-copy; the
 # pages owed agree between the source's SEND_ROUNDs,
@@ -33,7 +38,7 @@
 #
 # Loop topology: both ends in this VM.  Pair: the destination runs on the
 # peer VM.  RDMAMIG_POSTCOPY_CASES="allowed tworounds noprecopy refused
-# zeroregions" picks cases; RDMAMIG_VMM names another VMM binary.
+# zeroregions memfd" picks cases; RDMAMIG_VMM names another VMM binary.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/vmm_lib.sh"
 require_root
@@ -69,7 +74,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-ktap_plan 10
+ktap_plan 12
 diag "topology $topology, vmm $VMM"
 ulimit -l unlimited 2>/dev/null || diag "ulimit -l unlimited: not permitted"
 
@@ -213,7 +218,7 @@ postcopy_stats()
 
 selected()
 {
-	[[ " ${RDMAMIG_POSTCOPY_CASES:-allowed tworounds noprecopy refused zeroregions} " == *" $1 "* ]]
+	[[ " ${RDMAMIG_POSTCOPY_CASES:-allowed tworounds noprecopy refused zeroregions memfd} " == *" $1 "* ]]
 }
 
 skip_case()
@@ -296,6 +301,26 @@ if selected zeroregions; then
 		--postcopy=1 --redirty 1 --zero-holes 30 --zero-layout regions --seed 15
 	ktap_result "$t1" migrated zeroregions
 	ktap_result "$t2" zero_filled
+else
+	skip_case "$t1" "$t2"
+fi
+
+# Shared memory: MINOR faults, owed pages read in place, no staging copy.
+t1="memfd: 64 MiB of shared memory, 30% owed, MINOR faults, guest running, verified"
+t2="memfd: owed pages read in place and mapped (UFFDIO_CONTINUE), the others mapped as they are"
+minor_stats()
+{
+	local d=$tmp/memfd.dst m u
+	postcopy_stats memfd 4915 || return 1
+	m=$(jget "$d" .memfd) u=$(jget "$d" .mapped_unowed)
+	diag "memfd: memfd $m; $u pages not owed mapped on the guest's first touch"
+	[ "$m" = true ] && [[ "$u" =~ ^[0-9]+$ ]] && [ "$u" -gt 0 ]
+}
+if selected memfd; then
+	migrate memfd --blocks 4 --size 64 --memfd "${DEST[@]}" -- --blocks 4 --size 64 \
+		--memfd --postcopy=1 --redirty 30 --zero-holes 10 --seed 16
+	ktap_result "$t1" migrated memfd
+	ktap_result "$t2" minor_stats
 else
 	skip_case "$t1" "$t2"
 fi

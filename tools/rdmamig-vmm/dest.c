@@ -456,7 +456,7 @@ int run_dest(const struct vmm_opts *o)
 	int ret = EXIT_MIGRATION;
 
 	ds_parser_init(&d.ds);
-	if (ram_alloc(&ram, o->nblocks, o->size_mib, false))
+	if (ram_alloc(&ram, o->nblocks, o->size_mib, false, o->memfd))
 		goto out;
 	/* Before LISTEN: a destination that cannot run post-copy says so now. */
 	if (o->postcopy && !(d.pc = postcopy_prepare(o)))

@@ -91,6 +91,12 @@ static void usage(FILE *f)
 		"                        destination reads each round with RDMA READ\n"
 		"                        (both ends must say it; else the source writes)\n"
 		"  --postcopy            want (source) / allow (dest) post-copy; see below\n"
+		"  --memfd               back each RAM block with a memfd (shared memory)\n"
+		"                        mapped twice: the mapping registered with the\n"
+		"                        module and the guest's view; in post-copy the\n"
+		"                        destination then reads owed pages in place and\n"
+		"                        maps them with UFFDIO_CONTINUE (MINOR faults),\n"
+		"                        with no staging copy\n"
 		"  --max-registered B    bytes registered at once, dynamic mode\n"
 		"  --keepalive MS        keepalive interval (both ends must set it)\n"
 		"  --channels N          queue pairs: offered (source), allowed (dest),\n"
@@ -222,7 +228,7 @@ enum {
 	OPT_ZERO, OPT_ROUNDS, OPT_REDIRTY, OPT_PIN_ALL, OPT_BW, OPT_MAXREG,
 	OPT_SEED, OPT_RETRY, OPT_TIMEOUT, OPT_JSON, OPT_HELP, OPT_KEEPALIVE,
 	OPT_SECRET_FILE, OPT_NO_AUTH, OPT_CHANNELS, OPT_STOP_AT,
-	OPT_ZERO_LAYOUT, OPT_PREFILL, OPT_PULL, OPT_POSTCOPY, OPT_GUEST_WRITES,
+	OPT_ZERO_LAYOUT, OPT_PREFILL, OPT_MEMFD, OPT_PULL, OPT_POSTCOPY, OPT_GUEST_WRITES,
 	OPT_FETCH_WINDOW, OPT_RESUME_WAIT,
 };
 
@@ -251,6 +257,7 @@ static const struct option long_opts[] = {
 	{ "channels", required_argument, NULL, OPT_CHANNELS },
 	{ "stop-at", required_argument, NULL, OPT_STOP_AT },
 	{ "prefill", no_argument, NULL, OPT_PREFILL },
+	{ "memfd", no_argument, NULL, OPT_MEMFD },
 	{ "postcopy", optional_argument, NULL, OPT_POSTCOPY },
 	{ "guest-writes", required_argument, NULL, OPT_GUEST_WRITES },
 	{ "fetch-window", required_argument, NULL, OPT_FETCH_WINDOW },
@@ -377,6 +384,9 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr,
 		/* A source's RAM is its content: nothing to prefill there. */
 		o->prefill = true;
 		return o->source ? -1 : 0;
+	case OPT_MEMFD:
+		o->memfd = true;
+		return 0;
 	case OPT_POSTCOPY:
 		o->postcopy = true;
 		if (!arg)

@@ -41,6 +41,15 @@
  * Nothing is discarded again: the pages placed stay, and the module
  * neither reads nor names again those the old session read.
  *
+ * Shared memory (--memfd): each block is a memfd mapped twice, once for
+ * the module (the block's address) and once as the guest's view.  The
+ * view is registered for MINOR faults: every page is in the page cache
+ * (ram.c allocates them all), so the guest's first touch of any page
+ * faults.  A page not owed is mapped at once (UFFDIO_CONTINUE); an owed
+ * one is read by FETCH with RDMAMIG_FETCH_IN_PLACE straight into the
+ * page cache through the module's mapping, then mapped the same way: no
+ * staging buffer, no copy.  The sweep reads in place too.
+ *
  * Checks, for the tests: every owed page placed exactly once (EEXIST
  * from UFFDIO_COPY counts as "placed twice"), nothing placed that was
  * not owed, each page the guest reads as the source had it at the switch
@@ -120,6 +129,7 @@ struct postcopy {
 	uint64_t placed_twice;		/* UFFDIO_COPY: EEXIST, or set twice */
 	uint64_t not_owed;		/* FETCH handed us a page not owed */
 	uint64_t zero_filled;		/* ENOENT: UFFDIO_ZEROPAGE */
+	uint64_t mapped_unowed;		/* --memfd: not owed, UFFDIO_CONTINUE */
 	uint64_t fault_notconn;		/* ENOTCONN on an owed page */
 	uint64_t guest_writes, guest_reads_bad;
 	uint64_t unplaced;		/* owed, never placed (at the end) */
@@ -186,9 +196,18 @@ static inline bool resuming(const struct postcopy *pc)
  * without it, a descriptor for user-mode faults only is all one gets, and
  * all this VMM needs: only its guest thread touches the memory.
  */
+/* --memfd: MINOR faults, pages read in place and mapped with CONTINUE. */
+static inline bool minor_mode(const struct postcopy *pc)
+{
+	return pc->o->memfd;
+}
+
 static int uffd_open(const struct vmm_opts *o)
 {
-	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = o->memfd ? UFFD_FEATURE_MINOR_SHMEM : 0,
+	};
 	int uffd, err;
 
 	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
@@ -210,7 +229,9 @@ static int uffd_open(const struct vmm_opts *o)
 		return -1;
 	}
 	if (ioctl(uffd, UFFDIO_API, &api)) {
-		fprintf(stderr, "rdmamig-vmm: dest: UFFDIO_API: %s\n", strerror(errno));
+		fprintf(stderr, "rdmamig-vmm: dest: UFFDIO_API: %s%s\n", strerror(errno),
+			o->memfd ? " (--memfd needs MINOR faults on shared memory, "
+				   "UFFD_FEATURE_MINOR_SHMEM: Linux 5.14)" : "");
 		close(uffd);
 		return -1;
 	}
@@ -243,14 +264,19 @@ bool postcopy_started(const struct postcopy *pc)
 	return pc && pc->started;
 }
 
-static struct ram_block *block_of(struct postcopy *pc, uint64_t addr,
+/*
+ * The block and page of @addr: a guest address (in the view: faults) or
+ * with @mem a block address (FETCH's answers).  The same with anonymous
+ * memory, where the view is the block's mapping.
+ */
+static struct ram_block *block_at(struct postcopy *pc, uint64_t addr, bool mem,
 				  unsigned int *bi, uint64_t *page)
 {
 	unsigned int i;
 
 	for (i = 0; i < pc->ram->nblocks; i++) {
 		struct ram_block *b = &pc->ram->blocks[i];
-		uintptr_t start = (uintptr_t)b->mem;
+		uintptr_t start = (uintptr_t)(mem ? b->mem : b->view);
 
 		if (addr >= start && addr < start + b->npages * page_size) {
 			*bi = i;
@@ -259,6 +285,12 @@ static struct ram_block *block_of(struct postcopy *pc, uint64_t addr,
 		}
 	}
 	return NULL;
+}
+
+static struct ram_block *block_of(struct postcopy *pc, uint64_t addr,
+				  unsigned int *bi, uint64_t *page)
+{
+	return block_at(pc, addr, false, bi, page);
 }
 
 static struct ram_block *gpage_block(struct postcopy *pc, uint64_t gpage,
@@ -298,6 +330,16 @@ static int owed_and_discard(struct postcopy *pc)
 			session_fail(pc->fd, pc->o, "OWED", errno);
 			return -1;
 		}
+		/*
+		 * Shared memory: dropping the view's page-table entries makes
+		 * every page fault (MINOR) and keeps the page cache, which the
+		 * pre-copy rounds filled and FETCH reads into.
+		 */
+		if (minor_mode(pc) &&
+		    madvise(b->view, b->npages * page_size, MADV_DONTNEED)) {
+			perror("rdmamig-vmm: dest: madvise(MADV_DONTNEED) of the view");
+			return -1;
+		}
 		for (pg = 0; pg < b->npages; pg = run) {
 			if (!bit_test(p->owed, pg)) {
 				run = pg + 1;
@@ -305,7 +347,7 @@ static int owed_and_discard(struct postcopy *pc)
 			}
 			for (run = pg; run < b->npages && bit_test(p->owed, run); run++)
 				n++;
-			if (madvise(b->mem + pg * page_size, (run - pg) * page_size,
+			if (!minor_mode(pc) && madvise(b->mem + pg * page_size, (run - pg) * page_size,
 				    MADV_DONTNEED)) {
 				perror("rdmamig-vmm: dest: madvise(MADV_DONTNEED)");
 				return -1;
@@ -324,9 +366,10 @@ static int uffd_register(struct postcopy *pc)
 	for (i = 0; i < pc->ram->nblocks; i++) {
 		struct ram_block *b = &pc->ram->blocks[i];
 		struct uffdio_register reg = {
-			.range = { .start = (uintptr_t)b->mem,
+			.range = { .start = (uintptr_t)b->view,
 				   .len = b->npages * page_size },
-			.mode = UFFDIO_REGISTER_MODE_MISSING,
+			.mode = minor_mode(pc) ? UFFDIO_REGISTER_MODE_MINOR :
+						 UFFDIO_REGISTER_MODE_MISSING,
 		};
 
 		if (ioctl(pc->uffd, UFFDIO_REGISTER, &reg)) {
@@ -334,8 +377,13 @@ static int uffd_register(struct postcopy *pc)
 				b->name, strerror(errno));
 			return -1;
 		}
-		if (!(reg.ioctls & (1ULL << _UFFDIO_COPY)) ||
-		    !(reg.ioctls & (1ULL << _UFFDIO_ZEROPAGE))) {
+		if (minor_mode(pc) && !(reg.ioctls & (1ULL << _UFFDIO_CONTINUE))) {
+			fprintf(stderr, "rdmamig-vmm: dest: %s: no UFFDIO_CONTINUE on "
+				"this memory\n", b->name);
+			return -1;
+		}
+		if (!minor_mode(pc) && (!(reg.ioctls & (1ULL << _UFFDIO_COPY)) ||
+					!(reg.ioctls & (1ULL << _UFFDIO_ZEROPAGE)))) {
 			fprintf(stderr, "rdmamig-vmm: dest: %s: no UFFDIO_COPY or "
 				"UFFDIO_ZEROPAGE on this memory\n", b->name);
 			return -1;
@@ -350,7 +398,7 @@ static void uffd_unregister(struct postcopy *pc)
 
 	for (i = 0; pc->uffd >= 0 && i < pc->ram->nblocks; i++) {
 		struct uffdio_range r = {
-			.start = (uintptr_t)pc->ram->blocks[i].mem,
+			.start = (uintptr_t)pc->ram->blocks[i].view,
 			.len = pc->ram->blocks[i].npages * page_size,
 		};
 
@@ -379,17 +427,37 @@ static void mark_placed(struct postcopy *pc, unsigned int bi, uint64_t pg,
 }
 
 /*
- * UFFDIO_COPY @npages pages from @buf to @start, the range FETCH
- * returned.  A copy stops early at a page that is there already (EEXIST:
- * counted as placed twice, and skipped) or when the address space is
- * changing (EAGAIN: retried); copy.copy says how far it got.
+ * Map @len bytes of the view at @dst whose pages are in the page cache
+ * (--memfd): UFFDIO_CONTINUE.  Returns what UFFDIO_COPY would: 0, or -1
+ * with errno and *@done the bytes mapped before it stopped.
+ */
+static int uffd_continue(struct postcopy *pc, uint64_t dst, uint64_t len,
+			 int64_t *done)
+{
+	struct uffdio_continue c = { .range = { .start = dst, .len = len } };
+	int ret = ioctl(pc->uffd, UFFDIO_CONTINUE, &c);
+
+	*done = c.mapped;
+	return ret;
+}
+
+/*
+ * Place @npages pages at @start, the range FETCH returned (a block
+ * address): UFFDIO_COPY from @buf, or with --memfd UFFDIO_CONTINUE of
+ * the view's same pages, which FETCH read in place.  Either stops early
+ * at a page that is there already (EEXIST: counted as placed twice, and
+ * skipped) or when the address space is changing (EAGAIN: retried); the
+ * ioctl says how far it got.
  */
 static int place(struct postcopy *pc, uint64_t start, uint64_t npages,
 		 const uint8_t *buf, const char *who)
 {
-	uint64_t pg, i, off = 0, len = npages * page_size;
+	uint64_t pg, i, off = 0, len = npages * page_size, dst;
 	unsigned int bi, again = 0;
-	struct ram_block *b = block_of(pc, start, &bi, &pg);
+	struct ram_block *b = block_at(pc, start, true, &bi, &pg);
+	const char *op = minor_mode(pc) ? "UFFDIO_CONTINUE" : "UFFDIO_COPY";
+	int64_t done;
+	int ret;
 
 	if (!b || start % page_size || pg + npages > b->npages) {
 		pc_problem(pc, "%s: FETCH returned %" PRIu64 " pages at %#" PRIx64
@@ -403,26 +471,33 @@ static int place(struct postcopy *pc, uint64_t start, uint64_t npages,
 				   ", which OWED did not name", who, b->name, pg + i);
 		}
 	}
+	dst = (uintptr_t)b->view + pg * page_size;
 	while (off < len) {
-		struct uffdio_copy c = {
-			.dst = start + off,
-			.src = (uintptr_t)buf + off,
-			.len = len - off,
-		};
+		if (minor_mode(pc)) {
+			ret = uffd_continue(pc, dst + off, len - off, &done);
+		} else {
+			struct uffdio_copy c = {
+				.dst = dst + off,
+				.src = (uintptr_t)buf + off,
+				.len = len - off,
+			};
 
-		if (ioctl(pc->uffd, UFFDIO_COPY, &c) == 0) {
+			ret = ioctl(pc->uffd, UFFDIO_COPY, &c);
+			done = c.copy;
+		}
+		if (ret == 0) {
 			mark_placed(pc, bi, pg + off / page_size, (len - off) / page_size);
 			return 0;
 		}
-		if (c.copy > 0) {
-			mark_placed(pc, bi, pg + off / page_size, c.copy / page_size);
-			off += c.copy;
+		if (done > 0) {
+			mark_placed(pc, bi, pg + off / page_size, done / page_size);
+			off += done;
 			continue;
 		}
 		if (errno == EEXIST) {
 			add(&pc->placed_twice, 1);
-			pc_problem(pc, "%s: UFFDIO_COPY %s page %" PRIu64
-				   ": EEXIST, the page was placed already", who,
+			pc_problem(pc, "%s: %s %s page %" PRIu64
+				   ": EEXIST, the page was placed already", who, op,
 				   b->name, pg + off / page_size);
 			off += page_size;
 			continue;
@@ -431,11 +506,33 @@ static int place(struct postcopy *pc, uint64_t start, uint64_t npages,
 			sched_yield();
 			continue;
 		}
-		pc_problem(pc, "%s: UFFDIO_COPY %s page %" PRIu64 ": %s", who,
+		pc_problem(pc, "%s: %s %s page %" PRIu64 ": %s", who, op,
 			   b->name, pg + off / page_size, strerror(errno));
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * A page not owed: with --memfd it is in the page cache, as the pre-copy
+ * rounds left it (or zero); map it.
+ */
+static void map_unowed(struct postcopy *pc, uint64_t addr)
+{
+	unsigned int again = 0;
+	int64_t done;
+
+	while (uffd_continue(pc, addr, page_size, &done)) {
+		if (errno == EEXIST)
+			return;		/* there already: the guest was woken */
+		if ((errno == EAGAIN || errno == EINTR) && ++again < 10000) {
+			sched_yield();
+			continue;
+		}
+		pc_problem(pc, "UFFDIO_CONTINUE %#" PRIx64 ": %s", addr, strerror(errno));
+		return;
+	}
+	add(&pc->mapped_unowed, 1);
 }
 
 /* A page that was never owed and never written: it reads as zero. */
@@ -443,6 +540,11 @@ static void zero_fill(struct postcopy *pc, uint64_t addr)
 {
 	struct uffdio_zeropage z = { .range = { .start = addr, .len = page_size } };
 	unsigned int again = 0;
+
+	if (minor_mode(pc)) {
+		map_unowed(pc, addr);
+		return;
+	}
 
 	while (ioctl(pc->uffd, UFFDIO_ZEROPAGE, &z)) {
 		if (errno == EEXIST)
@@ -517,12 +619,28 @@ static void handle_fault(struct postcopy *pc, uint64_t addr)
 	bool owed, placed;
 	int ret;
 
+	unsigned int bi;
+	uint64_t pg, at;
+
 	addr &= ~(uint64_t)(page_size - 1);
+	/* --memfd: every first touch faults; most pages need no FETCH. */
+	if (minor_mode(pc) && !is_owed(pc, addr, &placed)) {
+		map_unowed(pc, addr);
+		return;
+	}
+	/* FETCH takes block addresses: the view's twin in --memfd. */
+	at = addr;
+	if (minor_mode(pc) && block_of(pc, addr, &bi, &pg))
+		at = (uintptr_t)pc->ram->blocks[bi].mem + pg * page_size;
 	do {
 		memset(&f, 0, sizeof(f));
 		f.size = sizeof(f);
-		f.addr = addr;
-		f.buf = (uintptr_t)pc->fault_buf;
+		f.addr = at;
+		if (minor_mode(pc)) {
+			f.flags = RDMAMIG_FETCH_IN_PLACE;
+		} else {
+			f.buf = (uintptr_t)pc->fault_buf;
+		}
 		f.buf_len = pc->fault_len;
 		ret = ioctl(pc_fd(pc), RDMAMIG_IOC_FETCH, &f);
 	} while (ret && errno == EINTR);
@@ -543,9 +661,9 @@ static void handle_fault(struct postcopy *pc, uint64_t addr)
 			add(&pc->fault_empty, 1);
 			return;
 		}
-		if (f.start != addr)
+		if (f.start != at)
 			pc_problem(pc, "fault at %#" PRIx64 ": FETCH returned pages from %#"
-				   PRIx64, addr, (uint64_t)f.start);
+				   PRIx64, at, (uint64_t)f.start);
 		if (place(pc, f.start, f.npages, pc->fault_buf, "fault") == 0)
 			add(&pc->fault_pages, f.npages);
 		record_latency(pc, now_us() - t0);
@@ -608,7 +726,7 @@ static void serve_held(struct postcopy *pc)
 	free(list);
 	for (b = 0; b < pc->ram->nblocks; b++) {
 		struct uffdio_range r = {
-			.start = (uintptr_t)pc->ram->blocks[b].mem,
+			.start = (uintptr_t)pc->ram->blocks[b].view,
 			.len = pc->ram->blocks[b].npages * page_size,
 		};
 
@@ -680,7 +798,10 @@ static void *sweep_main(void *arg)
 		memset(&f, 0, sizeof(f));
 		f.size = sizeof(f);
 		f.flags = RDMAMIG_FETCH_SWEEP;
-		f.buf = (uintptr_t)pc->sweep_buf;
+		if (minor_mode(pc))
+			f.flags |= RDMAMIG_FETCH_IN_PLACE;
+		else
+			f.buf = (uintptr_t)pc->sweep_buf;
 		f.buf_len = pc->sweep_len;
 		/* Scattered owed pages: many runs a call, read together. */
 		f.runs = (uintptr_t)runs;
@@ -747,15 +868,15 @@ static void *guest_main(void *arg)
 		else
 			gpage = rng_below(&r, pc->ram->total_pages);
 		b = gpage_block(pc, gpage, &pg);
-		h = page_hash(b, pg);
+		h = page_hash_of(b, pg, b->view + pg * page_size);
 		if (pc->have_hashes && h != pc->expect[gpage]) {
 			if (get(&pc->guest_reads_bad) < GUEST_SHOWN && !pc->o->json)
 				fprintf(stderr, "rdmamig-vmm: dest: guest read %s page %"
 					PRIu64 ": not what it should hold\n", b->name, pg);
 			add(&pc->guest_reads_bad, 1);
 		}
-		rng_fill(&r, b->mem + pg * page_size, page_size);
-		pc->expect[gpage] = page_hash(b, pg);
+		rng_fill(&r, b->view + pg * page_size, page_size);
+		pc->expect[gpage] = page_hash_of(b, pg, b->view + pg * page_size);
 		add(&pc->guest_writes, 1);
 	}
 	pc->guest_done = 1;
@@ -1069,7 +1190,8 @@ void postcopy_report(const struct postcopy *pc, bool json, char *out, size_t siz
 			 ",\"vmm_fault_us_max\":%" PRIu64 ",\"postcopy_wall_ms\":%" PRIu64
 			 ",\"resumes\":%u,\"faults_kept\":%" PRIu64
 			 ",\"resume_event_pages\":%" PRIu64
-			 ",\"placed_before_resume\":%" PRIu64 ",\"resume_after_ms\":%" PRIu64,
+			 ",\"placed_before_resume\":%" PRIu64 ",\"resume_after_ms\":%" PRIu64
+			 ",\"memfd\":%s,\"mapped_unowed\":%" PRIu64,
 			 pc->event_pages, pc->owed, pc->discarded,
 			 pc->t_ready_us - pc->t_event_us, pc->fault_msgs,
 			 pc->fault_fetches, pc->fault_empty, pc->fault_empty_not_owed,
@@ -1079,7 +1201,8 @@ void postcopy_report(const struct postcopy *pc, bool json, char *out, size_t siz
 			 pc->fault_notconn, pc->unplaced, pc->guest_writes,
 			 pc->guest_reads_bad, p50, p99, max, wall, pc->gen,
 			 pc->held_total, pc->resume_event_pages, pc->placed_at_resume,
-			 pc->t_resume_us ? (pc->t_resume_us - pc->t_event_us) / 1000 : 0);
+			 pc->t_resume_us ? (pc->t_resume_us - pc->t_event_us) / 1000 : 0,
+			 minor_mode(pc) ? "true" : "false", pc->mapped_unowed);
 		return;
 	}
 	snprintf(out, size,

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "vmm.h"
 
@@ -92,8 +94,7 @@ uint64_t hash64(const void *buf, size_t len, uint64_t seed)
  * wrong offset or in the wrong block is caught, not only a damaged one.
  * @data is what the page holds (page_size bytes).
  */
-static uint64_t page_hash_of(const struct ram_block *b, uint64_t page,
-			     const void *data)
+uint64_t page_hash_of(const struct ram_block *b, uint64_t page, const void *data)
 {
 	uint64_t salt = hash64(b->name, strlen(b->name), page);
 
@@ -129,8 +130,52 @@ static void *map_aligned(size_t len)
 	return start;
 }
 
+/*
+ * --memfd: a memfd of @len bytes, every page allocated now (fallocate), so
+ * that in post-copy each first touch of the guest's view is a MINOR fault
+ * on a page in the page cache, never a MISSING one; mapped shared at @mem
+ * and at @view, both RAM_ALIGN-aligned.
+ */
+static int map_memfd(struct ram_block *b, size_t len)
+{
+	int fd = memfd_create(b->name, MFD_CLOEXEC);
+	uint8_t *at[2];
+	int i;
+
+	if (fd < 0) {
+		perror("rdmamig-vmm: memfd_create");
+		return -1;
+	}
+	if (ftruncate(fd, len) || fallocate(fd, 0, 0, len)) {
+		perror("rdmamig-vmm: --memfd: allocate the memfd");
+		close(fd);
+		return -1;
+	}
+	for (i = 0; i < 2; i++) {
+		/* An aligned anonymous reservation, replaced by the memfd. */
+		at[i] = map_aligned(len);
+		if (at[i] != MAP_FAILED &&
+		    mmap(at[i], len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+			 fd, 0) == MAP_FAILED) {
+			munmap(at[i], len);
+			at[i] = MAP_FAILED;
+		}
+		if (at[i] == MAP_FAILED) {
+			perror("rdmamig-vmm: --memfd: mmap");
+			if (i)
+				munmap(at[0], len);
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	b->mem = at[0];
+	b->view = at[1];
+	return 0;
+}
+
 int ram_alloc(struct guest_ram *ram, unsigned int nblocks, uint64_t size_mib,
-	      bool track)
+	      bool track, bool memfd)
 {
 	uint64_t total = (size_mib << 20) / page_size, per;
 	unsigned int i;
@@ -154,11 +199,17 @@ int ram_alloc(struct guest_ram *ram, unsigned int nblocks, uint64_t size_mib,
 		b->npages = i == nblocks - 1 ? total - per * (nblocks - 1) : per;
 		snprintf(b->name, sizeof(b->name), "ram%u", i);
 		/* Page-aligned by construction, as ADD_BLOCK requires. */
-		b->mem = map_aligned(b->npages * page_size);
-		if (b->mem == MAP_FAILED) {
-			b->mem = NULL;
-			perror("rdmamig-vmm: mmap");
-			return -1;
+		if (memfd) {
+			if (map_memfd(b, b->npages * page_size))
+				return -1;
+		} else {
+			b->mem = map_aligned(b->npages * page_size);
+			if (b->mem == MAP_FAILED) {
+				b->mem = NULL;
+				perror("rdmamig-vmm: mmap");
+				return -1;
+			}
+			b->view = b->mem;
 		}
 		if (!track)
 			continue;
@@ -177,6 +228,8 @@ void ram_free(struct guest_ram *ram)
 	for (i = 0; ram->blocks && i < ram->nblocks; i++) {
 		struct ram_block *b = &ram->blocks[i];
 
+		if (b->view && b->view != b->mem)
+			munmap(b->view, b->npages * page_size);
 		if (b->mem)
 			munmap(b->mem, b->npages * page_size);
 		free(b->dirty);

@@ -384,7 +384,7 @@ int run_source(const struct vmm_opts *o)
 	unsigned int i;
 	int fd, ret = EXIT_MIGRATION;
 
-	if (!rs || ram_alloc(&ram, o->nblocks, o->size_mib, true) ||
+	if (!rs || ram_alloc(&ram, o->nblocks, o->size_mib, true, o->memfd) ||
 	    ram_fill(&ram, &r, o->zero_pct, o->zero_layout))
 		goto out;
 

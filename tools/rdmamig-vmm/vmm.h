@@ -34,6 +34,7 @@ struct vmm_opts {
 	unsigned int zero_pct;		/* source: --zero-holes */
 	enum zero_layout zero_layout;	/* source: --zero-layout */
 	bool prefill;			/* dest: --prefill (tests) */
+	bool memfd;			/* --memfd: shared memory, two mappings */
 	unsigned int rounds;		/* source: --rounds after the bulk one */
 	unsigned int redirty_pct;	/* source: --redirty */
 	bool pin_all;			/* --pin-all */
@@ -69,7 +70,14 @@ struct vmm_opts {
 
 struct ram_block {
 	char name[RDMAMIG_BLOCK_NAME_MAX];
-	uint8_t *mem;			/* anonymous mapping, RAM_ALIGN-aligned */
+	uint8_t *mem;			/* registered with the module (ADD_BLOCK),
+					   RAM_ALIGN-aligned */
+	/*
+	 * What the guest touches: @mem itself (anonymous memory), or with
+	 * --memfd a second mapping of the same memfd, which post-copy
+	 * registers for MINOR faults while the module reads into @mem.
+	 */
+	uint8_t *view;
 	uint64_t npages;
 	uint32_t index;			/* from RDMAMIG_IOC_ADD_BLOCK */
 	uint64_t *dirty;		/* source: dirty bitmap, 1 bit a page */
@@ -95,9 +103,10 @@ void rng_fill(struct rng *r, void *buf, size_t len);
 
 uint64_t hash64(const void *buf, size_t len, uint64_t seed);
 uint64_t page_hash(const struct ram_block *b, uint64_t page);
+uint64_t page_hash_of(const struct ram_block *b, uint64_t page, const void *data);
 
 int ram_alloc(struct guest_ram *ram, unsigned int nblocks, uint64_t size_mib,
-	      bool track);
+	      bool track, bool memfd);
 void ram_free(struct guest_ram *ram);
 int ram_fill(struct guest_ram *ram, struct rng *r, unsigned int zero_pct,
 	     enum zero_layout layout);

@@ -480,8 +480,18 @@ struct rdmamig_stats {
  * @buf: page-aligned, @buf_len a multiple of the page size, up to
  * RDMAMIG_FETCH_MAX.  Calls may run in parallel (a fault thread and a
  * sweep thread): no page is read twice.
+ *
+ * RDMAMIG_FETCH_IN_PLACE (with or without SWEEP): the pages are read
+ * straight into the block's own memory where they belong, not into
+ * @buf, which must be 0 (@buf_len still bounds the pages).  For shared
+ * memory (memfd, shmem) that the block maps at its address while the
+ * guest sees it through a second mapping registered for userfaultfd's
+ * MINOR faults: the VMM then maps the pages read with UFFDIO_CONTINUE,
+ * with no copy.  The block's own mapping must not be registered for
+ * MISSING faults: pinning its pages would fault into the userfaultfd.
  */
 #define RDMAMIG_FETCH_SWEEP	(1U << 0)
+#define RDMAMIG_FETCH_IN_PLACE	(1U << 1)
 #define RDMAMIG_FETCH_MAX	(1U << 20)	/* one chunk */
 
 struct rdmamig_fetch {
