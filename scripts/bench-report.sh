@@ -316,3 +316,53 @@ ${plots:+plot $plots}
 unset multiplot
 GP
 echo "chart: $outdir/bench.png"
+
+# Post-copy over time, from the destination's --timeline files (bench.sh
+# writes them beside each topology's bench.jsonl): pages placed so far,
+# by the faults and by the sweep; and each fault's service time in the
+# VMM (FETCH + placing), with ib_read_lat's median for the same 4 KiB.
+: > "$outdir/pc-pages.dat"
+: > "$outdir/pc-faults.dat"
+pc_titles=()
+for f in "$@"; do
+	topo=$(basename "$(dirname "$(dirname "$f")")")
+	topo=${topo#bench-}
+	for tl in "$(dirname "$f")"/postcopy_*.timeline; do
+		[ -f "$tl" ] || continue
+		pc_titles+=("$topo $(basename "$tl" .timeline)")
+		awk '!/^#/ { if ($2 == "fault") fp += $3; else sp += $3
+			     print $1 / 1000, fp, sp }
+		     END { print ""; print "" }' "$tl" >> "$outdir/pc-pages.dat"
+		awk '!/^#/ && $2 == "fault" { print $1 / 1000, $4 / 1000 }
+		     END { print ""; print "" }' "$tl" >> "$outdir/pc-faults.dat"
+	done
+done
+[ ${#pc_titles[@]} -gt 0 ] || exit 0
+lat_ms=$(jq -r '[to_entries[] | .value.read_lat.median_us // empty] | first // empty | . / 1000' \
+	"$outdir/bench.json")
+pages_plots='' fault_plots=''
+for i in "${!pc_titles[@]}"; do
+	t=${pc_titles[$i]}
+	pages_plots+="${pages_plots:+, }'$outdir/pc-pages.dat' index $i using 1:3 with lines lw 2 title '$t: sweep'"
+	pages_plots+=", '' index $i using 1:2 with lines dt 2 lw 2 title '$t: faults'"
+	fault_plots+="${fault_plots:+, }'$outdir/pc-faults.dat' index $i using 1:2 with points pt 7 ps 0.5 title '$t'"
+done
+[ -n "$lat_ms" ] && fault_plots+=", $lat_ms with lines lw 2 dt 3 lc rgb 'black' title 'ib_read_lat median, 4 KiB'"
+gnuplot <<-GP
+set terminal pngcairo size 1000,800 noenhanced font ",9"
+set output "$outdir/bench-postcopy.png"
+set multiplot layout 2,1
+set title "Post-copy: owed pages placed on the destination since the switch"
+set xlabel "seconds since RDMAMIG_EVENT_POSTCOPY"
+set ylabel "pages (4 KiB)"
+set key top left
+plot $pages_plots
+set title "Post-copy: each fault's service time in the VMM (FETCH + placing)"
+set ylabel "ms (log)"
+set logscale y
+set key top right
+plot $fault_plots
+unset multiplot
+GP
+echo "chart: $outdir/bench-postcopy.png"
+

@@ -388,7 +388,9 @@ migrate()
 # round, with the guest stopped.
 postcopy()
 {
-	dest_opts="--postcopy --guest-writes $pc_guest_writes" \
+	# The destination writes each placing's time (/mnt/out is shared by
+	# both VMs and kept on the host): bench-report.sh's post-copy chart.
+	dest_opts="--postcopy --guest-writes $pc_guest_writes --timeline $RDMAMIG_OUT/$1.timeline" \
 		migrate "$1" "$size" 0 --postcopy="$2" --redirty 100
 }
 

@@ -480,6 +480,9 @@ int run_dest(const struct vmm_opts *o)
 	}
 	/* Post-copy: the guest and the threads end, the userfaultfd closes. */
 	postcopy_finish(d.pc, false);
+	if (o->timeline && postcopy_write_timeline(d.pc, o->timeline))
+		fprintf(stderr, "rdmamig-vmm: dest: --timeline %s: %s\n", o->timeline,
+			strerror(errno));
 	if (session_stats(d.fd, &st)) {
 		session_fail(d.fd, o, "GET_STATS", errno);
 		goto out;

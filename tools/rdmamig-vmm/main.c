@@ -149,6 +149,9 @@ static void usage(FILE *f)
 		"                        multiples up to 1M; a fault fetches the page and\n"
 		"                        the owed pages after it in its chunk, as far as\n"
 		"                        F and the module's fault_window allow\n"
+		"  --timeline FILE       post-copy: write each fault (time, pages, service\n"
+		"                        time) and each sweep step (time, pages) to FILE,\n"
+		"                        a line each, for charts (make bench)\n"
 		"\n"
 		"Tests:\n"
 		"  --prefill             dest: write 0xa5 to all RAM first and do not\n"
@@ -229,7 +232,7 @@ enum {
 	OPT_SEED, OPT_RETRY, OPT_TIMEOUT, OPT_JSON, OPT_HELP, OPT_KEEPALIVE,
 	OPT_SECRET_FILE, OPT_NO_AUTH, OPT_CHANNELS, OPT_STOP_AT,
 	OPT_ZERO_LAYOUT, OPT_PREFILL, OPT_MEMFD, OPT_PULL, OPT_POSTCOPY, OPT_GUEST_WRITES,
-	OPT_FETCH_WINDOW, OPT_RESUME_WAIT,
+	OPT_FETCH_WINDOW, OPT_RESUME_WAIT, OPT_TIMELINE,
 };
 
 static const struct option long_opts[] = {
@@ -261,6 +264,7 @@ static const struct option long_opts[] = {
 	{ "postcopy", optional_argument, NULL, OPT_POSTCOPY },
 	{ "guest-writes", required_argument, NULL, OPT_GUEST_WRITES },
 	{ "fetch-window", required_argument, NULL, OPT_FETCH_WINDOW },
+	{ "timeline", required_argument, NULL, OPT_TIMELINE },
 	{ "resume-wait", required_argument, NULL, OPT_RESUME_WAIT },
 	{ NULL, 0, NULL, 0 },
 };
@@ -400,6 +404,11 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr,
 		return o->source ? -1 : parse_fetch_window(arg, o);
 	case OPT_RESUME_WAIT:
 		return parse_uint(arg, &o->resume_wait_s, 3600);
+	case OPT_TIMELINE:
+		if (o->source)
+			return -1;
+		o->timeline = arg;
+		return 0;
 	}
 	return -1;
 }

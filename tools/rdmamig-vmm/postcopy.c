@@ -84,6 +84,13 @@ struct pc_block {
 	uint64_t first_gpage;		/* global index of its page 0 */
 };
 
+/* One placing, for --timeline: a fault's or a sweep step's. */
+struct pc_step {
+	uint64_t t_us;			/* since RDMAMIG_EVENT_POSTCOPY */
+	uint32_t pages;
+	uint32_t fault_us;		/* a fault's service time; 0: sweep */
+};
+
 struct postcopy {
 	const struct vmm_opts *o;
 	int fd;				/* the session (atomic: a resume swaps it) */
@@ -133,6 +140,10 @@ struct postcopy {
 	uint64_t fault_notconn;		/* ENOTCONN on an owed page */
 	uint64_t guest_writes, guest_reads_bad;
 	uint64_t unplaced;		/* owed, never placed (at the end) */
+
+	/* --timeline: every placing, under @lock. */
+	struct pc_step *steps;
+	size_t nsteps, capsteps;
 
 	/* Fault service time in the VMM: uffd_msg read to UFFDIO_COPY done. */
 	uint32_t *lat_us;
@@ -574,6 +585,63 @@ static bool is_owed(struct postcopy *pc, uint64_t addr, bool *placed)
 
 /* ---- the fault thread -------------------------------------------------- */
 
+/* A placing, for --timeline (nothing recorded without it). */
+static void record_step(struct postcopy *pc, uint64_t pages, bool fault,
+			uint64_t fault_us)
+{
+	struct pc_step *n;
+
+	if (!pc->o->timeline)
+		return;
+	pthread_mutex_lock(&pc->lock);
+	if (pc->nsteps == pc->capsteps) {
+		pc->capsteps = pc->capsteps ? 2 * pc->capsteps : 4096;
+		n = realloc(pc->steps, pc->capsteps * sizeof(*n));
+		if (!n) {
+			pthread_mutex_unlock(&pc->lock);
+			return;
+		}
+		pc->steps = n;
+	}
+	pc->steps[pc->nsteps++] = (struct pc_step){
+		.t_us = now_us() - pc->t_event_us,
+		.pages = pages,
+		/* 0 is the sweep's: a fault's is at least 1. */
+		.fault_us = !fault ? 0 : fault_us > UINT32_MAX ? UINT32_MAX :
+			    fault_us ? fault_us : 1,
+	};
+	pthread_mutex_unlock(&pc->lock);
+}
+
+/*
+ * --timeline: a header, then a line per placing in time order:
+ * "t_ms fault|sweep pages fault_us" (fault_us "-" for the sweep).
+ */
+int postcopy_write_timeline(const struct postcopy *pc, const char *path)
+{
+	FILE *f;
+	size_t i;
+
+	if (!pc || !pc->started)
+		return 0;
+	f = fopen(path, "we");
+	if (!f)
+		return -1;
+	fprintf(f, "# rdmamig-vmm post-copy timeline: %" PRIu64 " pages owed; ms since "
+		"RDMAMIG_EVENT_POSTCOPY, kind, pages placed, fault service us\n", pc->owed);
+	for (i = 0; i < pc->nsteps; i++) {
+		const struct pc_step *s = &pc->steps[i];
+
+		fprintf(f, "%.3f %s %u ", s->t_us / 1000.0,
+			s->fault_us ? "fault" : "sweep", s->pages);
+		if (s->fault_us)
+			fprintf(f, "%u\n", s->fault_us);
+		else
+			fprintf(f, "-\n");
+	}
+	return fclose(f) ? -1 : 0;
+}
+
 static void record_latency(struct postcopy *pc, uint64_t us)
 {
 	uint32_t *n;
@@ -667,6 +735,7 @@ static void handle_fault(struct postcopy *pc, uint64_t addr)
 		if (place(pc, f.start, f.npages, pc->fault_buf, "fault") == 0)
 			add(&pc->fault_pages, f.npages);
 		record_latency(pc, now_us() - t0);
+		record_step(pc, f.npages, true, now_us() - t0);
 		return;
 	}
 
@@ -830,6 +899,7 @@ static void *sweep_main(void *arg)
 				src += runs[i].npages * page_size;
 			}
 			add(&pc->sweep_pages, f.npages);
+			record_step(pc, f.npages, false, 0);
 			continue;
 		}
 		if (!f.remaining) {
@@ -1249,6 +1319,7 @@ void postcopy_free(struct postcopy *pc)
 	free(pc->expect);
 	free(pc->owed_list);
 	free(pc->lat_us);
+	free(pc->steps);
 	if (pc->fault_buf)
 		munmap(pc->fault_buf, pc->fault_len);
 	if (pc->sweep_buf)

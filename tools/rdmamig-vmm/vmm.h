@@ -57,6 +57,7 @@ struct vmm_opts {
 	uint64_t fault_buf;		/* dest: --fetch-window FAULT (bytes) */
 	uint64_t sweep_buf;		/* dest: --fetch-window ...,SWEEP (bytes) */
 	unsigned int resume_wait_s;	/* --resume-wait: post-copy resume (0: off) */
+	const char *timeline;		/* dest: --timeline FILE (post-copy) */
 };
 
 /* ---- guest RAM (ram.c) ---------------------------------------------- */
@@ -177,6 +178,7 @@ bool postcopy_started(const struct postcopy *pc);
 const uint64_t *postcopy_expected(const struct postcopy *pc);
 const char *postcopy_problem(const struct postcopy *pc);
 void postcopy_report(const struct postcopy *pc, bool json, char *out, size_t size);
+int postcopy_write_timeline(const struct postcopy *pc, const char *path);
 void postcopy_free(struct postcopy *pc);
 
 /* ---- session helpers (session.c) ------------------------------------ */
