@@ -27,6 +27,9 @@
 #      MINOR faults, FETCH reads owed pages in place
 #      (RDMAMIG_FETCH_IN_PLACE) and UFFDIO_CONTINUE maps them; pages not
 #      owed are mapped as the rounds left them
+#   7. automatic switch (--postcopy=auto, --rounds 6, 5% re-dirtied each
+#      round): round 2 sends 5% of the pages, round 3 as many, so rounds
+#      stopped shrinking: the source switches after round 3, not 6
 #
 # Statistics asserted for 1-3 and 5: both ends negotiated post-copy; the
 # pages owed agree between the source's SEND_ROUNDs,
@@ -38,7 +41,7 @@
 #
 # Loop topology: both ends in this VM.  Pair: the destination runs on the
 # peer VM.  RDMAMIG_POSTCOPY_CASES="allowed tworounds noprecopy refused
-# zeroregions memfd" picks cases; RDMAMIG_VMM names another VMM binary.
+# zeroregions memfd auto" picks cases; RDMAMIG_VMM names another VMM binary.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/vmm_lib.sh"
 require_root
@@ -74,7 +77,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-ktap_plan 12
+ktap_plan 14
 diag "topology $topology, vmm $VMM"
 ulimit -l unlimited 2>/dev/null || diag "ulimit -l unlimited: not permitted"
 
@@ -218,7 +221,7 @@ postcopy_stats()
 
 selected()
 {
-	[[ " ${RDMAMIG_POSTCOPY_CASES:-allowed tworounds noprecopy refused zeroregions memfd} " == *" $1 "* ]]
+	[[ " ${RDMAMIG_POSTCOPY_CASES:-allowed tworounds noprecopy refused zeroregions memfd auto} " == *" $1 "* ]]
 }
 
 skip_case()
@@ -321,6 +324,26 @@ if selected memfd; then
 		--memfd --postcopy=1 --redirty 30 --zero-holes 10 --seed 16
 	ktap_result "$t1" migrated memfd
 	ktap_result "$t2" minor_stats
+else
+	skip_case "$t1" "$t2"
+fi
+
+# The source decides when: rounds 2 and 3 both re-dirty 5% (819 pages).
+t1="auto: 64 MiB, 5% re-dirtied a round, --postcopy=auto, verified"
+t2="auto: switched after round 3 of at most 6 (rounds stopped shrinking), 819 owed"
+auto_stats()
+{
+	local r
+	postcopy_stats auto 819 || return 1
+	r=$(jget "$tmp/auto.src" .rounds)
+	diag "auto: the source switched after $r rounds"
+	[ "$r" = 3 ]
+}
+if selected auto; then
+	migrate auto --blocks 4 --size 64 "${DEST[@]}" -- --blocks 4 --size 64 \
+		--postcopy=auto --rounds 6 --redirty 5 --zero-holes 10 --seed 17
+	ktap_result "$t1" migrated auto
+	ktap_result "$t2" auto_stats
 else
 	skip_case "$t1" "$t2"
 fi

@@ -127,8 +127,11 @@ static void usage(FILE *f)
 		"                        rounds (the bulk one included) instead of a\n"
 		"                        final round; N=0: no round at all, every page\n"
 		"                        owed; bare --postcopy: N=R, the switch in the\n"
-		"                        final round's place.  A destination that does\n"
-		"                        not allow it gets a final round after round N\n"
+		"                        final round's place; =auto: after the first\n"
+		"                        round (the bulk one aside) that dirtied no fewer\n"
+		"                        pages than the one before, at most R rounds.\n"
+		"                        A destination that does not allow it gets a\n"
+		"                        final round after round N\n"
 		"  --max-bandwidth B     bytes/s on the data path (pull: the windows\n"
 		"                        offered); pull destination: its READs\n"
 		"  --seed S              content seed (default 1; the destination's\n"
@@ -397,6 +400,10 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr,
 			return 0;
 		/* How many rounds before the switch is the source's choice. */
 		*pc_rounds = true;
+		if (o->source && !strcmp(arg, "auto")) {
+			o->postcopy_auto = true;
+			return 0;
+		}
 		return o->source ? parse_uint(arg, &o->postcopy_rounds, 100000) : -1;
 	case OPT_GUEST_WRITES:
 		return o->source ? -1 : parse_u64(arg, &o->guest_writes);
@@ -456,8 +463,11 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	/* Bare --postcopy: the switch takes the final round's place. */
-	if (o.postcopy && !pc_rounds)
+	/*
+	 * Bare --postcopy: the switch takes the final round's place; =auto:
+	 * as soon as a round does not shrink, --rounds at most.
+	 */
+	if (o.postcopy && (!pc_rounds || o.postcopy_auto))
 		o.postcopy_rounds = o.rounds;
 	return o.source ? run_source(&o) : run_dest(&o);
 }

@@ -177,6 +177,7 @@ struct switch_stat {
 	uint64_t switch_us;		/* guest stopped to POSTCOPY returned */
 	uint64_t complete_us;		/* COMPLETE: until all was fetched */
 	unsigned int resumes;
+	uint64_t rounds;		/* pre-copy rounds sent before the switch */
 	int fd;				/* the session that completed */
 	uint64_t fail_us;		/* first failure: COMPLETE returned, */
 	uint64_t reconnect_us;		/* ... to the new CONNECT done, */
@@ -353,9 +354,26 @@ static int source_migrate(int fd, const struct vmm_opts *o,
 		}
 		if (round == 1 && (round < last || ss->granted))
 			stop_point(o, "between");
+		/*
+		 * --postcopy=auto: a round that sent no fewer pages than the
+		 * one before shows the guest writes as fast as the link
+		 * carries; more rounds would not shrink what is left.
+		 */
+		if (ss->granted && o->postcopy_auto && round >= 2 && round < last &&
+		    rs[round - 1].pages_dirty >= rs[round - 2].pages_dirty) {
+			if (!o->json)
+				fprintf(stderr, "rdmamig-vmm: source: round %" PRIu64
+					" sent %" PRIu64 " pages, round %" PRIu64 " %" PRIu64
+					": not shrinking, switching to post-copy\n",
+					round - 1, rs[round - 2].pages_dirty, round,
+					rs[round - 1].pages_dirty);
+			break;
+		}
 	}
-	if (ss->granted)
-		return source_switch(fd, o, ram, r, rounds, ss);
+	if (ss->granted) {
+		ss->rounds = round > last ? last : round;
+		return source_switch(fd, o, ram, r, ss->rounds, ss);
+	}
 	/* The guest is stopped: its final device state, then COMPLETE. */
 	if (ds_write_hashes(fd, ram, last)) {
 		session_fail(fd, o, "write final device state", errno);
@@ -401,10 +419,10 @@ int run_source(const struct vmm_opts *o)
 			fprintf(stderr, "rdmamig-vmm: source: the destination does not "
 				"allow post-copy: a final round instead\n");
 	}
-	nrs = ss.granted ? rounds : rounds + 1;
 	ss.fd = fd;
 	if (source_migrate(fd, o, &ram, &r, rs, rounds, &ss) == 0 &&
 	    session_stats(ss.fd, &st) == 0) {
+		nrs = ss.granted ? ss.rounds : rounds + 1;
 		for (i = 0; i < nrs; i++)
 			dirty += rs[i].pages_dirty;
 		snprintf(extra, sizeof(extra),

@@ -53,6 +53,8 @@ struct vmm_opts {
 	const char *stop_at;		/* source: --stop-at POINT (tests) */
 	bool postcopy;			/* --postcopy: want (source) / allow (dest) */
 	unsigned int postcopy_rounds;	/* source: pre-copy rounds before the switch */
+	bool postcopy_auto;		/* source: --postcopy=auto: when rounds stop
+					   shrinking, postcopy_rounds at most */
 	uint64_t guest_writes;		/* dest: --guest-writes, during post-copy */
 	uint64_t fault_buf;		/* dest: --fetch-window FAULT (bytes) */
 	uint64_t sweep_buf;		/* dest: --fetch-window ...,SWEEP (bytes) */
