@@ -21,7 +21,12 @@
 #      placed twice or never), all of them discarded in the twin first;
 #      the source is left stopped; the twin carries on from the source's
 #      heartbeat and advances
-#   3. migrate --postcopy against an incoming without --postcopy: the
+#   3. the source's rdmamigctl killed (SIGKILL) in post-copy: its
+#      socket closes, its session goes and the connection with it; the
+#      destination's FETCH fails, incoming kills the twin (its missing
+#      pages can no longer come) and exits 1 saying so; the source
+#      process stays stopped
+#   4. migrate --postcopy against an incoming without --postcopy: the
 #      source refuses before the first round, saying why, and its
 #      process keeps running; the twin stays stopped
 #
@@ -143,6 +148,14 @@ start_source()
 	wait_for 60 grep -q heartbeat "$dir/$name.hb"
 }
 
+# shellcheck disable=SC2317 # called through wait_for
+peer_gone()
+{
+	local st
+	st=$(peer_state "$1")
+	[ "$st" = Z ] || [ "$st" = - ]
+}
+
 kill_twin()
 {
 	[ -n "${bg_pid[$1]:-}" ] || return 0
@@ -196,7 +209,7 @@ hb_beyond()
 	[ "$(hb_last "$1")" -gt "$2" ]
 }
 
-ktap_plan 14
+ktap_plan 16
 diag "topology $topology, destination $DEST_ADDR, workload $SIZE MiB"
 
 # ---- 1. The netlink commands' refusals ---------------------------------------
@@ -338,7 +351,52 @@ kill_twin run.twin "$twin_pid"
 kill -KILL "$src_pid" 2>/dev/null
 wait "$src_pid" 2>/dev/null
 
-# ---- 3. A destination that does not allow post-copy --------------------------
+# ---- 3. The source gone in post-copy -----------------------------------------
+
+t1="source killed in post-copy: incoming exits 1 and kills the twin, saying why"
+t2="source killed in post-copy: the source process stays stopped"
+rm -f "$dir/cut.port"
+if start_source cut.source "$FAST" && start_twin cut.twin &&
+   peer_bg inc_cut "$RDMAMIGCTL" incoming --pid "$twin_pid" --postcopy \
+	--timeout 60 --port-file "$dir/cut.port" "rdma:$DEST_ADDR:0" &&
+   wait_for 60 test -s "$dir/cut.port"; then
+	"$RDMAMIGCTL" migrate --pid "$src_pid" --postcopy=1 \
+		"rdma:$DEST_ADDR:$(<"$dir/cut.port")" >"$dir/cut.src" 2>"$dir/cut.src.err" &
+	mig=$!
+	local_pids+=("$mig")
+	wait_for 60 grep -q "post-copy switch" "$dir/cut.src"
+	sleep 0.3
+	kill -KILL "$mig" 2>/dev/null
+	wait "$mig" 2>/dev/null
+	peer_wait inc_cut
+	drc=$?
+	diag "cut: destination exit $drc: $(tr '\n' ' ' <"$dir/inc_cut.err")"
+	if grep -q "^migration completed" "$dir/cut.src" ||
+	   grep -q "^migration completed" "$dir/inc_cut.out"; then
+		ktap_skip "$t1" "post-copy ended before the kill"
+		ktap_skip "$t2" "post-copy ended before the kill"
+	else
+		if [ "$drc" = 1 ] &&
+		   grep -q "pid $twin_pid killed: it ran in post-copy" "$dir/inc_cut.err" &&
+		   wait_for 10 peer_gone "$twin_pid"; then
+			ktap_ok "$t1"
+		else
+			diag "twin state $(peer_state "$twin_pid")"
+			show cut.src inc_cut.out inc_cut.err
+			ktap_fail "$t1"
+		fi
+		ktap_result "$t2" test "$(state "$src_pid")" = T
+	fi
+else
+	diag "the source, the twin or its incoming did not start"
+	ktap_fail "$t1"
+	ktap_fail "$t2"
+fi
+kill_twin cut.twin "$twin_pid"
+kill -KILL "$src_pid" 2>/dev/null
+wait "$src_pid" 2>/dev/null
+
+# ---- 4. A destination that does not allow post-copy --------------------------
 
 t1="migrate --postcopy to an incoming without it: refused before the first round, the process runs on"
 t2="... and the twin stays stopped"
