@@ -23,13 +23,7 @@
  *   at the end        the fault thread finishes what it holds, and the
  *                     userfaultfd is closed: the twin's memory is whole
  *
- * Both threads FETCH through the session's socket (only the socket that
- * created a session may drive it).  A generic-netlink request runs in
- * the sender's context, within its sendmsg(): each thread sends its own
- * request, the kernel reads the pages into that thread's buffer, and
- * the answer is queued before sendmsg() returns.  Whoever then reads the
- * socket first (under nl_lock) files each answer by its sequence number
- * into the slot of the thread that asked.
+ * Both threads FETCH through the session's socket (fetch.c).
  *
  * The injected userfaultfd() runs with the twin's credentials: it needs
  * root, CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1; otherwise we
@@ -54,22 +48,19 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <linux/netlink.h>
 #include <linux/userfaultfd.h>
-#include <netlink/genl/genl.h>
 
 #include <linux/rdmamig.h>
 
+#include "fetch.h"
 #include "postcopy.h"
 #include "rdmamigctl.h"
 
 #define PC_FAULT_BUF	(64 << 10)	/* the module's fault window caps it */
 #define PC_SWEEP_BUF	RDMAMIG_FETCH_MAX
-#define PC_SEQ_BASE	0x80000000u	/* above libnl's: never mistaken */
 
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY 1
@@ -80,8 +71,6 @@
 #ifndef SYS_pidfd_getfd
 #define SYS_pidfd_getfd 438
 #endif
-
-enum { SLOT_FAULT, SLOT_SWEEP };
 
 __attribute__((format(printf, 2, 3)))
 static void pc_problem(struct pc_dest *pc, const char *fmt, ...)
@@ -149,7 +138,6 @@ int pc_dest_prepare(struct pc_dest *pc, struct rm *rm, pid_t pid, int mem,
 	pc->mem = mem;
 	pc->bl = bl;
 	pthread_mutex_init(&pc->lock, NULL);
-	pthread_mutex_init(&pc->nl_lock, NULL);
 
 	ret = pm_inject_attach(&pc->inj, pid);
 	if (ret)
@@ -193,146 +181,6 @@ int pc_dest_prepare(struct pc_dest *pc, struct rm *rm, pid_t pid, int mem,
 		return RM_EXIT_ERR;
 	}
 	return RM_EXIT_OK;
-}
-
-/* ---- FETCH from two threads ----------------------------------------- */
-
-struct pc_answer {
-	int err;			/* 0 or -errno */
-	char why[256];			/* the kernel's message */
-	uint64_t start, npages, remaining;
-	uint32_t nruns;
-};
-
-static void parse_error(struct nlmsghdr *nlh, struct pc_answer *a)
-{
-	const struct nlmsgerr *e = NLMSG_DATA(nlh);
-	struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
-	size_t off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(*e));
-
-	a->err = e->error;
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += NLMSG_ALIGN(e->msg.nlmsg_len - NLMSG_HDRLEN);
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS) || nlh->nlmsg_len <= off ||
-	    nla_parse(tb, NLMSGERR_ATTR_MAX, (struct nlattr *)((char *)nlh + off),
-		      nlh->nlmsg_len - off, NULL) < 0 || !tb[NLMSGERR_ATTR_MSG])
-		return;
-	snprintf(a->why, sizeof(a->why), "%.*s", nla_len(tb[NLMSGERR_ATTR_MSG]),
-		 (const char *)nla_data(tb[NLMSGERR_ATTR_MSG]));
-}
-
-static void parse_reply(struct nlmsghdr *nlh, struct pc_answer *a)
-{
-	struct nlattr *tb[RDMAMIG_ATTR_MAX + 1];
-
-	if (genlmsg_parse(nlh, 0, tb, RDMAMIG_ATTR_MAX, NULL) < 0 ||
-	    !tb[RDMAMIG_ATTR_START] || !tb[RDMAMIG_ATTR_NPAGES] ||
-	    !tb[RDMAMIG_ATTR_REMAINING]) {
-		a->err = -EPROTO;
-		snprintf(a->why, sizeof(a->why), "a FETCH answer without its attributes");
-		return;
-	}
-	a->start = nla_get_u64(tb[RDMAMIG_ATTR_START]);
-	a->npages = nla_get_u64(tb[RDMAMIG_ATTR_NPAGES]);
-	a->remaining = nla_get_u64(tb[RDMAMIG_ATTR_REMAINING]);
-	if (tb[RDMAMIG_ATTR_NRUNS])
-		a->nruns = nla_get_u32(tb[RDMAMIG_ATTR_NRUNS]);
-}
-
-/*
- * Read the socket until @me's answer is in its slot, filing the other
- * thread's on the way.  Called with nl_lock; the answer was queued
- * before our sendmsg() returned, so nothing here waits.
- */
-static int collect(struct pc_dest *pc, struct pc_slot *me, int fd)
-{
-	uint8_t buf[sizeof(me->buf)];
-	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
-	unsigned int i;
-	ssize_t n;
-
-	while (!me->ready) {
-		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno == EAGAIN ? -ENOMSG : -errno;
-		if ((size_t)n < NLMSG_HDRLEN || nlh->nlmsg_len > (size_t)n)
-			continue;
-		for (i = 0; i < 2; i++) {
-			struct pc_slot *s = &pc->slot[i];
-
-			if (!s->ready && s->seq == nlh->nlmsg_seq) {
-				memcpy(s->buf, buf, n);
-				s->len = n;
-				s->ready = true;
-			}
-		}
-	}
-	return 0;
-}
-
-/*
- * One FETCH: a fault at @addr, or a sweep (@addr 0) with room for
- * @nruns runs at @runs.  The pages land in @buf.
- */
-static void pc_fetch(struct pc_dest *pc, int which, uint64_t addr, uint8_t *buf,
-		     size_t len, struct rdmamig_fetch_run *runs, uint32_t nruns,
-		     struct pc_answer *a)
-{
-	struct pc_slot *me = &pc->slot[which];
-	int fd = nl_socket_get_fd(pc->rm->nl.sk), err;
-	struct nlmsghdr *nlh;
-	struct nl_msg *msg;
-	uint32_t seq;
-
-	memset(a, 0, sizeof(*a));
-	msg = nlmsg_alloc();
-	if (!msg || !genlmsg_put(msg, 0, 0, pc->rm->nl.family, 0, NLM_F_REQUEST,
-				 RDMAMIG_CMD_FETCH, pc->rm->nl.version) ||
-	    nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, pc->id) ||
-	    (!runs && nla_put_u64(msg, RDMAMIG_ATTR_ADDR, addr)) ||
-	    (runs && nla_put_u32(msg, RDMAMIG_ATTR_FLAGS, RDMAMIG_FETCH_SWEEP)) ||
-	    nla_put_u64(msg, RDMAMIG_ATTR_BUF, (uintptr_t)buf) ||
-	    nla_put_u64(msg, RDMAMIG_ATTR_BUF_LEN, len) ||
-	    (runs && (nla_put_u64(msg, RDMAMIG_ATTR_RUNS, (uintptr_t)runs) ||
-		      nla_put_u32(msg, RDMAMIG_ATTR_NRUNS, nruns)))) {
-		nlmsg_free(msg);
-		a->err = -ENOMEM;
-		return;
-	}
-	nlh = nlmsg_hdr(msg);
-	pthread_mutex_lock(&pc->nl_lock);
-	seq = PC_SEQ_BASE + pc->next_seq++;
-	me->seq = seq;
-	me->ready = false;
-	pthread_mutex_unlock(&pc->nl_lock);
-	nlh->nlmsg_seq = seq;
-
-	/* The kernel does the FETCH in here, beside the other thread's. */
-	if (send(fd, nlh, nlh->nlmsg_len, 0) < 0) {
-		a->err = -errno;
-		snprintf(a->why, sizeof(a->why), "cannot send the request");
-		nlmsg_free(msg);
-		return;
-	}
-	nlmsg_free(msg);
-	pthread_mutex_lock(&pc->nl_lock);
-	err = collect(pc, me, fd);
-	if (!err) {
-		nlh = (struct nlmsghdr *)me->buf;
-		if (nlh->nlmsg_type == NLMSG_ERROR)
-			parse_error(nlh, a);
-		else
-			parse_reply(nlh, a);
-	}
-	me->ready = false;
-	me->seq = 0;
-	pthread_mutex_unlock(&pc->nl_lock);
-	if (err) {
-		a->err = err;
-		snprintf(a->why, sizeof(a->why), "no answer on the netlink socket");
-	}
 }
 
 /* ---- Placing pages -------------------------------------------------- */
@@ -433,7 +281,7 @@ static void zero_fill(struct pc_dest *pc, uint64_t addr)
 
 static void handle_fault(struct pc_dest *pc, uint64_t addr)
 {
-	struct pc_answer a;
+	struct fetch_answer a;
 	unsigned int bi;
 	uint64_t pg;
 	bool owed;
@@ -444,7 +292,7 @@ static void handle_fault(struct pc_dest *pc, uint64_t addr)
 		return;
 	}
 	owed = bit(pc->owed[bi], pg);
-	pc_fetch(pc, SLOT_FAULT, addr, pc->fault_buf, PC_FAULT_BUF, NULL, 0, &a);
+	fetch(&pc->fetch, FETCH_FAULT, addr, pc->fault_buf, PC_FAULT_BUF, NULL, 0, &a);
 	if (!a.err && a.npages) {
 		if (a.start != addr)
 			pc_problem(pc, "fault at %#" PRIx64 ": FETCH returned pages from %#"
@@ -513,13 +361,13 @@ static void *sweep_main(void *arg)
 {
 	struct rdmamig_fetch_run runs[RDMAMIG_FETCH_RUNS_MAX];
 	struct pc_dest *pc = arg;
-	struct pc_answer a;
+	struct fetch_answer a;
 	uint64_t off;
 	uint32_t i;
 
 	while (!pc->stop) {
-		pc_fetch(pc, SLOT_SWEEP, 0, pc->sweep_buf, PC_SWEEP_BUF, runs,
-			 RDMAMIG_FETCH_RUNS_MAX, &a);
+		fetch(&pc->fetch, FETCH_SWEEP, 0, pc->sweep_buf, PC_SWEEP_BUF, runs,
+		      RDMAMIG_FETCH_RUNS_MAX, &a);
 		if (a.err) {
 			pc_problem(pc, "sweep: FETCH: %s%s%s%s", strerror(-a.err),
 				   a.why[0] ? " (kernel: " : "", a.why, a.why[0] ? ")" : "");
@@ -683,6 +531,7 @@ int pc_dest_serve(struct pc_dest *pc, uint32_t id, uint64_t *sum)
 	int ret;
 
 	pc->id = id;
+	fetch_init(&pc->fetch, &pc->rm->nl, id);
 	pc->t_switch_us = pm_now_us();
 	for (i = 0; i < pc->bl->n; i++) {
 		size_t words = (pc->bl->b[i].npages + 63) / 64;

@@ -14,18 +14,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "fetch.h"
 #include "inject.h"
 #include "procmem.h"
 
 struct rm;
-
-/* One thread's request in flight on the shared netlink socket. */
-struct pc_slot {
-	uint32_t seq;
-	bool ready;
-	size_t len;
-	uint8_t buf[4096];
-};
 
 struct pc_dest {
 	struct rm *rm;
@@ -47,10 +40,7 @@ struct pc_dest {
 	uint8_t *shadow[PM_MAX_BLOCKS];	/* --checksum: the switch's memory */
 	uint8_t *fault_buf, *sweep_buf;
 
-	/* FETCH from two threads, one socket: replies sorted by sequence. */
-	pthread_mutex_t nl_lock;
-	uint32_t next_seq;
-	struct pc_slot slot[2];
+	struct fetch_sock fetch;		/* FETCH from the two threads */
 
 	pthread_t fault_th, sweep_th;
 	bool fault_on, sweep_on;
