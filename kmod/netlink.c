@@ -994,7 +994,7 @@ static int postcopy_dst_result(struct genl_info *info, struct rdmamig_session *s
 	return session_result(info, sess, nl_errno(info, ret));
 }
 
-/* Is [@addr, +1 page) in one of @sess's blocks?  Blocks are added before LISTEN. */
+/* Is @addr in one of @sess's blocks?  NEW_SESSION added them all. */
 static bool in_blocks(struct rdmamig_session *sess, u64 addr)
 {
 	u32 i, n = smp_load_acquire(&sess->nblocks);

@@ -311,7 +311,7 @@ diag "run: source exit $src_rc, destination exit $dst_rc; rounds $(jget run.src 
 diag "run: owed $src_owed/$owed (source/destination), faults $(jget inc_run.out .postcopy_faults)" \
 	"($fault_pages pages, $(jget inc_run.out .fault_msgs) fault messages," \
 	"$(jget inc_run.out .zero_filled) zero-filled), sweep $sweep_pages pages, fetched twice $twice," \
-	"discarded $(jget inc_run.out .discarded), placed twice $(jget inc_run.out .placed_twice)," \
+	"discarded $(jget inc_run.out .discarded) (twin continued $(jget inc_run.out .cont_us) us after the switch was seen), placed twice $(jget inc_run.out .placed_twice)," \
 	"unplaced $(jget inc_run.out .unplaced)"
 diag "run: checksums source $src_sum destination $dst_sum"
 [ "$src_rc/$dst_rc" = 0/0 ] || show run.src run.src.err inc_run.out inc_run.err

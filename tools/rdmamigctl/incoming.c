@@ -119,7 +119,8 @@ static int incoming_help(void)
 	      "post-copy also postcopy (true), postcopy_owed, postcopy_faults,\n"
 	      "postcopy_fault_pages, postcopy_sweep_pages, postcopy_fetched_twice,\n"
 	      "postcopy_ms (the module's counts), discarded (pages dropped at the\n"
-	      "switch), fault_msgs, zero_filled, placed_twice, unplaced, serve_ms.\n",
+	      "switch), fault_msgs, zero_filled, placed_twice, unplaced, serve_ms,\n"
+	      "cont_us (from seeing the switch to continuing PID).\n",
 	      stdout);
 	return RM_EXIT_OK;
 }
@@ -374,7 +375,8 @@ static int inc_follow(struct inc *in, struct pm_session *s)
 		}
 		if (inc_stop_at(in, s->state))
 			break;
-		usleep(in->switched ? INC_POLL_US / 10 : INC_POLL_US);
+		/* The twin waits from the switch until we see it: look often. */
+		usleep(in->postcopy ? INC_POLL_US / 10 : INC_POLL_US);
 	}
 	if (s->state != RDMAMIG_STATE_COMPLETED &&
 	    !(s->state == RDMAMIG_STATE_POSTCOPY && !in->switched)) {
@@ -451,6 +453,8 @@ static void inc_print_summary(const struct inc *in, const struct pm_session *s,
 		pr_u64("placed_twice", NULL, pc->placed_twice);
 		pr_u64("unplaced", NULL, pc->unplaced);
 		pr_u64("serve_ms", NULL, (pc->t_done_us - pc->t_switch_us) / 1000);
+		pr_u64("cont_us", "               continued %llu us after the switch was seen\n",
+		       pc->t_cont_us - pc->t_switch_us);
 	}
 	if (have_sum) {
 		snprintf(buf, sizeof(buf), "%#018" PRIx64, sum);
