@@ -415,11 +415,15 @@ static int owed_block(struct pc_dest *pc, unsigned int i)
 	return rm_nl_send(&pc->rm->nl, msg, what, NULL, NULL);
 }
 
-/* The memory as it is now, owed pages excepted: they come with FETCH. */
+/*
+ * The pages the twin has at the switch, owed pages excepted: those come
+ * with FETCH (place() copies them here).  Read with the twin stopped, so
+ * this is downtime: as long as it takes to copy what is not owed.
+ */
 static int read_shadow(struct pc_dest *pc, unsigned int i)
 {
 	const struct pm_block *b = &pc->bl->b[i];
-	uint64_t off;
+	uint64_t pg, run, off, end;
 	ssize_t n;
 
 	pc->shadow[i] = malloc(b->len);
@@ -427,12 +431,22 @@ static int read_shadow(struct pc_dest *pc, unsigned int i)
 		rm_err("incoming: --checksum: no memory for a copy of %s", b->name);
 		return RM_EXIT_ERR;
 	}
-	for (off = 0; off < b->len; off += n) {
-		n = pread(pc->mem, pc->shadow[i] + off, b->len - off, b->addr + off);
-		if (n <= 0) {
-			rm_err("incoming: --checksum: cannot read %s of pid %d: %s", b->name,
-			       (int)pc->pid, n ? strerror(errno) : "end of memory");
-			return RM_EXIT_ERR;
+	for (pg = 0; pg < b->npages; pg = run) {
+		if (bit(pc->owed[i], pg)) {
+			run = pg + 1;
+			continue;
+		}
+		for (run = pg; run < b->npages && !bit(pc->owed[i], run); run++)
+			;
+		end = run * PM_PAGE_SIZE;
+		for (off = pg * PM_PAGE_SIZE; off < end; off += n) {
+			n = pread(pc->mem, pc->shadow[i] + off, end - off, b->addr + off);
+			if (n <= 0) {
+				rm_err("incoming: --checksum: cannot read %s of pid %d: %s",
+				       b->name, (int)pc->pid,
+				       n ? strerror(errno) : "end of memory");
+				return RM_EXIT_ERR;
+			}
 		}
 	}
 	return RM_EXIT_OK;
