@@ -21,7 +21,9 @@
 #      placed twice or never), all of them discarded in the twin first;
 #      the source is left stopped; the twin carries on from the source's
 #      heartbeat and advances
-#   3. the source's rdmamigctl killed (SIGKILL) in post-copy: its
+#   3. the source's rdmamigctl killed (SIGKILL) in post-copy (a writer
+#      at 20 MB/s: its owed pages scattered, the twin discards them in
+#      thousands of injected madvise calls): its
 #      socket closes, its session goes and the connection with it; the
 #      destination's FETCH fails, incoming kills the twin (its missing
 #      pages can no longer come) and exits 1 saying so; the source
@@ -43,6 +45,7 @@ SIZE=64			# MiB
 BASE=0x7e0000000000	# the workload's region
 REGION=anon@$BASE	# as rdmamigctl names it
 FAST=1000		# MB/s: as fast as the workload can write
+CUT_RATE=20		# MB/s: owed pages scattered, one madvise per run
 
 for prog in "$WORKLOAD" "$RDMAMIGCTL" "$NL_RAW"; do
 	if [ ! -x "$prog" ]; then
@@ -311,7 +314,7 @@ diag "run: source exit $src_rc, destination exit $dst_rc; rounds $(jget run.src 
 diag "run: owed $src_owed/$owed (source/destination), faults $(jget inc_run.out .postcopy_faults)" \
 	"($fault_pages pages, $(jget inc_run.out .fault_msgs) fault messages," \
 	"$(jget inc_run.out .zero_filled) zero-filled), sweep $sweep_pages pages, fetched twice $twice," \
-	"discarded $(jget inc_run.out .discarded) (twin continued $(jget inc_run.out .cont_us) us after the switch was seen), placed twice $(jget inc_run.out .placed_twice)," \
+	"discarded $(jget inc_run.out .discarded) in $(jget inc_run.out .discard_calls) runs (twin continued $(jget inc_run.out .cont_us) us after the switch was seen), placed twice $(jget inc_run.out .placed_twice)," \
 	"unplaced $(jget inc_run.out .unplaced)"
 diag "run: checksums source $src_sum destination $dst_sum"
 [ "$src_rc/$dst_rc" = 0/0 ] || show run.src run.src.err inc_run.out inc_run.err
@@ -356,7 +359,7 @@ wait "$src_pid" 2>/dev/null
 t1="source killed in post-copy: incoming exits 1 and kills the twin, saying why"
 t2="source killed in post-copy: the source process stays stopped"
 rm -f "$dir/cut.port"
-if start_source cut.source "$FAST" && start_twin cut.twin &&
+if start_source cut.source "$CUT_RATE" && start_twin cut.twin &&
    peer_bg inc_cut "$RDMAMIGCTL" incoming --pid "$twin_pid" --postcopy \
 	--timeout 60 --port-file "$dir/cut.port" "rdma:$DEST_ADDR:0" &&
    wait_for 60 test -s "$dir/cut.port"; then
@@ -370,6 +373,7 @@ if start_source cut.source "$FAST" && start_twin cut.twin &&
 	wait "$mig" 2>/dev/null
 	peer_wait inc_cut
 	drc=$?
+	diag "cut: $(grep '^post-copy:' "$dir/inc_cut.out")"
 	diag "cut: destination exit $drc: $(tr '\n' ' ' <"$dir/inc_cut.err")"
 	if grep -q "^migration completed" "$dir/cut.src" ||
 	   grep -q "^migration completed" "$dir/inc_cut.out"; then

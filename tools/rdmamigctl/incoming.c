@@ -121,7 +121,8 @@ static int incoming_help(void)
 	      "postcopy_fault_pages, postcopy_sweep_pages, postcopy_fetched_twice,\n"
 	      "postcopy_ms (the module's counts), discarded (pages dropped at the\n"
 	      "switch), fault_msgs, zero_filled, placed_twice, unplaced, serve_ms,\n"
-	      "cont_us (from seeing the switch to continuing PID).\n",
+	      "cont_us (from seeing the switch to continuing PID), discard_calls\n"
+	      "(madvise calls, one per run of owed pages).\n",
 	      stdout);
 	return RM_EXIT_OK;
 }
@@ -454,8 +455,8 @@ static void inc_print_summary(const struct inc *in, const struct pm_session *s,
 		pr_u64("placed_twice", NULL, pc->placed_twice);
 		pr_u64("unplaced", NULL, pc->unplaced);
 		pr_u64("serve_ms", NULL, (pc->t_done_us - pc->t_switch_us) / 1000);
-		pr_u64("cont_us", "               continued %llu us after the switch was seen\n",
-		       pc->t_cont_us - pc->t_switch_us);
+		pr_u64("cont_us", NULL, pc->t_cont_us - pc->t_switch_us);
+		pr_u64("discard_calls", NULL, pc->discard_calls);
 	}
 	if (have_sum) {
 		snprintf(buf, sizeof(buf), "%#018" PRIx64, sum);
@@ -535,11 +536,17 @@ static int inc_run(struct inc *in)
 		return ret;
 	if (s.state == RDMAMIG_STATE_POSTCOPY) {
 		in->switched = true;
-		pr_u64("owed", "post-copy: %llu pages owed, served from now on\n",
-		       s.st[RDMAMIG_STAT_POSTCOPY_OWED]);
+		ret = pc_dest_switch(&in->pc, in->id);
+		if (ret)
+			return ret;
+		pr_text("post-copy: %" PRIu64 " pages owed, discarded in %" PRIu64
+			" runs; pid %d %s %.1f ms after the switch was seen\n",
+			in->pc.owed_pages, in->pc.discard_calls, (int)in->pid,
+			in->no_cont ? "left stopped" : "continued",
+			(in->pc.t_cont_us - in->pc.t_switch_us) / 1e3);
 		if (!pr_json() && pr_commit())
 			return RM_EXIT_ERR;
-		ret = pc_dest_serve(&in->pc, in->id, &sum) ?: inc_follow(in, &s);
+		ret = pc_dest_wait(&in->pc, &sum) ?: inc_follow(in, &s);
 		if (ret)
 			return ret;
 	}

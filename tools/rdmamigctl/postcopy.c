@@ -537,9 +537,8 @@ static void stop_threads(struct pc_dest *pc)
 	}
 }
 
-int pc_dest_serve(struct pc_dest *pc, uint32_t id, uint64_t *sum)
+int pc_dest_switch(struct pc_dest *pc, uint32_t id)
 {
-	struct pm_xxh64 h;
 	unsigned int i;
 	uint64_t pg;
 	int ret;
@@ -587,6 +586,15 @@ int pc_dest_serve(struct pc_dest *pc, uint32_t id, uint64_t *sum)
 	if (ret)
 		return ret;
 	pc->sweep_on = true;
+	return RM_EXIT_OK;
+}
+
+int pc_dest_wait(struct pc_dest *pc, uint64_t *sum)
+{
+	struct pm_xxh64 h;
+	unsigned int i;
+	uint64_t pg;
+
 	while (!pc->sweep_done && !pc->stop) {
 		if (pm_interrupted)
 			pc_problem(pc, "interrupted");

@@ -64,10 +64,15 @@ int pc_dest_prepare(struct pc_dest *pc, struct rm *rm, pid_t pid, int mem,
 		    const struct pm_blocks *bl);
 /*
  * The session @id is in post-copy: owed pages, register, discard,
- * continue the twin (if @pc->cont), serve until every page is there.
- * *@sum: with @pc->checksum, the XXH64 of the memory at the switch.
+ * continue the twin (if @pc->cont), start serving its faults and the
+ * sweep.
  */
-int pc_dest_serve(struct pc_dest *pc, uint32_t id, uint64_t *sum);
+int pc_dest_switch(struct pc_dest *pc, uint32_t id);
+/*
+ * Until every page is there.  *@sum: with @pc->checksum, the XXH64 of
+ * the memory at the switch.
+ */
+int pc_dest_wait(struct pc_dest *pc, uint64_t *sum);
 /*
  * After a failure: a twin continued on partial memory is killed (its
  * missing pages would read as zero once the userfaultfd is gone).
