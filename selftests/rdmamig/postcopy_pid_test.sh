@@ -22,8 +22,9 @@
 #      the source is left stopped; the twin carries on from the source's
 #      heartbeat and advances
 #   3. the source's rdmamigctl killed (SIGKILL) in post-copy (a writer
-#      at 20 MB/s: its owed pages scattered, the twin discards them in
-#      thousands of injected madvise calls): its
+#      at 20 MB/s: its owed pages scattered, the twin drops its memory
+#      whole in one injected madvise call and incoming writes back what
+#      was not owed): its
 #      socket closes, its session goes and the connection with it; the
 #      destination's FETCH fails, incoming kills the twin (its missing
 #      pages can no longer come) and exits 1 saying so; the source
@@ -45,7 +46,7 @@ SIZE=64			# MiB
 BASE=0x7e0000000000	# the workload's region
 REGION=anon@$BASE	# as rdmamigctl names it
 FAST=1000		# MB/s: as fast as the workload can write
-CUT_RATE=20		# MB/s: owed pages scattered, one madvise per run
+CUT_RATE=20		# MB/s: owed pages scattered, the window dropped whole
 
 for prog in "$WORKLOAD" "$RDMAMIGCTL" "$NL_RAW"; do
 	if [ ! -x "$prog" ]; then
@@ -314,7 +315,7 @@ diag "run: source exit $src_rc, destination exit $dst_rc; rounds $(jget run.src 
 diag "run: owed $src_owed/$owed (source/destination), faults $(jget inc_run.out .postcopy_faults)" \
 	"($fault_pages pages, $(jget inc_run.out .fault_msgs) fault messages," \
 	"$(jget inc_run.out .zero_filled) zero-filled), sweep $sweep_pages pages, fetched twice $twice," \
-	"discarded $(jget inc_run.out .discarded) in $(jget inc_run.out .discard_calls) runs (twin continued $(jget inc_run.out .cont_us) us after the switch was seen), placed twice $(jget inc_run.out .placed_twice)," \
+	"discarded $(jget inc_run.out .discarded) in $(jget inc_run.out .discard_calls) calls, $(jget inc_run.out .restored) restored (twin continued $(jget inc_run.out .cont_us) us after the switch was seen), placed twice $(jget inc_run.out .placed_twice)," \
 	"unplaced $(jget inc_run.out .unplaced)"
 diag "run: checksums source $src_sum destination $dst_sum"
 [ "$src_rc/$dst_rc" = 0/0 ] || show run.src run.src.err inc_run.out inc_run.err

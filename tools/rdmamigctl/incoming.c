@@ -122,7 +122,8 @@ static int incoming_help(void)
 	      "postcopy_ms (the module's counts), discarded (pages dropped at the\n"
 	      "switch), fault_msgs, zero_filled, placed_twice, unplaced, serve_ms,\n"
 	      "cont_us (from seeing the switch to continuing PID), discard_calls\n"
-	      "(madvise calls, one per run of owed pages).\n",
+	      "(madvise calls), restored (pages not owed, put back after a\n"
+	      "window of scattered owed pages was dropped whole).\n",
 	      stdout);
 	return RM_EXIT_OK;
 }
@@ -457,6 +458,7 @@ static void inc_print_summary(const struct inc *in, const struct pm_session *s,
 		pr_u64("serve_ms", NULL, (pc->t_done_us - pc->t_switch_us) / 1000);
 		pr_u64("cont_us", NULL, pc->t_cont_us - pc->t_switch_us);
 		pr_u64("discard_calls", NULL, pc->discard_calls);
+		pr_u64("restored", NULL, pc->restored);
 	}
 	if (have_sum) {
 		snprintf(buf, sizeof(buf), "%#018" PRIx64, sum);
@@ -539,9 +541,10 @@ static int inc_run(struct inc *in)
 		ret = pc_dest_switch(&in->pc, in->id);
 		if (ret)
 			return ret;
-		pr_text("post-copy: %" PRIu64 " pages owed, discarded in %" PRIu64
-			" runs; pid %d %s %.1f ms after the switch was seen\n",
-			in->pc.owed_pages, in->pc.discard_calls, (int)in->pid,
+		pr_text("post-copy: %" PRIu64 " pages owed, dropped in %" PRIu64
+			" madvise calls (%" PRIu64 " pages not owed put back); pid %d %s"
+			" %.1f ms after the switch was seen\n",
+			in->pc.owed_pages, in->pc.discard_calls, in->pc.restored, (int)in->pid,
 			in->no_cont ? "left stopped" : "continued",
 			(in->pc.t_cont_us - in->pc.t_switch_us) / 1e3);
 		if (!pr_json() && pr_commit())

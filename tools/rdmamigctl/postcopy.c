@@ -61,6 +61,8 @@
 
 #define PC_FAULT_BUF	(64 << 10)	/* the module's fault window caps it */
 #define PC_SWEEP_BUF	RDMAMIG_FETCH_MAX
+#define PC_WINDOW_PAGES	16384		/* discarded at once: 64 MiB */
+#define PC_SCATTER	64		/* pages kept per owed run, below: scattered */
 
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY 1
@@ -473,33 +475,172 @@ static int register_block(struct pc_dest *pc, const struct pm_block *b)
 	return RM_EXIT_OK;
 }
 
-/* The twin drops each run of owed pages: its next touch faults. */
-static int discard_block(struct pc_dest *pc, unsigned int i)
+/* The twin's madvise(MADV_DONTNEED) of @npages pages of @b from @pg. */
+static int twin_dontneed(struct pc_dest *pc, const struct pm_block *b,
+			 uint64_t pg, uint64_t npages)
 {
-	const struct pm_block *b = &pc->bl->b[i];
-	uint64_t pg, run;
 	long res;
 	int ret;
 
-	for (pg = 0; pg < b->npages; pg = run) {
-		if (!bit(pc->owed[i], pg)) {
-			run = pg + 1;
+	ret = twin_call(pc, SYS_madvise, b->addr + pg * PM_PAGE_SIZE,
+			npages * PM_PAGE_SIZE, MADV_DONTNEED, &res);
+	if (ret)
+		return ret;
+	if (res) {
+		rm_err("incoming: --postcopy: madvise(MADV_DONTNEED) of %s pages %" PRIu64
+		       "-%" PRIu64 " in pid %d: %s", b->name, pg, pg + npages - 1,
+		       (int)pc->pid, strerror(-res));
+		return RM_EXIT_ERR;
+	}
+	pc->discard_calls++;
+	return RM_EXIT_OK;
+}
+
+static bool zero_page(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)p;
+	size_t i;
+
+	for (i = 0; i < PM_PAGE_SIZE / sizeof(*w); i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/*
+ * Write @n pages of the window's copy back from @pg (through
+ * /proc/PID/mem: the block is not registered yet).  Zero pages stay
+ * missing: once registered, a touch faults, FETCH says never owed, and
+ * the fault thread maps the zero page.
+ */
+static int restore_run(struct pc_dest *pc, const struct pm_block *b, uint64_t w,
+		       uint64_t pg, uint64_t n)
+{
+	uint64_t p, end = pg + n, off, len;
+	ssize_t done;
+
+	for (p = pg; p < end; ) {
+		const uint8_t *src = pc->window + (p - w) * PM_PAGE_SIZE;
+
+		if (zero_page(src)) {
+			p++;
 			continue;
 		}
-		for (run = pg; run < b->npages && bit(pc->owed[i], run); run++)
+		for (len = 0; p + len < end &&
+		     !zero_page(pc->window + (p + len - w) * PM_PAGE_SIZE); len++)
 			;
-		ret = twin_call(pc, SYS_madvise, b->addr + pg * PM_PAGE_SIZE,
-				(run - pg) * PM_PAGE_SIZE, MADV_DONTNEED, &res);
-		if (ret)
-			return ret;
-		if (res) {
-			rm_err("incoming: --postcopy: madvise(MADV_DONTNEED) of %s pages %"
-			       PRIu64 "-%" PRIu64 " in pid %d: %s", b->name, pg, run - 1,
-			       (int)pc->pid, strerror(-res));
+		for (off = 0; off < len * PM_PAGE_SIZE; off += done) {
+			done = pwrite(pc->mem, src + off, len * PM_PAGE_SIZE - off,
+				      b->addr + p * PM_PAGE_SIZE + off);
+			if (done <= 0) {
+				rm_err("incoming: --postcopy: putting back %s page %" PRIu64
+				       " of pid %d: %s", b->name,
+				       (uint64_t)(p + off / PM_PAGE_SIZE), (int)pc->pid,
+				       done ? strerror(errno) : "end of memory");
+				return RM_EXIT_ERR;
+			}
+		}
+		pc->restored += len;
+		p += len;
+	}
+	return RM_EXIT_OK;
+}
+
+/*
+ * Pages [@w, @wend) of block @i, at once: the pages not owed are read
+ * (the twin stopped), the twin drops the whole window in one madvise
+ * call, and they are written back.
+ */
+static int discard_window(struct pc_dest *pc, unsigned int i, uint64_t w,
+			  uint64_t wend)
+{
+	const struct pm_block *b = &pc->bl->b[i];
+	uint64_t pg, run, off, end;
+	ssize_t n;
+	int ret;
+
+	if (!pc->window) {
+		pc->window = malloc(PC_WINDOW_PAGES * PM_PAGE_SIZE);
+		if (!pc->window) {
+			rm_err("incoming: --postcopy: out of memory");
 			return RM_EXIT_ERR;
 		}
-		pc->discarded += run - pg;
-		pc->discard_calls++;
+	}
+	for (pg = w; pg < wend; pg = run) {
+		for (run = pg; run < wend && !bit(pc->owed[i], run); run++)
+			;
+		end = run * PM_PAGE_SIZE;
+		for (off = pg * PM_PAGE_SIZE; off < end; off += n) {
+			n = pread(pc->mem, pc->window + off - w * PM_PAGE_SIZE, end - off,
+				  b->addr + off);
+			if (n <= 0) {
+				rm_err("incoming: --postcopy: cannot read %s of pid %d: %s",
+				       b->name, (int)pc->pid, n ? strerror(errno) : "end of memory");
+				return RM_EXIT_ERR;
+			}
+		}
+		for (; run < wend && bit(pc->owed[i], run); run++)
+			pc->discarded++;
+	}
+	ret = twin_dontneed(pc, b, w, wend - w);
+	for (pg = w; !ret && pg < wend; pg = run) {
+		for (run = pg; run < wend && !bit(pc->owed[i], run); run++)
+			;
+		if (run > pg)
+			ret = restore_run(pc, b, w, pg, run - pg);
+		for (; run < wend && bit(pc->owed[i], run); run++)
+			;
+	}
+	return ret;
+}
+
+/*
+ * The twin drops its owed pages (it holds an earlier round's copy of
+ * them): its next touch of one faults.  Each system call it makes for
+ * us is a ptrace round trip (about 1 ms under TCG, tens of microseconds
+ * on hardware); a window whose owed pages are scattered (on average
+ * fewer than PC_SCATTER pages not owed between two runs of them) is
+ * dropped whole instead, and what was not owed put back (a copy costs
+ * about a microsecond a page).  Before the block is registered: the
+ * twin is stopped, and /proc/PID/mem reads and writes its pages without
+ * userfaults.
+ */
+static int discard_block(struct pc_dest *pc, unsigned int i)
+{
+	const struct pm_block *b = &pc->bl->b[i];
+	uint64_t w, wend, pg, run, runs, kept;
+	int ret;
+
+	for (w = 0; w < b->npages; w = wend) {
+		wend = w + PC_WINDOW_PAGES < b->npages ? w + PC_WINDOW_PAGES : b->npages;
+		for (pg = w, runs = 0, kept = 0; pg < wend; pg = run) {
+			for (run = pg; run < wend && !bit(pc->owed[i], run); run++)
+				kept++;
+			if (run < wend)
+				runs++;
+			for (; run < wend && bit(pc->owed[i], run); run++)
+				;
+		}
+		if (!runs)
+			continue;
+		if (runs > 1 && kept < runs * PC_SCATTER) {
+			ret = discard_window(pc, i, w, wend);
+			if (ret)
+				return ret;
+			continue;
+		}
+		for (pg = w; pg < wend; pg = run) {
+			if (!bit(pc->owed[i], pg)) {
+				run = pg + 1;
+				continue;
+			}
+			for (run = pg; run < wend && bit(pc->owed[i], run); run++)
+				;
+			ret = twin_dontneed(pc, b, pg, run - pg);
+			if (ret)
+				return ret;
+			pc->discarded += run - pg;
+		}
 	}
 	return RM_EXIT_OK;
 }
@@ -562,7 +703,7 @@ int pc_dest_switch(struct pc_dest *pc, uint32_t id)
 			pc->owed_pages += __builtin_popcountll(pc->owed[i][pg]);
 	}
 	for (i = 0; i < pc->bl->n; i++) {
-		ret = register_block(pc, &pc->bl->b[i]) ?: discard_block(pc, i);
+		ret = discard_block(pc, i) ?: register_block(pc, &pc->bl->b[i]);
 		if (ret)
 			return ret;
 	}
@@ -658,6 +799,8 @@ void pc_dest_free(struct pc_dest *pc)
 	if (pc->stopfd >= 0)
 		close(pc->stopfd);
 	pc->uffd = pc->stopfd = -1;
+	free(pc->window);
+	pc->window = NULL;
 	for (i = 0; i < PM_MAX_BLOCKS; i++) {
 		free(pc->owed[i]);
 		free(pc->placed[i]);

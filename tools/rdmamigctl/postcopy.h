@@ -39,6 +39,7 @@ struct pc_dest {
 	uint64_t *placed[PM_MAX_BLOCKS];	/* set (atomically) when placed */
 	uint8_t *shadow[PM_MAX_BLOCKS];	/* --checksum: the switch's memory */
 	uint8_t *fault_buf, *sweep_buf;
+	uint8_t *window;		/* pages kept while their window is dropped */
 
 	struct fetch_sock fetch;		/* FETCH from the two threads */
 
@@ -50,7 +51,7 @@ struct pc_dest {
 	char problem[256];		/* the first thing that went wrong */
 
 	/* Counters (__atomic builtins). */
-	uint64_t owed_pages, discarded, discard_calls;
+	uint64_t owed_pages, discarded, discard_calls, restored;
 	uint64_t fault_msgs, fault_pages, sweep_pages, zero_filled;
 	uint64_t placed_twice, not_owed, unplaced;
 	uint64_t t_switch_us, t_cont_us, t_done_us;
