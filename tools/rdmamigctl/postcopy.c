@@ -127,6 +127,53 @@ static int twin_call(struct pc_dest *pc, long nr, uint64_t a0, uint64_t a1,
 	return pm_inject_syscall(&pc->inj, nr, a, res);
 }
 
+static int register_block(struct pc_dest *pc, const struct pm_block *b)
+{
+	struct uffdio_register reg = {
+		.range = { .start = b->addr, .len = b->len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+
+	if (ioctl(pc->uffd, UFFDIO_REGISTER, &reg)) {
+		rm_err("incoming: --postcopy: UFFDIO_REGISTER %s: %s", b->name,
+		       strerror(errno));
+		return RM_EXIT_ERR;
+	}
+	if (!(reg.ioctls & (1ULL << _UFFDIO_COPY)) ||
+	    !(reg.ioctls & (1ULL << _UFFDIO_ZEROPAGE))) {
+		rm_err("incoming: --postcopy: %s: no UFFDIO_COPY or UFFDIO_ZEROPAGE on "
+		       "this memory (anonymous private memory only)", b->name);
+		return RM_EXIT_ERR;
+	}
+	return RM_EXIT_OK;
+}
+
+/*
+ * Each block registered and unregistered at once: memory userfaultfd
+ * cannot serve is refused now, before listening, and not registered
+ * while the session pins and fills it.
+ */
+static int check_blocks(struct pc_dest *pc)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < pc->bl->n; i++) {
+		struct uffdio_range r = { .start = pc->bl->b[i].addr,
+					  .len = pc->bl->b[i].len };
+
+		ret = register_block(pc, &pc->bl->b[i]);
+		if (ret)
+			return ret;
+		if (ioctl(pc->uffd, UFFDIO_UNREGISTER, &r)) {
+			rm_err("incoming: --postcopy: UFFDIO_UNREGISTER %s: %s",
+			       pc->bl->b[i].name, strerror(errno));
+			return RM_EXIT_ERR;
+		}
+	}
+	return RM_EXIT_OK;
+}
+
 int pc_dest_prepare(struct pc_dest *pc, struct rm *rm, pid_t pid, int mem,
 		    const struct pm_blocks *bl)
 {
@@ -173,6 +220,9 @@ int pc_dest_prepare(struct pc_dest *pc, struct rm *rm, pid_t pid, int mem,
 		rm_err("incoming: --postcopy: UFFDIO_API: %s", strerror(errno));
 		return RM_EXIT_ERR;
 	}
+	ret = check_blocks(pc);
+	if (ret)
+		return ret;
 	pc->stopfd = eventfd(0, EFD_CLOEXEC);
 	pc->fault_buf = mmap(NULL, PC_FAULT_BUF, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -450,27 +500,6 @@ static int read_shadow(struct pc_dest *pc, unsigned int i)
 				return RM_EXIT_ERR;
 			}
 		}
-	}
-	return RM_EXIT_OK;
-}
-
-static int register_block(struct pc_dest *pc, const struct pm_block *b)
-{
-	struct uffdio_register reg = {
-		.range = { .start = b->addr, .len = b->len },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
-	};
-
-	if (ioctl(pc->uffd, UFFDIO_REGISTER, &reg)) {
-		rm_err("incoming: --postcopy: UFFDIO_REGISTER %s: %s", b->name,
-		       strerror(errno));
-		return RM_EXIT_ERR;
-	}
-	if (!(reg.ioctls & (1ULL << _UFFDIO_COPY)) ||
-	    !(reg.ioctls & (1ULL << _UFFDIO_ZEROPAGE))) {
-		rm_err("incoming: --postcopy: %s: no UFFDIO_COPY or UFFDIO_ZEROPAGE on "
-		       "this memory (anonymous private memory only)", b->name);
-		return RM_EXIT_ERR;
 	}
 	return RM_EXIT_OK;
 }
