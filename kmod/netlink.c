@@ -38,6 +38,7 @@
 #include "block.h"
 #include "cm.h"
 #include "mode.h"
+#include "postcopy.h"
 
 static struct genl_family rdmamig_genl_family;
 
@@ -108,7 +109,27 @@ static const struct nla_policy round_policy[RDMAMIG_ATTR_MAX + 1] = {
 	[RDMAMIG_ATTR_BLOCK_INDEX] = { .type = NLA_U32 },
 	[RDMAMIG_ATTR_FIRST_PAGE] = { .type = NLA_U64 },
 	[RDMAMIG_ATTR_BITMAP] = NLA_POLICY_MIN_LEN(sizeof(u64)),
-	[RDMAMIG_ATTR_FLAGS] = NLA_POLICY_MASK(NLA_U32, RDMAMIG_ROUND_FINAL),
+	[RDMAMIG_ATTR_FLAGS] = NLA_POLICY_MASK(NLA_U32, RDMAMIG_ROUND_FINAL |
+					       RDMAMIG_ROUND_POSTCOPY),
+};
+
+/* Addresses and lengths are checked by the handlers, with their reasons. */
+static const struct nla_policy fetch_policy[RDMAMIG_ATTR_MAX + 1] = {
+	POLICY_SESSION_ID,
+	[RDMAMIG_ATTR_FLAGS] = NLA_POLICY_MASK(NLA_U32, RDMAMIG_FETCH_SWEEP),
+	[RDMAMIG_ATTR_ADDR] = { .type = NLA_U64 },
+	[RDMAMIG_ATTR_BUF] = { .type = NLA_U64 },
+	[RDMAMIG_ATTR_BUF_LEN] = { .type = NLA_U64 },
+	[RDMAMIG_ATTR_RUNS] = { .type = NLA_U64 },
+	[RDMAMIG_ATTR_NRUNS] = NLA_POLICY_RANGE(NLA_U32, 1, RDMAMIG_FETCH_RUNS_MAX),
+};
+
+static const struct nla_policy owed_policy[RDMAMIG_ATTR_MAX + 1] = {
+	POLICY_SESSION_ID,
+	[RDMAMIG_ATTR_BLOCK_INDEX] = { .type = NLA_U32 },
+	[RDMAMIG_ATTR_FIRST_PAGE] = { .type = NLA_U64 },
+	[RDMAMIG_ATTR_NPAGES] = { .type = NLA_U64 },
+	[RDMAMIG_ATTR_BUF] = { .type = NLA_U64 },
 };
 
 /*
@@ -850,6 +871,17 @@ static int nl_drive(struct sk_buff *skb, struct genl_info *info)
 	case RDMAMIG_CMD_COMPLETE:
 		ret = rdmamig_mode_complete(sess);
 		break;
+	case RDMAMIG_CMD_POSTCOPY:
+		ret = rdmamig_postcopy_src_switch(sess);
+		if (ret == -EOPNOTSUPP)
+			NL_SET_ERR_MSG(info->extack,
+				       "post-copy was not negotiated (CAPS on both ends)");
+		else if (ret == -EBUSY)
+			NL_SET_ERR_MSG(info->extack,
+				       "a pre-copy round is open: END_ROUND first");
+		else if (ret == -ENOTCONN)
+			NL_SET_ERR_MSG(info->extack, "the session is not connected");
+		break;
 	default:
 		ret = -EOPNOTSUPP;
 	}
@@ -906,13 +938,182 @@ static int nl_round(struct sk_buff *skb, struct genl_info *info)
 		kvfree(bitmap);
 		return nl_errno(info, -EINTR);
 	}
-	ret = rdmamig_mode_send_round(sess, &r, bitmap);
+	/* As SEND_ROUND: owed pages are recorded, the others sent. */
+	if (r.flags & RDMAMIG_ROUND_POSTCOPY)
+		ret = rdmamig_postcopy_src_owe(sess, &r, bitmap);
+	else
+		ret = rdmamig_mode_send_round(sess, &r, bitmap);
 	mutex_unlock(&sess->lock);
 	kvfree(bitmap);
+	if (ret == -EINVAL && r.flags == (RDMAMIG_ROUND_POSTCOPY | RDMAMIG_ROUND_FINAL))
+		NL_SET_ERR_MSG_ATTR(info->extack, at[RDMAMIG_ATTR_FLAGS],
+				    "POSTCOPY and FINAL exclude each other");
+	else if (ret == -EINVAL)
+		NL_SET_ERR_MSG(info->extack,
+			       "block index or page range outside the session's blocks");
+	else if (ret == -EOPNOTSUPP)
+		NL_SET_ERR_MSG(info->extack,
+			       "post-copy was not negotiated (CAPS on both ends)");
+	else if (ret == -EBUSY && (r.flags & RDMAMIG_ROUND_POSTCOPY))
+		NL_SET_ERR_MSG(info->extack,
+			       "a pre-copy round is open: END_ROUND first");
+	return session_result(info, sess, nl_errno(info, ret));
+}
+
+/* ---- Post-copy, destination: the faulting side's two calls -------------- */
+
+/*
+ * The owner's destination session, for FETCH and OWED.  Like the ioctls
+ * they run without the session's lock (postcopy.h): the caller's fault
+ * and sweep threads fetch in parallel.
+ */
+static struct rdmamig_session *postcopy_dst_session(struct sk_buff *skb,
+						    struct genl_info *info)
+{
+	struct rdmamig_session *sess = owned_session(skb, info);
+
+	if (IS_ERR(sess))
+		return sess;
+	if (sess->nl_role != RDMAMIG_ROLE_DEST) {
+		NL_SET_ERR_MSG(info->extack, "FETCH and OWED are for a destination session");
+		return ERR_PTR(-EINVAL);
+	}
+	return sess;
+}
+
+/* FETCH and OWED: why the module's own checks refused. */
+static int postcopy_dst_result(struct genl_info *info, struct rdmamig_session *sess,
+			       int ret)
+{
+	if (ret == -ENOTCONN && !sess->reason[0])
+		NL_SET_ERR_MSG(info->extack,
+			       "the session is not in post-copy (not switched yet, or over)");
+	else if (ret == -EFAULT)
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[RDMAMIG_ATTR_BUF],
+				    "BUF (or RUNS) is not writable memory of the caller");
+	return session_result(info, sess, nl_errno(info, ret));
+}
+
+/* Is @addr in one of @sess's blocks?  NEW_SESSION added them all. */
+static bool in_blocks(struct rdmamig_session *sess, u64 addr)
+{
+	u32 i, n = smp_load_acquire(&sess->nblocks);
+
+	for (i = 0; i < n; i++)
+		if (addr >= sess->blocks[i]->addr &&
+		    addr - sess->blocks[i]->addr < sess->blocks[i]->length)
+			return true;
+	return false;
+}
+
+static int nl_fetch(struct sk_buff *skb, struct genl_info *info)
+{
+	struct rdmamig_fetch f = { .size = sizeof(f) };
+	struct nlattr **at = info->attrs;
+	struct rdmamig_session *sess;
+	struct sk_buff *msg;
+	bool sweep;
+	void *hdr;
+	int ret;
+
+	if (REQUIRE(info, RDMAMIG_ATTR_BUF) || REQUIRE(info, RDMAMIG_ATTR_BUF_LEN))
+		return -EINVAL;
+	if (at[RDMAMIG_ATTR_FLAGS])
+		f.flags = nla_get_u32(at[RDMAMIG_ATTR_FLAGS]);
+	sweep = f.flags & RDMAMIG_FETCH_SWEEP;
+	f.buf = nla_get_u64(at[RDMAMIG_ATTR_BUF]);
+	f.buf_len = nla_get_u64(at[RDMAMIG_ATTR_BUF_LEN]);
+	if (!PAGE_ALIGNED(f.buf)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, at[RDMAMIG_ATTR_BUF],
+				    "BUF must be page-aligned");
+		return -EINVAL;
+	}
+	if (!f.buf_len || !PAGE_ALIGNED(f.buf_len) || f.buf_len > RDMAMIG_FETCH_MAX) {
+		NL_SET_ERR_MSG_ATTR(info->extack, at[RDMAMIG_ATTR_BUF_LEN],
+				    "BUF_LEN must be a page multiple, 1 MiB at most");
+		return -EINVAL;
+	}
+	if (!sweep && REQUIRE(info, RDMAMIG_ATTR_ADDR))
+		return -EINVAL;
+	if (sweep && at[RDMAMIG_ATTR_ADDR]) {
+		NL_SET_ERR_MSG_ATTR(info->extack, at[RDMAMIG_ATTR_ADDR],
+				    "a sweep takes no ADDR: the module picks the pages");
+		return -EINVAL;
+	}
+	if (!!at[RDMAMIG_ATTR_RUNS] != !!at[RDMAMIG_ATTR_NRUNS] ||
+	    (at[RDMAMIG_ATTR_RUNS] && !sweep)) {
+		NL_SET_ERR_MSG(info->extack, "RUNS and NRUNS go together, with a sweep only");
+		return -EINVAL;
+	}
+	if (at[RDMAMIG_ATTR_RUNS]) {
+		f.runs = nla_get_u64(at[RDMAMIG_ATTR_RUNS]);
+		f.nruns = nla_get_u32(at[RDMAMIG_ATTR_NRUNS]);
+	}
+	sess = postcopy_dst_session(skb, info);
+	if (IS_ERR(sess))
+		return PTR_ERR(sess);
+	if (!sweep) {
+		f.addr = nla_get_u64(at[RDMAMIG_ATTR_ADDR]);
+		if (!in_blocks(sess, f.addr)) {
+			NL_SET_ERR_MSG_ATTR(info->extack, at[RDMAMIG_ATTR_ADDR],
+					    "ADDR is in none of the session's blocks");
+			return -EFAULT;
+		}
+	}
+	/*
+	 * Allocated first: once FETCH returns, its pages count as read, and
+	 * an answer that cannot be built would lose them.
+	 */
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	ret = rdmamig_postcopy_dst_fetch(sess, &f);
+	if (ret == -ENOENT)
+		NL_SET_ERR_MSG_ATTR(info->extack, at[RDMAMIG_ATTR_ADDR],
+				    "page never owed: sent before the switch, or never written");
+	if (ret) {
+		nlmsg_free(msg);
+		return postcopy_dst_result(info, sess, ret);
+	}
+	hdr = genlmsg_put_reply(msg, info, &rdmamig_genl_family, 0, RDMAMIG_CMD_FETCH);
+	if (!hdr ||
+	    nla_put_u64_64bit(msg, RDMAMIG_ATTR_START, f.start, RDMAMIG_ATTR_PAD) ||
+	    nla_put_u64_64bit(msg, RDMAMIG_ATTR_NPAGES, f.npages, RDMAMIG_ATTR_PAD) ||
+	    nla_put_u64_64bit(msg, RDMAMIG_ATTR_REMAINING, f.remaining, RDMAMIG_ATTR_PAD) ||
+	    (f.runs && nla_put_u32(msg, RDMAMIG_ATTR_NRUNS, f.nruns))) {
+		/* Cannot happen with NLMSG_GOODSIZE: the pages would be lost. */
+		WARN_ON_ONCE(1);
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+static int nl_owed(struct sk_buff *skb, struct genl_info *info)
+{
+	struct rdmamig_round r = { .size = sizeof(r) };
+	struct nlattr **at = info->attrs;
+	struct rdmamig_session *sess;
+	int ret;
+
+	if (REQUIRE(info, RDMAMIG_ATTR_BLOCK_INDEX) ||
+	    REQUIRE(info, RDMAMIG_ATTR_FIRST_PAGE) ||
+	    REQUIRE(info, RDMAMIG_ATTR_NPAGES) ||
+	    REQUIRE(info, RDMAMIG_ATTR_BUF))
+		return -EINVAL;
+	sess = postcopy_dst_session(skb, info);
+	if (IS_ERR(sess))
+		return PTR_ERR(sess);
+	r.block = nla_get_u32(at[RDMAMIG_ATTR_BLOCK_INDEX]);
+	r.first_page = nla_get_u64(at[RDMAMIG_ATTR_FIRST_PAGE]);
+	r.npages = nla_get_u64(at[RDMAMIG_ATTR_NPAGES]);
+	r.bitmap = nla_get_u64(at[RDMAMIG_ATTR_BUF]);
+	ret = rdmamig_postcopy_dst_owed(sess, &r);
 	if (ret == -EINVAL)
 		NL_SET_ERR_MSG(info->extack,
 			       "block index or page range outside the session's blocks");
-	return session_result(info, sess, nl_errno(info, ret));
+	return postcopy_dst_result(info, sess, ret);
 }
 
 /* ---- Events ------------------------------------------------------------ */
@@ -1009,6 +1210,21 @@ static const struct genl_ops rdmamig_genl_ops[] = {
 	DRIVE_OP(RDMAMIG_CMD_CONNECT, addr_policy),
 	DRIVE_OP(RDMAMIG_CMD_END_ROUND, session_id_policy),
 	DRIVE_OP(RDMAMIG_CMD_COMPLETE, session_id_policy),
+	DRIVE_OP(RDMAMIG_CMD_POSTCOPY, session_id_policy),
+	{
+		.cmd = RDMAMIG_CMD_FETCH,
+		.doit = nl_fetch,
+		.policy = fetch_policy,
+		.maxattr = RDMAMIG_ATTR_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = RDMAMIG_CMD_OWED,
+		.doit = nl_owed,
+		.policy = owed_policy,
+		.maxattr = RDMAMIG_ATTR_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
 	{
 		.cmd = RDMAMIG_CMD_ROUND,
 		.doit = nl_round,

@@ -115,7 +115,7 @@ static const char *const cmdname[NCMD + 1] = {
 	"UNSPEC", "GET_VERSION", "GET_DEV", "GET_SESSION", "SET_SESSION",
 	"CANCEL_SESSION", "GET_DEFAULTS", "SET_DEFAULTS", "NEW_SESSION", "LISTEN",
 	"ACCEPT", "CONNECT", "ROUND", "END_ROUND", "COMPLETE", "EVENT_STATE",
-	"EVENT_ROUND", "cmd 17", "cmd 18", "cmd 19", "cmd 20", "cmd 21..255",
+	"EVENT_ROUND", "POSTCOPY", "FETCH", "OWED", "cmd 20", "cmd 21..255",
 };
 
 /*
@@ -627,7 +627,35 @@ static void gen_cmd(struct msgb *m, int cmd, struct nls *s)
 			add(m, RDMAMIG_ATTR_BITMAP, NULL,
 			    chance(70) ? 8 * (1 + rn(16)) : rn(chance(90) ? 600 : 65531));
 		if (chance(50))
+			add_u32(m, RDMAMIG_ATTR_FLAGS, chance(70) ? rn(4) : any32());
+		break;
+	case RDMAMIG_CMD_POSTCOPY:
+		if (chance(95))
+			add_u32(m, RDMAMIG_ATTR_SESSION_ID, pick_session_id(s));
+		break;
+	case RDMAMIG_CMD_FETCH:
+	case RDMAMIG_CMD_OWED:
+		/* Buffers anywhere: no session of ours ever reaches post-copy. */
+		if (chance(95))
+			add_u32(m, RDMAMIG_ATTR_SESSION_ID, pick_session_id(s));
+		if (chance(70))
 			add_u32(m, RDMAMIG_ATTR_FLAGS, chance(70) ? rn(2) : any32());
+		if (chance(70))
+			add_u64(m, RDMAMIG_ATTR_ADDR, chance(50) ? 0x7e0000000000ULL : any64());
+		if (chance(90))
+			add_u64(m, RDMAMIG_ATTR_BUF, chance(50) ? PG * rn(1000) : any64());
+		if (chance(90))
+			add_u64(m, RDMAMIG_ATTR_BUF_LEN, chance(70) ? PG * rn(300) : any64());
+		if (chance(30))
+			add_u64(m, RDMAMIG_ATTR_RUNS, any64());
+		if (chance(30))
+			add_u32(m, RDMAMIG_ATTR_NRUNS, chance(70) ? rn(70) : any32());
+		if (chance(50))
+			add_u32(m, RDMAMIG_ATTR_BLOCK_INDEX, chance(80) ? rn(5) : any32());
+		if (chance(50))
+			add_u64(m, RDMAMIG_ATTR_FIRST_PAGE, chance(80) ? rn(100) : any64());
+		if (chance(50))
+			add_u64(m, RDMAMIG_ATTR_NPAGES, chance(80) ? rn(20000) : any64());
 		break;
 	default:	/* GET_VERSION, GET_DEV, GET_DEFAULTS, the unused ones */
 		break;

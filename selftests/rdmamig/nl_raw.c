@@ -5,21 +5,27 @@
  * the requests rdmamigctl never makes (an attribute a command does not
  * take, a wrong type, ...), so the kernel's checks can be tested directly.
  *
- *   nl_raw [--dump] CMD [ATTR=VALUE]...
+ *   nl_raw [--dump] CMD [ATTR=VALUE]... [-- CMD [ATTR=VALUE]...]...
  *
  * CMD: get-version, get-dev, get-session, set-session, cancel-session,
- * get-defaults, set-defaults, new-session, listen, accept, connect, or a
- * number.  ATTR: session-id, caps, max-bandwidth, max-registered,
- * keepalive-ms, downtime-limit-ms, max-rounds, auth (0 required, 1 off),
- * target-pid, mem-fd, role, port, host, timeout-ms, secret (hex bytes),
- * secret-file (a file's bytes, as SECRET), or TYPE:NUMBER with TYPE one
- * of u8, u32, u64, str, hex (e.g. u32:9=1).
+ * get-defaults, set-defaults, new-session, listen, accept, connect,
+ * round, end-round, complete, postcopy, fetch, owed, or a number.  ATTR:
+ * session-id, caps, max-bandwidth, max-registered, keepalive-ms,
+ * downtime-limit-ms, max-rounds, auth (0 required, 1 off), target-pid,
+ * mem-fd, role, port, host, timeout-ms, secret (hex bytes), secret-file
+ * (a file's bytes, as SECRET), block-index, first-page, bitmap (hex),
+ * flags, addr, buf, buf-len, runs, nruns, npages, block (NAME,ADDR,LEN:
+ * a nested BLOCK), or TYPE:NUMBER with TYPE one of u8, u32, u64, str,
+ * hex (e.g. u32:9=1).
  *
- * The request is sent on one socket and nl_raw exits after the answer:
- * a session NEW_SESSION made is gone with it (it belongs to the socket).
- * mem-fd is a descriptor of nl_raw's own, e.g. "mem-fd=3 3<>/proc/PID/mem".
+ * The requests ("--" between them) are sent one after the other on one
+ * socket, and nl_raw exits after the last answer: a session NEW_SESSION
+ * made is gone with it (it belongs to the socket).  "session-id=@" is
+ * the SESSION_ID of the last reply that had one (a session this socket
+ * made, and so may drive).  mem-fd is a descriptor of nl_raw's own, e.g.
+ * "mem-fd=3 3<>/proc/PID/mem".
  *
- * Prints one line:
+ * Prints one line per request:
  *   ok REPLIES                                  the request succeeded
  *   error ERRNO (TEXT) extack "MSG" [offset N] [missing ATTR]
  * and exits 0 when the kernel answered, 1 when it could not be asked,
@@ -58,9 +64,15 @@ static const struct {
 	{ "listen", RDMAMIG_CMD_LISTEN },
 	{ "accept", RDMAMIG_CMD_ACCEPT },
 	{ "connect", RDMAMIG_CMD_CONNECT },
+	{ "round", RDMAMIG_CMD_ROUND },
+	{ "end-round", RDMAMIG_CMD_END_ROUND },
+	{ "complete", RDMAMIG_CMD_COMPLETE },
+	{ "postcopy", RDMAMIG_CMD_POSTCOPY },
+	{ "fetch", RDMAMIG_CMD_FETCH },
+	{ "owed", RDMAMIG_CMD_OWED },
 };
 
-enum type { T_U8, T_U32, T_U64, T_STR, T_HEX, T_FILE };
+enum type { T_U8, T_U32, T_U64, T_STR, T_HEX, T_FILE, T_BLOCK };
 
 static const struct {
 	const char *name;
@@ -83,7 +95,21 @@ static const struct {
 	{ "timeout-ms", RDMAMIG_ATTR_TIMEOUT_MS, T_U32 },
 	{ "secret", RDMAMIG_ATTR_SECRET, T_HEX },
 	{ "secret-file", RDMAMIG_ATTR_SECRET, T_FILE },
+	{ "block-index", RDMAMIG_ATTR_BLOCK_INDEX, T_U32 },
+	{ "first-page", RDMAMIG_ATTR_FIRST_PAGE, T_U64 },
+	{ "bitmap", RDMAMIG_ATTR_BITMAP, T_HEX },
+	{ "flags", RDMAMIG_ATTR_FLAGS, T_U32 },
+	{ "addr", RDMAMIG_ATTR_ADDR, T_U64 },
+	{ "buf", RDMAMIG_ATTR_BUF, T_U64 },
+	{ "buf-len", RDMAMIG_ATTR_BUF_LEN, T_U64 },
+	{ "runs", RDMAMIG_ATTR_RUNS, T_U64 },
+	{ "nruns", RDMAMIG_ATTR_NRUNS, T_U32 },
+	{ "npages", RDMAMIG_ATTR_NPAGES, T_U64 },
+	{ "block", RDMAMIG_ATTR_BLOCK, T_BLOCK },
 };
+
+/* The SESSION_ID of the last reply that had one: "session-id=@". */
+static long last_session = -1;
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -160,6 +186,27 @@ static int put_attr(struct nl_msg *msg, const char *arg)
 	}
 	if (type == T_STR)
 		return nla_put_string(msg, attr, val);
+	if (type == T_BLOCK) {
+		char bname[64];
+		unsigned long long baddr, blen;
+		struct nlattr *nest;
+
+		if (sscanf(val, "%63[^,],%lli,%lli", bname, &baddr, &blen) != 3)
+			usage();
+		nest = nla_nest_start(msg, attr);
+		if (!nest || nla_put_string(msg, RDMAMIG_ATTR_BLOCK_NAME, bname) ||
+		    nla_put_u64(msg, RDMAMIG_ATTR_BLOCK_ADDR, baddr) ||
+		    nla_put_u64(msg, RDMAMIG_ATTR_BLOCK_LEN, blen))
+			return -1;
+		return nla_nest_end(msg, nest);
+	}
+	if (attr == RDMAMIG_ATTR_SESSION_ID && !strcmp(val, "@")) {
+		if (last_session < 0) {
+			fprintf(stderr, "nl_raw: session-id=@ before a reply with a session\n");
+			exit(2);
+		}
+		return nla_put_u32(msg, attr, (uint32_t)last_session);
+	}
 	if (type == T_HEX || type == T_FILE) {
 		unsigned char buf[4096];
 		size_t n = 0;
@@ -204,9 +251,12 @@ static int put_attr(struct nl_msg *msg, const char *arg)
 
 static int on_valid(struct nl_msg *msg, void *arg)
 {
+	struct nlattr *tb[RDMAMIG_ATTR_MAX + 1];
 	struct result *r = arg;
 
-	(void)msg;
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, RDMAMIG_ATTR_MAX, NULL) == 0 &&
+	    tb[RDMAMIG_ATTR_SESSION_ID])
+		last_session = nla_get_u32(tb[RDMAMIG_ATTR_SESSION_ID]);
 	r->replies++;
 	return NL_OK;
 }
@@ -263,45 +313,21 @@ static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
 	return NL_STOP;
 }
 
-int main(int argc, char **argv)
+/* One request, argv[0] its command; prints its line.  0, or 1 if not asked. */
+static int request(struct nl_sock *sk, int family, int flags, int argc, char **argv)
 {
 	struct result r = { .offset = -1, .missing = -1 };
-	struct nl_sock *sk;
 	struct nl_msg *msg;
 	struct nl_cb *cb;
-	int one = 1, family, flags = NLM_F_ACK, i = 1, err;
-
-	if (i < argc && !strcmp(argv[i], "--dump")) {
-		flags = NLM_F_DUMP;
-		i++;
-	}
-	if (i >= argc)
-		usage();
-
-	sk = nl_socket_alloc();
-	if (!sk || genl_connect(sk) < 0) {
-		fprintf(stderr, "nl_raw: cannot open a generic netlink socket\n");
-		return 1;
-	}
-	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_EXT_ACK, &one,
-		   sizeof(one));
-	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_CAP_ACK, &one,
-		   sizeof(one));
-	family = genl_ctrl_resolve(sk, RDMAMIG_GENL_NAME);
-	if (family < 0) {
-		fprintf(stderr, "nl_raw: no %s family: %s\n", RDMAMIG_GENL_NAME,
-			nl_geterror(family));
-		return 1;
-	}
-	nl_socket_disable_auto_ack(sk);
+	int i, err;
 
 	msg = nlmsg_alloc();
 	if (!msg || !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, flags,
-				 lookup_cmd(argv[i]), RDMAMIG_GENL_VERSION)) {
+				 lookup_cmd(argv[0]), RDMAMIG_GENL_VERSION)) {
 		fprintf(stderr, "nl_raw: out of memory\n");
 		return 1;
 	}
-	for (i++; i < argc; i++)
+	for (i = 1; i < argc; i++)
 		if (put_attr(msg, argv[i]) < 0) {
 			fprintf(stderr, "nl_raw: message too long\n");
 			return 1;
@@ -340,8 +366,51 @@ int main(int argc, char **argv)
 			printf(" missing %ld", r.missing);
 		printf("\n");
 	}
+	fflush(stdout);
 	nl_cb_put(cb);
 	nlmsg_free(msg);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct nl_sock *sk;
+	int one = 1, family, flags = NLM_F_ACK, i = 1, end;
+
+	if (i < argc && !strcmp(argv[i], "--dump")) {
+		flags = NLM_F_DUMP;
+		i++;
+	}
+	if (i >= argc)
+		usage();
+
+	sk = nl_socket_alloc();
+	if (!sk || genl_connect(sk) < 0) {
+		fprintf(stderr, "nl_raw: cannot open a generic netlink socket\n");
+		return 1;
+	}
+	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_EXT_ACK, &one,
+		   sizeof(one));
+	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_CAP_ACK, &one,
+		   sizeof(one));
+	family = genl_ctrl_resolve(sk, RDMAMIG_GENL_NAME);
+	if (family < 0) {
+		fprintf(stderr, "nl_raw: no %s family: %s\n", RDMAMIG_GENL_NAME,
+			nl_geterror(family));
+		return 1;
+	}
+	nl_socket_disable_auto_ack(sk);
+
+	for (; i < argc; i = end + 1) {
+		for (end = i; end < argc && strcmp(argv[end], "--"); end++)
+			;
+		if (end == i)
+			usage();
+		if (request(sk, family, flags, end - i, argv + i))
+			return 1;
+		/* Only the first request may be a dump. */
+		flags = NLM_F_ACK;
+	}
 	nl_socket_free(sk);
 	return 0;
 }

@@ -11,6 +11,11 @@
  *   source's memory
  *
  * A failed migration leaves the twin stopped: its memory is not whole.
+ *
+ * --postcopy (postcopy.c): the source may switch to post-copy; then the
+ * twin is continued at the switch, its missing pages served as it
+ * touches them and swept in the background, and the command returns
+ * once every page is there.  A failure after the switch kills the twin.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +30,7 @@
 
 #include <linux/rdmamig.h>
 
+#include "postcopy.h"
 #include "print.h"
 #include "procmem.h"
 #include "rdmamigctl.h"
@@ -39,6 +45,7 @@ struct inc {
 	struct pm_blocks bl;
 	bool checksum;
 	bool no_cont;
+	bool postcopy;
 	struct pm_params params;
 	unsigned int timeout_s;
 	const char *port_file;
@@ -46,6 +53,8 @@ struct inc {
 	int mem;
 	uint32_t id;
 	bool held;		/* the twin is ours to leave stopped */
+	bool switched;		/* the session went into post-copy */
+	struct pc_dest pc;
 };
 
 static int incoming_help(void)
@@ -74,6 +83,27 @@ static int incoming_help(void)
 	      "  --pull             allow the source to have each round read from it\n"
 	      "                     with RDMA READ (migrate --pull), PID's pages\n"
 	      "                     pinned only while they are read\n"
+	      "  --postcopy         allow the source to end with post-copy (migrate\n"
+	      "                     --postcopy): PID is continued at the switch,\n"
+	      "                     before its memory is all here, and the pages it\n"
+	      "                     lacks are read from the source (RDMA READ) as it\n"
+	      "                     touches them, the rest in the background.  PID is\n"
+	      "                     seized with ptrace and made to create a\n"
+	      "                     userfaultfd(2) before listening, and to drop its\n"
+	      "                     owed pages at the switch (madvise MADV_DONTNEED);\n"
+	      "                     that userfaultfd() runs with PID's credentials:\n"
+	      "                     root, CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1\n"
+	      "                     let it serve every fault, otherwise it serves the\n"
+	      "                     faults of user mode only, and a system call of\n"
+	      "                     PID's into a missing page fails with EFAULT.  The\n"
+	      "                     command returns once every page is here.  If\n"
+	      "                     post-copy fails after the switch, PID is killed:\n"
+	      "                     its memory can no longer be completed.  With\n"
+	      "                     --checksum, a copy of the memory at the switch is\n"
+	      "                     kept (as much memory as the blocks; what is not\n"
+	      "                     owed is copied before PID continues); with\n"
+	      "                     --no-cont, PID stays stopped and only the\n"
+	      "                     background sweep fetches\n"
 	      "  --secret-file FILE the secret both ends share: FILE's bytes, 16 to\n"
 	      "                     64 of them (head -c 32 /dev/urandom > FILE);\n"
 	      "                     default: the file $RDMAMIG_SECRET_FILE names.\n"
@@ -86,7 +116,14 @@ static int incoming_help(void)
 	      "\n"
 	      "JSON: one object: pid, host, port, peer, state, blocks [{name, addr,\n"
 	      "length}], rounds, pages, zero_pages, bytes, setup_ms, total_ms,\n"
-	      "checksum, after (\"continued\" or \"stopped\").\n",
+	      "checksum, after (\"continued\", \"stopped\"); after a switch to\n"
+	      "post-copy also postcopy (true), postcopy_owed, postcopy_faults,\n"
+	      "postcopy_fault_pages, postcopy_sweep_pages, postcopy_fetched_twice,\n"
+	      "postcopy_ms (the module's counts), discarded (pages dropped at the\n"
+	      "switch), fault_msgs, zero_filled, placed_twice, unplaced, serve_ms,\n"
+	      "cont_us (from seeing the switch to continuing PID), discard_calls\n"
+	      "(madvise calls), restored (pages not owed, put back after a\n"
+	      "window of scattered owed pages was dropped whole).\n",
 	      stdout);
 	return RM_EXIT_OK;
 }
@@ -94,7 +131,7 @@ static int incoming_help(void)
 enum {
 	OPT_PID = 256, OPT_REGION, OPT_CHECKSUM, OPT_TIMEOUT, OPT_PORT_FILE,
 	OPT_NO_CONT, OPT_PIN_ALL, OPT_SECRET_FILE, OPT_NO_AUTH, OPT_CHANNELS,
-	OPT_PULL,
+	OPT_PULL, OPT_POSTCOPY,
 };
 
 static const struct option incoming_options[] = {
@@ -106,6 +143,7 @@ static const struct option incoming_options[] = {
 	{ "no-cont",	no_argument,	   NULL, OPT_NO_CONT },
 	{ "pin-all",	no_argument,	   NULL, OPT_PIN_ALL },
 	{ "pull",	no_argument,	   NULL, OPT_PULL },
+	{ "postcopy",	no_argument,	   NULL, OPT_POSTCOPY },
 	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
 	{ "no-auth",	no_argument,	   NULL, OPT_NO_AUTH },
 	{ "channels",	required_argument, NULL, OPT_CHANNELS },
@@ -150,6 +188,11 @@ static int inc_option(struct inc *in, int c, const char *arg)
 	case OPT_PULL:
 		in->params.has_caps = true;
 		in->params.caps |= RDMAMIG_CAP_PULL;
+		break;
+	case OPT_POSTCOPY:
+		in->postcopy = true;
+		in->params.has_caps = true;
+		in->params.caps |= RDMAMIG_CAP_POSTCOPY;
 		break;
 	case OPT_SECRET_FILE:
 		in->params.secret_file = arg;
@@ -299,6 +342,13 @@ static bool inc_final(uint32_t state)
 	       state == RDMAMIG_STATE_CANCELLED;
 }
 
+/* Where following stops: the end, or the switch to post-copy. */
+static bool inc_stop_at(const struct inc *in, uint32_t state)
+{
+	return inc_final(state) || (in->postcopy && !in->switched &&
+				    state == RDMAMIG_STATE_POSTCOPY);
+}
+
 /* Until the session completed or failed, a line per round placed. */
 static int inc_follow(struct inc *in, struct pm_session *s)
 {
@@ -326,11 +376,13 @@ static int inc_follow(struct inc *in, struct pm_session *s)
 			pages = s->st[RDMAMIG_STAT_PAGES];
 			zero = s->st[RDMAMIG_STAT_ZERO_PAGES];
 		}
-		if (inc_final(s->state))
+		if (inc_stop_at(in, s->state))
 			break;
-		usleep(INC_POLL_US);
+		/* The twin waits from the switch until we see it: look often. */
+		usleep(in->postcopy ? INC_POLL_US / 10 : INC_POLL_US);
 	}
-	if (s->state != RDMAMIG_STATE_COMPLETED) {
+	if (s->state != RDMAMIG_STATE_COMPLETED &&
+	    !(s->state == RDMAMIG_STATE_POSTCOPY && !in->switched)) {
 		rm_err("incoming: migration %s: %s", pm_state_name(s->state),
 		       s->reason[0] ? s->reason : strerror(-s->error));
 		return RM_EXIT_ERR;
@@ -382,6 +434,32 @@ static void inc_print_summary(const struct inc *in, const struct pm_session *s,
 		pr_text("  pull         every round was read from the source (RDMA READ)\n");
 	if (s->caps & RDMAMIG_CAP_AUTH)
 		pr_text("  auth         the source proved the shared secret\n");
+	if (in->switched) {
+		const struct pc_dest *pc = &in->pc;
+
+		pr_bool("postcopy", NULL, true);
+		pr_u64("postcopy_owed", "  post-copy    %llu pages owed at the switch",
+		       st[RDMAMIG_STAT_POSTCOPY_OWED]);
+		pr_u64("discarded", " (%llu discarded here)\n", pc->discarded);
+		pr_u64("postcopy_faults", "               %llu faults fetched",
+		       st[RDMAMIG_STAT_POSTCOPY_FAULTS]);
+		pr_u64("postcopy_fault_pages", " %llu pages,",
+		       st[RDMAMIG_STAT_POSTCOPY_FAULT_PAGES]);
+		pr_u64("postcopy_sweep_pages", " the sweep %llu,",
+		       st[RDMAMIG_STAT_POSTCOPY_SWEEP_PAGES]);
+		pr_u64("postcopy_fetched_twice", " %llu fetched twice\n",
+		       st[RDMAMIG_STAT_POSTCOPY_FETCHED_TWICE]);
+		pr_u64("postcopy_ms", "               all here %llu ms after the switch\n",
+		       st[RDMAMIG_STAT_POSTCOPY_MS]);
+		pr_u64("fault_msgs", NULL, pc->fault_msgs);
+		pr_u64("zero_filled", NULL, pc->zero_filled);
+		pr_u64("placed_twice", NULL, pc->placed_twice);
+		pr_u64("unplaced", NULL, pc->unplaced);
+		pr_u64("serve_ms", NULL, (pc->t_done_us - pc->t_switch_us) / 1000);
+		pr_u64("cont_us", NULL, pc->t_cont_us - pc->t_switch_us);
+		pr_u64("discard_calls", NULL, pc->discard_calls);
+		pr_u64("restored", NULL, pc->restored);
+	}
 	if (have_sum) {
 		snprintf(buf, sizeof(buf), "%#018" PRIx64, sum);
 		pr_string("checksum", "checksum %s\n", buf);
@@ -422,6 +500,14 @@ static int inc_run(struct inc *in)
 	in->mem = pm_open(in->pid, "mem", O_RDWR, "incoming");
 	if (in->mem < 0)
 		return RM_EXIT_ERR;
+	if (in->postcopy) {
+		/* Before listening: a refusal leaves the source running. */
+		in->pc.checksum = in->checksum;
+		in->pc.cont = !in->no_cont;
+		ret = pc_dest_prepare(&in->pc, in->rm, in->pid, in->mem, &in->bl);
+		if (ret)
+			return ret;
+	}
 
 	pm_catch_signals();
 	pr_open_object(NULL);
@@ -450,15 +536,35 @@ static int inc_run(struct inc *in)
 	ret = inc_follow(in, &s);
 	if (ret)
 		return ret;
+	if (s.state == RDMAMIG_STATE_POSTCOPY) {
+		in->switched = true;
+		ret = pc_dest_switch(&in->pc, in->id);
+		if (ret)
+			return ret;
+		pr_text("post-copy: %" PRIu64 " pages owed, dropped in %" PRIu64
+			" madvise calls (%" PRIu64 " pages not owed put back); pid %d %s"
+			" %.1f ms after the switch was seen\n",
+			in->pc.owed_pages, in->pc.discard_calls, in->pc.restored, (int)in->pid,
+			in->no_cont ? "left stopped" : "continued",
+			(in->pc.t_cont_us - in->pc.t_switch_us) / 1e3);
+		if (!pr_json() && pr_commit())
+			return RM_EXIT_ERR;
+		ret = pc_dest_wait(&in->pc, &sum) ?: inc_follow(in, &s);
+		if (ret)
+			return ret;
+	}
+	/* Not switched: the twin, seized for post-copy, goes back to its stop. */
+	if (in->postcopy)
+		pc_dest_free(&in->pc);
 
 	/* Done with the session: its registrations go before the twin runs. */
 	rm_nl_close(&in->rm->nl);
-	if (in->checksum) {
+	if (in->checksum && !in->switched) {
 		ret = pm_checksum(in->mem, &in->bl, &sum);
 		if (ret)
 			return ret;
 	}
-	if (!in->no_cont && kill(in->pid, SIGCONT)) {
+	if (!in->no_cont && !in->switched && kill(in->pid, SIGCONT)) {
 		rm_err("incoming: cannot continue pid %d: %s", (int)in->pid,
 		       strerror(errno));
 		return RM_EXIT_ERR;
@@ -477,6 +583,12 @@ int cmd_incoming(struct rm *rm)
 	if (ret)
 		return ret < 0 ? RM_EXIT_OK : ret;
 	ret = inc_run(&in);
+	if (ret && in.postcopy && pc_dest_abort(&in.pc)) {
+		rm_err("incoming: pid %d killed: it ran in post-copy, and its memory can "
+		       "no longer be completed", (int)in.pid);
+		in.held = false;
+	}
+	pc_dest_free(&in.pc);
 	rm_nl_close(&rm->nl);
 	if (ret && pm_interrupted)
 		pm_check_interrupted("incoming");

@@ -11,6 +11,11 @@
  *                     last round's throughput, or max-rounds were done
  *   final round:      the process is stopped; the last dirty pages with
  *                     RDMAMIG_ROUND_FINAL, END_ROUND, COMPLETE
+ *   --postcopy[=N]:   instead of the final round, the process stopped,
+ *                     its dirty pages are named owed (ROUND with
+ *                     RDMAMIG_ROUND_POSTCOPY), POSTCOPY lets the twin run
+ *                     and COMPLETE returns once it has read them all;
+ *                     after N rounds, or where the final round would be
  *   --auto-converge:  while the dirty set does not halve from one round
  *                     to the next, the process is stopped a growing share
  *                     of the time during the rounds (throttle.c)
@@ -67,6 +72,7 @@ struct mig_round {
 	uint64_t pause_us;	/* the process stopped to read its dirty bits */
 	unsigned int throttle_pct; /* auto-converge during the round */
 	bool final;
+	bool postcopy;		/* the switch instead of the final round */
 };
 
 struct mig {
@@ -90,6 +96,9 @@ struct mig {
 	bool progress;		/* draw a progress bar on stderr */
 	bool auto_converge;
 	bool converged;		/* the final round came by the estimate */
+	bool postcopy;		/* --postcopy */
+	unsigned int postcopy_rounds;	/* --postcopy=N; 0: the final round's place */
+	bool switched;		/* POSTCOPY sent: the twin may run */
 	unsigned int throttle_pct; /* current auto-converge throttle */
 	struct pm_throttle thr;
 	uint64_t stop_us;	/* when it was stopped for the final round */
@@ -144,6 +153,20 @@ static int migrate_help(void)
 	      "  --channels N           stripe the memory over N queue pairs, 1 to 8\n"
 	      "                         (the destination may grant fewer; default:\n"
 	      "                         the module's default)\n"
+	      "  --postcopy[=N]         end with post-copy instead of a final round (if\n"
+	      "                         'incoming --postcopy' allows): the process is\n"
+	      "                         stopped, the pages it dirtied since the last\n"
+	      "                         round are owed, and the twin runs at once,\n"
+	      "                         reading them from here (RDMA READ) as it\n"
+	      "                         touches them, the rest in the background; this\n"
+	      "                         command returns once it has them all.  The\n"
+	      "                         switch comes after N pre-copy rounds (N >= 1,\n"
+	      "                         the bulk round counted), or, bare, where the\n"
+	      "                         final round would have been (downtime limit\n"
+	      "                         or max-rounds).  The downtime is then the time\n"
+	      "                         to name the owed pages, whatever their number.\n"
+	      "                         If the migration fails after the switch, the\n"
+	      "                         process is left stopped: the twin may have run\n"
 	      "  --auto-converge        when a round's dirty set is more than half the\n"
 	      "                         previous one's, stop the process 20% of every\n"
 	      "                         100 ms during the next rounds, 10 points more\n"
@@ -156,7 +179,10 @@ static int migrate_help(void)
 	      "wall_us, pause_us, throttle_pct}], rounds, pages, zero_pages, bytes,\n"
 	      "throughput (bulk round, bytes/s), setup_ms, total_ms, downtime_ms,\n"
 	      "stopped_ms, converged (the final round came by the downtime estimate,\n"
-	      "not by max-rounds), throttle_pct (the highest), checksum, after.  Exit status 1 if the migration failed: the process then runs on.\n",
+	      "not by max-rounds), throttle_pct (the highest), checksum, after; with\n"
+	      "--postcopy also postcopy (whether it switched), postcopy_owed,\n"
+	      "postcopy_ms, postcopy_downtime_us.  Exit status 1 if the migration\n"
+	      "failed: the process then runs on (unless it failed after the switch).\n",
 	      stdout);
 	return RM_EXIT_OK;
 }
@@ -169,7 +195,7 @@ static bool is_help(const char *word)
 enum {
 	OPT_PID = 256, OPT_REGION, OPT_CHECKSUM, OPT_RETRY, OPT_TIMEOUT,
 	OPT_DOWNTIME, OPT_ROUNDS, OPT_BW, OPT_AFTER, OPT_PIN_ALL, OPT_SECRET_FILE, OPT_NO_AUTH,
-	OPT_CHANNELS, OPT_AUTO_CONVERGE, OPT_PULL,
+	OPT_CHANNELS, OPT_AUTO_CONVERGE, OPT_PULL, OPT_POSTCOPY,
 };
 
 static const struct option migrate_options[] = {
@@ -188,6 +214,7 @@ static const struct option migrate_options[] = {
 	{ "no-auth",		no_argument,	   NULL, OPT_NO_AUTH },
 	{ "channels",		required_argument, NULL, OPT_CHANNELS },
 	{ "auto-converge",	no_argument,	   NULL, OPT_AUTO_CONVERGE },
+	{ "postcopy",		optional_argument, NULL, OPT_POSTCOPY },
 	{ "json",		no_argument,	   NULL, 'j' },
 	{ "pretty",		no_argument,	   NULL, 'p' },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -262,6 +289,15 @@ static int mig_option(struct mig *m, int c, const char *arg)
 		break;
 	case OPT_AUTO_CONVERGE:
 		m->auto_converge = true;
+		break;
+	case OPT_POSTCOPY:
+		if (arg && (!pm_parse_uint(arg, 100000, &v) || !v))
+			return rm_usage_err("migrate", "bad --postcopy '%s' (rounds before "
+					    "the switch, 1 or more)", arg);
+		m->postcopy = true;
+		m->postcopy_rounds = arg ? v : 0;
+		m->params.has_caps = true;
+		m->params.caps |= RDMAMIG_CAP_POSTCOPY;
 		break;
 	case OPT_AFTER:
 		if (!strcmp(arg, "stop"))
@@ -468,6 +504,12 @@ static int mig_end_round(struct mig *m, uint8_t cmd, const char *what)
 
 static void mig_print_round(const struct mig_round *r)
 {
+	if (r->postcopy) {
+		pr_text("round %" PRIu64 " (post-copy switch, process stopped): %" PRIu64
+			" pages owed, the twin runs after %.1f ms\n", r->round,
+			r->pages_dirty, r->wall_us / 1e3);
+		return;
+	}
 	pr_text("round %" PRIu64 "%s: %" PRIu64 " dirty pages, %.1f MB sent, "
 		"%.1f MB/s, %.2f s", r->round,
 		r->final ? " (final, process stopped)" : "", r->pages_dirty,
@@ -483,7 +525,8 @@ static void mig_print_round(const struct mig_round *r)
  */
 static int mig_round(struct mig *m, struct mig_round *r, uint64_t ndirty)
 {
-	uint32_t flags = r->final ? RDMAMIG_ROUND_FINAL : 0;
+	uint32_t flags = r->postcopy ? RDMAMIG_ROUND_POSTCOPY :
+			 r->final ? RDMAMIG_ROUND_FINAL : 0;
 	struct pm_session before, after;
 	char what[64];
 	uint64_t t0, done = 0;
@@ -499,6 +542,20 @@ static int mig_round(struct mig *m, struct mig_round *r, uint64_t ndirty)
 		ret = mig_send_block(m, i, flags, r->round, &done, ndirty);
 		if (ret)
 			return ret;
+	}
+	/* Owed, not sent: the switch lets the twin run and read them. */
+	if (r->postcopy) {
+		ret = pm_check_interrupted("migrate");
+		/* Whatever POSTCOPY answers, the twin may run from here on. */
+		m->switched = !ret;
+		ret = ret ?: mig_end_round(m, RDMAMIG_CMD_POSTCOPY,
+					   "cannot switch to post-copy");
+		mig_progress(m, r->round, 0, 0);
+		if (ret)
+			return ret;
+		r->wall_us = pm_now_us() - t0;
+		mig_print_round(r);
+		return pr_json() ? RM_EXIT_OK : pr_commit();
 	}
 	/* A final round without dirty pages still says it is the final one. */
 	if (!ndirty && r->final) {
@@ -611,7 +668,9 @@ static int mig_rounds(struct mig *m)
 			return ret;
 		est_ms = tput ? ndirty * PM_PAGE_SIZE * 1000 / tput : UINT64_MAX;
 		m->converged = !ndirty || est_ms <= s.downtime_limit_ms;
-		r->final = m->converged || m->nrounds > s.max_rounds;
+		r->final = m->converged || m->nrounds > (m->postcopy_rounds ?: s.max_rounds);
+		/* Nothing to owe: an ordinary final round ends it. */
+		r->postcopy = r->final && m->postcopy && ndirty;
 		if (r->final) {
 			m->stop_us = t0;
 		} else {
@@ -627,6 +686,25 @@ static int mig_rounds(struct mig *m)
 		if (ret || r->final)
 			return ret;
 	}
+}
+
+/* --postcopy: the destination must have allowed it, or nothing starts. */
+static int mig_check_postcopy(struct mig *m)
+{
+	struct pm_session s;
+	int ret;
+
+	if (!m->postcopy)
+		return RM_EXIT_OK;
+	ret = pm_session_get(m->rm, m->id, &s);
+	if (ret)
+		return ret;
+	if (!(s.caps & RDMAMIG_CAP_POSTCOPY)) {
+		rm_err("migrate: the destination does not allow post-copy "
+		       "(run 'rdmamigctl incoming --postcopy' there)");
+		return RM_EXIT_ERR;
+	}
+	return RM_EXIT_OK;
 }
 
 /* ---- Session ------------------------------------------------------------ */
@@ -794,6 +872,18 @@ static void mig_print_summary(const struct mig *m, const struct pm_session *s,
 		pr_text("  pull         the destination read every round (RDMA READ)\n");
 	if (s->caps & RDMAMIG_CAP_AUTH)
 		pr_text("  auth         the destination proved the shared secret\n");
+	if (m->postcopy) {
+		pr_bool("postcopy", NULL, m->switched);
+		pr_u64("postcopy_owed", NULL, st[RDMAMIG_STAT_POSTCOPY_OWED]);
+		pr_u64("postcopy_ms", NULL, st[RDMAMIG_STAT_POSTCOPY_MS]);
+		pr_u64("postcopy_downtime_us", NULL, st[RDMAMIG_STAT_POSTCOPY_DOWNTIME_US]);
+	}
+	if (m->switched)
+		pr_text("  post-copy    %llu pages owed at the switch, all read %llu ms "
+			"later; stopped to running %.1f ms\n",
+			(unsigned long long)st[RDMAMIG_STAT_POSTCOPY_OWED],
+			(unsigned long long)st[RDMAMIG_STAT_POSTCOPY_MS],
+			st[RDMAMIG_STAT_POSTCOPY_DOWNTIME_US] / 1e3);
 	pr_u64("setup_ms", NULL, st[RDMAMIG_STAT_SETUP_MS]);
 	pr_u64("downtime_limit_ms", NULL, s->downtime_limit_ms);
 	pr_u64("max_rounds", NULL, s->max_rounds);
@@ -869,7 +959,7 @@ static int mig_run(struct mig *m)
 	if (!pr_json() && pr_commit())
 		return RM_EXIT_ERR;
 
-	ret = mig_connect(m) ?: mig_rounds(m);
+	ret = mig_connect(m) ?: mig_check_postcopy(m) ?: mig_rounds(m);
 	if (ret)
 		return ret;
 	final_dirty = m->rounds[m->nrounds - 1].pages_dirty;
@@ -917,6 +1007,10 @@ int cmd_migrate(struct rm *rm)
 		pm_check_interrupted("migrate");
 	if (ret && m.completed) {
 		rm_err("migrate: pid %d was left stopped", (int)m.pid);
+	} else if (ret && m.switched) {
+		rm_err("migrate: pid %d was left stopped: the migration failed after the "
+		       "switch to post-copy, and the twin may have run; continue it "
+		       "(kill -CONT) only once the twin is gone", (int)m.pid);
 	} else if (ret && (m.stopped || (m.started && pm_exists(m.pid)))) {
 		/* Failed: the process goes on here, as if nothing happened. */
 		if (mig_cont(&m) == RM_EXIT_OK)

@@ -76,6 +76,14 @@ static const struct nla_policy rdmamig_policy[RDMAMIG_ATTR_MAX + 1] = {
 	[RDMAMIG_ATTR_FLAGS]		= { .type = NLA_U32 },
 	[RDMAMIG_ATTR_MEM_FD]		= { .type = NLA_U32 },
 	[RDMAMIG_ATTR_CHANNELS]		= { .type = NLA_U32 },
+	[RDMAMIG_ATTR_ADDR]		= { .type = NLA_U64 },
+	[RDMAMIG_ATTR_BUF]		= { .type = NLA_U64 },
+	[RDMAMIG_ATTR_BUF_LEN]		= { .type = NLA_U64 },
+	[RDMAMIG_ATTR_RUNS]		= { .type = NLA_U64 },
+	[RDMAMIG_ATTR_NRUNS]		= { .type = NLA_U32 },
+	[RDMAMIG_ATTR_NPAGES]		= { .type = NLA_U64 },
+	[RDMAMIG_ATTR_START]		= { .type = NLA_U64 },
+	[RDMAMIG_ATTR_REMAINING]	= { .type = NLA_U64 },
 };
 
 /* The commands uapi/linux/rdmamig.h marks "admin". */
@@ -84,7 +92,8 @@ static const uint64_t rdmamig_admin_cmds =
 	RM_ADMIN(SET_SESSION) | RM_ADMIN(CANCEL_SESSION) |
 	RM_ADMIN(SET_DEFAULTS) | RM_ADMIN(NEW_SESSION) | RM_ADMIN(LISTEN) |
 	RM_ADMIN(ACCEPT) | RM_ADMIN(CONNECT) | RM_ADMIN(ROUND) |
-	RM_ADMIN(END_ROUND) | RM_ADMIN(COMPLETE);
+	RM_ADMIN(END_ROUND) | RM_ADMIN(COMPLETE) | RM_ADMIN(POSTCOPY) |
+	RM_ADMIN(FETCH) | RM_ADMIN(OWED);
 
 /* One request in flight. */
 struct rm_nl_req {

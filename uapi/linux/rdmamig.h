@@ -58,9 +58,21 @@
  *   CONNECT         HOST string, PORT u32, TIMEOUT_MS u32 (optional)
  *   ROUND           BLOCK_INDEX u32, FIRST_PAGE u64, BITMAP binary (u64
  *                   words, bit i = page FIRST_PAGE + i), FLAGS u32
- *                   (RDMAMIG_ROUND_*)
+ *                   (RDMAMIG_ROUND_*; RDMAMIG_ROUND_POSTCOPY: the pages
+ *                   are owed, as with SEND_ROUND)
  *   END_ROUND       -
  *   COMPLETE        -
+ *   POSTCOPY        - (source: as RDMAMIG_IOC_POSTCOPY)
+ *   FETCH           destination, in post-copy, as RDMAMIG_IOC_FETCH:
+ *                   FLAGS u32 (RDMAMIG_FETCH_*), ADDR u64 (a fault: the
+ *                   address in the target's block), BUF u64 and BUF_LEN
+ *                   u64 (the staging buffer, in the caller's memory),
+ *                   RUNS u64 and NRUNS u32 (sweep, optional: the caller's
+ *                   struct rdmamig_fetch_run array)
+ *     reply: START u64, NPAGES u64, REMAINING u64, NRUNS u32 (with RUNS)
+ *   OWED            destination, in post-copy, as RDMAMIG_IOC_OWED:
+ *                   BLOCK_INDEX u32, FIRST_PAGE u64, NPAGES u64, BUF u64
+ *                   (the caller's bitmap: u64 words, NPAGES bits)
  *
  * Multicast group "events" (RDMAMIG_MCGRP_EVENTS):
  *   EVENT_STATE     SESSION_ID, ROLE, STATE, ERROR, REASON: a state change
@@ -101,6 +113,9 @@ enum rdmamig_cmd {
 	RDMAMIG_CMD_COMPLETE,
 	RDMAMIG_CMD_EVENT_STATE,	/* notification */
 	RDMAMIG_CMD_EVENT_ROUND,	/* notification */
+	RDMAMIG_CMD_POSTCOPY,
+	RDMAMIG_CMD_FETCH,
+	RDMAMIG_CMD_OWED,
 
 	__RDMAMIG_CMD_MAX,
 	RDMAMIG_CMD_MAX = __RDMAMIG_CMD_MAX - 1
@@ -149,6 +164,14 @@ enum rdmamig_attr {
 	RDMAMIG_ATTR_AUTH,		/* u32, enum rdmamig_auth */
 	RDMAMIG_ATTR_SECRET,		/* binary, 16 to 64 bytes */
 	RDMAMIG_ATTR_CHANNELS,		/* u32, queue pairs to stripe over */
+	RDMAMIG_ATTR_ADDR,		/* u64, an address in a block (the target's) */
+	RDMAMIG_ATTR_BUF,		/* u64, an address in the caller's memory */
+	RDMAMIG_ATTR_BUF_LEN,		/* u64, bytes */
+	RDMAMIG_ATTR_RUNS,		/* u64, the caller's rdmamig_fetch_run[] */
+	RDMAMIG_ATTR_NRUNS,		/* u32 */
+	RDMAMIG_ATTR_NPAGES,		/* u64 */
+	RDMAMIG_ATTR_START,		/* u64, an address in a block */
+	RDMAMIG_ATTR_REMAINING,		/* u64, pages */
 
 	__RDMAMIG_ATTR_MAX,
 	RDMAMIG_ATTR_MAX = __RDMAMIG_ATTR_MAX - 1

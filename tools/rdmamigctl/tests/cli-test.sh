@@ -122,6 +122,17 @@ t 2 "" "invalid pull 'maybe': expected on or off" capability set pull maybe
 t 2 "" "pull given twice" capability set pull on pull off
 t 2 "" "unknown capability 'sparse'" capability set sparse on
 t 2 "" "invalid --count '0'" monitor --count 0
+# Post-copy's options: rounds before the switch (1 or more), a bare flag
+# for incoming; parsed before anything needs the module.
+t 0 '--postcopy\[=N\]' "" migrate help
+t 0 '--postcopy  ' "" incoming help
+t 2 "" "bad --postcopy '0' \(rounds before the switch, 1 or more\)" \
+	migrate --pid 1 --postcopy=0 rdma:h:1
+t 2 "" "bad --postcopy 'x'" migrate --pid 1 --postcopy=x rdma:h:1
+t 2 "" "bad --postcopy '100001'" migrate --pid 1 --postcopy=100001 rdma:h:1
+t 2 "" "invalid option '--postcopy=1'" incoming --pid 1 --postcopy=1 rdma:h:0
+t 2 "" "no --pid given" migrate --postcopy=2 rdma:h:1
+t 2 "" "no --pid given" incoming --postcopy rdma:h:0
 t 2 "" "invalid --timeout 'x'" monitor --timeout x
 t 2 "" "option '--count' needs a value" monitor --count
 t 2 "" "invalid option '--bogus'" monitor --bogus
