@@ -12,8 +12,9 @@
 #      on an unconnected source, ROUND with POSTCOPY and FINAL; each
 #      with its extended-ACK text, and the session still there after
 #   2. a 64 MiB rdmamig-workload writing as fast as it can (faster than
-#      the link moves pages) switches to post-copy after the bulk round
-#      (--postcopy=1): both ends succeed; the checksum of the source
+#      the link moves pages) switches to post-copy by itself
+#      (--postcopy=auto --max-rounds 8): round 3 is no smaller than
+#      round 2 (all pages, both), so it switches there; both ends succeed; the checksum of the source
 #      (stopped since the switch) equals that of the twin's memory at the
 #      switch (incoming keeps a copy: the pages it had, and each page
 #      FETCH brought); pages were owed; every owed page was fetched
@@ -213,7 +214,7 @@ hb_beyond()
 	[ "$(hb_last "$1")" -gt "$2" ]
 }
 
-ktap_plan 16
+ktap_plan 17
 diag "topology $topology, destination $DEST_ADDR, workload $SIZE MiB"
 
 # ---- 1. The netlink commands' refusals ---------------------------------------
@@ -292,7 +293,7 @@ if start_source run.source "$FAST" && start_twin run.twin &&
    peer_bg inc_run "$RDMAMIGCTL" -j incoming --pid "$twin_pid" --postcopy --checksum \
 	--timeout 60 --port-file "$dir/run.port" "rdma:$DEST_ADDR:0" &&
    wait_for 60 test -s "$dir/run.port"; then
-	"$RDMAMIGCTL" -j migrate --pid "$src_pid" --postcopy=1 --checksum \
+	"$RDMAMIGCTL" -j migrate --pid "$src_pid" --postcopy=auto --max-rounds 8 --checksum \
 		"rdma:$DEST_ADDR:$(<"$dir/run.port")" >"$dir/run.src" 2>"$dir/run.src.err"
 	src_rc=$?
 	peer_wait inc_run
@@ -320,7 +321,7 @@ diag "run: owed $src_owed/$owed (source/destination), faults $(jget inc_run.out 
 diag "run: checksums source $src_sum destination $dst_sum"
 [ "$src_rc/$dst_rc" = 0/0 ] || show run.src run.src.err inc_run.out inc_run.err
 
-t="migrate --postcopy=1: both ends succeed, the twin's memory at the switch equals the source's"
+t="migrate --postcopy=auto: both ends succeed, the twin's memory at the switch equals the source's"
 if [ "$src_rc/$dst_rc" = 0/0 ] && [[ "$src_sum" =~ ^0x[0-9a-f]{16}$ ]] &&
    [ "$src_sum" = "$dst_sum" ] && [ "$(jget run.src .postcopy)" = true ] &&
    [ "$(jget inc_run.out .postcopy)" = true ]; then
@@ -328,6 +329,9 @@ if [ "$src_rc/$dst_rc" = 0/0 ] && [[ "$src_sum" =~ ^0x[0-9a-f]{16}$ ]] &&
 else
 	ktap_fail "$t"
 fi
+rounds=$(jget run.src .rounds)
+ktap_result "--postcopy=auto switched when rounds stopped shrinking: after $rounds rounds, not max-rounds 8" \
+	test "${rounds:-0}" -ge 3 -a "${rounds:-99}" -le 7 2>/dev/null
 ktap_result "pages were owed at the switch, the same count at both ends ($owed)" \
 	test "${owed:-0}" -gt 0 -a "$owed" = "$src_owed" 2>/dev/null
 ktap_result "every owed page fetched once: fetched_twice 0, fault + sweep pages = owed" \

@@ -15,7 +15,9 @@
  *                     its dirty pages are named owed (ROUND with
  *                     RDMAMIG_ROUND_POSTCOPY), POSTCOPY lets the twin run
  *                     and COMPLETE returns once it has read them all;
- *                     after N rounds, or where the final round would be
+ *                     after N rounds, or where the final round would be;
+ *                     =auto: also once a round (the bulk one aside) is no
+ *                     smaller than the one before
  *   --auto-converge:  while the dirty set does not halve from one round
  *                     to the next, the process is stopped a growing share
  *                     of the time during the rounds (throttle.c)
@@ -98,6 +100,7 @@ struct mig {
 	bool converged;		/* the final round came by the estimate */
 	bool postcopy;		/* --postcopy */
 	unsigned int postcopy_rounds;	/* --postcopy=N; 0: the final round's place */
+	bool postcopy_auto;	/* --postcopy=auto: when rounds stop shrinking */
 	bool switched;		/* POSTCOPY sent: the twin may run */
 	unsigned int throttle_pct; /* current auto-converge throttle */
 	struct pm_throttle thr;
@@ -163,7 +166,12 @@ static int migrate_help(void)
 	      "                         switch comes after N pre-copy rounds (N >= 1,\n"
 	      "                         the bulk round counted), or, bare, where the\n"
 	      "                         final round would have been (downtime limit\n"
-	      "                         or max-rounds).  The downtime is then the time\n"
+	      "                         or max-rounds).  --postcopy=auto: there, or\n"
+	      "                         sooner, after the first round (the bulk one\n"
+	      "                         aside) that dirtied no fewer pages than the one\n"
+	      "                         before: the process writes as fast as the link\n"
+	      "                         moves pages, and more rounds would not shrink\n"
+	      "                         what is left.  The downtime is then the time\n"
 	      "                         to name the owed pages, whatever their number.\n"
 	      "                         If the migration fails after the switch, the\n"
 	      "                         process is left stopped: the twin may have run\n"
@@ -291,11 +299,12 @@ static int mig_option(struct mig *m, int c, const char *arg)
 		m->auto_converge = true;
 		break;
 	case OPT_POSTCOPY:
-		if (arg && (!pm_parse_uint(arg, 100000, &v) || !v))
+		m->postcopy_auto = arg && !strcmp(arg, "auto");
+		if (arg && !m->postcopy_auto && (!pm_parse_uint(arg, 100000, &v) || !v))
 			return rm_usage_err("migrate", "bad --postcopy '%s' (rounds before "
-					    "the switch, 1 or more)", arg);
+					    "the switch, 1 or more, or 'auto')", arg);
 		m->postcopy = true;
-		m->postcopy_rounds = arg ? v : 0;
+		m->postcopy_rounds = arg && !m->postcopy_auto ? v : 0;
 		m->params.has_caps = true;
 		m->params.caps |= RDMAMIG_CAP_POSTCOPY;
 		break;
@@ -669,6 +678,12 @@ static int mig_rounds(struct mig *m)
 		est_ms = tput ? ndirty * PM_PAGE_SIZE * 1000 / tput : UINT64_MAX;
 		m->converged = !ndirty || est_ms <= s.downtime_limit_ms;
 		r->final = m->converged || m->nrounds > (m->postcopy_rounds ?: s.max_rounds);
+		/*
+		 * --postcopy=auto: this round would be no smaller than the
+		 * last (the bulk round, which is everything, aside): switch now.
+		 */
+		if (m->postcopy_auto && m->nrounds > 2 && ndirty >= prev_dirty)
+			r->final = true;
 		/* Nothing to owe: an ordinary final round ends it. */
 		r->postcopy = r->final && m->postcopy && ndirty;
 		if (r->final) {

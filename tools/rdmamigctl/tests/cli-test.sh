@@ -126,12 +126,13 @@ t 2 "" "invalid --count '0'" monitor --count 0
 # for incoming; parsed before anything needs the module.
 t 0 '--postcopy\[=N\]' "" migrate help
 t 0 '--postcopy  ' "" incoming help
-t 2 "" "bad --postcopy '0' \(rounds before the switch, 1 or more\)" \
+t 2 "" "bad --postcopy '0' \(rounds before the switch, 1 or more, or 'auto'\)" \
 	migrate --pid 1 --postcopy=0 rdma:h:1
 t 2 "" "bad --postcopy 'x'" migrate --pid 1 --postcopy=x rdma:h:1
 t 2 "" "bad --postcopy '100001'" migrate --pid 1 --postcopy=100001 rdma:h:1
 t 2 "" "invalid option '--postcopy=1'" incoming --pid 1 --postcopy=1 rdma:h:0
 t 2 "" "no --pid given" migrate --postcopy=2 rdma:h:1
+t 2 "" "no --pid given" migrate --postcopy=auto rdma:h:1
 t 2 "" "no --pid given" incoming --postcopy rdma:h:0
 t 2 "" "invalid --timeout 'x'" monitor --timeout x
 t 2 "" "option '--count' needs a value" monitor --count
