@@ -14,7 +14,11 @@
 # check: option parsing, netlink encoding, output formats), counted from
 # their TAP lines.  -n: a later kernel of the same make check, which
 # repeats neither those nor the tests that run once per check
-# (deb_install_test.sh: RDMAMIG_ONCE_PER_CHECK=done reaches the guest).  Prints one line per topology and, as the very last
+# (deb_install_test.sh: RDMAMIG_ONCE_PER_CHECK=done reaches the guest),
+# and whose pair run is the tests of a real link only (make -C
+# selftests/rdmamig list-link: cuts, losses, a killed peer), the loop
+# run having run every test on that kernel: CI's 90 minutes hold two
+# kernels so, and not two full suites (Documentation/testing.rst).  Prints one line per topology and, as the very last
 # line, the total
 # "N passed, N failed, N skipped".  A topology whose run went wrong beyond
 # failed tests (a kernel warning or oops, a hung or crashed guest, no
@@ -80,11 +84,17 @@ for topo in $topologies; do
 	echo "== $kver $topo (logs in $logdir)"
 	# Nothing stale may pass for this run's verdict.
 	rm -rf "$logdir/result" "$logdir/out" "$logdir/output-a.txt"
+	run_cmd=("${guest_cmd[@]}")
+	if [ -z "$host_tests" ] && [ "$topo" = pair ]; then
+		read -r -a link_tests <<<"$(make -s -C selftests/rdmamig list-link)"
+		run_cmd+=("${link_tests[@]}")
+		echo "== $kver pair: the tests of a real link only: ${link_tests[*]}"
+	fi
 	for attempt in 1 2; do
 		rc=0
 		"$selfdir/vm.sh" -k "$kver" -t "$topo" ${ko:+-m "$ko"} \
 			${timeout:+-T "$timeout"} -o "$logdir" \
-			-- "${guest_cmd[@]}" || rc=$?
+			-- "${run_cmd[@]}" || rc=$?
 		# Interrupted: stop here (vm.sh has cleaned up).
 		((rc > 128 && rc != 255)) && exit "$rc"
 		# A guest that died while booting, before our module was in
