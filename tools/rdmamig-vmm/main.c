@@ -152,6 +152,9 @@ static void usage(FILE *f)
 		"                        multiples up to 1M; a fault fetches the page and\n"
 		"                        the owed pages after it in its chunk, as far as\n"
 		"                        F and the module's fault_window allow\n"
+		"  --sweep-threads N     post-copy: threads sweeping the pages not faulted,\n"
+		"                        1 to 8 (default 2), each with its own --fetch-\n"
+		"                        window buffer: more READ batches in flight\n"
 		"  --timeline FILE       post-copy: write each fault (time, pages, service\n"
 		"                        time) and each sweep step (time, pages) to FILE,\n"
 		"                        a line each, for charts (make bench)\n"
@@ -235,7 +238,7 @@ enum {
 	OPT_SEED, OPT_RETRY, OPT_TIMEOUT, OPT_JSON, OPT_HELP, OPT_KEEPALIVE,
 	OPT_SECRET_FILE, OPT_NO_AUTH, OPT_CHANNELS, OPT_STOP_AT,
 	OPT_ZERO_LAYOUT, OPT_PREFILL, OPT_MEMFD, OPT_PULL, OPT_POSTCOPY, OPT_GUEST_WRITES,
-	OPT_FETCH_WINDOW, OPT_RESUME_WAIT, OPT_TIMELINE,
+	OPT_FETCH_WINDOW, OPT_RESUME_WAIT, OPT_TIMELINE, OPT_SWEEP_THREADS,
 };
 
 static const struct option long_opts[] = {
@@ -268,6 +271,7 @@ static const struct option long_opts[] = {
 	{ "guest-writes", required_argument, NULL, OPT_GUEST_WRITES },
 	{ "fetch-window", required_argument, NULL, OPT_FETCH_WINDOW },
 	{ "timeline", required_argument, NULL, OPT_TIMELINE },
+	{ "sweep-threads", required_argument, NULL, OPT_SWEEP_THREADS },
 	{ "resume-wait", required_argument, NULL, OPT_RESUME_WAIT },
 	{ NULL, 0, NULL, 0 },
 };
@@ -411,6 +415,10 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr,
 		return o->source ? -1 : parse_fetch_window(arg, o);
 	case OPT_RESUME_WAIT:
 		return parse_uint(arg, &o->resume_wait_s, 3600);
+	case OPT_SWEEP_THREADS:
+		if (o->source || parse_uint(arg, &o->sweep_threads, 8) || !o->sweep_threads)
+			return -1;
+		return 0;
 	case OPT_TIMELINE:
 		if (o->source)
 			return -1;
@@ -425,7 +433,7 @@ int main(int argc, char **argv)
 	struct vmm_opts o = {
 		.nblocks = 4, .size_mib = 64, .zero_pct = 10, .rounds = 3,
 		.redirty_pct = 5, .seed = 1, .timeout_s = 60,
-		.guest_writes = 256, .fault_buf = 64 << 10,
+		.guest_writes = 256, .fault_buf = 64 << 10, .sweep_threads = 2,
 		.sweep_buf = RDMAMIG_FETCH_MAX,
 	};
 	bool addr = false, pc_rounds = false;

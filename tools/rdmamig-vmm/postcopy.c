@@ -91,6 +91,17 @@ struct pc_step {
 	uint32_t fault_us;		/* a fault's service time; 0: sweep */
 };
 
+#define SWEEPERS_MAX	8
+
+/* A sweep thread (--sweep-threads): its own staging buffer. */
+struct sweeper {
+	struct postcopy *pc;
+	uint8_t *buf;
+	pthread_t th;
+	bool on;
+	volatile int exited;
+};
+
 struct postcopy {
 	const struct vmm_opts *o;
 	int fd;				/* the session (atomic: a resume swaps it) */
@@ -113,17 +124,18 @@ struct postcopy {
 	uint64_t event_pages;		/* RDMAMIG_EVENT_POSTCOPY's count */
 	uint64_t discarded;		/* pages MADV_DONTNEED dropped */
 	size_t fault_len, sweep_len;
-	uint8_t *fault_buf, *sweep_buf;
+	uint8_t *fault_buf;
+	struct sweeper sweepers[SWEEPERS_MAX];
+	unsigned int nsweepers;
 
-	pthread_t fault_th, sweep_th, guest_th, watch_th;
-	bool fault_on, sweep_on, guest_on, watch_on;
+	pthread_t fault_th, guest_th, watch_th;
+	bool fault_on, guest_on, watch_on;
 	bool started;
 	bool ready;			/* owed bitmaps filled, blocks discarded */
 	volatile int completed;		/* RDMAMIG_EVENT_COMPLETED seen */
 	volatile int stop;		/* failure: sweep and guest stop */
 	volatile int watch_stop;
 	volatile int sweep_done;	/* npages 0, remaining 0 */
-	volatile int sweep_exited;
 	volatile int guest_done;
 
 	/* Counters, updated with __atomic builtins. */
@@ -857,7 +869,8 @@ static void *fault_main(void *arg)
 static void *sweep_main(void *arg)
 {
 	struct rdmamig_fetch_run runs[RDMAMIG_FETCH_RUNS_MAX];
-	struct postcopy *pc = arg;
+	struct sweeper *sw = arg;
+	struct postcopy *pc = sw->pc;
 	struct rdmamig_fetch f;
 	unsigned int gen, i;
 	uint8_t *src;
@@ -870,7 +883,7 @@ static void *sweep_main(void *arg)
 		if (minor_mode(pc))
 			f.flags |= RDMAMIG_FETCH_IN_PLACE;
 		else
-			f.buf = (uintptr_t)pc->sweep_buf;
+			f.buf = (uintptr_t)sw->buf;
 		f.buf_len = pc->sweep_len;
 		/* Scattered owed pages: many runs a call, read together. */
 		f.runs = (uintptr_t)runs;
@@ -892,7 +905,7 @@ static void *sweep_main(void *arg)
 		}
 		add(&pc->sweep_calls, 1);
 		if (f.npages) {
-			src = pc->sweep_buf;
+			src = sw->buf;
 			for (i = 0; i < f.nruns; i++) {
 				if (place(pc, runs[i].start, runs[i].npages, src, "sweep"))
 					goto out;
@@ -911,7 +924,7 @@ static void *sweep_main(void *arg)
 		usleep(1000);
 	}
 out:
-	pc->sweep_exited = 1;
+	sw->exited = 1;
 	return NULL;
 }
 
@@ -1009,10 +1022,18 @@ int postcopy_start(struct postcopy *pc, int fd, struct guest_ram *ram,
 	pc->pb = calloc(ram->nblocks, sizeof(*pc->pb));
 	pc->expect = calloc(ram->total_pages, sizeof(*pc->expect));
 	pc->fault_buf = alloc_buf(pc->fault_len);
-	pc->sweep_buf = alloc_buf(pc->sweep_len);
+	pc->nsweepers = pc->o->sweep_threads ? pc->o->sweep_threads : 1;
+	for (i = 0; i < pc->nsweepers; i++) {
+		pc->sweepers[i].pc = pc;
+		pc->sweepers[i].buf = alloc_buf(pc->sweep_len);
+		if (!pc->sweepers[i].buf) {
+			perror("rdmamig-vmm: dest: post-copy set-up");
+			return -1;
+		}
+	}
 	pc->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pc->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!pc->pb || !pc->expect || !pc->fault_buf || !pc->sweep_buf ||
+	if (!pc->pb || !pc->expect || !pc->fault_buf ||
 	    pc->stopfd < 0 || pc->kickfd < 0) {
 		perror("rdmamig-vmm: dest: post-copy set-up");
 		return -1;
@@ -1063,9 +1084,12 @@ int postcopy_start(struct postcopy *pc, int fd, struct guest_ram *ram,
 	} else {
 		pc->guest_done = 1;
 	}
-	if (pthread_create(&pc->sweep_th, NULL, sweep_main, pc))
-		return -1;
-	pc->sweep_on = true;
+	/* Several sweeps keep several READ batches on the wire at once. */
+	for (i = 0; i < pc->nsweepers; i++) {
+		if (pthread_create(&pc->sweepers[i].th, NULL, sweep_main, &pc->sweepers[i]))
+			return -1;
+		pc->sweepers[i].on = true;
+	}
 	if (!pc->o->json)
 		fprintf(stderr, "rdmamig-vmm: dest: post-copy: %" PRIu64 " pages owed, "
 			"guest running (set-up %" PRIu64 " us)\n", pc->owed,
@@ -1159,10 +1183,14 @@ int postcopy_finish(struct postcopy *pc, bool failed)
 		ret = -1;
 	}
 	pc->guest_on = false;
-	if (pc->sweep_on) {
+	for (i = 0; i < pc->nsweepers; i++) {
+		struct sweeper *sw = &pc->sweepers[i];
+
+		if (!sw->on)
+			continue;
 		if (failed) {
-			pthread_join(pc->sweep_th, NULL);
-		} else if (!join_within(pc->sweep_th, &pc->sweep_exited, pc->o->timeout_s)) {
+			pthread_join(sw->th, NULL);
+		} else if (!join_within(sw->th, &sw->exited, pc->o->timeout_s)) {
 			pc->stop = 1;
 			pc_problem(pc, "the sweep did not finish within %u s",
 				   pc->o->timeout_s);
@@ -1170,7 +1198,7 @@ int postcopy_finish(struct postcopy *pc, bool failed)
 		} else if (!pc->sweep_done) {
 			pc_problem(pc, "the sweep ended before every page was fetched");
 		}
-		pc->sweep_on = false;
+		sw->on = false;
 	}
 	pc->t_end_us = now_us();
 	if (pc->fault_on) {
@@ -1322,8 +1350,9 @@ void postcopy_free(struct postcopy *pc)
 	free(pc->steps);
 	if (pc->fault_buf)
 		munmap(pc->fault_buf, pc->fault_len);
-	if (pc->sweep_buf)
-		munmap(pc->sweep_buf, pc->sweep_len);
+	for (i = 0; i < SWEEPERS_MAX; i++)
+		if (pc->sweepers[i].buf)
+			munmap(pc->sweepers[i].buf, pc->sweep_len);
 	pthread_mutex_destroy(&pc->lock);
 	free(pc);
 }

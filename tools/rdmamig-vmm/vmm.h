@@ -60,6 +60,7 @@ struct vmm_opts {
 	uint64_t sweep_buf;		/* dest: --fetch-window ...,SWEEP (bytes) */
 	unsigned int resume_wait_s;	/* --resume-wait: post-copy resume (0: off) */
 	const char *timeline;		/* dest: --timeline FILE (post-copy) */
+	unsigned int sweep_threads;	/* dest: --sweep-threads (post-copy) */
 };
 
 /* ---- guest RAM (ram.c) ---------------------------------------------- */
