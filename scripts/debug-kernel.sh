@@ -73,16 +73,12 @@ unpack() {
 	dpkg-query -W -f='${Version}' linux-source-6.1 > "$src/.unpacked"
 }
 
-# tinyconfig, the fragment, olddefconfig; then every line of the fragment
-# must have survived, or a dependency is missing from it.
-configure() {
+# Every line of the fragment holds in the tree's .config (quiet: 1 if not;
+# --say: each line that does not, as a note).
+fragment_holds() {
 	local line sym want got bad=0
 
-	note "configuring (tinyconfig + $(basename "$frag"))"
-	kmake tinyconfig >/dev/null
-	"$src/scripts/kconfig/merge_config.sh" -m -O "$src" "$src/.config" "$frag" \
-		> "$base/merge_config.log" 2>&1 || die "merge_config.sh failed: see $base/merge_config.log"
-	kmake olddefconfig >/dev/null
+	[ -e "$src/.config" ] || return 1
 	while IFS= read -r line; do
 		if [[ $line =~ ^(CONFIG_[A-Za-z0-9_]+)=(.*)$ ]]; then
 			sym=${BASH_REMATCH[1]} want=$line
@@ -95,11 +91,22 @@ configure() {
 		# Not in .config at all: its dependencies are off, so it is off.
 		[ -n "$got" ] || got="# $sym is not set"
 		if [ "$got" != "$want" ]; then
-			note "config: wanted '$want', got '$got'"
+			[ "${1:-}" = --say ] && note "config: wanted '$want', got '$got'"
 			bad=1
 		fi
 	done < "$frag"
-	[ "$bad" = 0 ] || die "the config fragment does not hold (missing dependencies?)"
+	[ "$bad" = 0 ]
+}
+
+# tinyconfig, the fragment, olddefconfig; then every line of the fragment
+# must have survived, or a dependency is missing from it.
+configure() {
+	note "configuring (tinyconfig + $(basename "$frag"))"
+	kmake tinyconfig >/dev/null
+	"$src/scripts/kconfig/merge_config.sh" -m -O "$src" "$src/.config" "$frag" \
+		> "$base/merge_config.log" 2>&1 || die "merge_config.sh failed: see $base/merge_config.log"
+	kmake olddefconfig >/dev/null
+	fragment_holds --say || die "the config fragment does not hold (missing dependencies?)"
 }
 
 build() {
@@ -154,13 +161,17 @@ esac
 apt_install "${PACKAGES[@]}"
 unpack
 rel=$("$0" --kver)
+# The stamps say which fragment the tree was configured with; the .config
+# itself must still say so (one put back by hand once did not, and a
+# kernel without CONFIG_USERFAULTFD passed for up to date).
 if [ -z "$rebuild" ] && [ -e "$kernels/$rel/.done" ] &&
-   [ "$(<"$kernels/$rel/.done")" = "$(stamp)" ]; then
+   [ "$(<"$kernels/$rel/.done")" = "$(stamp)" ] && fragment_holds &&
+   cmp -s "$src/.config" "$kernels/$rel/root/boot/config-$rel"; then
 	note "$rel is up to date in $kernels/$rel"
 	exit 0
 fi
 if [ ! -e "$src/.config" ] || [ ! -e "$src/.rdmamig-stamp" ] ||
-   [ "$(<"$src/.rdmamig-stamp")" != "$(stamp)" ]; then
+   [ "$(<"$src/.rdmamig-stamp")" != "$(stamp)" ] || ! fragment_holds; then
 	configure
 	stamp > "$src/.rdmamig-stamp"
 fi
