@@ -9,7 +9,8 @@
 #      sessions): FETCH with an unaligned or oversized staging buffer,
 #      FETCH and OWED on a destination that is not in post-copy, FETCH
 #      at an address outside the blocks, POSTCOPY on a destination and
-#      on an unconnected source, ROUND with POSTCOPY and FINAL; each
+#      on an unconnected source, ROUND with POSTCOPY and FINAL,
+#      POSTCOPY_RESUME from a session that does not exist; each
 #      with its extended-ACK text, and the session still there after
 #   2. a 64 MiB rdmamig-workload writing as fast as it can (faster than
 #      the link moves pages) switches to post-copy by itself
@@ -253,7 +254,7 @@ hb_beyond()
 	[ "$(hb_last "$1")" -gt "$2" ]
 }
 
-ktap_plan 19
+ktap_plan 20
 diag "topology $topology, destination $DEST_ADDR, workload $SIZE MiB"
 
 # ---- 1. The netlink commands' refusals ---------------------------------------
@@ -310,6 +311,18 @@ raw_case "FETCH at an address outside the blocks is refused, naming ADDR" \
 	'^error -14 .*extack "ADDR is in none of the session.s blocks"' \
 	"${dest_session[@]}" -- fetch session-id=@ addr=0x1000 buf=0x10000 \
 	buf-len=4096 "${check_alive[@]}"
+t="POSTCOPY_RESUME from the session itself or from none is refused, naming RESUME_FROM"
+out=$("$NL_RAW" "${dest_session[@]}" -- postcopy-resume session-id=@ resume-from=@ \
+	-- postcopy-resume session-id=@ resume-from=4294967295 "${check_alive[@]}" \
+	3<>"/proc/$local_twin/mem" 2>&1)
+if grep -q '^error -22 .*extack "a session cannot resume from itself" offset' <<<"$out" &&
+   grep -q '^error -2 .*extack "no session with this id" offset' <<<"$out" &&
+   [ "$(sed -n '$p' <<<"$out")" = "ok 1" ]; then
+	ktap_ok "$t"
+else
+	diag "nl_raw: $(tr '\n' '|' <<<"$out")"
+	ktap_fail "$t"
+fi
 t="POSTCOPY: refused on a destination and on an unconnected source"
 out1=$("$NL_RAW" "${dest_session[@]}" -- postcopy session-id=@ 3<>"/proc/$local_twin/mem" 2>&1)
 out2=$("$NL_RAW" "${src_session[@]}" -- postcopy session-id=@ \
