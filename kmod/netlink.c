@@ -1015,6 +1015,16 @@ static int nl_postcopy_resume(struct sk_buff *skb, struct genl_info *info)
 		return nl_errno(info, -EINTR);
 	ret = rdmamig_postcopy_resume(sess, old);
 	mutex_unlock(&sess->lock);
+	/*
+	 * The old destination keeps its listening port until the socket
+	 * closes (a file's is closed by its VMM): free it for our LISTEN.
+	 * Its own lock, not nested in ours: both are sessions' locks.
+	 */
+	if (!ret && sess->nl_role == RDMAMIG_ROLE_DEST) {
+		mutex_lock(&old->lock);
+		rdmamig_cm_release_listener(old);
+		mutex_unlock(&old->lock);
+	}
 	if (ret == -EINVAL)
 		NL_SET_ERR_MSG_ATTR(info->extack, from,
 				    "RESUME_FROM did not fail in post-copy, has other blocks, or was taken over already");

@@ -858,7 +858,7 @@ static bool mig_may_resume(struct mig *m)
  * switches again and completes.  The tries that fail stay on the socket,
  * failed, until it closes.
  */
-static int mig_resume(struct mig *m)
+static int mig_resume(struct mig *m, bool *again)
 {
 	uint64_t deadline = pm_now_us() + (uint64_t)m->resume_wait_s * 1000000;
 	unsigned int tmo = m->timeout_s * 1000 < MIG_RESUME_CONNECT_MS ?
@@ -868,6 +868,7 @@ static int mig_resume(struct mig *m)
 	struct nl_msg *msg;
 	int ret, err;
 
+	*again = false;		/* only a failure after the resume is resumed */
 	rm_err("migrate: post-copy failed: reconnecting to %s port %u for up to %u s "
 	       "to resume", m->host, m->port, m->resume_wait_s);
 	for (;;) {
@@ -904,8 +905,10 @@ static int mig_resume(struct mig *m)
 	m->resumes++;
 	rm_err("migrate: post-copy resumed (session %u takes over session %u)",
 	       m->id, old);
-	return pm_check_interrupted("migrate") ?:
-	       mig_end_round(m, RDMAMIG_CMD_COMPLETE, "cannot complete the migration");
+	ret = pm_check_interrupted("migrate") ?:
+	      mig_end_round(m, RDMAMIG_CMD_COMPLETE, "cannot complete the migration");
+	*again = ret != RM_EXIT_OK;
+	return ret;
 }
 
 /* ---- Output ------------------------------------------------------------- */
@@ -1046,6 +1049,7 @@ static int mig_verify_still(struct mig *m, uint64_t final_dirty)
 static int mig_run(struct mig *m)
 {
 	uint64_t final_dirty, sum = 0;
+	bool again = true;
 	struct pm_session s;
 	char st;
 	int ret;
@@ -1083,8 +1087,8 @@ static int mig_run(struct mig *m)
 		ret = pm_check_interrupted("migrate") ?:
 		      mig_end_round(m, RDMAMIG_CMD_COMPLETE, "cannot complete the migration");
 	/* After the switch, a failure (not a cancel) may be resumed. */
-	while (ret && mig_may_resume(m))
-		ret = mig_resume(m);
+	while (ret && again && mig_may_resume(m))
+		ret = mig_resume(m, &again);
 	if (ret)
 		return ret;
 	final_dirty = m->rounds[m->nrounds - 1].pages_dirty;
