@@ -21,7 +21,8 @@
  *
  * The requests ("--" between them) are sent one after the other on one
  * socket, and nl_raw exits after the last answer: a session NEW_SESSION
- * made is gone with it (it belongs to the socket).  "session-id=@" is
+ * made is gone with it (it belongs to the socket).  "session-id=@" (and
+ * "resume-from=@") is
  * the SESSION_ID of the last reply that had one (a session this socket
  * made, and so may drive).  mem-fd is a descriptor of nl_raw's own, e.g.
  * "mem-fd=3 3<>/proc/PID/mem".
@@ -203,7 +204,8 @@ static int put_attr(struct nl_msg *msg, const char *arg)
 			return -1;
 		return nla_nest_end(msg, nest);
 	}
-	if (attr == RDMAMIG_ATTR_SESSION_ID && !strcmp(val, "@")) {
+	if ((attr == RDMAMIG_ATTR_SESSION_ID || attr == RDMAMIG_ATTR_RESUME_FROM) &&
+	    !strcmp(val, "@")) {
 		if (last_session < 0) {
 			fprintf(stderr, "nl_raw: session-id=@ before a reply with a session\n");
 			exit(2);
