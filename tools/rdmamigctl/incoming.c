@@ -15,7 +15,10 @@
  * --postcopy (postcopy.c): the source may switch to post-copy; then the
  * twin is continued at the switch, its missing pages served as it
  * touches them and swept in the background, and the command returns
- * once every page is there.  A failure after the switch kills the twin.
+ * once every page is there.  A failure after the switch kills the twin,
+ * unless --resume-wait: then a new session takes the failed one's place
+ * (POSTCOPY_RESUME before LISTEN, on the same port) and the threads go on
+ * with it (inc_resume()).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -98,7 +101,8 @@ static int incoming_help(void)
 	      "                     faults of user mode only, and a system call of\n"
 	      "                     PID's into a missing page fails with EFAULT.  The\n"
 	      "                     command returns once every page is here.  If\n"
-	      "                     post-copy fails after the switch, PID is killed:\n"
+	      "                     post-copy fails after the switch, PID is killed\n"
+	      "                     (unless --resume-wait resumes it):\n"
 	      "                     its memory can no longer be completed.  With\n"
 	      "                     --checksum, a copy of the memory at the switch is\n"
 	      "                     kept (as much memory as the blocks; what is not\n"

@@ -32,7 +32,10 @@
  *
  * If post-copy fails after the twin was continued, its missing pages
  * cannot come any more, and would read as zero once the userfaultfd is
- * closed: the twin is killed.
+ * closed: the twin is killed.  With --resume-wait, a FETCH that fails
+ * instead parks the threads (pc_fetch()) until incoming.c resumed the
+ * session; the fault that could not be served is asked for again first,
+ * then UFFDIO_WAKE over the blocks.
  */
 #define _GNU_SOURCE
 #include <errno.h>
