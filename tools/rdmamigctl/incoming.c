@@ -424,16 +424,76 @@ static int inc_follow(struct inc *in, struct pm_session *s)
  * new session over the same blocks (POSTCOPY_RESUME before LISTEN, on
  * the same port), which the source reconnects to and switches again.
  */
-static int inc_resume(struct inc *in)
+/* POSTCOPY_RESUME: the new session in->id takes over @from. */
+static int inc_resume_from(struct inc *in, uint32_t from)
 {
-	uint64_t deadline = pm_now_us() + (uint64_t)in->resume_wait_s * 1000000;
-	uint32_t old = in->id;
-	struct pm_session s;
 	struct nl_msg *msg;
+
+	msg = rm_nl_msg(&in->rm->nl, RDMAMIG_CMD_POSTCOPY_RESUME, NLM_F_ACK);
+	if (!msg)
+		return RM_EXIT_ERR;
+	if (nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, in->id) ||
+	    nla_put_u32(msg, RDMAMIG_ATTR_RESUME_FROM, from)) {
+		nlmsg_free(msg);
+		rm_err("cannot build a netlink request: out of memory");
+		return RM_EXIT_ERR;
+	}
+	return rm_nl_send(&in->rm->nl, msg, "cannot resume post-copy", NULL, NULL);
+}
+
+/*
+ * One try: a new session takes over the last one, listens on the same
+ * port and accepts the source, which switches it again.  1: this try's
+ * session failed before the switch (a source's connection that gave up
+ * halfway): the next try takes over from it, which still holds what it
+ * took.
+ */
+static int inc_resume_try(struct inc *in, uint64_t deadline, struct pm_session *s)
+{
+	uint32_t from = in->id;
 	uint64_t now;
 	int ret;
 
-	ret = pm_session_get(in->rm, old, &s);
+	ret = pm_session_new(in->rm, in->pid, in->mem, RDMAMIG_ROLE_DEST, &in->bl,
+			     &in->params, &in->id) ?:
+	      inc_resume_from(in, from) ?: inc_listen(in);
+	if (ret)
+		return ret;
+	now = pm_now_us();
+	ret = inc_accept(in, now < deadline ? (deadline - now) / 1000 + 1 : 1);
+	/* The source switches the new session again: then FETCH serves. */
+	for (;;) {
+		ret = pm_check_interrupted("incoming") ?:
+		      pm_session_get(in->rm, in->id, s);
+		if (ret)
+			return ret;
+		if (s->state == RDMAMIG_STATE_POSTCOPY || s->state == RDMAMIG_STATE_COMPLETED)
+			return RM_EXIT_OK;
+		if (s->state == RDMAMIG_STATE_FAILED && s->error != -ECANCELED &&
+		    pm_now_us() < deadline)
+			return 1;
+		if (inc_final(s->state) || pm_now_us() >= deadline) {
+			rm_err("incoming: resumed migration %s: %s", pm_state_name(s->state),
+			       s->reason[0] ? s->reason : "the source did not switch again");
+			return RM_EXIT_ERR;
+		}
+		usleep(INC_POLL_US / 10);
+	}
+}
+
+/*
+ * --resume-wait: the session failed under the threads' FETCHes, none of
+ * which is in flight now.  A cancel gives up; a failure is resumed by a
+ * new session over the same blocks (POSTCOPY_RESUME before LISTEN, on
+ * the same port), which the source reconnects to and switches again.
+ */
+static int inc_resume(struct inc *in)
+{
+	uint64_t deadline = pm_now_us() + (uint64_t)in->resume_wait_s * 1000000;
+	struct pm_session s;
+	int ret;
+
+	ret = pm_session_get(in->rm, in->id, &s);
 	if (ret)
 		return ret;
 	if (s.state != RDMAMIG_STATE_FAILED || s.error == -ECANCELED) {
@@ -443,42 +503,11 @@ static int inc_resume(struct inc *in)
 	}
 	rm_err("incoming: post-copy failed (%s): waiting up to %u s for the source "
 	       "to resume", s.reason[0] ? s.reason : strerror(-s.error), in->resume_wait_s);
-	ret = pm_session_new(in->rm, in->pid, in->mem, RDMAMIG_ROLE_DEST, &in->bl,
-			     &in->params, &in->id);
+	while ((ret = inc_resume_try(in, deadline, &s)) == 1)
+		rm_err("incoming: resumed session %u failed (%s): listening again", in->id,
+		       s.reason[0] ? s.reason : strerror(-s.error));
 	if (ret)
 		return ret;
-	msg = rm_nl_msg(&in->rm->nl, RDMAMIG_CMD_POSTCOPY_RESUME, NLM_F_ACK);
-	if (!msg)
-		return RM_EXIT_ERR;
-	if (nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, in->id) ||
-	    nla_put_u32(msg, RDMAMIG_ATTR_RESUME_FROM, old)) {
-		nlmsg_free(msg);
-		rm_err("cannot build a netlink request: out of memory");
-		return RM_EXIT_ERR;
-	}
-	ret = rm_nl_send(&in->rm->nl, msg, "cannot resume post-copy", NULL, NULL) ?:
-	      inc_listen(in);
-	if (ret)
-		return ret;
-	now = pm_now_us();
-	ret = inc_accept(in, now < deadline ? (deadline - now) / 1000 + 1 : 1);
-	if (ret)
-		return ret;
-	/* The source switches the new session again: then FETCH serves. */
-	for (;;) {
-		ret = pm_check_interrupted("incoming") ?:
-		      pm_session_get(in->rm, in->id, &s);
-		if (ret)
-			return ret;
-		if (s.state == RDMAMIG_STATE_POSTCOPY || s.state == RDMAMIG_STATE_COMPLETED)
-			break;
-		if (inc_final(s.state) || pm_now_us() >= deadline) {
-			rm_err("incoming: resumed migration %s: %s", pm_state_name(s.state),
-			       s.reason[0] ? s.reason : "the source did not switch again");
-			return RM_EXIT_ERR;
-		}
-		usleep(INC_POLL_US / 10);
-	}
 	rm_err("incoming: post-copy resumed from %s", s.peer);
 	pc_dest_resumed(&in->pc, in->id);
 	return RM_EXIT_OK;

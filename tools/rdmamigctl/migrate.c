@@ -849,7 +849,7 @@ static bool mig_may_resume(struct mig *m)
 	return s.state == RDMAMIG_STATE_FAILED && s.error != -ECANCELED;
 }
 
-#define MIG_RESUME_CONNECT_MS	3000	/* one try while the link may be down */
+#define MIG_RESUME_CONNECT_MS	10000	/* one try; the handshake may be slow */
 
 /*
  * The session failed after the switch: a new one on the same socket
