@@ -39,6 +39,7 @@
 #include "rdmamigctl.h"
 
 #define INC_POLL_US	100000
+#define INC_RETRY	(-1)	/* inc_resume_try(): not an exit status */
 
 struct inc {
 	struct rm *rm;
@@ -443,8 +444,8 @@ static int inc_resume_from(struct inc *in, uint32_t from)
 
 /*
  * One try: a new session takes over the last one, listens on the same
- * port and accepts the source, which switches it again.  1: this try's
- * session failed before the switch (a source's connection that gave up
+ * port and accepts the source, which switches it again.  INC_RETRY: this
+ * try's session failed before the switch (a source's connection that gave up
  * halfway): the next try takes over from it, which still holds what it
  * took.
  */
@@ -471,7 +472,7 @@ static int inc_resume_try(struct inc *in, uint64_t deadline, struct pm_session *
 			return RM_EXIT_OK;
 		if (s->state == RDMAMIG_STATE_FAILED && s->error != -ECANCELED &&
 		    pm_now_us() < deadline)
-			return 1;
+			return INC_RETRY;
 		if (inc_final(s->state) || pm_now_us() >= deadline) {
 			rm_err("incoming: resumed migration %s: %s", pm_state_name(s->state),
 			       s->reason[0] ? s->reason : "the source did not switch again");
@@ -503,9 +504,11 @@ static int inc_resume(struct inc *in)
 	}
 	rm_err("incoming: post-copy failed (%s): waiting up to %u s for the source "
 	       "to resume", s.reason[0] ? s.reason : strerror(-s.error), in->resume_wait_s);
-	while ((ret = inc_resume_try(in, deadline, &s)) == 1)
+	while ((ret = inc_resume_try(in, deadline, &s)) == INC_RETRY) {
 		rm_err("incoming: resumed session %u failed (%s): listening again", in->id,
 		       s.reason[0] ? s.reason : strerror(-s.error));
+		usleep(INC_POLL_US);
+	}
 	if (ret)
 		return ret;
 	rm_err("incoming: post-copy resumed from %s", s.peer);
