@@ -685,6 +685,20 @@ int rdmamig_cm_connect(struct rdmamig_session *sess, struct rdmamig_addr *ua)
 }
 
 /*
+ * A destination that failed and was taken over (netlink POSTCOPY_RESUME)
+ * holds nothing but its listening port until its socket closes: free
+ * it, so that the new session may LISTEN on it.
+ */
+void rdmamig_cm_release_listener(struct rdmamig_session *sess)
+{
+	lockdep_assert_held(&sess->lock);
+	if (sess->listen_id) {
+		rdma_destroy_id(sess->listen_id);	/* waits for its handler */
+		sess->listen_id = NULL;
+	}
+}
+
+/*
  * Teardown's first step here: no listener, and the handler of the
  * connection's id idle.  Once the handler lock was taken with @closing
  * set, handlers return at once (cm_handler()).

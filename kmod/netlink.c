@@ -124,6 +124,11 @@ static const struct nla_policy fetch_policy[RDMAMIG_ATTR_MAX + 1] = {
 	[RDMAMIG_ATTR_NRUNS] = NLA_POLICY_RANGE(NLA_U32, 1, RDMAMIG_FETCH_RUNS_MAX),
 };
 
+static const struct nla_policy resume_policy[RDMAMIG_ATTR_MAX + 1] = {
+	POLICY_SESSION_ID,
+	[RDMAMIG_ATTR_RESUME_FROM] = { .type = NLA_U32 },
+};
+
 static const struct nla_policy owed_policy[RDMAMIG_ATTR_MAX + 1] = {
 	POLICY_SESSION_ID,
 	[RDMAMIG_ATTR_BLOCK_INDEX] = { .type = NLA_U32 },
@@ -378,24 +383,29 @@ static int nl_dump_session(struct sk_buff *skb, struct netlink_callback *cb)
 }
 
 /* Look up SESSION_ID; on success the session-list mutex is held. */
-static struct rdmamig_session *lookup_locked(struct genl_info *info)
+/* The session @type (SESSION_ID or RESUME_FROM) names. */
+static struct rdmamig_session *lookup_attr_locked(struct genl_info *info, int type)
 {
 	struct rdmamig_session *sess;
 	u32 id;
 
-	if (REQUIRE(info, RDMAMIG_ATTR_SESSION_ID))
+	if (REQUIRE(info, type))
 		return ERR_PTR(-EINVAL);
-	id = nla_get_u32(info->attrs[RDMAMIG_ATTR_SESSION_ID]);
+	id = nla_get_u32(info->attrs[type]);
 	rdmamig_sessions_lock();
 	sess = rdmamig_session_find(id);
 	if (!sess) {
 		rdmamig_sessions_unlock();
-		NL_SET_ERR_MSG_ATTR(info->extack,
-				    info->attrs[RDMAMIG_ATTR_SESSION_ID],
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[type],
 				    "no session with this id");
 		return ERR_PTR(-ENOENT);
 	}
 	return sess;
+}
+
+static struct rdmamig_session *lookup_locked(struct genl_info *info)
+{
+	return lookup_attr_locked(info, RDMAMIG_ATTR_SESSION_ID);
 }
 
 static int nl_get_session(struct sk_buff *skb, struct genl_info *info)
@@ -750,23 +760,30 @@ err:
 	return ret;
 }
 
-/* The caller's own session, for the requests that drive one. */
-static struct rdmamig_session *owned_session(struct sk_buff *skb,
-					      struct genl_info *info)
+/* The caller's own session @type names. */
+static struct rdmamig_session *owned_attr_session(struct sk_buff *skb,
+						  struct genl_info *info, int type)
 {
-	struct rdmamig_session *sess = lookup_locked(info);
+	struct rdmamig_session *sess = lookup_attr_locked(info, type);
 
 	if (IS_ERR(sess))
 		return sess;
 	if (!sess->nl_sk || sess->nl_sk != NETLINK_CB(skb).sk) {
 		rdmamig_sessions_unlock();
-		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[RDMAMIG_ATTR_SESSION_ID],
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[type],
 				    "session belongs to another socket or a file");
 		return ERR_PTR(-EPERM);
 	}
 	/* Only our own release frees it: see the top of this file. */
 	rdmamig_sessions_unlock();
 	return sess;
+}
+
+/* The caller's own session, for the requests that drive one. */
+static struct rdmamig_session *owned_session(struct sk_buff *skb,
+					      struct genl_info *info)
+{
+	return owned_attr_session(skb, info, RDMAMIG_ATTR_SESSION_ID);
 }
 
 static int parse_nl_addr(struct genl_info *info, struct rdmamig_addr *a)
@@ -957,6 +974,71 @@ static int nl_round(struct sk_buff *skb, struct genl_info *info)
 	else if (ret == -EBUSY && (r.flags & RDMAMIG_ROUND_POSTCOPY))
 		NL_SET_ERR_MSG(info->extack,
 			       "a pre-copy round is open: END_ROUND first");
+	return session_result(info, sess, nl_errno(info, ret));
+}
+
+/*
+ * POSTCOPY_RESUME: as RDMAMIG_IOC_POSTCOPY_RESUME, both sessions the
+ * caller's own.  postcopy.c checks the pair again under the locks; the
+ * checks here only name what is wrong.
+ */
+static int nl_postcopy_resume(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *from = info->attrs[RDMAMIG_ATTR_RESUME_FROM];
+	struct rdmamig_session *sess, *old;
+	int ret;
+
+	if (REQUIRE(info, RDMAMIG_ATTR_RESUME_FROM))
+		return -EINVAL;
+	sess = owned_session(skb, info);
+	if (IS_ERR(sess))
+		return PTR_ERR(sess);
+	old = owned_attr_session(skb, info, RDMAMIG_ATTR_RESUME_FROM);
+	if (IS_ERR(old))
+		return PTR_ERR(old);
+	if (old == sess) {
+		NL_SET_ERR_MSG_ATTR(info->extack, from,
+				    "a session cannot resume from itself");
+		return -EINVAL;
+	}
+	if (old->nl_role != sess->nl_role) {
+		NL_SET_ERR_MSG_ATTR(info->extack, from,
+				    "RESUME_FROM is a session of the other role");
+		return -EINVAL;
+	}
+	if (READ_ONCE(old->state) != RDMAMIG_STATE_FAILED) {
+		NL_SET_ERR_MSG_ATTR(info->extack, from,
+				    "RESUME_FROM names a session that has not failed");
+		return -EINVAL;
+	}
+	if (mutex_lock_interruptible(&sess->lock))
+		return nl_errno(info, -EINTR);
+	ret = rdmamig_postcopy_resume(sess, old);
+	mutex_unlock(&sess->lock);
+	/*
+	 * The old destination keeps its listening port until the socket
+	 * closes (a file's is closed by its VMM): free it for our LISTEN.
+	 * Its own lock, not nested in ours: both are sessions' locks.
+	 */
+	if (!ret && sess->nl_role == RDMAMIG_ROLE_DEST) {
+		mutex_lock(&old->lock);
+		rdmamig_cm_release_listener(old);
+		mutex_unlock(&old->lock);
+	}
+	if (ret == -EINVAL)
+		NL_SET_ERR_MSG_ATTR(info->extack, from,
+				    "RESUME_FROM did not fail in post-copy, has other blocks, or was taken over already");
+	else if (ret == -EBUSY && sess->nl_role == RDMAMIG_ROLE_SOURCE)
+		NL_SET_ERR_MSG(info->extack,
+			       "a source resumes once, connected and before POSTCOPY");
+	else if (ret == -EBUSY)
+		NL_SET_ERR_MSG(info->extack,
+			       "a destination resumes once, before LISTEN");
+	else if (ret == -EOPNOTSUPP)
+		NL_SET_ERR_MSG(info->extack,
+			       "post-copy was not negotiated (CAPS on both ends)");
+	else if (ret == -ENOMEM)
+		NL_SET_ERR_MSG(info->extack, "out of memory for the owed pages' bitmaps");
 	return session_result(info, sess, nl_errno(info, ret));
 }
 
@@ -1222,6 +1304,13 @@ static const struct genl_ops rdmamig_genl_ops[] = {
 		.cmd = RDMAMIG_CMD_OWED,
 		.doit = nl_owed,
 		.policy = owed_policy,
+		.maxattr = RDMAMIG_ATTR_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = RDMAMIG_CMD_POSTCOPY_RESUME,
+		.doit = nl_postcopy_resume,
+		.policy = resume_policy,
 		.maxattr = RDMAMIG_ATTR_MAX,
 		.flags = GENL_ADMIN_PERM,
 	},

@@ -2,7 +2,7 @@
 /*
  * netlink_fuzz_test: random requests to the "rdmamig" generic-netlink
  * family (uapi/linux/rdmamig.h, kmod/netlink.c), as root: every command
- * 0..20 with attribute sets built from its policy and then mutated (wrong
+ * 0..21 with attribute sets built from its policy and then mutated (wrong
  * types and lengths, unknown types, truncated attributes, nested garbage
  * in BLOCK, strings without NUL, huge SESSION_ID, NLA_F_* flag bits),
  * random genl reserved bits and versions, NLM_F_DUMP on do-only commands,
@@ -66,7 +66,7 @@
 #endif
 
 #define PG 4096UL
-#define NCMD		21		/* commands 0..20 are fuzzed */
+#define NCMD		22		/* commands 0..21 are fuzzed */
 #define NERR		4096
 #define RECV_TIMEOUT_S	10
 
@@ -104,7 +104,7 @@ struct nltally {
 };
 
 static struct shared {
-	struct nltally t[NCMD + 1];	/* [NCMD]: commands above 20 */
+	struct nltally t[NCMD + 1];	/* [NCMD]: commands above 21 */
 	unsigned long nbad, iter, sessions, listens, connects_started;
 	pid_t helper;			/* the child's helper, for the checks */
 	unsigned long send_err[NERR];
@@ -115,7 +115,8 @@ static const char *const cmdname[NCMD + 1] = {
 	"UNSPEC", "GET_VERSION", "GET_DEV", "GET_SESSION", "SET_SESSION",
 	"CANCEL_SESSION", "GET_DEFAULTS", "SET_DEFAULTS", "NEW_SESSION", "LISTEN",
 	"ACCEPT", "CONNECT", "ROUND", "END_ROUND", "COMPLETE", "EVENT_STATE",
-	"EVENT_ROUND", "POSTCOPY", "FETCH", "OWED", "cmd 20", "cmd 21..255",
+	"EVENT_ROUND", "POSTCOPY", "FETCH", "OWED", "POSTCOPY_RESUME", "cmd 21",
+	"cmd 22..255",
 };
 
 /*
@@ -633,6 +634,13 @@ static void gen_cmd(struct msgb *m, int cmd, struct nls *s)
 		if (chance(95))
 			add_u32(m, RDMAMIG_ATTR_SESSION_ID, pick_session_id(s));
 		break;
+	case RDMAMIG_CMD_POSTCOPY_RESUME:
+		/* No session of ours fails in post-copy: every pair is refused. */
+		if (chance(95))
+			add_u32(m, RDMAMIG_ATTR_SESSION_ID, pick_session_id(s));
+		if (chance(95))
+			add_u32(m, RDMAMIG_ATTR_RESUME_FROM, pick_session_id(s));
+		break;
 	case RDMAMIG_CMD_FETCH:
 	case RDMAMIG_CMD_OWED:
 		/* Buffers anywhere: no session of ours ever reaches post-copy. */
@@ -1070,7 +1078,7 @@ static uint64_t now_ns(void)
 static void one_request(int cmd, struct nls *s, bool valid)
 {
 	static struct msgb m;
-	struct nltally *t = &SH->t[cmd <= 20 ? cmd : NCMD];
+	struct nltally *t = &SH->t[cmd < NCMD ? cmd : NCMD];
 	uint16_t flags = NLM_F_REQUEST | NLM_F_ACK;
 	uint8_t version = RDMAMIG_GENL_VERSION, reserved = 0;
 	int hdr_short = -1, ret, k = rn(100);
@@ -1723,8 +1731,8 @@ static void child_each_command(void)
 }
 
 /*
- * Every command 0..20, RDMAMIG_FUZZ_ITERS requests each, then numbers
- * 21..255; sessions made and dropped with their sockets as it goes.
+ * Every command 0..21, RDMAMIG_FUZZ_ITERS requests each, then numbers
+ * 22..255; sessions made and dropped with their sockets as it goes.
  */
 TEST_F_TIMEOUT(nl, each_command, 600)
 {

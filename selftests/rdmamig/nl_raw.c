@@ -9,18 +9,20 @@
  *
  * CMD: get-version, get-dev, get-session, set-session, cancel-session,
  * get-defaults, set-defaults, new-session, listen, accept, connect,
- * round, end-round, complete, postcopy, fetch, owed, or a number.  ATTR:
+ * round, end-round, complete, postcopy, fetch, owed, postcopy-resume,
+ * or a number.  ATTR:
  * session-id, caps, max-bandwidth, max-registered, keepalive-ms,
  * downtime-limit-ms, max-rounds, auth (0 required, 1 off), target-pid,
  * mem-fd, role, port, host, timeout-ms, secret (hex bytes), secret-file
  * (a file's bytes, as SECRET), block-index, first-page, bitmap (hex),
- * flags, addr, buf, buf-len, runs, nruns, npages, block (NAME,ADDR,LEN:
- * a nested BLOCK), or TYPE:NUMBER with TYPE one of u8, u32, u64, str,
- * hex (e.g. u32:9=1).
+ * flags, addr, buf, buf-len, runs, nruns, npages, resume-from, block
+ * (NAME,ADDR,LEN: a nested BLOCK), or TYPE:NUMBER with TYPE one of u8,
+ * u32, u64, str, hex (e.g. u32:9=1).
  *
  * The requests ("--" between them) are sent one after the other on one
  * socket, and nl_raw exits after the last answer: a session NEW_SESSION
- * made is gone with it (it belongs to the socket).  "session-id=@" is
+ * made is gone with it (it belongs to the socket).  "session-id=@" (and
+ * "resume-from=@") is
  * the SESSION_ID of the last reply that had one (a session this socket
  * made, and so may drive).  mem-fd is a descriptor of nl_raw's own, e.g.
  * "mem-fd=3 3<>/proc/PID/mem".
@@ -70,6 +72,7 @@ static const struct {
 	{ "postcopy", RDMAMIG_CMD_POSTCOPY },
 	{ "fetch", RDMAMIG_CMD_FETCH },
 	{ "owed", RDMAMIG_CMD_OWED },
+	{ "postcopy-resume", RDMAMIG_CMD_POSTCOPY_RESUME },
 };
 
 enum type { T_U8, T_U32, T_U64, T_STR, T_HEX, T_FILE, T_BLOCK };
@@ -105,6 +108,7 @@ static const struct {
 	{ "runs", RDMAMIG_ATTR_RUNS, T_U64 },
 	{ "nruns", RDMAMIG_ATTR_NRUNS, T_U32 },
 	{ "npages", RDMAMIG_ATTR_NPAGES, T_U64 },
+	{ "resume-from", RDMAMIG_ATTR_RESUME_FROM, T_U32 },
 	{ "block", RDMAMIG_ATTR_BLOCK, T_BLOCK },
 };
 
@@ -200,7 +204,8 @@ static int put_attr(struct nl_msg *msg, const char *arg)
 			return -1;
 		return nla_nest_end(msg, nest);
 	}
-	if (attr == RDMAMIG_ATTR_SESSION_ID && !strcmp(val, "@")) {
+	if ((attr == RDMAMIG_ATTR_SESSION_ID || attr == RDMAMIG_ATTR_RESUME_FROM) &&
+	    !strcmp(val, "@")) {
 		if (last_session < 0) {
 			fprintf(stderr, "nl_raw: session-id=@ before a reply with a session\n");
 			exit(2);

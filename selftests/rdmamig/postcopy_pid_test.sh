@@ -9,7 +9,8 @@
 #      sessions): FETCH with an unaligned or oversized staging buffer,
 #      FETCH and OWED on a destination that is not in post-copy, FETCH
 #      at an address outside the blocks, POSTCOPY on a destination and
-#      on an unconnected source, ROUND with POSTCOPY and FINAL; each
+#      on an unconnected source, ROUND with POSTCOPY and FINAL,
+#      POSTCOPY_RESUME from a session that does not exist; each
 #      with its extended-ACK text, and the session still there after
 #   2. a 64 MiB rdmamig-workload writing as fast as it can (faster than
 #      the link moves pages) switches to post-copy by itself
@@ -34,6 +35,20 @@
 #   4. migrate --postcopy against an incoming without --postcopy: the
 #      source refuses before the first round, saying why, and its
 #      process keeps running; the twin stays stopped
+#   5. (pair only: rxe loopback bypasses the NIC's qdisc) the link cut
+#      for CUT_S (5) seconds in post-copy (tc on this VM's NIC, as
+#      postcopy_fail_test.sh does), a 1000 ms keepalive and
+#      --resume-wait 60 at both ends: both sessions fail, the twin's
+#      faults wait, the source reconnects and resumes (netlink
+#      POSTCOPY_RESUME) and the destination resumes before listening
+#      again; both ends exit 0, the checksums are equal, nothing was
+#      fetched twice, one resume on each side
+#   6. --resume-wait does not outlast a cancel: the source's session
+#      cancelled in post-copy (rdmamigctl session cancel; a 20 MB/s
+#      writer, as in 3), --resume-wait 60 here and 5 at the destination:
+#      migrate exits 1 at once without reconnecting, its process left
+#      stopped; the destination waits its 5 s for a resume that does not
+#      come, then kills the twin and exits 1
 #
 # Loop topology: both ends in this VM.  Pair topology: the twin and
 # rdmamigctl incoming run on the peer VM ($RDMAMIG_PEER), the source here.
@@ -49,6 +64,9 @@ BASE=0x7e0000000000	# the workload's region
 REGION=anon@$BASE	# as rdmamigctl names it
 FAST=1000		# MB/s: as fast as the workload can write
 CUT_RATE=20		# MB/s: owed pages scattered, the window dropped whole
+DEV=${RDMAMIG_NETDEV:-}	# case 5 cuts this VM's NIC
+CUT_S=${RDMAMIG_CUT_S:-5}
+KA=1000			# keepalive, ms
 
 for prog in "$WORKLOAD" "$RDMAMIGCTL" "$NL_RAW"; do
 	if [ ! -x "$prog" ]; then
@@ -192,9 +210,36 @@ cleanup()
 		fi
 	done
 	wait 2>/dev/null
+	[ "$topology" = pair ] && [ -n "$DEV" ] && clear_qdiscs
 	rm -rf "$dir"
 }
 trap cleanup EXIT
+
+clear_qdiscs()
+{
+	tc qdisc del dev "$DEV" root 2>/dev/null
+	tc qdisc del dev "$DEV" ingress 2>/dev/null
+}
+
+# cut_link on|off: this VM drops everything, both ways (postcopy_fail_test.sh).
+cut_link()
+{
+	if [ "$1" = off ]; then
+		clear_qdiscs
+	else
+		tc -batch - <<-EOF
+		qdisc add dev $DEV handle ffff: ingress
+		filter add dev $DEV parent ffff: matchall action drop
+		qdisc replace dev $DEV root netem loss 100%
+		EOF
+	fi
+}
+
+# shellcheck disable=SC2317 # called through wait_for
+exited()
+{
+	! kill -0 "$1" 2>/dev/null
+}
 
 show()
 {
@@ -221,7 +266,7 @@ hb_beyond()
 	[ "$(hb_last "$1")" -gt "$2" ]
 }
 
-ktap_plan 17
+ktap_plan 22
 diag "topology $topology, destination $DEST_ADDR, workload $SIZE MiB"
 
 # ---- 1. The netlink commands' refusals ---------------------------------------
@@ -278,6 +323,18 @@ raw_case "FETCH at an address outside the blocks is refused, naming ADDR" \
 	'^error -14 .*extack "ADDR is in none of the session.s blocks"' \
 	"${dest_session[@]}" -- fetch session-id=@ addr=0x1000 buf=0x10000 \
 	buf-len=4096 "${check_alive[@]}"
+t="POSTCOPY_RESUME from the session itself or from none is refused, naming RESUME_FROM"
+out=$("$NL_RAW" "${dest_session[@]}" -- postcopy-resume session-id=@ resume-from=@ \
+	-- postcopy-resume session-id=@ resume-from=4294967295 "${check_alive[@]}" \
+	3<>"/proc/$local_twin/mem" 2>&1)
+if grep -q '^error -22 .*extack "a session cannot resume from itself" offset' <<<"$out" &&
+   grep -q '^error -2 .*extack "no session with this id" offset' <<<"$out" &&
+   [ "$(sed -n '$p' <<<"$out")" = "ok 1" ]; then
+	ktap_ok "$t"
+else
+	diag "nl_raw: $(tr '\n' '|' <<<"$out")"
+	ktap_fail "$t"
+fi
 t="POSTCOPY: refused on a destination and on an unconnected source"
 out1=$("$NL_RAW" "${dest_session[@]}" -- postcopy session-id=@ 3<>"/proc/$local_twin/mem" 2>&1)
 out2=$("$NL_RAW" "${src_session[@]}" -- postcopy session-id=@ \
@@ -443,5 +500,130 @@ else
 	ktap_fail "$t2"
 fi
 kill_twin no.twin "$twin_pid"
+
+# ---- 5. A cut link in post-copy, resumed (pair) ------------------------------
+
+t1="resume: a ${CUT_S} s link cut in post-copy, resumed (--resume-wait): both exit 0, checksums equal"
+t2="resume: one resume on each side, nothing fetched twice, every owed page placed once"
+if [ "$topology" != pair ]; then
+	ktap_skip "$t1" "pair topology only (rxe loopback bypasses the NIC's qdisc: no cut)"
+	ktap_skip "$t2" "pair topology only (rxe loopback bypasses the NIC's qdisc: no cut)"
+elif [ -z "$DEV" ] || ! command -v tc >/dev/null || ! modprobe sch_netem; then
+	ktap_skip "$t1" "no \$RDMAMIG_NETDEV, tc or sch_netem"
+	ktap_skip "$t2" "no \$RDMAMIG_NETDEV, tc or sch_netem"
+else
+	clear_qdiscs
+	src_rc=125 dst_rc=125
+	rm -f "$dir/res.port"
+	t0=$SECONDS
+	if start_source res.source "$FAST" && start_twin res.twin &&
+	   peer_bg inc_res "$RDMAMIGCTL" -j incoming --pid "$twin_pid" --postcopy --checksum \
+		--keepalive $KA --resume-wait 60 --timeout 60 --port-file "$dir/res.port" \
+		"rdma:$DEST_ADDR:0" &&
+	   wait_for 60 test -s "$dir/res.port"; then
+		timeout 150 "$RDMAMIGCTL" migrate --pid "$src_pid" --postcopy=auto --max-rounds 8 \
+			--checksum --keepalive $KA --resume-wait 60 \
+			"rdma:$DEST_ADDR:$(<"$dir/res.port")" >"$dir/res.src" 2>"$dir/res.src.err" &
+		mig=$!
+		local_pids+=("$mig")
+		wait_for 60 grep -q "post-copy switch" "$dir/res.src"
+		sleep 0.5
+		if grep -q "^migration completed" "$dir/res.src"; then
+			diag "resume: post-copy ended before the cut"
+		fi
+		cut_link on || diag "resume: cannot cut the link with tc"
+		diag "resume: this VM cut off $((SECONDS - t0)) s into the case"
+		sleep "$CUT_S"
+		cut_link off || diag "resume: cannot restore the link"
+		wait_for 150 exited "$mig"
+		wait "$mig" 2>/dev/null
+		src_rc=$?
+		peer_wait inc_res
+		dst_rc=$?
+	else
+		diag "the source, the twin or its incoming did not start"
+		show inc_res.out inc_res.err
+	fi
+	clear_qdiscs
+	src_sum=$(awk '$1 == "checksum" { print $2 }' "$dir/res.src" 2>/dev/null)
+	dst_sum=$(jget inc_res.out .checksum)
+	diag "resume: source exit $src_rc, destination exit $dst_rc, $((SECONDS - t0)) s;" \
+		"source: $(grep -E '^migrate: post-copy|resumed' "$dir/res.src.err" "$dir/res.src" 2>/dev/null | tr '\n' ' ')"
+	diag "resume: destination: $(grep -E 'post-copy' "$dir/inc_res.err" 2>/dev/null | tr '\n' ' ')"
+	diag "resume: owed $(jget inc_res.out .postcopy_owed), resumes $(jget inc_res.out .resumes)," \
+		"held faults $(jget inc_res.out .held_faults), faults $(jget inc_res.out .postcopy_fault_pages)" \
+		"+ sweep $(jget inc_res.out .postcopy_sweep_pages) pages, fetched twice" \
+		"$(jget inc_res.out .postcopy_fetched_twice), placed twice $(jget inc_res.out .placed_twice)," \
+		"unplaced $(jget inc_res.out .unplaced); checksums $src_sum $dst_sum"
+	if [ "$src_rc/$dst_rc" = 0/0 ] && [[ "$src_sum" =~ ^0x[0-9a-f]{16}$ ]] &&
+	   [ "$src_sum" = "$dst_sum" ]; then
+		ktap_ok "$t1"
+	else
+		show res.src res.src.err inc_res.out inc_res.err
+		ktap_fail "$t1"
+	fi
+	ktap_result "$t2" test "$(jget inc_res.out '[.resumes, .postcopy_fetched_twice, .placed_twice, .unplaced] | map(tostring) | join(" ")')/$(grep -c '^  post-copy resumed 1 times' "$dir/res.src" 2>/dev/null)" = "1 0 0 0/1"
+	kill_twin res.twin "$twin_pid"
+	kill -KILL "$src_pid" 2>/dev/null
+	wait "$src_pid" 2>/dev/null
+fi
+
+# ---- 6. A cancel is not resumed ----------------------------------------------
+
+t1="cancel in post-copy with --resume-wait: migrate exits 1 without reconnecting, its process stopped"
+t2="... the destination gives up after its --resume-wait 5, kills the twin, exits 1"
+rm -f "$dir/can.port"
+if start_source can.source "$CUT_RATE" && start_twin can.twin &&
+   peer_bg inc_can "$RDMAMIGCTL" incoming --pid "$twin_pid" --postcopy --resume-wait 5 \
+	--timeout 60 --port-file "$dir/can.port" "rdma:$DEST_ADDR:0" &&
+   wait_for 60 test -s "$dir/can.port"; then
+	timeout 120 "$RDMAMIGCTL" migrate --pid "$src_pid" --postcopy=1 --resume-wait 60 \
+		"rdma:$DEST_ADDR:$(<"$dir/can.port")" >"$dir/can.src" 2>"$dir/can.src.err" &
+	mig=$!
+	local_pids+=("$mig")
+	wait_for 60 grep -q "post-copy switch" "$dir/can.src"
+	sid=$("$RDMAMIGCTL" -j session list 2>/dev/null |
+		jq -r '.[] | select(.role == "source" and .state == "postcopy") | .id' | head -n 1)
+	t_can=$SECONDS
+	"$RDMAMIGCTL" session cancel "${sid:-none}" || diag "cancel: cannot cancel session '$sid'"
+	wait_for 60 exited "$mig"
+	wait "$mig" 2>/dev/null
+	rc=$?
+	src_s=$((SECONDS - t_can))
+	peer_wait inc_can
+	drc=$?
+	dst_s=$((SECONDS - t_can))
+	diag "cancel: session $sid; source exit $rc after $src_s s: $(tr '\n' ' ' <"$dir/can.src.err")"
+	diag "cancel: destination exit $drc after $dst_s s: $(tr '\n' ' ' <"$dir/inc_can.err")"
+	if grep -q "^migration completed" "$dir/can.src" ||
+	   grep -q "^migration completed" "$dir/inc_can.out"; then
+		ktap_skip "$t1" "post-copy ended before the cancel"
+		ktap_skip "$t2" "post-copy ended before the cancel"
+	else
+		if [ "$rc" = 1 ] && ! grep -q "reconnecting" "$dir/can.src.err" &&
+		   grep -q "pid $src_pid was left stopped" "$dir/can.src.err" &&
+		   [ "$(state "$src_pid")" = T ]; then
+			ktap_ok "$t1"
+		else
+			show can.src can.src.err
+			ktap_fail "$t1"
+		fi
+		if [ "$drc" = 1 ] && grep -q "waiting up to 5 s" "$dir/inc_can.err" &&
+		   grep -q "pid $twin_pid killed" "$dir/inc_can.err" &&
+		   wait_for 10 peer_gone "$twin_pid"; then
+			ktap_ok "$t2"
+		else
+			show inc_can.out inc_can.err
+			ktap_fail "$t2"
+		fi
+	fi
+else
+	diag "the source, the twin or its incoming did not start"
+	ktap_fail "$t1"
+	ktap_fail "$t2"
+fi
+kill_twin can.twin "$twin_pid"
+kill -KILL "$src_pid" 2>/dev/null
+wait "$src_pid" 2>/dev/null
 
 ktap_finish

@@ -15,7 +15,10 @@
  * --postcopy (postcopy.c): the source may switch to post-copy; then the
  * twin is continued at the switch, its missing pages served as it
  * touches them and swept in the background, and the command returns
- * once every page is there.  A failure after the switch kills the twin.
+ * once every page is there.  A failure after the switch kills the twin,
+ * unless --resume-wait: then a new session takes the failed one's place
+ * (POSTCOPY_RESUME before LISTEN, on the same port) and the threads go on
+ * with it (inc_resume()).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -36,6 +39,7 @@
 #include "rdmamigctl.h"
 
 #define INC_POLL_US	100000
+#define INC_RETRY	(-1)	/* inc_resume_try(): not an exit status */
 
 struct inc {
 	struct rm *rm;
@@ -46,6 +50,7 @@ struct inc {
 	bool checksum;
 	bool no_cont;
 	bool postcopy;
+	unsigned int resume_wait_s;	/* --resume-wait */
 	struct pm_params params;
 	unsigned int timeout_s;
 	const char *port_file;
@@ -97,13 +102,22 @@ static int incoming_help(void)
 	      "                     faults of user mode only, and a system call of\n"
 	      "                     PID's into a missing page fails with EFAULT.  The\n"
 	      "                     command returns once every page is here.  If\n"
-	      "                     post-copy fails after the switch, PID is killed:\n"
+	      "                     post-copy fails after the switch, PID is killed\n"
+	      "                     (unless --resume-wait resumes it):\n"
 	      "                     its memory can no longer be completed.  With\n"
 	      "                     --checksum, a copy of the memory at the switch is\n"
 	      "                     kept (as much memory as the blocks; what is not\n"
 	      "                     owed is copied before PID continues); with\n"
 	      "                     --no-cont, PID stays stopped and only the\n"
 	      "                     background sweep fetches\n"
+	      "  --resume-wait SEC  with --postcopy: if the link fails after the\n"
+	      "                     switch, PID's faults wait and a new session\n"
+	      "                     takes the failed one's place, listening on the\n"
+	      "                     same port for up to SEC s for the source (migrate\n"
+	      "                     --resume-wait) to reconnect; only a cancel or SEC\n"
+	      "                     without the source gives up (and kills PID)\n"
+	      "  --keepalive MS     the session's keepalive interval: 0 (off) or 100\n"
+	      "                     to 60000 ms (default: the module's)\n"
 	      "  --secret-file FILE the secret both ends share: FILE's bytes, 16 to\n"
 	      "                     64 of them (head -c 32 /dev/urandom > FILE);\n"
 	      "                     default: the file $RDMAMIG_SECRET_FILE names.\n"
@@ -119,7 +133,7 @@ static int incoming_help(void)
 	      "checksum, after (\"continued\", \"stopped\"); after a switch to\n"
 	      "post-copy also postcopy (true), postcopy_owed, postcopy_faults,\n"
 	      "postcopy_fault_pages, postcopy_sweep_pages, postcopy_fetched_twice,\n"
-	      "postcopy_ms (the module's counts), discarded (pages dropped at the\n"
+	      "postcopy_ms (the module's counts), resumes, discarded (pages dropped at the\n"
 	      "switch), fault_msgs, zero_filled, placed_twice, unplaced, serve_ms,\n"
 	      "cont_us (from seeing the switch to continuing PID), discard_calls\n"
 	      "(madvise calls), restored (pages not owed, put back after a\n"
@@ -131,7 +145,7 @@ static int incoming_help(void)
 enum {
 	OPT_PID = 256, OPT_REGION, OPT_CHECKSUM, OPT_TIMEOUT, OPT_PORT_FILE,
 	OPT_NO_CONT, OPT_PIN_ALL, OPT_SECRET_FILE, OPT_NO_AUTH, OPT_CHANNELS,
-	OPT_PULL, OPT_POSTCOPY,
+	OPT_PULL, OPT_POSTCOPY, OPT_RESUME_WAIT, OPT_KEEPALIVE,
 };
 
 static const struct option incoming_options[] = {
@@ -144,6 +158,8 @@ static const struct option incoming_options[] = {
 	{ "pin-all",	no_argument,	   NULL, OPT_PIN_ALL },
 	{ "pull",	no_argument,	   NULL, OPT_PULL },
 	{ "postcopy",	no_argument,	   NULL, OPT_POSTCOPY },
+	{ "resume-wait", required_argument, NULL, OPT_RESUME_WAIT },
+	{ "keepalive",	required_argument, NULL, OPT_KEEPALIVE },
 	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
 	{ "no-auth",	no_argument,	   NULL, OPT_NO_AUTH },
 	{ "channels",	required_argument, NULL, OPT_CHANNELS },
@@ -193,6 +209,17 @@ static int inc_option(struct inc *in, int c, const char *arg)
 		in->postcopy = true;
 		in->params.has_caps = true;
 		in->params.caps |= RDMAMIG_CAP_POSTCOPY;
+		break;
+	case OPT_KEEPALIVE:
+		if (!pm_parse_uint(arg, 60000, &v))
+			return rm_usage_err("incoming", "bad --keepalive '%s'", arg);
+		in->params.has_keepalive = true;
+		in->params.keepalive_ms = v;
+		break;
+	case OPT_RESUME_WAIT:
+		if (!pm_parse_uint(arg, 86400, &v) || !v)
+			return rm_usage_err("incoming", "bad --resume-wait '%s'", arg);
+		in->resume_wait_s = v;
 		break;
 	case OPT_SECRET_FILE:
 		in->params.secret_file = arg;
@@ -260,6 +287,8 @@ static int inc_parse(struct inc *in, struct rm *rm)
 		return ret;
 	if (!in->pid)
 		return rm_usage_err("incoming", "no --pid given");
+	if (in->resume_wait_s && !in->postcopy)
+		return rm_usage_err("incoming", "--resume-wait is for --postcopy");
 	ret = pm_load_secret(&in->params, "incoming");
 	if (ret)
 		return ret;
@@ -301,7 +330,7 @@ nomem:
 	return RM_EXIT_ERR;
 }
 
-static int inc_accept(struct inc *in)
+static int inc_accept(struct inc *in, unsigned int timeout_ms)
 {
 	struct nl_msg *msg;
 
@@ -309,7 +338,7 @@ static int inc_accept(struct inc *in)
 	if (!msg)
 		return RM_EXIT_ERR;
 	if (nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, in->id) ||
-	    nla_put_u32(msg, RDMAMIG_ATTR_TIMEOUT_MS, in->timeout_s * 1000)) {
+	    nla_put_u32(msg, RDMAMIG_ATTR_TIMEOUT_MS, timeout_ms)) {
 		nlmsg_free(msg);
 		rm_err("cannot build a netlink request: out of memory");
 		return RM_EXIT_ERR;
@@ -390,6 +419,103 @@ static int inc_follow(struct inc *in, struct pm_session *s)
 	return RM_EXIT_OK;
 }
 
+/*
+ * --resume-wait: the session failed under the threads' FETCHes, none of
+ * which is in flight now.  A cancel gives up; a failure is resumed by a
+ * new session over the same blocks (POSTCOPY_RESUME before LISTEN, on
+ * the same port), which the source reconnects to and switches again.
+ */
+/* POSTCOPY_RESUME: the new session in->id takes over @from. */
+static int inc_resume_from(struct inc *in, uint32_t from)
+{
+	struct nl_msg *msg;
+
+	msg = rm_nl_msg(&in->rm->nl, RDMAMIG_CMD_POSTCOPY_RESUME, NLM_F_ACK);
+	if (!msg)
+		return RM_EXIT_ERR;
+	if (nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, in->id) ||
+	    nla_put_u32(msg, RDMAMIG_ATTR_RESUME_FROM, from)) {
+		nlmsg_free(msg);
+		rm_err("cannot build a netlink request: out of memory");
+		return RM_EXIT_ERR;
+	}
+	return rm_nl_send(&in->rm->nl, msg, "cannot resume post-copy", NULL, NULL);
+}
+
+/*
+ * One try: a new session takes over the last one, listens on the same
+ * port and accepts the source, which switches it again.  INC_RETRY: this
+ * try's session failed before the switch (a source's connection that gave up
+ * halfway): the next try takes over from it, which still holds what it
+ * took.
+ */
+static int inc_resume_try(struct inc *in, uint64_t deadline, struct pm_session *s)
+{
+	uint32_t from = in->id;
+	uint64_t now;
+	int ret;
+
+	ret = pm_session_new(in->rm, in->pid, in->mem, RDMAMIG_ROLE_DEST, &in->bl,
+			     &in->params, &in->id) ?:
+	      inc_resume_from(in, from) ?: inc_listen(in);
+	if (ret)
+		return ret;
+	now = pm_now_us();
+	ret = inc_accept(in, now < deadline ? (deadline - now) / 1000 + 1 : 1);
+	/* The source switches the new session again: then FETCH serves. */
+	for (;;) {
+		ret = pm_check_interrupted("incoming") ?:
+		      pm_session_get(in->rm, in->id, s);
+		if (ret)
+			return ret;
+		if (s->state == RDMAMIG_STATE_POSTCOPY || s->state == RDMAMIG_STATE_COMPLETED)
+			return RM_EXIT_OK;
+		if (s->state == RDMAMIG_STATE_FAILED && s->error != -ECANCELED &&
+		    pm_now_us() < deadline)
+			return INC_RETRY;
+		if (inc_final(s->state) || pm_now_us() >= deadline) {
+			rm_err("incoming: resumed migration %s: %s", pm_state_name(s->state),
+			       s->reason[0] ? s->reason : "the source did not switch again");
+			return RM_EXIT_ERR;
+		}
+		usleep(INC_POLL_US / 10);
+	}
+}
+
+/*
+ * --resume-wait: the session failed under the threads' FETCHes, none of
+ * which is in flight now.  A cancel gives up; a failure is resumed by a
+ * new session over the same blocks (POSTCOPY_RESUME before LISTEN, on
+ * the same port), which the source reconnects to and switches again.
+ */
+static int inc_resume(struct inc *in)
+{
+	uint64_t deadline = pm_now_us() + (uint64_t)in->resume_wait_s * 1000000;
+	struct pm_session s;
+	int ret;
+
+	ret = pm_session_get(in->rm, in->id, &s);
+	if (ret)
+		return ret;
+	if (s.state != RDMAMIG_STATE_FAILED || s.error == -ECANCELED) {
+		rm_err("incoming: post-copy %s: %s", pm_state_name(s.state),
+		       s.reason[0] ? s.reason : strerror(-(s.error ?: in->pc.failed)));
+		return RM_EXIT_ERR;
+	}
+	rm_err("incoming: post-copy failed (%s): waiting up to %u s for the source "
+	       "to resume", s.reason[0] ? s.reason : strerror(-s.error), in->resume_wait_s);
+	while ((ret = inc_resume_try(in, deadline, &s)) == INC_RETRY) {
+		rm_err("incoming: resumed session %u failed (%s): listening again", in->id,
+		       s.reason[0] ? s.reason : strerror(-s.error));
+		usleep(INC_POLL_US);
+	}
+	if (ret)
+		return ret;
+	rm_err("incoming: post-copy resumed from %s", s.peer);
+	pc_dest_resumed(&in->pc, in->id);
+	return RM_EXIT_OK;
+}
+
 /* ---- Output ------------------------------------------------------------- */
 
 static void inc_print_head(const struct inc *in)
@@ -451,6 +577,8 @@ static void inc_print_summary(const struct inc *in, const struct pm_session *s,
 		       st[RDMAMIG_STAT_POSTCOPY_FETCHED_TWICE]);
 		pr_u64("postcopy_ms", "               all here %llu ms after the switch\n",
 		       st[RDMAMIG_STAT_POSTCOPY_MS]);
+		pr_u64("resumes", "               %llu resumes", pc->resumes);
+		pr_u64("held_faults", " (%llu faults held over one)\n", pc->held_faults);
 		pr_u64("fault_msgs", NULL, pc->fault_msgs);
 		pr_u64("zero_filled", NULL, pc->zero_filled);
 		pr_u64("placed_twice", NULL, pc->placed_twice);
@@ -504,6 +632,7 @@ static int inc_run(struct inc *in)
 		/* Before listening: a refusal leaves the source running. */
 		in->pc.checksum = in->checksum;
 		in->pc.cont = !in->no_cont;
+		in->pc.resume_wait_s = in->resume_wait_s;
 		ret = pc_dest_prepare(&in->pc, in->rm, in->pid, in->mem, &in->bl);
 		if (ret)
 			return ret;
@@ -514,8 +643,9 @@ static int inc_run(struct inc *in)
 	inc_print_head(in);
 	ret = pm_session_new(in->rm, in->pid, in->mem, RDMAMIG_ROLE_DEST, &in->bl,
 			     &in->params, &in->id);
-	/* The kernel has its copy now. */
-	secret_wipe(&in->params.secret);
+	/* The kernel has its copy now (--resume-wait: for the next session). */
+	if (!in->resume_wait_s)
+		secret_wipe(&in->params.secret);
 	ret = ret ?: inc_listen(in);
 	if (ret)
 		return ret;
@@ -527,7 +657,7 @@ static int inc_run(struct inc *in)
 	if (ret)
 		return ret;
 
-	ret = inc_accept(in) ?: pm_session_get(in->rm, in->id, &s);
+	ret = inc_accept(in, in->timeout_s * 1000) ?: pm_session_get(in->rm, in->id, &s);
 	if (ret)
 		return ret;
 	pr_string("peer", "source %s connected\n", s.peer);
@@ -549,7 +679,12 @@ static int inc_run(struct inc *in)
 			(in->pc.t_cont_us - in->pc.t_switch_us) / 1e3);
 		if (!pr_json() && pr_commit())
 			return RM_EXIT_ERR;
-		ret = pc_dest_wait(&in->pc, &sum) ?: inc_follow(in, &s);
+		while ((ret = pc_dest_wait(&in->pc, &sum)) == PC_DEST_FAILED) {
+			ret = inc_resume(in);
+			if (ret)
+				return ret;
+		}
+		ret = ret ?: inc_follow(in, &s);
 		if (ret)
 			return ret;
 	}
@@ -589,6 +724,7 @@ int cmd_incoming(struct rm *rm)
 		in.held = false;
 	}
 	pc_dest_free(&in.pc);
+	secret_wipe(&in.params.secret);
 	rm_nl_close(&rm->nl);
 	if (ret && pm_interrupted)
 		pm_check_interrupted("incoming");

@@ -87,6 +87,7 @@ struct mig {
 	bool checksum;
 	unsigned int retry_s;
 	unsigned int timeout_s;
+	unsigned int resume_wait_s;	/* --resume-wait */
 	enum mig_after after;
 
 	int mem, pagemap;
@@ -102,6 +103,7 @@ struct mig {
 	unsigned int postcopy_rounds;	/* --postcopy=N; 0: the final round's place */
 	bool postcopy_auto;	/* --postcopy=auto: when rounds stop shrinking */
 	bool switched;		/* POSTCOPY sent: the twin may run */
+	unsigned int resumes;	/* post-copy resumed over a new connection */
 	unsigned int throttle_pct; /* current auto-converge throttle */
 	struct pm_throttle thr;
 	uint64_t stop_us;	/* when it was stopped for the final round */
@@ -175,6 +177,14 @@ static int migrate_help(void)
 	      "                         to name the owed pages, whatever their number.\n"
 	      "                         If the migration fails after the switch, the\n"
 	      "                         process is left stopped: the twin may have run\n"
+	      "  --resume-wait SEC      with --postcopy: if the link fails after the\n"
+	      "                         switch (not a cancel), a new session connects\n"
+	      "                         to the same address again, retrying for up to\n"
+	      "                         SEC s, takes the failed one's owed pages and\n"
+	      "                         switches again (incoming --resume-wait); the\n"
+	      "                         memory stays here until then\n"
+	      "  --keepalive MS         the session's keepalive interval: 0 (off) or\n"
+	      "                         100 to 60000 ms (default: the module's)\n"
 	      "  --auto-converge        when a round's dirty set is more than half the\n"
 	      "                         previous one's, stop the process 20% of every\n"
 	      "                         100 ms during the next rounds, 10 points more\n"
@@ -189,7 +199,7 @@ static int migrate_help(void)
 	      "stopped_ms, converged (the final round came by the downtime estimate,\n"
 	      "not by max-rounds), throttle_pct (the highest), checksum, after; with\n"
 	      "--postcopy also postcopy (whether it switched), postcopy_owed,\n"
-	      "postcopy_ms, postcopy_downtime_us.  Exit status 1 if the migration\n"
+	      "postcopy_ms, postcopy_downtime_us, resumes.  Exit status 1 if the migration\n"
 	      "failed: the process then runs on (unless it failed after the switch).\n",
 	      stdout);
 	return RM_EXIT_OK;
@@ -203,7 +213,8 @@ static bool is_help(const char *word)
 enum {
 	OPT_PID = 256, OPT_REGION, OPT_CHECKSUM, OPT_RETRY, OPT_TIMEOUT,
 	OPT_DOWNTIME, OPT_ROUNDS, OPT_BW, OPT_AFTER, OPT_PIN_ALL, OPT_SECRET_FILE, OPT_NO_AUTH,
-	OPT_CHANNELS, OPT_AUTO_CONVERGE, OPT_PULL, OPT_POSTCOPY,
+	OPT_CHANNELS, OPT_AUTO_CONVERGE, OPT_PULL, OPT_POSTCOPY, OPT_RESUME_WAIT,
+	OPT_KEEPALIVE,
 };
 
 static const struct option migrate_options[] = {
@@ -223,6 +234,8 @@ static const struct option migrate_options[] = {
 	{ "channels",		required_argument, NULL, OPT_CHANNELS },
 	{ "auto-converge",	no_argument,	   NULL, OPT_AUTO_CONVERGE },
 	{ "postcopy",		optional_argument, NULL, OPT_POSTCOPY },
+	{ "resume-wait",	required_argument, NULL, OPT_RESUME_WAIT },
+	{ "keepalive",	required_argument, NULL, OPT_KEEPALIVE },
 	{ "json",		no_argument,	   NULL, 'j' },
 	{ "pretty",		no_argument,	   NULL, 'p' },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -308,6 +321,17 @@ static int mig_option(struct mig *m, int c, const char *arg)
 		m->params.has_caps = true;
 		m->params.caps |= RDMAMIG_CAP_POSTCOPY;
 		break;
+	case OPT_KEEPALIVE:
+		if (!pm_parse_uint(arg, 60000, &v))
+			return rm_usage_err("migrate", "bad --keepalive '%s'", arg);
+		m->params.has_keepalive = true;
+		m->params.keepalive_ms = v;
+		break;
+	case OPT_RESUME_WAIT:
+		if (!pm_parse_uint(arg, 86400, &v) || !v)
+			return rm_usage_err("migrate", "bad --resume-wait '%s'", arg);
+		m->resume_wait_s = v;
+		break;
 	case OPT_AFTER:
 		if (!strcmp(arg, "stop"))
 			m->after = MIG_AFTER_STOP;
@@ -373,6 +397,8 @@ static int mig_parse(struct mig *m, struct rm *rm)
 		return ret;
 	if (!m->pid)
 		return rm_usage_err("migrate", "no --pid given");
+	if (m->resume_wait_s && !m->postcopy)
+		return rm_usage_err("migrate", "--resume-wait is for --postcopy");
 	ret = pm_load_secret(&m->params, "migrate");
 	if (ret)
 		return ret;
@@ -745,7 +771,7 @@ static int mig_quiet_send(struct rm *rm, struct nl_msg *msg, const char *what)
 	return ret;
 }
 
-static int mig_connect_once(struct mig *m)
+static int mig_connect_once(struct mig *m, unsigned int timeout_ms)
 {
 	struct nl_msg *msg;
 
@@ -755,7 +781,7 @@ static int mig_connect_once(struct mig *m)
 	if (nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, m->id) ||
 	    nla_put_string(msg, RDMAMIG_ATTR_HOST, m->host) ||
 	    nla_put_u32(msg, RDMAMIG_ATTR_PORT, m->port) ||
-	    nla_put_u32(msg, RDMAMIG_ATTR_TIMEOUT_MS, m->timeout_s * 1000)) {
+	    nla_put_u32(msg, RDMAMIG_ATTR_TIMEOUT_MS, timeout_ms)) {
 		nlmsg_free(msg);
 		rm_err("cannot build a netlink request: out of memory");
 		return RM_EXIT_ERR;
@@ -780,9 +806,11 @@ static int mig_connect(struct mig *m)
 		if (ret)
 			return ret;
 		m->started = true;
-		ret = mig_connect_once(m);
+		ret = mig_connect_once(m, m->timeout_s * 1000);
 		if (!ret) {
-			secret_wipe(&m->params.secret);
+			/* --resume-wait: kept for the sessions that resume. */
+			if (!m->resume_wait_s)
+				secret_wipe(&m->params.secret);
 			return RM_EXIT_OK;
 		}
 		if (rm->nl.err != -ECONNREFUSED || pm_now_us() >= deadline ||
@@ -804,6 +832,83 @@ static int mig_connect(struct mig *m)
 	else
 		rm_err("cannot connect to %s port %u", m->host, m->port);
 	return RM_EXIT_ERR;
+}
+
+/*
+ * --resume-wait: may the failed session be resumed?  Not after a cancel
+ * (ours or the operator's), nor before the switch.
+ */
+static bool mig_may_resume(struct mig *m)
+{
+	struct pm_session s;
+
+	if (!m->resume_wait_s || !m->switched || pm_interrupted)
+		return false;
+	if (pm_session_get(m->rm, m->id, &s))
+		return false;
+	return s.state == RDMAMIG_STATE_FAILED && s.error != -ECANCELED;
+}
+
+#define MIG_RESUME_CONNECT_MS	10000	/* one try; the handshake may be slow */
+
+/*
+ * The session failed after the switch: a new one on the same socket
+ * (POSTCOPY_RESUME needs both to be ours) connects to the same address,
+ * for up to --resume-wait seconds, takes the failed one's owed pages,
+ * switches again and completes.  The tries that fail stay on the socket,
+ * failed, until it closes.
+ */
+static int mig_resume(struct mig *m, bool *again)
+{
+	uint64_t deadline = pm_now_us() + (uint64_t)m->resume_wait_s * 1000000;
+	unsigned int tmo = m->timeout_s * 1000 < MIG_RESUME_CONNECT_MS ?
+			   m->timeout_s * 1000 : MIG_RESUME_CONNECT_MS;
+	struct rm *rm = m->rm;
+	uint32_t old = m->id;
+	struct nl_msg *msg;
+	int ret, err;
+
+	*again = false;		/* only a failure after the resume is resumed */
+	rm_err("migrate: post-copy failed: reconnecting to %s port %u for up to %u s "
+	       "to resume", m->host, m->port, m->resume_wait_s);
+	for (;;) {
+		ret = pm_check_interrupted("migrate") ?:
+		      pm_session_new(rm, m->pid, m->mem, RDMAMIG_ROLE_SOURCE, &m->bl,
+				     &m->params, &m->id);
+		if (ret)
+			return ret;
+		if (!mig_connect_once(m, tmo))
+			break;
+		err = rm->nl.err;
+		if (pm_now_us() >= deadline || err == -ECANCELED || err == -EPROTO ||
+		    err == -ENOKEY || err == -EACCES || pm_interrupted) {
+			rm_err("migrate: cannot reconnect to %s port %u to resume: %s%s%s%s",
+			       m->host, m->port, strerror(-err), rm->nl.extack[0] ?
+			       " (kernel: " : "", rm->nl.extack, rm->nl.extack[0] ? ")" : "");
+			return RM_EXIT_ERR;
+		}
+		usleep(MIG_RETRY_US);
+	}
+	msg = rm_nl_msg(&rm->nl, RDMAMIG_CMD_POSTCOPY_RESUME, NLM_F_ACK);
+	if (!msg)
+		return RM_EXIT_ERR;
+	if (nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, m->id) ||
+	    nla_put_u32(msg, RDMAMIG_ATTR_RESUME_FROM, old)) {
+		nlmsg_free(msg);
+		rm_err("cannot build a netlink request: out of memory");
+		return RM_EXIT_ERR;
+	}
+	ret = rm_nl_send(&rm->nl, msg, "cannot resume post-copy", NULL, NULL) ?:
+	      mig_end_round(m, RDMAMIG_CMD_POSTCOPY, "cannot switch to post-copy (resume)");
+	if (ret)
+		return ret;
+	m->resumes++;
+	rm_err("migrate: post-copy resumed (session %u takes over session %u)",
+	       m->id, old);
+	ret = pm_check_interrupted("migrate") ?:
+	      mig_end_round(m, RDMAMIG_CMD_COMPLETE, "cannot complete the migration");
+	*again = ret != RM_EXIT_OK;
+	return ret;
 }
 
 /* ---- Output ------------------------------------------------------------- */
@@ -892,6 +997,8 @@ static void mig_print_summary(const struct mig *m, const struct pm_session *s,
 		pr_u64("postcopy_owed", NULL, st[RDMAMIG_STAT_POSTCOPY_OWED]);
 		pr_u64("postcopy_ms", NULL, st[RDMAMIG_STAT_POSTCOPY_MS]);
 		pr_u64("postcopy_downtime_us", NULL, st[RDMAMIG_STAT_POSTCOPY_DOWNTIME_US]);
+		pr_u64("resumes", m->resumes ? "  post-copy resumed %llu times\n" : NULL,
+		       m->resumes);
 	}
 	if (m->switched)
 		pr_text("  post-copy    %llu pages owed at the switch, all read %llu ms "
@@ -942,6 +1049,7 @@ static int mig_verify_still(struct mig *m, uint64_t final_dirty)
 static int mig_run(struct mig *m)
 {
 	uint64_t final_dirty, sum = 0;
+	bool again = true;
 	struct pm_session s;
 	char st;
 	int ret;
@@ -975,13 +1083,15 @@ static int mig_run(struct mig *m)
 		return RM_EXIT_ERR;
 
 	ret = mig_connect(m) ?: mig_check_postcopy(m) ?: mig_rounds(m);
+	if (!ret)
+		ret = pm_check_interrupted("migrate") ?:
+		      mig_end_round(m, RDMAMIG_CMD_COMPLETE, "cannot complete the migration");
+	/* After the switch, a failure (not a cancel) may be resumed. */
+	while (ret && again && mig_may_resume(m))
+		ret = mig_resume(m, &again);
 	if (ret)
 		return ret;
 	final_dirty = m->rounds[m->nrounds - 1].pages_dirty;
-	ret = pm_check_interrupted("migrate") ?:
-	      mig_end_round(m, RDMAMIG_CMD_COMPLETE, "cannot complete the migration");
-	if (ret)
-		return ret;
 	m->completed = true;
 	m->stopped_us = pm_now_us() - m->stop_us;
 	ret = pm_session_get(m->rm, m->id, &s);
@@ -1018,6 +1128,7 @@ int cmd_migrate(struct rm *rm)
 	pm_throttle_stop(&m.thr);
 	/* Closing the socket ends the session (cancels it, if unfinished). */
 	rm_nl_close(&rm->nl);
+	secret_wipe(&m.params.secret);
 	if (ret && pm_interrupted)
 		pm_check_interrupted("migrate");
 	if (ret && m.completed) {

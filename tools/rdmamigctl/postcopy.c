@@ -32,7 +32,10 @@
  *
  * If post-copy fails after the twin was continued, its missing pages
  * cannot come any more, and would read as zero once the userfaultfd is
- * closed: the twin is killed.
+ * closed: the twin is killed.  With --resume-wait, a FETCH that fails
+ * instead parks the threads (pc_fetch()) until incoming.c resumed the
+ * session; the fault that could not be served is asked for again first,
+ * then UFFDIO_WAKE over the blocks.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -85,8 +88,9 @@ static void pc_problem(struct pc_dest *pc, const char *fmt, ...)
 		vsnprintf(pc->problem, sizeof(pc->problem), fmt, ap);
 		va_end(ap);
 	}
-	pthread_mutex_unlock(&pc->lock);
 	pc->stop = 1;
+	pthread_cond_broadcast(&pc->cond);	/* parked threads go */
+	pthread_mutex_unlock(&pc->lock);
 }
 
 static inline void add(uint64_t *c, uint64_t n)
@@ -187,6 +191,7 @@ int pc_dest_prepare(struct pc_dest *pc, struct rm *rm, pid_t pid, int mem,
 	pc->mem = mem;
 	pc->bl = bl;
 	pthread_mutex_init(&pc->lock, NULL);
+	pthread_cond_init(&pc->cond, NULL);
 
 	ret = pm_inject_attach(&pc->inj, pid);
 	if (ret)
@@ -331,10 +336,67 @@ static void zero_fill(struct pc_dest *pc, uint64_t addr)
 
 /* ---- The two threads ------------------------------------------------ */
 
+/* Parked threads give up: stopping, or every page is here. */
+static bool pc_parked_out(const struct pc_dest *pc)
+{
+	return pc->stop || pc->sweep_done;
+}
+
+/*
+ * fetch(), unless a failure is being resumed (--resume-wait): then wait
+ * for the new session first.  -1: stopping, nothing fetched.
+ */
+static int pc_fetch(struct pc_dest *pc, int which, uint64_t addr, uint8_t *buf,
+		    size_t len, struct rdmamig_fetch_run *runs, uint32_t nruns,
+		    struct fetch_answer *a)
+{
+	pthread_mutex_lock(&pc->lock);
+	while (pc->failed && !pc_parked_out(pc))
+		pthread_cond_wait(&pc->cond, &pc->lock);
+	if (pc->failed) {
+		pthread_mutex_unlock(&pc->lock);
+		return -1;
+	}
+	pc->busy++;
+	pthread_mutex_unlock(&pc->lock);
+	fetch(&pc->fetch, which, addr, buf, len, runs, nruns, a);
+	pthread_mutex_lock(&pc->lock);
+	pc->busy--;
+	pthread_cond_broadcast(&pc->cond);
+	pthread_mutex_unlock(&pc->lock);
+	return 0;
+}
+
+/* --resume-wait: the session failed under a FETCH; the main thread resumes. */
+static void pc_fail(struct pc_dest *pc, int err)
+{
+	pthread_mutex_lock(&pc->lock);
+	if (!pc->failed)
+		pc->failed = err;
+	pthread_cond_broadcast(&pc->cond);
+	pthread_mutex_unlock(&pc->lock);
+}
+
+/* After a resume: wake every thread of the twin still waiting on a page. */
+static void wake_blocks(struct pc_dest *pc)
+{
+	unsigned int i;
+
+	for (i = 0; i < pc->bl->n; i++) {
+		struct uffdio_range r = {
+			.start = pc->bl->b[i].addr, .len = pc->bl->b[i].len,
+		};
+
+		if (ioctl(pc->uffd, UFFDIO_WAKE, &r))
+			pc_problem(pc, "UFFDIO_WAKE %s: %s", pc->bl->b[i].name,
+				   strerror(errno));
+	}
+}
+
 static void handle_fault(struct pc_dest *pc, uint64_t addr)
 {
 	struct fetch_answer a;
-	unsigned int bi;
+	unsigned int bi, resumes;
 	uint64_t pg;
 	bool owed;
 
@@ -344,7 +406,24 @@ static void handle_fault(struct pc_dest *pc, uint64_t addr)
 		return;
 	}
 	owed = bit(pc->owed[bi], pg);
-	fetch(&pc->fetch, FETCH_FAULT, addr, pc->fault_buf, PC_FAULT_BUF, NULL, 0, &a);
+	resumes = pc->resumes;
+
+again:
+	if (pc_fetch(pc, FETCH_FAULT, addr, pc->fault_buf, PC_FAULT_BUF, NULL, 0, &a))
+		return;
+	/*
+	 * --resume-wait: the link failed (a page owed, not here, and no
+	 * answer): hold the fault, ask again on the new session.
+	 */
+	if (pc->resume_wait_s && a.err && a.err != -ENOENT && a.err != -EFAULT &&
+	    owed && !bit(pc->placed[bi], pg)) {
+		pc_fail(pc, a.err);
+		goto again;
+	}
+	if (resumes != pc->resumes) {
+		add(&pc->held_faults, 1);
+		wake_blocks(pc);
+	}
 	if (!a.err && a.npages) {
 		if (a.start != addr)
 			pc_problem(pc, "fault at %#" PRIx64 ": FETCH returned pages from %#"
@@ -418,8 +497,13 @@ static void *sweep_main(void *arg)
 	uint32_t i;
 
 	while (!pc->stop) {
-		fetch(&pc->fetch, FETCH_SWEEP, 0, pc->sweep_buf, PC_SWEEP_BUF, runs,
-		      RDMAMIG_FETCH_RUNS_MAX, &a);
+		if (pc_fetch(pc, FETCH_SWEEP, 0, pc->sweep_buf, PC_SWEEP_BUF, runs,
+			     RDMAMIG_FETCH_RUNS_MAX, &a))
+			break;
+		if (a.err && pc->resume_wait_s && a.err != -EFAULT) {
+			pc_fail(pc, a.err);	/* parks in pc_fetch() */
+			continue;
+		}
 		if (a.err) {
 			pc_problem(pc, "sweep: FETCH: %s%s%s%s", strerror(-a.err),
 				   a.why[0] ? " (kernel: " : "", a.why, a.why[0] ? ")" : "");
@@ -439,7 +523,10 @@ static void *sweep_main(void *arg)
 			add(&pc->sweep_pages, runs[i].npages);
 		}
 	}
+	pthread_mutex_lock(&pc->lock);
 	pc->sweep_done = 1;
+	pthread_cond_broadcast(&pc->cond);
+	pthread_mutex_unlock(&pc->lock);
 	return NULL;
 }
 
@@ -693,8 +780,14 @@ static void stop_threads(struct pc_dest *pc)
 {
 	uint64_t one = 1;
 
+	pthread_mutex_lock(&pc->lock);
+	pthread_cond_broadcast(&pc->cond);
+	pthread_mutex_unlock(&pc->lock);
 	if (pc->sweep_on) {
 		pc->stop = pc->stop || !pc->sweep_done;
+		pthread_mutex_lock(&pc->lock);
+		pthread_cond_broadcast(&pc->cond);
+		pthread_mutex_unlock(&pc->lock);
 		pthread_join(pc->sweep_th, NULL);
 		pc->sweep_on = false;
 	}
@@ -768,6 +861,14 @@ int pc_dest_wait(struct pc_dest *pc, uint64_t *sum)
 	while (!pc->sweep_done && !pc->stop) {
 		if (pm_interrupted)
 			pc_problem(pc, "interrupted");
+		if (pc->resume_wait_s && pc->failed && !pc->stop) {
+			/* The socket is ours once no FETCH is in flight. */
+			pthread_mutex_lock(&pc->lock);
+			while (pc->busy)
+				pthread_cond_wait(&pc->cond, &pc->lock);
+			pthread_mutex_unlock(&pc->lock);
+			return PC_DEST_FAILED;
+		}
 		usleep(20000);
 	}
 	stop_threads(pc);
@@ -798,6 +899,17 @@ int pc_dest_wait(struct pc_dest *pc, uint64_t *sum)
 		*sum = pm_xxh64_digest(&h);
 	}
 	return RM_EXIT_OK;
+}
+
+void pc_dest_resumed(struct pc_dest *pc, uint32_t id)
+{
+	pthread_mutex_lock(&pc->lock);
+	pc->id = id;
+	pc->fetch.id = id;
+	pc->failed = 0;
+	pc->resumes++;
+	pthread_cond_broadcast(&pc->cond);
+	pthread_mutex_unlock(&pc->lock);
 }
 
 bool pc_dest_abort(struct pc_dest *pc)

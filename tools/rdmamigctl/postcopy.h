@@ -28,6 +28,7 @@ struct pc_dest {
 	uint32_t id;			/* the session */
 	bool checksum;			/* keep a copy: the memory at the switch */
 	bool cont;			/* continue the twin (else only the sweep) */
+	unsigned int resume_wait_s;	/* --resume-wait: a failure is waited out */
 
 	struct pm_inject inj;
 	int uffd;			/* the twin's, ours by pidfd_getfd(2) */
@@ -49,6 +50,19 @@ struct pc_dest {
 	volatile int sweep_done;
 	pthread_mutex_t lock;
 	char problem[256];		/* the first thing that went wrong */
+
+	/*
+	 * --resume-wait: a FETCH the link failed sets @failed; no FETCH
+	 * starts then (the threads park in pc_fetch()) and, once none is in
+	 * flight (@busy 0), the socket is the main thread's, to resume.  The
+	 * fault thread keeps the fault it could not serve and asks for it
+	 * again, first, on the new session.
+	 */
+	pthread_cond_t cond;		/* @failed, @busy changed (with @lock) */
+	int failed;			/* a FETCH failed: -errno */
+	int busy;			/* FETCHes in flight */
+	unsigned int resumes;
+	uint64_t held_faults;		/* faults served after a resume */
 
 	/* Counters (__atomic builtins). */
 	uint64_t owed_pages, discarded, discard_calls, restored;
@@ -74,6 +88,14 @@ int pc_dest_switch(struct pc_dest *pc, uint32_t id);
  * the memory at the switch.
  */
 int pc_dest_wait(struct pc_dest *pc, uint64_t *sum);
+/*
+ * pc_dest_wait()'s answer with --resume-wait when a FETCH failed: no
+ * FETCH is in flight, pc->failed says why; resume a new session and
+ * call pc_dest_resumed() (or give up: pc_dest_abort()).
+ */
+#define PC_DEST_FAILED	100
+/* The new session @id took the failed one's place: the threads go on. */
+void pc_dest_resumed(struct pc_dest *pc, uint32_t id);
 /*
  * After a failure: a twin continued on partial memory is killed (its
  * missing pages would read as zero once the userfaultfd is gone).

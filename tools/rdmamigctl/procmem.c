@@ -765,6 +765,8 @@ int pm_session_new(struct rm *rm, pid_t pid, int mem, uint32_t role,
 	    (p && p->has_caps && nla_put_u64(msg, RDMAMIG_ATTR_CAPS, p->caps)) ||
 	    (p && p->has_channels &&
 	     nla_put_u32(msg, RDMAMIG_ATTR_CHANNELS, p->channels)) ||
+	    (p && p->has_keepalive &&
+	     nla_put_u32(msg, RDMAMIG_ATTR_KEEPALIVE_MS, p->keepalive_ms)) ||
 	    (p && p->no_auth &&
 	     nla_put_u32(msg, RDMAMIG_ATTR_AUTH, RDMAMIG_AUTH_OFF)) ||
 	    (p && p->secret.len &&

@@ -142,7 +142,7 @@ bool pm_parse_target(const char *arg, char *host, size_t hostlen,
 /* Optional param attrs of NEW_SESSION, and the secret. */
 struct pm_params {
 	bool has_downtime_limit, has_max_rounds, has_max_bandwidth, has_caps;
-	bool has_channels;
+	bool has_channels, has_keepalive;
 	bool no_auth;			/* --no-auth: AUTH off */
 	const char *secret_file;	/* --secret-file */
 	struct secret secret;		/* len 0: none */
@@ -151,6 +151,7 @@ struct pm_params {
 	uint32_t max_rounds;
 	uint64_t max_bandwidth;		/* bytes/s, 0: no limit */
 	uint32_t channels;		/* offered or allowed; the kernel checks */
+	uint32_t keepalive_ms;		/* 0: off; the kernel checks */
 };
 
 /*

@@ -73,6 +73,11 @@
  *   OWED            destination, in post-copy, as RDMAMIG_IOC_OWED:
  *                   BLOCK_INDEX u32, FIRST_PAGE u64, NPAGES u64, BUF u64
  *                   (the caller's bitmap: u64 words, NPAGES bits)
+ *   POSTCOPY_RESUME as RDMAMIG_IOC_POSTCOPY_RESUME: RESUME_FROM u32, the
+ *                   id of a session of the same socket, role and blocks
+ *                   that failed in post-copy; SESSION_ID takes over its
+ *                   state (source: after CONNECT, then POSTCOPY again;
+ *                   destination: before LISTEN)
  *
  * Multicast group "events" (RDMAMIG_MCGRP_EVENTS):
  *   EVENT_STATE     SESSION_ID, ROLE, STATE, ERROR, REASON: a state change
@@ -116,6 +121,7 @@ enum rdmamig_cmd {
 	RDMAMIG_CMD_POSTCOPY,
 	RDMAMIG_CMD_FETCH,
 	RDMAMIG_CMD_OWED,
+	RDMAMIG_CMD_POSTCOPY_RESUME,
 
 	__RDMAMIG_CMD_MAX,
 	RDMAMIG_CMD_MAX = __RDMAMIG_CMD_MAX - 1
@@ -172,6 +178,7 @@ enum rdmamig_attr {
 	RDMAMIG_ATTR_NPAGES,		/* u64 */
 	RDMAMIG_ATTR_START,		/* u64, an address in a block */
 	RDMAMIG_ATTR_REMAINING,		/* u64, pages */
+	RDMAMIG_ATTR_RESUME_FROM,	/* u32, a session id */
 
 	__RDMAMIG_ATTR_MAX,
 	RDMAMIG_ATTR_MAX = __RDMAMIG_ATTR_MAX - 1

@@ -134,6 +134,14 @@ t 2 "" "invalid option '--postcopy=1'" incoming --pid 1 --postcopy=1 rdma:h:0
 t 2 "" "no --pid given" migrate --postcopy=2 rdma:h:1
 t 2 "" "no --pid given" migrate --postcopy=auto rdma:h:1
 t 2 "" "no --pid given" incoming --postcopy rdma:h:0
+t 0 '--resume-wait SEC' "" migrate help
+t 0 '--resume-wait SEC' "" incoming help
+t 0 '--keepalive MS' "" incoming help
+t 2 "" "--resume-wait is for --postcopy" migrate --pid 1 --resume-wait 5 rdma:h:1
+t 2 "" "--resume-wait is for --postcopy" incoming --pid 1 --resume-wait 5 rdma:h:0
+t 2 "" "bad --resume-wait '0'" migrate --pid 1 --postcopy --resume-wait 0 rdma:h:1
+t 2 "" "bad --resume-wait 'x'" incoming --pid 1 --postcopy --resume-wait x rdma:h:0
+t 2 "" "bad --keepalive '60001'" migrate --pid 1 --keepalive 60001 rdma:h:1
 t 2 "" "invalid --timeout 'x'" monitor --timeout x
 t 2 "" "option '--count' needs a value" monitor --count
 t 2 "" "invalid option '--bogus'" monitor --bogus
