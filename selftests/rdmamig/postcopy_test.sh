@@ -141,11 +141,14 @@ check()
 	fi
 }
 
-# postcopy_stats NAME [OWED]: the counters of a post-copy migration (see
-# the header); OWED, when given, is the number of pages owed.
+# postcopy_stats NAME [OWED [any]]: the counters of a post-copy migration
+# (see the header); OWED, when given, is the number of pages owed.  With
+# "any", the sweep may have fetched every owed page before the guest
+# touched one: no fault on an owed page is then required (a few owed
+# pages, two sweep threads: zeroregions' 163 went in 77 ms).
 postcopy_stats()
 {
-	local name=$1 want=${2:-} s=$tmp/$1.src d=$tmp/$1.dst bad=0 v k
+	local name=$1 want=${2:-} faults_any=${3:-} s=$tmp/$1.src d=$tmp/$1.dst bad=0 v k
 	local -A S D
 	for k in caps state postcopy owed_named postcopy_owed postcopy_ms \
 		switch_us postcopy_wait_us total_ms downtime_ms total_pages \
@@ -203,10 +206,12 @@ postcopy_stats()
 	check "the VMM placed ${D[placed_fault]} + ${D[placed_sweep]} pages, the module fetched ${D[postcopy_fault_pages]} + ${D[postcopy_sweep_pages]}" \
 		[ "${D[placed_fault]}" = "${D[postcopy_fault_pages]}" -a \
 		  "${D[placed_sweep]}" = "${D[postcopy_sweep_pages]}" ]
-	check "no fault was served" [ "${D[postcopy_faults]}" -gt 0 ]
-	check "fault latency p50 ${D[fault_us_p50]} p99 ${D[fault_us_p99]} max ${D[fault_us_max]}: zero, or not ordered" \
-		[ "${D[fault_us_p50]}" -gt 0 -a "${D[fault_us_p50]}" -le "${D[fault_us_p99]}" -a \
-		  "${D[fault_us_p99]}" -le "${D[fault_us_max]}" ]
+	if [ -z "$faults_any" ] || [ "${D[postcopy_faults]}" -gt 0 ]; then
+		check "no fault was served" [ "${D[postcopy_faults]}" -gt 0 ]
+		check "fault latency p50 ${D[fault_us_p50]} p99 ${D[fault_us_p99]} max ${D[fault_us_max]}: zero, or not ordered" \
+			[ "${D[fault_us_p50]}" -gt 0 -a "${D[fault_us_p50]}" -le "${D[fault_us_p99]}" -a \
+			  "${D[fault_us_p99]}" -le "${D[fault_us_max]}" ]
+	fi
 	check "postcopy_ms ${D[postcopy_ms]}" [ "${D[postcopy_ms]}" -gt 0 ]
 	# The module's stop (first owed page named to POSTCOPY_RUN posted) is
 	# inside the VMM's (guest stopped to POSTCOPY returned).
@@ -294,7 +299,7 @@ t2="zero regions: never-written pages zero-filled on fault (ENOENT), owed ones f
 zero_filled()
 {
 	local z
-	postcopy_stats zeroregions 163 || return 1
+	postcopy_stats zeroregions 163 any || return 1
 	z=$(jget "$tmp/zeroregions.dst" .zero_filled)
 	diag "zeroregions: $z pages zero-filled on the guest's faults"
 	[[ "$z" =~ ^[0-9]+$ ]] && [ "$z" -gt 0 ]
