@@ -127,19 +127,23 @@ on_dest()
 	fi
 }
 
-# session_id ROLE [PID]: the id of the session of ROLE (owned by PID when
-# given), from rdmamigctl on the VM that runs it, in post-copy or any.
+# session_id ROLE [PID [STATE]]: the id of the session of ROLE (owned by
+# PID unless 0), from rdmamigctl on the VM that runs it: the one in STATE
+# when given, else any that has not failed.  A previous case's
+# destination may still be exiting beside this one's: by state, not by
+# order (a pair run cancelled such a session, id 0, as it went).
 session_id()
 {
-	local role=$1 pid=${2:-0} list
+	local role=$1 pid=${2:-0} state=${3:-} list
 	if [ "$role" = dest ]; then
 		list=$(on_dest "$RDMAMIGCTL" -j session list 2>/dev/null)
 	else
 		list=$("$RDMAMIGCTL" -j session list 2>/dev/null)
 	fi
-	jq -e --arg role "$role" --argjson pid "$pid" \
+	jq -e --arg role "$role" --argjson pid "$pid" --arg state "$state" \
 		'first(.[] | select(.role == $role and ($pid == 0 or .owner_pid == $pid) and
-		  .state != "failed" and .state != "cancelled") | .id)' <<<"$list"
+		  (if $state != "" then .state == $state
+		   else .state != "failed" and .state != "cancelled" end)) | .id)' <<<"$list"
 }
 
 # in_postcopy ROLE [PID]: a session of ROLE is in post-copy.
@@ -403,10 +407,10 @@ cancel_case()
 		id=$(session_id source "$src_pid")
 	elif [ "$who" = src ]; then
 		wait_for 120 in_postcopy source "$src_pid" || diag "$name: no post-copy"
-		id=$(session_id source "$src_pid")
+		id=$(session_id source "$src_pid" postcopy)
 	else
 		wait_for 120 in_postcopy dest || diag "$name: no post-copy at the destination"
-		id=$(session_id dest)
+		id=$(session_id dest 0 postcopy)
 	fi
 	if [ "$who" = src ]; then
 		cancel_out=$("$RDMAMIGCTL" session cancel "$id" 2>&1)
