@@ -151,3 +151,26 @@ pair_link_ready()
 		2>&1 | sed 's/^/#   B: /'
 	return 1
 }
+
+# cut_link on|off: this VM drops everything on $RDMAMIG_NETDEV, both ways
+# (an ingress matchall drop, and netem losing 100% at the root), or stops
+# dropping.  One tc process: under TCG an exec takes a second or more, the
+# commands in it milliseconds.  Not named cut: a test's show() pipes
+# through cut(1), and a function of that name ran there instead, cutting
+# VM A off for every case after a failed one (netem_test.sh, once).
+cut_link()
+{
+	local dev=$RDMAMIG_NETDEV
+	if [ "$1" = off ]; then
+		tc -batch - <<-EOF
+		qdisc del dev $dev ingress
+		qdisc del dev $dev root
+		EOF
+	else
+		tc -batch - <<-EOF
+		qdisc add dev $dev handle ffff: ingress
+		filter add dev $dev parent ffff: matchall action drop
+		qdisc replace dev $dev root netem loss 100%
+		EOF
+	fi
+}

@@ -99,25 +99,7 @@ netem()
 	fi
 }
 
-# cut_link on|off: VM A drops everything, both ways.  One tc process: under
-# TCG an exec takes a second or more, the commands in it milliseconds.
-# Not named cut: show() pipes through cut(1), and a function of that name
-# ran there instead, cutting VM A off for every case after a failed one.
-cut_link()
-{
-	if [ "$1" = off ]; then
-		tc -batch - <<-EOF
-		qdisc del dev $DEV ingress
-		qdisc del dev $DEV root
-		EOF
-	else
-		tc -batch - <<-EOF
-		qdisc add dev $DEV handle ffff: ingress
-		filter add dev $DEV parent ffff: matchall action drop
-		qdisc replace dev $DEV root netem loss 100%
-		EOF
-	fi
-}
+# cut_link on|off: lib.sh.
 
 # Packets netem dropped on a VM: from "tc -s qdisc show".
 dropped()

@@ -239,22 +239,7 @@ selected()
 RAM=(--blocks 4 --size 256)
 SRC_PC=(--postcopy=1 --redirty 100 --zero-holes 10)
 
-# cut_link on|off: VM A drops everything, both ways (netem_test.sh).
-cut_link()
-{
-	if [ "$1" = off ]; then
-		tc -batch - <<-EOF
-		qdisc del dev $DEV ingress
-		qdisc del dev $DEV root
-		EOF
-	else
-		tc -batch - <<-EOF
-		qdisc add dev $DEV handle ffff: ingress
-		filter add dev $DEV parent ffff: matchall action drop
-		qdisc replace dev $DEV root netem loss 100%
-		EOF
-	fi
-}
+# cut_link on|off: lib.sh.
 
 # kmsg_ms MARK: ms by the kernel's clock from MARK to the module's next
 # "session N: failed:" line ("-" if either is missing).

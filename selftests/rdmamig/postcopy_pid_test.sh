@@ -221,19 +221,7 @@ clear_qdiscs()
 	tc qdisc del dev "$DEV" ingress 2>/dev/null
 }
 
-# cut_link on|off: this VM drops everything, both ways (postcopy_fail_test.sh).
-cut_link()
-{
-	if [ "$1" = off ]; then
-		clear_qdiscs
-	else
-		tc -batch - <<-EOF
-		qdisc add dev $DEV handle ffff: ingress
-		filter add dev $DEV parent ffff: matchall action drop
-		qdisc replace dev $DEV root netem loss 100%
-		EOF
-	fi
-}
+# cut_link on|off: lib.sh.
 
 # shellcheck disable=SC2317 # called through wait_for
 exited()
