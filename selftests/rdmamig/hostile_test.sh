@@ -118,7 +118,7 @@ fi
 
 [ -x "$VMM" ] || { echo "1..0 # SKIP $VMM not built"; exit $KSFT_SKIP; }
 # Post-copy's cases need userfaultfd at the destination (CONFIG_USERFAULTFD).
-if [ ! -e /proc/sys/vm/unprivileged_userfaultfd ]; then
+if ! have_userfaultfd; then
 	sel=()
 	for c in "${CASES[@]}"; do
 		case ${c%%:*} in

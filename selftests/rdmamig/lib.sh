@@ -174,3 +174,19 @@ cut_link()
 		EOF
 	fi
 }
+
+# have_userfaultfd: this kernel has userfaultfd(2) (CONFIG_USERFAULTFD; its
+# sysctl exists only then).  The debug kernel's tinyconfig once lacked it.
+have_userfaultfd()
+{
+	[ -e /proc/sys/vm/unprivileged_userfaultfd ]
+}
+
+# require_userfaultfd: skip the whole test without it: the post-copy
+# destination cannot take a fault.
+require_userfaultfd()
+{
+	have_userfaultfd && return 0
+	echo "1..0 # SKIP this kernel has no userfaultfd (CONFIG_USERFAULTFD)"
+	exit "$KSFT_SKIP"
+}

@@ -62,10 +62,7 @@ if [ $topology = pair ] && [ -z "${RDMAMIG_PEER:-}" ]; then
 	exit $KSFT_SKIP
 fi
 module_load || { echo "1..0 # SKIP rdmamig module does not load"; exit $KSFT_SKIP; }
-if [ ! -e /proc/sys/vm/unprivileged_userfaultfd ]; then
-	echo "1..0 # SKIP this kernel has no userfaultfd (CONFIG_USERFAULTFD)"
-	exit $KSFT_SKIP
-fi
+require_userfaultfd
 ulimit -l unlimited 2>/dev/null
 
 tmp=$(mktemp -d)

@@ -83,10 +83,7 @@ fi
 module_load || { echo "1..0 # SKIP rdmamig module does not load"; exit $KSFT_SKIP; }
 # incoming --postcopy makes the twin call userfaultfd(2): a kernel without
 # CONFIG_USERFAULTFD (the debug kernel's tinyconfig once) cannot run it.
-if [ ! -e /proc/sys/vm/unprivileged_userfaultfd ]; then
-	echo "1..0 # SKIP this kernel has no userfaultfd (CONFIG_USERFAULTFD)"
-	exit $KSFT_SKIP
-fi
+require_userfaultfd
 
 # Files both VMs see: the share in the testbed.
 if [ -n "${RDMAMIG_OUT:-}" ]; then

@@ -63,10 +63,7 @@ fi
 module_load || { echo "1..0 # SKIP rdmamig module does not load"; exit $KSFT_SKIP; }
 # The sysctl exists only with CONFIG_USERFAULTFD (the debug kernel's
 # tinyconfig once lacked it): the destination could not take a fault.
-if [ ! -e /proc/sys/vm/unprivileged_userfaultfd ]; then
-	echo "1..0 # SKIP this kernel has no userfaultfd (CONFIG_USERFAULTFD)"
-	exit $KSFT_SKIP
-fi
+require_userfaultfd
 
 tmp=$(mktemp -d)
 dest_pid=
