@@ -99,68 +99,9 @@ else
 fi
 ulimit -l unlimited 2>/dev/null || diag "ulimit -l unlimited: not permitted"
 
-# ---- Running things here or on the peer (as process_migrate_test.sh) -------
+# ---- Running things here or on the peer: procmig_lib.sh --------------------
 
-declare -A bg_pid=()	# loop: name -> pid; pair: name -> peer request id
-local_pids=()
-
-on_peer()
-{
-	if [ "$topology" = pair ]; then
-		"$RDMAMIG_PEER" "$@"
-	else
-		"$@"
-	fi
-}
-
-peer_bg()
-{
-	local name=$1
-	shift
-	if [ "$topology" = pair ]; then
-		bg_pid[$name]=$("$RDMAMIG_PEER" --bg "$@") || return 1
-	else
-		"$@" >"$dir/$name.out" 2>"$dir/$name.err" &
-		bg_pid[$name]=$!
-	fi
-}
-
-peer_wait()
-{
-	local name=$1 rc
-	[ -n "${bg_pid[$name]:-}" ] || return 125
-	if [ "$topology" = pair ]; then
-		"$RDMAMIG_PEER" --wait "${bg_pid[$name]}" >"$dir/$name.out" 2>"$dir/$name.err"
-		rc=$?
-	else
-		wait "${bg_pid[$name]}" 2>/dev/null
-		rc=$?
-	fi
-	unset "bg_pid[$name]"
-	return $rc
-}
-
-state()
-{
-	cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null || echo -
-}
-
-peer_state()
-{
-	on_peer cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null || echo -
-}
-
-# start_twin NAME: a stopped twin on the peer; sets twin_pid.
-start_twin()
-{
-	local name=$1
-	rm -f "$dir/$name.pid" "$dir/$name.hb"
-	peer_bg "$name" "$WORKLOAD" --twin --size "$SIZE" --rate 1 \
-		--pid-file "$dir/$name.pid" --heartbeat "$dir/$name.hb" || return 1
-	wait_for 60 test -s "$dir/$name.pid" || return 1
-	twin_pid=$(<"$dir/$name.pid")
-	on_peer timeout 30 bash -c "until grep -q '^State:.*T' /proc/$twin_pid/status; do sleep 0.1; done"
-}
+source "$(dirname "$0")/procmig_lib.sh"
 
 # start_source NAME RATE: the workload here, filled; sets src_pid.
 start_source()
@@ -338,7 +279,7 @@ fi
 
 src_rc=125 dst_rc=125
 rm -f "$dir/run.port"
-if start_source run.source "$FAST" && start_twin run.twin &&
+if start_source run.source "$FAST" && start_twin run.twin "$SIZE" &&
    peer_bg inc_run "$RDMAMIGCTL" -j incoming --pid "$twin_pid" --postcopy --checksum \
 	--timeout 60 --port-file "$dir/run.port" "rdma:$DEST_ADDR:0" &&
    wait_for 60 test -s "$dir/run.port"; then
@@ -414,7 +355,7 @@ wait "$src_pid" 2>/dev/null
 t1="source killed in post-copy: incoming exits 1 and kills the twin, saying why"
 t2="source killed in post-copy: the source process stays stopped"
 rm -f "$dir/cut.port"
-if start_source cut.source "$CUT_RATE" && start_twin cut.twin &&
+if start_source cut.source "$CUT_RATE" && start_twin cut.twin "$SIZE" &&
    peer_bg inc_cut "$RDMAMIGCTL" incoming --pid "$twin_pid" --postcopy \
 	--timeout 60 --port-file "$dir/cut.port" "rdma:$DEST_ADDR:0" &&
    wait_for 60 test -s "$dir/cut.port"; then
@@ -460,7 +401,7 @@ wait "$src_pid" 2>/dev/null
 t1="migrate --postcopy to an incoming without it: refused before the first round, the process runs on"
 t2="... and the twin stays stopped"
 rm -f "$dir/no.port"
-if start_source no.source 6 && start_twin no.twin &&
+if start_source no.source 6 && start_twin no.twin "$SIZE" &&
    peer_bg inc_no "$RDMAMIGCTL" incoming --pid "$twin_pid" --timeout 60 \
 	--port-file "$dir/no.port" "rdma:$DEST_ADDR:0" &&
    wait_for 60 test -s "$dir/no.port"; then
@@ -501,7 +442,7 @@ else
 	src_rc=125 dst_rc=125
 	rm -f "$dir/res.port"
 	t0=$SECONDS
-	if start_source res.source "$FAST" && start_twin res.twin &&
+	if start_source res.source "$FAST" && start_twin res.twin "$SIZE" &&
 	   peer_bg inc_res "$RDMAMIGCTL" -j incoming --pid "$twin_pid" --postcopy --checksum \
 		--keepalive $KA --resume-wait 60 --timeout 60 --port-file "$dir/res.port" \
 		"rdma:$DEST_ADDR:0" &&
@@ -558,7 +499,7 @@ fi
 t1="cancel in post-copy with --resume-wait: migrate exits 1 without reconnecting, its process stopped"
 t2="... the destination gives up after its --resume-wait 5, kills the twin, exits 1"
 rm -f "$dir/can.port"
-if start_source can.source "$CUT_RATE" && start_twin can.twin &&
+if start_source can.source "$CUT_RATE" && start_twin can.twin "$SIZE" &&
    peer_bg inc_can "$RDMAMIGCTL" incoming --pid "$twin_pid" --postcopy --resume-wait 5 \
 	--timeout 60 --port-file "$dir/can.port" "rdma:$DEST_ADDR:0" &&
    wait_for 60 test -s "$dir/can.port"; then
