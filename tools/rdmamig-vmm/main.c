@@ -153,8 +153,11 @@ static void usage(FILE *f)
 		"                        the owed pages after it in its chunk, as far as\n"
 		"                        F and the module's fault_window allow\n"
 		"  --sweep-threads N     post-copy: threads sweeping the pages not faulted,\n"
-		"                        1 to 8 (default 2), each with its own --fetch-\n"
-		"                        window buffer: more READ batches in flight\n"
+		"                        0 to 8 (default 2), each with its own --fetch-\n"
+		"                        window buffer: more READ batches in flight; 0:\n"
+		"                        no sweep, only faults fetch, so post-copy ends\n"
+		"                        when the guest has touched every owed page (or\n"
+		"                        never: for tests and for timing faults alone)\n"
 		"  --timeline FILE       post-copy: write each fault (time, pages, service\n"
 		"                        time) and each sweep step (time, pages) to FILE,\n"
 		"                        a line each, for charts (make bench)\n"
@@ -416,9 +419,7 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr,
 	case OPT_RESUME_WAIT:
 		return parse_uint(arg, &o->resume_wait_s, 3600);
 	case OPT_SWEEP_THREADS:
-		if (o->source || parse_uint(arg, &o->sweep_threads, 8) || !o->sweep_threads)
-			return -1;
-		return 0;
+		return o->source ? -1 : parse_uint(arg, &o->sweep_threads, 8);
 	case OPT_TIMELINE:
 		if (o->source)
 			return -1;

@@ -1022,7 +1022,7 @@ int postcopy_start(struct postcopy *pc, int fd, struct guest_ram *ram,
 	pc->pb = calloc(ram->nblocks, sizeof(*pc->pb));
 	pc->expect = calloc(ram->total_pages, sizeof(*pc->expect));
 	pc->fault_buf = alloc_buf(pc->fault_len);
-	pc->nsweepers = pc->o->sweep_threads ? pc->o->sweep_threads : 1;
+	pc->nsweepers = pc->o->sweep_threads;
 	for (i = 0; i < pc->nsweepers; i++) {
 		pc->sweepers[i].pc = pc;
 		pc->sweepers[i].buf = alloc_buf(pc->sweep_len);
