@@ -240,8 +240,21 @@ for t in $(jq -r 'keys[]' "$outdir/bench.json"); do
 			(.postcopy[] | select(.name | startswith("postcopy_")) | . as $p |
 			 ($p.device_state_bytes / ($v.link_mbs * 1e6) * 1000) as $ds_ms |
 			 "  \($p.name): downtime \($p.downtime_ms*10|round/10) ms, target <= 50 ms + device state \($ds_ms*10|round/10) ms: \(if $p.downtime_ms <= 50 + $ds_ms then "met" else "MISSED" end)",
-			 (if $bulk then "    total \($p.total_s*100|round/100) s = \($p.total_s / $bulk.total_s * 100 | round / 100)x one bulk round (pin_all \($bulk.total_s*100|round/100) s), target <= 1.2x: \(if $p.total_s <= 1.2 * $bulk.total_s then "met" else "MISSED" end)" else empty end),
-			 (if $v.read_lat and $p.faults > 0 then "    fault p50 \($p.p50_us) us = \($p.p50_us / $v.read_lat.median_us * 10 | round / 10)x ib_read_lat (target <= 3x: \(if $p.p50_us <= 3 * $v.read_lat.median_us then "met" else "MISSED" end)), p99 \($p.p99_us) us = \($p.p99_us / $v.read_lat.p99_us * 10 | round / 10)x (target <= 20x: \(if $p.p99_us <= 20 * $v.read_lat.p99_us then "met" else "MISSED" end))" else empty end))' "$outdir/bench.json"
+			 # After N pre-copy rounds of a workload that rewrites it all, the
+			 # time to judge is post-copy'"'"'s own: the rounds moved nothing
+			 # that stayed (precopy_final is their comparison).
+			 (if $p.name == "postcopy_0" then {what: "total", s: $p.total_s}
+			  else {what: "after \($p.name | ltrimstr("postcopy_")) pre-copy round(s) (total \($p.total_s*100|round/100) s), post-copy", s: $p.postcopy_s} end) as $j |
+			 (if $bulk then "    \($j.what) \($j.s*100|round/100) s = \($j.s / $bulk.total_s * 100 | round / 100)x one bulk round (pin_all \($bulk.total_s*100|round/100) s), target <= 1.2x: \(if $j.s <= 1.2 * $bulk.total_s then "met" else "MISSED" end)" else empty end),
+			 (if $v.read_lat and $p.faults > 0 then "    fault p50 \($p.p50_us) us = \($p.p50_us / $v.read_lat.median_us * 10 | round / 10)x ib_read_lat (target <= 3x: \(if $p.p50_us <= 3 * $v.read_lat.median_us then "met" else "MISSED" end)), p99 \($p.p99_us) us = \($p.p99_us / $v.read_lat.p99_us * 10 | round / 10)x (target <= 20x: \(if $p.p99_us <= 20 * $v.read_lat.p99_us then "met" else "MISSED" end))" else empty end)),
+			# Several runs of a case (BENCH_PC_RUNS): the medians judged.
+			([.postcopy[] | select(.name | startswith("postcopy_"))] | group_by(.name)[] |
+			 select(length > 1) | . as $runs | (length / 2 | floor) as $m |
+			 ([$runs[] | if .name == "postcopy_0" then .total_s else .postcopy_s end] | sort | .[$m]) as $t | ([$runs[].downtime_ms] | sort | .[$m]) as $d |
+			 ([$runs[].p50_us] | sort | .[$m]) as $p50 | ([$runs[].p99_us] | sort | .[$m]) as $p99 |
+			 "  \($runs[0].name), median of \($runs | length) runs: downtime \($d*10|round/10) ms" +
+			 (if $bulk then ", \(if $runs[0].name == "postcopy_0" then "total" else "post-copy" end) \($t*100|round/100) s = \($t / $bulk.total_s * 100 | round / 100)x bulk (target <= 1.2x: \(if $t <= 1.2 * $bulk.total_s then "met" else "MISSED" end))" else "" end) +
+			 (if $v.read_lat and $p50 > 0 then ", fault p50 \($p50 / $v.read_lat.median_us * 10 | round / 10)x (\(if $p50 <= 3 * $v.read_lat.median_us then "met" else "MISSED" end)), p99 \($p99 / $v.read_lat.p99_us * 10 | round / 10)x (\(if $p99 <= 20 * $v.read_lat.p99_us then "met" else "MISSED" end))" else "" end))' "$outdir/bench.json"
 		echo
 	fi
 	if [ "$(jq "$T.dirty | length" "$outdir/bench.json")" -gt 0 ]; then

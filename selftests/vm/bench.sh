@@ -56,6 +56,9 @@
 #   ("64 128 256 512 1024 2048")  BENCH_BW_ITERS (400: 1 MiB writes per QP
 #   and ib_write_bw run)
 #   BENCH_IPERF_S (10)  BENCH_DIRTY_MB (256)  BENCH_DOWNTIME_MS (300)
+#   BENCH_PC_RUNS (3: runs of each post-copy case; TCG's figures vary by
+#   half from run to run, the report gives each)  BENCH_PC_DEST_OPTS
+#   (more rdmamig-vmm dest options for the post-copy cases, to compare)
 #   BENCH_AUTO_CONVERGE (1; empty: dirty cases without --auto-converge)
 #   BENCH_LAT_ITERS (2000: ib_read_lat)  BENCH_PC_GUEST_WRITES (512: pages
 #   the post-copy destination's guest thread touches)
@@ -121,6 +124,7 @@ dir=$RDMAMIG_OUT/bench		# both VMs see it
 size=${BENCH_SIZE_MB:-256}
 zero=${BENCH_ZERO_MB:-1024}
 zero_runs=${BENCH_ZERO_RUNS:-3}
+pc_runs=${BENCH_PC_RUNS:-3}
 sizes=${BENCH_SIZES:-64 128 256 512 1024 2048}
 dirty_mb=${BENCH_DIRTY_MB:-256}
 downtime=${BENCH_DOWNTIME_MS:-300}
@@ -390,7 +394,7 @@ postcopy()
 {
 	# The destination writes each placing's time (/mnt/out is shared by
 	# both VMs and kept on the host): bench-report.sh's post-copy chart.
-	dest_opts="--postcopy --guest-writes $pc_guest_writes --timeline $RDMAMIG_OUT/$1.timeline" \
+	dest_opts="--postcopy --guest-writes $pc_guest_writes --timeline $RDMAMIG_OUT/$1.timeline ${BENCH_PC_DEST_OPTS:-}" \
 		migrate "$1" "$size" 0 --postcopy="$2" --redirty 100
 }
 
@@ -487,7 +491,7 @@ for c in $cases; do
 	read_*) link_limit "${c#read_}" read ;;
 	lat_read) read_latency ;;
 	pull) migrate pull "$size" 0 --pin-all --pull ;;
-	postcopy_*) postcopy "$c" "${c#postcopy_}" ;;
+	postcopy_*) for _ in $(seq "$pc_runs"); do postcopy "$c" "${c#postcopy_}"; done ;;
 	precopy_final) migrate precopy_final "$size" 0 --pin-all --rounds 2 --redirty 100 ;;
 	iperf3) iperf ;;
 	pin_all) migrate pin_all "$size" 0 --pin-all ;;

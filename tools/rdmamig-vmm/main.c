@@ -148,7 +148,7 @@ static void usage(FILE *f)
 		"                        guest thread)\n"
 		"  --fetch-window F[,S]  post-copy: staging buffers of the fault thread\n"
 		"                        (F, default 64K) and of the sweep (S, default\n"
-		"                        1M), bytes with an optional K or M, page\n"
+		"                        256K), bytes with an optional K or M, page\n"
 		"                        multiples up to 1M; a fault fetches the page and\n"
 		"                        the owed pages after it in its chunk, as far as\n"
 		"                        F and the module's fault_window allow\n"
@@ -158,6 +158,9 @@ static void usage(FILE *f)
 		"                        no sweep, only faults fetch, so post-copy ends\n"
 		"                        when the guest has touched every owed page (or\n"
 		"                        never: for tests and for timing faults alone)\n"
+		"  --sweep-nice N        post-copy: the sweep threads' nice value, 0 to\n"
+		"                        19 (default 10): the higher, the sooner a fault's\n"
+		"                        thread gets a CPU back from them\n"
 		"  --timeline FILE       post-copy: write each fault (time, pages, service\n"
 		"                        time) and each sweep step (time, pages) to FILE,\n"
 		"                        a line each, for charts (make bench)\n"
@@ -241,7 +244,7 @@ enum {
 	OPT_SEED, OPT_RETRY, OPT_TIMEOUT, OPT_JSON, OPT_HELP, OPT_KEEPALIVE,
 	OPT_SECRET_FILE, OPT_NO_AUTH, OPT_CHANNELS, OPT_STOP_AT,
 	OPT_ZERO_LAYOUT, OPT_PREFILL, OPT_MEMFD, OPT_PULL, OPT_POSTCOPY, OPT_GUEST_WRITES,
-	OPT_FETCH_WINDOW, OPT_RESUME_WAIT, OPT_TIMELINE, OPT_SWEEP_THREADS,
+	OPT_FETCH_WINDOW, OPT_RESUME_WAIT, OPT_TIMELINE, OPT_SWEEP_THREADS, OPT_SWEEP_NICE,
 };
 
 static const struct option long_opts[] = {
@@ -275,6 +278,7 @@ static const struct option long_opts[] = {
 	{ "fetch-window", required_argument, NULL, OPT_FETCH_WINDOW },
 	{ "timeline", required_argument, NULL, OPT_TIMELINE },
 	{ "sweep-threads", required_argument, NULL, OPT_SWEEP_THREADS },
+	{ "sweep-nice", required_argument, NULL, OPT_SWEEP_NICE },
 	{ "resume-wait", required_argument, NULL, OPT_RESUME_WAIT },
 	{ NULL, 0, NULL, 0 },
 };
@@ -420,6 +424,8 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr,
 		return parse_uint(arg, &o->resume_wait_s, 3600);
 	case OPT_SWEEP_THREADS:
 		return o->source ? -1 : parse_uint(arg, &o->sweep_threads, 8);
+	case OPT_SWEEP_NICE:
+		return o->source ? -1 : parse_uint(arg, &o->sweep_nice, 19);
 	case OPT_TIMELINE:
 		if (o->source)
 			return -1;
@@ -435,7 +441,8 @@ int main(int argc, char **argv)
 		.nblocks = 4, .size_mib = 64, .zero_pct = 10, .rounds = 3,
 		.redirty_pct = 5, .seed = 1, .timeout_s = 60,
 		.guest_writes = 256, .fault_buf = 64 << 10, .sweep_threads = 2,
-		.sweep_buf = RDMAMIG_FETCH_MAX,
+		.sweep_nice = 10,
+		.sweep_buf = 256 << 10,
 	};
 	bool addr = false, pc_rounds = false;
 	long ps = sysconf(_SC_PAGESIZE);

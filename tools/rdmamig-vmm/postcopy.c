@@ -68,6 +68,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -876,6 +877,10 @@ static void *sweep_main(void *arg)
 	uint8_t *src;
 	int ret;
 
+	/* Linux's nice is per thread: this one only. */
+	if (pc->o->sweep_nice &&
+	    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), (int)pc->o->sweep_nice))
+		pc_problem(pc, "sweep: setpriority: %s", strerror(errno));
 	while (!pc->stop) {
 		memset(&f, 0, sizeof(f));
 		f.size = sizeof(f);

@@ -61,6 +61,7 @@ struct vmm_opts {
 	unsigned int resume_wait_s;	/* --resume-wait: post-copy resume (0: off) */
 	const char *timeline;		/* dest: --timeline FILE (post-copy) */
 	unsigned int sweep_threads;	/* dest: --sweep-threads (post-copy) */
+	unsigned int sweep_nice;	/* dest: --sweep-nice (post-copy) */
 };
 
 /* ---- guest RAM (ram.c) ---------------------------------------------- */

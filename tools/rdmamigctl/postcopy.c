@@ -51,6 +51,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -64,6 +65,7 @@
 
 #define PC_FAULT_BUF	(64 << 10)	/* the module's fault window caps it */
 #define PC_SWEEP_BUF	RDMAMIG_FETCH_MAX
+#define PC_SWEEP_NICE	10
 #define PC_WINDOW_PAGES	16384		/* discarded at once: 64 MiB */
 #define PC_SCATTER	64		/* pages kept per owed run, below: scattered */
 
@@ -496,6 +498,14 @@ static void *sweep_main(void *arg)
 	uint64_t off;
 	uint32_t i;
 
+	/*
+	 * Background work: niced (this thread only, as Linux's nice is per
+	 * thread), so that the fault thread gets a CPU back at once when its
+	 * READ completes.  rdmamig-vmm's --sweep-nice has the measurement.
+	 */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), PC_SWEEP_NICE))
+		rm_err("incoming: post-copy: cannot nice the sweep thread: %s",
+		       strerror(errno));
 	while (!pc->stop) {
 		if (pc_fetch(pc, FETCH_SWEEP, 0, pc->sweep_buf, PC_SWEEP_BUF, runs,
 			     RDMAMIG_FETCH_RUNS_MAX, &a))
