@@ -50,7 +50,8 @@ LOCAL_ADDR=${RDMAMIG_LOCAL_ADDR:-10.0.2.15}
 DEV=$RDMAMIG_NETDEV
 KA=1000
 CUT_S=${RDMAMIG_CUT_S:-5}
-TIMEOUT=120
+# The VMMs' --timeout and this test's waits: the debug kernel needs more.
+TIMEOUT=${RDMAMIG_MIGRATE_TIMEOUT:-120}
 ECANCELED=125
 
 [ -x "$VMM" ] || { echo "1..0 # SKIP $VMM not built"; exit $KSFT_SKIP; }
@@ -252,12 +253,17 @@ kmsg_ms()
 # ---- 1. a cut link in post-copy, resumed --------------------------------------
 
 t1="resume: a ${CUT_S} s link cut in post-copy, resumed: both exit 0, every page verified"
-t2="resume: one resume each side, nothing fetched or placed twice, fewer pages owed after"
+t2="resume: one resume each side, nothing fetched or placed twice, no more pages owed after"
 resume_ok()
 {
 	[ "$src_rc" = 0 ] && [ "$dst_rc" = 0 ] &&
 		[ "$(jget "$tmp/resume.dst" .verified)" = true ]
 }
+# The source learns what was read only from whole chunks released
+# (POSTCOPY_RELEASE): pages read from a chunk not finished before the cut
+# are owed again, and the destination, which has them, does not read
+# them twice.  So fewer are owed after only when a chunk was finished (a
+# debug-kernel run cut before any was: 2,072 pages placed, none released).
 resume_stats()
 {
 	local s=$tmp/resume.src d=$tmp/resume.dst
@@ -267,7 +273,7 @@ resume_stats()
 		[ "$(jget "$d" .unplaced)" = 0 ] &&
 		[ "$(jget "$d" .placed_not_owed)" = 0 ] &&
 		[ "$(jget "$d" .guest_reads_bad)" = 0 ] &&
-		[ "$(jget "$s" .postcopy_owed)" -lt "$(jget "$s" .first_postcopy_owed)" ]
+		[ "$(jget "$s" .postcopy_owed)" -le "$(jget "$s" .first_postcopy_owed)" ]
 }
 if ! selected resume; then
 	ktap_skip "$t1" "not in RDMAMIG_PCFAIL_CASES"
@@ -286,8 +292,8 @@ else
 			--seed 21 --keepalive $KA --resume-wait 60 --timeout "$TIMEOUT" \
 			--json >"$tmp/resume.src" 2>&1 &
 		src_pid=$!
-		wait_for 120 in_postcopy source "$src_pid" ||
-			diag "resume: the source is not in post-copy after 120 s"
+		wait_for "$TIMEOUT" in_postcopy source "$src_pid" ||
+			diag "resume: the source is not in post-copy after $TIMEOUT s"
 		sleep 2
 		t_cut=$EPOCHREALTIME
 		cut_link on || diag "resume: cannot cut the link with tc"
@@ -345,7 +351,7 @@ if selected srckill; then
 			--seed 22 --timeout "$TIMEOUT" --json \
 			>"$tmp/srckill.src" 2>&1 &
 		src_pid=$!
-		wait_for 120 in_postcopy source "$src_pid" ||
+		wait_for "$TIMEOUT" in_postcopy source "$src_pid" ||
 			diag "srckill: the source is not in post-copy after 120 s"
 		kill -9 "$src_pid"
 		wait "$src_pid" 2>/dev/null
@@ -390,13 +396,13 @@ cancel_case()
 		"${stop[@]}" >"$tmp/$name.src" 2>&1 &
 	src_pid=$!
 	if [ "$point" = switch ]; then
-		wait_for 120 stopped_proc "$src_pid" || diag "$name: the source did not stop"
+		wait_for "$TIMEOUT" stopped_proc "$src_pid" || diag "$name: the source did not stop"
 		id=$(session_id source "$src_pid")
 	elif [ "$who" = src ]; then
-		wait_for 120 in_postcopy source "$src_pid" || diag "$name: no post-copy"
+		wait_for "$TIMEOUT" in_postcopy source "$src_pid" || diag "$name: no post-copy"
 		id=$(session_id source "$src_pid" postcopy)
 	else
-		wait_for 120 in_postcopy dest || diag "$name: no post-copy at the destination"
+		wait_for "$TIMEOUT" in_postcopy dest || diag "$name: no post-copy at the destination"
 		id=$(session_id dest 0 postcopy)
 	fi
 	if [ "$who" = src ]; then
