@@ -67,6 +67,11 @@ CUT_RATE=20		# MB/s: owed pages scattered, the window dropped whole
 DEV=${RDMAMIG_NETDEV:-}	# case 5 cuts this VM's NIC
 CUT_S=${RDMAMIG_CUT_S:-5}
 KA=1000			# keepalive, ms
+# Times scale with RDMAMIG_MIGRATE_TIMEOUT (120 s by default; the debug
+# kernel's 1200 makes every wait 10 times longer: its pair round 1 of 64
+# MiB took 80 s, past the fixed 60 s waits).
+X=$(( ${RDMAMIG_MIGRATE_TIMEOUT:-120} / 120 ))
+[ "$X" -ge 1 ] || X=1
 
 for prog in "$WORKLOAD" "$RDMAMIGCTL" "$NL_RAW"; do
 	if [ ! -x "$prog" ]; then
@@ -113,7 +118,7 @@ start_source()
 		>"$dir/$name.out" 2>&1 &
 	src_pid=$!
 	local_pids+=("$src_pid")
-	wait_for 60 grep -q heartbeat "$dir/$name.hb"
+	wait_for $((60 * X)) grep -q heartbeat "$dir/$name.hb"
 }
 
 # shellcheck disable=SC2317 # called through wait_for
@@ -281,8 +286,8 @@ src_rc=125 dst_rc=125
 rm -f "$dir/run.port"
 if start_source run.source "$FAST" && start_twin run.twin "$SIZE" &&
    peer_bg inc_run "$RDMAMIGCTL" -j incoming --pid "$twin_pid" --postcopy --checksum \
-	--timeout 60 --port-file "$dir/run.port" "rdma:$DEST_ADDR:0" &&
-   wait_for 60 test -s "$dir/run.port"; then
+	--timeout $((60 * X)) --port-file "$dir/run.port" "rdma:$DEST_ADDR:0" &&
+   wait_for $((60 * X)) test -s "$dir/run.port"; then
 	"$RDMAMIGCTL" -j migrate --pid "$src_pid" --postcopy=auto --max-rounds 8 --checksum \
 		"rdma:$DEST_ADDR:$(<"$dir/run.port")" >"$dir/run.src" 2>"$dir/run.src.err"
 	src_rc=$?
@@ -357,13 +362,13 @@ t2="source killed in post-copy: the source process stays stopped"
 rm -f "$dir/cut.port"
 if start_source cut.source "$CUT_RATE" && start_twin cut.twin "$SIZE" &&
    peer_bg inc_cut "$RDMAMIGCTL" incoming --pid "$twin_pid" --postcopy \
-	--timeout 60 --port-file "$dir/cut.port" "rdma:$DEST_ADDR:0" &&
-   wait_for 60 test -s "$dir/cut.port"; then
+	--timeout $((60 * X)) --port-file "$dir/cut.port" "rdma:$DEST_ADDR:0" &&
+   wait_for $((60 * X)) test -s "$dir/cut.port"; then
 	"$RDMAMIGCTL" migrate --pid "$src_pid" --postcopy=1 \
 		"rdma:$DEST_ADDR:$(<"$dir/cut.port")" >"$dir/cut.src" 2>"$dir/cut.src.err" &
 	mig=$!
 	local_pids+=("$mig")
-	wait_for 60 grep -q "post-copy switch" "$dir/cut.src"
+	wait_for $((60 * X)) grep -q "post-copy switch" "$dir/cut.src"
 	sleep 0.3
 	kill -KILL "$mig" 2>/dev/null
 	wait "$mig" 2>/dev/null
@@ -402,9 +407,9 @@ t1="migrate --postcopy to an incoming without it: refused before the first round
 t2="... and the twin stays stopped"
 rm -f "$dir/no.port"
 if start_source no.source 6 && start_twin no.twin "$SIZE" &&
-   peer_bg inc_no "$RDMAMIGCTL" incoming --pid "$twin_pid" --timeout 60 \
+   peer_bg inc_no "$RDMAMIGCTL" incoming --pid "$twin_pid" --timeout $((60 * X)) \
 	--port-file "$dir/no.port" "rdma:$DEST_ADDR:0" &&
-   wait_for 60 test -s "$dir/no.port"; then
+   wait_for $((60 * X)) test -s "$dir/no.port"; then
 	"$RDMAMIGCTL" migrate --pid "$src_pid" --postcopy \
 		"rdma:$DEST_ADDR:$(<"$dir/no.port")" >"$dir/no.src" 2>"$dir/no.src.err"
 	rc=$?
@@ -444,15 +449,15 @@ else
 	t0=$SECONDS
 	if start_source res.source "$FAST" && start_twin res.twin "$SIZE" &&
 	   peer_bg inc_res "$RDMAMIGCTL" -j incoming --pid "$twin_pid" --postcopy --checksum \
-		--keepalive $KA --resume-wait 60 --timeout 60 --port-file "$dir/res.port" \
+		--keepalive $KA --resume-wait 60 --timeout $((60 * X)) --port-file "$dir/res.port" \
 		"rdma:$DEST_ADDR:0" &&
-	   wait_for 60 test -s "$dir/res.port"; then
-		timeout 150 "$RDMAMIGCTL" migrate --pid "$src_pid" --postcopy=auto --max-rounds 8 \
+	   wait_for $((60 * X)) test -s "$dir/res.port"; then
+		timeout $((150 * X)) "$RDMAMIGCTL" migrate --pid "$src_pid" --postcopy=auto --max-rounds 8 \
 			--checksum --keepalive $KA --resume-wait 60 \
 			"rdma:$DEST_ADDR:$(<"$dir/res.port")" >"$dir/res.src" 2>"$dir/res.src.err" &
 		mig=$!
 		local_pids+=("$mig")
-		wait_for 60 grep -q "post-copy switch" "$dir/res.src"
+		wait_for $((60 * X)) grep -q "post-copy switch" "$dir/res.src"
 		sleep 0.5
 		if grep -q "^migration completed" "$dir/res.src"; then
 			diag "resume: post-copy ended before the cut"
@@ -461,7 +466,7 @@ else
 		diag "resume: this VM cut off $((SECONDS - t0)) s into the case"
 		sleep "$CUT_S"
 		cut_link off || diag "resume: cannot restore the link"
-		wait_for 150 exited "$mig"
+		wait_for $((150 * X)) exited "$mig"
 		wait "$mig" 2>/dev/null
 		src_rc=$?
 		peer_wait inc_res
@@ -501,18 +506,18 @@ t2="... the destination gives up after its --resume-wait 5, kills the twin, exit
 rm -f "$dir/can.port"
 if start_source can.source "$CUT_RATE" && start_twin can.twin "$SIZE" &&
    peer_bg inc_can "$RDMAMIGCTL" incoming --pid "$twin_pid" --postcopy --resume-wait 5 \
-	--timeout 60 --port-file "$dir/can.port" "rdma:$DEST_ADDR:0" &&
-   wait_for 60 test -s "$dir/can.port"; then
-	timeout 120 "$RDMAMIGCTL" migrate --pid "$src_pid" --postcopy=1 --resume-wait 60 \
+	--timeout $((60 * X)) --port-file "$dir/can.port" "rdma:$DEST_ADDR:0" &&
+   wait_for $((60 * X)) test -s "$dir/can.port"; then
+	timeout $((120 * X)) "$RDMAMIGCTL" migrate --pid "$src_pid" --postcopy=1 --resume-wait 60 \
 		"rdma:$DEST_ADDR:$(<"$dir/can.port")" >"$dir/can.src" 2>"$dir/can.src.err" &
 	mig=$!
 	local_pids+=("$mig")
-	wait_for 60 grep -q "post-copy switch" "$dir/can.src"
+	wait_for $((60 * X)) grep -q "post-copy switch" "$dir/can.src"
 	sid=$("$RDMAMIGCTL" -j session list 2>/dev/null |
 		jq -r '.[] | select(.role == "source" and .state == "postcopy") | .id' | head -n 1)
 	t_can=$SECONDS
 	"$RDMAMIGCTL" session cancel "${sid:-none}" || diag "cancel: cannot cancel session '$sid'"
-	wait_for 60 exited "$mig"
+	wait_for $((60 * X)) exited "$mig"
 	wait "$mig" 2>/dev/null
 	rc=$?
 	src_s=$((SECONDS - t_can))
