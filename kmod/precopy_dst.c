@@ -352,7 +352,7 @@ out:
 }
 
 /* UNREGISTER_REQUEST: the source's LRU makes room. */
-static void dst_unregister(struct rdmamig_session *sess, const void *payload,
+void rdmamig_precopy_dst_unregister(struct rdmamig_session *sess, const void *payload,
 			   u32 n, u32 len)
 {
 	const struct rdmamig_cmd_chunk *cmds = payload;
@@ -507,13 +507,13 @@ void rdmamig_precopy_dst_complete(struct rdmamig_session *sess, const void *payl
 		  sess->stats.rounds, sess->stats.pages, sess->stats.zero_pages);
 }
 
-static void dst_register_request(struct rdmamig_session *sess,
+void rdmamig_precopy_dst_register_request(struct rdmamig_session *sess,
 				 const void *payload, u32 n, u32 len)
 {
 	dst_register_chunks(sess, payload, NULL, n);
 }
 
-static void dst_register_pages_request(struct rdmamig_session *sess,
+void rdmamig_precopy_dst_register_pages_request(struct rdmamig_session *sess,
 				       const void *payload, u32 n, u32 len)
 {
 	dst_register_chunks(sess, NULL, payload, n);
@@ -540,9 +540,9 @@ void rdmamig_precopy_dst_device_state(struct rdmamig_session *sess,
 static const struct rdmamig_msg_handler dst_msgs[__RDMAMIG_MSG_MAX] = {
 	[RDMAMIG_MSG_RAM_BLOCKS_REQUEST] = { rdmamig_precopy_dst_blocks, RDMAMIG_PHASE_ANY },
 	[RDMAMIG_MSG_CHANNELS_REQUEST]	= { rdmamig_chan_dst_request, RDMAMIG_PHASE_SETUP },
-	[RDMAMIG_MSG_REGISTER_REQUEST]	= { dst_register_request, RDMAMIG_PHASE_RUN },
-	[RDMAMIG_MSG_REGISTER_PAGES_REQUEST] = { dst_register_pages_request, RDMAMIG_PHASE_RUN },
-	[RDMAMIG_MSG_UNREGISTER_REQUEST] = { dst_unregister, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_REGISTER_REQUEST]	= { rdmamig_precopy_dst_register_request, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_REGISTER_PAGES_REQUEST] = { rdmamig_precopy_dst_register_pages_request, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_UNREGISTER_REQUEST] = { rdmamig_precopy_dst_unregister, RDMAMIG_PHASE_RUN },
 	[RDMAMIG_MSG_COMPRESS]		= { rdmamig_precopy_dst_compress, RDMAMIG_PHASE_RUN },
 	[RDMAMIG_MSG_DEVICE_STATE]	= { rdmamig_precopy_dst_device_state, RDMAMIG_PHASE_RUN },
 	[RDMAMIG_MSG_BARRIER]		= { rdmamig_precopy_dst_barrier, RDMAMIG_PHASE_RUN },
