@@ -653,10 +653,18 @@ int rdmamig_dst_zero(struct rdmamig_session *sess, struct rdmamig_block_ram *b,
 	return 0;
 }
 
-/* Teardown: every chunk's registration, before the PD goes (conn.c). */
+/*
+ * Teardown: every chunk's registration, before the PD goes (conn.c);
+ * the checkpointing backup's staging (mc_dst.c) with them.
+ */
 void rdmamig_blocks_unregister(struct rdmamig_session *sess)
 {
+	struct rdmamig_block_ram *staging = sess->mc.staging;
 	u32 i, c;
+
+	if (staging)
+		for (c = 0; c < staging->nchunks; c++)
+			rdmamig_chunk_unregister(sess, staging, c);
 
 	for (i = 0; i < sess->nblocks; i++) {
 		struct rdmamig_block_ram *b = sess->blocks[i];
