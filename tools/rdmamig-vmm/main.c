@@ -176,6 +176,9 @@ static void usage(FILE *f)
 		"  --mc-bad-calls        source, --mc: before the first epoch, make\n"
 		"                        MC_EPOCH calls with bad arguments; each must\n"
 		"                        fail with EINVAL and take no epoch\n"
+		"  --mc-cancel-after N   dest, --mc: cancel the session (RDMAMIG_IOC_CANCEL)\n"
+		"                        as soon as epoch N is committed, the next one\n"
+		"                        on its way\n"
 		"  --prefill             dest: write 0xa5 to all RAM first and do not\n"
 		"                        register it as fresh (zero pages must then be\n"
 		"                        cleared, not skipped)\n"
@@ -256,7 +259,7 @@ enum {
 	OPT_ZERO_LAYOUT, OPT_PREFILL, OPT_MEMFD, OPT_PULL, OPT_POSTCOPY, OPT_GUEST_WRITES,
 	OPT_FETCH_WINDOW, OPT_RESUME_WAIT, OPT_TIMELINE, OPT_SWEEP_THREADS,
 	OPT_MC, OPT_MC_DELAY, OPT_MC_EPOCHS, OPT_MC_RATE, OPT_MC_EXIT_AFTER,
-	OPT_MC_BAD,
+	OPT_MC_BAD, OPT_MC_CANCEL_AFTER,
 };
 
 static const struct option long_opts[] = {
@@ -297,6 +300,7 @@ static const struct option long_opts[] = {
 	{ "mc-rate", required_argument, NULL, OPT_MC_RATE },
 	{ "mc-exit-after", required_argument, NULL, OPT_MC_EXIT_AFTER },
 	{ "mc-bad-calls", no_argument, NULL, OPT_MC_BAD },
+	{ "mc-cancel-after", required_argument, NULL, OPT_MC_CANCEL_AFTER },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -466,6 +470,8 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr,
 	case OPT_MC_BAD:
 		o->mc_bad_calls = true;
 		return o->source ? 0 : -1;
+	case OPT_MC_CANCEL_AFTER:
+		return o->source ? -1 : parse_uint(arg, &o->mc_cancel_after, 1000000);
 	}
 	return -1;
 }

@@ -458,7 +458,8 @@ int run_dest_mc(const struct vmm_opts *o)
 	struct pollfd pfd;
 	uint64_t last = 0, commits = 0, digest;
 	uint16_t port = o->port;
-	bool completed = false, failed = false, fill_ok = false, have_state;
+	bool completed = false, failed = false, cancelled = false, fill_ok = false;
+	bool have_state;
 	char problem[160] = "", reason[2 * RDMAMIG_REASON_MAX];
 	int fd, ret = EXIT_MIGRATION, err = 0;
 
@@ -473,7 +474,7 @@ int run_dest_mc(const struct vmm_opts *o)
 		goto out;
 	pfd.fd = fd;
 	pfd.events = POLLIN;
-	while (!completed && !failed) {
+	while (!completed && !failed && !cancelled) {
 		int pr = poll(&pfd, 1, o->timeout_s * 1000);
 
 		if (pr < 0 && errno == EINTR)
@@ -493,6 +494,8 @@ int run_dest_mc(const struct vmm_opts *o)
 					 " committed after %" PRIu64, (uint64_t)ev.round, last);
 			last = ev.round;
 			commits++;
+			if (o->mc_cancel_after && last == o->mc_cancel_after)
+				cancelled = true;	/* the next epoch is on its way */
 			break;
 		case RDMAMIG_EVENT_COMPLETED:
 			completed = true;
@@ -518,6 +521,7 @@ int run_dest_mc(const struct vmm_opts *o)
 	json_string(reason, sizeof(reason), st.reason);
 	if (o->json)
 		printf("{\"ok\":%s,\"role\":\"dest\",\"mc\":true,\"completed\":%s"
+		       ",\"cancelled\":%s"
 		       ",\"error\":%d,\"reason\":%s,\"caps\":%" PRIu64
 		       ",\"mc_committed\":%" PRIu64 ",\"mc_commit_events\":%" PRIu64
 		       ",\"mc_discarded\":%" PRIu64 ",\"mc_pages\":%" PRIu64
@@ -525,7 +529,8 @@ int run_dest_mc(const struct vmm_opts *o)
 		       ",\"state_epoch\":%" PRIu64 ",\"state_digest\":\"%016" PRIx64 "\""
 		       ",\"state_ok\":%s,\"consistent\":%s,\"problem\":\"%s\"}\n",
 		       completed && !problem[0] ? "true" : "false",
-		       completed ? "true" : "false", err, reason, (uint64_t)st.caps,
+		       completed ? "true" : "false", cancelled ? "true" : "false", err,
+		       reason, (uint64_t)st.caps,
 		       (uint64_t)st.mc_epochs, commits, (uint64_t)st.mc_discarded,
 		       (uint64_t)st.mc_pages, (uint64_t)st.mc_bytes, digest,
 		       have_state ? hdr.epoch : 0, have_state ? hdr.digest : 0,

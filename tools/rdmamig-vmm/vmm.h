@@ -67,6 +67,7 @@ struct vmm_opts {
 	uint64_t mc_rate;		/* source: --mc-rate, pages/s */
 	unsigned int mc_exit_after;	/* source: --mc-exit-after (tests) */
 	bool mc_bad_calls;		/* source: --mc-bad-calls (tests) */
+	unsigned int mc_cancel_after;	/* dest: --mc-cancel-after (tests) */
 };
 
 /* ---- guest RAM (ram.c) ---------------------------------------------- */
