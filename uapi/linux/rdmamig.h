@@ -546,8 +546,8 @@ struct rdmamig_stats {
  * is stopped; take the epoch's snapshot and return, so that the VMM
  * resumes the guest at once.  @rounds names the pages dirtied since the
  * last epoch (or since the last pre-copy round, for the first), one
- * struct rdmamig_round per block range (its @flags 0; a block may
- * appear more than once, a page at most once), and @state the device
+ * struct rdmamig_round per block range (its @size this header's, its
+ * @flags 0; a page named twice is copied twice), and @state the device
  * state at this point.  The module copies both into memory of its own
  * and sends them to the backup in the background.
  *
