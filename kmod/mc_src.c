@@ -599,8 +599,10 @@ static void mc_src_stop(struct rdmamig_session *sess)
 static const struct rdmamig_msg_handler mc_src_msgs[__RDMAMIG_MSG_MAX] = {
 	[RDMAMIG_MSG_RAM_BLOCKS_RESULT]	= { rdmamig_precopy_src_blocks_agreed, RDMAMIG_PHASE_SETUP },
 	[RDMAMIG_MSG_CHANNELS_RESULT]	= { rdmamig_chan_src_result, RDMAMIG_PHASE_SETUP },
-	[RDMAMIG_MSG_REGISTER_RESULT]	= { rdmamig_precopy_src_register_result, RDMAMIG_PHASE_AGREED },
-	[RDMAMIG_MSG_UNREGISTER_FINISHED] = { rdmamig_precopy_src_unregistered, RDMAMIG_PHASE_AGREED },
+	[RDMAMIG_MSG_REGISTER_RESULT]	= { rdmamig_precopy_src_register_result,
+					    RDMAMIG_PHASE_AGREED },
+	[RDMAMIG_MSG_UNREGISTER_FINISHED] = { rdmamig_precopy_src_unregistered,
+					      RDMAMIG_PHASE_AGREED },
 	[RDMAMIG_MSG_ACK]		= { rdmamig_precopy_src_ack, RDMAMIG_PHASE_AGREED },
 	[RDMAMIG_MSG_MC_STAGING_RESULT]	= { mc_staging_result, RDMAMIG_PHASE_RUN },
 	[RDMAMIG_MSG_MC_ACK]		= { mc_ack, RDMAMIG_PHASE_RUN },

@@ -352,8 +352,8 @@ out:
 }
 
 /* UNREGISTER_REQUEST: the source's LRU makes room. */
-void rdmamig_precopy_dst_unregister(struct rdmamig_session *sess, const void *payload,
-			   u32 n, u32 len)
+void rdmamig_precopy_dst_unregister(struct rdmamig_session *sess,
+				    const void *payload, u32 n, u32 len)
 {
 	const struct rdmamig_cmd_chunk *cmds = payload;
 	u32 i, chunk;
@@ -508,13 +508,14 @@ void rdmamig_precopy_dst_complete(struct rdmamig_session *sess, const void *payl
 }
 
 void rdmamig_precopy_dst_register_request(struct rdmamig_session *sess,
-				 const void *payload, u32 n, u32 len)
+					  const void *payload, u32 n, u32 len)
 {
 	dst_register_chunks(sess, payload, NULL, n);
 }
 
 void rdmamig_precopy_dst_register_pages_request(struct rdmamig_session *sess,
-				       const void *payload, u32 n, u32 len)
+						const void *payload, u32 n,
+						u32 len)
 {
 	dst_register_chunks(sess, NULL, payload, n);
 }

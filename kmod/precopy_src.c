@@ -311,8 +311,8 @@ out:
 }
 
 /* REGISTER_RESULT: keys for the chunks get_keys() asked for. */
-void rdmamig_precopy_src_register_result(struct rdmamig_session *sess, const void *payload,
-				u32 n, u32 len)
+void rdmamig_precopy_src_register_result(struct rdmamig_session *sess,
+					 const void *payload, u32 n, u32 len)
 {
 	const struct rdmamig_cmd_key *k = payload;
 	unsigned long flags;
@@ -893,7 +893,8 @@ int rdmamig_precopy_src_round(struct rdmamig_session *sess,
 }
 
 int rdmamig_precopy_src_send_round(struct rdmamig_session *sess,
-			  struct rdmamig_round *r, const unsigned long *bitmap)
+				   struct rdmamig_round *r,
+				   const unsigned long *bitmap)
 {
 	return rdmamig_precopy_src_round(sess, r, bitmap, &push_mover);
 }
@@ -1021,8 +1022,8 @@ void rdmamig_precopy_src_ack(struct rdmamig_session *sess, const void *payload,
 }
 
 /* UNREGISTER_FINISHED: make_room()'s chunks are no longer exposed. */
-void rdmamig_precopy_src_unregistered(struct rdmamig_session *sess, const void *payload,
-			     u32 n, u32 len)
+void rdmamig_precopy_src_unregistered(struct rdmamig_session *sess,
+				      const void *payload, u32 n, u32 len)
 {
 	if (n > sess->unreg_pending) {
 		rdmamig_session_fail(sess, -EPROTO, true,
