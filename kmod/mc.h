@@ -95,6 +95,7 @@ u32 rdmamig_mc_staging_pages(void);
 void rdmamig_mc_init(struct rdmamig_session *sess);
 void rdmamig_mc_free(struct rdmamig_session *sess);
 void rdmamig_mc_dst_free(struct rdmamig_session *sess);
+u64 rdmamig_mc_dst_staging_bytes(struct rdmamig_session *sess);
 void rdmamig_mc_get_stats(struct rdmamig_session *sess, struct rdmamig_stats *st);
 
 #endif /* _RDMAMIG_MC_H */

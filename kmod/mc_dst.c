@@ -71,6 +71,22 @@ static void epoch_drop(struct rdmamig_mc *mc)
 	WRITE_ONCE(mc->begun, false);
 }
 
+/*
+ * Bytes of the staging registered, counted in stats.registered_bytes but
+ * not against max-registered, which bounds the RAM's registrations.
+ * Under @reg_mutex or in the rx work, which registers the staging.
+ */
+u64 rdmamig_mc_dst_staging_bytes(struct rdmamig_session *sess)
+{
+	struct rdmamig_block_ram *b = sess->mc.staging;
+	u64 bytes = 0;
+	u32 i;
+
+	for (i = 0; b && i < b->nchunks; i++)
+		bytes += (u64)b->dst[i].npages << PAGE_SHIFT;
+	return bytes;
+}
+
 /* At destroy, after teardown: the rx work and the connection are gone. */
 void rdmamig_mc_dst_free(struct rdmamig_session *sess)
 {

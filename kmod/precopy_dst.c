@@ -208,8 +208,10 @@ static bool dst_register_one(struct rdmamig_session *sess,
 	held = (u64)b->dst[chunk].npages << PAGE_SHIFT;
 	need = map ? (u64)bitmap_weight(map, nbits) << PAGE_SHIFT : RDMAMIG_CHUNK_SIZE;
 	max = max_t(u64, sess->params.max_registered, RDMAMIG_CHUNK_SIZE);
+	/* A checkpointing backup's staging has its own bound (mc_dst.c). */
 	if (!(sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL) && (map || !held) &&
-	    sess->stats.registered_bytes - held + need > max) {
+	    sess->stats.registered_bytes - rdmamig_mc_dst_staging_bytes(sess) -
+	    held + need > max) {
 		mutex_unlock(&sess->reg_mutex);
 		rdmamig_session_fail(sess, -ENOSPC, true,
 				     "source registered more than max-registered (%llu bytes) of the destination",

@@ -235,9 +235,9 @@ kill_case()
 		--json "${COMMON[@]}" --mc-delay 50 --mc-epochs 1000 --mc-rate 20000 \
 		>"$tmp/kill.src" 2>&1 &
 	src_pid=$!
-	wait_for 90 sh -c "[ \"\$(grep -c '^{\"mc_epoch\"' $tmp/kill.src)\" -ge 8 ]" ||
-		diag "kill: fewer than 8 epochs taken"
-	kill -9 "$src_pid"
+	wait_for 90 sh -c "[ \"\$(grep -c '^{\"mc_epoch\"' $tmp/kill.src)\" -ge 8 ] ||
+		! kill -0 $src_pid" || diag "kill: fewer than 8 epochs taken"
+	kill -9 "$src_pid" 2>/dev/null
 	wait "$src_pid" 2>/dev/null
 	src_pid=
 	wait_dest kill 10
