@@ -197,7 +197,7 @@ static int mc_epoch(struct rdmamig_session *sess, void __user *u)
 		return ret;
 	if (e.flags || e.reserved || e.nrounds > RDMAMIG_MC_ROUNDS_MAX ||
 	    e.state_len > RDMAMIG_MC_STATE_MAX || e.epoch || e.pages ||
-	    e.pause_us || e.staging_pages)
+	    e.snapshot_us || e.wait_us || e.staging_pages)
 		return -EINVAL;
 	ret = rdmamig_mode_mc_epoch(sess, &e);
 	if (ret)

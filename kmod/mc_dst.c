@@ -293,44 +293,35 @@ static u64 staged_csum(struct rdmamig_mc *mc, u64 epoch, u64 pages)
 	return xxh64_digest(&st);
 }
 
-#define APPLY_BATCH	64
-
 /*
- * Copy the staged pages into the blocks, run by run.  Not stopped by a
- * failure or teardown (which waits for this work): every page is here
- * already, and stopping half-way would leave the RAM a mixture of two
- * epochs.  It is bounded by the staging.
+ * Copy the staged pages into the blocks, run by run, the owner's mm
+ * borrowed once.  Not stopped by a failure or teardown (which waits for
+ * this work): every page is here already, and stopping half-way would
+ * leave the RAM a mixture of two epochs.  It is bounded by the staging.
  */
 static int epoch_apply(struct rdmamig_session *sess)
 {
 	struct rdmamig_mc *mc = &sess->mc;
-	struct page *pages[APPLY_BATCH];
 	u64 slot = 0;
+	int ret, way;
 	u32 r;
-	int ret;
 
-	for (r = 0; r < mc->nruns; r++) {
+	ret = rdmamig_owner_enter(sess, &way);
+	if (ret)
+		return ret;
+	for (r = 0; r < mc->nruns && !ret; r++) {
 		const struct rdmamig_mc_run *run = &mc->runs[r];
 		struct rdmamig_block_ram *b = sess->blocks[run->block];
-		u32 done = 0;
 
-		while (done < run->npages) {
-			u32 n = min_t(u32, run->npages - done, APPLY_BATCH);
-			u64 addr = b->addr + ((run->first_page + done) << PAGE_SHIFT);
-			u32 i;
-
-			ret = rdmamig_pin_range(sess, addr, n, FOLL_WRITE, pages);
-			if (ret)
-				return ret;
-			for (i = 0; i < n; i++)
-				copy_highpage(pages[i], mc->spages[slot + i]);
-			unpin_user_pages_dirty_lock(pages, n, true);
-			slot += n;
-			done += n;
+		ret = rdmamig_owner_copy(sess, way,
+					 b->addr + (run->first_page << PAGE_SHIFT),
+					 mc->spages + slot, run->npages);
+		slot += run->npages;
+		if (!(r % 64))
 			cond_resched();
-		}
 	}
-	return 0;
+	rdmamig_owner_leave(sess, way);
+	return ret;
 }
 
 /* MC_EPOCH_END: check the epoch whole, apply it, commit, acknowledge. */

@@ -305,8 +305,11 @@ int run_source_mc(const struct vmm_opts *o)
 	if (ram_alloc(&ram, o->nblocks, o->size_mib, true, o->memfd) ||
 	    ram_fill(&ram, &r, o->zero_pct, o->zero_layout))
 		goto out;
-	/* Every page's hash, written or not: the digest covers all. */
-	for (i = 0; i < ram.nblocks; i++)
+	/*
+	 * The digest covers every page: those ram_fill() left unwritten
+	 * (zero regions) need their hash too.
+	 */
+	for (i = 0; o->zero_layout == ZERO_REGIONS && i < ram.nblocks; i++)
 		for (p = 0; p < ram.blocks[i].npages; p++)
 			ram.blocks[i].hash[p] = page_hash(&ram.blocks[i], p);
 
@@ -357,8 +360,9 @@ int run_source_mc(const struct vmm_opts *o)
 		if (o->json) {
 			printf("{\"mc_epoch\":%" PRIu64 ",\"pages\":%" PRIu64
 			       ",\"digest\":\"%016" PRIx64 "\",\"pause_us\":%" PRIu64
-			       ",\"kernel_pause_us\":%" PRIu64 "}\n", (uint64_t)e.epoch,
-			       (uint64_t)e.pages, digest, pause, (uint64_t)e.pause_us);
+			       ",\"snapshot_us\":%" PRIu64 ",\"wait_us\":%" PRIu64 "}\n",
+			       (uint64_t)e.epoch, (uint64_t)e.pages, digest, pause,
+			       (uint64_t)e.snapshot_us, (uint64_t)e.wait_us);
 			fflush(stdout);
 		}
 		/* A primary that dies with this epoch on its way. */
@@ -386,8 +390,8 @@ int run_source_mc(const struct vmm_opts *o)
 		       ",\"mc_acked_events\":%" PRIu64 ",\"mc_pages\":%" PRIu64
 		       ",\"mc_bytes\":%" PRIu64 ",\"mc_dirty\":%" PRIu64
 		       ",\"mc_pause_us_max\":%" PRIu64 ",\"mc_pause_us_avg\":%" PRIu64
-		       ",\"mc_kernel_pause_us_max\":%" PRIu64
-		       ",\"mc_kernel_pause_us_avg\":%" PRIu64
+		       ",\"mc_snapshot_us_max\":%" PRIu64
+		       ",\"mc_snapshot_us_avg\":%" PRIu64
 		       ",\"mc_ack_us_max\":%" PRIu64 ",\"mc_ack_us_last\":%" PRIu64
 		       ",\"mc_epochs_per_s\":%.2f,\"guest_pages_written\":%" PRIu64
 		       ",\"mc_problem\":\"%s\",\"big_errno\":%d,\"bad_errnos\":[",
@@ -407,7 +411,7 @@ int run_source_mc(const struct vmm_opts *o)
 	print_summary(o, &st, &rs, 1, extra);
 	if (!o->json)
 		printf("  checkpointing: %" PRIu64 " epochs, %" PRIu64 " acknowledged,"
-		       " pause avg %.2f ms max %.2f ms (the call: avg %.2f ms),"
+		       " pause avg %.2f ms max %.2f ms (the snapshot: avg %.2f ms),"
 		       " acknowledged %.1f ms after the snapshot at most\n",
 		       (uint64_t)st.mc_epochs, (uint64_t)st.mc_acked,
 		       m.epochs ? m.pause_us_total / 1000.0 / m.epochs : 0.0,

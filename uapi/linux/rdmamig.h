@@ -522,7 +522,7 @@ struct rdmamig_stats {
 	 * Micro-checkpointing (RDMAMIG_CAP_MC).  Source: epochs taken, and
 	 * of them acknowledged by the backup; pages and bytes (pages and
 	 * device state) of the epochs taken; the pause of each epoch (the
-	 * RDMAMIG_IOC_MC_EPOCH call: waiting for room, then the snapshot);
+	 * snapshot RDMAMIG_IOC_MC_EPOCH took, a wait for room not counted);
 	 * the time from a snapshot to its acknowledgement.  Backup: epochs
 	 * committed (@mc_acked the same), their pages and bytes, and
 	 * @mc_discarded: the epoch that was arriving when the session ended
@@ -552,8 +552,8 @@ struct rdmamig_stats {
  * and sends them to the backup in the background.
  *
  * At most one epoch waits to be sent while another is on its way: a
- * call that finds one waiting blocks until it left (the time counts as
- * pause).  An epoch with more pages than the backup's staging
+ * call that finds one waiting blocks until it left (@wait_us; the guest
+ * waits too).  An epoch with more pages than the backup's staging
  * (@staging_pages, out) fails with ENOSPC and takes nothing: shorten
  * the epoch, or make the staging larger (module parameter mc_staging_mb
  * on both hosts).
@@ -571,7 +571,8 @@ struct rdmamig_mc_epoch {
 	__u64 state_len;	/* 0..RDMAMIG_MC_STATE_MAX */
 	__u64 epoch;		/* out: the epoch's number, from 1 */
 	__u64 pages;		/* out: pages in the snapshot */
-	__u64 pause_us;		/* out: time the call took */
+	__u64 snapshot_us;	/* out: time spent taking the snapshot */
+	__u64 wait_us;		/* out: time spent waiting for room first */
 	__u64 staging_pages;	/* out: the backup's staging, in pages */
 };
 
