@@ -19,6 +19,7 @@
 
 #include <linux/ktime.h>
 #include <linux/list.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/workqueue.h>
 
@@ -78,6 +79,9 @@ struct rdmamig_mc {
 	struct rdmamig_mc_snap *sending;
 	u64 taken;
 	u64 acked;
+	spinlock_t pool_lock;		/* @pool: the VMM's thread and the work */
+	struct list_head pool;		/* free snapshot pages, for reuse */
+	u32 npool;			/* at most @staging_pages */
 	/* Backup. */
 	struct rdmamig_block_ram *staging;	/* registered chunks (block.c) */
 	struct page **spages;		/* @staging_pages kernel pages */

@@ -53,7 +53,39 @@ u32 rdmamig_mc_staging_pages(void)
 	return (mb << 20) >> PAGE_SHIFT;
 }
 
-static void snap_free(struct rdmamig_mc_snap *s)
+/*
+ * The pages of acknowledged snapshots are kept for the next ones, as
+ * many as the staging holds: allocating (and charging) a page costs more
+ * than copying it, and the copy happens while the guest is stopped.
+ */
+static struct page *pool_get(struct rdmamig_mc *mc)
+{
+	struct page *pg;
+
+	spin_lock(&mc->pool_lock);
+	pg = list_first_entry_or_null(&mc->pool, struct page, lru);
+	if (pg) {
+		list_del(&pg->lru);
+		mc->npool--;
+	}
+	spin_unlock(&mc->pool_lock);
+	return pg ?: alloc_page(GFP_KERNEL_ACCOUNT);
+}
+
+static void pool_put(struct rdmamig_mc *mc, struct page *pg)
+{
+	spin_lock(&mc->pool_lock);
+	if (mc->npool < mc->staging_pages) {
+		list_add(&pg->lru, &mc->pool);
+		mc->npool++;
+		pg = NULL;
+	}
+	spin_unlock(&mc->pool_lock);
+	if (pg)
+		__free_page(pg);
+}
+
+static void snap_free(struct rdmamig_mc *mc, struct rdmamig_mc_snap *s)
 {
 	u32 i;
 
@@ -61,7 +93,7 @@ static void snap_free(struct rdmamig_mc_snap *s)
 		return;
 	for (i = 0; s->pages && i < s->npages; i++)
 		if (s->pages[i])
-			__free_page(s->pages[i]);
+			pool_put(mc, s->pages[i]);
 	kvfree(s->pages);
 	kvfree(s->runs);
 	kvfree(s->state);
@@ -259,7 +291,7 @@ static int snap_fill(struct rdmamig_session *sess, struct rdmamig_mc_snap *s,
 			run->first_page = cpu_to_be64(r->first_page + p);
 			for (k = p; k < end; k++, slot++) {
 				u64 addr = b->addr + ((r->first_page + k) << PAGE_SHIFT);
-				struct page *pg = alloc_page(GFP_KERNEL_ACCOUNT);
+				struct page *pg = pool_get(&sess->mc);
 
 				if (!pg)
 					return -ENOMEM;
@@ -370,7 +402,7 @@ static int mc_src_epoch(struct rdmamig_session *sess, struct rdmamig_mc_epoch *e
 	e->staging_pages = mc->staging_pages;
 	s = NULL;
 out:
-	snap_free(s);
+	snap_free(mc, s);
 	dirty_free(&d);
 	return ret;
 }
@@ -517,7 +549,7 @@ static void mc_work(struct work_struct *work)
 		spin_lock_irq(&sess->slock);
 		mc->sending = NULL;
 		spin_unlock_irq(&sess->slock);
-		snap_free(s);
+		snap_free(mc, s);
 		wake_up_all(&sess->wait);	/* COMPLETE waits for none in flight */
 		if (ret)
 			return;
@@ -627,6 +659,8 @@ void rdmamig_mc_init(struct rdmamig_session *sess)
 {
 	INIT_WORK(&sess->mc.work, mc_work);
 	INIT_LIST_HEAD(&sess->mc.state);
+	spin_lock_init(&sess->mc.pool_lock);
+	INIT_LIST_HEAD(&sess->mc.pool);
 }
 
 /* Both roles, at destroy: after teardown, nothing uses any of it. */
@@ -634,10 +668,16 @@ void rdmamig_mc_free(struct rdmamig_session *sess)
 {
 	struct rdmamig_mc *mc = &sess->mc;
 
-	snap_free(mc->queued);
-	snap_free(mc->sending);
+	struct page *pg, *tmp;
+
+	snap_free(mc, mc->queued);
+	snap_free(mc, mc->sending);
 	mc->queued = NULL;
 	mc->sending = NULL;
+	list_for_each_entry_safe(pg, tmp, &mc->pool, lru)
+		__free_page(pg);
+	INIT_LIST_HEAD(&mc->pool);
+	mc->npool = 0;
 	kvfree(mc->keys);
 	mc->keys = NULL;
 	rdmamig_mc_dst_free(sess);
