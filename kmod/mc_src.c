@@ -14,7 +14,8 @@
  * (GFP_KERNEL_ACCOUNT), not in a buffer the VMM registers: the VMM
  * cannot touch it while it is on the wire, and there is nothing to
  * check about its layout.  Two at most exist: the one being sent and
- * the one taken next.  Neither is bigger than the backup's staging.
+ * the one taken next.  Neither is bigger than the backup's staging, nor
+ * is the pool of free pages kept for them.
  */
 #include "rdmamig.h"
 
