@@ -211,7 +211,7 @@ void rdmamig_pin_unaccount(struct rdmamig_session *sess, unsigned long npages)
  * Under TCG with transparent huge pages, 256 MiB took 2 ms to pin the
  * first way and 3.8 s the last (the source's scan, Linux 6.1).
  */
-enum pin_way { PIN_OWN, PIN_BORROWED, PIN_REMOTE };
+enum pin_way { PIN_OWN = RDMAMIG_PIN_OWN, PIN_BORROWED, PIN_REMOTE };
 
 static int pin_begin(struct rdmamig_session *sess, enum pin_way *way)
 {
@@ -284,6 +284,65 @@ int rdmamig_pin_range(struct rdmamig_session *sess, u64 addr,
 	ret = pin_pages(sess, way, addr, npages, gup_flags, pages);
 	pin_end(sess, way);
 	return ret;
+}
+
+/**
+ * rdmamig_owner_enter() - reach the owner's memory for a while
+ * @sess: the session
+ * @way: set to how (pass it to the calls below)
+ *
+ * For a caller that copies many short runs into the owner's memory (the
+ * checkpointing backup's commit): the mm is borrowed (or its lock taken)
+ * once, not once per run, which under TCG cost more than the copies.
+ * Return: 0, or -ESRCH when the owner exited.
+ */
+int rdmamig_owner_enter(struct rdmamig_session *sess, int *way)
+{
+	enum pin_way w;
+	int ret = pin_begin(sess, &w);
+
+	*way = w;
+	return ret;
+}
+
+void rdmamig_owner_leave(struct rdmamig_session *sess, int way)
+{
+	pin_end(sess, way);
+}
+
+#define COPY_BATCH	64
+
+/**
+ * rdmamig_owner_copy() - copy pages of ours into the owner's memory
+ * @sess: the session, between rdmamig_owner_enter() and _leave()
+ * @way: from rdmamig_owner_enter()
+ * @addr: the owner's address of the first page, page-aligned
+ * @src: @npages kernel pages
+ * @npages: pages to copy
+ *
+ * The owner's pages are pinned writable a batch at a time, written
+ * through the kernel's mapping, dirtied and released.
+ * Return: 0 or a negative errno (-EFAULT: not mapped writable).
+ */
+int rdmamig_owner_copy(struct rdmamig_session *sess, int way, u64 addr,
+		       struct page **src, u32 npages)
+{
+	struct page *pages[COPY_BATCH];
+	u32 done = 0, i, n;
+	int ret;
+
+	while (done < npages) {
+		n = min_t(u32, npages - done, COPY_BATCH);
+		ret = pin_pages(sess, way, addr + ((u64)done << PAGE_SHIFT), n,
+				FOLL_WRITE, pages);
+		if (ret)
+			return ret;
+		for (i = 0; i < n; i++)
+			copy_highpage(pages[i], src[done + i]);
+		unpin_user_pages_dirty_lock(pages, n, true);
+		done += n;
+	}
+	return 0;
 }
 
 static void reg_done(struct ib_cq *cq, struct ib_wc *wc)
@@ -653,10 +712,18 @@ int rdmamig_dst_zero(struct rdmamig_session *sess, struct rdmamig_block_ram *b,
 	return 0;
 }
 
-/* Teardown: every chunk's registration, before the PD goes (conn.c). */
+/*
+ * Teardown: every chunk's registration, before the PD goes (conn.c);
+ * the checkpointing backup's staging (mc_dst.c) with them.
+ */
 void rdmamig_blocks_unregister(struct rdmamig_session *sess)
 {
+	struct rdmamig_block_ram *staging = sess->mc.staging;
 	u32 i, c;
+
+	if (staging)
+		for (c = 0; c < staging->nchunks; c++)
+			rdmamig_chunk_unregister(sess, staging, c);
 
 	for (i = 0; i < sess->nblocks; i++) {
 		struct rdmamig_block_ram *b = sess->blocks[i];

@@ -26,6 +26,11 @@ void rdmamig_chunk_unregister(struct rdmamig_session *sess,
 			    struct rdmamig_block_ram *b, u32 chunk);
 int rdmamig_dst_zero(struct rdmamig_session *sess, struct rdmamig_block_ram *b,
 		     u64 offset, u32 npages);
+#define RDMAMIG_PIN_OWN	0	/* rdmamig_owner_enter(): the owner itself */
+int rdmamig_owner_enter(struct rdmamig_session *sess, int *way);
+void rdmamig_owner_leave(struct rdmamig_session *sess, int way);
+int rdmamig_owner_copy(struct rdmamig_session *sess, int way, u64 addr,
+		       struct page **src, u32 npages);
 int rdmamig_pin_range(struct rdmamig_session *sess, u64 addr,
 		      unsigned long npages, unsigned int gup_flags,
 		      struct page **pages);

@@ -35,6 +35,7 @@
 #define STATS_SIZE_VER0		offsetofend(struct rdmamig_stats, reason)
 #define SECRET_SIZE_VER0	sizeof(struct rdmamig_secret)
 #define FETCH_SIZE_VER0		offsetofend(struct rdmamig_fetch, remaining)
+#define MC_EPOCH_SIZE_VER0	sizeof(struct rdmamig_mc_epoch)
 
 /* Copy in an extensible struct; @ver0 is the smallest size we accept. */
 static int copy_in(void *k, size_t ksize, void __user *u, size_t ver0)
@@ -180,6 +181,28 @@ static int fetch(struct rdmamig_session *sess, void __user *u)
 	if (ret)
 		return ret;
 	return copy_out(u, &f, sizeof(f), FETCH_SIZE_VER0);
+}
+
+/*
+ * RDMAMIG_IOC_MC_EPOCH: the plain fields here, the rounds and bitmaps
+ * (arrays in the caller's memory) in mc_src.c, which copies them.
+ */
+static int mc_epoch(struct rdmamig_session *sess, void __user *u)
+{
+	struct rdmamig_mc_epoch e;
+	int ret;
+
+	ret = copy_in(&e, sizeof(e), u, MC_EPOCH_SIZE_VER0);
+	if (ret)
+		return ret;
+	if (e.flags || e.reserved || e.nrounds > RDMAMIG_MC_ROUNDS_MAX ||
+	    e.state_len > RDMAMIG_MC_STATE_MAX || e.epoch || e.pages ||
+	    e.snapshot_us || e.wait_us || e.staging_pages)
+		return -EINVAL;
+	ret = rdmamig_mode_mc_epoch(sess, &e);
+	if (ret)
+		return ret;
+	return copy_out(u, &e, sizeof(e), MC_EPOCH_SIZE_VER0);
 }
 
 static const struct file_operations rdmamig_fops;
@@ -340,6 +363,9 @@ static long rdmamig_ioctl(struct file *file, unsigned int cmd,
 	case _IOC_NR(RDMAMIG_IOC_POSTCOPY_RESUME):
 		ret = postcopy_resume(sess, arg);
 		break;
+	case _IOC_NR(RDMAMIG_IOC_MC_EPOCH):
+		ret = mc_epoch(sess, u);
+		break;
 	default:
 		ret = -ENOTTY;
 	}
@@ -368,7 +394,11 @@ static ssize_t rdmamig_write(struct file *file, const char __user *buf,
 
 	if (mutex_lock_interruptible(&sess->lock))
 		return -ERESTARTSYS;
-	ret = rdmamig_stream_write(sess, buf, len);
+	/* Checkpointing: the state goes with each epoch (MC_EPOCH), whole. */
+	if (sess->role == RDMAMIG_ROLE_SOURCE && (sess->caps & RDMAMIG_WIRE_CAP_MC))
+		ret = -EINVAL;
+	else
+		ret = rdmamig_stream_write(sess, buf, len);
 	mutex_unlock(&sess->lock);
 	return ret;
 }

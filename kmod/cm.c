@@ -137,7 +137,7 @@ static int dst_connect_request(struct rdmamig_session *sess,
 
 	want = be32_to_cpu(req->caps);
 	allowed = sess->params.caps & (RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_PULL |
-				       RDMAMIG_WIRE_CAP_POSTCOPY);
+				       RDMAMIG_WIRE_CAP_POSTCOPY | RDMAMIG_WIRE_CAP_MC);
 	if (rdmamig_xfer_sparse())
 		allowed |= RDMAMIG_WIRE_CAP_SPARSE;
 	/* Refused before anything is allocated: the listener stays. */
@@ -157,6 +157,13 @@ static int dst_connect_request(struct rdmamig_session *sess,
 	 */
 	if (!read_depth(id, ev))		/* no READ could be answered */
 		sess->caps &= ~(RDMAMIG_WIRE_CAP_PULL | RDMAMIG_WIRE_CAP_POSTCOPY);
+	/*
+	 * Checkpointing is a mode of its own (mc_src.c, mc_dst.c), written
+	 * by the source into our staging: neither pull nor post-copy, which
+	 * end a migration another way, go with it.
+	 */
+	if (sess->caps & RDMAMIG_WIRE_CAP_MC)
+		sess->caps &= ~(RDMAMIG_WIRE_CAP_PULL | RDMAMIG_WIRE_CAP_POSTCOPY);
 	if (sess->caps & RDMAMIG_WIRE_CAP_PULL)
 		sess->caps &= ~(RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_SPARSE);
 	/* Sparse keys are a kind of dynamic registration. */
@@ -169,6 +176,8 @@ static int dst_connect_request(struct rdmamig_session *sess,
 		sess_info(sess, "source asked for pin-all, not allowed here: dynamic registration\n");
 	if ((want & RDMAMIG_WIRE_CAP_POSTCOPY) && !(sess->caps & RDMAMIG_WIRE_CAP_POSTCOPY))
 		sess_info(sess, "source asked for post-copy, not allowed here\n");
+	if ((want & RDMAMIG_WIRE_CAP_MC) && !(sess->caps & RDMAMIG_WIRE_CAP_MC))
+		sess_info(sess, "source asked for checkpointing, not allowed here\n");
 	sess->conn.keepalive_ms = (ka && sess->params.keepalive_ms) ?
 			     max(ka, sess->params.keepalive_ms) : 0;
 	sess->wire_version = version;
@@ -277,6 +286,8 @@ static int src_established(struct rdmamig_session *sess,
 		sess_info(sess, "destination declined pull: we write (push)\n");
 	if ((sess->params.caps & RDMAMIG_CAP_POSTCOPY) && !(caps & RDMAMIG_WIRE_CAP_POSTCOPY))
 		sess_info(sess, "destination declined post-copy\n");
+	if ((sess->params.caps & RDMAMIG_CAP_MC) && !(caps & RDMAMIG_WIRE_CAP_MC))
+		sess_info(sess, "destination declined checkpointing\n");
 	sess->caps = caps;
 	sess->wire_version = rep->version;
 	sess->conn.keepalive_ms = be32_to_cpu(rep->keepalive_ms);
@@ -369,7 +380,7 @@ static int src_route_resolved(struct rdmamig_session *sess,
 	if (ret)
 		return ret;
 	caps = sess->params.caps & (RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_PULL |
-				    RDMAMIG_WIRE_CAP_POSTCOPY);
+				    RDMAMIG_WIRE_CAP_POSTCOPY | RDMAMIG_WIRE_CAP_MC);
 	if (rdmamig_auth_required(sess))
 		caps |= RDMAMIG_WIRE_CAP_AUTH;
 	if (rdmamig_xfer_sparse())

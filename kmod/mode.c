@@ -8,12 +8,14 @@
 #include "session.h"
 #include "mode.h"
 #include "postcopy.h"
+#include "mc.h"
 
 /* Works of every mode exist from creation on: teardown cancels them. */
 void rdmamig_mode_init(struct rdmamig_session *sess)
 {
 	INIT_WORK(&sess->pinall_work, rdmamig_precopy_dst_pinall_work);
 	rdmamig_postcopy_init(sess);
+	rdmamig_mc_init(sess);
 }
 
 /*
@@ -27,7 +29,10 @@ void rdmamig_mode_select(struct rdmamig_session *sess)
 {
 	const struct rdmamig_mode_ops *ops;
 
-	if (sess->caps & RDMAMIG_WIRE_CAP_PULL)
+	if (sess->caps & RDMAMIG_WIRE_CAP_MC)
+		ops = sess->role == RDMAMIG_ROLE_SOURCE ? &rdmamig_mc_src_ops :
+							  &rdmamig_mc_dst_ops;
+	else if (sess->caps & RDMAMIG_WIRE_CAP_PULL)
 		ops = sess->role == RDMAMIG_ROLE_SOURCE ? &rdmamig_pull_src_ops :
 							  &rdmamig_pull_dst_ops;
 	else
@@ -90,6 +95,17 @@ int rdmamig_mode_complete(struct rdmamig_session *sess)
 	return ops->complete(sess);
 }
 
+/* The checkpointing primary's; ENOTCONN before, EOPNOTSUPP without it. */
+int rdmamig_mode_mc_epoch(struct rdmamig_session *sess, struct rdmamig_mc_epoch *e)
+{
+	const struct rdmamig_mode_ops *ops = rdmamig_mode_ops(sess);
+
+	lockdep_assert_held(&sess->lock);
+	if (!ops || !ops->mc_epoch)
+		return rdmamig_session_error(sess) ?: (ops ? -EOPNOTSUPP : -ENOTCONN);
+	return ops->mc_epoch(sess, e);
+}
+
 /* Teardown, with @closing set: nothing queues the mode's works again. */
 void rdmamig_mode_stop(struct rdmamig_session *sess)
 {
@@ -100,4 +116,10 @@ void rdmamig_mode_stop(struct rdmamig_session *sess)
 	/* The pin-all registrations post on channel 0: end them first. */
 	cancel_work_sync(&sess->pinall_work);
 	rdmamig_postcopy_stop(sess);
+}
+
+/* At destroy, after teardown: what the modes kept for the session. */
+void rdmamig_mode_free(struct rdmamig_session *sess)
+{
+	rdmamig_mc_free(sess);
 }

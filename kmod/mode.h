@@ -7,7 +7,9 @@
  * destination, RDMAMIG_WIRE_CAP_PULL).  A new mode adds its files, its capability bit and a
  * line in rdmamig_mode_select().  Post-copy (postcopy_src.c,
  * postcopy_dst.c) is a phase that any of them may end with: the switch
- * replaces the ops with its own (rdmamig_mode_switch()).
+ * replaces the ops with its own (rdmamig_mode_switch()).  Micro-
+ * checkpointing (mc_src.c, mc_dst.c, RDMAMIG_WIRE_CAP_MC) is a mode of
+ * its own whose first full copy is pre-copy's.
  */
 #ifndef _RDMAMIG_MODE_H
 #define _RDMAMIG_MODE_H
@@ -30,6 +32,8 @@ struct rdmamig_mode_ops {
 			  const unsigned long *bitmap);
 	int (*end_round)(struct rdmamig_session *sess);
 	int (*complete)(struct rdmamig_session *sess);
+	/* Micro-checkpointing's primary: RDMAMIG_IOC_MC_EPOCH. */
+	int (*mc_epoch)(struct rdmamig_session *sess, struct rdmamig_mc_epoch *e);
 	/* Teardown, before the connection stops: end the mode's own works. */
 	void (*stop)(struct rdmamig_session *sess);
 };
@@ -40,6 +44,8 @@ extern const struct rdmamig_mode_ops rdmamig_pull_src_ops;
 extern const struct rdmamig_mode_ops rdmamig_pull_dst_ops;
 extern const struct rdmamig_mode_ops rdmamig_postcopy_src_ops;
 extern const struct rdmamig_mode_ops rdmamig_postcopy_dst_ops;
+extern const struct rdmamig_mode_ops rdmamig_mc_src_ops;
+extern const struct rdmamig_mode_ops rdmamig_mc_dst_ops;
 
 /* Set once the connection is made (cm.c), read by the rx work. */
 static inline const struct rdmamig_mode_ops *
@@ -58,7 +64,9 @@ int rdmamig_mode_send_round(struct rdmamig_session *sess,
 			    struct rdmamig_round *r, const unsigned long *bitmap);
 int rdmamig_mode_end_round(struct rdmamig_session *sess);
 int rdmamig_mode_complete(struct rdmamig_session *sess);
+int rdmamig_mode_mc_epoch(struct rdmamig_session *sess, struct rdmamig_mc_epoch *e);
 void rdmamig_mode_stop(struct rdmamig_session *sess);
+void rdmamig_mode_free(struct rdmamig_session *sess);
 
 /* Mode-specific, before a mode is chosen. */
 int rdmamig_precopy_src_memlock_check(struct rdmamig_session *sess);

@@ -57,6 +57,11 @@ static const struct msg_format msg_formats[__RDMAMIG_MSG_MAX] = {
 	[RDMAMIG_MSG_POSTCOPY_END]	= { sizeof(struct rdmamig_cmd_postcopy), true },
 	[RDMAMIG_MSG_POSTCOPY_OWED]	= { sizeof(struct rdmamig_cmd_pages) },
 	[RDMAMIG_MSG_POSTCOPY_WANT]	= { sizeof(struct rdmamig_cmd_chunk) },
+	[RDMAMIG_MSG_MC_STAGING_REQUEST] = { sizeof(struct rdmamig_cmd_mc_staging), true },
+	[RDMAMIG_MSG_MC_STAGING_RESULT]	= { sizeof(struct rdmamig_cmd_key) },
+	[RDMAMIG_MSG_MC_RUNS]		= { sizeof(struct rdmamig_cmd_mc_run) },
+	[RDMAMIG_MSG_MC_EPOCH_END]	= { sizeof(struct rdmamig_cmd_mc_epoch), true },
+	[RDMAMIG_MSG_MC_ACK]		= { sizeof(struct rdmamig_cmd_mc_epoch), true },
 };
 
 static const struct msg_format *format(u16 type)

@@ -211,6 +211,19 @@ static int put_stats(struct sk_buff *skb, const struct rdmamig_stats *st)
 		{ RDMAMIG_STAT_FAULT_US_MAX, offsetof(struct rdmamig_stats, fault_us_max) },
 		{ RDMAMIG_STAT_POSTCOPY_DOWNTIME_US,
 		  offsetof(struct rdmamig_stats, postcopy_downtime_us) },
+		{ RDMAMIG_STAT_MC_EPOCHS, offsetof(struct rdmamig_stats, mc_epochs) },
+		{ RDMAMIG_STAT_MC_ACKED, offsetof(struct rdmamig_stats, mc_acked) },
+		{ RDMAMIG_STAT_MC_PAGES, offsetof(struct rdmamig_stats, mc_pages) },
+		{ RDMAMIG_STAT_MC_BYTES, offsetof(struct rdmamig_stats, mc_bytes) },
+		{ RDMAMIG_STAT_MC_LAST_PAGES, offsetof(struct rdmamig_stats, mc_last_pages) },
+		{ RDMAMIG_STAT_MC_PAUSE_US_LAST,
+		  offsetof(struct rdmamig_stats, mc_pause_us_last) },
+		{ RDMAMIG_STAT_MC_PAUSE_US_MAX, offsetof(struct rdmamig_stats, mc_pause_us_max) },
+		{ RDMAMIG_STAT_MC_PAUSE_US_TOTAL,
+		  offsetof(struct rdmamig_stats, mc_pause_us_total) },
+		{ RDMAMIG_STAT_MC_ACK_US_LAST, offsetof(struct rdmamig_stats, mc_ack_us_last) },
+		{ RDMAMIG_STAT_MC_ACK_US_MAX, offsetof(struct rdmamig_stats, mc_ack_us_max) },
+		{ RDMAMIG_STAT_MC_DISCARDED, offsetof(struct rdmamig_stats, mc_discarded) },
 	};
 	struct nlattr *nest;
 	size_t i;

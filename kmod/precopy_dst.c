@@ -208,8 +208,10 @@ static bool dst_register_one(struct rdmamig_session *sess,
 	held = (u64)b->dst[chunk].npages << PAGE_SHIFT;
 	need = map ? (u64)bitmap_weight(map, nbits) << PAGE_SHIFT : RDMAMIG_CHUNK_SIZE;
 	max = max_t(u64, sess->params.max_registered, RDMAMIG_CHUNK_SIZE);
+	/* A checkpointing backup's staging has its own bound (mc_dst.c). */
 	if (!(sess->caps & RDMAMIG_WIRE_CAP_PIN_ALL) && (map || !held) &&
-	    sess->stats.registered_bytes - held + need > max) {
+	    sess->stats.registered_bytes - rdmamig_mc_dst_staging_bytes(sess) -
+	    held + need > max) {
 		mutex_unlock(&sess->reg_mutex);
 		rdmamig_session_fail(sess, -ENOSPC, true,
 				     "source registered more than max-registered (%llu bytes) of the destination",
@@ -352,8 +354,8 @@ out:
 }
 
 /* UNREGISTER_REQUEST: the source's LRU makes room. */
-static void dst_unregister(struct rdmamig_session *sess, const void *payload,
-			   u32 n, u32 len)
+void rdmamig_precopy_dst_unregister(struct rdmamig_session *sess,
+				    const void *payload, u32 n, u32 len)
 {
 	const struct rdmamig_cmd_chunk *cmds = payload;
 	u32 i, chunk;
@@ -507,14 +509,15 @@ void rdmamig_precopy_dst_complete(struct rdmamig_session *sess, const void *payl
 		  sess->stats.rounds, sess->stats.pages, sess->stats.zero_pages);
 }
 
-static void dst_register_request(struct rdmamig_session *sess,
-				 const void *payload, u32 n, u32 len)
+void rdmamig_precopy_dst_register_request(struct rdmamig_session *sess,
+					  const void *payload, u32 n, u32 len)
 {
 	dst_register_chunks(sess, payload, NULL, n);
 }
 
-static void dst_register_pages_request(struct rdmamig_session *sess,
-				       const void *payload, u32 n, u32 len)
+void rdmamig_precopy_dst_register_pages_request(struct rdmamig_session *sess,
+						const void *payload, u32 n,
+						u32 len)
 {
 	dst_register_chunks(sess, NULL, payload, n);
 }
@@ -540,9 +543,9 @@ void rdmamig_precopy_dst_device_state(struct rdmamig_session *sess,
 static const struct rdmamig_msg_handler dst_msgs[__RDMAMIG_MSG_MAX] = {
 	[RDMAMIG_MSG_RAM_BLOCKS_REQUEST] = { rdmamig_precopy_dst_blocks, RDMAMIG_PHASE_ANY },
 	[RDMAMIG_MSG_CHANNELS_REQUEST]	= { rdmamig_chan_dst_request, RDMAMIG_PHASE_SETUP },
-	[RDMAMIG_MSG_REGISTER_REQUEST]	= { dst_register_request, RDMAMIG_PHASE_RUN },
-	[RDMAMIG_MSG_REGISTER_PAGES_REQUEST] = { dst_register_pages_request, RDMAMIG_PHASE_RUN },
-	[RDMAMIG_MSG_UNREGISTER_REQUEST] = { dst_unregister, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_REGISTER_REQUEST]	= { rdmamig_precopy_dst_register_request, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_REGISTER_PAGES_REQUEST] = { rdmamig_precopy_dst_register_pages_request, RDMAMIG_PHASE_RUN },
+	[RDMAMIG_MSG_UNREGISTER_REQUEST] = { rdmamig_precopy_dst_unregister, RDMAMIG_PHASE_RUN },
 	[RDMAMIG_MSG_COMPRESS]		= { rdmamig_precopy_dst_compress, RDMAMIG_PHASE_RUN },
 	[RDMAMIG_MSG_DEVICE_STATE]	= { rdmamig_precopy_dst_device_state, RDMAMIG_PHASE_RUN },
 	[RDMAMIG_MSG_BARRIER]		= { rdmamig_precopy_dst_barrier, RDMAMIG_PHASE_RUN },

@@ -31,6 +31,12 @@ void rdmamig_precopy_dst_complete(struct rdmamig_session *sess, const void *payl
 				  u32 repeat, u32 len);
 void rdmamig_precopy_dst_barrier(struct rdmamig_session *sess, const void *payload,
 				 u32 repeat, u32 len);
+void rdmamig_precopy_dst_register_request(struct rdmamig_session *sess,
+					  const void *payload, u32 n, u32 len);
+void rdmamig_precopy_dst_register_pages_request(struct rdmamig_session *sess,
+						const void *payload, u32 n, u32 len);
+void rdmamig_precopy_dst_unregister(struct rdmamig_session *sess,
+				    const void *payload, u32 n, u32 len);
 void rdmamig_precopy_dst_device_state(struct rdmamig_session *sess,
 				      const void *payload, u32 repeat, u32 len);
 

@@ -311,8 +311,8 @@ out:
 }
 
 /* REGISTER_RESULT: keys for the chunks get_keys() asked for. */
-static void src_register_result(struct rdmamig_session *sess, const void *payload,
-				u32 n, u32 len)
+void rdmamig_precopy_src_register_result(struct rdmamig_session *sess,
+					 const void *payload, u32 n, u32 len)
 {
 	const struct rdmamig_cmd_key *k = payload;
 	unsigned long flags;
@@ -892,8 +892,9 @@ int rdmamig_precopy_src_round(struct rdmamig_session *sess,
 	return ret == -ERESTARTSYS ? -EINTR : ret;
 }
 
-static int src_send_round(struct rdmamig_session *sess,
-			  struct rdmamig_round *r, const unsigned long *bitmap)
+int rdmamig_precopy_src_send_round(struct rdmamig_session *sess,
+				   struct rdmamig_round *r,
+				   const unsigned long *bitmap)
 {
 	return rdmamig_precopy_src_round(sess, r, bitmap, &push_mover);
 }
@@ -1021,8 +1022,8 @@ void rdmamig_precopy_src_ack(struct rdmamig_session *sess, const void *payload,
 }
 
 /* UNREGISTER_FINISHED: make_room()'s chunks are no longer exposed. */
-static void src_unregistered(struct rdmamig_session *sess, const void *payload,
-			     u32 n, u32 len)
+void rdmamig_precopy_src_unregistered(struct rdmamig_session *sess,
+				      const void *payload, u32 n, u32 len)
 {
 	if (n > sess->unreg_pending) {
 		rdmamig_session_fail(sess, -EPROTO, true,
@@ -1043,8 +1044,8 @@ void rdmamig_precopy_src_blocks_agreed(struct rdmamig_session *sess,
 static const struct rdmamig_msg_handler src_msgs[__RDMAMIG_MSG_MAX] = {
 	[RDMAMIG_MSG_RAM_BLOCKS_RESULT]	= { rdmamig_precopy_src_blocks_agreed, RDMAMIG_PHASE_SETUP },
 	[RDMAMIG_MSG_CHANNELS_RESULT]	= { rdmamig_chan_src_result, RDMAMIG_PHASE_SETUP },
-	[RDMAMIG_MSG_REGISTER_RESULT]	= { src_register_result, RDMAMIG_PHASE_AGREED },
-	[RDMAMIG_MSG_UNREGISTER_FINISHED] = { src_unregistered, RDMAMIG_PHASE_AGREED },
+	[RDMAMIG_MSG_REGISTER_RESULT]	= { rdmamig_precopy_src_register_result, RDMAMIG_PHASE_AGREED },
+	[RDMAMIG_MSG_UNREGISTER_FINISHED] = { rdmamig_precopy_src_unregistered, RDMAMIG_PHASE_AGREED },
 	[RDMAMIG_MSG_ACK]		= { rdmamig_precopy_src_ack, RDMAMIG_PHASE_AGREED },
 };
 
@@ -1052,7 +1053,7 @@ const struct rdmamig_mode_ops rdmamig_precopy_src_ops = {
 	.name		= "precopy source",
 	.msgs		= src_msgs,
 	.start		= rdmamig_precopy_src_start,
-	.send_round	= src_send_round,
+	.send_round	= rdmamig_precopy_src_send_round,
 	.end_round	= rdmamig_precopy_src_end_round,
 	.complete	= rdmamig_precopy_src_complete,
 };

@@ -77,6 +77,12 @@ int rdmamig_precopy_src_round(struct rdmamig_session *sess,
 int rdmamig_precopy_src_start(struct rdmamig_session *sess);
 int rdmamig_precopy_src_end_round(struct rdmamig_session *sess);
 int rdmamig_precopy_src_complete(struct rdmamig_session *sess);
+int rdmamig_precopy_src_send_round(struct rdmamig_session *sess,
+				   struct rdmamig_round *r, const unsigned long *bitmap);
+void rdmamig_precopy_src_register_result(struct rdmamig_session *sess,
+					 const void *payload, u32 n, u32 len);
+void rdmamig_precopy_src_unregistered(struct rdmamig_session *sess,
+				      const void *payload, u32 n, u32 len);
 void rdmamig_precopy_src_ack(struct rdmamig_session *sess, const void *payload,
 			     u32 repeat, u32 len);
 void rdmamig_precopy_src_blocks_agreed(struct rdmamig_session *sess,

@@ -21,9 +21,10 @@
 #define RDMAMIG_WIRE_CAP_SPARSE		(1U << 2)	/* REGISTER_PAGES_REQUEST */
 #define RDMAMIG_WIRE_CAP_PULL		(1U << 3)	/* READ_REQUEST, READ_DONE */
 #define RDMAMIG_WIRE_CAP_POSTCOPY	(1U << 4)	/* POSTCOPY_* */
+#define RDMAMIG_WIRE_CAP_MC		(1U << 5)	/* MC_*: checkpoint epochs */
 #define RDMAMIG_WIRE_CAPS_KNOWN		(RDMAMIG_WIRE_CAP_PIN_ALL | RDMAMIG_WIRE_CAP_AUTH | \
 					 RDMAMIG_WIRE_CAP_SPARSE | RDMAMIG_WIRE_CAP_PULL | \
-					 RDMAMIG_WIRE_CAP_POSTCOPY)
+					 RDMAMIG_WIRE_CAP_POSTCOPY | RDMAMIG_WIRE_CAP_MC)
 
 /* Why a destination rejected a connection (rdmamig_cm_priv.status). */
 enum rdmamig_reject {
@@ -115,6 +116,11 @@ enum rdmamig_msg_type {
 	RDMAMIG_MSG_POSTCOPY_END,	/* post-copy: every page is read */
 	RDMAMIG_MSG_POSTCOPY_OWED,	/* post-copy: these pages are owed */
 	RDMAMIG_MSG_POSTCOPY_WANT,	/* post-copy: a fault waits for these keys */
+	RDMAMIG_MSG_MC_STAGING_REQUEST,	/* checkpointing: set up your staging */
+	RDMAMIG_MSG_MC_STAGING_RESULT,	/* its chunks' keys */
+	RDMAMIG_MSG_MC_RUNS,		/* where the epoch's staged pages belong */
+	RDMAMIG_MSG_MC_EPOCH_END,	/* the epoch is whole: verify, apply */
+	RDMAMIG_MSG_MC_ACK,		/* it is applied (committed) */
 	__RDMAMIG_MSG_MAX
 };
 
@@ -281,7 +287,45 @@ struct rdmamig_cmd_channel {
 	__be32 reserved;	/* zero */
 };
 
+/*
+ * Micro-checkpointing (with CAP_MC), after the RAM blocks:
+ *  - MC_STAGING_REQUEST: struct rdmamig_cmd_mc_staging, repeat 1, once:
+ *    the source asks for @pages of staging (a multiple of a chunk);
+ *  - MC_STAGING_RESULT: struct rdmamig_cmd_key, one per staging chunk,
+ *    in order (@block zero, @chunk its index): the destination's kernel
+ *    pages, registered for RDMA WRITE for the whole session.  Fewer
+ *    chunks than asked for: what the destination's bound allows;
+ *  - then per epoch: RDMA WRITEs of the epoch's pages into staging,
+ *    back to back from page 0 of chunk 0; MC_RUNS (struct
+ *    rdmamig_cmd_mc_run, repeated) naming, in the same order, where the
+ *    staged pages belong; the epoch's device state as DEVICE_STATE; and
+ *    MC_EPOCH_END (struct rdmamig_cmd_mc_epoch, repeat 1);
+ *  - MC_ACK (struct rdmamig_cmd_mc_epoch, echoing MC_EPOCH_END): the
+ *    destination checked the epoch and applied it to its RAM.  The
+ *    staging is free for the next epoch from then on.
+ */
+struct rdmamig_cmd_mc_staging {
+	__be64 pages;
+	__be64 reserved[3];	/* zero */
+};
+
+struct rdmamig_cmd_mc_run {
+	__be32 block;
+	__be32 npages;		/* at least 1 */
+	__be64 first_page;	/* page index in the block */
+};
+
+struct rdmamig_cmd_mc_epoch {
+	__be64 epoch;		/* from 1, one more each time */
+	__be64 pages;		/* staged pages: the sum of MC_RUNS' npages */
+	__be64 state_bytes;	/* DEVICE_STATE bytes since the last epoch */
+	__be64 csum;		/* XXH64 (seed @epoch) of the pages, then the state */
+};
+
 static_assert(sizeof(struct rdmamig_cm_priv) == 32);
+static_assert(sizeof(struct rdmamig_cmd_mc_staging) == 32);
+static_assert(sizeof(struct rdmamig_cmd_mc_run) == 16);
+static_assert(sizeof(struct rdmamig_cmd_mc_epoch) == 32);
 static_assert(sizeof(struct rdmamig_cm_ext) == 8);
 static_assert(sizeof(struct rdmamig_cm_request) == 40);
 static_assert(sizeof(struct rdmamig_cm_accept) == 72);

@@ -400,6 +400,7 @@ void rdmamig_session_destroy(struct rdmamig_session *sess)
 	rdmamig_session_cancel(sess);
 	mutex_lock(&sess->lock);
 	rdmamig_blocks_free(sess);
+	rdmamig_mode_free(sess);
 	rdmamig_auth_free(sess);
 	mutex_unlock(&sess->lock);
 
@@ -688,6 +689,7 @@ void rdmamig_session_get_stats(struct rdmamig_session *sess,
 	st->register_ms = div_u64(READ_ONCE(sess->register_ns), NSEC_PER_MSEC);
 	st->zero_ms = div_u64(READ_ONCE(sess->zero_ns), NSEC_PER_MSEC);
 	rdmamig_postcopy_get_stats(sess, st);
+	rdmamig_mc_get_stats(sess, st);
 }
 
 /* Holding the list mutex keeps every session on the list alive. */

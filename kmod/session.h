@@ -47,6 +47,7 @@
 #define RDMAMIG_MAX_BLOCKS	64
 
 #include "postcopy.h"
+#include "mc.h"
 #define RDMAMIG_STREAM_MAX	(64 << 20) /* device state queued, destination */
 
 struct rdmamig_session;
@@ -186,6 +187,8 @@ struct rdmamig_session {
 	struct work_struct pinall_work;
 	/* Post-copy, both sides (postcopy.h has its locking). */
 	struct rdmamig_postcopy pc;
+	/* Micro-checkpointing, both sides (mc.h has its locking). */
+	struct rdmamig_mc mc;
 #ifdef CONFIG_RDMAMIG_FAULT_INJECTION
 	int hostile;			/* selftests: see hostile.c */
 #endif

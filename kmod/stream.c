@@ -148,6 +148,35 @@ ssize_t rdmamig_stream_read(struct rdmamig_session *sess, char __user *buf,
 	return done;
 }
 
+/**
+ * rdmamig_stream_replace() - make @nodes the whole unread stream
+ * @sess: a checkpointing backup, from its rx work
+ * @nodes: struct rdmamig_stream_node, @len bytes in all; taken
+ * @len: their bytes
+ *
+ * A backup keeps the device state of its last committed epoch only
+ * (mc_dst.c): what is unread of the one before goes.  A read() that
+ * holds a node off the list while it copies puts it back in front.
+ */
+void rdmamig_stream_replace(struct rdmamig_session *sess,
+			    struct list_head *nodes, u32 len)
+{
+	struct rdmamig_stream_node *n, *tmp;
+	LIST_HEAD(old);
+
+	spin_lock_irq(&sess->slock);
+	list_splice_init(&sess->stream, &old);
+	list_for_each_entry(n, &old, list)
+		sess->stream_bytes -= n->len - n->off;
+	list_splice_tail_init(nodes, &sess->stream);
+	sess->stream_bytes += len;
+	sess->stats.device_state_bytes += len;
+	spin_unlock_irq(&sess->slock);
+	list_for_each_entry_safe(n, tmp, &old, list)
+		kfree(n);
+	wake_up_all(&sess->wait);
+}
+
 void rdmamig_stream_free(struct rdmamig_session *sess)
 {
 	struct rdmamig_stream_node *n, *tmp;

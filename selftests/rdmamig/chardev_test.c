@@ -49,7 +49,7 @@ TEST(unknown_ioctl)
 	EXPECT_EQ(-1, ioctl(fd, _IO(0xee, 0x7f), 0));
 	EXPECT_EQ(ENOTTY, errno);
 	/* The first number after the last one the module knows. */
-	EXPECT_EQ(-1, ioctl(fd, _IO(RDMAMIG_IOC_MAGIC, 0x12), 0));
+	EXPECT_EQ(-1, ioctl(fd, _IO(RDMAMIG_IOC_MAGIC, 0x13), 0));
 	EXPECT_EQ(ENOTTY, errno);
 	close(fd);
 }
@@ -84,6 +84,52 @@ TEST(postcopy_ioctls_known)
 	/* Itself: never a session that failed in post-copy. */
 	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_POSTCOPY_RESUME, fd));
 	EXPECT_EQ(EINVAL, errno);
+	close(fd);
+}
+
+/*
+ * MC_EPOCH (0x12) is known: its plain fields are checked first (EINVAL),
+ * then a well-formed call on a session that never connected says
+ * ENOTCONN; a struct shorter than its first version is EINVAL, a longer
+ * one with a non-zero tail E2BIG.
+ */
+TEST(mc_epoch_known)
+{
+	struct {
+		struct rdmamig_mc_epoch e;
+		uint64_t tail;
+	} big = { .e = { .size = sizeof(big) }, .tail = 1 };
+	struct rdmamig_mc_epoch e = { .size = sizeof(e) };
+	int fd = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_MC_EPOCH, &e));
+	EXPECT_EQ(ENOTCONN, errno);
+	e.flags = 1;
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_MC_EPOCH, &e));
+	EXPECT_EQ(EINVAL, errno);
+	e.flags = 0;
+	e.reserved = 1;
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_MC_EPOCH, &e));
+	EXPECT_EQ(EINVAL, errno);
+	e.reserved = 0;
+	e.nrounds = RDMAMIG_MC_ROUNDS_MAX + 1;
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_MC_EPOCH, &e));
+	EXPECT_EQ(EINVAL, errno);
+	e.nrounds = 0;
+	e.state_len = RDMAMIG_MC_STATE_MAX + 1ULL;
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_MC_EPOCH, &e));
+	EXPECT_EQ(EINVAL, errno);
+	e.state_len = 0;
+	e.pages = 1;		/* an out field */
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_MC_EPOCH, &e));
+	EXPECT_EQ(EINVAL, errno);
+	e.pages = 0;
+	e.size = 8;
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_MC_EPOCH, &e));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, ioctl(fd, RDMAMIG_IOC_MC_EPOCH, &big));
+	EXPECT_EQ(E2BIG, errno);
 	close(fd);
 }
 

@@ -93,7 +93,7 @@ static uint32_t any32(void)
 #define NERR 4096
 
 enum {
-	OP_READ = 0x13,		/* 0x00..0x12: ioctl numbers of magic 0xd7 */
+	OP_READ = 0x14,		/* 0x00..0x13: ioctl numbers of magic 0xd7 */
 	OP_WRITE,
 	OP_POLL,
 	OP_SEEKMAP,		/* pread, pwrite, lseek, mmap */
@@ -105,7 +105,7 @@ static const char *const opname[NOPS] = {
 	"ioctl 0x00", "SET_PARAMS", "GET_PARAMS", "ADD_BLOCK", "LISTEN",
 	"ACCEPT", "CONNECT", "SEND_ROUND", "END_ROUND", "COMPLETE", "CANCEL",
 	"WAIT_EVENT", "GET_STATS", "SET_SECRET", "POSTCOPY", "FETCH", "OWED",
-	"POSTCOPY_RESUME", "ioctl 0x12", "read", "write", "poll",
+	"POSTCOPY_RESUME", "MC_EPOCH", "ioctl 0x13", "read", "write", "poll",
 	"pread/lseek/mmap",
 	"other magics",
 };
@@ -703,7 +703,7 @@ static unsigned long cmd_for(unsigned int nr, unsigned long official)
 	return _IOC(rn(4), RDMAMIG_IOC_MAGIC, nr, rn(1U << _IOC_SIZEBITS));
 }
 
-static const unsigned long official_cmd[0x13] = {
+static const unsigned long official_cmd[0x14] = {
 	[0x00] = _IO(RDMAMIG_IOC_MAGIC, 0x00),
 	[0x01] = RDMAMIG_IOC_SET_PARAMS,
 	[0x02] = RDMAMIG_IOC_GET_PARAMS,
@@ -722,7 +722,8 @@ static const unsigned long official_cmd[0x13] = {
 	[0x0f] = RDMAMIG_IOC_FETCH,
 	[0x10] = RDMAMIG_IOC_OWED,
 	[0x11] = RDMAMIG_IOC_POSTCOPY_RESUME,
-	[0x12] = _IOWR(RDMAMIG_IOC_MAGIC, 0x12, struct rdmamig_stats),
+	[0x12] = RDMAMIG_IOC_MC_EPOCH,
+	[0x13] = _IOWR(RDMAMIG_IOC_MAGIC, 0x13, struct rdmamig_stats),
 };
 
 static void gen_params(struct rdmamig_params *p, bool live)
@@ -1042,6 +1043,23 @@ static long fuzz_ioctl(struct ctx *c, unsigned int nr)
 	case 0x11:	/* POSTCOPY_RESUME: a descriptor, often one of ours */
 		arg = chance(60) ? rn(64) : chance(50) ? (uint64_t)-1 : any64();
 		break;
+	case 0x12: {	/* MC_EPOCH: never negotiated here, so never taken */
+		struct rdmamig_mc_epoch e = {};
+
+		usize = pick_size(sizeof(e), sizeof(e));
+		e.flags = chance(80) ? 0 : any32();
+		e.rounds = chance(50) ? 0 : any64();
+		e.nrounds = chance(50) ? rn(3) : any32();
+		e.state = chance(50) ? 0 : any64();
+		e.state_len = chance(50) ? rn(4096) : any64();
+		if (chance(10))
+			e.epoch = any64();
+		tmpl_start(usize, sizeof(e));
+		e.size = usize;
+		memcpy(A.tmpl, &e, sizeof(e));
+		arg = place(pl, usize);
+		break;
+	}
 	default:	/* no argument, or a number nobody knows */
 		arg = chance(50) ? any64() : place(pl, 64);
 	}
@@ -1071,7 +1089,7 @@ static void call_ioctl(struct ctx *c, unsigned int nr)
 	ret = fuzz_ioctl(c, nr);
 	err = errno;
 	add_time(nr, t0);
-	if (nr == 0x00 || nr > 0x11)
+	if (nr == 0x00 || nr > 0x12)
 		expect_exact(nr, ret, err, ENOTTY, "cmd %#lx", last.cmd);
 	else if (nr == 0x0a)
 		expect_exact(nr, ret, err, 0, "cmd %#lx", last.cmd);
@@ -1403,7 +1421,7 @@ TEST_F_TIMEOUT(fuzz, unknown_numbers, 120)
 	ASSERT_EQ(0, add_good_block(s));
 	n = cfg_iters / 8 + 1;
 	for (m = 0; m < ARRAY_LEN(magics); m++)
-		for (nr = 0; nr <= 0x12; nr++)
+		for (nr = 0; nr <= 0x13; nr++)
 			for (i = 0; i < n; i++) {
 				unsigned long cmd = _IOC(rn(4), magics[m], chance(90) ? nr : rn(256),
 							 rn(1U << _IOC_SIZEBITS));
@@ -1413,8 +1431,8 @@ TEST_F_TIMEOUT(fuzz, unknown_numbers, 120)
 				err = errno;
 				expect_exact(OP_MAGIC, ret, err, ENOTTY, "cmd %#lx", cmd);
 			}
-	for (nr = 0; nr <= 0x12; nr++) {
-		if (nr && nr <= 0x11)
+	for (nr = 0; nr <= 0x13; nr++) {
+		if (nr && nr <= 0x12)
 			continue;
 		for (i = 0; i < n * 4; i++) {
 			unsigned long cmd = chance(50) ? official_cmd[nr] :
@@ -1434,7 +1452,7 @@ TEST_F_TIMEOUT(fuzz, unknown_numbers, 120)
 }
 
 /*
- * Every number 0x00..0x12 in turn, cfg_iters calls each, on a pool of
+ * Every number 0x00..0x13 in turn, cfg_iters calls each, on a pool of
  * sessions moved between none, none with blocks, listening, failed and
  * cancelled as it goes.
  */
@@ -1445,7 +1463,7 @@ TEST_F_TIMEOUT(fuzz, each_number, 300)
 	unsigned int nr;
 
 	NEED_DEV();
-	for (nr = 0; nr <= 0x12; nr++) {
+	for (nr = 0; nr <= 0x13; nr++) {
 		for (i = 0; i < cfg_iters; i++) {
 			c.s = &self->pool[rn(NPOOL)];
 			shape(_metadata, c.s);
@@ -1627,7 +1645,7 @@ static void pair_op(struct ctx *c, struct pair *p)
 	static const unsigned int nrs[] = {
 		0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x07, 0x07, 0x07, 0x08,
 		0x08, 0x09, 0x0b, 0x0b, 0x0c, 0x0c, 0x00, 0x0d, 0x0e, 0x0f, 0x10,
-		0x11, 0x12,
+		0x11, 0x12, 0x13,
 	};
 	unsigned int r = rn(100), nr;
 
@@ -1860,7 +1878,7 @@ static void *thr_main(void *arg)
 	struct ctx c = { .max_connects = 2 };
 	static const unsigned int nrs[] = {
 		0x01, 0x02, 0x03, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a,
-		0x0b, 0x0c, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12,
+		0x0b, 0x0c, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13,
 	};
 	unsigned long i;
 	struct fs *s;

@@ -75,8 +75,8 @@ static int write_port_file(const char *path, uint16_t port)
 }
 
 /* LISTEN then ACCEPT: returns 0 once a source connected and matched. */
-static int dest_accept(int fd, const struct vmm_opts *o, uint16_t *port,
-		       unsigned int timeout_s)
+int dest_accept(int fd, const struct vmm_opts *o, uint16_t *port,
+		unsigned int timeout_s)
 {
 	struct rdmamig_addr a = { .size = sizeof(a), .port = *port };
 

@@ -165,7 +165,26 @@ static void usage(FILE *f)
 		"                        time) and each sweep step (time, pages) to FILE,\n"
 		"                        a line each, for charts (make bench)\n"
 		"\n"
+		"Micro-checkpointing (RDMAMIG_CAP_MC):\n"
+		"  --mc                  both ends: the source, after a bulk round, runs\n"
+		"                        a guest thread and takes an epoch every\n"
+		"                        --mc-delay ms (RDMAMIG_IOC_MC_EPOCH, guest\n"
+		"                        stopped only while it runs); the destination\n"
+		"                        is the backup, committing each epoch whole\n"
+		"  --mc-delay MS         source: epoch length, 10 to 60000 (default 100)\n"
+		"  --mc-epochs N         source: epochs, then COMPLETE (default 20)\n"
+		"  --mc-rate P           source: pages the guest writes per second\n"
+		"                        (default 4000)\n"
+		"\n"
 		"Tests:\n"
+		"  --mc-exit-after N     source, --mc: exit at once after epoch N was\n"
+		"                        taken (a primary dying mid-epoch)\n"
+		"  --mc-bad-calls        source, --mc: before the first epoch, make\n"
+		"                        MC_EPOCH calls with bad arguments; each must\n"
+		"                        fail with EINVAL and take no epoch\n"
+		"  --mc-cancel-after N   dest, --mc: cancel the session (RDMAMIG_IOC_CANCEL)\n"
+		"                        as soon as epoch N is committed, the next one\n"
+		"                        on its way\n"
 		"  --prefill             dest: write 0xa5 to all RAM first and do not\n"
 		"                        register it as fresh (zero pages must then be\n"
 		"                        cleared, not skipped)\n"
@@ -245,6 +264,8 @@ enum {
 	OPT_SECRET_FILE, OPT_NO_AUTH, OPT_CHANNELS, OPT_STOP_AT,
 	OPT_ZERO_LAYOUT, OPT_PREFILL, OPT_MEMFD, OPT_PULL, OPT_POSTCOPY, OPT_GUEST_WRITES,
 	OPT_FETCH_WINDOW, OPT_RESUME_WAIT, OPT_TIMELINE, OPT_SWEEP_THREADS, OPT_SWEEP_NICE,
+	OPT_MC, OPT_MC_DELAY, OPT_MC_EPOCHS, OPT_MC_RATE, OPT_MC_EXIT_AFTER,
+	OPT_MC_BAD, OPT_MC_CANCEL_AFTER,
 };
 
 static const struct option long_opts[] = {
@@ -280,6 +301,13 @@ static const struct option long_opts[] = {
 	{ "sweep-threads", required_argument, NULL, OPT_SWEEP_THREADS },
 	{ "sweep-nice", required_argument, NULL, OPT_SWEEP_NICE },
 	{ "resume-wait", required_argument, NULL, OPT_RESUME_WAIT },
+	{ "mc", no_argument, NULL, OPT_MC },
+	{ "mc-delay", required_argument, NULL, OPT_MC_DELAY },
+	{ "mc-epochs", required_argument, NULL, OPT_MC_EPOCHS },
+	{ "mc-rate", required_argument, NULL, OPT_MC_RATE },
+	{ "mc-exit-after", required_argument, NULL, OPT_MC_EXIT_AFTER },
+	{ "mc-bad-calls", no_argument, NULL, OPT_MC_BAD },
+	{ "mc-cancel-after", required_argument, NULL, OPT_MC_CANCEL_AFTER },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -431,6 +459,26 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr,
 			return -1;
 		o->timeline = arg;
 		return 0;
+	case OPT_MC:
+		o->mc = true;
+		return 0;
+	case OPT_MC_DELAY:
+		/* QEMU's mc-delay: 100 ms by default, down to 10 ms. */
+		if (!o->source || parse_uint(arg, &o->mc_delay_ms, 60000) ||
+		    o->mc_delay_ms < 10)
+			return -1;
+		return 0;
+	case OPT_MC_EPOCHS:
+		return o->source ? parse_uint(arg, &o->mc_epochs, 1000000) : -1;
+	case OPT_MC_RATE:
+		return o->source ? parse_u64(arg, &o->mc_rate) : -1;
+	case OPT_MC_EXIT_AFTER:
+		return o->source ? parse_uint(arg, &o->mc_exit_after, 1000000) : -1;
+	case OPT_MC_BAD:
+		o->mc_bad_calls = true;
+		return o->source ? 0 : -1;
+	case OPT_MC_CANCEL_AFTER:
+		return o->source ? -1 : parse_uint(arg, &o->mc_cancel_after, 1000000);
 	}
 	return -1;
 }
@@ -443,6 +491,7 @@ int main(int argc, char **argv)
 		.guest_writes = 256, .fault_buf = 64 << 10, .sweep_threads = 2,
 		.sweep_nice = 10,
 		.sweep_buf = 256 << 10,
+		.mc_delay_ms = 100, .mc_epochs = 20, .mc_rate = 4000,
 	};
 	bool addr = false, pc_rounds = false;
 	long ps = sysconf(_SC_PAGESIZE);
@@ -485,5 +534,11 @@ int main(int argc, char **argv)
 	 */
 	if (o.postcopy && (!pc_rounds || o.postcopy_auto))
 		o.postcopy_rounds = o.rounds;
+	if (o.mc && (o.postcopy || o.pull)) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (o.mc)
+		return o.source ? run_source_mc(&o) : run_dest_mc(&o);
 	return o.source ? run_source(&o) : run_dest(&o);
 }

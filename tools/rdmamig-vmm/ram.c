@@ -240,8 +240,7 @@ void ram_free(struct guest_ram *ram)
 }
 
 /* New content for a page, zero or random; it is dirty now. */
-static void page_write(struct ram_block *b, uint64_t page, struct rng *r,
-		       bool zero)
+void page_write(struct ram_block *b, uint64_t page, struct rng *r, bool zero)
 {
 	uint8_t *p = b->mem + page * page_size;
 

@@ -166,6 +166,10 @@ static int session_params(int fd, const struct vmm_opts *o)
 		p.mask |= RDMAMIG_PARAM_CAPS;
 		p.caps |= RDMAMIG_CAP_POSTCOPY;
 	}
+	if (o->mc) {
+		p.mask |= RDMAMIG_PARAM_CAPS;
+		p.caps |= RDMAMIG_CAP_MC;
+	}
 	if (o->max_bandwidth) {
 		p.mask |= RDMAMIG_PARAM_MAX_BANDWIDTH;
 		p.max_bandwidth = o->max_bandwidth;

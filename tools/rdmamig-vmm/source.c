@@ -51,7 +51,7 @@
  * when the blocks differ, ENOMEM when RLIMIT_MEMLOCK is too small; the
  * details are in stats.reason.  A failed session is not reused.
  */
-static int source_connect(const struct vmm_opts *o, struct guest_ram *ram)
+int source_connect(const struct vmm_opts *o, struct guest_ram *ram)
 {
 	uint64_t deadline = now_us() + (uint64_t)o->retry_s * 1000000;
 	struct rdmamig_addr a = {
@@ -125,8 +125,8 @@ static int send_block(int fd, const struct ram_block *b, uint32_t flags,
  * guest is stopped; every SEND_ROUND of it carries RDMAMIG_ROUND_FINAL
  * and the downtime (stats.downtime_ms) starts with the first of them.
  */
-static int source_round(int fd, const struct vmm_opts *o, struct guest_ram *ram,
-			uint64_t round, bool final, struct round_stat *rs)
+int source_round(int fd, const struct vmm_opts *o, struct guest_ram *ram,
+		 uint64_t round, bool final, struct round_stat *rs)
 {
 	uint32_t flags = final ? RDMAMIG_ROUND_FINAL : 0;
 	struct rdmamig_stats before, after;

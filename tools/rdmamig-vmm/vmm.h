@@ -62,6 +62,13 @@ struct vmm_opts {
 	const char *timeline;		/* dest: --timeline FILE (post-copy) */
 	unsigned int sweep_threads;	/* dest: --sweep-threads (post-copy) */
 	unsigned int sweep_nice;	/* dest: --sweep-nice (post-copy) */
+	bool mc;			/* --mc: micro-checkpointing (mc.c) */
+	unsigned int mc_delay_ms;	/* source: --mc-delay */
+	unsigned int mc_epochs;		/* source: --mc-epochs */
+	uint64_t mc_rate;		/* source: --mc-rate, pages/s */
+	unsigned int mc_exit_after;	/* source: --mc-exit-after (tests) */
+	bool mc_bad_calls;		/* source: --mc-bad-calls (tests) */
+	unsigned int mc_cancel_after;	/* dest: --mc-cancel-after (tests) */
 };
 
 /* ---- guest RAM (ram.c) ---------------------------------------------- */
@@ -210,6 +217,17 @@ void json_string(char *out, size_t size, const char *s);
 
 int run_source(const struct vmm_opts *o);
 int run_dest(const struct vmm_opts *o);
+int source_connect(const struct vmm_opts *o, struct guest_ram *ram);
+int source_round(int fd, const struct vmm_opts *o, struct guest_ram *ram,
+		 uint64_t round, bool final, struct round_stat *rs);
+int dest_accept(int fd, const struct vmm_opts *o, uint16_t *port,
+		unsigned int timeout_s);
+void page_write(struct ram_block *b, uint64_t page, struct rng *r, bool zero);
+
+/* ---- micro-checkpointing (mc.c) --------------------------------------- */
+
+int run_source_mc(const struct vmm_opts *o);
+int run_dest_mc(const struct vmm_opts *o);
 
 /* Exit codes. */
 #define EXIT_MIGRATION	1	/* an ioctl or the session failed */

@@ -291,9 +291,11 @@ static const struct param params[] = {
 /*
  * Capability names; the bit is the index.  Those in SET_CAPS can be set;
  * "auth" (the peer proved the secret; param auth) and "sparse" (module
- * parameter sparse of both ends) are only reported.
+ * parameter sparse of both ends) are only reported, as "mc" (micro-
+ * checkpointing, only through /dev/rdmamig so far).
  */
-static const char *const cap_names[] = { "pin-all", "auth", "sparse", "pull", "postcopy" };
+static const char *const cap_names[] = { "pin-all", "auth", "sparse", "pull", "postcopy",
+					 "mc" };
 #define SET_CAPS (RDMAMIG_CAP_PIN_ALL | RDMAMIG_CAP_PULL)
 #define NCAP_NAMES (sizeof(cap_names) / sizeof(cap_names[0]))
 
@@ -656,6 +658,18 @@ static const struct stat_field {
 	{ RDMAMIG_STAT_FAULT_US_MAX, "fault_us_max", "fault-us-max", S_NUM, 4 },
 	{ RDMAMIG_STAT_POSTCOPY_DOWNTIME_US, "postcopy_downtime_us", "postcopy-downtime-us",
 	  S_NUM, 4 },
+	/* Micro-checkpointing (Documentation/uapi.rst, struct rdmamig_stats). */
+	{ RDMAMIG_STAT_MC_EPOCHS, "mc_epochs", "epochs", S_NUM, 5 },
+	{ RDMAMIG_STAT_MC_ACKED, "mc_acked", "acked", S_NUM, 5 },
+	{ RDMAMIG_STAT_MC_PAGES, "mc_pages", "epoch-pages", S_NUM, 5 },
+	{ RDMAMIG_STAT_MC_BYTES, "mc_bytes", "epoch-bytes", S_SIZE, 5 },
+	{ RDMAMIG_STAT_MC_LAST_PAGES, "mc_last_pages", "last-pages", S_NUM, 5 },
+	{ RDMAMIG_STAT_MC_PAUSE_US_LAST, "mc_pause_us_last", "pause-us-last", S_NUM, 5 },
+	{ RDMAMIG_STAT_MC_PAUSE_US_MAX, "mc_pause_us_max", "pause-us-max", S_NUM, 5 },
+	{ RDMAMIG_STAT_MC_PAUSE_US_TOTAL, "mc_pause_us_total", "pause-us-total", S_NUM, 5 },
+	{ RDMAMIG_STAT_MC_ACK_US_LAST, "mc_ack_us_last", "ack-us-last", S_NUM, 5 },
+	{ RDMAMIG_STAT_MC_ACK_US_MAX, "mc_ack_us_max", "ack-us-max", S_NUM, 5 },
+	{ RDMAMIG_STAT_MC_DISCARDED, "mc_discarded", "discarded", S_NUM, 5 },
 };
 
 int attr_print_stats(const struct nlattr *nest, const char *sep, bool all)
@@ -682,6 +696,10 @@ int attr_print_stats(const struct nlattr *nest, const char *sep, bool all)
 		/* Post-copy's line only for a session that switched. */
 		if (f->line == 4 && (!tb[RDMAMIG_STAT_POSTCOPY_OWED] ||
 				     !nla_get_u64(tb[RDMAMIG_STAT_POSTCOPY_OWED])))
+			continue;
+		/* Checkpointing's only for a session that took epochs. */
+		if (f->line == 5 && (!tb[RDMAMIG_STAT_MC_EPOCHS] ||
+				     !nla_get_u64(tb[RDMAMIG_STAT_MC_EPOCHS])))
 			continue;
 		if (f->line != line) {
 			pr_text("%s", sep);

@@ -217,6 +217,17 @@ enum rdmamig_stat {
 	RDMAMIG_STAT_FAULT_US_P99,
 	RDMAMIG_STAT_FAULT_US_MAX,
 	RDMAMIG_STAT_POSTCOPY_DOWNTIME_US,
+	RDMAMIG_STAT_MC_EPOCHS,		/* micro-checkpointing, see struct rdmamig_stats */
+	RDMAMIG_STAT_MC_ACKED,
+	RDMAMIG_STAT_MC_PAGES,
+	RDMAMIG_STAT_MC_BYTES,
+	RDMAMIG_STAT_MC_LAST_PAGES,
+	RDMAMIG_STAT_MC_PAUSE_US_LAST,
+	RDMAMIG_STAT_MC_PAUSE_US_MAX,
+	RDMAMIG_STAT_MC_PAUSE_US_TOTAL,
+	RDMAMIG_STAT_MC_ACK_US_LAST,
+	RDMAMIG_STAT_MC_ACK_US_MAX,
+	RDMAMIG_STAT_MC_DISCARDED,
 
 	__RDMAMIG_STAT_MAX,
 	RDMAMIG_STAT_MAX = __RDMAMIG_STAT_MAX - 1
@@ -257,8 +268,19 @@ enum rdmamig_stat {
  * allowed by the destination; works with push and pull rounds before it.
  */
 #define RDMAMIG_CAP_POSTCOPY	(1ULL << 4)
+/*
+ * Micro-checkpointing: after a first full copy, the source takes epochs
+ * (RDMAMIG_IOC_MC_EPOCH): a local snapshot of the pages dirtied since
+ * the last one and of the device state, sent in the background while
+ * the guest runs on.  The destination, the backup, receives each epoch
+ * into staging and applies it to its RAM only once it is whole and
+ * verified: its memory is always some acknowledged epoch
+ * (Documentation/protocol.rst, "Micro-checkpointing").  Wanted by the
+ * source, allowed by the destination; excludes pull and post-copy.
+ */
+#define RDMAMIG_CAP_MC		(1ULL << 5)
 #define RDMAMIG_CAPS_ALL	(RDMAMIG_CAP_PIN_ALL | RDMAMIG_CAP_PULL | \
-				 RDMAMIG_CAP_POSTCOPY)
+				 RDMAMIG_CAP_POSTCOPY | RDMAMIG_CAP_MC)
 /*
  * Reported only (rdmamig_stats.caps, the session's CAPS attribute): the
  * peer proved it knows the session's secret.  Authentication is not a
@@ -397,6 +419,13 @@ enum rdmamig_event_type {
 	 * Run the guest; fetch what it lacks with RDMAMIG_IOC_FETCH.
 	 */
 	RDMAMIG_EVENT_POSTCOPY,
+	/*
+	 * Micro-checkpointing.  Source: the backup acknowledged epoch
+	 * @round (@pages: its pages); the snapshot is freed.  Backup: epoch
+	 * @round is applied to the RAM and its device state readable.
+	 */
+	RDMAMIG_EVENT_MC_ACKED,
+	RDMAMIG_EVENT_MC_COMMITTED,
 };
 
 struct rdmamig_event {
@@ -489,6 +518,62 @@ struct rdmamig_stats {
 	 * POSTCOPY_RUN that lets the destination run (posted).
 	 */
 	__u64 postcopy_downtime_us;
+	/*
+	 * Micro-checkpointing (RDMAMIG_CAP_MC).  Source: epochs taken, and
+	 * of them acknowledged by the backup; pages and bytes (pages and
+	 * device state) of the epochs taken; the pause of each epoch (the
+	 * snapshot RDMAMIG_IOC_MC_EPOCH took, a wait for room not counted);
+	 * the time from a snapshot to its acknowledgement.  Backup: epochs
+	 * committed (@mc_acked the same), their pages and bytes, and
+	 * @mc_discarded: the epoch that was arriving when the session ended
+	 * and was thrown away (0: none had begun).
+	 */
+	__u64 mc_epochs;
+	__u64 mc_acked;
+	__u64 mc_pages;
+	__u64 mc_bytes;
+	__u64 mc_last_pages;		/* pages of the last epoch */
+	__u64 mc_pause_us_last;
+	__u64 mc_pause_us_max;
+	__u64 mc_pause_us_total;
+	__u64 mc_ack_us_last;
+	__u64 mc_ack_us_max;
+	__u64 mc_discarded;
+};
+
+/*
+ * RDMAMIG_IOC_MC_EPOCH (source, with RDMAMIG_CAP_MC granted): the guest
+ * is stopped; take the epoch's snapshot and return, so that the VMM
+ * resumes the guest at once.  @rounds names the pages dirtied since the
+ * last epoch (or since the last pre-copy round, for the first), one
+ * struct rdmamig_round per block range (its @size this header's, its
+ * @flags 0; a page named twice is copied twice), and @state the device
+ * state at this point.  The module copies both into memory of its own
+ * and sends them to the backup in the background.
+ *
+ * At most one epoch waits to be sent while another is on its way: a
+ * call that finds one waiting blocks until it left (@wait_us; the guest
+ * waits too).  An epoch with more pages than the backup's staging
+ * (@staging_pages, out) fails with ENOSPC and takes nothing: shorten
+ * the epoch, or make the staging larger (module parameter mc_staging_mb
+ * on both hosts).
+ */
+#define RDMAMIG_MC_STATE_MAX	(16U << 20)	/* device state of one epoch */
+#define RDMAMIG_MC_ROUNDS_MAX	1024		/* rdmamig_round per epoch */
+
+struct rdmamig_mc_epoch {
+	__u32 size;
+	__u32 flags;		/* must be 0 */
+	__u64 rounds;		/* pointer to struct rdmamig_round[@nrounds] */
+	__u32 nrounds;		/* 0..RDMAMIG_MC_ROUNDS_MAX */
+	__u32 reserved;		/* must be 0 */
+	__u64 state;		/* pointer to @state_len bytes of device state */
+	__u64 state_len;	/* 0..RDMAMIG_MC_STATE_MAX */
+	__u64 epoch;		/* out: the epoch's number, from 1 */
+	__u64 pages;		/* out: pages in the snapshot */
+	__u64 snapshot_us;	/* out: time spent taking the snapshot */
+	__u64 wait_us;		/* out: time spent waiting for room first */
+	__u64 staging_pages;	/* out: the backup's staging, in pages */
 };
 
 /*
@@ -591,5 +676,7 @@ struct rdmamig_fetch_run {
  * RDMAMIG_IOC_POSTCOPY.  Destination: before LISTEN.
  */
 #define RDMAMIG_IOC_POSTCOPY_RESUME _IO(RDMAMIG_IOC_MAGIC, 0x11)
+/* Source, micro-checkpointing: see struct rdmamig_mc_epoch. */
+#define RDMAMIG_IOC_MC_EPOCH	_IOWR(RDMAMIG_IOC_MAGIC, 0x12, struct rdmamig_mc_epoch)
 
 #endif /* _UAPI_LINUX_RDMAMIG_H */

@@ -344,7 +344,8 @@ int main(void)
 		    "\"writes_wait_ms\":0,\"register_ms\":0,\"zero_ms\":0,"
 		    "\"postcopy_owed\":0,\"postcopy_ms\":0,\"postcopy_faults\":0,"
 		    "\"postcopy_fault_pages\":0,\"postcopy_sweep_pages\":0,\"postcopy_fetched_twice\":0,"
-		    "\"fault_us_p50\":0,\"fault_us_p99\":0,\"fault_us_max\":0,\"postcopy_downtime_us\":0}},"
+		    "\"fault_us_p50\":0,\"fault_us_p99\":0,\"fault_us_max\":0,\"postcopy_downtime_us\":0"
+		    ",\"mc_epochs\":0,\"mc_acked\":0,\"mc_pages\":0,\"mc_bytes\":0,\"mc_last_pages\":0,\"mc_pause_us_last\":0,\"mc_pause_us_max\":0,\"mc_pause_us_total\":0,\"mc_ack_us_last\":0,\"mc_ack_us_max\":0,\"mc_discarded\":0}},"
 		    "{\"id\":7,\"role\":\"source\",\"state\":\"failed\","
 		    "\"error\":-104,\"error_text\":\"Connection reset by peer\","
 		    "\"reason\":\"peer: \\\"gone\\\"\",\"owner_pid\":107,"
@@ -364,7 +365,8 @@ int main(void)
 		    "\"register_ms\":1000018,\"zero_ms\":1000019,"
 		    "\"postcopy_owed\":1000021,\"postcopy_ms\":1000022,\"postcopy_faults\":1000023,"
 		    "\"postcopy_fault_pages\":1000024,\"postcopy_sweep_pages\":1000025,\"postcopy_fetched_twice\":1000026,"
-		    "\"fault_us_p50\":1000027,\"fault_us_p99\":1000028,\"fault_us_max\":1000029,\"postcopy_downtime_us\":1000030}}]\n");
+		    "\"fault_us_p50\":1000027,\"fault_us_p99\":1000028,\"fault_us_max\":1000029,\"postcopy_downtime_us\":1000030"
+		    ",\"mc_epochs\":1000031,\"mc_acked\":1000032,\"mc_pages\":1000033,\"mc_bytes\":1000034,\"mc_last_pages\":1000035,\"mc_pause_us_last\":1000036,\"mc_pause_us_max\":1000037,\"mc_pause_us_total\":1000038,\"mc_ack_us_last\":1000039,\"mc_ack_us_max\":1000040,\"mc_discarded\":1000041}}]\n");
 	output_case("session show, text", false, false, session_detail,
 		    "session 7: source failed error ECONNRESET (Connection reset by peer)"
 		    " reason \"peer: \"gone\"\"\n"
@@ -383,7 +385,8 @@ int main(void)
 		    "           postcopy-owed 1000021 postcopy 1000022ms faults 1000023"
 		    " fault-pages 1000024 sweep-pages 1000025 fetched-twice 1000026"
 		    " fault-us-p50 1000027 fault-us-p99 1000028 fault-us-max 1000029"
-		    " postcopy-downtime-us 1000030\n");
+		    " postcopy-downtime-us 1000030\n"
+		    "           epochs 1000031 acked 1000032 epoch-pages 1000033 epoch-bytes 976.6KiB last-pages 1000035 pause-us-last 1000036 pause-us-max 1000037 pause-us-total 1000038 ack-us-last 1000039 ack-us-max 1000040 discarded 1000041\n");
 	output_case("session show, fresh, text", false, false, session_fresh,
 		    "session 0: dest setup\n"
 		    "    owner pid 100 target pid 200\n"
@@ -447,7 +450,18 @@ int main(void)
 		    "        \"fault_us_p50\": 0,\n"
 		    "        \"fault_us_p99\": 0,\n"
 		    "        \"fault_us_max\": 0,\n"
-		    "        \"postcopy_downtime_us\": 0\n"
+		    "        \"postcopy_downtime_us\": 0,\n"
+		    "        \"mc_epochs\": 0,\n"
+		    "        \"mc_acked\": 0,\n"
+		    "        \"mc_pages\": 0,\n"
+		    "        \"mc_bytes\": 0,\n"
+		    "        \"mc_last_pages\": 0,\n"
+		    "        \"mc_pause_us_last\": 0,\n"
+		    "        \"mc_pause_us_max\": 0,\n"
+		    "        \"mc_pause_us_total\": 0,\n"
+		    "        \"mc_ack_us_last\": 0,\n"
+		    "        \"mc_ack_us_max\": 0,\n"
+		    "        \"mc_discarded\": 0\n"
 		    "    }\n"
 		    "}\n");
 
@@ -495,7 +509,8 @@ int main(void)
 		    "\"zero_ms\":2019,"
 		    "\"postcopy_owed\":2021,\"postcopy_ms\":2022,\"postcopy_faults\":2023,"
 		    "\"postcopy_fault_pages\":2024,\"postcopy_sweep_pages\":2025,\"postcopy_fetched_twice\":2026,"
-		    "\"fault_us_p50\":2027,\"fault_us_p99\":2028,\"fault_us_max\":2029,\"postcopy_downtime_us\":2030},\"error\":0,\"reason\":\"\"}\n"
+		    "\"fault_us_p50\":2027,\"fault_us_p99\":2028,\"fault_us_max\":2029,\"postcopy_downtime_us\":2030"
+		    ",\"mc_epochs\":2031,\"mc_acked\":2032,\"mc_pages\":2033,\"mc_bytes\":2034,\"mc_last_pages\":2035,\"mc_pause_us_last\":2036,\"mc_pause_us_max\":2037,\"mc_pause_us_total\":2038,\"mc_ack_us_last\":2039,\"mc_ack_us_max\":2040,\"mc_discarded\":2041},\"error\":0,\"reason\":\"\"}\n"
 		    "{\"time\":\"2023-11-14T22:13:20.123+0000\",\"event\":\"state\","
 		    "\"id\":3,\"role\":\"source\",\"state\":\"cancelled\","
 		    "\"error\":-125,\"error_text\":\"Operation canceled\","
