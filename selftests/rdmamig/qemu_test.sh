@@ -58,7 +58,8 @@ qemu_cmd()
 {
 	local name=$1 ram=$2
 	shift 2
-	echo "$QEMU" -M pc -accel tcg,tb-size=32 -m ${RAM_MB}M -nodefaults \
+	echo "$QEMU" -L /usr/share/seabios -L /usr/share/qemu \
+		-M pc -accel tcg,tb-size=32 -m ${RAM_MB}M -nodefaults \
 		-display none -serial none -monitor none \
 		-object memory-backend-file,id=mem0,size=${RAM_MB}M,mem-path=$ram,share=on \
 		-machine memory-backend=mem0 \
