@@ -139,7 +139,8 @@ head -c ${RAM_MB}M /dev/urandom > "$dir/src.ram"
 src_sum=$(sha256sum "$dir/src.ram" | cut -d' ' -f1)
 ok=1
 dst_start dst ",secret=rsec" -S || ok=0
-src_start src "$dir/src.ram" -S || ok=0
+# Each round of the module, timed, in the source's log.
+src_start src "$dir/src.ram" -S -msg timestamp=on -trace 'rdmamig_round*' || ok=0
 if [ $ok = 1 ]; then
 	t0=$SECONDS
 	migrate src ",secret=rsec" >/dev/null || ok=0
@@ -161,6 +162,9 @@ ktap_result "paused guest: the module's pages cover the guest's RAM" \
 	test "$((normal + zero))" -ge "$pages"
 src_stop src
 dst_stop dst
+rounds=$(grep -c ':rdmamig_round ' "$dir/src.out")
+diag "$rounds rounds; first, second and last:"
+grep ':rdmamig_round ' "$dir/src.out" | sed -n '1p;2p;$p' | while read -r l; do diag "  $l"; done
 dst_sum=$(on_peer sha256sum "$dir/dst.ram" | cut -d' ' -f1)
 diag "sha256 source $src_sum destination $dst_sum"
 ktap_result "paused guest: destination RAM file equals the source's (sha256)" \
