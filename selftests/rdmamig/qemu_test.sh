@@ -9,7 +9,8 @@
 #   1. a paused guest (-S, no kernel) with 256 MiB of random RAM in a
 #      shared memory-backend-file: the destination's RAM file is
 #      byte-identical to the source's (sha256), query-migrate says
-#      completed on both sides, with the module's figures
+#      completed on both sides, with the module's figures; again with
+#      rdma-pin-all (the module's RDMAMIG_CAP_PIN_ALL)
 #   2. nothing listens: migrate fails, the source guest runs on, and
 #      query-migrate says failed and why
 #   3. the destination has another secret: authentication fails, likewise
@@ -132,47 +133,62 @@ running()
 	[ "$($QMP "$dir/$1.qmp" query-status | jq -r .status)" = running ]
 }
 
-ktap_plan 12
+ktap_plan 17
 
-# 1. A paused guest's 256 MiB of random RAM.
-head -c ${RAM_MB}M /dev/urandom > "$dir/src.ram"
-src_sum=$(sha256sum "$dir/src.ram" | cut -d' ' -f1)
-ok=1
-dst_start dst ",secret=rsec" -S || ok=0
-# Each round of the module, timed, in the source's log.
-src_start src "$dir/src.ram" -S -msg timestamp=on -trace 'rdmamig_round*' || ok=0
-if [ $ok = 1 ]; then
-	t0=$SECONDS
-	migrate src ",secret=rsec" >/dev/null || ok=0
-	$QMP "$dir/src.qmp" --wait-migration 600 > "$dir/src.mig" || ok=0
-	on_peer $QMP "$dir/dst.qmp" --wait-migration 120 > "$dir/dst.mig" || ok=0
-	diag "migrated in $((SECONDS - t0)) s"
-fi
-show "source query-migrate" "$dir/src.mig"
-show "destination query-migrate" "$dir/dst.mig"
-ktap_result "paused guest: source query-migrate says completed" \
-	status_is "$dir/src.mig" completed
-ktap_result "paused guest: destination query-migrate says completed" \
-	status_is "$dir/dst.mig" completed
-pages=$((RAM_MB * 256))
-normal=$(jq -r '.ram.normal // 0' "$dir/src.mig" 2>/dev/null)
-zero=$(jq -r '.ram.duplicate // 0' "$dir/src.mig" 2>/dev/null)
-diag "module figures: $normal pages, $zero zero pages, $(jq -c '{"total-time", "setup-time", downtime, transferred: .ram.transferred, mbps: .ram.mbps}' "$dir/src.mig" 2>/dev/null)"
-ktap_result "paused guest: the module's pages cover the guest's RAM" \
-	test "$((normal + zero))" -ge "$pages"
-src_stop src
-dst_stop dst
-rounds=$(grep -c ':rdmamig_round ' "$dir/src.out")
-diag "$rounds rounds; first, second and last:"
-grep ':rdmamig_round ' "$dir/src.out" | sed -n '1p;2p;$p' | while read -r l; do diag "  $l"; done
-dst_sum=$(on_peer sha256sum "$dir/dst.ram" | cut -d' ' -f1)
-diag "sha256 source $src_sum destination $dst_sum"
-ktap_result "paused guest: destination RAM file equals the source's (sha256)" \
-	test -n "$dst_sum" -a "$src_sum" = "$dst_sum"
-ktap_result "paused guest: source RAM file unchanged" \
-	test "$(sha256sum "$dir/src.ram" | cut -d' ' -f1)" = "$src_sum"
-rm -f "$dir/src.ram"
-on_peer rm -f "$dir/dst.ram"
+# paused NAME CAPABILITY: a paused guest's 256 MiB of random RAM, migrated
+# with CAPABILITY (migrate-set-capabilities) on, if not "none".
+paused()
+{
+	local name=$1 cap=$2 ok=1 t0 pages normal zero rounds dst_sum
+
+	head -c ${RAM_MB}M /dev/urandom > "$dir/src.ram"
+	src_sum=$(sha256sum "$dir/src.ram" | cut -d' ' -f1)
+	dst_start dst ",secret=rsec" -S || ok=0
+	# Each round of the module, timed, in the source's log.
+	src_start src "$dir/src.ram" -S -msg timestamp=on -trace 'rdmamig_round*' || ok=0
+	if [ "$cap" != none ]; then
+		$QMP "$dir/src.qmp" migrate-set-capabilities \
+			"{\"capabilities\": [{\"capability\": \"$cap\", \"state\": true}]}" \
+			>/dev/null || ok=0
+	fi
+	if [ $ok = 1 ]; then
+		t0=$SECONDS
+		migrate src ",secret=rsec" >/dev/null || ok=0
+		$QMP "$dir/src.qmp" --wait-migration 600 > "$dir/src.mig" || ok=0
+		on_peer $QMP "$dir/dst.qmp" --wait-migration 120 > "$dir/dst.mig" || ok=0
+		diag "$name: migrated in $((SECONDS - t0)) s"
+	fi
+	show "$name: source query-migrate" "$dir/src.mig"
+	show "$name: destination query-migrate" "$dir/dst.mig"
+	ktap_result "$name: source query-migrate says completed" \
+		status_is "$dir/src.mig" completed
+	ktap_result "$name: destination query-migrate says completed" \
+		status_is "$dir/dst.mig" completed
+	pages=$((RAM_MB * 256))
+	normal=$(jq -r '.ram.normal // 0' "$dir/src.mig" 2>/dev/null)
+	zero=$(jq -r '.ram.duplicate // 0' "$dir/src.mig" 2>/dev/null)
+	diag "$name: module figures: $normal pages, $zero zero pages, $(jq -c '{"total-time", "setup-time", downtime, transferred: .ram.transferred, mbps: .ram.mbps}' "$dir/src.mig" 2>/dev/null)"
+	ktap_result "$name: the module's pages cover the guest's RAM" \
+		test "$((normal + zero))" -ge "$pages"
+	src_stop src
+	dst_stop dst
+	rounds=$(grep -c ':rdmamig_round ' "$dir/src.out")
+	diag "$name: $rounds rounds; first, second and last:"
+	grep ':rdmamig_round ' "$dir/src.out" | sed -n '1p;2p;$p' |
+		while read -r l; do diag "  $l"; done
+	dst_sum=$(on_peer sha256sum "$dir/dst.ram" | cut -d' ' -f1)
+	diag "$name: sha256 source $src_sum destination $dst_sum"
+	ktap_result "$name: destination RAM file equals the source's (sha256)" \
+		test -n "$dst_sum" -a "$src_sum" = "$dst_sum"
+	ktap_result "$name: source RAM file unchanged" \
+		test "$(sha256sum "$dir/src.ram" | cut -d' ' -f1)" = "$src_sum"
+	rm -f "$dir/src.ram"
+	on_peer rm -f "$dir/dst.ram"
+}
+
+# 1. A paused guest, dynamic registration, then with rdma-pin-all.
+paused "paused guest" none
+paused "paused guest, rdma-pin-all" rdma-pin-all
 
 # 2. Nothing listens: a running source guest stays running.
 src_start src2 "$dir/src2.ram" || true
