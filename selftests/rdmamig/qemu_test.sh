@@ -15,6 +15,8 @@
 #      query-migrate says failed and why
 #   3. the destination has another secret: authentication fails, likewise
 #   4. the destination QEMU is killed mid-migration: likewise
+#   5. that running guest (its BIOS; no kernel) migrated to the end: it
+#      runs on the destination
 #
 # QEMU is $RDMAMIG_QEMU, default build/qemu/qemu-system-x86_64.
 source "$(dirname "$0")/lib.sh"
@@ -133,7 +135,7 @@ running()
 	[ "$($QMP "$dir/$1.qmp" query-status | jq -r .status)" = running ]
 }
 
-ktap_plan 17
+ktap_plan 19
 
 # paused NAME CAPABILITY: a paused guest's 256 MiB of random RAM, migrated
 # with CAPABILITY (migrate-set-capabilities) on, if not "none".
@@ -234,6 +236,21 @@ show "destination killed: query-migrate" "$dir/src4.mig"
 ktap_result "destination killed: query-migrate says failed and why" \
 	eval 'status_is "$dir/src4.mig" failed && error_says "$dir/src4.mig" "rdmamig: .*:"'
 ktap_result "destination killed: the source guest runs on" running src2
+
+# 5. The same guest, running (its BIOS), migrated for good: it runs on
+# the destination, and the source is left in postmigrate.
+dst_start dst5 ",secret=rsec" || true
+$QMP "$dir/src2.qmp" migrate-set-parameters '{"max-bandwidth": 134217728}' >/dev/null
+migrate src2 ",secret=rsec" >/dev/null
+$QMP "$dir/src2.qmp" --wait-migration 300 > "$dir/src5.mig"
+on_peer $QMP "$dir/dst5.qmp" --wait-migration 60 > "$dir/dst5.mig"
+show "running guest: source query-migrate" "$dir/src5.mig"
+ktap_result "running guest: completed on both sides" \
+	eval 'status_is "$dir/src5.mig" completed && status_is "$dir/dst5.mig" completed'
+st=$(on_peer $QMP "$dir/dst5.qmp" query-status | jq -r .status)
+diag "running guest: destination $st, source $($QMP "$dir/src2.qmp" query-status | jq -r .status)"
+ktap_result "running guest: it runs on the destination" test "$st" = running
 src_stop src2
+dst_stop dst5
 
 ktap_finish
