@@ -18,9 +18,6 @@
 #                        before closing an issue that touches kmod/)
 #   make bench           rdmamig against the link's limit, loop and pair
 #   make bench TOPOLOGIES=loop                         ... loop only
-#   make qemu            QEMU 7.2 with the rdmamig transport (tools/qemu/)
-#   make check-qemu      QEMU migrates a guest over rdmamig, pair (not in
-#                        make check)
 #   make install         install module (into /lib/modules/$(KVER)/extra, built
 #                        without the hostile peer) and tool
 #   make deb             Debian packages rdmamig-dkms and rdmamigctl in build/deb/
@@ -58,7 +55,7 @@ DESTDIR ?=
 CHECK_SERIES := $(if $(filter command line environment,$(origin SERIES)),$(SERIES),6.1 6.12)
 
 .PHONY: all deps module tools selftests check check-all check-kernel check-fresh \
-	deb debug-kernel check-debug demo bench install clean help qemu check-qemu
+	deb debug-kernel check-debug demo bench install clean help
 
 help:
 	@sed -n '3,23s/^# \{0,1\}//p' Makefile
@@ -75,7 +72,7 @@ selftests:
 	$(MAKE) -C selftests/rdmamig
 
 # The targets that build for or boot the testbed's kernel.
-KERNEL_TARGETS := all module install demo bench check-kernel check-qemu
+KERNEL_TARGETS := all module install demo bench check-kernel
 
 ifeq ($(KVER),)
 # No kernel named: set it up, then run again with the one deps.sh chose.
@@ -132,19 +129,7 @@ bench: all
 # The main job: a live migration between two VMs (selftests/vm/demo.sh).
 demo: all
 	selftests/vm/vm.sh -k $(KVER) -t pair -m $(CURDIR)/$(KO) -o $(CURDIR)/build/logs/demo -- selftests/vm/demo.sh
-
-# QEMU migrating a guest through /dev/rdmamig, VM A to VM B
-# (selftests/rdmamig/qemu_test.sh): each VM holds a 256 MiB guest in a
-# tmpfs file besides the QEMU that runs it.
-check-qemu: all qemu
-	selftests/vm/vm.sh -k $(KVER) -t pair -M 1536 -T 1800 -m $(CURDIR)/$(KO) \
-		-o $(CURDIR)/build/logs/qemu -- selftests/rdmamig/run_tests.sh qemu_test.sh
 endif
-
-# QEMU 7.2 from Debian with tools/qemu/patches, into build/qemu/; cached
-# by the series' hash ($$RDMAMIG_QEMU_CACHE, default build/qemu-cache).
-qemu:
-	tools/qemu/build.sh
 
 # Every kernel of CHECK_SERIES (6.1 and 6.12 unless SERIES is given),
 # both topologies; the last line sums them.  Each target does its own

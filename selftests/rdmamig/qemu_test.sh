@@ -4,7 +4,7 @@
 # qemu_test.sh: QEMU migrates a guest through /dev/rdmamig (the
 # rdmamig:HOST:PORT transport of tools/qemu/), VM A to VM B in the pair
 # topology (both ends in VM A in loop).  Not in the default list: it
-# needs the patched QEMU (make check-qemu builds it) and its time.
+# needs the patched QEMU (tools/qemu/check.sh builds it) and its time.
 #
 #   1. a paused guest (-S, no kernel) with 256 MiB of random RAM in a
 #      shared memory-backend-file: the destination's RAM file is

@@ -1,0 +1,20 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# tools/qemu/check.sh [KVER]: QEMU migrating a guest through /dev/rdmamig,
+# VM A to VM B (selftests/rdmamig/qemu_test.sh, pair topology; each VM
+# holds a 256 MiB guest in a tmpfs file beside the QEMU that runs it).
+# Builds the module, the tools and the patched QEMU (build.sh, cached)
+# first.  Not part of make check; a top-level "make check-qemu" will call
+# this once a fresh-root run (make check-fresh) has proved the Makefile
+# change.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+scripts/deps.sh
+kver=${1:-$(scripts/deps.sh --kver)}
+make all KVER="$kver"
+tools/qemu/build.sh
+exec selftests/vm/vm.sh -k "$kver" -t pair -M 1536 -T 1800 \
+	-m "$top/build/mod-$kver/rdmamig.ko" -o "$top/build/logs/qemu" \
+	-- selftests/rdmamig/run_tests.sh qemu_test.sh
