@@ -27,16 +27,8 @@ VMM=${RDMAMIG_VMM:-$TOP/tools/rdmamig-vmm/rdmamig-vmm}
 LOCAL_ADDR=${RDMAMIG_LOCAL_ADDR:-10.0.2.15}
 TIMEOUT=${RDMAMIG_MIGRATE_TIMEOUT:-120}
 
-if [ ! -x "$VMM" ]; then
-	echo "1..0 # SKIP $VMM not built (make -C tools/rdmamig-vmm)"
-	exit $KSFT_SKIP
-fi
 topology=${RDMAMIG_TOPOLOGY:-loop}
-if [ $topology = pair ] && [ -z "${RDMAMIG_PEER:-}" ]; then
-	echo "1..0 # SKIP pair topology without \$RDMAMIG_PEER"
-	exit $KSFT_SKIP
-fi
-module_load || { echo "1..0 # SKIP rdmamig module does not load"; exit $KSFT_SKIP; }
+require_vmm_testbed
 
 tmp=$(mktemp -d)
 dest_pid=

@@ -190,3 +190,19 @@ require_userfaultfd()
 	echo "1..0 # SKIP this kernel has no userfaultfd (CONFIG_USERFAULTFD)"
 	exit "$KSFT_SKIP"
 }
+
+# require_vmm_testbed: the tests that drive rdmamig-vmm ($VMM) skip the
+# whole file (KTAP plan 1..0) unless it is built, a pair run has its peer
+# and the module loads.
+require_vmm_testbed()
+{
+	if [ ! -x "$VMM" ]; then
+		echo "1..0 # SKIP $VMM not built (make -C tools/rdmamig-vmm)"
+		exit $KSFT_SKIP
+	fi
+	if [ "${RDMAMIG_TOPOLOGY:-loop}" = pair ] && [ -z "${RDMAMIG_PEER:-}" ]; then
+		echo "1..0 # SKIP pair topology without \$RDMAMIG_PEER"
+		exit $KSFT_SKIP
+	fi
+	module_load || { echo "1..0 # SKIP rdmamig module does not load"; exit $KSFT_SKIP; }
+}

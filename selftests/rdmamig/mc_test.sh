@@ -41,16 +41,8 @@ TIMEOUT=${RDMAMIG_MC_TIMEOUT:-60}
 STAGING=/sys/module/rdmamig/parameters/mc_staging_mb
 COMMON=(--size 64 --blocks 4 --mc)
 
-if [ ! -x "$VMM" ]; then
-	echo "1..0 # SKIP $VMM not built (make -C tools/rdmamig-vmm)"
-	exit $KSFT_SKIP
-fi
 topology=${RDMAMIG_TOPOLOGY:-loop}
-if [ $topology = pair ] && [ -z "${RDMAMIG_PEER:-}" ]; then
-	echo "1..0 # SKIP pair topology without \$RDMAMIG_PEER"
-	exit $KSFT_SKIP
-fi
-module_load || { echo "1..0 # SKIP rdmamig module does not load"; exit $KSFT_SKIP; }
+require_vmm_testbed
 
 tmp=$(mktemp -d)
 dest_pid=

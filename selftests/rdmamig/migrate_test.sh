@@ -48,16 +48,8 @@ TIMEOUT=${RDMAMIG_MIGRATE_TIMEOUT:-120}
 BW=20000000		# bytes/s: "20 MB/s", unless the link is slower
 BW_TOLERANCE=${RDMAMIG_BW_TOLERANCE:-5}	# percent
 
-if [ ! -x "$VMM" ]; then
-	echo "1..0 # SKIP $VMM not built (make -C tools/rdmamig-vmm)"
-	exit $KSFT_SKIP
-fi
 topology=${RDMAMIG_TOPOLOGY:-loop}
-if [ $topology = pair ] && [ -z "${RDMAMIG_PEER:-}" ]; then
-	echo "1..0 # SKIP pair topology without \$RDMAMIG_PEER"
-	exit $KSFT_SKIP
-fi
-module_load || { echo "1..0 # SKIP rdmamig module does not load"; exit $KSFT_SKIP; }
+require_vmm_testbed
 
 tmp=$(mktemp -d)
 dest_pid=
