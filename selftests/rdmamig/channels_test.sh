@@ -65,13 +65,9 @@ dest_host()
 # migrate NAME DEST-ARGS... -- SOURCE-ARGS...
 migrate()
 {
-	local name=$1 dargs=()
+	local name=$1 dargs=() sargs=()
 	shift
-	while [ $# -gt 0 ] && [ "$1" != -- ]; do
-		dargs+=("$1")
-		shift
-	done
-	shift
+	split_dest_args "$@"
 	src_rc=1 dst_rc=1
 	if ! start_dest "$name" "${dargs[@]}"; then
 		diag "$name: destination did not start"
@@ -80,7 +76,7 @@ migrate()
 		return
 	fi
 	"$VMM" source --connect "$(dest_host):$dest_port" --timeout "$TIMEOUT" \
-		--json "$@" >"$tmp/$name.src" 2>&1
+		--json "${sargs[@]}" >"$tmp/$name.src" 2>&1
 	src_rc=$?
 	wait_dest "$name" $((src_rc == 0 ? TIMEOUT : 10))
 	dst_rc=$?

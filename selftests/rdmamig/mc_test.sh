@@ -90,13 +90,9 @@ HOST=$(src_host)
 # outputs loaded.
 mc_run()
 {
-	local name=$1 dargs=()
+	local name=$1 dargs=() sargs=()
 	shift
-	while [ $# -gt 0 ] && [ "$1" != -- ]; do
-		dargs+=("$1")
-		shift
-	done
-	shift
+	split_dest_args "$@"
 	src_rc=1 dst_rc=1
 	if ! start_dest "$name" "${COMMON[@]}" "${dargs[@]}"; then
 		diag "$name: backup did not start"
@@ -106,7 +102,7 @@ mc_run()
 		return
 	fi
 	"$VMM" source --connect "$HOST:$dest_port" --timeout "$TIMEOUT" \
-		--json "${COMMON[@]}" --mc-delay 50 "$@" >"$tmp/$name.src" 2>&1
+		--json "${COMMON[@]}" --mc-delay 50 "${sargs[@]}" >"$tmp/$name.src" 2>&1
 	src_rc=$?
 	wait_dest "$name" $((src_rc == 0 ? TIMEOUT : 10))
 	dst_rc=$?

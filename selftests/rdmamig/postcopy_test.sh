@@ -83,13 +83,9 @@ jget()
 # migrate NAME DEST-ARGS... -- SOURCE-ARGS...: as in migrate_test.sh.
 migrate()
 {
-	local name=$1 dargs=() host=$LOCAL_ADDR
+	local name=$1 dargs=() sargs=() host=$LOCAL_ADDR
 	shift
-	while [ $# -gt 0 ] && [ "$1" != -- ]; do
-		dargs+=("$1")
-		shift
-	done
-	shift
+	split_dest_args "$@"
 	src_rc=1 dst_rc=1
 	if ! start_dest "$name" "${dargs[@]}"; then
 		diag "$name: destination did not start"
@@ -99,7 +95,7 @@ migrate()
 	fi
 	[ $topology = pair ] && host=$RDMAMIG_PEER_ADDR
 	"$VMM" source --connect "$host:$dest_port" --timeout "$TIMEOUT" \
-		--json "$@" >"$tmp/$name.src" 2>&1
+		--json "${sargs[@]}" >"$tmp/$name.src" 2>&1
 	src_rc=$?
 	wait_dest "$name" $((src_rc == 0 ? TIMEOUT : 10))
 	dst_rc=$?

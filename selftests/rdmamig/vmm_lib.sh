@@ -71,3 +71,17 @@ show_output()
 		[ -f "$f" ] && sed "s|^|# ${f##*/}: |" "$f"
 	done
 }
+
+# split_dest_args DEST-ARGS... -- SOURCE-ARGS...: into the caller's
+# arrays dargs and sargs (declare them local there).
+split_dest_args()
+{
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		dargs+=("$1")
+		shift
+	done
+	if [ $# -gt 0 ]; then
+		shift
+	fi
+	sargs=("$@")
+}
