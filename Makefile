@@ -21,6 +21,9 @@
 #   make install         install module (into /lib/modules/$(KVER)/extra, built
 #                        without the hostile peer) and tool
 #   make deb             Debian packages rdmamig-dkms and rdmamigctl in build/deb/
+#   make qemu            QEMU 7.2 with the rdmamig: transport (tools/qemu/),
+#                        downloaded and built once, cached by the series' hash
+#   make check-qemu      QEMU migrating a guest VM A -> VM B through rdmamig
 #
 # SERIES picks the Debian kernel series of the testbed (6.1 or 6.12); KVER
 # is its ABI, KDIR its kbuild tree.  Given neither KVER nor KDIR, a target
@@ -55,10 +58,10 @@ DESTDIR ?=
 CHECK_SERIES := $(if $(filter command line environment,$(origin SERIES)),$(SERIES),6.1 6.12)
 
 .PHONY: all deps module tools selftests check check-all check-kernel check-fresh \
-	deb debug-kernel check-debug demo bench install clean help
+	deb debug-kernel check-debug demo bench install clean help qemu check-qemu
 
 help:
-	@sed -n '3,23s/^# \{0,1\}//p' Makefile
+	@sed -n '3,26s/^# \{0,1\}//p' Makefile
 
 deps:
 	scripts/deps.sh $(SERIES)
@@ -155,6 +158,17 @@ deb:
 # (scripts/check-fresh.sh, Documentation/testing.rst).
 check-fresh:
 	scripts/check-fresh.sh
+
+# QEMU with the rdmamig: transport in build/qemu/ (tools/qemu/README);
+# RDMAMIG_QEMU_CACHE puts the download and the build outside the clone.
+qemu:
+	tools/qemu/build.sh
+
+# QEMU migrating a guest through /dev/rdmamig, pair topology
+# (tools/qemu/check.sh, selftests/rdmamig/qemu_test.sh).  check.sh sets
+# up the kernel (KVER if given), builds module, tools and QEMU, and runs.
+check-qemu:
+	tools/qemu/check.sh $(KVER)
 
 # The debug kernel (scripts/debug-kernel.sh, Documentation/testing.rst):
 # Debian's linux-source-6.1 with KASAN, lockdep, kmemleak, DEBUG_OBJECTS,

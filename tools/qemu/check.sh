@@ -5,9 +5,8 @@
 # VM A to VM B (selftests/rdmamig/qemu_test.sh, pair topology; each VM
 # holds a 256 MiB guest in a tmpfs file beside the QEMU that runs it).
 # Builds the module, the tools and the patched QEMU (build.sh, cached)
-# first.  Not part of make check; a top-level "make check-qemu" will call
-# this once a fresh-root run (make check-fresh) has proved the Makefile
-# change.
+# first.  make check-qemu runs it; it is not part of make check
+# (Documentation/testing.rst says when to run it).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
