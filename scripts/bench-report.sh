@@ -126,6 +126,24 @@ cat "${files[@]}" | jq -s '
               {per_gib_mib: $b, fixed_mib: ($my - $b * $mx)};
             {points: $n, kernel: fit(.y), slab: fit(.s), vmalloc: fit(.v)}
           else null end),
+        # Checkpointing (bench.sh: mc_DELAY), each against the targets
+        mc: [$all[] | select(.protect) | .protect as $p |
+          def pct($xs; $q): ($xs | sort) as $s | if ($s | length) == 0 then null
+            else $s[(($s | length) * $q / 100 | ceil) - 1] end;
+          ([$p.epochs[].pause_us]) as $pauses | ([$p.epochs[] | .ack_us // empty]) as $acks |
+          {
+            name, mc_delay_ms, size_mb, rate_mbs, exit,
+            epochs: ($p.epochs | length), acked: $p.mc_acked,
+            epochs_per_s: (if $p.span_us > 0 then (($p.epochs | length) - 1) / ($p.span_us / 1e6) else null end),
+            pause_ms_p50: (pct($pauses; 50) / 1000), pause_ms_p99: (pct($pauses; 99) / 1000),
+            ack_ms_p50: (if ($acks | length) > 0 then pct($acks; 50) / 1000 else null end),
+            ack_ms_p99: (if ($acks | length) > 0 then pct($acks; 99) / 1000 else null end),
+            pages_per_epoch: (if ($p.epochs | length) > 0 then ($p.mc_pages / ($p.epochs | length)) else null end),
+            unprotected_pps, protected_pps,
+            slowdown: (if .unprotected_pps and .protected_pps and .unprotected_pps > 0
+                       then 1 - .protected_pps / .unprotected_pps else null end),
+            per_epoch: [$p.epochs[] | {epoch, pause_ms: (.pause_us / 1000), ack_ms: ((.ack_us // null) | if . then . / 1000 else null end)}]
+          }],
         dirty: [$all[] | select(.migrate) | . as $d | .migrate as $m |
           ($m.round_stats | length) as $n |
           round_end_times($d.monitor; $n) as $ends |
@@ -257,6 +275,19 @@ for t in $(jq -r 'keys[]' "$outdir/bench.json"); do
 			 (if $v.read_lat and $p50 > 0 then ", fault p50 \($p50 / $v.read_lat.median_us * 10 | round / 10)x (\(if $p50 <= 3 * $v.read_lat.median_us then "met" else "MISSED" end)), p99 \($p99 / $v.read_lat.p99_us * 10 | round / 10)x (\(if $p99 <= 20 * $v.read_lat.p99_us then "met" else "MISSED" end))" else "" end))' "$outdir/bench.json"
 		echo
 	fi
+	if [ "$(jq "$T.mc | length" "$outdir/bench.json")" -gt 0 ]; then
+		echo "checkpointing (rdmamigctl protect): epochs, pause, acknowledgement, and the workload's slowdown"
+		printf '%-8s %6s %7s %9s %13s %13s %9s %16s\n' \
+			case epochs per-s pages/ep pause-ms-p50 pause-ms-p99 ack-ms-p50 slowdown
+		jq -r "$T"'.mc[] | [.name, .epochs, (.epochs_per_s // 0 | .*10|round/10),
+			(.pages_per_epoch // 0 | round), (.pause_ms_p50*100|round/100), (.pause_ms_p99*100|round/100),
+			(if .ack_ms_p50 then (.ack_ms_p50*10|round/10) else "-" end),
+			(if .slowdown != null then "\(.slowdown*1000|round/10)%" else "-" end)] | @tsv' "$outdir/bench.json" |
+			awk -F'\t' '{ printf "%-8s %6s %7s %9s %13s %13s %9s %16s\n", $1,$2,$3,$4,$5,$6,$7,$8 }'
+		# The targets of the checkpointing issue.
+		jq -r "$T"'.mc[] | "  \(.name): \(.epochs_per_s // 0 | .*10|round/10) epochs/s (target >= 10: \(if (.epochs_per_s // 0) >= 10 then "met" else "MISSED" end)), median pause \(.pause_ms_p50*100|round/100) ms (target <= 5 ms: \(if .pause_ms_p50 <= 5 then "met" else "MISSED" end)), slowdown \(if .slowdown != null then "\(.slowdown*1000|round/10)%" else "-" end) (target <= 20%: \(if .slowdown != null and .slowdown <= 0.2 then "met" else "MISSED" end))"' "$outdir/bench.json"
+		echo
+	fi
 	if [ "$(jq "$T.dirty | length" "$outdir/bench.json")" -gt 0 ]; then
 		printf '%-9s %8s %10s %10s %7s %6s %10s %8s %8s %12s %9s %6s  %s\n' \
 			workload rate-r dirty-MB/s "(ratio)" bulk-r rounds converged throttle total-s downtime-ms "(/limit)" sum pages-per-round
@@ -350,32 +381,65 @@ for f in "$@"; do
 		     END { print ""; print "" }' "$tl" >> "$outdir/pc-faults.dat"
 	done
 done
-[ ${#pc_titles[@]} -gt 0 ] || exit 0
-lat_ms=$(jq -r '[to_entries[] | .value.read_lat.median_us // empty] | first // empty | . / 1000' \
-	"$outdir/bench.json")
-pages_plots='' fault_plots=''
-for i in "${!pc_titles[@]}"; do
-	t=${pc_titles[$i]}
-	pages_plots+="${pages_plots:+, }'$outdir/pc-pages.dat' index $i using 1:3 with lines lw 2 title '$t: sweep'"
-	pages_plots+=", '' index $i using 1:2 with lines dt 2 lw 2 title '$t: faults'"
-	fault_plots+="${fault_plots:+, }'$outdir/pc-faults.dat' index $i using 1:2 with points pt 7 ps 0.5 title '$t'"
+if [ ${#pc_titles[@]} -gt 0 ]; then
+	lat_ms=$(jq -r '[to_entries[] | .value.read_lat.median_us // empty] | first // empty | . / 1000' \
+		"$outdir/bench.json")
+	pages_plots='' fault_plots=''
+	for i in "${!pc_titles[@]}"; do
+		t=${pc_titles[$i]}
+		pages_plots+="${pages_plots:+, }'$outdir/pc-pages.dat' index $i using 1:3 with lines lw 2 title '$t: sweep'"
+		pages_plots+=", '' index $i using 1:2 with lines dt 2 lw 2 title '$t: faults'"
+		fault_plots+="${fault_plots:+, }'$outdir/pc-faults.dat' index $i using 1:2 with points pt 7 ps 0.5 title '$t'"
+	done
+	[ -n "$lat_ms" ] && fault_plots+=", $lat_ms with lines lw 2 dt 3 lc rgb 'black' title 'ib_read_lat median, 4 KiB'"
+	gnuplot <<-GP
+	set terminal pngcairo size 1000,800 noenhanced font ",9"
+	set output "$outdir/bench-postcopy.png"
+	set multiplot layout 2,1
+	set title "Post-copy: owed pages placed on the destination since the switch"
+	set xlabel "seconds since RDMAMIG_EVENT_POSTCOPY"
+	set ylabel "pages (4 KiB)"
+	set key top left
+	plot $pages_plots
+	set title "Post-copy: each fault's service time in the VMM (FETCH + placing)"
+	set ylabel "ms (log)"
+	set logscale y
+	set key top right
+	plot $fault_plots
+	unset multiplot
+	GP
+	echo "chart: $outdir/bench-postcopy.png"
+fi
+
+# Checkpointing per epoch: the pause (the process stopped) and the time
+# from the snapshot to the backup's acknowledgement.
+: > "$outdir/mc.dat"
+mc_titles=()
+while IFS=$'\t' read -r t name; do
+	mc_titles+=("$t $name")
+	jq -r --arg t "$t" --arg n "$name" '.[$t].mc[] | select(.name == $n) | .per_epoch[] |
+		"\(.epoch) \(.pause_ms) \(.ack_ms // "NaN")"' "$outdir/bench.json" >> "$outdir/mc.dat"
+	printf '\n\n' >> "$outdir/mc.dat"
+done < <(jq -r 'to_entries[] | .key as $t | .value.mc[]? | "\($t)\t\(.name)"' "$outdir/bench.json")
+[ ${#mc_titles[@]} -gt 0 ] || exit 0
+pause_plots='' ack_plots=''
+for i in "${!mc_titles[@]}"; do
+	t=${mc_titles[$i]}
+	pause_plots+="${pause_plots:+, }'$outdir/mc.dat' index $i using 1:2 with lines lw 1 title '$t'"
+	ack_plots+="${ack_plots:+, }'$outdir/mc.dat' index $i using 1:3 with lines lw 1 title '$t'"
 done
-[ -n "$lat_ms" ] && fault_plots+=", $lat_ms with lines lw 2 dt 3 lc rgb 'black' title 'ib_read_lat median, 4 KiB'"
 gnuplot <<-GP
 set terminal pngcairo size 1000,800 noenhanced font ",9"
-set output "$outdir/bench-postcopy.png"
+set output "$outdir/bench-mc.png"
 set multiplot layout 2,1
-set title "Post-copy: owed pages placed on the destination since the switch"
-set xlabel "seconds since RDMAMIG_EVENT_POSTCOPY"
-set ylabel "pages (4 KiB)"
-set key top left
-plot $pages_plots
-set title "Post-copy: each fault's service time in the VMM (FETCH + placing)"
+set title "Checkpointing: the process stopped at each epoch (pause)"
+set xlabel "epoch"
 set ylabel "ms (log)"
 set logscale y
 set key top right
-plot $fault_plots
+plot $pause_plots, 5 with lines lw 2 dt 3 lc rgb 'black' title 'target: median <= 5 ms'
+set title "Checkpointing: from each epoch's snapshot to the backup's acknowledgement"
+plot $ack_plots
 unset multiplot
 GP
-echo "chart: $outdir/bench-postcopy.png"
-
+echo "chart: $outdir/bench-mc.png"

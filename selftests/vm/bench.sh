@@ -39,6 +39,12 @@
 #                 50% of the ib_write_bw figure measured first in this run;
 #                 per-round pages and times (migrate -j round_stats) and the
 #                 ends of the rounds as `rdmamigctl -j monitor` saw them
+#   mc_100/50/25  checkpointing: rdmamigctl protect of a BENCH_MC_MB (256)
+#                 MiB rdmamig-workload writing BENCH_MC_RATE (5) MB/s into a
+#                 standby, BENCH_MC_S (10) s of epochs every 100, 50 or 25
+#                 ms: each epoch's pause and time to acknowledgement, and
+#                 the workload's pages written per second while protected
+#                 against the same workload's before protect began
 #
 # CPU is busy time from /proc/stat (user+nice+system+irq+softirq): in loop
 # the whole guest's (both ends share it), in pair each VM's.  Kernel
@@ -60,6 +66,7 @@
 #   half from run to run, the report gives each)  BENCH_PC_DEST_OPTS
 #   (more rdmamig-vmm dest options for the post-copy cases, to compare)
 #   BENCH_AUTO_CONVERGE (1; empty: dirty cases without --auto-converge)
+#   BENCH_MC_MB (256)  BENCH_MC_RATE (5)  BENCH_MC_S (10)
 #   BENCH_LAT_ITERS (2000: ib_read_lat)  BENCH_PC_GUEST_WRITES (512: pages
 #   the post-copy destination's guest thread touches)
 set -uo pipefail
@@ -133,14 +140,17 @@ iperf_s=${BENCH_IPERF_S:-10}
 bw_iters=${BENCH_BW_ITERS:-400}
 lat_iters=${BENCH_LAT_ITERS:-2000}
 pc_guest_writes=${BENCH_PC_GUEST_WRITES:-512}
+mc_mb=${BENCH_MC_MB:-256}
+mc_rate=${BENCH_MC_RATE:-5}
+mc_s=${BENCH_MC_S:-10}
 dest_opts=
 if [ "$topo" = pair ]; then
 	[ -n "${RDMAMIG_PEER:-}" ] || { echo "bench: pair without \$RDMAMIG_PEER" >&2; exit 2; }
 	dest=$RDMAMIG_PEER_ADDR
-	cases=${BENCH_CASES:-link_1 read_1 iperf3 lat_read pin_all pull precopy_final postcopy_0 postcopy_1 dirty_25 dirty_50 dirty_200 link_2 link_4 link_1}
+	cases=${BENCH_CASES:-link_1 read_1 iperf3 lat_read pin_all pull precopy_final postcopy_0 postcopy_1 dirty_25 dirty_50 dirty_200 mc_100 mc_50 mc_25 link_2 link_4 link_1}
 else
 	dest=$addr
-	cases=${BENCH_CASES:-link_1 read_1 iperf3 lat_read pin_all pull precopy_final postcopy_0 postcopy_1 dynamic dynamic_sparse dirty_25 dirty_50 link_2 chan_1 chan_2 chan_4 link_4 zero90 zero90_holes zero90_sparse sizes link_1}
+	cases=${BENCH_CASES:-link_1 read_1 iperf3 lat_read pin_all pull precopy_final postcopy_0 postcopy_1 dynamic dynamic_sparse dirty_25 dirty_50 mc_100 mc_50 mc_25 link_2 chan_1 chan_2 chan_4 link_4 zero90 zero90_holes zero90_sparse sizes link_1}
 fi
 ulimit -l unlimited
 rm -rf "$dir"
@@ -483,6 +493,76 @@ dirty()
 		}' | sed 's/^{//; s/}$//'),$measured"
 }
 
+# pps HBFILE FIRST LAST: pages the workload wrote per second between its
+# heartbeats FIRST and LAST (their counts), from its heartbeat file.
+pps()
+{
+	awk -v a="$2" -v b="$3" '$1 == "heartbeat" && $2 == a { p0 = $4 }
+		$1 == "heartbeat" && $2 == b { p1 = $4 }
+		END { if (b > a && p1 != "") printf "%.1f", (p1 - p0) / (b - a); else print "null" }' "$1"
+}
+
+hb_now()
+{
+	awk '$1 == "heartbeat" { n = $2 } END { print n + 0 }' "$1"
+}
+
+# mc NAME DELAY: rdmamigctl protect, an epoch every DELAY ms, of a workload
+# that first runs unprotected for as long as the epochs will last.
+mc()
+{
+	local name=$1 delay=$2 epochs src_pid twin_pid port rc=0 hb0 hb1 hb2 base prot
+	epochs=$((mc_s * 1000 / delay))
+	rm -f "$dir/$name".*
+	"$workload" --size "$mc_mb" --rate "$mc_rate" --seed 7 --pid-file "$dir/$name.src.pid" \
+		--heartbeat "$dir/$name.src.hb" >"$dir/$name.src.out" 2>&1 &
+	src_pid=$!
+	until_ok 300 grep -qs heartbeat "$dir/$name.src.hb" ||
+		{ echo "# bench: $name: the workload did not start" >&2; }
+	hb0=$(hb_now "$dir/$name.src.hb")
+	dest_bg twin "$workload" --twin --size "$mc_mb" --rate "$mc_rate" \
+		--pid-file "$dir/$name.twin.pid" --heartbeat "$dir/$name.twin.hb"
+	until_ok 60 test -s "$dir/$name.twin.pid"
+	twin_pid=$(<"$dir/$name.twin.pid")
+	on_dest timeout 30 bash -c \
+		"until grep -q '^State:.*T' /proc/$twin_pid/status; do sleep 0.1; done"
+	dest_bg standby "$ctl" -j standby --pid "$twin_pid" --timeout 300 \
+		--port-file "$dir/$name.port" "rdma:$dest:0"
+	until_ok 60 test -s "$dir/$name.port"
+	port=$(<"$dir/$name.port")
+	# Unprotected, for as long as the epochs will take.
+	sleep "$mc_s"
+	hb1=$(hb_now "$dir/$name.src.hb")
+	measure_start "$name"
+	"$ctl" -j protect --pid "$src_pid" --mc-delay "$delay" --epochs "$epochs" \
+		"rdma:$dest:$port" >"$dir/$name.protect" 2>"$dir/$name.protect.err" || rc=$?
+	measure_stop
+	hb2=$(hb_now "$dir/$name.src.hb")
+	dest_wait standby || { [ "$rc" = 0 ] && rc=1; }
+	cp "$dir/standby.bg.out" "$dir/$name.standby"
+	kill -KILL "$src_pid" 2>/dev/null
+	wait "$src_pid" 2>/dev/null
+	on_dest kill -KILL "$twin_pid" 2>/dev/null
+	{ dest_wait twin; } 2>/dev/null
+	base=$(pps "$dir/$name.src.hb" "$hb0" "$hb1")
+	# The epochs' seconds: the last mc_s heartbeats of the protection.
+	prot=$(pps "$dir/$name.src.hb" $((hb2 > hb1 + mc_s ? hb2 - mc_s : hb1)) "$hb2")
+	if [ "$rc" != 0 ] || ! jq -e '.epochs | length > 0' "$dir/$name.protect" >/dev/null 2>&1; then
+		echo "# bench: $name failed (rc $rc): $(head -c 500 "$dir/$name.protect.err")" >&2
+		emit "$name" "\"failed\":true,\"mc_delay_ms\":$delay"
+		return
+	fi
+	jq -e . "$dir/$name.standby" >/dev/null 2>&1 || echo null >"$dir/$name.standby"
+	emit "$name" "$(jq -c -n --argjson delay "$delay" --argjson rate "$mc_rate" \
+		--argjson size "$mc_mb" --argjson rc "$rc" --argjson base "$base" \
+		--argjson prot "$prot" --slurpfile p "$dir/$name.protect" \
+		--slurpfile s "$dir/$name.standby" '{
+			mc_delay_ms: $delay, rate_mbs: $rate, size_mb: $size, exit: $rc,
+			unprotected_pps: $base, protected_pps: $prot,
+			protect: $p[0], standby: $s[0]
+		}' | sed 's/^{//; s/}$//'),$measured"
+}
+
 echo "# $topo, hz $(getconf CLK_TCK), $(nproc) vCPUs, rxe MTU $(cat "/sys/class/net/$RDMAMIG_NETDEV/mtu"), $(awk '/^MemTotal/ { print int($2 / 1024) }' /proc/meminfo) MiB"
 for c in $cases; do
 	echo "# $(date +%T) $c" >&2
@@ -502,6 +582,7 @@ for c in $cases; do
 	*_sparse) sparse "${c%_sparse}" ;;
 	sizes) for s in $sizes; do migrate "size_$s" "$s" 0 --pin-all; done ;;
 	dirty_*) dirty "$c" "${c#dirty_}" ;;
+	mc_*) mc "$c" "${c#mc_}" ;;
 	*) echo "# bench: unknown case $c" >&2 ;;
 	esac
 done

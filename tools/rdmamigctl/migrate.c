@@ -804,6 +804,63 @@ static int mig_check_postcopy(struct mig *m)
 
 static void mig_print_rounds_json(const struct mig *m);
 
+/* Pre-copy rounds before the first epoch: at most these. */
+#define PROT_CONVERGE_ROUNDS	10
+
+/*
+ * Half the staging this module would grant (module parameter
+ * mc_staging_mb; the session's is the smaller of both ends'), in pages:
+ * what the first epoch may hold, with room to spare.
+ */
+static uint64_t prot_epoch_pages_max(void)
+{
+	FILE *f = fopen("/sys/module/rdmamig/parameters/mc_staging_mb", "re");
+	unsigned int mb = 64;
+
+	if (f) {
+		if (fscanf(f, "%u", &mb) != 1)
+			mb = 64;
+		fclose(f);
+	}
+	return (uint64_t)mb * 1048576 / PM_PAGE_SIZE / 2;
+}
+
+/*
+ * After the bulk round, pre-copy rounds (the process stopped only to
+ * read and clear its bits, as migrate's) until what it dirtied since the
+ * last one fits an epoch: the first epoch holds everything written during
+ * the first copy, which a large process on a slow link makes larger than
+ * the backup's staging (ENOSPC).  The bits read when it fits are not
+ * cleared: the first epoch reads them again.
+ */
+static int mig_protect_converge(struct mig *m)
+{
+	uint64_t max = prot_epoch_pages_max(), ndirty, t0;
+	struct mig_round *r;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < PROT_CONVERGE_ROUNDS; i++) {
+		t0 = pm_now_us();
+		ret = pm_check_interrupted("protect") ?: mig_stop(m) ?:
+		      pm_read_dirty(m->pagemap, &m->bl, &ndirty);
+		if (ret)
+			return ret;
+		if (ndirty <= max)
+			return mig_cont(m);
+		r = mig_new_round(m);
+		if (!r)
+			return RM_EXIT_ERR;
+		ret = pm_clear_soft_dirty(m->pid) ?: mig_cont(m);
+		r->pause_us = pm_now_us() - t0;
+		ret = ret ?: mig_round(m, r, ndirty);
+		if (ret)
+			return ret;
+	}
+	/* Writing faster than the link: the first epoch may still fit. */
+	return RM_EXIT_OK;
+}
+
 /*
  * protect, once connected: the backup must allow checkpointing; the bulk
  * round, then epochs (protect.c) until --epochs, a signal, the process's
@@ -824,7 +881,7 @@ static int mig_protect(struct mig *m)
 		       "(run 'rdmamigctl standby' there)");
 		return RM_EXIT_ERR;
 	}
-	ret = mig_bulk_round(m);
+	ret = mig_bulk_round(m) ?: mig_protect_converge(m);
 	if (ret)
 		return ret;
 	p->rm = m->rm;
