@@ -99,6 +99,7 @@ backup_side()
 	local dir=$1 n=$2 i pid order t0 rc
 	shift 2
 	nap_init
+	ulimit -l unlimited 2>/dev/null
 	for ((i = 1; i <= n; i++)); do
 		[ -e "$dir/stop" ] && break
 		"$VMM" dest --port-file "$dir/$i.port" "$@" >"$dir/$i.dst" 2>"$dir/$i.err" &
@@ -114,7 +115,7 @@ backup_side()
 			put "$dir/$i.cut" "$t0 $EPOCHREALTIME"
 		fi
 		[[ $order == *kill ]] && kill -9 "$pid"
-		wait "$pid"
+		wait "$pid" 2>/dev/null
 		rc=$?
 		if [[ $order == cut* ]]; then
 			for ((t0 = 0; t0 < 1200; t0++)); do
@@ -259,6 +260,7 @@ cycle()
 		return
 	fi
 	read -r port < "$dir/$i.port"
+	: > "$tmp/$i.src"
 	"$VMM" source --connect "$HOST:$port" --timeout "$TIMEOUT" --json "${MC[@]}" \
 		--mc-delay 50 --mc-epochs 100000 >"$tmp/$i.src" 2>"$tmp/$i.err" &
 	src_pid=$!
@@ -271,7 +273,8 @@ cycle()
 	nap "$(printf '%d.%03d' $((delay_ms[$i] / 1000)) $((delay_ms[$i] % 1000)))"
 	if [ "$order" = pkill ]; then
 		t_kill[$i]=$EPOCHREALTIME
-		kill -9 "$src_pid"
+		# Reaped at once: bash reports a killed job on stderr otherwise.
+		{ kill -9 "$src_pid" && wait "$src_pid"; } 2>/dev/null
 	fi
 	# The backup side's orders: a primary's SIGKILL is none of its business.
 	put "$dir/$i.go" "${order/pkill/none}"
@@ -280,7 +283,7 @@ cycle()
 		nap
 	done
 	kill -9 "$src_pid" 2>/dev/null
-	wait "$src_pid"
+	wait "$src_pid" 2>/dev/null
 	src_rc[$i]=$?
 	src_pid=
 	put "$dir/$i.uncut" 1
@@ -393,6 +396,8 @@ cut_timing()
 	fo_cut+=($(((run - $(us "$c1")) / 1000)))
 	fo_commit+=("${D[$i.failover_ms]:-?}")
 	diag "cycle $i: cut ${delay_ms[$i]} ms after epoch 3 (tc $((($(us "$c1") - $(us "$c0")) / 1000)) ms)," \
+		"$((($(us "$c0") - ${D[$i.last_commit_at_us]:-0}) / 1000)) ms after the backup's last" \
+		"commit (the primary's epochs took ${S[$i.mc_ack_us_last]:-?} us to acknowledge, last)," \
 		"backup failed $(((failed - $(us "$c1")) / 1000)) ms and ran" \
 		"$(((run - $(us "$c1")) / 1000)) ms after it; from its last commit" \
 		"${D[$i.failover_ms]:-?} ms (detect ${D[$i.failover_detect_ms]:-?}, activate" \
@@ -414,7 +419,7 @@ kill_timing()
 {
 	local i=$1 bound=$((2 * KA + 1000 + KA_SLACK_MS)) fo=${D[$1.failover_ms]:-x} msg=
 	[ "$topology" = loop ] && [ -n "${t_kill[$i]:-}" ] && [ -n "${D[$i.running_at_us]:-}" ] &&
-		msg=", $(((D[$i.running_at_us] - $(us "${t_kill[$i]}")) / 1000)) ms after the kill"
+		msg=", $(((${D[$i.running_at_us]} - $(us "${t_kill[$i]}")) / 1000)) ms after the kill"
 	diag "cycle $i: killed ${delay_ms[$i]} ms after epoch 3; backup ran from epoch" \
 		"${D[$i.mc_committed]:-?} $fo ms after its last commit$msg (detect" \
 		"${D[$i.failover_detect_ms]:-?}, activate ${D[$i.failover_activate_ms]:-?});" \
@@ -483,8 +488,9 @@ if [ "$topology" = pair ]; then
 	diag "VM B: sessions, FOLL_PIN count, module references: before ${peer_before:-?}, after ${peer_after:-?}"
 	peer_clean() { [[ $peer_after =~ ^0\  ]] && [ "${peer_after#0 }" = "${peer_before#* }" ]; }
 	ktap_result "VM B: no session, FOLL_PIN count and module references back" peer_clean
-	ktap_result "VM B: rmmod rdmamig works" "$RDMAMIG_PEER" bash -c \
-		"source $TOP/selftests/rdmamig/lib.sh; rmmod rdmamig && module_load"
+	peer_rmmod() { "$RDMAMIG_PEER" bash -c \
+		"source $TOP/selftests/rdmamig/lib.sh; rmmod rdmamig && module_load" >/dev/null; }
+	ktap_result "VM B: rmmod rdmamig works" peer_rmmod
 else
 	ktap_skip "VM B: no session, pins and references back" "loop topology"
 	ktap_skip "VM B: rmmod rdmamig works" "loop topology"

@@ -407,7 +407,7 @@ static void run_unprotected(const struct vmm_opts *o, struct guest *g,
 }
 
 /* The summary's fields for a lost backup, after @len bytes of @extra. */
-static size_t unprotected_json(char *extra, size_t size, size_t len,
+static void unprotected_json(char *extra, size_t size, size_t len,
 			       const struct rdmamig_stats *st,
 			       const struct mc_src_run *m,
 			       const struct mc_unprotected *u,
@@ -415,10 +415,12 @@ static size_t unprotected_json(char *extra, size_t size, size_t len,
 {
 	char reason[2 * RDMAMIG_REASON_MAX + 8];
 
-	if (!u->in)
-		return len + snprintf(extra + len, size - len, ",\"unprotected\":false");
+	if (!u->in) {
+		snprintf(extra + len, size - len, ",\"unprotected\":false");
+		return;
+	}
 	json_string(reason, sizeof(reason), st->reason);
-	return len + snprintf(extra + len, size - len,
+	snprintf(extra + len, size - len,
 			      ",\"unprotected\":true,\"unprotected_in\":\"%s\""
 			      ",\"unprotected_error\":%d,\"unprotected_reason\":%s"
 			      ",\"unprotected_pause_us\":%" PRIu64
