@@ -212,7 +212,8 @@ ncycles=${#orders[@]}
 
 DEST_ARGS=(--listen "$HOST:0" --timeout "$TIMEOUT" --json "${MC[@]}")
 if [ "$topology" = pair ]; then
-	side_id=$("$RDMAMIG_PEER" --bg "$TOP/selftests/rdmamig/mc_failover_test.sh" \
+	side_id=$("$RDMAMIG_PEER" --bg env RDMAMIG_VMM="$VMM" \
+		"$TOP/selftests/rdmamig/mc_failover_test.sh" \
 		--backup-side "$dir" "$ncycles" "${DEST_ARGS[@]}")
 else
 	backup_side "$dir" "$ncycles" "${DEST_ARGS[@]}" &
