@@ -164,7 +164,8 @@ else
 	DEATHS=0
 	KILLS=${RDMAMIG_MC_KILLS:-6}
 fi
-SEED=${RDMAMIG_MC_SEED:-$$}
+# Not $$: a guest boots the same way every time, and its pids with it.
+SEED=${RDMAMIG_MC_SEED:-$((SRANDOM % 100000))}
 RANDOM=$SEED
 
 tmp=$(mktemp -d)
