@@ -312,6 +312,36 @@ void rdmamig_owner_leave(struct rdmamig_session *sess, int way)
 
 #define COPY_BATCH	64
 
+/*
+ * Copy @npages between the owner's memory at @addr and kernel pages,
+ * pinning the owner's a batch at a time: written through the kernel's
+ * mapping and dirtied (@to_owner), or read.
+ */
+static int owner_xfer(struct rdmamig_session *sess, int way, u64 addr,
+		      struct page **kpages, u32 npages, bool to_owner)
+{
+	struct page *pages[COPY_BATCH];
+	u32 done = 0, i, n;
+	int ret;
+
+	while (done < npages) {
+		n = min_t(u32, npages - done, COPY_BATCH);
+		ret = pin_pages(sess, way, addr + ((u64)done << PAGE_SHIFT), n,
+				to_owner ? FOLL_WRITE : 0, pages);
+		if (ret)
+			return ret;
+		for (i = 0; i < n; i++) {
+			if (to_owner)
+				copy_highpage(pages[i], kpages[done + i]);
+			else
+				copy_highpage(kpages[done + i], pages[i]);
+		}
+		unpin_user_pages_dirty_lock(pages, n, to_owner);
+		done += n;
+	}
+	return 0;
+}
+
 /**
  * rdmamig_owner_copy() - copy pages of ours into the owner's memory
  * @sess: the session, between rdmamig_owner_enter() and _leave()
@@ -327,22 +357,25 @@ void rdmamig_owner_leave(struct rdmamig_session *sess, int way)
 int rdmamig_owner_copy(struct rdmamig_session *sess, int way, u64 addr,
 		       struct page **src, u32 npages)
 {
-	struct page *pages[COPY_BATCH];
-	u32 done = 0, i, n;
-	int ret;
+	return owner_xfer(sess, way, addr, src, npages, true);
+}
 
-	while (done < npages) {
-		n = min_t(u32, npages - done, COPY_BATCH);
-		ret = pin_pages(sess, way, addr + ((u64)done << PAGE_SHIFT), n,
-				FOLL_WRITE, pages);
-		if (ret)
-			return ret;
-		for (i = 0; i < n; i++)
-			copy_highpage(pages[i], src[done + i]);
-		unpin_user_pages_dirty_lock(pages, n, true);
-		done += n;
-	}
-	return 0;
+/**
+ * rdmamig_owner_read() - copy the owner's memory into pages of ours
+ * @sess: the session, between rdmamig_owner_enter() and _leave()
+ * @way: from rdmamig_owner_enter()
+ * @addr: the owner's address of the first page, page-aligned
+ * @dst: @npages kernel pages
+ * @npages: pages to copy
+ *
+ * For a caller in another process (rdmamigctl taking a checkpoint of a
+ * process by pid), which cannot copy_from_user() the owner's pages.
+ * Return: 0 or a negative errno (-EFAULT: not mapped).
+ */
+int rdmamig_owner_read(struct rdmamig_session *sess, int way, u64 addr,
+		       struct page **dst, u32 npages)
+{
+	return owner_xfer(sess, way, addr, dst, npages, false);
 }
 
 static void reg_done(struct ib_cq *cq, struct ib_wc *wc)

@@ -31,6 +31,8 @@ int rdmamig_owner_enter(struct rdmamig_session *sess, int *way);
 void rdmamig_owner_leave(struct rdmamig_session *sess, int way);
 int rdmamig_owner_copy(struct rdmamig_session *sess, int way, u64 addr,
 		       struct page **src, u32 npages);
+int rdmamig_owner_read(struct rdmamig_session *sess, int way, u64 addr,
+		       struct page **dst, u32 npages);
 int rdmamig_pin_range(struct rdmamig_session *sess, u64 addr,
 		      unsigned long npages, unsigned int gup_flags,
 		      struct page **pages);

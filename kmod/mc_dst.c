@@ -385,6 +385,7 @@ static void mc_dst_epoch_end(struct rdmamig_session *sess, const void *payload,
 	ev.pages = pages;
 	rdmamig_session_push_event(sess, &ev);
 	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_STATE);
+	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_MC);
 	rdmamig_ctrl_send(sess, RDMAMIG_MSG_MC_ACK, 1, &ack, sizeof(ack));
 }
 

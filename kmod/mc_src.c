@@ -27,6 +27,7 @@
 
 #include "proto.h"
 #include "session.h"
+#include "block.h"
 #include "chan.h"
 #include "ctrl.h"
 #include "mc.h"
@@ -269,42 +270,64 @@ static int dirty_get(struct rdmamig_session *sess, const struct rdmamig_mc_epoch
 }
 
 /*
- * Copy the named pages into new pages of ours, and note where each run
- * belongs.  The pages are the VMM's own (current->mm is the session's:
- * mc_src_epoch() checked), read with copy_from_user(): no pin needed.
+ * One run of @n pages from @addr into pages from the pool.  The VMM's
+ * own pages (a session of /dev/rdmamig: current->mm is the session's)
+ * are read with copy_from_user(), no pin needed; a process's, for
+ * rdmamigctl (a netlink session by pid, the process stopped), through
+ * rdmamig_owner_read(), which pins them a batch at a time.
  */
+static int run_copy(struct rdmamig_session *sess, int way, u64 addr,
+		    struct page **pages, u32 n)
+{
+	u32 k;
+
+	for (k = 0; k < n; k++) {
+		pages[k] = pool_get(&sess->mc);
+		if (!pages[k])
+			return -ENOMEM;
+	}
+	if (way != RDMAMIG_PIN_OWN)
+		return rdmamig_owner_read(sess, way, addr, pages, n);
+	for (k = 0; k < n; k++)
+		if (copy_from_user(page_address(pages[k]),
+				   u64_to_user_ptr(addr + ((u64)k << PAGE_SHIFT)),
+				   PAGE_SIZE))
+			return -EFAULT;
+	return 0;
+}
+
+/* Copy the named pages into pages of ours, and note where each run belongs. */
 static int snap_fill(struct rdmamig_session *sess, struct rdmamig_mc_snap *s,
 		     const struct mc_dirty *d)
 {
 	u32 i, slot = 0;
+	int way, ret;
 
-	for (i = 0; i < d->n; i++) {
+	ret = rdmamig_owner_enter(sess, &way);
+	if (ret)
+		return ret;
+	for (i = 0; i < d->n && !ret; i++) {
 		const struct rdmamig_round *r = &d->rounds[i];
 		struct rdmamig_block_ram *b = sess->blocks[r->block];
 		unsigned long p = 0, end;
 
 		for_each_set_bitrange_from(p, end, d->bitmaps[i], r->npages) {
 			struct rdmamig_cmd_mc_run *run = &s->runs[s->nruns++];
-			unsigned long k;
 
 			run->block = cpu_to_be32(r->block);
 			run->npages = cpu_to_be32(end - p);
 			run->first_page = cpu_to_be64(r->first_page + p);
-			for (k = p; k < end; k++, slot++) {
-				u64 addr = b->addr + ((r->first_page + k) << PAGE_SHIFT);
-				struct page *pg = pool_get(&sess->mc);
-
-				if (!pg)
-					return -ENOMEM;
-				s->pages[slot] = pg;
-				if (copy_from_user(page_address(pg),
-						   u64_to_user_ptr(addr), PAGE_SIZE))
-					return -EFAULT;
-			}
+			ret = run_copy(sess, way,
+				       b->addr + ((r->first_page + p) << PAGE_SHIFT),
+				       s->pages + slot, end - p);
+			if (ret)
+				break;
+			slot += end - p;
 			cond_resched();
 		}
 	}
-	return 0;
+	rdmamig_owner_leave(sess, way);
+	return ret;
 }
 
 /**
@@ -329,8 +352,9 @@ static int mc_src_epoch(struct rdmamig_session *sess, struct rdmamig_mc_epoch *e
 	int ret;
 
 	lockdep_assert_held(&sess->lock);
-	if (current->mm != sess->mm)
-		return -EINVAL;	/* a forked child's, or a session by pid */
+	/* A VMM's forked child; a session by pid reads its process's pages. */
+	if (current->mm != sess->mm && !sess->nl_portid)
+		return -EINVAL;
 	if (!connected(sess) || !staging_known(sess))
 		return rdmamig_session_error(sess) ?: -ENOTCONN;
 	/* The work uses the round's fields once epochs flow. */
@@ -590,6 +614,7 @@ static void mc_ack(struct rdmamig_session *sess, const void *payload, u32 repeat
 		return;
 	}
 	rdmamig_session_push_event(sess, &ev);
+	rdmamig_session_notify(sess, RDMAMIG_NOTIFY_MC);
 	wake_up_all(&sess->wait);
 }
 

@@ -124,6 +124,15 @@ static const struct nla_policy fetch_policy[RDMAMIG_ATTR_MAX + 1] = {
 	[RDMAMIG_ATTR_NRUNS] = NLA_POLICY_RANGE(NLA_U32, 1, RDMAMIG_FETCH_RUNS_MAX),
 };
 
+/* BUF_LEN, the device state's length, is checked by the handler. */
+static const struct nla_policy mc_epoch_policy[RDMAMIG_ATTR_MAX + 1] = {
+	POLICY_SESSION_ID,
+	[RDMAMIG_ATTR_ROUNDS] = { .type = NLA_U64 },
+	[RDMAMIG_ATTR_NROUNDS] = NLA_POLICY_MAX(NLA_U32, RDMAMIG_MC_ROUNDS_MAX),
+	[RDMAMIG_ATTR_BUF] = { .type = NLA_U64 },
+	[RDMAMIG_ATTR_BUF_LEN] = { .type = NLA_U64 },
+};
+
 static const struct nla_policy resume_policy[RDMAMIG_ATTR_MAX + 1] = {
 	POLICY_SESSION_ID,
 	[RDMAMIG_ATTR_RESUME_FROM] = { .type = NLA_U32 },
@@ -990,6 +999,96 @@ static int nl_round(struct sk_buff *skb, struct genl_info *info)
 	return session_result(info, sess, nl_errno(info, ret));
 }
 
+static int reply_mc_epoch(struct genl_info *info, const struct rdmamig_mc_epoch *e,
+			  struct sk_buff *msg)
+{
+	void *hdr = genlmsg_put_reply(msg, info, &rdmamig_genl_family, 0,
+				      RDMAMIG_CMD_MC_EPOCH);
+
+	if (!hdr ||
+	    nla_put_u64_64bit(msg, RDMAMIG_ATTR_EPOCH, e->epoch, RDMAMIG_ATTR_PAD) ||
+	    nla_put_u64_64bit(msg, RDMAMIG_ATTR_NPAGES, e->pages, RDMAMIG_ATTR_PAD) ||
+	    nla_put_u64_64bit(msg, RDMAMIG_ATTR_SNAPSHOT_US, e->snapshot_us,
+			      RDMAMIG_ATTR_PAD) ||
+	    nla_put_u64_64bit(msg, RDMAMIG_ATTR_WAIT_US, e->wait_us, RDMAMIG_ATTR_PAD) ||
+	    nla_put_u64_64bit(msg, RDMAMIG_ATTR_STAGING_PAGES, e->staging_pages,
+			      RDMAMIG_ATTR_PAD)) {
+		/* Cannot happen with NLMSG_GOODSIZE; the epoch is taken anyway. */
+		WARN_ON_ONCE(1);
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+/*
+ * MC_EPOCH: as RDMAMIG_IOC_MC_EPOCH, for a checkpointing session by pid
+ * (rdmamigctl protect).  The rounds, their bitmaps and the device state
+ * are in the caller's memory; the pages are the target's, read by
+ * mc_src.c while the caller keeps the target stopped.
+ */
+static int nl_mc_epoch(struct sk_buff *skb, struct genl_info *info)
+{
+	struct rdmamig_mc_epoch e = { .size = sizeof(e) };
+	struct nlattr **at = info->attrs;
+	struct rdmamig_session *sess;
+	struct sk_buff *msg;
+	int ret;
+
+	if (!!at[RDMAMIG_ATTR_ROUNDS] != !!at[RDMAMIG_ATTR_NROUNDS] ||
+	    !!at[RDMAMIG_ATTR_BUF] != !!at[RDMAMIG_ATTR_BUF_LEN]) {
+		NL_SET_ERR_MSG(info->extack,
+			       "ROUNDS and NROUNDS go together, and BUF and BUF_LEN");
+		return -EINVAL;
+	}
+	if (at[RDMAMIG_ATTR_ROUNDS]) {
+		e.rounds = nla_get_u64(at[RDMAMIG_ATTR_ROUNDS]);
+		e.nrounds = nla_get_u32(at[RDMAMIG_ATTR_NROUNDS]);
+	}
+	if (at[RDMAMIG_ATTR_BUF]) {
+		e.state = nla_get_u64(at[RDMAMIG_ATTR_BUF]);
+		e.state_len = nla_get_u64(at[RDMAMIG_ATTR_BUF_LEN]);
+		if (e.state_len > RDMAMIG_MC_STATE_MAX) {
+			NL_SET_ERR_MSG_ATTR(info->extack, at[RDMAMIG_ATTR_BUF_LEN],
+					    "device state of 16 MiB at most");
+			return -EINVAL;
+		}
+	}
+	sess = owned_session(skb, info);
+	if (IS_ERR(sess))
+		return PTR_ERR(sess);
+	if (sess->nl_role != RDMAMIG_ROLE_SOURCE) {
+		NL_SET_ERR_MSG(info->extack, "only a source (the primary) takes epochs");
+		return -EINVAL;
+	}
+	/* Allocated first: once the epoch is taken, it is numbered and sent. */
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	if (mutex_lock_interruptible(&sess->lock)) {
+		nlmsg_free(msg);
+		return nl_errno(info, -EINTR);
+	}
+	ret = rdmamig_mode_mc_epoch(sess, &e);
+	mutex_unlock(&sess->lock);
+	if (!ret)
+		return reply_mc_epoch(info, &e, msg);
+	nlmsg_free(msg);
+	if (ret == -EINVAL)
+		NL_SET_ERR_MSG(info->extack,
+			       "a round outside the session's blocks, or flags set");
+	else if (ret == -ENOSPC)
+		NL_SET_ERR_MSG(info->extack,
+			       "the epoch has more pages than the backup's staging (mc_staging_mb)");
+	else if (ret == -EOPNOTSUPP)
+		NL_SET_ERR_MSG(info->extack,
+			       "checkpointing was not negotiated (CAPS on both ends)");
+	else if (ret == -EBUSY)
+		NL_SET_ERR_MSG(info->extack, "a pre-copy round is open: END_ROUND first");
+	return session_result(info, sess, nl_errno(info, ret));
+}
+
 /*
  * POSTCOPY_RESUME: as RDMAMIG_IOC_POSTCOPY_RESUME, both sessions the
  * caller's own.  postcopy.c checks the pair again under the locks; the
@@ -1216,8 +1315,12 @@ static int nl_owed(struct sk_buff *skb, struct genl_info *info)
 /* From any context, without session locks held. */
 static void nl_notify(struct rdmamig_session *sess, enum rdmamig_notify what)
 {
-	u8 cmd = what == RDMAMIG_NOTIFY_ROUND ? RDMAMIG_CMD_EVENT_ROUND :
-						RDMAMIG_CMD_EVENT_STATE;
+	static const u8 cmds[] = {
+		[RDMAMIG_NOTIFY_STATE] = RDMAMIG_CMD_EVENT_STATE,
+		[RDMAMIG_NOTIFY_ROUND] = RDMAMIG_CMD_EVENT_ROUND,
+		[RDMAMIG_NOTIFY_MC] = RDMAMIG_CMD_EVENT_MC,
+	};
+	u8 cmd = cmds[what];
 	struct sk_buff *msg;
 
 	/* Sessions are not tied to a namespace: tell listeners in every one. */
@@ -1324,6 +1427,13 @@ static const struct genl_ops rdmamig_genl_ops[] = {
 		.cmd = RDMAMIG_CMD_POSTCOPY_RESUME,
 		.doit = nl_postcopy_resume,
 		.policy = resume_policy,
+		.maxattr = RDMAMIG_ATTR_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = RDMAMIG_CMD_MC_EPOCH,
+		.doit = nl_mc_epoch,
+		.policy = mc_epoch_policy,
 		.maxattr = RDMAMIG_ATTR_MAX,
 		.flags = GENL_ADMIN_PERM,
 	},

@@ -257,6 +257,7 @@ static inline void rdmamig_time_add(u64 *ns, ktime_t t0)
 enum rdmamig_notify {
 	RDMAMIG_NOTIFY_STATE,		/* the state changed */
 	RDMAMIG_NOTIFY_ROUND,		/* a round ended */
+	RDMAMIG_NOTIFY_MC,		/* an epoch acknowledged or committed */
 };
 
 struct rdmamig_session *rdmamig_session_create(struct mm_struct *mm);

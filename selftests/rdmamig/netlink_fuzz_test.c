@@ -66,7 +66,7 @@
 #endif
 
 #define PG 4096UL
-#define NCMD		22		/* commands 0..21 are fuzzed */
+#define NCMD		24		/* commands 0..23 are fuzzed */
 #define NERR		4096
 #define RECV_TIMEOUT_S	10
 
@@ -104,7 +104,7 @@ struct nltally {
 };
 
 static struct shared {
-	struct nltally t[NCMD + 1];	/* [NCMD]: commands above 21 */
+	struct nltally t[NCMD + 1];	/* [NCMD]: commands above 23 */
 	unsigned long nbad, iter, sessions, listens, connects_started;
 	pid_t helper;			/* the child's helper, for the checks */
 	unsigned long send_err[NERR];
@@ -115,8 +115,8 @@ static const char *const cmdname[NCMD + 1] = {
 	"UNSPEC", "GET_VERSION", "GET_DEV", "GET_SESSION", "SET_SESSION",
 	"CANCEL_SESSION", "GET_DEFAULTS", "SET_DEFAULTS", "NEW_SESSION", "LISTEN",
 	"ACCEPT", "CONNECT", "ROUND", "END_ROUND", "COMPLETE", "EVENT_STATE",
-	"EVENT_ROUND", "POSTCOPY", "FETCH", "OWED", "POSTCOPY_RESUME", "cmd 21",
-	"cmd 22..255",
+	"EVENT_ROUND", "POSTCOPY", "FETCH", "OWED", "POSTCOPY_RESUME", "MC_EPOCH",
+	"EVENT_MC", "cmd 23", "cmd 24..255",
 };
 
 /*
@@ -640,6 +640,19 @@ static void gen_cmd(struct msgb *m, int cmd, struct nls *s)
 			add_u32(m, RDMAMIG_ATTR_SESSION_ID, pick_session_id(s));
 		if (chance(95))
 			add_u32(m, RDMAMIG_ATTR_RESUME_FROM, pick_session_id(s));
+		break;
+	case RDMAMIG_CMD_MC_EPOCH:
+		/* Pointers anywhere: no session of ours ever checkpoints. */
+		if (chance(95))
+			add_u32(m, RDMAMIG_ATTR_SESSION_ID, pick_session_id(s));
+		if (chance(70))
+			add_u64(m, RDMAMIG_ATTR_ROUNDS, any64());
+		if (chance(70))
+			add_u32(m, RDMAMIG_ATTR_NROUNDS, chance(70) ? rn(2000) : any32());
+		if (chance(50))
+			add_u64(m, RDMAMIG_ATTR_BUF, any64());
+		if (chance(50))
+			add_u64(m, RDMAMIG_ATTR_BUF_LEN, chance(70) ? rn(1 << 25) : any64());
 		break;
 	case RDMAMIG_CMD_FETCH:
 	case RDMAMIG_CMD_OWED:

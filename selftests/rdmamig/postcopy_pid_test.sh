@@ -73,53 +73,11 @@ KA=1000			# keepalive, ms
 X=$(( ${RDMAMIG_MIGRATE_TIMEOUT:-120} / 120 ))
 [ "$X" -ge 1 ] || X=1
 
-for prog in "$WORKLOAD" "$RDMAMIGCTL" "$NL_RAW"; do
-	if [ ! -x "$prog" ]; then
-		echo "1..0 # SKIP $prog not built (make tools selftests)"
-		exit $KSFT_SKIP
-	fi
-done
-command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit $KSFT_SKIP; }
-topology=${RDMAMIG_TOPOLOGY:-loop}
-if [ "$topology" = pair ] && [ -z "${RDMAMIG_PEER:-}" ]; then
-	echo "1..0 # SKIP pair topology without \$RDMAMIG_PEER"
-	exit $KSFT_SKIP
-fi
-module_load || { echo "1..0 # SKIP rdmamig module does not load"; exit $KSFT_SKIP; }
+source "$(dirname "$0")/procmig_lib.sh"
+procmig_setup postcopy_pid "$WORKLOAD" "$RDMAMIGCTL" "$NL_RAW"
 # incoming --postcopy makes the twin call userfaultfd(2): a kernel without
 # CONFIG_USERFAULTFD (the debug kernel's tinyconfig once) cannot run it.
 require_userfaultfd
-
-# Files both VMs see: the share in the testbed.
-if [ -n "${RDMAMIG_OUT:-}" ]; then
-	dir=$RDMAMIG_OUT/postcopy_pid.$$
-	mkdir -p "$dir"
-else
-	dir=$(mktemp -d)
-fi
-if [ "$topology" = pair ]; then
-	DEST_ADDR=$RDMAMIG_PEER_ADDR
-else
-	DEST_ADDR=$LOCAL_ADDR
-fi
-ulimit -l unlimited 2>/dev/null || diag "ulimit -l unlimited: not permitted"
-
-# ---- Running things here or on the peer: procmig_lib.sh --------------------
-
-source "$(dirname "$0")/procmig_lib.sh"
-
-# start_source NAME RATE: the workload here, filled; sets src_pid.
-start_source()
-{
-	local name=$1 rate=$2
-	rm -f "$dir/$name.pid" "$dir/$name.hb"
-	"$WORKLOAD" --size "$SIZE" --rate "$rate" --seed $$ \
-		--pid-file "$dir/$name.pid" --heartbeat "$dir/$name.hb" \
-		>"$dir/$name.out" 2>&1 &
-	src_pid=$!
-	local_pids+=("$src_pid")
-	wait_for $((60 * X)) grep -q heartbeat "$dir/$name.hb"
-}
 
 # shellcheck disable=SC2317 # called through wait_for
 peer_gone()
@@ -129,34 +87,11 @@ peer_gone()
 	[ "$st" = Z ] || [ "$st" = - ]
 }
 
-kill_twin()
-{
-	[ -n "${bg_pid[$1]:-}" ] || return 0
-	on_peer kill -KILL "$2" 2>/dev/null
-	peer_wait "$1"
-	return 0
-}
-
 # shellcheck disable=SC2317 # called from the trap
-cleanup()
+procmig_cleanup_hook()
 {
-	local name p
-	for p in "${local_pids[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	for name in "${!bg_pid[@]}"; do
-		if [ "$topology" = pair ]; then
-			"$RDMAMIG_PEER" --kill "${bg_pid[$name]}" KILL >/dev/null 2>&1
-			"$RDMAMIG_PEER" --wait "${bg_pid[$name]}" >/dev/null 2>&1
-		else
-			kill -KILL "${bg_pid[$name]}" 2>/dev/null
-		fi
-	done
-	wait 2>/dev/null
 	[ "$topology" = pair ] && [ -n "$DEV" ] && clear_qdiscs
-	rm -rf "$dir"
 }
-trap cleanup EXIT
 
 clear_qdiscs()
 {
@@ -170,31 +105,6 @@ clear_qdiscs()
 exited()
 {
 	! kill -0 "$1" 2>/dev/null
-}
-
-show()
-{
-	local f
-	for f in "$@"; do
-		[ -s "$dir/$f" ] && sed "s|^|# $f: |" "$dir/$f"
-	done
-	return 0
-}
-
-jget()
-{
-	jq -r "$2" "$dir/$1" 2>/dev/null
-}
-
-hb_last()
-{
-	awk '$1 == "heartbeat" { n = $2 } END { print n + 0 }' "$dir/$1" 2>/dev/null
-}
-
-# shellcheck disable=SC2317 # called through wait_for
-hb_beyond()
-{
-	[ "$(hb_last "$1")" -gt "$2" ]
 }
 
 ktap_plan 22

@@ -39,107 +39,13 @@ SIZE=64			# MiB
 REGION=anon@0x7e0000000000	# the workload's region, as rdmamigctl names it
 MIN_RATIO=100		# per mille: the dirty rate against the bandwidth
 
-for prog in "$WORKLOAD" "$RDMAMIGCTL"; do
-	if [ ! -x "$prog" ]; then
-		echo "1..0 # SKIP $prog not built (make tools)"
-		exit $KSFT_SKIP
-	fi
-done
-command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit $KSFT_SKIP; }
-topology=${RDMAMIG_TOPOLOGY:-loop}
-if [ "$topology" = pair ] && [ -z "${RDMAMIG_PEER:-}" ]; then
-	echo "1..0 # SKIP pair topology without \$RDMAMIG_PEER"
-	exit $KSFT_SKIP
-fi
-module_load || { echo "1..0 # SKIP rdmamig module does not load"; exit $KSFT_SKIP; }
-
-# Files both VMs see: the share in the testbed.
-if [ -n "${RDMAMIG_OUT:-}" ]; then
-	dir=$RDMAMIG_OUT/process_migrate.$$
-	mkdir -p "$dir"
-else
-	dir=$(mktemp -d)
-fi
+source "$(dirname "$0")/procmig_lib.sh"
+procmig_setup process_migrate "$WORKLOAD" "$RDMAMIGCTL"
 if [ "$topology" = pair ]; then
 	RATE=${RDMAMIG_PM_RATE:-3}
-	DEST_ADDR=$RDMAMIG_PEER_ADDR
 else
 	RATE=${RDMAMIG_PM_RATE:-6}
-	DEST_ADDR=$LOCAL_ADDR
 fi
-ulimit -l unlimited 2>/dev/null || diag "ulimit -l unlimited: not permitted"
-
-# ---- Running things here or on the peer: procmig_lib.sh --------------------
-
-source "$(dirname "$0")/procmig_lib.sh"
-
-# start_source NAME RATE: the workload here, filled; sets src_pid.
-start_source()
-{
-	local name=$1 rate=$2
-	rm -f "$dir/$name.pid" "$dir/$name.hb"
-	"$WORKLOAD" --size "$SIZE" --rate "$rate" --seed $$ \
-		--pid-file "$dir/$name.pid" --heartbeat "$dir/$name.hb" \
-		>"$dir/$name.out" 2>&1 &
-	src_pid=$!
-	local_pids+=("$src_pid")
-	wait_for 60 grep -q heartbeat "$dir/$name.hb"
-}
-
-kill_twin()
-{
-	[ -n "${bg_pid[$1]:-}" ] || return 0
-	on_peer kill -KILL "$2" 2>/dev/null
-	peer_wait "$1"
-	return 0
-}
-
-# shellcheck disable=SC2317 # called from the trap
-cleanup()
-{
-	local name p
-	for p in "${local_pids[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	for name in "${!bg_pid[@]}"; do
-		if [ "$topology" = pair ]; then
-			"$RDMAMIG_PEER" --kill "${bg_pid[$name]}" KILL >/dev/null 2>&1
-			"$RDMAMIG_PEER" --wait "${bg_pid[$name]}" >/dev/null 2>&1
-		else
-			kill -KILL "${bg_pid[$name]}" 2>/dev/null
-		fi
-	done
-	wait 2>/dev/null
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-
-show()
-{
-	local f
-	for f in "$@"; do
-		[ -s "$dir/$f" ] && sed "s|^|# $f: |" "$dir/$f"
-	done
-	return 0
-}
-
-# jget FILE EXPR: a value of the JSON object in FILE.
-jget()
-{
-	jq -r "$2" "$dir/$1" 2>/dev/null
-}
-
-# hb_last FILE: the last heartbeat count; hb_beyond FILE N: it is past N.
-hb_last()
-{
-	awk '$1 == "heartbeat" { n = $2 } END { print n + 0 }' "$dir/$1" 2>/dev/null
-}
-
-# shellcheck disable=SC2317 # called through wait_for
-hb_beyond()
-{
-	[ "$(hb_last "$1")" -gt "$2" ]
-}
 
 ktap_plan 15
 diag "topology $topology, destination $DEST_ADDR, workload $SIZE MiB"

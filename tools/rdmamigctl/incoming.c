@@ -43,6 +43,9 @@
 
 struct inc {
 	struct rm *rm;
+	const char *object;	/* "incoming" or "standby" */
+	bool standby;		/* rdmamigctl standby: checkpoints, failover */
+	uint64_t opts_seen;	/* bit OPT_x - OPT_PID: given */
 	pid_t pid;
 	char host[RDMAMIG_HOST_MAX];
 	uint16_t port;
@@ -60,6 +63,14 @@ struct inc {
 	bool held;		/* the twin is ours to leave stopped */
 	bool switched;		/* the session went into post-copy */
 	struct pc_dest pc;
+	/* standby */
+	bool failover;		/* the primary was lost: the twin takes over */
+	uint64_t epoch;		/* the last epoch committed */
+	uint64_t t_commit_us;	/* when it was seen */
+	uint64_t t_lost_us;	/* when the session was seen failed */
+	uint64_t t_cont_us;	/* when the twin was continued */
+	uint64_t lost_at_us;	/* t_lost_us, CLOCK_REALTIME: to compare with */
+	uint64_t sum_us;	/* --checksum's time, before the twin ran */
 };
 
 static int incoming_help(void)
@@ -142,11 +153,64 @@ static int incoming_help(void)
 	return RM_EXIT_OK;
 }
 
+static int standby_help(void)
+{
+	fputs("Usage: rdmamigctl [-j | -p] standby --pid PID [OPTIONS] rdma:HOST:PORT\n"
+	      "       rdmamigctl standby help\n"
+	      "\n"
+	      "Keep PID, a stopped twin with the memory layout of a process that\n"
+	      "'rdmamigctl protect' checkpoints, at the last checkpoint (epoch) of that\n"
+	      "process, listening on the address HOST and on PORT (0: any, printed).\n"
+	      "The module applies each epoch only once it has all of it, so PID's\n"
+	      "memory is always exactly the process at some epoch.  Then:\n"
+	      "  - the primary ends protection (protect --epochs, SIGINT, SIGTERM, or\n"
+	      "    the process's exit): PID is left stopped, exit status 0;\n"
+	      "  - the primary is lost (its host silent for two keepalive intervals,\n"
+	      "    the connection reset, a device removed): failover.  The session is\n"
+	      "    cancelled (which waits for an epoch being applied), and PID is\n"
+	      "    continued (SIGCONT) from the last epoch committed, exit status 0.\n"
+	      "    Lost before its first epoch, PID is left stopped (its memory is no\n"
+	      "    checkpoint) and the exit status is 1.\n"
+	      "rdmamig has no fencing: if only the link fails, both the process and\n"
+	      "PID run.  Give the link a path of its own, and see\n"
+	      "Documentation/rdmamigctl.rst.\n"
+	      "\n"
+	      "Options:\n"
+	      "  --pid PID          the stopped twin (needs ptrace rights)\n"
+	      "  --region ADDR+LEN  keep this range (repeatable); default: every\n"
+	      "                     private writable anonymous mapping of 1 MiB or\n"
+	      "                     more; the primary's blocks must match\n"
+	      "  --checksum         at the end, print the XXH64 of the memory (before\n"
+	      "                     PID is continued; protect --checksum prints\n"
+	      "                     each epoch's)\n"
+	      "  --timeout SEC      wait this long for the primary to connect (120)\n"
+	      "  --port-file FILE   write the port listened on to FILE\n"
+	      "  --no-cont          at failover, leave PID stopped\n"
+	      "  --keepalive MS     0 (off) or 100 to 60000 ms (default: the module's)\n"
+	      "  --secret-file FILE the secret both ends share (as for incoming)\n"
+	      "  --no-auth          accept a primary without authentication\n"
+	      "  --channels N       grant the primary at most N queue pairs (1 to 8)\n"
+	      "\n"
+	      "Prints a line per epoch committed.  JSON: one object: pid, host, port,\n"
+	      "peer, blocks, state, mc_epochs (committed), mc_discarded (epochs cut\n"
+	      "short), mc_pages, mc_bytes, failover, error, reason, checksum,\n"
+	      "lost_ms (the failure seen, after the last commit seen), cont_ms (PID\n"
+	      "continued, after the failure was seen, --checksum's time left out),\n"
+	      "checksum_ms, lost_at_us (the failure seen: CLOCK_REALTIME), after.\n",
+	      stdout);
+	return RM_EXIT_OK;
+}
+
 enum {
 	OPT_PID = 256, OPT_REGION, OPT_CHECKSUM, OPT_TIMEOUT, OPT_PORT_FILE,
 	OPT_NO_CONT, OPT_PIN_ALL, OPT_SECRET_FILE, OPT_NO_AUTH, OPT_CHANNELS,
 	OPT_PULL, OPT_POSTCOPY, OPT_RESUME_WAIT, OPT_KEEPALIVE,
 };
+
+#define OPT_BIT(o)	(1ULL << ((o) - OPT_PID))
+/* Options of incoming only: standby receives no migration. */
+#define INCOMING_ONLY	(OPT_BIT(OPT_PIN_ALL) | OPT_BIT(OPT_PULL) | \
+			 OPT_BIT(OPT_POSTCOPY) | OPT_BIT(OPT_RESUME_WAIT))
 
 static const struct option incoming_options[] = {
 	{ "pid",	required_argument, NULL, OPT_PID },
@@ -173,22 +237,24 @@ static int inc_option(struct inc *in, int c, const char *arg)
 {
 	uint64_t v, addr, len;
 
+	if (c >= OPT_PID)
+		in->opts_seen |= OPT_BIT(c);
 	switch (c) {
 	case OPT_PID:
 		if (!pm_parse_uint(arg, INT32_MAX, &v) || !v)
-			return rm_usage_err("incoming", "bad pid '%s'", arg);
+			return rm_usage_err(in->object, "bad pid '%s'", arg);
 		in->pid = v;
 		break;
 	case OPT_REGION:
 		if (!pm_parse_region(arg, &addr, &len))
-			return rm_usage_err("incoming", "bad region '%s' (ADDR+LEN)", arg);
-		return pm_add_region(&in->bl, "incoming", addr, len);
+			return rm_usage_err(in->object, "bad region '%s' (ADDR+LEN)", arg);
+		return pm_add_region(&in->bl, in->object, addr, len);
 	case OPT_CHECKSUM:
 		in->checksum = true;
 		break;
 	case OPT_TIMEOUT:
 		if (!pm_parse_uint(arg, 86400, &v) || !v)
-			return rm_usage_err("incoming", "bad --timeout '%s'", arg);
+			return rm_usage_err(in->object, "bad --timeout '%s'", arg);
 		in->timeout_s = v;
 		break;
 	case OPT_PORT_FILE:
@@ -212,13 +278,13 @@ static int inc_option(struct inc *in, int c, const char *arg)
 		break;
 	case OPT_KEEPALIVE:
 		if (!pm_parse_uint(arg, 60000, &v))
-			return rm_usage_err("incoming", "bad --keepalive '%s'", arg);
+			return rm_usage_err(in->object, "bad --keepalive '%s'", arg);
 		in->params.has_keepalive = true;
 		in->params.keepalive_ms = v;
 		break;
 	case OPT_RESUME_WAIT:
 		if (!pm_parse_uint(arg, 86400, &v) || !v)
-			return rm_usage_err("incoming", "bad --resume-wait '%s'", arg);
+			return rm_usage_err(in->object, "bad --resume-wait '%s'", arg);
 		in->resume_wait_s = v;
 		break;
 	case OPT_SECRET_FILE:
@@ -229,7 +295,7 @@ static int inc_option(struct inc *in, int c, const char *arg)
 		break;
 	case OPT_CHANNELS:
 		if (!pm_parse_uint(arg, UINT32_MAX, &v))
-			return rm_usage_err("incoming", "bad --channels '%s'", arg);
+			return rm_usage_err(in->object, "bad --channels '%s'", arg);
 		in->params.has_channels = true;
 		in->params.channels = v;
 		break;
@@ -239,7 +305,7 @@ static int inc_option(struct inc *in, int c, const char *arg)
 
 /*
  * Options anywhere among the words (main() leaves them all to us, -j and
- * -p after "incoming" too), and the address.  -1: help was printed.
+ * -p after in->object too), and the address.  -1: help was printed.
  */
 static int inc_parse(struct inc *in, struct rm *rm)
 {
@@ -248,7 +314,7 @@ static int inc_parse(struct inc *in, struct rm *rm)
 
 	in->timeout_s = 120;
 	if (w && *w && !strncmp("help", w, strlen(w)))
-		return incoming_help() ?: -1;
+		return (in->standby ? standby_help() : incoming_help()) ?: -1;
 
 	/* The object's word stands in for argv[0]. */
 	optind = 0;
@@ -263,10 +329,10 @@ static int inc_parse(struct inc *in, struct rm *rm)
 			rm->json = rm->pretty = true;
 			break;
 		case 'h':
-			return incoming_help() ?: -1;
+			return (in->standby ? standby_help() : incoming_help()) ?: -1;
 		case ':':
 		case '?':
-			return pm_bad_option("incoming", c, rm->argv - 1);
+			return pm_bad_option(in->object, c, rm->argv - 1);
 		default:
 			ret = inc_option(in, c, optarg);
 			if (ret)
@@ -277,19 +343,28 @@ static int inc_parse(struct inc *in, struct rm *rm)
 	rm->argv += optind - 1;
 	rm->argc -= optind - 1;
 	if (!rm_arg(rm))
-		return rm_usage_err("incoming", "no address given (rdma:HOST:PORT)");
+		return rm_usage_err(in->object, "no address given (rdma:HOST:PORT)");
 	if (!pm_parse_target(rm_arg(rm), in->host, sizeof(in->host), &in->port))
-		return rm_usage_err("incoming", "bad address '%s' (rdma:HOST:PORT)",
+		return rm_usage_err(in->object, "bad address '%s' (rdma:HOST:PORT)",
 				    rm_arg(rm));
 	rm_shift(rm);
-	ret = rm_no_more_args(rm, "incoming");
+	ret = rm_no_more_args(rm, in->object);
 	if (ret)
 		return ret;
 	if (!in->pid)
-		return rm_usage_err("incoming", "no --pid given");
+		return rm_usage_err(in->object, "no --pid given");
+	if (in->standby && (in->opts_seen & INCOMING_ONLY)) {
+		const struct option *o;
+
+		for (o = incoming_options; o->name; o++)
+			if (o->val >= OPT_PID && (in->opts_seen & INCOMING_ONLY & OPT_BIT(o->val)))
+				break;
+		return rm_usage_err(in->object, "--%s is an option of rdmamigctl incoming "
+				    "only", o->name ?: "?");
+	}
 	if (in->resume_wait_s && !in->postcopy)
-		return rm_usage_err("incoming", "--resume-wait is for --postcopy");
-	ret = pm_load_secret(&in->params, "incoming");
+		return rm_usage_err(in->object, "--resume-wait is for --postcopy");
+	ret = pm_load_secret(&in->params, in->object);
 	if (ret)
 		return ret;
 	pr_init(rm->json, rm->pretty);
@@ -523,7 +598,7 @@ static void inc_print_head(const struct inc *in)
 	unsigned int i;
 	char addr[32];
 
-	pr_u32("pid", "incoming pid %u", in->pid);
+	pr_u32("pid", in->standby ? "standby pid %u" : "incoming pid %u", in->pid);
 	pr_text(": %u block%s, %.1f MiB\n", in->bl.n, in->bl.n == 1 ? "" : "s",
 		in->bl.bytes / 1048576.0);
 	pr_open_array("blocks");
@@ -596,6 +671,146 @@ static void inc_print_summary(const struct inc *in, const struct pm_session *s,
 	pr_text("pid %u %s\n", in->pid, in->no_cont ? "left stopped" : "continued");
 }
 
+/* ---- Standby -------------------------------------------------------------- */
+
+#define SB_POLL_US	10000	/* the failover waits for the next look */
+
+/* Until the session ends, a line per epoch committed. */
+static int sb_follow(struct inc *in, struct pm_session *s)
+{
+	uint64_t e;
+	int ret;
+
+	for (;;) {
+		ret = pm_check_interrupted(in->object) ?: pm_session_get(in->rm, in->id, s);
+		if (ret)
+			return ret;
+		e = s->st[RDMAMIG_STAT_MC_EPOCHS];
+		if (e > in->epoch) {
+			in->t_commit_us = pm_now_us();
+			if (e == in->epoch + 1)
+				pr_text("epoch %" PRIu64 " committed", e);
+			else
+				pr_text("epochs %" PRIu64 "-%" PRIu64 " committed", in->epoch + 1, e);
+			pr_text(" (%" PRIu64 " pages in the last)\n",
+				s->st[RDMAMIG_STAT_MC_LAST_PAGES]);
+			in->epoch = e;
+			if (!pr_json() && pr_commit())
+				return RM_EXIT_ERR;
+		}
+		if (inc_final(s->state))
+			return RM_EXIT_OK;
+		usleep(SB_POLL_US);
+	}
+}
+
+/* CANCEL_SESSION: returns once the session is down, a commit under way done. */
+static int sb_cancel(struct inc *in)
+{
+	struct nl_msg *msg;
+
+	msg = rm_nl_msg(&in->rm->nl, RDMAMIG_CMD_CANCEL_SESSION, NLM_F_ACK);
+	if (!msg)
+		return RM_EXIT_ERR;
+	if (nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, in->id)) {
+		nlmsg_free(msg);
+		rm_err("cannot build a netlink request: out of memory");
+		return RM_EXIT_ERR;
+	}
+	return rm_nl_send(&in->rm->nl, msg, "standby: cannot end the session", NULL, NULL);
+}
+
+static void sb_print_summary(const struct inc *in, const struct pm_session *lost,
+			     const struct pm_session *s, bool have_sum, uint64_t sum)
+{
+	const uint64_t *st = s->st;
+	char buf[32];
+
+	pr_string("state", "protection %s", pm_state_name(lost->state));
+	pr_u64("mc_epochs", ": %llu epochs committed", st[RDMAMIG_STAT_MC_EPOCHS]);
+	pr_u64("mc_discarded", " (%llu cut short)\n", st[RDMAMIG_STAT_MC_DISCARDED]);
+	pr_u64("mc_pages", "  received     %llu pages", st[RDMAMIG_STAT_MC_PAGES]);
+	pr_u64("mc_bytes", " (%llu bytes) in epochs\n", st[RDMAMIG_STAT_MC_BYTES]);
+	pr_u64("caps", NULL, s->caps);
+	pr_bool("failover", NULL, in->failover);
+	pr_s64("error", NULL, lost->error);
+	pr_string("reason", NULL, lost->reason);
+	if (in->failover) {
+		pr_text("  failover     the primary is lost: %s\n",
+			lost->reason[0] ? lost->reason : strerror(-lost->error));
+		pr_u64("lost_ms", "               seen %llu ms after the last epoch committed",
+		       (in->t_lost_us - in->t_commit_us) / 1000);
+		pr_u64("cont_ms", ", pid continued %llu ms later",
+		       in->no_cont ? 0 : (in->t_cont_us - in->t_lost_us - in->sum_us) / 1000);
+		pr_text("%s\n", in->sum_us ? " (and the checksum's time)" : "");
+		pr_u64("checksum_ms", NULL, in->sum_us / 1000);
+		pr_u64("lost_at_us", NULL, in->lost_at_us);
+	}
+	if (have_sum) {
+		snprintf(buf, sizeof(buf), "%#018" PRIx64, sum);
+		pr_string("checksum", "checksum %s\n", buf);
+	}
+	pr_string("after", NULL, in->failover && !in->no_cont ? "continued" : "stopped");
+	pr_text("pid %u %s\n", in->pid, in->failover && !in->no_cont ?
+		"continued from the last epoch" : "left stopped");
+}
+
+/*
+ * After ACCEPT: follow the epochs; at the end, leave the twin stopped
+ * (protection ended), or fail over (the primary lost).
+ */
+static int sb_run(struct inc *in)
+{
+	struct pm_session lost, s;
+	uint64_t sum = 0;
+	int ret;
+
+	ret = sb_follow(in, &lost);
+	if (ret)
+		return ret;
+	if (lost.state == RDMAMIG_STATE_CANCELLED) {
+		rm_err("standby: the session was cancelled here");
+		return RM_EXIT_ERR;
+	}
+	s = lost;
+	if (lost.state == RDMAMIG_STATE_FAILED) {
+		in->t_lost_us = pm_now_us();
+		in->lost_at_us = pm_realtime_us();
+		/* An epoch being applied completes first: the twin is whole. */
+		ret = sb_cancel(in) ?: pm_session_get(in->rm, in->id, &s);
+		if (ret)
+			return ret;
+		in->epoch = s.st[RDMAMIG_STAT_MC_EPOCHS];
+		if (!in->epoch) {
+			rm_err("standby: the primary was lost before its first epoch (%s): "
+			       "pid %d is no checkpoint", lost.reason[0] ? lost.reason :
+			       strerror(-lost.error), (int)in->pid);
+			return RM_EXIT_ERR;
+		}
+		in->failover = true;
+	}
+	/* Done with the session: its registrations go before the twin runs. */
+	rm_nl_close(&in->rm->nl);
+	if (in->checksum && in->epoch) {
+		uint64_t t0 = pm_now_us();
+
+		ret = pm_checksum(in->mem, &in->bl, &sum);
+		if (ret)
+			return ret;
+		in->sum_us = pm_now_us() - t0;
+	}
+	if (in->failover && !in->no_cont) {
+		if (kill(in->pid, SIGCONT)) {
+			rm_err("standby: cannot continue pid %d: %s", (int)in->pid,
+			       strerror(errno));
+			return RM_EXIT_ERR;
+		}
+		in->t_cont_us = pm_now_us();
+	}
+	sb_print_summary(in, &lost, &s, in->checksum && in->epoch, sum);
+	return RM_EXIT_OK;
+}
+
 /* ---- The command -------------------------------------------------------- */
 
 static int inc_run(struct inc *in)
@@ -610,22 +825,22 @@ static int inc_run(struct inc *in)
 		return ret;
 	st = pm_state(in->pid);
 	if (!st) {
-		rm_err("incoming: no process with pid %d", (int)in->pid);
+		rm_err("%s: no process with pid %d", in->object, (int)in->pid);
 		return RM_EXIT_ERR;
 	}
 	if (st != 'T' && st != 't') {
-		rm_err("incoming: pid %d is not stopped (state %c): migrating into a "
+		rm_err("%s: pid %d is not stopped (state %c): migrating into a "
 		       "running process would corrupt it; stop it first (kill -STOP)",
-		       (int)in->pid, st);
+		       in->object, (int)in->pid, st);
 		return RM_EXIT_ERR;
 	}
 	in->held = true;
 	if (!in->bl.n) {
-		ret = pm_select(&in->bl, in->pid, "incoming");
+		ret = pm_select(&in->bl, in->pid, in->object);
 		if (ret)
 			return ret;
 	}
-	in->mem = pm_open(in->pid, "mem", O_RDWR, "incoming");
+	in->mem = pm_open(in->pid, "mem", O_RDWR, in->object);
 	if (in->mem < 0)
 		return RM_EXIT_ERR;
 	if (in->postcopy) {
@@ -660,9 +875,15 @@ static int inc_run(struct inc *in)
 	ret = inc_accept(in, in->timeout_s * 1000) ?: pm_session_get(in->rm, in->id, &s);
 	if (ret)
 		return ret;
-	pr_string("peer", "source %s connected\n", s.peer);
+	pr_string("peer", in->standby ? "primary %s connected\n" :
+		  "source %s connected\n", s.peer);
 	if (!pr_json() && pr_commit())
 		return RM_EXIT_ERR;
+	if (in->standby) {
+		ret = sb_run(in);
+		pr_close_object();
+		return ret;
+	}
 	ret = inc_follow(in, &s);
 	if (ret)
 		return ret;
@@ -709,10 +930,16 @@ static int inc_run(struct inc *in)
 	return RM_EXIT_OK;
 }
 
-int cmd_incoming(struct rm *rm)
+static int inc_main(struct rm *rm, bool standby)
 {
-	struct inc in = { .rm = rm, .mem = -1 };
+	struct inc in = { .rm = rm, .mem = -1, .standby = standby,
+			  .object = standby ? "standby" : "incoming" };
 	int ret;
+
+	if (standby) {
+		in.params.has_caps = true;
+		in.params.caps |= RDMAMIG_CAP_MC;
+	}
 
 	ret = inc_parse(&in, rm);
 	if (ret)
@@ -727,10 +954,20 @@ int cmd_incoming(struct rm *rm)
 	secret_wipe(&in.params.secret);
 	rm_nl_close(&rm->nl);
 	if (ret && pm_interrupted)
-		pm_check_interrupted("incoming");
+		pm_check_interrupted(in.object);
 	if (ret && in.held && pm_exists(in.pid))
-		rm_err("incoming: pid %d left stopped", (int)in.pid);
+		rm_err("%s: pid %d left stopped", in.object, (int)in.pid);
 	if (in.mem >= 0)
 		close(in.mem);
 	return ret;
+}
+
+int cmd_incoming(struct rm *rm)
+{
+	return inc_main(rm, false);
+}
+
+int cmd_standby(struct rm *rm)
+{
+	return inc_main(rm, true);
 }

@@ -27,6 +27,10 @@ static const struct rm_cmd objects[] = {
 	{ "monitor",	cmd_monitor,	"print the sessions' events as they happen" },
 	{ "migrate",	cmd_migrate,	"live-migrate a running process's memory to a twin" },
 	{ "incoming",	cmd_incoming,	"receive a migrating process's memory into a twin" },
+	{ "protect",	cmd_protect,
+	  "checkpoint a running process to a standby twin, continuously" },
+	{ "standby",	cmd_standby,
+	  "keep a twin at the last checkpoint; run it if the primary is lost" },
 	{ "help",	cmd_help,	"this help, or the help of OBJECT" },
 	{ .name = NULL },
 };
@@ -102,7 +106,8 @@ enum action { RUN, SHOW_VERSION, SHOW_HELP };
 
 /*
  * The words getopt_long() may look at: all of them, or, when the object
- * parses options of its own (monitor, migrate, incoming), those before
+ * parses options of its own (monitor, migrate, incoming, protect,
+ * standby), those before
  * it: the object gets the rest as they are, -j and -p included.
  */
 static int global_argc(int argc, char **argv)
@@ -115,7 +120,8 @@ static int global_argc(int argc, char **argv)
 			continue;
 		c = rm_lookup(objects, argv[i], &nmatch);
 		if (c && (c->fn == cmd_monitor || c->fn == cmd_migrate ||
-			  c->fn == cmd_incoming))
+			  c->fn == cmd_incoming || c->fn == cmd_protect ||
+			  c->fn == cmd_standby))
 			return i;
 		return argc;
 	}

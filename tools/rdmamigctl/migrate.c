@@ -45,6 +45,7 @@
 #include "attrs.h"
 #include "print.h"
 #include "procmem.h"
+#include "protect.h"
 #include "rdmamigctl.h"
 
 /*
@@ -79,6 +80,10 @@ struct mig_round {
 
 struct mig {
 	struct rm *rm;
+	const char *object;	/* "migrate" or "protect" */
+	bool protect;		/* rdmamigctl protect: epochs after the bulk round */
+	uint64_t opts_seen;	/* bit OPT_x - OPT_PID: given */
+	struct prot prot;	/* protect: the epochs (protect.c) */
 	pid_t pid;
 	char host[RDMAMIG_HOST_MAX];
 	uint16_t port;
@@ -214,8 +219,15 @@ enum {
 	OPT_PID = 256, OPT_REGION, OPT_CHECKSUM, OPT_RETRY, OPT_TIMEOUT,
 	OPT_DOWNTIME, OPT_ROUNDS, OPT_BW, OPT_AFTER, OPT_PIN_ALL, OPT_SECRET_FILE, OPT_NO_AUTH,
 	OPT_CHANNELS, OPT_AUTO_CONVERGE, OPT_PULL, OPT_POSTCOPY, OPT_RESUME_WAIT,
-	OPT_KEEPALIVE,
+	OPT_KEEPALIVE, OPT_MC_DELAY, OPT_EPOCHS,
 };
+
+#define OPT_BIT(o)	(1ULL << ((o) - OPT_PID))
+/* Options of migrate only, and of protect only. */
+#define MIGRATE_ONLY	(OPT_BIT(OPT_DOWNTIME) | OPT_BIT(OPT_ROUNDS) | OPT_BIT(OPT_AFTER) | \
+			 OPT_BIT(OPT_PIN_ALL) | OPT_BIT(OPT_PULL) | OPT_BIT(OPT_POSTCOPY) | \
+			 OPT_BIT(OPT_RESUME_WAIT) | OPT_BIT(OPT_AUTO_CONVERGE))
+#define PROTECT_ONLY	(OPT_BIT(OPT_MC_DELAY) | OPT_BIT(OPT_EPOCHS))
 
 static const struct option migrate_options[] = {
 	{ "pid",		required_argument, NULL, OPT_PID },
@@ -236,6 +248,8 @@ static const struct option migrate_options[] = {
 	{ "postcopy",		optional_argument, NULL, OPT_POSTCOPY },
 	{ "resume-wait",	required_argument, NULL, OPT_RESUME_WAIT },
 	{ "keepalive",	required_argument, NULL, OPT_KEEPALIVE },
+	{ "mc-delay",		required_argument, NULL, OPT_MC_DELAY },
+	{ "epochs",		required_argument, NULL, OPT_EPOCHS },
 	{ "json",		no_argument,	   NULL, 'j' },
 	{ "pretty",		no_argument,	   NULL, 'p' },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -246,44 +260,57 @@ static int mig_option(struct mig *m, int c, const char *arg)
 {
 	uint64_t v, addr, len;
 
+	if (c >= OPT_PID)
+		m->opts_seen |= OPT_BIT(c);
 	switch (c) {
+	case OPT_MC_DELAY:
+		if (!pm_parse_uint(arg, 60000, &v) || v < PROT_DELAY_MIN_MS)
+			return rm_usage_err(m->object, "bad --mc-delay '%s' (%u to 60000 ms)",
+					    arg, PROT_DELAY_MIN_MS);
+		m->prot.delay_ms = v;
+		break;
+	case OPT_EPOCHS:
+		if (!pm_parse_uint(arg, UINT64_MAX, &v) || !v)
+			return rm_usage_err(m->object, "bad --epochs '%s'", arg);
+		m->prot.max_epochs = v;
+		break;
 	case OPT_PID:
 		if (!pm_parse_uint(arg, INT32_MAX, &v) || !v)
-			return rm_usage_err("migrate", "bad pid '%s'", arg);
+			return rm_usage_err(m->object, "bad pid '%s'", arg);
 		m->pid = v;
 		break;
 	case OPT_REGION:
 		if (!pm_parse_region(arg, &addr, &len))
-			return rm_usage_err("migrate", "bad region '%s' (ADDR+LEN)", arg);
-		return pm_add_region(&m->bl, "migrate", addr, len);
+			return rm_usage_err(m->object, "bad region '%s' (ADDR+LEN)", arg);
+		return pm_add_region(&m->bl, m->object, addr, len);
 	case OPT_CHECKSUM:
 		m->checksum = true;
 		break;
 	case OPT_RETRY:
 		if (!pm_parse_uint(arg, 86400, &v))
-			return rm_usage_err("migrate", "bad --retry '%s'", arg);
+			return rm_usage_err(m->object, "bad --retry '%s'", arg);
 		m->retry_s = v;
 		break;
 	case OPT_TIMEOUT:
 		if (!pm_parse_uint(arg, 3600, &v) || !v)
-			return rm_usage_err("migrate", "bad --timeout '%s'", arg);
+			return rm_usage_err(m->object, "bad --timeout '%s'", arg);
 		m->timeout_s = v;
 		break;
 	case OPT_DOWNTIME:
 		if (!pm_parse_uint(arg, UINT32_MAX, &v))
-			return rm_usage_err("migrate", "bad --downtime-limit '%s'", arg);
+			return rm_usage_err(m->object, "bad --downtime-limit '%s'", arg);
 		m->params.has_downtime_limit = true;
 		m->params.downtime_limit_ms = v;
 		break;
 	case OPT_ROUNDS:
 		if (!pm_parse_uint(arg, UINT32_MAX, &v) || !v)
-			return rm_usage_err("migrate", "bad --max-rounds '%s'", arg);
+			return rm_usage_err(m->object, "bad --max-rounds '%s'", arg);
 		m->params.has_max_rounds = true;
 		m->params.max_rounds = v;
 		break;
 	case OPT_BW:
 		if (attr_parse_rate(arg, &v))
-			return rm_usage_err("migrate", "bad --max-bandwidth '%s'", arg);
+			return rm_usage_err(m->object, "bad --max-bandwidth '%s'", arg);
 		m->params.has_max_bandwidth = true;
 		m->params.max_bandwidth = v;
 		break;
@@ -304,7 +331,7 @@ static int mig_option(struct mig *m, int c, const char *arg)
 	case OPT_CHANNELS:
 		/* The range is the kernel's to check (1 to 8): its message says so. */
 		if (!pm_parse_uint(arg, UINT32_MAX, &v))
-			return rm_usage_err("migrate", "bad --channels '%s'", arg);
+			return rm_usage_err(m->object, "bad --channels '%s'", arg);
 		m->params.has_channels = true;
 		m->params.channels = v;
 		break;
@@ -314,7 +341,7 @@ static int mig_option(struct mig *m, int c, const char *arg)
 	case OPT_POSTCOPY:
 		m->postcopy_auto = arg && !strcmp(arg, "auto");
 		if (arg && !m->postcopy_auto && (!pm_parse_uint(arg, 100000, &v) || !v))
-			return rm_usage_err("migrate", "bad --postcopy '%s' (rounds before "
+			return rm_usage_err(m->object, "bad --postcopy '%s' (rounds before "
 					    "the switch, 1 or more, or 'auto')", arg);
 		m->postcopy = true;
 		m->postcopy_rounds = arg && !m->postcopy_auto ? v : 0;
@@ -323,13 +350,13 @@ static int mig_option(struct mig *m, int c, const char *arg)
 		break;
 	case OPT_KEEPALIVE:
 		if (!pm_parse_uint(arg, 60000, &v))
-			return rm_usage_err("migrate", "bad --keepalive '%s'", arg);
+			return rm_usage_err(m->object, "bad --keepalive '%s'", arg);
 		m->params.has_keepalive = true;
 		m->params.keepalive_ms = v;
 		break;
 	case OPT_RESUME_WAIT:
 		if (!pm_parse_uint(arg, 86400, &v) || !v)
-			return rm_usage_err("migrate", "bad --resume-wait '%s'", arg);
+			return rm_usage_err(m->object, "bad --resume-wait '%s'", arg);
 		m->resume_wait_s = v;
 		break;
 	case OPT_AFTER:
@@ -338,11 +365,26 @@ static int mig_option(struct mig *m, int c, const char *arg)
 		else if (!strcmp(arg, "kill"))
 			m->after = MIG_AFTER_KILL;
 		else
-			return rm_usage_err("migrate", "--after takes stop or kill, not '%s'",
+			return rm_usage_err(m->object, "--after takes stop or kill, not '%s'",
 					    arg);
 		break;
 	}
 	return RM_EXIT_OK;
+}
+
+/* An option of the other command: name it. */
+static int mig_check_options(struct mig *m)
+{
+	uint64_t wrong = m->opts_seen & (m->protect ? MIGRATE_ONLY : PROTECT_ONLY);
+	const struct option *o;
+
+	if (!wrong)
+		return RM_EXIT_OK;
+	for (o = migrate_options; o->name; o++)
+		if (o->val >= OPT_PID && (wrong & OPT_BIT(o->val)))
+			break;
+	return rm_usage_err(m->object, "--%s is an option of rdmamigctl %s only",
+			    o->name ?: "?", m->protect ? "migrate" : "protect");
 }
 
 /*
@@ -357,7 +399,7 @@ static int mig_parse(struct mig *m, struct rm *rm)
 	m->timeout_s = 30;
 	m->after = MIG_AFTER_STOP;
 	if (rm_arg(rm) && is_help(rm_arg(rm)))
-		return migrate_help() ?: -1;
+		return (m->protect ? protect_help() : migrate_help()) ?: -1;
 
 	/* The object's word stands in for argv[0]. */
 	optind = 0;
@@ -372,10 +414,10 @@ static int mig_parse(struct mig *m, struct rm *rm)
 			rm->json = rm->pretty = true;
 			break;
 		case 'h':
-			return migrate_help() ?: -1;
+			return (m->protect ? protect_help() : migrate_help()) ?: -1;
 		case ':':
 		case '?':
-			return pm_bad_option("migrate", c, rm->argv - 1);
+			return pm_bad_option(m->object, c, rm->argv - 1);
 		default:
 			ret = mig_option(m, c, optarg);
 			if (ret)
@@ -386,20 +428,23 @@ static int mig_parse(struct mig *m, struct rm *rm)
 	rm->argv += optind - 1;
 	rm->argc -= optind - 1;
 	if (!rm_arg(rm))
-		return rm_usage_err("migrate", "no destination given (rdma:HOST:PORT)");
+		return rm_usage_err(m->object, "no destination given (rdma:HOST:PORT)");
 	if (!pm_parse_target(rm_arg(rm), m->host, sizeof(m->host), &m->port) ||
 	    !m->port)
-		return rm_usage_err("migrate", "bad destination '%s' (rdma:HOST:PORT)",
+		return rm_usage_err(m->object, "bad destination '%s' (rdma:HOST:PORT)",
 				    rm_arg(rm));
 	rm_shift(rm);
-	ret = rm_no_more_args(rm, "migrate");
+	ret = rm_no_more_args(rm, m->object);
 	if (ret)
 		return ret;
 	if (!m->pid)
-		return rm_usage_err("migrate", "no --pid given");
+		return rm_usage_err(m->object, "no --pid given");
+	ret = mig_check_options(m);
+	if (ret)
+		return ret;
 	if (m->resume_wait_s && !m->postcopy)
-		return rm_usage_err("migrate", "--resume-wait is for --postcopy");
-	ret = pm_load_secret(&m->params, "migrate");
+		return rm_usage_err(m->object, "--resume-wait is for --postcopy");
+	ret = pm_load_secret(&m->params, m->object);
 	if (ret)
 		return ret;
 	pr_init(rm->json, rm->pretty);
@@ -665,6 +710,22 @@ static int mig_gone(struct mig *m)
  * is the final round.  The limits are read from the session each time:
  * 'session set' may change them while this runs.
  */
+/* Bulk: what is written after the clear is in the next round (or epoch). */
+static int mig_bulk_round(struct mig *m)
+{
+	struct mig_round *r;
+	uint64_t ndirty;
+	int ret;
+
+	ret = pm_clear_soft_dirty(m->pid) ?: pm_set_all_dirty(&m->bl, &ndirty);
+	if (ret)
+		return ret;
+	r = mig_new_round(m);
+	if (!r)
+		return RM_EXIT_ERR;
+	return mig_round(m, r, ndirty);
+}
+
 static int mig_rounds(struct mig *m)
 {
 	uint64_t ndirty, tput = 0, t0, est_ms, prev_dirty;
@@ -672,14 +733,7 @@ static int mig_rounds(struct mig *m)
 	struct mig_round *r;
 	int ret;
 
-	/* Bulk: what is written after the clear is in the next round. */
-	ret = pm_clear_soft_dirty(m->pid) ?: pm_set_all_dirty(&m->bl, &ndirty);
-	if (ret)
-		return ret;
-	r = mig_new_round(m);
-	if (!r)
-		return RM_EXIT_ERR;
-	ret = mig_round(m, r, ndirty);
+	ret = mig_bulk_round(m);
 	if (ret)
 		return ret;
 
@@ -745,6 +799,66 @@ static int mig_check_postcopy(struct mig *m)
 		       "(run 'rdmamigctl incoming --postcopy' there)");
 		return RM_EXIT_ERR;
 	}
+	return RM_EXIT_OK;
+}
+
+static void mig_print_rounds_json(const struct mig *m);
+
+/*
+ * protect, once connected: the backup must allow checkpointing; the bulk
+ * round, then epochs (protect.c) until --epochs, a signal, the process's
+ * exit or the backup's loss.  Unless the backup is lost, COMPLETE tells
+ * it that protection ended on purpose, so that it does not fail over.
+ */
+static int mig_protect(struct mig *m)
+{
+	struct prot *p = &m->prot;
+	struct pm_session s;
+	int ret, done;
+
+	ret = pm_session_get(m->rm, m->id, &s);
+	if (ret)
+		return ret;
+	if (!(s.caps & RDMAMIG_CAP_MC)) {
+		rm_err("protect: the backup does not allow checkpointing "
+		       "(run 'rdmamigctl standby' there)");
+		return RM_EXIT_ERR;
+	}
+	ret = mig_bulk_round(m);
+	if (ret)
+		return ret;
+	p->rm = m->rm;
+	p->id = m->id;
+	p->pid = m->pid;
+	p->bl = &m->bl;
+	p->pagemap = m->pagemap;
+	p->mem = m->mem;
+	p->checksum = m->checksum;
+	pr_u32("mc_delay_ms", "first full copy placed; an epoch every %u ms\n",
+	       p->delay_ms);
+	if (!pr_json() && pr_commit())
+		return RM_EXIT_ERR;
+	ret = prot_run(p);
+	if (p->lost) {
+		rm_err("protect: the backup is lost (%s): pid %d runs on unprotected; "
+		       "the last epoch it acknowledged is %" PRIu64, p->reason, (int)m->pid,
+		       pm_session_get(m->rm, m->id, &s) ? 0 : s.st[RDMAMIG_STAT_MC_ACKED]);
+		return RM_EXIT_ERR;
+	}
+	done = mig_end_round(m, RDMAMIG_CMD_COMPLETE, "protect: cannot end the protection");
+	prot_drain_events(p);
+	ret = ret ?: done;
+	if (ret)
+		return ret;
+	ret = pm_session_get(m->rm, m->id, &s);
+	if (ret)
+		return ret;
+	m->completed = true;
+	pr_string("state", "protection %s", p->exited ? "ended: the process exited" :
+		  "ended");
+	pr_text("\n");
+	mig_print_rounds_json(m);
+	prot_print_summary(p, &s);
 	return RM_EXIT_OK;
 }
 
@@ -918,8 +1032,8 @@ static void mig_print_head(const struct mig *m)
 	unsigned int i;
 	char addr[32];
 
-	pr_u32("pid", "migrating pid %u", m->pid);
-	pr_string("host", " to %s", m->host);
+	pr_u32("pid", m->protect ? "protecting pid %u" : "migrating pid %u", m->pid);
+	pr_string("host", m->protect ? " with a backup on %s" : " to %s", m->host);
 	pr_u32("port", " port %u", m->port);
 	pr_text(": %u block%s, %.1f MiB\n", m->bl.n, m->bl.n == 1 ? "" : "s",
 		m->bl.bytes / 1048576.0);
@@ -1058,18 +1172,18 @@ static int mig_run(struct mig *m)
 	if (ret)
 		return ret;
 	if (!pm_exists(m->pid)) {
-		rm_err("migrate: no process with pid %d", (int)m->pid);
+		rm_err("%s: no process with pid %d", m->object, (int)m->pid);
 		return RM_EXIT_ERR;
 	}
 	if (!m->bl.n) {
-		ret = pm_select(&m->bl, m->pid, "migrate");
+		ret = pm_select(&m->bl, m->pid, m->object);
 		if (ret)
 			return ret;
 	}
-	m->mem = pm_open(m->pid, "mem", O_RDWR, "migrate");
+	m->mem = pm_open(m->pid, "mem", O_RDWR, m->object);
 	if (m->mem < 0)
 		return RM_EXIT_ERR;
-	m->pagemap = pm_open(m->pid, "pagemap", O_RDONLY, "migrate");
+	m->pagemap = pm_open(m->pid, "pagemap", O_RDONLY, m->object);
 	if (m->pagemap < 0)
 		return RM_EXIT_ERR;
 	st = pm_state(m->pid);
@@ -1082,9 +1196,14 @@ static int mig_run(struct mig *m)
 	if (!pr_json() && pr_commit())
 		return RM_EXIT_ERR;
 
+	if (m->protect) {
+		ret = mig_connect(m) ?: mig_protect(m);
+		pr_close_object();
+		return ret;
+	}
 	ret = mig_connect(m) ?: mig_check_postcopy(m) ?: mig_rounds(m);
 	if (!ret)
-		ret = pm_check_interrupted("migrate") ?:
+		ret = pm_check_interrupted(m->object) ?:
 		      mig_end_round(m, RDMAMIG_CMD_COMPLETE, "cannot complete the migration");
 	/* After the switch, a failure (not a cancel) may be resumed. */
 	while (ret && again && mig_may_resume(m))
@@ -1115,11 +1234,25 @@ static int mig_run(struct mig *m)
 	return RM_EXIT_OK;
 }
 
-int cmd_migrate(struct rm *rm)
+/* What is left of a failed protect: the process runs on, here. */
+static void prot_cleanup(struct mig *m, int ret)
 {
-	struct mig m = { .rm = rm, .mem = -1, .pagemap = -1 };
+	if (ret && m->started && pm_exists(m->pid) && !m->prot.lost)
+		rm_err("protect: protection failed; pid %d runs on unprotected",
+		       (int)m->pid);
+}
+
+static int mig_main(struct rm *rm, bool protect)
+{
+	struct mig m = { .rm = rm, .mem = -1, .pagemap = -1, .protect = protect,
+			 .object = protect ? "protect" : "migrate" };
 	int ret;
 
+	if (protect) {
+		m.prot.delay_ms = PROT_DELAY_MS;
+		m.params.has_caps = true;
+		m.params.caps |= RDMAMIG_CAP_MC;
+	}
 	ret = mig_parse(&m, rm);
 	if (ret)
 		return ret < 0 ? RM_EXIT_OK : ret;
@@ -1130,8 +1263,10 @@ int cmd_migrate(struct rm *rm)
 	rm_nl_close(&rm->nl);
 	secret_wipe(&m.params.secret);
 	if (ret && pm_interrupted)
-		pm_check_interrupted("migrate");
-	if (ret && m.completed) {
+		pm_check_interrupted(m.object);
+	if (protect) {
+		prot_cleanup(&m, ret);
+	} else if (ret && m.completed) {
 		rm_err("migrate: pid %d was left stopped", (int)m.pid);
 	} else if (ret && m.switched) {
 		rm_err("migrate: pid %d was left stopped: the migration failed after the "
@@ -1149,5 +1284,16 @@ int cmd_migrate(struct rm *rm)
 		close(m.pagemap);
 	pm_free(&m.bl);
 	free(m.rounds);
+	prot_free(&m.prot);
 	return ret;
+}
+
+int cmd_migrate(struct rm *rm)
+{
+	return mig_main(rm, false);
+}
+
+int cmd_protect(struct rm *rm)
+{
+	return mig_main(rm, true);
 }

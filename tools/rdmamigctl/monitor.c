@@ -23,6 +23,7 @@
 
 #define MON_STATE	(1U << 0)
 #define MON_ROUND	(1U << 1)
+#define MON_MC		(1U << 2)
 
 struct monitor {
 	unsigned int events;	/* MON_*: what to print */
@@ -64,17 +65,20 @@ static int monitor_print(uint8_t cmd, struct nlattr **tb)
 	monitor_time(now, sizeof(now));
 	pr_open_object(NULL);
 	pr_string("time", "%s", now);
-	pr_string("event", NULL, cmd == RDMAMIG_CMD_EVENT_STATE ? "state" : "round");
+	pr_string("event", NULL, cmd == RDMAMIG_CMD_EVENT_STATE ? "state" :
+				 cmd == RDMAMIG_CMD_EVENT_ROUND ? "round" : "mc");
 	pr_u32("id", " session %u", nla_get_u32(tb[RDMAMIG_ATTR_SESSION_ID]));
 	pr_string("role", " %s", attr_role_name(nla_get_u32(tb[RDMAMIG_ATTR_ROLE])));
 	if ((a = tb[RDMAMIG_ATTR_STATE]))
 		pr_string("state", cmd == RDMAMIG_CMD_EVENT_STATE ? " state %s" : NULL,
 			  attr_state_name(nla_get_u32(a)));
-	if (cmd == RDMAMIG_CMD_EVENT_ROUND) {
-		pr_text(" round");
+	if (cmd != RDMAMIG_CMD_EVENT_STATE) {
+		pr_text(cmd == RDMAMIG_CMD_EVENT_ROUND ? " round" : " epoch");
 		if ((a = tb[RDMAMIG_ATTR_CAPS]))
 			attr_print_caps("caps", nla_get_u64(a));
-		if ((a = tb[RDMAMIG_ATTR_STATS]) && attr_print_stats(a, "", false)) {
+		/* An epoch's line has the checkpointing figures too. */
+		if ((a = tb[RDMAMIG_ATTR_STATS]) &&
+		    attr_print_stats(a, "", cmd == RDMAMIG_CMD_EVENT_MC)) {
 			rm_err("malformed event from the kernel");
 			return RM_EXIT_ERR;
 		}
@@ -104,6 +108,8 @@ static int monitor_event(uint8_t cmd, struct nlattr **tb, void *arg)
 		type = MON_STATE;
 	else if (cmd == RDMAMIG_CMD_EVENT_ROUND)
 		type = MON_ROUND;
+	else if (cmd == RDMAMIG_CMD_EVENT_MC)
+		type = MON_MC;
 	else
 		return RM_EXIT_OK;	/* a newer module's */
 	if (!(m->events & type))
@@ -155,6 +161,7 @@ static int monitor_args(struct rm *rm, struct monitor *m)
 		{ .name = "all" },
 		{ .name = "state" },
 		{ .name = "round" },
+		{ .name = "mc" },
 		{ .name = "help" },
 		{ .name = NULL },
 	};
@@ -198,13 +205,14 @@ static int monitor_args(struct rm *rm, struct monitor *m)
 		if (!t)
 			return rm_usage_err("monitor", "unknown event type '%s'",
 					    rm_arg(rm));
-		if (t == &types[3])
+		if (t == &types[4])
 			return monitor_help(rm) ?: -1;
-		m->events |= t == &types[0] ? MON_STATE | MON_ROUND :
-			     t == &types[1] ? MON_STATE : MON_ROUND;
+		m->events |= t == &types[0] ? MON_STATE | MON_ROUND | MON_MC :
+			     t == &types[1] ? MON_STATE :
+			     t == &types[2] ? MON_ROUND : MON_MC;
 	}
 	if (!m->events)
-		m->events = MON_STATE | MON_ROUND;
+		m->events = MON_STATE | MON_ROUND | MON_MC;
 	pr_init(rm->json, rm->pretty);
 	return RM_EXIT_OK;
 }
@@ -299,7 +307,7 @@ static int monitor_run(struct rm *rm)
 static int monitor_help(struct rm *rm)
 {
 	(void)rm;
-	fputs("Usage: rdmamigctl [-j | -p] monitor [all | state | round]...\n"
+	fputs("Usage: rdmamigctl [-j | -p] monitor [all | state | round | mc]...\n"
 	      "                  [--count N] [--timeout SEC]\n"
 	      "       rdmamigctl monitor help\n"
 	      "\n"
@@ -308,19 +316,24 @@ static int monitor_help(struct rm *rm)
 	      "    TIME session ID ROLE state STATE [error ERRNO (TEXT)] [reason \"WHY\"]\n"
 	      "    TIME session ID ROLE round caps CAPS bytes SIZE pages N zero-pages N\n"
 	      "        rounds N throughput RATE\n"
+	      "    TIME session ID ROLE epoch caps CAPS ... (the same statistics,\n"
+	      "        with the checkpointing ones: mc-epochs, mc-acked, ...)\n"
 	      "TIME is the local time, ISO 8601 with milliseconds.\n"
 	      "    state           state changes only\n"
 	      "    round           ends of rounds only\n"
-	      "    all             both (the default)\n"
+	      "    mc              checkpointing epochs only: acknowledged by the\n"
+	      "                    backup (source), committed (destination)\n"
+	      "    all             all three (the default)\n"
 	      "    --count N       exit after N events (status 0)\n"
 	      "    --timeout SEC   exit after SEC seconds: status 1 if --count\n"
 	      "                    events were not seen by then, else 0\n"
 	      "Any user may monitor.\n"
 	      "\n"
 	      "JSON: one object per line:\n"
-	      "  {\"time\": STRING, \"event\": \"state\" | \"round\", \"id\": NUMBER,\n"
-	      "   \"role\": STRING, \"state\": STRING, \"caps\": [NAME...] (round),\n"
-	      "   \"stats\": {...} (round, as in session show), \"error\": ERRNO,\n"
+	      "  {\"time\": STRING, \"event\": \"state\" | \"round\" | \"mc\",\n"
+	      "   \"id\": NUMBER, \"role\": STRING, \"state\": STRING, \"caps\": [NAME...]\n"
+	      "   (round, mc), \"stats\": {...} (round, mc: as in session show),\n"
+	      "   \"error\": ERRNO,\n"
 	      "   \"error_text\": STRING (if error), \"reason\": STRING}\n",
 	      stdout);
 	return RM_EXIT_OK;

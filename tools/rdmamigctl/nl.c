@@ -84,6 +84,10 @@ static const struct nla_policy rdmamig_policy[RDMAMIG_ATTR_MAX + 1] = {
 	[RDMAMIG_ATTR_NPAGES]		= { .type = NLA_U64 },
 	[RDMAMIG_ATTR_START]		= { .type = NLA_U64 },
 	[RDMAMIG_ATTR_REMAINING]	= { .type = NLA_U64 },
+	[RDMAMIG_ATTR_EPOCH]		= { .type = NLA_U64 },
+	[RDMAMIG_ATTR_SNAPSHOT_US]	= { .type = NLA_U64 },
+	[RDMAMIG_ATTR_WAIT_US]		= { .type = NLA_U64 },
+	[RDMAMIG_ATTR_STAGING_PAGES]	= { .type = NLA_U64 },
 };
 
 /* The commands uapi/linux/rdmamig.h marks "admin". */
@@ -93,7 +97,8 @@ static const uint64_t rdmamig_admin_cmds =
 	RM_ADMIN(SET_DEFAULTS) | RM_ADMIN(NEW_SESSION) | RM_ADMIN(LISTEN) |
 	RM_ADMIN(ACCEPT) | RM_ADMIN(CONNECT) | RM_ADMIN(ROUND) |
 	RM_ADMIN(END_ROUND) | RM_ADMIN(COMPLETE) | RM_ADMIN(POSTCOPY) |
-	RM_ADMIN(FETCH) | RM_ADMIN(OWED);
+	RM_ADMIN(FETCH) | RM_ADMIN(OWED) | RM_ADMIN(POSTCOPY_RESUME) |
+	RM_ADMIN(MC_EPOCH);
 
 /* One request in flight. */
 struct rm_nl_req {

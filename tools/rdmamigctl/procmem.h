@@ -126,6 +126,8 @@ int pm_check_interrupted(const char *what);
 
 /* Microseconds of CLOCK_MONOTONIC. */
 uint64_t pm_now_us(void);
+/* Microseconds of CLOCK_REALTIME: to compare with another program's. */
+uint64_t pm_realtime_us(void);
 
 /* ---- Sessions over a process's memory (netlink) ---------------------- */
 

@@ -80,5 +80,7 @@ int cmd_param(struct rm *rm);
 int cmd_monitor(struct rm *rm);
 int cmd_migrate(struct rm *rm);
 int cmd_incoming(struct rm *rm);
+int cmd_protect(struct rm *rm);
+int cmd_standby(struct rm *rm);
 
 #endif /* RDMAMIGCTL_H */

@@ -78,10 +78,21 @@
  *                   that failed in post-copy; SESSION_ID takes over its
  *                   state (source: after CONNECT, then POSTCOPY again;
  *                   destination: before LISTEN)
+ *   MC_EPOCH        source, with RDMAMIG_CAP_MC, as RDMAMIG_IOC_MC_EPOCH:
+ *                   ROUNDS u64 and NROUNDS u32 (the caller's struct
+ *                   rdmamig_round array, bitmaps in the caller's memory;
+ *                   NROUNDS may be 0), BUF u64 and BUF_LEN u64 (the
+ *                   device state, in the caller's memory; optional).  The
+ *                   pages are the target's, which the caller has stopped.
+ *     reply: EPOCH u64, NPAGES u64, SNAPSHOT_US u64, WAIT_US u64,
+ *            STAGING_PAGES u64
  *
  * Multicast group "events" (RDMAMIG_MCGRP_EVENTS):
  *   EVENT_STATE     SESSION_ID, ROLE, STATE, ERROR, REASON: a state change
  *   EVENT_ROUND     SESSION_ID, ROLE, STATS nested: the end of a round
+ *   EVENT_MC        SESSION_ID, ROLE, STATS nested: an epoch acknowledged
+ *                   (source: STAT_MC_ACKED) or committed (destination:
+ *                   STAT_MC_EPOCHS)
  *
  * Every attribute is checked against a per-command policy; a request with
  * an attribute its command does not take is refused, and every refusal
@@ -122,6 +133,8 @@ enum rdmamig_cmd {
 	RDMAMIG_CMD_FETCH,
 	RDMAMIG_CMD_OWED,
 	RDMAMIG_CMD_POSTCOPY_RESUME,
+	RDMAMIG_CMD_MC_EPOCH,
+	RDMAMIG_CMD_EVENT_MC,		/* notification */
 
 	__RDMAMIG_CMD_MAX,
 	RDMAMIG_CMD_MAX = __RDMAMIG_CMD_MAX - 1
@@ -179,6 +192,12 @@ enum rdmamig_attr {
 	RDMAMIG_ATTR_START,		/* u64, an address in a block */
 	RDMAMIG_ATTR_REMAINING,		/* u64, pages */
 	RDMAMIG_ATTR_RESUME_FROM,	/* u32, a session id */
+	RDMAMIG_ATTR_ROUNDS,		/* u64, the caller's rdmamig_round[] */
+	RDMAMIG_ATTR_NROUNDS,		/* u32 */
+	RDMAMIG_ATTR_EPOCH,		/* u64 */
+	RDMAMIG_ATTR_SNAPSHOT_US,	/* u64 */
+	RDMAMIG_ATTR_WAIT_US,		/* u64 */
+	RDMAMIG_ATTR_STAGING_PAGES,	/* u64 */
 
 	__RDMAMIG_ATTR_MAX,
 	RDMAMIG_ATTR_MAX = __RDMAMIG_ATTR_MAX - 1

@@ -142,6 +142,28 @@ t 2 "" "--resume-wait is for --postcopy" incoming --pid 1 --resume-wait 5 rdma:h
 t 2 "" "bad --resume-wait '0'" migrate --pid 1 --postcopy --resume-wait 0 rdma:h:1
 t 2 "" "bad --resume-wait 'x'" incoming --pid 1 --postcopy --resume-wait x rdma:h:0
 t 2 "" "bad --keepalive '60001'" migrate --pid 1 --keepalive 60001 rdma:h:1
+# protect and standby: migrate's and incoming's parsers, checkpointing's
+# options, and each other's options refused by name.
+t 0 '^Usage: rdmamigctl \[-j \| -p\] protect' "" protect help
+t 0 '^Usage: rdmamigctl \[-j \| -p\] standby' "" standby help
+t 0 '--mc-delay MS' "" help protect
+t 0 'mc +checkpointing epochs only' "" monitor help
+t 2 "" "--mc-delay is an option of rdmamigctl protect only" \
+	migrate --pid 1 --mc-delay 50 rdma:h:1
+t 2 "" "--epochs is an option of rdmamigctl protect only" \
+	migrate --pid 1 --epochs 5 rdma:h:1
+t 2 "" "--postcopy is an option of rdmamigctl migrate only" \
+	protect --pid 1 --postcopy rdma:h:1
+t 2 "" "--after is an option of rdmamigctl migrate only" \
+	protect --pid 1 --after kill rdma:h:1
+t 2 "" "--pull is an option of rdmamigctl incoming only" \
+	standby --pid 1 --pull rdma:h:0
+t 2 "" "bad --mc-delay '9' \(10 to 60000 ms\)" protect --pid 1 --mc-delay 9 rdma:h:1
+t 2 "" "bad --mc-delay '60001'" protect --pid 1 --mc-delay 60001 rdma:h:1
+t 2 "" "bad --epochs '0'" protect --pid 1 --epochs 0 rdma:h:1
+t 2 "" "no --pid given" protect rdma:h:1
+t 2 "" "no address given" standby --pid 1
+t 2 "" "Try 'rdmamigctl protect help'" protect --bogus
 t 2 "" "invalid --timeout 'x'" monitor --timeout x
 t 2 "" "option '--count' needs a value" monitor --count
 t 2 "" "invalid option '--bogus'" monitor --bogus
