@@ -21,13 +21,15 @@
 #      none; then 10 epochs as in 1, numbered from 1
 #   3. exit: the primary exits right after epoch 12 is taken (closing
 #      /dev/rdmamig tears the session down with epochs on their way):
-#      the backup keeps epoch 10, 11 or 12, whole
+#      the backup keeps epoch 10, 11 or 12, whole, and fails over (its
+#      guest runs from there; mc_failover_test.sh tests failover)
 #   4. kill: the primary killed with SIGKILL while epochs flow
 #      (--mc-rate 20000: epochs of ~4 MiB, on the wire most of the time):
 #      the same
 #   5. cancel: the backup cancels its session as soon as it committed
-#      epoch 6: the primary fails; the backup is at epoch 6 (or 7, when
-#      that commit was under way: CANCEL waits for it), whole
+#      epoch 6: the primary's session fails, and it runs on unprotected;
+#      the backup is at epoch 6 (or 7, when that commit was under way:
+#      CANCEL waits for it), whole, and does not take over
 #
 # Loop topology: both ends in this VM.  Pair topology: the backup runs on
 # the peer VM ($RDMAMIG_PEER --bg/--wait).
@@ -193,15 +195,19 @@ fi
 
 # 3. The primary exits with epochs on their way.
 mc_run exit -- --mc-epochs 30 --mc-rate 20000 --mc-exit-after 12
+# The backup fails, and fails over (rdmamig-vmm's default): its guest
+# ran from the committed epoch, and it exited 0.
 cut_ok()
 {
 	local name=$1 ok=0
-	[ "$dst_rc" = 1 ] || { diag "$name: backup exited $dst_rc, not 1 (failed, consistent)"; ok=1; }
+	[ "$dst_rc" = 0 ] || { diag "$name: backup exited $dst_rc, not 0 (failed over)"; ok=1; }
 	[ "${D_completed:-}" = false ] ||
 		{ diag "$name: backup completed"; ok=1; }
+	[ "${D_failover:-}" = true ] && [ "${D_run_consistent:-}" = true ] ||
+		{ diag "$name: no failover (${D_failover_skipped:-}), or its guest did not run"; ok=1; }
 	return $ok
 }
-ktap_result "exit: the backup fails when the primary is gone" cut_ok exit
+ktap_result "exit: the backup fails when the primary is gone, and takes over" cut_ok exit
 ktap_result "exit: the backup keeps epoch 10..12 whole" backup_is_epoch exit 10 12
 
 # 4. The primary killed while epochs flow.
@@ -231,21 +237,24 @@ kill_case()
 	kill_min=$(( kill_max > 2 ? kill_max - 2 : 0 ))
 }
 kill_case
-ktap_result "kill: the backup fails when the primary is killed" cut_ok kill
+ktap_result "kill: the backup fails when the primary is killed, and takes over" cut_ok kill
 ktap_result "kill: the backup keeps one of the last epochs whole" \
 	backup_is_epoch kill "$kill_min" "$kill_max"
 
 # 5. The backup cancels in the middle.
 mc_run cancel --mc-cancel-after 6 -- --mc-epochs 30 --mc-rate 20000
+# The primary's session fails: it has lost its backup and runs on
+# unprotected (exit 0); the backup, which cancelled, does not take over.
 cancel_ok()
 {
 	local ok=0
-	[ "$src_rc" = 1 ] || { diag "cancel: primary exited $src_rc, not 1"; ok=1; }
-	[ "${D_cancelled:-}" = true ] ||
-		{ diag "cancel: the backup did not cancel"; ok=1; }
+	[ "$src_rc" = 0 ] && [ "${S_unprotected:-}" = true ] ||
+		{ diag "cancel: primary exited $src_rc, unprotected ${S_unprotected:-}"; ok=1; }
+	[ "${D_cancelled:-}" = true ] && [ "${D_failover:-}" = false ] ||
+		{ diag "cancel: the backup did not cancel, or took over"; ok=1; }
 	return $ok
 }
-ktap_result "cancel: the backup's cancel fails the primary" cancel_ok
+ktap_result "cancel: the backup's cancel fails the primary, which runs on unprotected" cancel_ok
 ktap_result "cancel: the backup is at epoch 6 or 7, whole" backup_is_epoch cancel 6 7
 
 ktap_finish

@@ -53,7 +53,8 @@
  *
  * Exit status: 0 success, 1 migration failed (the errno text and the
  * kernel's reason are printed), 2 usage, 3 destination: data or device
- * state differ.
+ * state differ.  With --mc, 0 too for a backup that failed over and for
+ * a primary that lost its backup, once their guest ran on (mc.c).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -173,8 +174,20 @@ static void usage(FILE *f)
 		"                        is the backup, committing each epoch whole\n"
 		"  --mc-delay MS         source: epoch length, 10 to 60000 (default 100)\n"
 		"  --mc-epochs N         source: epochs, then COMPLETE (default 20)\n"
-		"  --mc-rate P           source: pages the guest writes per second\n"
-		"                        (default 4000)\n"
+		"  --mc-rate P           pages the guest writes per second (default\n"
+		"                        4000): the primary's, and the backup's after\n"
+		"                        failover\n"
+		"  --mc-failover         dest (the default with --mc): when the session\n"
+		"                        fails (the primary lost: its death, its close,\n"
+		"                        a keepalive timeout), and not by its own cancel,\n"
+		"                        the backup checks its RAM is the committed epoch\n"
+		"                        and runs the guest from it for --mc-run-ms;\n"
+		"                        exit 0 when it ran\n"
+		"  --no-mc-failover      dest: only check the RAM and exit 1\n"
+		"  --mc-run-ms MS        how long the guest runs after failover (dest),\n"
+		"                        or unprotected after the backup was lost\n"
+		"                        (source; it then exits 0), 10 or more (default\n"
+		"                        300)\n"
 		"\n"
 		"Tests:\n"
 		"  --mc-exit-after N     source, --mc: exit at once after epoch N was\n"
@@ -209,7 +222,9 @@ static void usage(FILE *f)
 		"\n"
 		"Exit status: 0 success; 1 the migration failed (the errno text and the\n"
 		"kernel's reason are printed); 2 usage; 3 destination: pages, device\n"
-		"state or post-copy checks differ.\n");
+		"state or post-copy checks differ.  With --mc, 0 also for a backup\n"
+		"that failed over and a primary that lost its backup, the guest having\n"
+		"run on (\"failover\" and \"unprotected\" in the JSON summary).\n");
 }
 
 static int parse_u64(const char *s, uint64_t *v)
@@ -265,7 +280,8 @@ enum {
 	OPT_ZERO_LAYOUT, OPT_PREFILL, OPT_MEMFD, OPT_PULL, OPT_POSTCOPY, OPT_GUEST_WRITES,
 	OPT_FETCH_WINDOW, OPT_RESUME_WAIT, OPT_TIMELINE, OPT_SWEEP_THREADS, OPT_SWEEP_NICE,
 	OPT_MC, OPT_MC_DELAY, OPT_MC_EPOCHS, OPT_MC_RATE, OPT_MC_EXIT_AFTER,
-	OPT_MC_BAD, OPT_MC_CANCEL_AFTER,
+	OPT_MC_BAD, OPT_MC_CANCEL_AFTER, OPT_MC_RUN_MS, OPT_MC_FAILOVER,
+	OPT_NO_MC_FAILOVER,
 };
 
 static const struct option long_opts[] = {
@@ -308,6 +324,9 @@ static const struct option long_opts[] = {
 	{ "mc-exit-after", required_argument, NULL, OPT_MC_EXIT_AFTER },
 	{ "mc-bad-calls", no_argument, NULL, OPT_MC_BAD },
 	{ "mc-cancel-after", required_argument, NULL, OPT_MC_CANCEL_AFTER },
+	{ "mc-run-ms", required_argument, NULL, OPT_MC_RUN_MS },
+	{ "mc-failover", no_argument, NULL, OPT_MC_FAILOVER },
+	{ "no-mc-failover", no_argument, NULL, OPT_NO_MC_FAILOVER },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -471,7 +490,14 @@ static int parse_opt(int c, const char *arg, struct vmm_opts *o, bool *addr,
 	case OPT_MC_EPOCHS:
 		return o->source ? parse_uint(arg, &o->mc_epochs, 1000000) : -1;
 	case OPT_MC_RATE:
-		return o->source ? parse_u64(arg, &o->mc_rate) : -1;
+		/* The backup's guest, after failover, writes at this rate too. */
+		return parse_u64(arg, &o->mc_rate);
+	case OPT_MC_RUN_MS:
+		return parse_uint(arg, &o->mc_run_ms, 3600000) || o->mc_run_ms < 10 ? -1 : 0;
+	case OPT_MC_FAILOVER:
+	case OPT_NO_MC_FAILOVER:
+		o->mc_failover = c == OPT_MC_FAILOVER;
+		return o->source ? -1 : 0;
 	case OPT_MC_EXIT_AFTER:
 		return o->source ? parse_uint(arg, &o->mc_exit_after, 1000000) : -1;
 	case OPT_MC_BAD:
@@ -492,6 +518,7 @@ int main(int argc, char **argv)
 		.sweep_nice = 10,
 		.sweep_buf = 256 << 10,
 		.mc_delay_ms = 100, .mc_epochs = 20, .mc_rate = 4000,
+		.mc_run_ms = 300, .mc_failover = true,
 	};
 	bool addr = false, pc_rounds = false;
 	long ps = sysconf(_SC_PAGESIZE);

@@ -18,6 +18,19 @@
  *                      and its RAM is the epoch stats.mc_epochs names,
  *                      whose device state read() returns.
  *
+ * Failover (the backup, --mc-failover, the default): when the session
+ * FAILED (the primary is lost: its death, its close, a silent link the
+ * keepalive caught), and not by the backup's own cancel, the backup
+ * checks its RAM against the committed epoch's device state and, if it
+ * is that epoch, runs the same guest thread from it for --mc-run-ms,
+ * and reports how long it took from the last sign of life it could see
+ * (the last MC_COMMITTED event) to the guest's first write.
+ *
+ * Backup lost (the primary): when an epoch's call or an event says the
+ * session FAILED, the primary does not fail: its guest runs on,
+ * unprotected, for --mc-run-ms, and it reports the reason and the last
+ * epoch acknowledged, then exits 0.
+ *
  * The check: the primary's device state of each epoch carries the epoch
  * number and a digest of its RAM at that instant (the hash of every
  * page, kept up to date by the guest thread as it writes); the backup
@@ -36,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vmm.h"
@@ -55,8 +69,8 @@ struct mc_state {
 
 /*
  * A digest of the whole RAM: the hash of every page (page_hash(), salted
- * with its place), hashed block by block.  The source keeps the page
- * hashes as it writes (b->hash); the backup computes them.
+ * with its place), hashed block by block.  The guest keeps the page
+ * hashes as it writes (b->hash); @compute takes them from the pages.
  */
 static uint64_t ram_digest(const struct guest_ram *ram, bool compute)
 {
@@ -82,23 +96,45 @@ static uint64_t ram_digest(const struct guest_ram *ram, bool compute)
 	return h;
 }
 
-/* ---- the primary's guest: a thread writing pages -------------------- */
+/* b->hash from the pages, for RAM the guest did not write (tracked). */
+static void ram_rehash(struct guest_ram *ram)
+{
+	unsigned int i;
+	uint64_t p;
+
+	for (i = 0; i < ram->nblocks; i++)
+		for (p = 0; p < ram->blocks[i].npages; p++)
+			ram->blocks[i].hash[p] = page_hash(&ram->blocks[i], p);
+}
+
+static uint64_t realtime_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- the guest: a thread writing pages (the primary's, or the backup's
+ * after failover) ------------------------------------------------------ */
 
 struct guest {
 	pthread_t thread;
 	pthread_mutex_t lock;		/* held by whoever may write RAM */
 	atomic_bool pausing;		/* the main thread wants the lock */
 	bool stop;
+	bool on;			/* the thread exists */
 	struct guest_ram *ram;
 	struct rng rng;
 	uint64_t rate;			/* pages per second */
 	uint64_t written;
+	uint64_t t_first;		/* now_us() of its first write */
 };
 
 static void *guest_run(void *arg)
 {
 	struct guest *g = arg;
-	uint64_t t0 = now_us(), due, spent;
+	uint64_t t0 = now_us(), due, spent, n0 = g->written;
 	struct ram_block *b;
 	unsigned int i;
 
@@ -111,6 +147,8 @@ static void *guest_run(void *arg)
 			pthread_mutex_unlock(&g->lock);
 			return NULL;
 		}
+		if (!g->t_first)
+			g->t_first = now_us();
 		for (i = 0; i < 8; i++) {
 			uint64_t gp = rng_below(&g->rng, g->ram->total_pages), p = gp;
 			unsigned int k;
@@ -122,11 +160,38 @@ static void *guest_run(void *arg)
 			g->written++;
 		}
 		pthread_mutex_unlock(&g->lock);
-		due = g->rate ? g->written * 1000000 / g->rate : 0;
+		due = g->rate ? (g->written - n0) * 1000000 / g->rate : 0;
 		spent = now_us() - t0;
 		if (due > spent)
 			usleep(due - spent > 10000 ? 10000 : due - spent);
 	}
+}
+
+/* The guest thread on @ram (tracked: hashes and dirty bits kept). */
+static int guest_start(struct guest *g, struct guest_ram *ram, uint64_t rate,
+		       uint64_t seed)
+{
+	g->ram = ram;
+	g->rate = rate;
+	g->rng.s = seed ^ 0x9e3779b97f4a7c15ULL;
+	g->stop = false;
+	if (pthread_create(&g->thread, NULL, guest_run, g)) {
+		fprintf(stderr, "rdmamig-vmm: no guest thread\n");
+		return -1;
+	}
+	g->on = true;
+	return 0;
+}
+
+static void guest_stop(struct guest *g)
+{
+	if (!g->on)
+		return;
+	pthread_mutex_lock(&g->lock);
+	g->stop = true;
+	pthread_mutex_unlock(&g->lock);
+	pthread_join(g->thread, NULL);
+	g->on = false;
 }
 
 static void guest_pause(struct guest *g)
@@ -141,6 +206,21 @@ static void guest_resume(struct guest *g)
 	pthread_mutex_unlock(&g->lock);
 }
 
+/*
+ * The guest runs for @ms on its own (no epoch taken: the primary without
+ * a backup, or the backup after failover), then stops.  Return: its RAM
+ * is consistent, the digest the guest kept (@digest) being the digest of
+ * the pages (recomputed), and it changed from @before.
+ */
+static bool guest_run_for(struct guest *g, unsigned int ms, uint64_t before,
+			  uint64_t *digest)
+{
+	usleep((useconds_t)ms * 1000);
+	guest_stop(g);
+	*digest = ram_digest(g->ram, false);
+	return g->written && *digest == ram_digest(g->ram, true) && *digest != before;
+}
+
 /* ---- the primary ------------------------------------------------------- */
 
 struct mc_src_run {
@@ -152,10 +232,13 @@ struct mc_src_run {
 	int bad_errnos[16];
 	unsigned int nbad;
 	int big_errno;
+	/* The backup lost: the session's RDMAMIG_EVENT_FAILED. */
+	bool failed_event;
+	int failed_error;
 };
 
-/* MC_ACKED events, in order, without waiting. */
-static void drain_acks(int fd, struct mc_src_run *m)
+/* MC_ACKED events, in order, and FAILED, without waiting. */
+static void drain_events(int fd, struct mc_src_run *m)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	struct rdmamig_event ev;
@@ -165,6 +248,11 @@ static void drain_acks(int fd, struct mc_src_run *m)
 		ev.size = sizeof(ev);
 		if (ioctl(fd, RDMAMIG_IOC_WAIT_EVENT, &ev))
 			return;
+		if (ev.type == RDMAMIG_EVENT_FAILED) {
+			m->failed_event = true;
+			m->failed_error = ev.error;
+			continue;
+		}
 		if (ev.type != RDMAMIG_EVENT_MC_ACKED)
 			continue;
 		if (ev.round != m->last_acked + 1 && !m->problem[0])
@@ -174,6 +262,14 @@ static void drain_acks(int fd, struct mc_src_run *m)
 		m->last_acked = ev.round;
 		m->acked++;
 	}
+}
+
+/* The session FAILED: for a primary, its backup is lost. */
+static bool backup_lost(int fd)
+{
+	struct rdmamig_stats st;
+
+	return !session_stats(fd, &st) && st.state == RDMAMIG_STATE_FAILED;
 }
 
 /* One MC_EPOCH with @e as given; returns its errno (0: it succeeded). */
@@ -286,18 +382,69 @@ static int take_epoch(int fd, const struct vmm_opts *o, struct guest_ram *ram,
 	return 0;
 }
 
+/*
+ * The primary's guest after its backup was lost: it runs on, unprotected,
+ * for --mc-run-ms; @m and the session's statistics say what was lost.
+ */
+struct mc_unprotected {
+	const char *in;			/* MC_EPOCH, the FAILED event, COMPLETE */
+	uint64_t pause_us;		/* the guest stopped in that MC_EPOCH */
+	uint64_t written;		/* pages the guest wrote after */
+	bool consistent;
+};
+
+static void run_unprotected(const struct vmm_opts *o, struct guest *g,
+			    struct mc_unprotected *u)
+{
+	uint64_t before, after, w0;
+
+	guest_pause(g);
+	before = ram_digest(g->ram, false);
+	w0 = g->written;
+	guest_resume(g);
+	u->consistent = guest_run_for(g, o->mc_run_ms, before, &after);
+	u->written = g->written - w0;
+}
+
+/* The summary's fields for a lost backup, after @len bytes of @extra. */
+static void unprotected_json(char *extra, size_t size, size_t len,
+			       const struct rdmamig_stats *st,
+			       const struct mc_src_run *m,
+			       const struct mc_unprotected *u,
+			       const struct vmm_opts *o)
+{
+	char reason[2 * RDMAMIG_REASON_MAX + 8];
+
+	if (!u->in) {
+		snprintf(extra + len, size - len, ",\"unprotected\":false");
+		return;
+	}
+	json_string(reason, sizeof(reason), st->reason);
+	snprintf(extra + len, size - len,
+			      ",\"unprotected\":true,\"unprotected_in\":\"%s\""
+			      ",\"unprotected_error\":%d,\"unprotected_reason\":%s"
+			      ",\"unprotected_pause_us\":%" PRIu64
+			      ",\"unprotected_run_ms\":%u"
+			      ",\"unprotected_pages_written\":%" PRIu64
+			      ",\"unprotected_consistent\":%s"
+			      ",\"failed_event\":%s,\"failed_event_error\":%d",
+			      u->in, st->error, reason, u->pause_us, o->mc_run_ms,
+			      u->written, u->consistent ? "true" : "false",
+			      m->failed_event ? "true" : "false", m->failed_error);
+}
+
 int run_source_mc(const struct vmm_opts *o)
 {
-	struct guest g = { .lock = PTHREAD_MUTEX_INITIALIZER, .rate = o->mc_rate };
+	struct guest g = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct mc_src_run m = { 0 };
+	struct mc_unprotected u = { 0 };
 	struct guest_ram ram = { 0 };
 	struct rng r = { .s = o->seed };
 	struct rdmamig_mc_epoch e;
 	struct round_stat rs;
 	struct rdmamig_stats st;
-	uint64_t n, p, dirty, digest, t0, pause, wake;
-	bool guest_on = false;
-	char extra[1024];
+	uint64_t n, dirty, digest, t0, pause, wake;
+	char extra[2048];
 	unsigned int i;
 	int fd = -1, err, ret = EXIT_MIGRATION;
 	size_t len;
@@ -309,9 +456,8 @@ int run_source_mc(const struct vmm_opts *o)
 	 * The digest covers every page: those ram_fill() left unwritten
 	 * (zero regions) need their hash too.
 	 */
-	for (i = 0; o->zero_layout == ZERO_REGIONS && i < ram.nblocks; i++)
-		for (p = 0; p < ram.blocks[i].npages; p++)
-			ram.blocks[i].hash[p] = page_hash(&ram.blocks[i], p);
+	if (o->zero_layout == ZERO_REGIONS)
+		ram_rehash(&ram);
 
 	fd = source_connect(o, &ram);
 	if (fd < 0)
@@ -321,19 +467,18 @@ int run_source_mc(const struct vmm_opts *o)
 			"micro-checkpointing\n");
 		goto out;
 	}
-	/* The first full copy: one pre-copy round of everything written. */
+	/*
+	 * The first full copy: one pre-copy round of everything written.
+	 * A failure here is a failed migration: the backup never had a
+	 * whole copy, and the guest has not started.
+	 */
 	if (source_round(fd, o, &ram, 1, false, &rs))
 		goto out;
 	if (o->mc_bad_calls)
 		bad_calls(fd, &ram, &m);
 
-	g.ram = &ram;
-	g.rng.s = o->seed ^ 0x9e3779b97f4a7c15ULL;
-	if (pthread_create(&g.thread, NULL, guest_run, &g)) {
-		fprintf(stderr, "rdmamig-vmm: source: no guest thread\n");
+	if (guest_start(&g, &ram, o->mc_rate, o->seed))
 		goto out;
-	}
-	guest_on = true;
 	wake = now_us();
 	for (n = 1; n <= o->mc_epochs; n++) {
 		wake += (uint64_t)o->mc_delay_ms * 1000;
@@ -345,6 +490,11 @@ int run_source_mc(const struct vmm_opts *o)
 		err = take_epoch(fd, o, &ram, &r, n, &e, &dirty, &digest);
 		pause = now_us() - t0;
 		guest_resume(&g);
+		if (err && backup_lost(fd)) {
+			u.in = "MC_EPOCH";
+			u.pause_us = pause;
+			break;
+		}
 		if (err) {
 			session_fail(fd, o, "MC_EPOCH", err);
 			goto out;
@@ -368,19 +518,28 @@ int run_source_mc(const struct vmm_opts *o)
 		/* A primary that dies with this epoch on its way. */
 		if (o->mc_exit_after && n == o->mc_exit_after)
 			_exit(0);
-		drain_acks(fd, &m);
+		drain_events(fd, &m);
+		if (m.failed_event) {
+			u.in = "event";
+			break;
+		}
 		/* A slow link: the next epoch starts when this call returned. */
 		if (now_us() > wake)
 			wake = now_us();
 	}
-	g.stop = true;
-	pthread_join(g.thread, NULL);
-	guest_on = false;
-	if (ioctl(fd, RDMAMIG_IOC_COMPLETE)) {
-		session_fail(fd, o, "COMPLETE", errno);
-		goto out;
+	/* The guest runs on while COMPLETE waits for the last acknowledgements. */
+	if (!u.in && ioctl(fd, RDMAMIG_IOC_COMPLETE)) {
+		err = errno;
+		if (!backup_lost(fd)) {
+			session_fail(fd, o, "COMPLETE", err);
+			goto out;
+		}
+		u.in = "COMPLETE";
 	}
-	drain_acks(fd, &m);
+	drain_events(fd, &m);
+	if (u.in)
+		run_unprotected(o, &g, &u);
+	guest_stop(&g);
 	if (session_stats(fd, &st)) {
 		session_fail(fd, o, "GET_STATS", errno);
 		goto out;
@@ -407,7 +566,8 @@ int run_source_mc(const struct vmm_opts *o)
 	for (i = 0; i < m.nbad && len < sizeof(extra) - 16; i++)
 		len += snprintf(extra + len, sizeof(extra) - len, "%s%d", i ? "," : "",
 				m.bad_errnos[i]);
-	snprintf(extra + len, sizeof(extra) - len, "]");
+	len += snprintf(extra + len, sizeof(extra) - len, "]");
+	unprotected_json(extra, sizeof(extra), len, &st, &m, &u, o);
 	print_summary(o, &st, &rs, 1, extra);
 	if (!o->json)
 		printf("  checkpointing: %" PRIu64 " epochs, %" PRIu64 " acknowledged,"
@@ -418,12 +578,15 @@ int run_source_mc(const struct vmm_opts *o)
 		       m.pause_us_max / 1000.0,
 		       st.mc_epochs ? st.mc_pause_us_total / 1000.0 / st.mc_epochs : 0.0,
 		       st.mc_ack_us_max / 1000.0);
-	ret = m.problem[0] ? EXIT_VERIFY : 0;
+	if (!o->json && u.in)
+		printf("  backup lost (%s: %s, error %d) after epoch %" PRIu64
+		       " was acknowledged: the guest ran on unprotected for %u ms,"
+		       " %" PRIu64 " pages written, %s\n", u.in, st.reason, st.error,
+		       (uint64_t)st.mc_acked, o->mc_run_ms, u.written,
+		       u.consistent ? "its RAM consistent" : "ITS RAM INCONSISTENT");
+	ret = m.problem[0] || (u.in && !u.consistent) ? EXIT_VERIFY : 0;
 out:
-	if (guest_on) {
-		g.stop = true;
-		pthread_join(g.thread, NULL);
-	}
+	guest_stop(&g);
 	if (fd >= 0)
 		close(fd);
 	ram_free(&ram);
@@ -453,21 +616,81 @@ static int read_state(int fd, struct mc_state *hdr, bool *fill_ok)
 	return 0;
 }
 
+/*
+ * The backup after its session FAILED.  Failover: the committed epoch
+ * (checked by the caller) runs, from the guest's first write on.  Times
+ * by now_us(); the last sign of life is the last MC_COMMITTED event (the
+ * backup's VMM sees nothing else of the primary: not its keepalives, nor
+ * its RDMA WRITEs into the staging).
+ */
+struct mc_failover {
+	const char *skipped;		/* why there was none, when none */
+	uint64_t t_commit;		/* the last MC_COMMITTED event */
+	uint64_t t_failed;		/* the FAILED event */
+	uint64_t t_running;		/* the guest's first write */
+	uint64_t written;
+	uint64_t digest;		/* after the run, as the guest kept it */
+	bool consistent;		/* ... and as its pages say, changed */
+};
+
+static void failover_run(const struct vmm_opts *o, struct guest_ram *ram,
+			 uint64_t digest, struct mc_failover *f)
+{
+	struct guest g = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+	/* The backup's own seed: not the primary's page contents again. */
+	if (guest_start(&g, ram, o->mc_rate, o->seed ^ 0xfa11)) {
+		f->skipped = "no guest thread";
+		return;
+	}
+	f->consistent = guest_run_for(&g, o->mc_run_ms, digest, &f->digest);
+	f->t_running = g.t_first ? g.t_first : now_us();
+	f->written = g.written;
+}
+
+static void failover_json(char *out, size_t size, const struct vmm_opts *o,
+			  const struct mc_failover *f, uint64_t epoch)
+{
+	uint64_t off = realtime_us() - now_us();
+
+	if (f->skipped) {
+		snprintf(out, size, ",\"failover\":false,\"failover_skipped\":\"%s\"",
+			 f->skipped);
+		return;
+	}
+	snprintf(out, size, ",\"failover\":true,\"failover_epoch\":%" PRIu64
+		 ",\"failover_from\":\"%s\",\"failover_ms\":%" PRIu64
+		 ",\"failover_detect_ms\":%" PRIu64 ",\"failover_activate_ms\":%" PRIu64
+		 ",\"last_commit_at_us\":%" PRIu64 ",\"failed_at_us\":%" PRIu64
+		 ",\"running_at_us\":%" PRIu64 ",\"run_ms\":%u"
+		 ",\"run_pages_written\":%" PRIu64 ",\"run_digest\":\"%016" PRIx64 "\""
+		 ",\"run_consistent\":%s", epoch,
+		 f->t_commit ? "commit" : "none",
+		 f->t_commit ? (f->t_running - f->t_commit) / 1000 : 0,
+		 f->t_commit ? (f->t_failed - f->t_commit) / 1000 : 0,
+		 (f->t_running - f->t_failed) / 1000,
+		 f->t_commit ? f->t_commit + off : 0, f->t_failed + off,
+		 f->t_running + off, o->mc_run_ms, f->written, f->digest,
+		 f->consistent ? "true" : "false");
+}
+
 int run_dest_mc(const struct vmm_opts *o)
 {
 	struct guest_ram ram = { 0 };
 	struct rdmamig_stats st;
 	struct rdmamig_event ev;
 	struct mc_state hdr = { 0 };
+	struct mc_failover f = { 0 };
 	struct pollfd pfd;
 	uint64_t last = 0, commits = 0, digest;
 	uint16_t port = o->port;
 	bool completed = false, failed = false, cancelled = false, fill_ok = false;
-	bool have_state;
-	char problem[160] = "", reason[2 * RDMAMIG_REASON_MAX];
+	bool have_state, consistent;
+	char problem[160] = "", reason[2 * RDMAMIG_REASON_MAX], fo[768];
 	int fd, ret = EXIT_MIGRATION, err = 0;
 
-	if (ram_alloc(&ram, o->nblocks, o->size_mib, false, o->memfd))
+	/* Tracked: page hashes for the digest, and for a guest after failover. */
+	if (ram_alloc(&ram, o->nblocks, o->size_mib, true, o->memfd))
 		goto out_ram;
 	if (o->prefill)
 		ram_prefill(&ram);
@@ -493,6 +716,7 @@ int run_dest_mc(const struct vmm_opts *o)
 			continue;
 		switch (ev.type) {
 		case RDMAMIG_EVENT_MC_COMMITTED:
+			f.t_commit = now_us();
 			if (ev.round != last + 1 && !problem[0])
 				snprintf(problem, sizeof(problem), "epoch %" PRIu64
 					 " committed after %" PRIu64, (uint64_t)ev.round, last);
@@ -505,6 +729,7 @@ int run_dest_mc(const struct vmm_opts *o)
 			completed = true;
 			break;
 		case RDMAMIG_EVENT_FAILED:
+			f.t_failed = now_us();
 			failed = true;
 			err = -ev.error;
 			break;
@@ -521,7 +746,26 @@ int run_dest_mc(const struct vmm_opts *o)
 		goto out;
 	}
 	have_state = st.mc_epochs && read_state(fd, &hdr, &fill_ok) == 0;
-	digest = ram_digest(&ram, true);
+	ram_rehash(&ram);
+	digest = ram_digest(&ram, false);
+	consistent = have_state && fill_ok && hdr.epoch == st.mc_epochs &&
+		     hdr.digest == digest;
+	/*
+	 * Failover: the primary is lost (the session FAILED, not by our
+	 * cancel), and the RAM is a whole committed epoch.  Before the first
+	 * epoch, it may be a first copy cut short.
+	 */
+	if (!o->mc_failover)
+		f.skipped = "disabled (--no-mc-failover)";
+	else if (!failed || err == ECANCELED)
+		f.skipped = completed ? "completed" : "the session did not fail";
+	else if (!st.mc_epochs)
+		f.skipped = "no epoch committed";
+	else if (!consistent)
+		f.skipped = "the memory is not the committed epoch";
+	else
+		failover_run(o, &ram, digest, &f);
+	failover_json(fo, sizeof(fo), o, &f, st.mc_epochs);
 	json_string(reason, sizeof(reason), st.reason);
 	if (o->json)
 		printf("{\"ok\":%s,\"role\":\"dest\",\"mc\":true,\"completed\":%s"
@@ -531,16 +775,16 @@ int run_dest_mc(const struct vmm_opts *o)
 		       ",\"mc_discarded\":%" PRIu64 ",\"mc_pages\":%" PRIu64
 		       ",\"mc_bytes\":%" PRIu64 ",\"digest\":\"%016" PRIx64 "\""
 		       ",\"state_epoch\":%" PRIu64 ",\"state_digest\":\"%016" PRIx64 "\""
-		       ",\"state_ok\":%s,\"consistent\":%s,\"problem\":\"%s\"}\n",
-		       completed && !problem[0] ? "true" : "false",
+		       ",\"state_ok\":%s,\"consistent\":%s,\"problem\":\"%s\"%s}\n",
+		       (completed || (!f.skipped && f.consistent)) && !problem[0] ?
+				"true" : "false",
 		       completed ? "true" : "false", cancelled ? "true" : "false", err,
 		       reason, (uint64_t)st.caps,
 		       (uint64_t)st.mc_epochs, commits, (uint64_t)st.mc_discarded,
 		       (uint64_t)st.mc_pages, (uint64_t)st.mc_bytes, digest,
 		       have_state ? hdr.epoch : 0, have_state ? hdr.digest : 0,
-		       fill_ok ? "true" : "false",
-		       have_state && fill_ok && hdr.epoch == st.mc_epochs &&
-		       hdr.digest == digest ? "true" : "false", problem);
+		       fill_ok ? "true" : "false", consistent ? "true" : "false",
+		       problem, fo);
 	else
 		printf("backup: %s, %" PRIu64 " epochs committed (%" PRIu64
 		       " discarded unfinished), RAM digest %016" PRIx64
@@ -548,10 +792,19 @@ int run_dest_mc(const struct vmm_opts *o)
 		       PRIx64 "%s\n", completed ? "completed" : "ended",
 		       (uint64_t)st.mc_epochs, (uint64_t)st.mc_discarded, digest,
 		       hdr.epoch, hdr.digest, problem[0] ? problem : "");
+	if (!o->json && !f.skipped)
+		printf("  failover: epoch %" PRIu64 " running %" PRIu64 " ms after the"
+		       " last commit (%" PRIu64 " ms to learn of the failure: %s), the"
+		       " guest wrote %" PRIu64 " pages in %u ms, %s\n",
+		       (uint64_t)st.mc_epochs, (f.t_running - f.t_commit) / 1000,
+		       (f.t_failed - f.t_commit) / 1000, st.reason, f.written,
+		       o->mc_run_ms, f.consistent ? "its RAM consistent" :
+		       "ITS RAM INCONSISTENT");
 	fflush(stdout);
-	if (st.mc_epochs && (!have_state || !fill_ok || hdr.epoch != st.mc_epochs ||
-			     hdr.digest != digest))
+	if (st.mc_epochs && !consistent)
 		ret = EXIT_VERIFY;
+	else if (!f.skipped)
+		ret = f.consistent && !problem[0] ? 0 : EXIT_VERIFY;
 	else if (completed && !problem[0])
 		ret = 0;
 out:

@@ -65,7 +65,10 @@ struct vmm_opts {
 	bool mc;			/* --mc: micro-checkpointing (mc.c) */
 	unsigned int mc_delay_ms;	/* source: --mc-delay */
 	unsigned int mc_epochs;		/* source: --mc-epochs */
-	uint64_t mc_rate;		/* source: --mc-rate, pages/s */
+	uint64_t mc_rate;		/* --mc-rate, pages/s */
+	unsigned int mc_run_ms;		/* --mc-run-ms: the guest after failover
+					   or after losing the backup */
+	bool mc_failover;		/* dest: --mc-failover (default) */
 	unsigned int mc_exit_after;	/* source: --mc-exit-after (tests) */
 	bool mc_bad_calls;		/* source: --mc-bad-calls (tests) */
 	unsigned int mc_cancel_after;	/* dest: --mc-cancel-after (tests) */
