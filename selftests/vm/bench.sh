@@ -424,6 +424,34 @@ sparse()
 	on_dest sh -c "echo 0 > $p"
 }
 
+# workloads NAME MB RATE: rdmamig-workload here, writing RATE MB/s to MB
+# MiB (src_pid; its heartbeats in NAME.src.hb), and its twin on the
+# destination, stopped (twin_pid), for rdmamigctl to move between them.
+workloads()
+{
+	local name=$1 mb=$2 rate=$3
+	"$workload" --size "$mb" --rate "$rate" --seed 7 --pid-file "$dir/$name.src.pid" \
+		--heartbeat "$dir/$name.src.hb" >"$dir/$name.src.out" 2>&1 &
+	src_pid=$!
+	until_ok 300 grep -qs heartbeat "$dir/$name.src.hb" ||
+		{ echo "# bench: $name: the workload did not start" >&2; }
+	dest_bg twin "$workload" --twin --size "$mb" --rate "$rate" \
+		--pid-file "$dir/$name.twin.pid" --heartbeat "$dir/$name.twin.hb"
+	until_ok 60 test -s "$dir/$name.twin.pid"
+	twin_pid=$(<"$dir/$name.twin.pid")
+	on_dest timeout 30 bash -c \
+		"until grep -q '^State:.*T' /proc/$twin_pid/status; do sleep 0.1; done"
+}
+
+# workloads_stop: both killed and reaped.
+workloads_stop()
+{
+	kill -KILL "$src_pid" 2>/dev/null
+	wait "$src_pid" 2>/dev/null
+	on_dest kill -KILL "$twin_pid" 2>/dev/null
+	{ dest_wait twin; } 2>/dev/null
+}
+
 # dirty NAME PCT: a live migration of a workload that writes random pages
 # at PCT% of the link limit measured first in this run.
 dirty()
@@ -436,17 +464,7 @@ dirty()
 	fi
 	rate=$(awk -v l="$link1" -v p="$pct" 'BEGIN { printf "%.2f", l * p / 100 }')
 	rm -f "$dir/$name".*
-	"$workload" --size "$dirty_mb" --rate "$rate" --seed 7 --pid-file "$dir/$name.src.pid" \
-		--heartbeat "$dir/$name.src.hb" >"$dir/$name.src.out" 2>&1 &
-	src_pid=$!
-	until_ok 300 grep -qs heartbeat "$dir/$name.src.hb" ||
-		{ echo "# bench: $name: the workload did not start" >&2; }
-	dest_bg twin "$workload" --twin --size "$dirty_mb" --rate "$rate" \
-		--pid-file "$dir/$name.twin.pid" --heartbeat "$dir/$name.twin.hb"
-	until_ok 60 test -s "$dir/$name.twin.pid"
-	twin_pid=$(<"$dir/$name.twin.pid")
-	on_dest timeout 30 bash -c \
-		"until grep -q '^State:.*T' /proc/$twin_pid/status; do sleep 0.1; done"
+	workloads "$name" "$dirty_mb" "$rate"
 	dest_bg incoming "$ctl" -j incoming --pid "$twin_pid" --checksum --pin-all \
 		--timeout 300 --port-file "$dir/$name.port" "rdma:$dest:0"
 	until_ok 60 test -s "$dir/$name.port"
@@ -464,10 +482,7 @@ dirty()
 	sleep 0.3
 	kill "$mon_pid" 2>/dev/null
 	wait "$mon_pid" 2>/dev/null
-	kill -KILL "$src_pid" 2>/dev/null
-	wait "$src_pid" 2>/dev/null
-	on_dest kill -KILL "$twin_pid" 2>/dev/null
-	{ dest_wait twin; } 2>/dev/null
+	workloads_stop
 	# What the workload really wrote, from its heartbeats: MB/s.
 	dirty_mbs=$(awk '$1 == "heartbeat" { if (!n++) { b0 = $2; p0 = $4 } b1 = $2; p1 = $4 }
 		END { if (b1 > b0) printf "%.2f", (p1 - p0) * 4096 / (b1 - b0) / 1e6; else print "null" }' \
@@ -514,18 +529,8 @@ mc()
 	local name=$1 delay=$2 epochs src_pid twin_pid port rc=0 hb0 hb1 hb2 base prot
 	epochs=$((mc_s * 1000 / delay))
 	rm -f "$dir/$name".*
-	"$workload" --size "$mc_mb" --rate "$mc_rate" --seed 7 --pid-file "$dir/$name.src.pid" \
-		--heartbeat "$dir/$name.src.hb" >"$dir/$name.src.out" 2>&1 &
-	src_pid=$!
-	until_ok 300 grep -qs heartbeat "$dir/$name.src.hb" ||
-		{ echo "# bench: $name: the workload did not start" >&2; }
+	workloads "$name" "$mc_mb" "$mc_rate"
 	hb0=$(hb_now "$dir/$name.src.hb")
-	dest_bg twin "$workload" --twin --size "$mc_mb" --rate "$mc_rate" \
-		--pid-file "$dir/$name.twin.pid" --heartbeat "$dir/$name.twin.hb"
-	until_ok 60 test -s "$dir/$name.twin.pid"
-	twin_pid=$(<"$dir/$name.twin.pid")
-	on_dest timeout 30 bash -c \
-		"until grep -q '^State:.*T' /proc/$twin_pid/status; do sleep 0.1; done"
 	dest_bg standby "$ctl" -j standby --pid "$twin_pid" --timeout 300 \
 		--port-file "$dir/$name.port" "rdma:$dest:0"
 	until_ok 60 test -s "$dir/$name.port"
@@ -540,10 +545,7 @@ mc()
 	hb2=$(hb_now "$dir/$name.src.hb")
 	dest_wait standby || { [ "$rc" = 0 ] && rc=1; }
 	cp "$dir/standby.bg.out" "$dir/$name.standby"
-	kill -KILL "$src_pid" 2>/dev/null
-	wait "$src_pid" 2>/dev/null
-	on_dest kill -KILL "$twin_pid" 2>/dev/null
-	{ dest_wait twin; } 2>/dev/null
+	workloads_stop
 	base=$(pps "$dir/$name.src.hb" "$hb0" "$hb1")
 	# The epochs' seconds: the last mc_s heartbeats of the protection.
 	prot=$(pps "$dir/$name.src.hb" $((hb2 > hb1 + mc_s ? hb2 - mc_s : hb1)) "$hb2")
