@@ -707,17 +707,8 @@ static int sb_follow(struct inc *in, struct pm_session *s)
 /* CANCEL_SESSION: returns once the session is down, a commit under way done. */
 static int sb_cancel(struct inc *in)
 {
-	struct nl_msg *msg;
-
-	msg = rm_nl_msg(&in->rm->nl, RDMAMIG_CMD_CANCEL_SESSION, NLM_F_ACK);
-	if (!msg)
-		return RM_EXIT_ERR;
-	if (nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, in->id)) {
-		nlmsg_free(msg);
-		rm_err("cannot build a netlink request: out of memory");
-		return RM_EXIT_ERR;
-	}
-	return rm_nl_send(&in->rm->nl, msg, "standby: cannot end the session", NULL, NULL);
+	return pm_session_cmd(in->rm, in->id, RDMAMIG_CMD_CANCEL_SESSION,
+			      "standby: cannot end the session");
 }
 
 static void sb_print_summary(const struct inc *in, const struct pm_session *lost,

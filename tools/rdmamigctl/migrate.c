@@ -569,17 +569,7 @@ static int mig_send_block(struct mig *m, unsigned int bi, uint32_t flags,
 
 static int mig_end_round(struct mig *m, uint8_t cmd, const char *what)
 {
-	struct nl_msg *msg;
-
-	msg = rm_nl_msg(&m->rm->nl, cmd, NLM_F_ACK);
-	if (!msg)
-		return RM_EXIT_ERR;
-	if (nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, m->id)) {
-		nlmsg_free(msg);
-		rm_err("cannot build a netlink request: out of memory");
-		return RM_EXIT_ERR;
-	}
-	return rm_nl_send(&m->rm->nl, msg, what, NULL, NULL);
+	return pm_session_cmd(m->rm, m->id, cmd, what);
 }
 
 static void mig_print_round(const struct mig_round *r)

@@ -827,6 +827,21 @@ static int pm_get_reply(struct nlattr **tb, void *arg)
 	return RM_EXIT_OK;
 }
 
+int pm_session_cmd(struct rm *rm, uint32_t id, uint8_t cmd, const char *what)
+{
+	struct nl_msg *msg;
+
+	msg = rm_nl_msg(&rm->nl, cmd, NLM_F_ACK);
+	if (!msg)
+		return RM_EXIT_ERR;
+	if (nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, id)) {
+		nlmsg_free(msg);
+		rm_err("cannot build a netlink request: out of memory");
+		return RM_EXIT_ERR;
+	}
+	return rm_nl_send(&rm->nl, msg, what, NULL, NULL);
+}
+
 int pm_session_get(struct rm *rm, uint32_t id, struct pm_session *s)
 {
 	struct nl_msg *msg;

@@ -184,6 +184,8 @@ int pm_session_new(struct rm *rm, pid_t pid, int mem, uint32_t role,
 		   const struct pm_blocks *bl, const struct pm_params *p,
 		   uint32_t *id);
 int pm_session_get(struct rm *rm, uint32_t id, struct pm_session *s);
+/* @cmd with SESSION_ID only (END_ROUND, COMPLETE, CANCEL_SESSION, ...). */
+int pm_session_cmd(struct rm *rm, uint32_t id, uint8_t cmd, const char *what);
 const char *pm_state_name(uint32_t state);
 
 #endif /* RDMAMIGCTL_PROCMEM_H */
