@@ -29,7 +29,7 @@ kernels=$top/build/kernels
 # its agent (exec, no shell builtin); a minbase Debian lacks it.
 PACKAGES=(
 	build-essential bc kmod cpio xz-utils busybox-static pkg-config procps
-	libnl-3-dev libnl-genl-3-dev
+	libnl-3-dev libnl-genl-3-dev libnl-route-3-dev
 	qemu-system-x86
 	rdma-core ibverbs-utils rdmacm-utils perftest iproute2 jq
 	linux-source-6.1

@@ -12,7 +12,11 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 series_list=${1:-6.1 6.12}
 topos=${2:-loop pair}
-passed=0 failed=0 skipped=0 flags= lines=()
+# RDMAMIG_CHECK_FULL=1 (make check-full): every test on every kernel, in
+# both topologies (check.sh -F).
+full_flag=
+[ "${RDMAMIG_CHECK_FULL:-}" = 1 ] && full_flag=-F
+passed=0 failed=0 skipped=0 flags=$full_flag lines=()
 for series in $series_list; do
 	t0=$SECONDS
 	log=$(mktemp)
@@ -21,7 +25,7 @@ for series in $series_list; do
 			KVER="$kver" TOPOLOGIES="$topos" CHECK_FLAGS="$flags" 2>&1 | tee "$log"
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
 	rm -f "$log"
-	flags=-n
+	flags="-n $full_flag"
 	if [ -z "$line" ]; then
 		lines+=("Linux $series: no summary (build or set-up failed): counted as one failure")
 		failed=$((failed + 1))

@@ -3,7 +3,7 @@
 #
 # check.sh - run the rdmamig selftests in the QEMU testbed
 #
-#   check.sh -k KVER [-m KO] [-t "loop pair"] [-T SECONDS] [-n]
+#   check.sh -k KVER [-m KO] [-t "loop pair"] [-T SECONDS] [-n] [-F]
 #
 # For each topology, boots it with vm.sh (logs in build/logs/KVER-TOPO/)
 # and runs selftests/rdmamig/run_tests.sh in VM A from the top of the
@@ -12,18 +12,21 @@
 #
 # First the tests of the tools that need no VM (make -C tools/rdmamigctl
 # check: option parsing, netlink encoding, output formats), counted from
-# their TAP lines.  -n: a later kernel of the same make check, which
-# repeats neither those nor the tests that run once per check
+# their TAP lines.  Then, per topology, the lists of
+# selftests/rdmamig/Makefile: the first kernel of a make check runs
+# every test in loop (list) and the tests of two hosts in pair
+# (list-pair).  -n: a later kernel of the same make check, which repeats
+# neither the host's tests nor the tests that run once per check
 # (deb_install_test.sh: RDMAMIG_ONCE_PER_CHECK=done reaches the guest),
-# and whose pair run is the tests of a real link only (make -C
-# selftests/rdmamig list-link: cuts, losses, a killed peer), the loop
-# run having run every test on that kernel: CI's 90 minutes hold two
-# kernels so, and not two full suites (Documentation/testing.rst).  Prints one line per topology and, as the very last
-# line, the total
-# "N passed, N failed, N skipped".  A topology whose run went wrong beyond
-# failed tests (a kernel warning or oops, a hung or crashed guest, no
-# summary, ...) counts as one more failure, and the reason is printed.
-# Exits non-zero if anything failed.
+# and runs the tests of the kernel interfaces that differ (list-later) in
+# loop and those of a real link (list-link) in pair.  -F (make
+# check-full): every test in both topologies, whatever the kernel.  CI's
+# 90 minutes hold make check, not make check-full
+# (Documentation/testing.rst).  Prints one line per topology and, as the
+# very last line, the total "N passed, N failed, N skipped".  A topology
+# whose run went wrong beyond failed tests (a kernel warning or oops, a
+# hung or crashed guest, no summary, ...) counts as one more failure, and
+# the reason is printed.  Exits non-zero if anything failed.
 set -euo pipefail
 
 selfdir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -34,14 +37,15 @@ usage() {
 	exit 2
 }
 
-kver='' ko='' topologies="loop pair" timeout='' host_tests=1
-while getopts k:m:t:T:nh opt; do
+kver='' ko='' topologies="loop pair" timeout='' host_tests=1 full=
+while getopts k:m:t:T:nFh opt; do
 	case "$opt" in
 	k) kver=$OPTARG ;;
 	m) ko=$OPTARG ;;
 	t) topologies=$OPTARG ;;
 	T) timeout=$OPTARG ;;
 	n) host_tests= ;;
+	F) full=1 ;;
 	*) usage ;;
 	esac
 done
@@ -53,9 +57,10 @@ cd "$top"
 # (run_tests.sh's default 900); RDMAMIG_MIGRATE_TIMEOUT: the VMMs'
 # --timeout in migrate_test, channels_test and postcopy_test (120);
 # RDMAMIG_KA_SLACK_MS: how late a keepalive timer may fire in netem_test
-# and vmkill_test (500).
+# and vmkill_test (500); RDMAMIG_DEB_GUEST_BUILD=1: deb_install_test.sh
+# has DKMS compile in the guest (make check-full).
 guest_env=()
-for v in RDMAMIG_TEST_TIMEOUT RDMAMIG_MIGRATE_TIMEOUT RDMAMIG_KA_SLACK_MS; do
+for v in RDMAMIG_TEST_TIMEOUT RDMAMIG_MIGRATE_TIMEOUT RDMAMIG_KA_SLACK_MS RDMAMIG_DEB_GUEST_BUILD; do
 	[ -z "${!v:-}" ] || guest_env+=("$v=${!v}")
 done
 [ -n "$host_tests" ] || guest_env+=(RDMAMIG_ONCE_PER_CHECK=done)
@@ -85,10 +90,18 @@ for topo in $topologies; do
 	# Nothing stale may pass for this run's verdict.
 	rm -rf "$logdir/result" "$logdir/out" "$logdir/output-a.txt"
 	run_cmd=("${guest_cmd[@]}")
-	if [ -z "$host_tests" ] && [ "$topo" = pair ]; then
-		read -r -a link_tests <<<"$(make -s -C selftests/rdmamig list-link)"
-		run_cmd+=("${link_tests[@]}")
-		echo "== $kver pair: the tests of a real link only: ${link_tests[*]}"
+	list=
+	if [ -n "$full" ]; then
+		[ "$topo" = pair ] && list=list-pair-full
+	elif [ -z "$host_tests" ]; then
+		list=list-later
+		[ "$topo" = pair ] && list=list-link
+	fi
+	# Without a list, run_tests.sh runs list (loop) or list-pair (pair).
+	if [ -n "$list" ]; then
+		read -r -a tests <<<"$(make -s -C selftests/rdmamig "$list")"
+		run_cmd+=("${tests[@]}")
+		echo "== $kver $topo: $list: ${tests[*]}"
 	fi
 	for attempt in 1 2; do
 		rc=0
