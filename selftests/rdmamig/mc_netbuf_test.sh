@@ -171,6 +171,19 @@ failover()
 	return 0
 }
 
+# failed_over NAME: the check that failover() went as planned.
+failed_over()
+{
+	local t="$1: the standby fails over and its twin runs"
+	if [ "$s_rc" = 0 ] && [ "$(jget "$1.sb.out" .failover)" = true ] &&
+	   [[ "$kept" =~ ^[0-9]+$ ]]; then
+		ktap_ok "$t"
+	else
+		show "$1.sb.out" "$1.sb.err" "$1.p.err"
+		ktap_fail "$t"
+	fi
+}
+
 ktap_plan 11
 diag "workload $SIZE MiB at $RATE MB/s in namespace $NS ($ADDR_NS, $IF_NS), client every 5 ms"
 
@@ -254,13 +267,7 @@ kill -KILL "$src_pid" 2>/dev/null
 
 name=commit
 failover "$name" --net-buffer "$IF_NS"
-t="$name: the standby fails over and its twin runs"
-if [ "$s_rc" = 0 ] && [ "$(jget "$name.sb.out" .failover)" = true ] && [[ "$kept" =~ ^[0-9]+$ ]]; then
-	ktap_ok "$t"
-else
-	show "$name.sb.out" "$name.sb.err" "$name.p.err"
-	ktap_fail "$t"
-fi
+failed_over "$name"
 ktap_result "$name: no answer the client saw is taken back (saw up to $seen, the twin counts $kept)" \
 	test "${seen:-0}" -gt 0 -a "${kept:-0}" -ge "${seen:-0}"
 
@@ -268,13 +275,7 @@ ktap_result "$name: no answer the client saw is taken back (saw up to $seen, the
 
 name=nocommit
 failover "$name"
-t="$name: the standby fails over and its twin runs"
-if [ "$s_rc" = 0 ] && [ "$(jget "$name.sb.out" .failover)" = true ] && [[ "$kept" =~ ^[0-9]+$ ]]; then
-	ktap_ok "$t"
-else
-	show "$name.sb.out" "$name.sb.err" "$name.p.err"
-	ktap_fail "$t"
-fi
+failed_over "$name"
 ktap_result "$name: without --net-buffer the client saw answers the failover took back ($seen > $kept)" \
 	test "${kept:-0}" -ge 0 -a "${seen:-0}" -gt "${kept:-0}"
 
