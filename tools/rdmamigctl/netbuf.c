@@ -33,6 +33,8 @@
 
 /* Our root qdisc's handle, "RM:", which the release requests name. */
 #define NETBUF_HANDLE	TC_HANDLE(0x524d, 0)
+/* Packets the plug holds on a device whose tx_queue_len is 0. */
+#define NETBUF_PACKETS	1000
 
 /*
  * A NETLINK_ROUTE socket in @pid's network namespace: a socket stays in
@@ -119,6 +121,14 @@ int netbuf_open(struct netbuf *nb, const char *ifname, pid_t pid)
 		goto fail;
 	}
 	nb->ifindex = rtnl_link_get_ifindex(link);
+	/*
+	 * The plug's limit in bytes, which sch_plug takes from the options
+	 * we must send (0 would drop every packet): what it would choose
+	 * without them, tx_queue_len packets of the MTU and an Ethernet
+	 * header, with 1000 packets for a device without a queue (veth).
+	 */
+	nb->limit = (rtnl_link_get_txqlen(link) ?: NETBUF_PACKETS) *
+		    (rtnl_link_get_mtu(link) + 14);
 	rtnl_link_put(link);
 
 	nb->q = rtnl_qdisc_alloc();
@@ -148,9 +158,9 @@ int netbuf_plug(struct netbuf *nb)
 
 	/*
 	 * As tc qdisc replace: the interface's root qdisc becomes ours, and
-	 * holds packets at once (sch_plug starts throttled).  The default
-	 * limit, the device's tx_queue_len packets of its MTU, holds.
+	 * holds packets at once (sch_plug starts throttled).
 	 */
+	rtnl_qdisc_plug_set_limit(nb->q, nb->limit);
 	rtnl_qdisc_plug_buffer(nb->q);
 	err = netbuf_send(nb, NLM_F_CREATE | NLM_F_REPLACE,
 			  "cannot add a plug qdisc (is sch_plug available?)");

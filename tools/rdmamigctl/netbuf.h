@@ -30,6 +30,7 @@ struct netbuf {
 	struct rtnl_qdisc *q;	/* our plug, the root qdisc of ifname */
 	char ifname[16];
 	int ifindex;
+	unsigned int limit;	/* bytes the plug holds; beyond, it drops */
 	uint64_t closed;	/* the waiting segment ends at this epoch; 0: none */
 	uint64_t segments;	/* closed so far */
 	uint64_t released;	/* released by an acknowledgement */
