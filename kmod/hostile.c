@@ -56,6 +56,10 @@ enum hostile_mode {
 	HOSTILE_PC_RELEASE,	/* destination: release a chunk of block 999 */
 	HOSTILE_PC_READ_OUTSIDE, /* destination: read past what was exposed */
 	HOSTILE_PC_END_SHORT,	/* destination: end post-copy one page short */
+	HOSTILE_MC_TORN,	/* source: epoch 3's checksum off by one bit */
+	HOSTILE_MC_SKIP,	/* source: end epoch 4 when 3 is due */
+	HOSTILE_MC_RUN_RANGE,	/* source: epoch 1's first run far past its block */
+	HOSTILE_MC_ACK_UNSENT,	/* destination: acknowledge epoch 4 for 3 */
 	HOSTILE_MAX
 };
 
@@ -64,7 +68,7 @@ static bool destination_mode(int mode)
 	return mode == HOSTILE_FRESH_RANGE || mode == HOSTILE_KEEPALIVE_CHOICE ||
 	       mode == HOSTILE_ACCEPT_FAIL || mode == HOSTILE_CONN_FAIL ||
 	       mode == HOSTILE_PC_RELEASE || mode == HOSTILE_PC_READ_OUTSIDE ||
-	       mode == HOSTILE_PC_END_SHORT;
+	       mode == HOSTILE_PC_END_SHORT || mode == HOSTILE_MC_ACK_UNSENT;
 }
 
 /*
@@ -112,6 +116,13 @@ static bool wants(int mode, u16 type)
 		return type == RDMAMIG_MSG_POSTCOPY_END;
 	case HOSTILE_PC_READ_OUTSIDE:
 		return false;	/* see rdmamig_hostile_read_addr() */
+	case HOSTILE_MC_TORN:
+	case HOSTILE_MC_SKIP:
+		return type == RDMAMIG_MSG_MC_EPOCH_END;
+	case HOSTILE_MC_RUN_RANGE:
+		return type == RDMAMIG_MSG_MC_RUNS;
+	case HOSTILE_MC_ACK_UNSENT:
+		return type == RDMAMIG_MSG_MC_ACK;
 	case HOSTILE_FRESH_RANGE:
 		return type == RDMAMIG_MSG_RAM_BLOCKS_RESULT;
 	case HOSTILE_REGISTER_MANY:
@@ -316,6 +327,14 @@ void rdmamig_hostile_mangle(struct rdmamig_session *sess,
 
 	if (likely(!mode) || !wants(mode, be16_to_cpu(hdr->type)))
 		return;
+	/*
+	 * The epoch modes spoil epoch 3, so that the backup holds a
+	 * committed epoch (2) when it refuses: its RAM must stay that one.
+	 */
+	if ((mode == HOSTILE_MC_TORN || mode == HOSTILE_MC_SKIP ||
+	     mode == HOSTILE_MC_ACK_UNSENT) &&
+	    be64_to_cpu(((struct rdmamig_cmd_mc_epoch *)payload)->epoch) < 3)
+		return;
 	sess->hostile = 0;
 	switch (mode) {
 	case HOSTILE_LENGTH:
@@ -383,6 +402,16 @@ void rdmamig_hostile_mangle(struct rdmamig_session *sess,
 		break;
 	case HOSTILE_PC_END_SHORT:
 		be64_add_cpu(&((struct rdmamig_cmd_postcopy *)payload)->pages, -1);
+		break;
+	case HOSTILE_MC_TORN:
+		((struct rdmamig_cmd_mc_epoch *)payload)->csum ^= cpu_to_be64(1);
+		break;
+	case HOSTILE_MC_SKIP:
+	case HOSTILE_MC_ACK_UNSENT:
+		be64_add_cpu(&((struct rdmamig_cmd_mc_epoch *)payload)->epoch, 1);
+		break;
+	case HOSTILE_MC_RUN_RANGE:
+		((struct rdmamig_cmd_mc_run *)payload)->first_page = cpu_to_be64(1ULL << 40);
 		break;
 	}
 	sess_warn_rl(sess, "selftest: sent a message spoiled by hostile mode %d\n",

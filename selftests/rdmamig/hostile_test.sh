@@ -49,7 +49,14 @@
 # source exposed (27), which the source's device refuses: the READ fails
 # with a remote access error.  In 26 and 28 the destination may have
 # everything when the source's error arrives: only its exit without a
-# crash is asserted.
+# crash is asserted.  Modes marked "/mc" run micro-checkpointing (--mc at
+# both ends, the backup with --no-mc-failover --json): epoch 3 ends with
+# a checksum off by one bit (29) or as epoch 4 (30), and the backup
+# refuses it; epoch 1's first run names a page far past its block (31),
+# refused before any page is applied; the backup acknowledges epoch 3 as
+# epoch 4 (32), and the primary refuses.  Each /mc case also checks that
+# the backup's RAM is exactly the last epoch it committed (2, 2, none, 3:
+# the digest the primary put in that epoch's device state).
 source "$(dirname "$0")/lib.sh"
 require_root
 
@@ -63,6 +70,9 @@ SPARSE=/sys/module/rdmamig/parameters/sparse
 # mode/sparse:...: the same with sparse registration
 # mode/pull:...: the same in pull mode
 # mode/pc:...: the same ending in post-copy, no round before it
+# mode/mc:...: the same in micro-checkpointing (MC_COMMITTED: the epoch the
+# backup must hold)
+declare -A MC_COMMITTED=([29]=2 [30]=2 [31]=0 [32]=3)
 CASES=(
 	"1:length field does not match"
 	"2:shorter than its header"
@@ -103,6 +113,10 @@ CASES=(
 	"26/pc:source:which is not exposed"
 	"27/pc:remote access error"
 	"28/pc:source:post-copy end for"
+	"29/mc:checksum mismatch, not applied"
+	"30/mc:ended, expected 3"
+	"31/mc:outside the block or the staging"
+	"32/mc:source:which is not in flight"
 )
 
 # RDMAMIG_HOSTILE_MODES="19 20/sparse": run only those cases.
@@ -151,7 +165,11 @@ cleanup()
 }
 trap cleanup EXIT
 
-ktap_plan $(( ${#CASES[@]} * 2 ))
+n_mc=0
+for c in "${CASES[@]}"; do
+	[[ ${c%%:*} == */mc ]] && n_mc=$((n_mc + 1))
+done
+ktap_plan $(( ${#CASES[@]} * 2 + n_mc ))
 
 for c in "${CASES[@]}"; do
 	mode=${c%%:*}
@@ -160,10 +178,13 @@ for c in "${CASES[@]}"; do
 	sparse=0
 	pull=()
 	src_opts=(--rounds 1 --redirty 20)
+	dst_opts=()
 	case $mode in
 	*/sparse) sparse=1 ;;
 	*/pull) pull=(--pull) ;;
 	*/pc) pull=(--postcopy); src_opts=() ;;
+	*/mc) src_opts=(--mc --mc-delay 50 --mc-epochs 10 --mc-rate 1000)
+	      dst_opts=(--mc --no-mc-failover --json) ;;
 	esac
 	echo $sparse > "$SPARSE"
 	side=dest
@@ -175,7 +196,7 @@ for c in "${CASES[@]}"; do
 	# --prefill: not fresh, so the bulk round's zero pages go out as
 	# COMPRESS too (the COMPRESS modes mangle the first one).
 	"$VMM" dest --listen "$ADDR:0" --port-file "$tmp/port" --size 8 --blocks 2 \
-		--prefill --timeout 30 "${pull[@]}" > "$tmp/dest" 2>&1 &
+		--prefill --timeout 30 "${pull[@]}" "${dst_opts[@]}" > "$tmp/dest" 2>&1 &
 	dpid=$!
 	wait_for 10 test -s "$tmp/port"
 	echo "$num" > "$PARAM"
@@ -193,17 +214,35 @@ for c in "${CASES[@]}"; do
 		else
 			ktap_fail "mode $mode: destination refuses: $want"
 		fi
-		ktap_result "mode $mode: source fails too" test $src_rc -ne 0
+		if [[ $mode == */mc ]]; then
+			# A primary that lost its backup runs on (exit 0) and says so.
+			ktap_result "mode $mode: source loses its backup" grep -q "backup lost" "$tmp/src"
+		else
+			ktap_result "mode $mode: source fails too" test $src_rc -ne 0
+		fi
 	else
-		if [ $src_rc -ne 0 ] && grep -q -- "$want" "$tmp/src"; then
+		if { [ $src_rc -ne 0 ] || [[ $mode == */mc ]]; } && grep -q -- "$want" "$tmp/src"; then
 			ktap_ok "mode $mode: source fails: $want"
 		else
+			sed 's/^/# source: /' "$tmp/src"
 			ktap_fail "mode $mode: source fails: $want"
 		fi
 		case $num in
 		26|28) ktap_result "mode $mode: destination exits without a crash" test $dst_rc -le 1 ;;
 		*) ktap_result "mode $mode: destination fails too" test $dst_rc -ne 0 ;;
 		esac
+	fi
+	if [[ $mode == */mc ]]; then
+		want_epoch=${MC_COMMITTED[$num]}
+		got=$(jq -r 'select(.role == "dest") | "\(.mc_committed) \(.consistent)"' \
+			"$tmp/dest" 2>/dev/null | tail -n 1)
+		diag "mode $mode: the backup committed ${got% *}, its RAM is that epoch: ${got#* }"
+		if [ "$want_epoch" = 0 ]; then
+			ktap_result "mode $mode: the backup committed no epoch" test "${got% *}" = 0
+		else
+			ktap_result "mode $mode: the backup's RAM is epoch $want_epoch, whole" \
+				test "$got" = "$want_epoch true"
+		fi
 	fi
 done
 

@@ -90,41 +90,10 @@ write_cut_script()
 	EOF
 }
 
-# start_standby NAME [OPTIONS...]: a twin and rdmamigctl standby on the
-# peer, listening; sets twin_pid and port.
-start_standby()
-{
-	local name=$1
-	shift
-	port=
-	rm -f "$dir/$name.port"
-	start_twin "$name.twin" "$SIZE" || { diag "$name: no twin"; return 1; }
-	peer_bg "$name.sb" "$RDMAMIGCTL" -j standby --pid "$twin_pid" --checksum "$@" \
-		--timeout "$TIMEOUT" --port-file "$dir/$name.port" "rdma:$DEST_ADDR:0" || return 1
-	wait_for 60 test -s "$dir/$name.port" || { diag "$name: standby did not listen"; return 1; }
-	port=$(<"$dir/$name.port")
-}
-
-# epochs_printed FILE N: protect's text output has N epochs or more.
-# shellcheck disable=SC2317 # called through wait_for
-epochs_printed()
-{
-	[ "$(grep -c '^epoch [0-9]*: [0-9]* pages' "$dir/$1" 2>/dev/null)" -ge "$2" ]
-}
-
 # sum_of FILE EPOCH: the checksum protect printed for EPOCH.
 sum_of()
 {
 	sed -n "s/^epoch $2: checksum \(0x[0-9a-f]*\)$/\1/p" "$dir/$1" | tail -n 1
-}
-
-# twin_runs NAME: the twin's heartbeat file says it continued, and beats.
-# shellcheck disable=SC2317 # called through wait_for
-twin_runs()
-{
-	local from
-	from=$(awk '$1 == "twin:" { print $5 }' "$dir/$1.twin.hb" 2>/dev/null)
-	[[ "$from" =~ ^[0-9]+$ ]] && hb_beyond "$1.twin.hb" "$from"
 }
 
 sessions_left()

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # procmig_lib.sh: what the tests of a process's migration by pid share
-# (process_migrate_test.sh, postcopy_pid_test.sh, mc_pid_test.sh): their
+# (process_migrate_test.sh, postcopy_pid_test.sh, mc_pid_test.sh,
+# mc_netbuf_test.sh): their
 # set-up and clean-up, running things here or on the peer VM, process
 # states, the workload and a stopped twin of it, and reading the outputs.
 # The caller sources lib.sh first, sets WORKLOAD, SIZE (MiB) and
@@ -149,6 +150,39 @@ start_source()
 	src_pid=$!
 	local_pids+=("$src_pid")
 	wait_for $((60 * ${X:-1})) grep -q heartbeat "$dir/$name.hb"
+}
+
+# ---- Checkpointing (mc_pid_test.sh, mc_netbuf_test.sh): they set TIMEOUT.
+
+# start_standby NAME [OPTIONS...]: a twin of SIZE MiB and rdmamigctl
+# standby on the peer, listening; sets twin_pid and port.
+start_standby()
+{
+	local name=$1
+	shift
+	port=
+	rm -f "$dir/$name.port"
+	start_twin "$name.twin" "$SIZE" || { diag "$name: no twin"; return 1; }
+	peer_bg "$name.sb" "$RDMAMIGCTL" -j standby --pid "$twin_pid" --checksum "$@" \
+		--timeout "$TIMEOUT" --port-file "$dir/$name.port" "rdma:$DEST_ADDR:0" || return 1
+	wait_for 60 test -s "$dir/$name.port" || { diag "$name: standby did not listen"; return 1; }
+	port=$(<"$dir/$name.port")
+}
+
+# epochs_printed FILE N: protect's text output has N epochs or more.
+# shellcheck disable=SC2317 # called through wait_for
+epochs_printed()
+{
+	[ "$(grep -c '^epoch [0-9]*: [0-9]* pages' "$dir/$1" 2>/dev/null)" -ge "$2" ]
+}
+
+# twin_runs NAME: the twin's heartbeat file says it continued, and beats.
+# shellcheck disable=SC2317 # called through wait_for
+twin_runs()
+{
+	local from
+	from=$(awk '$1 == "twin:" { print $5 }' "$dir/$1.twin.hb" 2>/dev/null)
+	[[ "$from" =~ ^[0-9]+$ ]] && hb_beyond "$1.twin.hb" "$from"
 }
 
 # kill_twin NAME PID: the twin PID started as NAME, killed and reaped.

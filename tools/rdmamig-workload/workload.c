@@ -4,7 +4,7 @@
  *
  *   rdmamig-workload --size MIB --rate MBPS [--addr ADDR] [--twin]
  *                    [--seed S] [--zero-pct N] [--heartbeat FILE]
- *                    [--pid-file FILE]
+ *                    [--pid-file FILE] [--udp PORT]
  *
  * Maps MIB MiB of anonymous memory at ADDR (MAP_FIXED_NOREPLACE), so that
  * a twin started the same way on another host has the same layout; fills
@@ -25,6 +25,13 @@
  * written whole and renamed); heartbeats go to stdout, line-buffered, or
  * are appended to --heartbeat FILE.
  *
+ * --udp PORT: it also answers every datagram to UDP PORT (any address)
+ * with "reply N TAG", N counting the datagrams answered since the start, kept
+ * in the first page, TAG the datagram's first 32 bytes: a server whose
+ * state a checkpoint holds, so that a
+ * client can tell whether a failover took back a reply it saw
+ * (selftests/rdmamig/mc_netbuf_test.sh).  A twin answers once continued.
+ *
  * Transparent huge pages are disabled for the region (MADV_NOHUGEPAGE):
  * soft-dirty tracking would otherwise dirty 2 MiB per write.
  *
@@ -33,6 +40,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -41,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,6 +73,7 @@ struct state {
 	uint64_t pages_written;	/* by the loop, since the start */
 	uint64_t rate_bps;	/* bytes per second */
 	uint64_t zero_pct;
+	uint64_t replies;	/* --udp: datagrams answered */
 };
 
 static struct {
@@ -74,6 +85,7 @@ static struct {
 	unsigned int zero_pct;
 	const char *heartbeat;
 	const char *pid_file;
+	unsigned int udp_port;
 } opt = {
 	.size_mib = 256,
 	.addr = DEFAULT_ADDR,
@@ -82,6 +94,7 @@ static struct {
 };
 
 static int hb_fd = STDOUT_FILENO;
+static int udp_fd = -1;
 
 static void die(const char *fmt, ...)
 {
@@ -99,13 +112,16 @@ static void usage(int status)
 {
 	fputs("Usage: rdmamig-workload --size MIB --rate MBPS [--addr ADDR] [--twin]\n"
 	      "                        [--seed S] [--zero-pct N] [--heartbeat FILE]\n"
-	      "                        [--pid-file FILE]\n"
+	      "                        [--pid-file FILE] [--udp PORT]\n"
 	      "\n"
 	      "Map MIB MiB at ADDR (default 0x7e0000000000), fill them (N% zero pages,\n"
 	      "default 10) and write random pages at MBPS MB/s forever, printing\n"
 	      "\"heartbeat N pages_written W\" every second.  --twin: map the region and\n"
 	      "stop (SIGSTOP) before touching it; once continued with migrated memory,\n"
-	      "carry on from the migrated state.\n", status ? stderr : stdout);
+	      "carry on from the migrated state.  --udp PORT: answer each datagram to\n"
+	      "PORT with \"reply N TAG\", N counting the answers (kept in the region),\n"
+	      "TAG the datagram's first 32 bytes.\n",
+	      status ? stderr : stdout);
 	exit(status);
 }
 
@@ -175,12 +191,62 @@ static void write_pid(void)
 		die("cannot write %s: %s", opt.pid_file, strerror(errno));
 }
 
+static void udp_open(void)
+{
+	struct sockaddr_in sa = {
+		.sin_family = AF_INET,
+		.sin_port = htons(opt.udp_port),
+		.sin_addr.s_addr = htonl(INADDR_ANY),
+	};
+
+	udp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (udp_fd < 0 || bind(udp_fd, (struct sockaddr *)&sa, sizeof(sa)))
+		die("cannot bind UDP port %u: %s", opt.udp_port, strerror(errno));
+}
+
+/* Answer the datagrams waiting, each with the count of answers so far. */
+static void udp_serve(struct state *st)
+{
+	struct sockaddr_storage from;
+	char buf[32], reply[64];
+	socklen_t flen;
+	int n;
+
+	for (;;) {
+		flen = sizeof(from);
+		n = recvfrom(udp_fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
+		if (n < 0)
+			return;
+		st->replies++;
+		/* The request's own words after the count: the client's tag. */
+		n = snprintf(reply, sizeof(reply), "reply %" PRIu64 " %.*s", st->replies,
+			     (int)(n > 0 ? n : 0), buf);
+		sendto(udp_fd, reply, n, 0, (struct sockaddr *)&from, flen);
+	}
+}
+
+/* Sleep a tick, or less to answer datagrams as they come. */
+static void tick(struct state *st)
+{
+	struct timespec ts = { .tv_nsec = TICK_NS };
+	struct pollfd pfd = { .fd = udp_fd, .events = POLLIN };
+	uint64_t end = now_ns() + TICK_NS, t;
+
+	if (udp_fd < 0) {
+		nanosleep(&ts, NULL);
+		return;
+	}
+	while ((t = now_ns()) < end) {
+		if (poll(&pfd, 1, (int)((end - t + 999999) / 1000000)) > 0)
+			udp_serve(st);
+	}
+}
+
 /* Write random pages at the rate and beat every second, forever. */
 static void run(struct state *st)
 {
 	uint64_t npages = st->npages, t0 = now_ns(), next_hb = t0 + 1000000000ULL;
 	uint64_t done = 0, due, per_s = st->rate_bps / PAGE;
-	struct timespec tick = { .tv_nsec = TICK_NS };
 
 	for (;;) {
 		uint64_t t = now_ns();
@@ -203,13 +269,13 @@ static void run(struct state *st)
 			if (next_hb < t)
 				next_hb = t + 1000000000ULL;
 		}
-		nanosleep(&tick, NULL);
+		tick(st);
 	}
 }
 
 static void parse(int argc, char **argv)
 {
-	enum { O_SIZE = 256, O_RATE, O_ADDR, O_TWIN, O_SEED, O_ZERO, O_HB, O_PID };
+	enum { O_SIZE = 256, O_RATE, O_ADDR, O_TWIN, O_SEED, O_ZERO, O_HB, O_PID, O_UDP };
 	static const struct option opts[] = {
 		{ "size",	required_argument, NULL, O_SIZE },
 		{ "rate",	required_argument, NULL, O_RATE },
@@ -219,6 +285,7 @@ static void parse(int argc, char **argv)
 		{ "zero-pct",	required_argument, NULL, O_ZERO },
 		{ "heartbeat",	required_argument, NULL, O_HB },
 		{ "pid-file",	required_argument, NULL, O_PID },
+		{ "udp",	required_argument, NULL, O_UDP },
 		{ "help",	no_argument,	   NULL, 'h' },
 		{ NULL,		0,		   NULL, 0 },
 	};
@@ -261,6 +328,11 @@ static void parse(int argc, char **argv)
 		case O_PID:
 			opt.pid_file = optarg;
 			continue;
+		case O_UDP:
+			opt.udp_port = strtoul(optarg, &end, 0);
+			if (!opt.udp_port || opt.udp_port > 65535)
+				end = NULL;
+			break;
 		case 'h':
 			usage(0);
 			break;
@@ -313,7 +385,10 @@ int main(int argc, char **argv)
 			return 3;
 		}
 		say(hb_fd, "twin: continuing from heartbeat %" PRIu64
-		    " pages_written %" PRIu64 "\n", st->heartbeat, st->pages_written);
+		    " pages_written %" PRIu64 " replies %" PRIu64 "\n", st->heartbeat,
+		    st->pages_written, st->replies);
+		if (opt.udp_port)
+			udp_open();
 		run(st);
 	}
 
@@ -325,6 +400,8 @@ int main(int argc, char **argv)
 	st->zero_pct = opt.zero_pct;
 	for (i = 1; i < st->npages; i++)
 		fill_page(st, page_at(st, i), rng_next(&st->rng) % 100 < st->zero_pct);
+	if (opt.udp_port)
+		udp_open();
 	run(st);
 	return 0;
 }

@@ -219,7 +219,7 @@ enum {
 	OPT_PID = 256, OPT_REGION, OPT_CHECKSUM, OPT_RETRY, OPT_TIMEOUT,
 	OPT_DOWNTIME, OPT_ROUNDS, OPT_BW, OPT_AFTER, OPT_PIN_ALL, OPT_SECRET_FILE, OPT_NO_AUTH,
 	OPT_CHANNELS, OPT_AUTO_CONVERGE, OPT_PULL, OPT_POSTCOPY, OPT_RESUME_WAIT,
-	OPT_KEEPALIVE, OPT_MC_DELAY, OPT_EPOCHS,
+	OPT_KEEPALIVE, OPT_MC_DELAY, OPT_EPOCHS, OPT_NET_BUFFER,
 };
 
 #define OPT_BIT(o)	(1ULL << ((o) - OPT_PID))
@@ -227,7 +227,7 @@ enum {
 #define MIGRATE_ONLY	(OPT_BIT(OPT_DOWNTIME) | OPT_BIT(OPT_ROUNDS) | OPT_BIT(OPT_AFTER) | \
 			 OPT_BIT(OPT_PIN_ALL) | OPT_BIT(OPT_PULL) | OPT_BIT(OPT_POSTCOPY) | \
 			 OPT_BIT(OPT_RESUME_WAIT) | OPT_BIT(OPT_AUTO_CONVERGE))
-#define PROTECT_ONLY	(OPT_BIT(OPT_MC_DELAY) | OPT_BIT(OPT_EPOCHS))
+#define PROTECT_ONLY	(OPT_BIT(OPT_MC_DELAY) | OPT_BIT(OPT_EPOCHS) | OPT_BIT(OPT_NET_BUFFER))
 
 static const struct option migrate_options[] = {
 	{ "pid",		required_argument, NULL, OPT_PID },
@@ -250,6 +250,7 @@ static const struct option migrate_options[] = {
 	{ "keepalive",	required_argument, NULL, OPT_KEEPALIVE },
 	{ "mc-delay",		required_argument, NULL, OPT_MC_DELAY },
 	{ "epochs",		required_argument, NULL, OPT_EPOCHS },
+	{ "net-buffer",		required_argument, NULL, OPT_NET_BUFFER },
 	{ "json",		no_argument,	   NULL, 'j' },
 	{ "pretty",		no_argument,	   NULL, 'p' },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -273,6 +274,12 @@ static int mig_option(struct mig *m, int c, const char *arg)
 		if (!pm_parse_uint(arg, UINT64_MAX, &v) || !v)
 			return rm_usage_err(m->object, "bad --epochs '%s'", arg);
 		m->prot.max_epochs = v;
+		break;
+	case OPT_NET_BUFFER:
+		if (!*arg || strlen(arg) >= IFNAMSIZ || strchr(arg, '/'))
+			return rm_usage_err(m->object, "bad --net-buffer '%s' (an interface name)",
+					    arg);
+		m->prot.net_buffer = arg;
 		break;
 	case OPT_PID:
 		if (!pm_parse_uint(arg, INT32_MAX, &v) || !v)
@@ -871,6 +878,9 @@ static int mig_protect(struct mig *m)
 		       "(run 'rdmamigctl standby' there)");
 		return RM_EXIT_ERR;
 	}
+	/* A wrong interface is said before any page moves. */
+	if (p->net_buffer && netbuf_open(&p->nb, p->net_buffer, m->pid))
+		return RM_EXIT_ERR;
 	ret = mig_bulk_round(m) ?: mig_protect_converge(m);
 	if (ret)
 		return ret;
@@ -887,6 +897,8 @@ static int mig_protect(struct mig *m)
 		return RM_EXIT_ERR;
 	ret = prot_run(p);
 	if (p->lost) {
+		/* Nothing to wait for any more: what the process said goes out. */
+		prot_release_output(p);
 		rm_err("protect: the backup is lost (%s): pid %d runs on unprotected; "
 		       "the last epoch it acknowledged is %" PRIu64, p->reason, (int)m->pid,
 		       pm_session_get(m->rm, m->id, &s) ? 0 : s.st[RDMAMIG_STAT_MC_ACKED]);
@@ -894,6 +906,8 @@ static int mig_protect(struct mig *m)
 	}
 	done = mig_end_round(m, RDMAMIG_CMD_COMPLETE, "protect: cannot end the protection");
 	prot_drain_events(p);
+	/* COMPLETE came back: the backup acknowledged every epoch. */
+	prot_release_output(p);
 	ret = ret ?: done;
 	if (ret)
 		return ret;

@@ -61,6 +61,10 @@ int protect_help(void)
 	      "  --region ADDR+LEN      protect this range (repeatable; LEN may end in\n"
 	      "                         K, M or G); default: every private writable\n"
 	      "                         anonymous mapping of 1 MiB or more\n"
+	      "  --net-buffer IFACE     output commit: the process's packets out of\n"
+	      "                         IFACE (in its network namespace) wait in a plug\n"
+	      "                         qdisc until the backup acknowledged their epoch;\n"
+	      "                         IFACE's root qdisc is replaced meanwhile\n"
 	      "  --checksum             print the XXH64 of the memory at every epoch\n"
 	      "                         (read with the process stopped: for tests)\n"
 	      "  --retry SEC            retry a refused connection for SEC s (30)\n"
@@ -81,8 +85,11 @@ int protect_help(void)
 	      "port, blocks, round_stats (the bulk round), mc_delay_ms, state, epochs\n"
 	      "[{epoch, pages, pause_us, snapshot_us, wait_us, ack_us, checksum}],\n"
 	      "mc_epochs, mc_acked, span_us, pause_us_p50, pause_us_p99, pause_us_max,\n"
-	      "ack_us_max, ack_us_last, mc_pages, mc_bytes, unprotected, exited,\n"
-	      "reason.\n"
+	      "ack_us_max, ack_us_last, mc_pages, mc_bytes, net_buffer, net_segments,\n"
+	      "net_released, net_merged (with --net-buffer), unprotected, exited,\n"
+	      "reason.  With --net-buffer, the packets held are let out when\n"
+	      "protection ends or the backup is lost; a killed rdmamigctl leaves them\n"
+	      "held: 'tc qdisc del dev IFACE root' in the process's namespace.\n"
 	      "Exit status 1 if protection failed or the backup was lost: the process\n"
 	      "runs on here in both cases.\n",
 	      stdout);
@@ -170,6 +177,24 @@ static void prot_check_lost(struct prot *p)
 	}
 }
 
+/*
+ * --net-buffer at an epoch's stop: if a segment still waits for its
+ * acknowledgement (the event may be late, or lost to a full socket), ask
+ * the session how far the backup got; then close this epoch's packets.
+ */
+static int prot_close_output(struct prot *p, uint64_t epoch)
+{
+	struct pm_session s;
+	int ret;
+
+	if (p->nb.closed && !pm_session_get(p->rm, p->id, &s)) {
+		ret = netbuf_acked(&p->nb, s.st[RDMAMIG_STAT_MC_ACKED]);
+		if (ret)
+			return RM_EXIT_ERR;
+	}
+	return netbuf_epoch(&p->nb, epoch) ? RM_EXIT_ERR : RM_EXIT_OK;
+}
+
 /* One epoch: stop, read and clear the bits, MC_EPOCH, continue. */
 static int prot_epoch(struct prot *p)
 {
@@ -203,6 +228,9 @@ static int prot_epoch(struct prot *p)
 			ret = pr_commit();
 	}
 	ret = ret ?: prot_take(p, e);
+	/* Still stopped: what it sent until now belongs to this epoch. */
+	if (!ret && p->net_buffer)
+		ret = prot_close_output(p, e->epoch);
 	err = pm_cont(p->pid);
 	e->pause_us = pm_now_us() - t0;
 	if (ret) {
@@ -241,6 +269,9 @@ static int prot_event(uint8_t cmd, struct nlattr **tb, void *arg)
 	    !st[RDMAMIG_STAT_MC_ACKED] || !st[RDMAMIG_STAT_MC_ACK_US_LAST])
 		return RM_EXIT_OK;
 	acked = nla_get_u64(st[RDMAMIG_STAT_MC_ACKED]);
+	/* Said on stderr; the next stop asks the session again. */
+	if (p->net_buffer)
+		netbuf_acked(&p->nb, acked);
 	for (i = p->nep; i-- > 0;) {
 		if (p->ep[i].epoch == acked) {
 			p->ep[i].ack_us = nla_get_u64(st[RDMAMIG_STAT_MC_ACK_US_LAST]);
@@ -279,6 +310,12 @@ int prot_run(struct prot *p)
 	if (rm_nl_open(&p->events) ||
 	    rm_nl_subscribe(&p->events, RDMAMIG_MCGRP_EVENTS))
 		rm_nl_close(&p->events);
+	/*
+	 * From the first epoch on, the process's packets wait for the
+	 * backup; before it, the backup had nothing to fail over to.
+	 */
+	if (p->net_buffer && netbuf_plug(&p->nb))
+		return RM_EXIT_ERR;
 	next = pm_now_us();
 	while (!p->max_epochs || p->nep < p->max_epochs) {
 		next += (uint64_t)p->delay_ms * 1000;
@@ -366,13 +403,25 @@ void prot_print_summary(const struct prot *p, const struct pm_session *s)
 	pr_u64("ack_us_last", " (last %llu us)\n", st[RDMAMIG_STAT_MC_ACK_US_LAST]);
 	pr_u64("mc_pages", "  sent         %llu pages", st[RDMAMIG_STAT_MC_PAGES]);
 	pr_u64("mc_bytes", " (%llu bytes) in epochs\n", st[RDMAMIG_STAT_MC_BYTES]);
+	if (p->net_buffer) {
+		pr_string("net_buffer", "  output       held on %s until acknowledged", p->net_buffer);
+		pr_u64("net_segments", ": %llu segments closed", p->nb.segments);
+		pr_u64("net_released", ", %llu released", p->nb.released);
+		pr_u64("net_merged", ", %llu stops merged into the next\n", p->nb.merged);
+	}
 	pr_bool("unprotected", NULL, p->lost);
 	pr_bool("exited", NULL, p->exited);
 	pr_string("reason", NULL, p->reason);
 }
 
+void prot_release_output(struct prot *p)
+{
+	netbuf_close(&p->nb);
+}
+
 void prot_free(struct prot *p)
 {
+	netbuf_close(&p->nb);
 	rm_nl_close(&p->events);
 	free(p->ep);
 	p->ep = NULL;

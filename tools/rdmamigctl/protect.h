@@ -12,6 +12,7 @@
 
 #include <linux/rdmamig.h>
 
+#include "netbuf.h"
 #include "nl.h"
 #include "procmem.h"
 
@@ -40,7 +41,9 @@ struct prot {
 	unsigned int delay_ms;	/* --mc-delay */
 	uint64_t max_epochs;	/* --epochs; 0: until interrupted */
 	bool checksum;		/* --checksum: each epoch's, for the tests */
+	const char *net_buffer;	/* --net-buffer IFACE: output commit; NULL: none */
 	/* Out. */
+	struct netbuf nb;	/* the plug on net_buffer, while protecting */
 	struct rm_nl events;	/* the acknowledgements (EVENT_MC) */
 	struct prot_epoch *ep;
 	unsigned int nep;
@@ -61,6 +64,11 @@ int protect_help(void);
 int prot_run(struct prot *p);
 /* The acknowledgements still on their way after COMPLETE, then close. */
 void prot_drain_events(struct prot *p);
+/*
+ * --net-buffer: let the held packets out and remove the plug, once every
+ * epoch is acknowledged (after COMPLETE) or the backup is lost.
+ */
+void prot_release_output(struct prot *p);
 /* The epochs (JSON: an array) and the session's checkpointing figures. */
 void prot_print_summary(const struct prot *p, const struct pm_session *s);
 void prot_free(struct prot *p);

@@ -161,6 +161,12 @@ t 2 "" "--pull is an option of rdmamigctl incoming only" \
 t 2 "" "bad --mc-delay '9' \(10 to 60000 ms\)" protect --pid 1 --mc-delay 9 rdma:h:1
 t 2 "" "bad --mc-delay '60001'" protect --pid 1 --mc-delay 60001 rdma:h:1
 t 2 "" "bad --epochs '0'" protect --pid 1 --epochs 0 rdma:h:1
+t 0 '--net-buffer IFACE' "" help protect
+t 2 "" "--net-buffer is an option of rdmamigctl protect only" \
+	migrate --pid 1 --net-buffer eth0 rdma:h:1
+t 2 "" "bad --net-buffer '' \(an interface name\)" protect --pid 1 --net-buffer '' rdma:h:1
+t 2 "" "bad --net-buffer 'a/b'" protect --pid 1 --net-buffer a/b rdma:h:1
+t 2 "" "bad --net-buffer 'sixteen-chars-xx'" protect --pid 1 --net-buffer sixteen-chars-xx rdma:h:1
 t 2 "" "no --pid given" protect rdma:h:1
 t 2 "" "no address given" standby --pid 1
 t 2 "" "Try 'rdmamigctl protect help'" protect --bogus
