@@ -8,9 +8,9 @@
 #
 #   run_tests.sh [TEST...]     run only the named tests
 #
-# Without names: every test in the loop topology; in the pair topology,
-# every test but the harness programs, whose two ends share VM A and so
-# would repeat the loop run (make list-pair).
+# Without names: every test in the loop topology (make list); in the pair
+# topology, the tests of two hosts (make list-pair: the Makefile says
+# which and why).
 #
 # A program that crashes or exits non-zero without reporting a failing
 # case counts as one failure; one that exits 4 (kselftest skip) without
