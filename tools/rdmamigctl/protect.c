@@ -346,29 +346,37 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The @pct percentile of the epochs' pauses (nearest rank). */
-static uint64_t prot_pause_pct(const struct prot *p, unsigned int pct)
+/*
+ * The epochs' pauses, sorted (NULL without epochs or memory): the
+ * summary's percentiles are read from one sort.
+ */
+static uint64_t *prot_sorted_pauses(const struct prot *p)
 {
-	uint64_t *v, r;
+	uint64_t *v;
 	unsigned int i;
 
 	if (!p->nep)
-		return 0;
+		return NULL;
 	v = malloc(p->nep * sizeof(*v));
 	if (!v)
-		return 0;
+		return NULL;
 	for (i = 0; i < p->nep; i++)
 		v[i] = p->ep[i].pause_us;
 	qsort(v, p->nep, sizeof(*v), cmp_u64);
-	r = v[(p->nep * pct + 99) / 100 - 1];
-	free(v);
-	return r;
+	return v;
+}
+
+/* The @pct percentile of @n sorted values (nearest rank); 0 if none. */
+static uint64_t pct_of(const uint64_t *v, unsigned int n, unsigned int pct)
+{
+	return v && n ? v[(n * pct + 99) / 100 - 1] : 0;
 }
 
 void prot_print_summary(const struct prot *p, const struct pm_session *s)
 {
 	const uint64_t *st = s->st;
 	uint64_t span_us = p->nep > 1 ? p->ep[p->nep - 1].t_us - p->ep[0].t_us : 0;
+	uint64_t *pauses = prot_sorted_pauses(p);
 	char buf[32];
 	unsigned int i;
 
@@ -395,9 +403,10 @@ void prot_print_summary(const struct prot *p, const struct pm_session *s)
 	pr_u64("mc_acked", ", %llu acknowledged by the backup", st[RDMAMIG_STAT_MC_ACKED]);
 	pr_u64("span_us", NULL, span_us);
 	pr_text(" (%.1f/s)\n", span_us ? (p->nep - 1) * 1e6 / span_us : 0.0);
-	pr_u64("pause_us_p50", "  pause        median %llu us", prot_pause_pct(p, 50));
-	pr_u64("pause_us_p99", ", p99 %llu us", prot_pause_pct(p, 99));
-	pr_u64("pause_us_max", ", max %llu us\n", prot_pause_pct(p, 100));
+	pr_u64("pause_us_p50", "  pause        median %llu us", pct_of(pauses, p->nep, 50));
+	pr_u64("pause_us_p99", ", p99 %llu us", pct_of(pauses, p->nep, 99));
+	pr_u64("pause_us_max", ", max %llu us\n", pct_of(pauses, p->nep, 100));
+	free(pauses);
 	pr_u64("ack_us_max", "  acknowledged at most %llu us after the snapshot",
 	       st[RDMAMIG_STAT_MC_ACK_US_MAX]);
 	pr_u64("ack_us_last", " (last %llu us)\n", st[RDMAMIG_STAT_MC_ACK_US_LAST]);
