@@ -64,6 +64,8 @@ for v in RDMAMIG_TEST_TIMEOUT RDMAMIG_MIGRATE_TIMEOUT RDMAMIG_KA_SLACK_MS RDMAMI
 	[ -z "${!v:-}" ] || guest_env+=("$v=${!v}")
 done
 [ -n "$host_tests" ] || guest_env+=(RDMAMIG_ONCE_PER_CHECK=done)
+# Every case of every test, also those a pair run leaves to the loop run.
+[ -z "$full" ] || guest_env+=(RDMAMIG_CHECK_FULL=1)
 guest_cmd=(env "${guest_env[@]}" selftests/rdmamig/run_tests.sh)
 passed=0 failed=0 skipped=0
 lines=()
