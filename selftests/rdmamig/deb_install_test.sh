@@ -145,19 +145,6 @@ dev_links()
 	done
 }
 
-# man-db's trigger rebuilds the index of every manual page on each
-# install and purge: minutes under TCG on a host with many pages, and
-# nothing of this test (man finds a page with no index entry by looking
-# in the directories).  Off while the test runs, as the debconf question
-# man-db/auto-update would turn it off.
-MANDB_AUTO=/var/lib/man-db/auto-update
-mandb_auto=
-mandb_off()
-{
-	[ -e "$MANDB_AUTO" ] && rm -f "$MANDB_AUTO" && mandb_auto=1
-	return 0
-}
-
 # apt_run LOG ARGS...: apt-get in a session of its own, waited for so that
 # a TERM (run_tests.sh's timeout) runs cleanup at once, which kills it
 # with the DKMS build under it.
@@ -191,7 +178,6 @@ cleanup()
 	fi
 	# The static node: the testbed's module makes its own (devtmpfs).
 	[ -c /dev/rdmamig ] && rm -f /dev/rdmamig
-	[ -z "$mandb_auto" ] || touch "$MANDB_AUTO"
 	[ -z "$binaries" ] || rm -rf "$tarball_root"
 	grep -q " /lib/modules overlay " /proc/mounts && umount -l /lib/modules
 	for d in "${kbuild_mounts[@]}"; do
@@ -213,7 +199,6 @@ t0=$SECONDS
 unload || diag "cannot unload the testbed's module"
 overlay_modules || diag "cannot lay an overlay on /lib/modules"
 dev_links
-mandb_off
 t1=$SECONDS
 if [ -n "$binaries" ]; then
 	# Where the package's postinst (dh_dkms: common.postinst NAME VERSION
