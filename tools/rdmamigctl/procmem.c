@@ -827,18 +827,26 @@ static int pm_get_reply(struct nlattr **tb, void *arg)
 	return RM_EXIT_OK;
 }
 
-int pm_session_cmd(struct rm *rm, uint32_t id, uint8_t cmd, const char *what)
+/* A request @cmd naming session @id; NULL (said) without memory. */
+static struct nl_msg *pm_session_msg(struct rm *rm, uint8_t cmd, uint32_t id)
 {
 	struct nl_msg *msg;
 
 	msg = rm_nl_msg(&rm->nl, cmd, NLM_F_ACK);
-	if (!msg)
-		return RM_EXIT_ERR;
-	if (nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, id)) {
+	if (msg && nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, id)) {
 		nlmsg_free(msg);
 		rm_err("cannot build a netlink request: out of memory");
-		return RM_EXIT_ERR;
+		msg = NULL;
 	}
+	return msg;
+}
+
+int pm_session_cmd(struct rm *rm, uint32_t id, uint8_t cmd, const char *what)
+{
+	struct nl_msg *msg = pm_session_msg(rm, cmd, id);
+
+	if (!msg)
+		return RM_EXIT_ERR;
 	return rm_nl_send(&rm->nl, msg, what, NULL, NULL);
 }
 
@@ -848,14 +856,9 @@ int pm_session_get(struct rm *rm, uint32_t id, struct pm_session *s)
 
 	memset(s, 0, sizeof(*s));
 	s->state = UINT32_MAX;
-	msg = rm_nl_msg(&rm->nl, RDMAMIG_CMD_GET_SESSION, NLM_F_ACK);
+	msg = pm_session_msg(rm, RDMAMIG_CMD_GET_SESSION, id);
 	if (!msg)
 		return RM_EXIT_ERR;
-	if (nla_put_u32(msg, RDMAMIG_ATTR_SESSION_ID, id)) {
-		nlmsg_free(msg);
-		rm_err("cannot build a netlink request: out of memory");
-		return RM_EXIT_ERR;
-	}
 	if (rm_nl_send(&rm->nl, msg, "cannot get the session", pm_get_reply, s))
 		return RM_EXIT_ERR;
 	if (s->state == UINT32_MAX) {
