@@ -140,6 +140,20 @@ dkms_binaries() {
 	rm -rf "$tmp"
 }
 
+# What deb_install_test.sh takes besides the packages: every testbed
+# kernel's kbuild tree, and the host's DKMS builds asked for.
+test_inputs() {
+	local k
+
+	for k in "$top"/build/kernels/*/; do
+		k=${k%/}
+		kbuild_tar "${k##*/}"
+	done
+	for k in "${binaries[@]}"; do
+		dkms_binaries "$k"
+	done
+}
+
 # ---- Up to date? ------------------------------------------------------------
 
 # The files to copy: those git knows and those it does not ignore, or
@@ -164,13 +178,7 @@ debs=("$out/rdmamig-dkms_${debver}_all.deb" "$out/rdmamigctl_${debver}_"*.deb)
 if [ -z "$force" ] && [ -f "$out/.inputs" ] && [ "$(<"$out/.inputs")" = "$inputs" ] &&
    [ -f "${debs[0]}" ] && [ -f "${debs[1]}" ]; then
 	echo "deb: build/deb/ is up to date: ${debs[*]##*/}"
-	for k in "$top"/build/kernels/*/; do
-		k=${k%/}
-		kbuild_tar "${k##*/}"
-	done
-	for k in "${binaries[@]}"; do
-		dkms_binaries "$k"
-	done
+	test_inputs
 	exit 0
 fi
 
@@ -221,11 +229,5 @@ if [ "${RDMAMIG_LINTIAN:-1}" != 0 ]; then
 	grep -v 'running with root privileges' "$out/lintian.txt" >&2 || true
 	[ $rc -eq 0 ] || die "lintian found errors (build/deb/lintian.txt)"
 fi
-for k in "$top"/build/kernels/*/; do
-	k=${k%/}
-	kbuild_tar "${k##*/}"
-done
-for k in "${binaries[@]}"; do
-	dkms_binaries "$k"
-done
+test_inputs
 echo "$inputs" > "$out/.inputs"

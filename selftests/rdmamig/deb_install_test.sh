@@ -8,7 +8,8 @@
 #    (dkms status): in make check, the build is the one DKMS made of the
 #    same package on the host (scripts/deb.sh --binaries: a binaries-only
 #    DKMS tarball, which the package's postinst loads with dkms ldtarball
-#    from /usr/share/rdmamig-dkms/), checked by its srcversion; with
+#    from /usr/share/rdmamig-dkms/), checked to be that very file (or,
+#    were DKMS to compress it, to have its srcversion); with
 #    RDMAMIG_DEB_GUEST_BUILD=1 (make check-full) or without that tarball,
 #    DKMS compiles in the guest, 11 minutes under TCG;
 #    modprobe rdmamig loads that module, which has no

@@ -52,7 +52,7 @@ static int netbuf_socket(struct netbuf *nb, pid_t pid)
 	if (self < 0 || target < 0 || fstat(self, &a) || fstat(target, &b)) {
 		err = -errno;
 		rm_err("protect: --net-buffer: cannot open the network namespace of pid %d: %s",
-		       (int)pid, strerror(errno));
+		       (int)pid, strerror(-err));
 		goto out;
 	}
 	nb->sk = nl_socket_alloc();
@@ -64,14 +64,14 @@ static int netbuf_socket(struct netbuf *nb, pid_t pid)
 	if (a.st_ino != b.st_ino && setns(target, CLONE_NEWNET)) {
 		err = -errno;
 		rm_err("protect: --net-buffer: cannot enter the network namespace of pid %d: %s",
-		       (int)pid, strerror(errno));
+		       (int)pid, strerror(-err));
 		goto out;
 	}
 	err = nl_connect(nb->sk, NETLINK_ROUTE);
 	if (a.st_ino != b.st_ino && setns(self, CLONE_NEWNET)) {
 		/* Our own namespace: every later connection would be wrong. */
-		rm_err("protect: cannot return to our network namespace: %s", strerror(errno));
 		err = -errno;
+		rm_err("protect: cannot return to our network namespace: %s", strerror(-err));
 		goto out;
 	}
 	if (err) {

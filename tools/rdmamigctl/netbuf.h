@@ -9,6 +9,7 @@
 #ifndef RDMAMIGCTL_NETBUF_H
 #define RDMAMIGCTL_NETBUF_H
 
+#include <net/if.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -28,7 +29,7 @@ struct rtnl_qdisc;
 struct netbuf {
 	struct nl_sock *sk;	/* NETLINK_ROUTE, in the process's namespace */
 	struct rtnl_qdisc *q;	/* our plug, the root qdisc of ifname */
-	char ifname[16];
+	char ifname[IFNAMSIZ];
 	int ifindex;
 	unsigned int limit;	/* bytes the plug holds; beyond, it drops */
 	uint64_t closed;	/* the waiting segment ends at this epoch; 0: none */
